@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Vigil: runtime security and enforcement for Linux on eBPF.
+///
+/// Module map (one concern each; see README "Layout"):
+/// - C system libraries: CLibbpf, CYAML, CJSONC.
+/// - CVigilABI: the one definition of every struct that crosses the BPF/user boundary.
+/// - CBPFShim: the few libbpf calls Swift can't make directly (va_list print callback, BTF walks).
+/// - BPFObjects / BPFTestObjects: eBPF objects compiled from bpf/ and embedded in the binary.
+/// - BPFKit: typed wrappers over libbpf; the only module that calls libbpf.
+/// - KernelFeatures: cached probes of what the running kernel offers, and hook tiers.
+/// - VigilCLI: the `vigil` executable.
+let package = Package(
+    name: "vigil",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vigil", targets: ["VigilCLI"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
+        .target(name: "CVigilABI"),
+        .target(name: "CBPFShim", dependencies: ["CLibbpf"]),
+        .plugin(name: "EmbedBPFObjects", capability: .buildTool()),
+        .target(name: "BPFObjects", plugins: ["EmbedBPFObjects"]),
+        .target(name: "BPFTestObjects", plugins: ["EmbedBPFObjects"]),
+        .target(
+            name: "BPFKit",
+            dependencies: ["CLibbpf", "CBPFShim", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "KernelFeatures", dependencies: ["BPFKit", "BPFObjects"]),
+        .executableTarget(
+            name: "VigilCLI",
+            dependencies: [
+                "KernelFeatures", "BPFKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "KernelFeatures"]),
+        .testTarget(
+            name: "KernelTests",
+            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]
+        ),
+    ]
+)

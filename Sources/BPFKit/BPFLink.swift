@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLibbpf
+
+/// An attached program. Owns the attachment: `close()` or deinit detaches it, so a link
+/// can never leak a hook. Pinning a link (`pin(at:)`) keeps it in the kernel past the
+/// process; unpin by removing the bpffs file.
+public final class BPFLink {
+    enum Storage {
+        case libbpf(OpaquePointer)
+        case fd(Int32)
+        case tc(Libbpf.ZeroedOpts<bpf_tc_hook>, handle: UInt32, priority: UInt32, destroyHook: Bool)
+        case closed
+    }
+
+    private var storage: Storage
+    /// Where the program is attached, for logs and `vigil policy list`.
+    public let description: String
+
+    init(libbpfLink: OpaquePointer, description: String) {
+        storage = .libbpf(libbpfLink)
+        self.description = description
+    }
+
+    init(fd: Int32, description: String) {
+        storage = .fd(fd)
+        self.description = description
+    }
+
+    init(tc hook: Libbpf.ZeroedOpts<bpf_tc_hook>, handle: UInt32, priority: UInt32, destroyHook: Bool, description: String) {
+        storage = .tc(hook, handle: handle, priority: priority, destroyHook: destroyHook)
+        self.description = description
+    }
+
+    deinit { close() }
+
+    /// Whether the link is still attached.
+    public var isAttached: Bool {
+        if case .closed = storage { return false }
+        return true
+    }
+
+    /// Detaches now. Idempotent.
+    public func close() {
+        switch storage {
+        case .libbpf(let link): Libbpf.destroyLink(link)
+        case .fd(let fd): Glibc.close(fd)
+        case .tc(let hook, let handle, let priority, let destroyHook):
+            Libbpf.tcDetach(hook, handle: handle, priority: priority)
+            if destroyHook { Libbpf.tcHookDestroy(hook) }
+        case .closed: break
+        }
+        storage = .closed
+    }
+
+    /// Pins the link in bpffs so it outlives this process. Only BPF links can be pinned.
+    public func pin(at path: String) throws(BPFError) {
+        switch storage {
+        case .libbpf(let link): try Libbpf.pinLink(link, path: path, subject: description)
+        case .fd(let fd): try Libbpf.objPin(fd: fd, path: path, subject: description)
+        case .tc, .closed:
+            throw BPFError(operation: "pin link", subject: description, errno: EINVAL_)
+        }
+    }
+}

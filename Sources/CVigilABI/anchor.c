@@ -1,0 +1,1 @@
+/* Anchor translation unit: CVigilABI is header-only. */

@@ -1,0 +1,58 @@
+/// A way of hosting one capability in the kernel, e.g. "file observation through fentry".
+public struct HookTier: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// Short name, e.g. `fentry`.
+    public let name: String
+    /// The attach point it uses, e.g. `fentry/security_file_open`.
+    public let attachPoint: String
+    /// Every feature it needs.
+    public let requires: [KernelFeature]
+    /// Whether it also needs `bpf` in the active LSM list.
+    public let needsActiveBPFLSM: Bool
+
+    public init(_ name: String, _ attachPoint: String, requires: [KernelFeature], needsActiveBPFLSM: Bool = false) {
+        self.name = name
+        self.attachPoint = attachPoint
+        self.requires = requires
+        self.needsActiveBPFLSM = needsActiveBPFLSM
+    }
+
+    public var description: String { "\(name) (\(attachPoint))" }
+}
+
+/// What Vigil does in the kernel, each hosted by the first tier (in preference order)
+/// that the running kernel supports. This table is the one place tiers are ranked.
+public enum Capability: String, CaseIterable, Sendable, Codable {
+    case execObservation = "exec"
+    case fileObservation = "file"
+    case networkObservation = "network"
+    case kill
+    case denyFile = "deny-file"
+    case denyNetwork = "deny-network"
+
+    /// Tiers, best first: cheaper hooks and more precise attach points come first.
+    public var tiers: [HookTier] {
+        switch self {
+        case .execObservation:
+            [HookTier("tp_btf", "tp_btf/sched_process_exec", requires: [.tpBTF, .ringBuffer]),
+             HookTier("tracepoint", "tracepoint/sched/sched_process_exec", requires: [.tracepoint, .ringBuffer])]
+        case .fileObservation:
+            [HookTier("fentry", "fentry/security_file_open", requires: [.fentry, .ringBuffer]),
+             HookTier("kprobe", "kprobe/security_file_open", requires: [.kprobe, .ringBuffer]),
+             HookTier("tracepoint", "tracepoint/syscalls/sys_enter_openat", requires: [.tracepoint, .ringBuffer])]
+        case .networkObservation:
+            [HookTier("fentry", "fentry/tcp_connect", requires: [.fentry, .ringBuffer]),
+             HookTier("kprobe", "kprobe/tcp_connect", requires: [.kprobe, .ringBuffer]),
+             HookTier("tracepoint+cgroup", "tracepoint/sock/inet_sock_set_state + cgroup/connect4,6",
+                      requires: [.tracepoint, .cgroupSockAddr, .ringBuffer])]
+        case .kill:
+            [HookTier("send_signal", "bpf_send_signal(SIGKILL) from the matching hook", requires: [.sendSignal])]
+        case .denyFile:
+            [HookTier("lsm", "lsm/file_open returns -EPERM", requires: [.lsm], needsActiveBPFLSM: true),
+             HookTier("fmod_ret", "fmod_ret/security_file_open returns -EPERM", requires: [.fmodRet]),
+             HookTier("override_return", "kprobe + bpf_override_return", requires: [.kprobe, .overrideReturn])]
+        case .denyNetwork:
+            [HookTier("lsm", "lsm/socket_connect returns -EPERM", requires: [.lsm], needsActiveBPFLSM: true),
+             HookTier("cgroup", "cgroup/connect4,connect6,sendmsg4,sendmsg6 return 0 (EPERM)", requires: [.cgroupSockAddr])]
+        }
+    }
+}

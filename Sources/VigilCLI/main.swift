@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `vigil` command line: a tree of small commands that each call one library entry point.
+struct Vigil: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vigil",
+        abstract: "Runtime security and enforcement for Linux on eBPF.",
+        subcommands: [Probe.self]
+    )
+}
+
+Vigil.main()

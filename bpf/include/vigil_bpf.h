@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Common prelude for every Vigil eBPF program: kernel types, libbpf helpers, the wire ABI. */
+#ifndef VIGIL_BPF_H
+#define VIGIL_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "vigil_abi.h"
+
+#ifndef EPERM
+#define EPERM 1
+#endif
+
+/* Fill a record header; size is the sizeof of the full record type. */
+static __always_inline void vigil_header(struct vigil_record_header *h, __u32 kind, __u32 size)
+{
+	h->kind = kind;
+	h->size = size;
+	h->ktime_ns = bpf_ktime_get_ns();
+}
+
+#endif /* VIGIL_BPF_H */
