@@ -43,7 +43,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "KernelFeatures"]),
+        .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]),
         .testTarget(
             name: "KernelTests",
             dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]

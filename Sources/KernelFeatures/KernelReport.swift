@@ -47,20 +47,21 @@ public struct KernelReport: Sendable, Codable {
             return Feature(name: f, available: s.isSupported, status: s.description, errno: errnoName, since: f.since.release)
         }
         let bpfLSM = lsms.contains("bpf")
-        let tiers = Capability.allCases.map { choose($0, probe: probe, bpfLSMActive: bpfLSM) }
+        let tiers = Capability.allCases.map { choose($0, bpfLSMActive: bpfLSM, status: probe.status) }
         return KernelReport(kernel: KernelVersion.running.release, lockdown: lockdown, activeLSMs: lsms, bpfLSMActive: bpfLSM,
                             cgroup2Root: KernelFilesystems.cgroup2Root(), features: features, tiers: tiers)
     }
 
     /// The first tier of `capability` this kernel supports, with reasons for the ones skipped.
-    public static func choose(_ capability: Capability, probe: FeatureProbe = .shared, bpfLSMActive: Bool) -> TierChoice {
+    /// `status` answers for one feature (normally `FeatureProbe.shared.status`; tests pass a table).
+    public static func choose(_ capability: Capability, bpfLSMActive: Bool, status: (KernelFeature) -> FeatureStatus) -> TierChoice {
         var skipped: [String] = []
         for tier in capability.tiers {
-            let missing = tier.requires.filter { !probe.isSupported($0) }
+            let missing = tier.requires.filter { !status($0).isSupported }
             if missing.isEmpty && (!tier.needsActiveBPFLSM || bpfLSMActive) {
                 return TierChoice(capability: capability, tier: tier, skipped: skipped)
             }
-            var why = missing.map { "\($0): \(probe.status($0))" }
+            var why = missing.map { "\($0): \(status($0))" }
             if tier.needsActiveBPFLSM && !bpfLSMActive { why.append("bpf not in the active LSM list") }
             skipped.append("\(tier.name): " + why.joined(separator: "; "))
         }

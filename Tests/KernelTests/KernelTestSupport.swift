@@ -1,0 +1,90 @@
+import BPFKit
+import Foundation
+import KernelFeatures
+import XCTest
+
+/// Shared rules for tests that run in a real kernel (the host's, or a qemu guest's).
+///
+/// - They need root and fail (never skip) without it.
+/// - A test needing a feature skips only when the kernel lacks it, and says which and why.
+/// - `VIGIL_EXPECT_FEATURES` (comma-separated `KernelFeature` names), set by the VM
+///   harness for kernels known to have them, turns that skip into a failure: a tier the
+///   CI run promises to exercise can never silently skip.
+enum KernelTest {
+    static func requireRoot(file: StaticString = #filePath, line: UInt = #line) throws {
+        if geteuid() != 0 {
+            XCTFail("kernel tests need root (they load BPF programs); run the README's test command as root", file: file, line: line)
+            throw XCTSkip("not root")
+        }
+        _ = KernelFilesystems.ensureAll()
+    }
+
+    static var expectedFeatures: Set<String> {
+        Set((ProcessInfo.processInfo.environment["VIGIL_EXPECT_FEATURES"] ?? "").split(separator: ",").map(String.init))
+    }
+
+    /// Skips with a named reason when the running kernel lacks `feature`, unless the
+    /// harness declared the feature expected on this kernel, in which case it fails.
+    static func require(_ feature: KernelFeature, file: StaticString = #filePath, line: UInt = #line) throws {
+        try requireRoot(file: file, line: line)
+        let status = FeatureProbe.shared.status(feature)
+        if status.isSupported { return }
+        let reason = "requires \(feature) (Linux \(feature.since)+, \(feature.summary)); kernel \(KernelVersion.running): \(status)"
+        if expectedFeatures.contains(feature.rawValue) {
+            XCTFail("expected on this kernel but missing: " + reason, file: file, line: line)
+        }
+        throw XCTSkip(reason)
+    }
+
+    /// Skips unless BPF-LSM programs load and `bpf` is an active LSM (same expectation rule).
+    static func requireActiveBPFLSM(file: StaticString = #filePath, line: UInt = #line) throws {
+        try require(.lsm, file: file, line: line)
+        let lsms = readTextFile("/sys/kernel/security/lsm") ?? ""
+        if !lsms.split(separator: ",").contains("bpf") {
+            let reason = "requires bpf in the active LSM list (boot with lsm=...,bpf); active: \(lsms)"
+            if expectedFeatures.contains("lsm") { XCTFail(reason, file: file, line: line) }
+            throw XCTSkip(reason)
+        }
+    }
+
+    /// How long to wait for kernel events: qemu's emulated CPUs are much slower.
+    static var eventTimeout: TimeInterval { ProcessInfo.processInfo.environment["VIGIL_IN_VM"] != nil ? 30 : 5 }
+
+    /// Polls `ring` until `done` returns true or the timeout passes.
+    static func poll(_ ring: RingBuffer, until done: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(eventTimeout)
+        while !done() && Date() < deadline {
+            try ring.poll(timeoutMs: 100)
+        }
+    }
+
+    /// Runs `path` with `arguments`, returning pid, exit status and stderr.
+    @discardableResult
+    static func run(_ path: String, _ arguments: [String]) throws -> (pid: Int32, status: Int32, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let pid = p.processIdentifier
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (pid, p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A fresh scratch directory on a real filesystem (not tmpfs-only assumptions).
+    static func scratchDirectory() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-test-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.path
+    }
+}
+
+/// Reads a NUL-terminated fixed-size C char array field as a String.
+func cString<T>(_ tuple: T) -> String {
+    withUnsafeBytes(of: tuple) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Runs the kernel tests (the KernelTests XCTest classes, plus `vigil probe`) inside full
+# Debian kernels under qemu: the newest linux-image-6.1.0-*-amd64 and
+# linux-image-6.12.*+deb12-amd64 that apt knows. The host filesystem is shared over 9p,
+# so the binaries built on the host run unchanged in the guest.
+#
+# usage: scripts/vm-test.sh [--kernels "6.1 6.12"] [--build-dir DIR]
+#
+# Prints one line per kernel, `vm-<series>: N passed, N failed, N skipped`, and exits
+# non-zero when a guest test fails, a guest never reports, or a boot fails (the guest's
+# console tail is printed then). Kernels and initramfs are cached in .cache/vm (git-ignored).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+kernels="6.1 6.12"
+bin=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --kernels) kernels="$2"; shift 2 ;;
+    --build-dir) bin="$2"; shift 2 ;;
+    *) echo "vm-test: unknown argument '$1' (see the header of $0)" >&2; exit 2 ;;
+  esac
+done
+[ -n "$bin" ] || bin="$(cd "$root" && swift build --show-bin-path)"
+xctest="$bin/vigilPackageTests.xctest"
+[ -x "$xctest" ] && [ -x "$bin/vigil" ] || { echo "vm-test: build first (swift build --build-tests): $xctest or $bin/vigil missing" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "vm-test: needs root (apt-get download, qemu with the host tree over 9p)" >&2; exit 1; }
+
+cache="$root/.cache/vm"
+mkdir -p "$cache"
+# Guests must reach every tier their kernel offers: a skip there is a failure.
+common_features="btf,ring_buffer,tracepoint,raw_tp,tp_btf,kprobe,fentry,fexit,fmod_ret,lsm,cgroup_sock_addr,cgroup_skb,tc,send_signal,d_path,get_current_task_btf"
+# Debian builds without CONFIG_BPF_KPROBE_OVERRIDE.
+expect_missing="override_return"
+# The KernelTests classes, as XCTest filters (it takes Module.Class, not a module alone).
+filters="$("$xctest" -l 2>/dev/null | sed -n 's#^\(KernelTests\.[A-Za-z0-9_]*\)/.*#\1#p' | sort -u | paste -sd, -)"
+[ -n "$filters" ] || { echo "vm-test: no KernelTests found in $xctest" >&2; exit 1; }
+
+newest_package() {
+  local pattern
+  case "$1" in
+    6.1) pattern='^linux-image-6\.1\.0-[0-9]+-amd64$' ;;
+    6.12) pattern='^linux-image-6\.12\.[0-9]+\+deb12-amd64$' ;;
+    *) echo "vm-test: unknown kernel series '$1' (6.1 or 6.12)" >&2; return 1 ;;
+  esac
+  apt-cache search --names-only "$pattern" | awk '{print $1}' | grep -E "$pattern" | sort -V | tail -n 1
+}
+
+# Unpacks the kernel package and builds a busybox initramfs with the virtio/9p modules.
+prepare_kernel() {
+  local pkg="$1" dir="$cache/$1"
+  if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/initrd.gz" ]; then
+    rm -rf "$dir" && mkdir -p "$dir/deb" "$dir/initrd/bin" "$dir/initrd/lib/modules" "$dir/initrd/proc" "$dir/initrd/sys" "$dir/initrd/dev" "$dir/initrd/mnt"
+    (cd "$dir/deb" && apt-get download -q "$pkg" >/dev/null 2>&1) || { echo "vm-test: apt-get download $pkg failed" >&2; return 1; }
+    dpkg -x "$dir"/deb/*.deb "$dir/root"
+    cp "$dir"/root/boot/vmlinuz-* "$dir/vmlinuz"
+    [ -x /bin/busybox ] || { echo "vm-test: /bin/busybox missing: apt-get install busybox-static" >&2; return 1; }
+    cp /bin/busybox "$dir/initrd/bin/busybox"
+    local order=""
+    # 6.1 needs all of these as modules; on 6.12 virtio is built in and fscache is part of netfs.
+    # sch_ingress (clsact) and cls_bpf are modules in Debian: a full system autoloads them, this init cannot.
+    for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p sch_ingress cls_bpf; do
+      local f
+      f="$(find "$dir/root/lib/modules" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)"
+      [ -n "$f" ] || continue
+      case "$f" in
+        *.xz) xz -dc "$f" > "$dir/initrd/lib/modules/$m.ko" ;;
+        *) cp "$f" "$dir/initrd/lib/modules/$m.ko" ;;
+      esac
+      order="$order $m"
+    done
+    echo "$order" > "$dir/initrd/modules.order"
+    cat > "$dir/initrd/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.order); do insmod /lib/modules/$m.ko || echo "vm-init: insmod $m failed"; done
+mkdir -p /mnt
+if mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 host /mnt; then
+  mount -t proc proc /mnt/proc
+  mount -t sysfs sys /mnt/sys
+  mount -t devtmpfs dev /mnt/dev
+  run="$(sed -n 's/.*RUN=\([^ ]*\).*/\1/p' /proc/cmdline)"
+  chroot /mnt /bin/bash "$run"
+  echo "VIGIL-GUEST-EXIT $?"
+else
+  echo "vm-init: 9p mount failed"
+fi
+poweroff -f
+INIT
+    chmod +x "$dir/initrd/init"
+    (cd "$dir/initrd" && find . | cpio -o -H newc --quiet | gzip -1) > "$dir/initrd.gz"
+    rm -rf "$dir/deb"
+  fi
+}
+
+total_failed=0
+summary=()
+for series in $kernels; do
+  pkg="$(newest_package "$series")" || exit 2
+  [ -n "$pkg" ] || { echo "vm-test: no linux-image package for $series in apt's lists (run apt-get update)" >&2; exit 1; }
+  prepare_kernel "$pkg"
+  features="$common_features"
+  # 6.12 adds tcx (6.6+) and kprobe.multi (Debian 6.1 answers EOPNOTSUPP to its attach).
+  missing="$expect_missing"
+  case "$series" in
+    6.12) features="$features,tcx,kprobe_multi" ;;
+    6.1) missing="$missing,tcx,kprobe_multi" ;;
+  esac
+  out="$cache/results-$series"
+  rm -rf "$out" && mkdir -p "$out"
+  cat > "$out/guest.sh" <<GUEST
+#!/bin/bash
+# Runs inside the guest (chrooted into the host tree).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp
+export VIGIL_IN_VM=1 VIGIL_EXPECT_FEATURES=$features VIGIL_EXPECT_MISSING=$missing
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+# A guest-local /tmp: inode numbers on 9p are not the guest kernel's own.
+mount -t tmpfs tmpfs /tmp
+ip link set lo up 2>/dev/null
+cd "$root"
+uname -r > "$out/uname"
+"$bin/vigil" probe > "$out/probe.txt" 2>&1
+"$bin/vigil" probe --json > "$out/probe.json" 2>"$out/probe.err"
+"$xctest" "$filters" > "$out/tests.log" 2>&1
+echo \$? > "$out/rc"
+sync
+GUEST
+  chmod +x "$out/guest.sh"
+  start=$(date +%s)
+  set +e
+  timeout 1200 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp 2 -nographic -no-reboot \
+    -kernel "$cache/$pkg/vmlinuz" -initrd "$cache/$pkg/initrd.gz" \
+    -virtfs local,path=/,mount_tag=host,security_model=none,multidevs=remap \
+    -append "console=ttyS0 quiet panic=-1 lsm=lockdown,capability,landlock,yama,bpf RUN=$out/guest.sh" \
+    > "$out/console.log" 2>&1 < /dev/null
+  qemu_rc=$?
+  set -e
+  secs=$(( $(date +%s) - start ))
+  if [ ! -s "$out/rc" ]; then
+    echo "vm-$series ($pkg): the guest never reported (qemu exit $qemu_rc after ${secs}s). Console tail:"
+    tail -n 40 "$out/console.log" | sed 's/^/  | /'
+    summary+=("vm-$series: 0 passed, 1 failed")
+    total_failed=$((total_failed + 1))
+    continue
+  fi
+  echo "=== vm-$series: $pkg (guest uname $(cat "$out/uname"), ${secs}s) ==="
+  sed 's/^/  | /' "$out/probe.txt"
+  grep -E "error|failed|skipped|Executed" "$out/tests.log" | grep -v "' passed" | sed 's/^/  | /' || true
+  line="$(grep -E 'Executed [0-9]+ tests?' "$out/tests.log" | tail -n 1)"
+  executed="$(echo "$line" | sed -n 's/.*Executed \([0-9]*\) tests\{0,1\}.*/\1/p')"
+  skipped="$(echo "$line" | sed -n 's/.* \([0-9]*\) tests\{0,1\} skipped.*/\1/p')"
+  failures="$(echo "$line" | sed -n 's/.* \([0-9]*\) failures\{0,1\}.*/\1/p')"
+  executed=${executed:-0} skipped=${skipped:-0} failures=${failures:-0}
+  rc="$(cat "$out/rc")"
+  if [ "$executed" = 0 ] || { [ "$rc" != 0 ] && [ "$failures" = 0 ]; }; then
+    echo "vm-$series: the test binary exited $rc without a usable summary; log tail:"
+    tail -n 30 "$out/tests.log" | sed 's/^/  | /'
+    failures=$((failures + 1))
+  fi
+  if ! python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$out/probe.json" 2>/dev/null; then
+    echo "vm-$series: vigil probe --json did not print valid JSON"
+    failures=$((failures + 1))
+  fi
+  passed=$((executed - skipped - (failures > executed ? executed : failures)))
+  [ "$passed" -ge 0 ] || passed=0
+  total_failed=$((total_failed + failures))
+  summary+=("vm-$series: $passed passed, $failures failed, $skipped skipped")
+done
+
+for s in "${summary[@]}"; do echo "$s"; done
+[ "$total_failed" = 0 ]
