@@ -10,6 +10,8 @@ import PackageDescription
 /// - BPFObjects / BPFTestObjects: eBPF objects compiled from bpf/ and embedded in the binary.
 /// - BPFKit: typed wrappers over libbpf; the only module that calls libbpf.
 /// - KernelFeatures: cached probes of what the running kernel offers, and hook tiers.
+/// - PolicyModel: TracingPolicy as Swift values (no C, no kernel).
+/// - PolicyYAML: libyaml reader, strict decoding and validation with positioned errors.
 /// - VigilCLI: the `vigil` executable.
 let package = Package(
     name: "vigil",
@@ -35,15 +37,18 @@ let package = Package(
             dependencies: ["CLibbpf", "CBPFShim", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "KernelFeatures", dependencies: ["BPFKit", "BPFObjects"]),
+        .target(name: "PolicyModel"),
+        .target(name: "PolicyYAML", dependencies: ["PolicyModel", "CYAML"]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [
-                "KernelFeatures", "BPFKit",
+                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]),
+        .testTarget(name: "PolicyYAMLTests", dependencies: ["PolicyYAML", "PolicyModel"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "KernelTests",
             dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]

@@ -1,0 +1,50 @@
+/// What a selector does when it matches (matchActions / matchReturnActions).
+public enum ActionKind: String, PolicyEnum {
+    case post = "Post", noPost = "NoPost"
+    case sigkill = "Sigkill", signal = "Signal", override = "Override"
+    case followFD = "FollowFD", unfollowFD = "UnfollowFD", copyFD = "CopyFD"
+    case getURL = "GetUrl", dnsLookup = "DnsLookup"
+    case trackSock = "TrackSock", untrackSock = "UntrackSock"
+    case notifyEnforcer = "NotifyEnforcer", cleanupEnforcerNotification = "CleanupEnforcerNotification"
+    case set = "Set"
+
+    /// Actions that change what the process experiences; `policy-mode: monitor` turns them into Post.
+    public var enforces: Bool { [.sigkill, .signal, .override, .notifyEnforcer, .set].contains(self) }
+
+    /// Deprecated upstream as unsafe; accepted for compatibility.
+    public var isDeprecated: Bool { [.followFD, .unfollowFD, .copyFD].contains(self) }
+}
+
+/// Whose events a Post rate limit counts together.
+public enum RateLimitScope: String, PolicyEnum {
+    case thread, process, global
+}
+
+/// One action with its parameters. Fields a kind does not use stay nil.
+public struct Action: Sendable, Equatable {
+    public var kind: ActionKind
+    public var argError: Int32?
+    public var argSig: UInt32?
+    public var argFd: UInt32?
+    public var argName: UInt32?
+    public var argURL: String?
+    public var argFQDN: String?
+    public var argSock: UInt32?
+    /// Post rate limit in seconds (`rateLimit: "1m"` is 60).
+    public var rateLimitSeconds: UInt64?
+    public var rateLimitScope: RateLimitScope
+    public var kernelStackTrace: Bool
+    public var userStackTrace: Bool
+    public var imaHash: Bool
+    /// Set (USDT): which argument, and the value written.
+    public var argIndex: UInt32?
+    public var argValue: Int64?
+
+    public init(kind: ActionKind) {
+        self.kind = kind
+        rateLimitScope = .thread
+        kernelStackTrace = false
+        userStackTrace = false
+        imaHash = false
+    }
+}
