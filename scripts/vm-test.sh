@@ -114,14 +114,16 @@ for series in $kernels; do
   cat > "$out/guest.sh" <<GUEST
 #!/bin/bash
 # Runs inside the guest (chrooted into the host tree).
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 export VIGIL_IN_VM=1 VIGIL_EXPECT_FEATURES=$features VIGIL_EXPECT_MISSING=$missing
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-# A guest-local /tmp: inode numbers on 9p are not the guest kernel's own.
-mount -t tmpfs tmpfs /tmp
+# Guest-local scratch space: inode numbers on 9p are not the guest kernel's own. It lives
+# under the guest's own devtmpfs, never over a host path (the checkout may be under /tmp).
+mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
+export TMPDIR=/dev/shm
 ip link set lo up 2>/dev/null
 cd "$root"
 uname -r > "$out/uname"

@@ -12,7 +12,7 @@ extension HookDecoder {
         var s = Selector()
         s.macros = m.strings("macros").compactMap { name in
             guard shared.macroNames.contains(name.value) else {
-                d.error(name.mark, m.sub("macros"), "no selectorsMacros entry named \"\(name.value)\"\(Suggest.hint(name.value, Array(shared.macroNames)))")
+                d.error(name.mark, name.path, "no selectorsMacros entry named \"\(name.value)\"\(Suggest.hint(name.value, Array(shared.macroNames)))")
                 return nil
             }
             return name.value
@@ -26,8 +26,9 @@ extension HookDecoder {
         let returnFilters = m.items("matchReturnArgs")
         if !returnFilters.isEmpty && ctx.kind != .macro && (!ctx.isReturn || ctx.returnArg == nil) {
             d.error(m.keyMark("matchReturnArgs"), m.sub("matchReturnArgs"), "matchReturnArgs needs return: true and a returnArg on the hook")
+        } else {
+            s.matchReturnArgs = returnFilters.compactMap { argFilter($0.node, path: $0.path, against: ctx.returnArg.map { [$0] } ?? [], what: "returnArg", ctx) }
         }
-        s.matchReturnArgs = returnFilters.compactMap { argFilter($0.node, path: $0.path, against: ctx.returnArg.map { [$0] } ?? [], what: "returnArg", ctx) }
         s.matchPIDs = m.items("matchPIDs").compactMap { pidFilter($0.node, path: $0.path) }
         s.matchBinaries = binaryFilters(m, "matchBinaries")
         s.matchParentBinaries = binaryFilters(m, "matchParentBinaries")
@@ -93,7 +94,7 @@ extension HookDecoder {
                 d.error(f.mark("operator"), f.sub("operator"), "\(op.rawValue) does not apply to a \(target.type.rawValue) argument; operators for \(target.type.rawValue): \(fitting.isEmpty ? "none" : fitting.joined(separator: ", "))")
                 return nil
             }
-            for v in values { checkValue(v.value, v.mark, f.sub("values"), op: op, type: target.type) }
+            for v in values { checkValue(v.value, v.mark, v.path, op: op, type: target.type) }
         }
         return ArgFilter(index: target?.index ?? index, args: positions, op: op, values: values.map(\.value))
     }
@@ -169,9 +170,9 @@ extension HookDecoder {
             }
             for v in values {
                 if (op == .in || op == .notIn) && !v.value.hasPrefix("/") {
-                    d.error(v.mark, f.sub("values"), "\"\(v.value)\" is not an absolute path: \(op.rawValue) compares the full executable path, e.g. /usr/bin/\(v.value)")
+                    d.error(v.mark, v.path, "\"\(v.value)\" is not an absolute path: \(op.rawValue) compares the full executable path, e.g. /usr/bin/\(v.value)")
                 }
-                if v.value.utf8.count > PolicyLimits.stringBytes { d.error(v.mark, f.sub("values"), "path longer than \(PolicyLimits.stringBytes) bytes") }
+                if v.value.utf8.count > PolicyLimits.stringBytes { d.error(v.mark, v.path, "path longer than \(PolicyLimits.stringBytes) bytes") }
             }
             let follow = f.bool("followChildren") ?? false
             if follow && op != .in && op != .notIn {
@@ -199,7 +200,7 @@ extension HookDecoder {
         else { return nil }
         let values = f.strings("values", required: "namespace inode numbers or host_ns")
         for v in values where v.value != "host_ns" && Scalars.parseInteger(v.value) == nil {
-            d.error(v.mark, f.sub("values"), "\"\(v.value)\" is neither a namespace inode number nor host_ns")
+            d.error(v.mark, v.path, "\"\(v.value)\" is neither a namespace inode number nor host_ns")
         }
         return NamespaceFilter(namespace: ns, op: op, values: values.map(\.value))
     }

@@ -10,6 +10,8 @@ struct MappingReader {
     let node: YAMLNode
     let path: String
     private var entries: [String: (key: YAMLNode, value: YAMLNode)] = [:]
+    /// Keys offered as "did you mean": their absence is already explained by the typo.
+    private var suggested: Set<String> = []
 
     /// nil (after reporting) when `node` is not a mapping.
     init?(_ node: YAMLNode, path: String, keys known: [String], _ diagnostics: Diagnostics) {
@@ -28,6 +30,7 @@ struct MappingReader {
             if known.contains(name) {
                 entries[name] = (k, v)
             } else {
+                if let s = Suggest.closest(to: name, in: known) { suggested.insert(s) }
                 diagnostics.error(k.mark, Self.join(path, name),
                                   "unknown key \"\(name)\"\(Suggest.hint(name, known)); accepted here: \(Self.list(known))")
             }
@@ -49,6 +52,7 @@ struct MappingReader {
 
     /// Reports a missing required key at the mapping's position.
     func missing(_ key: String, _ what: String) {
+        if suggested.contains(key) { return }
         diagnostics.error(node.mark, sub(key), "required key \"\(key)\" is missing: \(what)")
     }
 
@@ -109,14 +113,14 @@ struct MappingReader {
         return list.enumerated().map { ($1, "\(sub(key))[\($0)]") }
     }
 
-    /// A list of scalars as strings.
-    func strings(_ key: String, required what: String? = nil) -> [(value: String, mark: SourceMark)] {
+    /// A list of scalars as strings, each with its position and path (`values[2]`).
+    func strings(_ key: String, required what: String? = nil) -> [(value: String, mark: SourceMark, path: String)] {
         items(key, required: what).compactMap { item in
             guard let s = item.node.scalar, !item.node.isNull else {
                 diagnostics.error(item.node.mark, item.path, "expected a string, found \(item.node.kindDescription)")
                 return nil
             }
-            return (s, item.node.mark)
+            return (s, item.node.mark, item.path)
         }
     }
 

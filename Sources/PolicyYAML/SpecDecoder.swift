@@ -20,7 +20,7 @@ struct SpecDecoder {
         for item in m.items("enforcers") {
             guard let e = MappingReader(item.node, path: item.path, keys: ["calls"], d) else { continue }
             let calls = e.strings("calls", required: "the syscalls or list:NAME the enforcer covers")
-            for call in calls where call.value.hasPrefix("list:") { checkListReference(call.value, call.mark, e.sub("calls"), spec.lists) }
+            for call in calls where call.value.hasPrefix("list:") { checkListReference(call.value, call.mark, call.path, spec.lists) }
             spec.enforcers.append(calls.map(\.value))
         }
         spec.podSelector = labelSelector(m, "podSelector")

@@ -29,25 +29,43 @@ public struct YAMLReader {
         defer { yaml_parser_delete(&parser) }
         return try bytes.withUnsafeBufferPointer { buf in
             yaml_parser_set_input_string(&parser, buf.baseAddress, buf.count)
-            var builder = Builder(limits: limits)
+            var builder = Builder(limits: limits, input: buf)
             return Result { () throws(Failure) in try builder.run(&parser) }
         }.get()
     }
 
     private struct Builder {
         let limits: Limits
+        let input: UnsafeBufferPointer<UInt8>
         var anchors: [String: YAMLNode] = [:]
         var nodeCount = 0
 
-        init(limits: Limits) { self.limits = limits }
+        init(limits: Limits, input: UnsafeBufferPointer<UInt8>) {
+            self.limits = limits
+            self.input = input
+        }
+
+        /// Reader (encoding) errors carry a byte offset instead of a mark.
+        func markOf(offset: Int) -> SourceMark {
+            var line = 1, column = 1
+            for b in input.prefix(min(offset, input.count)) {
+                if b == 10 { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }
+            }
+            return SourceMark(line: line, column: column)
+        }
 
         mutating func next(_ parser: inout yaml_parser_t) throws(Failure) -> yaml_event_t {
             var event = yaml_event_t()
             if yaml_parser_parse(&parser, &event) != 1 {
                 let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
-                let context = parser.context.map { String(cString: $0) + ": " } ?? ""
+                let c = parser.context_mark
+                // The context (e.g. where an unclosed quote started) is often the place to fix.
+                let context = parser.context.map {
+                    String(cString: $0) + (c.line > 0 || c.column > 0 ? " (started at line \(c.line + 1), column \(c.column + 1))" : "") + ": "
+                } ?? ""
                 let m = parser.problem_mark
-                throw Failure(mark: SourceMark(line: m.line + 1, column: m.column + 1), message: "YAML syntax error: \(context)\(problem)")
+                let at = parser.error == YAML_READER_ERROR ? markOf(offset: parser.problem_offset) : SourceMark(line: m.line + 1, column: m.column + 1)
+                throw Failure(mark: at, message: "YAML syntax error: \(context)\(problem)")
             }
             return event
         }
