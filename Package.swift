@@ -12,12 +12,15 @@ import PackageDescription
 /// - KernelFeatures: cached probes of what the running kernel offers, and hook tiers.
 /// - PolicyModel: TracingPolicy as Swift values (no C, no kernel).
 /// - PolicyYAML: libyaml reader, strict decoding and validation with positioned errors.
+/// - PolicyPlan: what a policy becomes on the running kernel (placement, enforcement).
 /// - VigilCLI: the `vigil` executable.
 let package = Package(
     name: "vigil",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "vigil", targets: ["VigilCLI"])
+        .executable(name: "vigil", targets: ["VigilCLI"]),
+        .executable(name: "vigil-fuzz-policy", targets: ["PolicyFuzz"]),
+        .executable(name: "vigil-bench", targets: ["VigilBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,16 +42,21 @@ let package = Package(
         .target(name: "KernelFeatures", dependencies: ["BPFKit", "BPFObjects"]),
         .target(name: "PolicyModel"),
         .target(name: "PolicyYAML", dependencies: ["PolicyModel", "CYAML"]),
+        .target(name: "PolicyPlan", dependencies: ["PolicyModel", "KernelFeatures"]),
+        .executableTarget(name: "PolicyFuzz", dependencies: ["PolicyYAML"]),
+        .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML"]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [
-                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML",
+                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]),
         .testTarget(name: "PolicyYAMLTests", dependencies: ["PolicyYAML", "PolicyModel"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PolicyPlanTests", dependencies: ["PolicyPlan", "PolicyModel", "KernelFeatures"]),
+        .testTarget(name: "CLITests"),
         .testTarget(
             name: "KernelTests",
             dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]

@@ -87,3 +87,6 @@ public struct KernelReport: Sendable, Codable {
         return out
     }
 }
+
+/// The running kernel's release string (uname -r).
+public var runningKernelRelease: String { KernelVersion.running.release }

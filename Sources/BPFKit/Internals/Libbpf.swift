@@ -310,8 +310,14 @@ enum Libbpf {
     static func probeMapType(_ type: UInt32) -> Int32 { libbpf_probe_bpf_map_type(bpf_map_type(rawValue: type), nil) }
     static func probeProgramType(_ type: UInt32) -> Int32 { libbpf_probe_bpf_prog_type(bpf_prog_type(rawValue: type), nil) }
 
-    static func loadVmlinuxBTF() throws(BPFError) {
-        let btf = try pointer("btf__load_vmlinux_btf", "kernel BTF") { btf__load_vmlinux_btf() }
-        btf__free(btf)
+    static func loadVmlinuxBTF() throws(BPFError) -> OpaquePointer {
+        try pointer("btf__load_vmlinux_btf", "kernel BTF") { btf__load_vmlinux_btf() }
+    }
+
+    static func freeBTF(_ btf: OpaquePointer) { btf__free(btf) }
+
+    /// Whether `btf` has a FUNC named `name` (what fentry/fexit/LSM attach to).
+    static func btfHasFunction(_ btf: OpaquePointer, _ name: String) -> Bool {
+        btf__find_by_name_kind(btf, name, 12 /* BTF_KIND_FUNC */) > 0
     }
 }

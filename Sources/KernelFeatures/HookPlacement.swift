@@ -1,0 +1,83 @@
+import Foundation
+import BPFKit
+
+/// A place in the kernel a policy hook asks for, independent of policy syntax.
+public enum HookTarget: Sendable, Equatable {
+    /// A kernel function (kprobes:/fentries:), already resolved to its symbol.
+    case function(symbol: String, isReturn: Bool, preferFentry: Bool)
+    case tracepoint(subsystem: String, event: String, raw: Bool)
+    case lsm(hook: String)
+    case uprobe(path: String)
+    case usdt(path: String)
+}
+
+/// Where a hook lands on the running kernel, or why it cannot.
+public struct Placement: Sendable, Equatable, Codable {
+    /// The tier used (`fentry`, `kprobe`, `tracepoint`, `raw_tp`, `lsm`), nil when none can host it.
+    public let tier: String?
+    /// The attach point, e.g. `fentry/security_file_open`.
+    public let attachPoint: String?
+    /// For each tier tried and not used: why.
+    public let skipped: [String]
+}
+
+/// The one table of which tiers can host which hook kinds, in preference order.
+public enum HookPlacement {
+    /// Places `target` on the running kernel. `status` answers feature probes
+    /// (normally `FeatureProbe.shared.status`); `hasBTF` says whether a function has BTF.
+    public static func place(_ target: HookTarget, status: (KernelFeature) -> FeatureStatus = FeatureProbe.shared.status,
+                             hasBTF: (String) -> Bool = KernelBTF.hasFunction, tracepointExists: (String, String) -> Bool = tracepointExists,
+                             bpfLSMActive: Bool = activeLSMs().contains("bpf")) -> Placement {
+        var skipped: [String] = []
+        func attempt(_ tier: String, _ point: String, _ needs: [KernelFeature], _ extra: String? = nil) -> Placement? {
+            let missing = needs.filter { !status($0).isSupported }
+            if missing.isEmpty && extra == nil { return Placement(tier: tier, attachPoint: point, skipped: skipped) }
+            skipped.append("\(tier): " + (missing.map { "\($0) \(status($0))" } + [extra].compactMap { $0 }).joined(separator: "; "))
+            return nil
+        }
+        switch target {
+        case .function(let symbol, let isReturn, let preferFentry):
+            let trampoline: KernelFeature = isReturn ? .fexit : .fentry
+            if preferFentry {
+                let btf = hasBTF(symbol) ? nil : "\(symbol) has no BTF (trampolines need it)"
+                if let p = attempt(trampoline.rawValue, "\(trampoline.rawValue)/\(symbol)", [trampoline], btf) { return p }
+            }
+            let probe = isReturn ? "kretprobe" : "kprobe"
+            if let p = attempt(probe, "\(probe)/\(symbol)", [.kprobe]) { return p }
+        case .tracepoint(let subsystem, let event, let raw):
+            let exists = tracepointExists(subsystem, event) ? nil : "tracepoint \(subsystem)/\(event) does not exist on this kernel"
+            if raw {
+                if let p = attempt("raw_tp", "raw_tp/\(event)", [.rawTracepoint], exists) { return p }
+            } else if let p = attempt("tracepoint", "tracepoint/\(subsystem)/\(event)", [.tracepoint], exists) {
+                return p
+            }
+        case .lsm(let hook):
+            let active = bpfLSMActive ? nil : "bpf is not in the active LSM list (boot with lsm=...,bpf)"
+            let btf = hasBTF("bpf_lsm_\(hook)") ? nil : "no LSM hook named \(hook) on this kernel"
+            if let p = attempt("lsm", "lsm/\(hook)", [.lsm], [active, btf].compactMap { $0 }.first) { return p }
+        case .uprobe, .usdt:
+            skipped.append("uprobe: Vigil does not attach user-space probes yet")
+        }
+        return Placement(tier: nil, attachPoint: nil, skipped: skipped)
+    }
+
+    /// The kernel symbol for a kprobes `call`: syscalls get the x86-64 wrapper prefix, as in Tetragon.
+    public static func symbol(call: String, syscall: Bool) -> String {
+        guard syscall else { return call }
+        if call.hasPrefix("__x64_") || call.hasPrefix("__ia32_") { return call }
+        if call.hasPrefix("sys_") { return "__x64_" + call }
+        return "__x64_sys_" + call
+    }
+
+    /// Whether tracefs lists the tracepoint (tracefs is mounted on demand).
+    public static func tracepointExists(_ subsystem: String, _ event: String) -> Bool {
+        _ = try? KernelFilesystems.ensureMounted(KernelFilesystems.tracefs)
+        return readTextFile("/sys/kernel/tracing/events/\(subsystem)/\(event)/id") != nil
+    }
+
+    /// The active LSMs, from securityfs.
+    public static func activeLSMs() -> [String] {
+        _ = try? KernelFilesystems.ensureMounted(KernelFilesystems.securityfs)
+        return (readTextFile("/sys/kernel/security/lsm") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+}

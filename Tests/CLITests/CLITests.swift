@@ -1,0 +1,72 @@
+import Foundation
+import XCTest
+
+/// The `vigil` binary as users run it: exit codes, output shape, help text.
+final class CLITests: XCTestCase {
+    static var binDir: URL {
+        // The test bundle sits next to the built executables.
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    }
+    static var fixtures: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("PolicyYAMLTests/Fixtures")
+    }
+
+    private func vigil(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        let exe = Self.binDir.appendingPathComponent("vigil")
+        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
+            XCTFail("vigil not built next to the tests (\(exe.path)): run swift build first")
+            return (-1, "", "")
+        }
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func testValidateThreeMistakesPrintsThreePositionedErrorsAndExits2() throws {
+        let file = Self.fixtures.appendingPathComponent("invalid/three-mistakes.yaml").path
+        let r = try vigil(["policy", "validate", file])
+        XCTAssertEqual(r.status, 2)
+        let errors = r.err.split(separator: "\n").filter { $0.contains(": error: ") }
+        XCTAssertEqual(errors.count, 3)
+        XCTAssertTrue(errors[0].hasPrefix("\(file):8:5: error: spec.kprobes[0].sycall: unknown key \"sycall\" (did you mean \"syscall\"?)"), String(errors[0]))
+        XCTAssertTrue(r.err.hasSuffix("\(file): 3 errors\n"))
+    }
+
+    func testValidateValidFilesExits0() throws {
+        let a = Self.fixtures.appendingPathComponent("conformance/lsm_file_open.yaml").path
+        let b = Self.fixtures.appendingPathComponent("conformance/tcp-connect.yaml").path
+        let r = try vigil(["policy", "validate", a, b])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out, "\(a): ok (1 hook; lsm-file-open)\n\(b): ok (3 hooks; connect)\n")
+    }
+
+    func testValidateMixedFilesReportsBothAndExits2() throws {
+        let good = Self.fixtures.appendingPathComponent("conformance/write.yaml").path
+        let r = try vigil(["policy", "validate", good, "/nonexistent.yaml"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.out.contains("\(good): ok"))
+        XCTAssertTrue(r.err.contains("/nonexistent.yaml:1:1: error: file not found; check the path"))
+    }
+
+    func testBadFlagIsAClearErrorWithNonZeroExit() throws {
+        let r = try vigil(["probe", "--jsn"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("Unknown option '--jsn'"), r.err)
+    }
+
+    func testExplainJSONIsValid() throws {
+        let r = try vigil(["policy", "explain", "--json", Self.fixtures.appendingPathComponent("conformance/lsm_file_open.yaml").path])
+        XCTAssertEqual(r.status, 0, r.err)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]])
+        XCTAssertEqual(json.first?["policy"] as? String, "lsm-file-open")
+        XCTAssertEqual((json.first?["hooks"] as? [Any])?.count, 1)
+    }
+}
