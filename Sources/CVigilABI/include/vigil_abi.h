@@ -18,12 +18,39 @@
 #endif
 
 #define VIGIL_COMM_LEN 16
-#define VIGIL_PATH_LEN 256
+#define VIGIL_PATH_LEN 256      /* paths from the in-kernel dentry walk (power of 2) */
+#define VIGIL_ARGS_LEN 1024     /* exec arguments, NUL-separated (power of 2) */
+#define VIGIL_CGROUP_NAME_LEN 128
 #define VIGIL_TEST_NAME_LEN 64
 
-/* Record kinds (struct vigil_record_header.kind). */
+/* Record kinds (struct vigil_record_header.kind). Also the index of the loss counters. */
 #define VIGIL_RECORD_EXEC 1u
+#define VIGIL_RECORD_EXIT 2u
+#define VIGIL_RECORD_FORK 3u
+#define VIGIL_RECORD_KIND_MAX 8u /* size of the per-kind loss counter array */
 #define VIGIL_RECORD_TEST 100u
+
+/* struct vigil_exec_record.flags */
+#define VIGIL_EXEC_ARGS_TRUNCATED (1u << 0)
+#define VIGIL_EXEC_PATH_TRUNCATED (1u << 1)
+#define VIGIL_EXEC_CWD_TRUNCATED (1u << 2)
+#define VIGIL_EXEC_NO_PARENT (1u << 3)   /* the parent was not in the process table */
+/* struct vigil_process.flags */
+#define VIGIL_PROC_CLONE (1u << 0)       /* forked, has not exec'd since */
+#define VIGIL_PROC_PROCFS (1u << 1)      /* seeded from /proc at agent start */
+
+/* Namespace slots in struct vigil_exec_record.ns, in Tetragon's order. */
+#define VIGIL_NS_UTS 0
+#define VIGIL_NS_IPC 1
+#define VIGIL_NS_MNT 2
+#define VIGIL_NS_PID 3
+#define VIGIL_NS_PID_FOR_CHILDREN 4
+#define VIGIL_NS_NET 5
+#define VIGIL_NS_TIME 6
+#define VIGIL_NS_TIME_FOR_CHILDREN 7
+#define VIGIL_NS_CGROUP 8
+#define VIGIL_NS_USER 9
+#define VIGIL_NS_COUNT 10
 
 /* Leads every ring-buffer record. size is the full record size in bytes. */
 struct vigil_record_header {
@@ -33,17 +60,75 @@ struct vigil_record_header {
 };
 _Static_assert(sizeof(struct vigil_record_header) == 16, "vigil_record_header size");
 
-/* One exec seen by the base exec sensor (sched_process_exec). */
+/*
+ * The identity of one process image: the exec (or fork, for a clone that has not exec'd)
+ * time and pid. User space turns it into Tetragon's exec_id, base64("node:ktime:pid").
+ */
+struct vigil_exec_id {
+	__u64 ktime;
+	__u32 pid;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct vigil_exec_id) == 16, "vigil_exec_id size");
+
+/* In-kernel process table (map "processes", key: tgid): lets every hook tag its events. */
+struct vigil_process {
+	struct vigil_exec_id id;
+	struct vigil_exec_id parent;
+	__u32 flags;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct vigil_process) == 40, "vigil_process size");
+
+/* One exec, from sched_process_exec. */
 struct vigil_exec_record {
 	struct vigil_record_header header;
-	__u32 pid;      /* thread-group id (user-visible pid) after exec */
-	__u32 tid;      /* thread id that called exec */
+	struct vigil_exec_id id;
+	struct vigil_exec_id parent;
+	__u32 pid;      /* thread-group id after exec */
+	__u32 tid;
 	__u32 ppid;     /* real parent's thread-group id */
-	__u32 uid;
+	__u32 flags;    /* VIGIL_EXEC_* */
+	__u32 uid, gid, euid, egid;
+	__u32 auid;     /* login uid, 4294967295 when unset */
+	__u32 pad;
+	__u64 cap_permitted, cap_effective, cap_inheritable;
+	__u32 ns[VIGIL_NS_COUNT];
+	__u64 cgroup_id;
+	__u64 start_boottime; /* task->start_boottime, ns since boot (process start) */
+	__u16 args_len;       /* bytes used in args */
+	__u16 pad2[3];
 	__u8 comm[VIGIL_COMM_LEN];
-	__u8 filename[VIGIL_PATH_LEN]; /* binary path as passed to exec, NUL-terminated */
+	__u8 cgroup_name[VIGIL_CGROUP_NAME_LEN];
+	__u8 binary[VIGIL_PATH_LEN]; /* executable's full path (dentry walk) */
+	__u8 cwd[VIGIL_PATH_LEN];
+	__u8 args[VIGIL_ARGS_LEN];   /* argv including argv[0], NUL-separated */
 };
-_Static_assert(sizeof(struct vigil_exec_record) == 16 + 16 + 16 + 256, "vigil_exec_record size");
+_Static_assert(sizeof(struct vigil_exec_record) == 16 + 32 + 16 + 24 + 24 + 40 + 16 + 8 + 16 + 128 + 512 + 1024,
+	       "vigil_exec_record size");
+
+/* A new thread group (fork/clone without CLONE_THREAD). */
+struct vigil_fork_record {
+	struct vigil_record_header header;
+	struct vigil_exec_id id;      /* the child's clone identity */
+	struct vigil_exec_id parent;  /* the forking process's identity */
+	__u32 pid;
+	__u32 ppid;
+	__u8 comm[VIGIL_COMM_LEN];
+};
+_Static_assert(sizeof(struct vigil_fork_record) == 16 + 32 + 8 + 16, "vigil_fork_record size");
+
+/* A thread group's end (its last thread exited). */
+struct vigil_exit_record {
+	struct vigil_record_header header;
+	struct vigil_exec_id id;
+	__u32 pid;
+	__u32 tid;
+	__u32 exit_code; /* as wait(2) encodes it: status << 8, or the signal in the low 7 bits */
+	__u32 pad;
+	__u8 comm[VIGIL_COMM_LEN];
+};
+_Static_assert(sizeof(struct vigil_exit_record) == 16 + 16 + 16 + 16, "vigil_exit_record size");
 
 /*
  * Generic record used by the kernel tests in bpf/tests/ (fentry, kprobe, LSM fixtures).

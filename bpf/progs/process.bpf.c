@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Base process sensor: exec, fork and exit of every process on the node, and the
+ * in-kernel process table other hooks use to tag their events.
+ *
+ * Each event has a tp_btf program (typed task pointers) and a classic tracepoint twin;
+ * the loader keeps one of each pair, chosen by KernelFeatures, the other is not loaded.
+ *
+ *   exec: table[tgid] = {id: (now, tgid), parent: table[real_parent].id}; EXEC record
+ *   fork: new thread group only: table[child] = {id: (now, child), parent, CLONE}; FORK record
+ *   exit: last thread of the group only (signal->live == 0): EXIT record; delete table[tgid]
+ * A failed ring-buffer reservation increments lost[kind]: loss is counted, never silent.
+ */
+#include "vigil_bpf.h"
+#include "vigil_path.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct vigil_process);
+} processes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_RECORD_KIND_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+static __always_inline void count_lost(__u32 kind)
+{
+	__u64 *n = bpf_map_lookup_elem(&lost, &kind);
+	if (n)
+		*n += 1; /* per-CPU slot: no atomic needed */
+}
+
+static __always_inline __u32 ns_inum(struct ns_common *ns)
+{
+	return ns ? BPF_CORE_READ(ns, inum) : 0;
+}
+
+static __always_inline void fill_namespaces(struct vigil_exec_record *r, struct task_struct *task)
+{
+	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+	struct pid *tp = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(tp, level);
+
+	r->ns[VIGIL_NS_UTS] = BPF_CORE_READ(nsp, uts_ns, ns.inum);
+	r->ns[VIGIL_NS_IPC] = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+	r->ns[VIGIL_NS_MNT] = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	/* level is at most 32 (MAX_PID_NS_LEVEL); the mask keeps the index provably bounded */
+	r->ns[VIGIL_NS_PID] = BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
+	r->ns[VIGIL_NS_PID_FOR_CHILDREN] = BPF_CORE_READ(nsp, pid_ns_for_children, ns.inum);
+	r->ns[VIGIL_NS_NET] = BPF_CORE_READ(nsp, net_ns, ns.inum);
+	if (bpf_core_field_exists(nsp->time_ns)) {
+		r->ns[VIGIL_NS_TIME] = BPF_CORE_READ(nsp, time_ns, ns.inum);
+		r->ns[VIGIL_NS_TIME_FOR_CHILDREN] = BPF_CORE_READ(nsp, time_ns_for_children, ns.inum);
+	}
+	r->ns[VIGIL_NS_CGROUP] = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+	r->ns[VIGIL_NS_USER] = BPF_CORE_READ(task, cred, user_ns, ns.inum);
+}
+
+/* kernel_cap_t is u32[2] before 6.3 and a u64 after: either way 8 little-endian bytes. */
+static __always_inline __u64 read_caps(kernel_cap_t *caps)
+{
+	__u64 v = 0;
+	bpf_probe_read_kernel(&v, sizeof(v), caps);
+	return v;
+}
+
+static __always_inline void handle_exec(struct task_struct *task)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
+	struct vigil_process proc = {};
+
+	proc.id.ktime = now;
+	proc.id.pid = tgid;
+	struct vigil_process *parent = bpf_map_lookup_elem(&processes, &ppid);
+	if (parent) {
+		proc.parent = parent->id;
+	} else {
+		proc.parent.pid = ppid;
+	}
+	bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY);
+
+	struct vigil_exec_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_lost(VIGIL_RECORD_EXEC);
+		return;
+	}
+	vigil_header(&r->header, VIGIL_RECORD_EXEC, sizeof(*r));
+	r->header.ktime_ns = now;
+	r->id = proc.id;
+	r->parent = proc.parent;
+	r->pid = tgid;
+	r->tid = BPF_CORE_READ(task, pid);
+	r->ppid = ppid;
+	r->flags = parent ? 0 : VIGIL_EXEC_NO_PARENT;
+
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	r->uid = BPF_CORE_READ(cred, uid.val);
+	r->gid = BPF_CORE_READ(cred, gid.val);
+	r->euid = BPF_CORE_READ(cred, euid.val);
+	r->egid = BPF_CORE_READ(cred, egid.val);
+	r->auid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : 0xffffffff;
+	r->pad = 0;
+	r->cap_permitted = read_caps((kernel_cap_t *)&cred->cap_permitted);
+	r->cap_effective = read_caps((kernel_cap_t *)&cred->cap_effective);
+	r->cap_inheritable = read_caps((kernel_cap_t *)&cred->cap_inheritable);
+	fill_namespaces(r, task);
+	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->start_boottime = BPF_CORE_READ(task, start_boottime);
+	__builtin_memset(r->pad2, 0, sizeof(r->pad2));
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	const char *cgname = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
+	if (bpf_probe_read_kernel_str(r->cgroup_name, sizeof(r->cgroup_name), cgname) < 0)
+		r->cgroup_name[0] = 0;
+
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	if (!exe || vigil_path(BPF_CORE_READ(exe, f_path.mnt), BPF_CORE_READ(exe, f_path.dentry), r->binary) > 0)
+		r->flags |= VIGIL_EXEC_PATH_TRUNCATED;
+	if (!exe)
+		r->binary[0] = 0;
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	if (vigil_path(BPF_CORE_READ(fs, pwd.mnt), BPF_CORE_READ(fs, pwd.dentry), r->cwd) > 0)
+		r->flags |= VIGIL_EXEC_CWD_TRUNCATED;
+
+	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
+	__u64 len = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (len > VIGIL_ARGS_LEN) {
+		len = VIGIL_ARGS_LEN;
+		r->flags |= VIGIL_EXEC_ARGS_TRUNCATED;
+	}
+	/* len <= VIGIL_ARGS_LEN here; the explicit clamp above is what the verifier checks */
+	if (bpf_probe_read_user(r->args, len, (void *)arg_start) < 0)
+		len = 0;
+	r->args_len = len;
+	bpf_ringbuf_submit(r, 0);
+}
+
+static __always_inline void handle_fork(struct task_struct *parent_task, struct task_struct *child)
+{
+	__u32 child_pid = BPF_CORE_READ(child, pid);
+	__u32 child_tgid = BPF_CORE_READ(child, tgid);
+	if (child_pid != child_tgid)
+		return; /* a new thread, not a new process */
+	__u32 ptgid = BPF_CORE_READ(parent_task, tgid);
+	struct vigil_process proc = {};
+	proc.id.ktime = bpf_ktime_get_ns();
+	proc.id.pid = child_tgid;
+	proc.flags = VIGIL_PROC_CLONE;
+	struct vigil_process *parent = bpf_map_lookup_elem(&processes, &ptgid);
+	if (parent)
+		proc.parent = parent->id;
+	else
+		proc.parent.pid = ptgid;
+	bpf_map_update_elem(&processes, &child_tgid, &proc, BPF_ANY);
+
+	struct vigil_fork_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_lost(VIGIL_RECORD_FORK);
+		return;
+	}
+	vigil_header(&r->header, VIGIL_RECORD_FORK, sizeof(*r));
+	r->id = proc.id;
+	r->parent = proc.parent;
+	r->pid = child_tgid;
+	r->ppid = ptgid;
+	bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), parent_task->comm);
+	bpf_ringbuf_submit(r, 0);
+}
+
+static __always_inline void handle_exit(struct task_struct *task)
+{
+	/* signal->live reaches 0 when the last thread of the group exits */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return;
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct vigil_process *proc = bpf_map_lookup_elem(&processes, &tgid);
+	struct vigil_exit_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_lost(VIGIL_RECORD_EXIT);
+	} else {
+		vigil_header(&r->header, VIGIL_RECORD_EXIT, sizeof(*r));
+		if (proc) {
+			r->id = proc->id;
+		} else {
+			r->id.ktime = 0;
+			r->id.pid = tgid;
+			r->id.pad = 0;
+		}
+		r->pid = tgid;
+		r->tid = BPF_CORE_READ(task, pid);
+		r->exit_code = BPF_CORE_READ(task, exit_code);
+		r->pad = 0;
+		bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), task->comm);
+		bpf_ringbuf_submit(r, 0);
+	}
+	if (proc)
+		bpf_map_delete_elem(&processes, &tgid);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(process_exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	handle_exec(p);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int process_exec_tp(void *ctx)
+{
+	handle_exec((struct task_struct *)bpf_get_current_task());
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(process_fork_btf, struct task_struct *parent, struct task_struct *child)
+{
+	handle_fork(parent, child);
+	return 0;
+}
+
+/* Classic sched_process_fork runs in the parent; it names the child only by pid. */
+SEC("tracepoint/sched/sched_process_fork")
+int process_fork_tp(struct trace_event_raw_sched_process_fork *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)bpf_get_current_task();
+	__u32 child_pid = ctx->child_pid;
+	/* The child's task is not in the context: a new process has pid == its tgid, and a
+	 * new thread shares the parent's tgid, which is what handle_fork tests. */
+	if (child_pid == (__u32)(bpf_get_current_pid_tgid() >> 32) || child_pid == 0)
+		return 0;
+	__u32 ptgid = bpf_get_current_pid_tgid() >> 32;
+	struct vigil_process proc = {};
+	proc.id.ktime = bpf_ktime_get_ns();
+	proc.id.pid = child_pid;
+	proc.flags = VIGIL_PROC_CLONE;
+	struct vigil_process *pp = bpf_map_lookup_elem(&processes, &ptgid);
+	if (pp)
+		proc.parent = pp->id;
+	else
+		proc.parent.pid = ptgid;
+	(void)parent;
+	bpf_map_update_elem(&processes, &child_pid, &proc, BPF_ANY);
+	struct vigil_fork_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_lost(VIGIL_RECORD_FORK);
+		return 0;
+	}
+	vigil_header(&r->header, VIGIL_RECORD_FORK, sizeof(*r));
+	r->id = proc.id;
+	r->parent = proc.parent;
+	r->pid = child_pid;
+	r->ppid = ptgid;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit_btf, struct task_struct *p)
+{
+	handle_exit(p);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int process_exit_tp(void *ctx)
+{
+	handle_exit((struct task_struct *)bpf_get_current_task());
+	return 0;
+}
