@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CVigilABI"),
         .target(name: "CBPFShim", dependencies: ["CLibbpf"]),
         .plugin(name: "EmbedBPFObjects", capability: .buildTool()),
@@ -44,11 +45,19 @@ let package = Package(
         .target(name: "PolicyYAML", dependencies: ["PolicyModel", "CYAML"]),
         .target(name: "PolicyPlan", dependencies: ["PolicyModel", "KernelFeatures"]),
         .executableTarget(name: "PolicyFuzz", dependencies: ["PolicyYAML"]),
+        .target(name: "AgentCore"),
+        .target(name: "EventJSON", dependencies: ["AgentCore", "PolicyModel", "CJSONC"]),
+        .target(name: "Export", dependencies: ["AgentCore", "CZlib"]),
+        .target(name: "Sensors", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures"]),
+        .target(
+            name: "AgentRuntime",
+            dependencies: ["AgentCore", "Sensors", "EventJSON", "Export", "BPFKit", "PolicyYAML", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML"]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [
-                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan",
+                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan", "AgentRuntime", "EventJSON", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

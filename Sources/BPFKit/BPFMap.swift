@@ -119,6 +119,24 @@ public struct BPFMap {
         }
     }
 
+    /// Looks `key` up in a per-CPU map: one value per possible CPU (each padded to 8 bytes
+    /// in the kernel's answer). nil when absent.
+    public func lookupPerCPU(key: [UInt8]) throws(BPFError) -> [[UInt8]]? {
+        try checkSize(key.count, keySize, "key")
+        let cpus = Libbpf.possibleCPUs()
+        let stride = (valueSize + 7) & ~7
+        var value = [UInt8](repeating: 0, count: stride * cpus)
+        let fd = self.fd
+        let subject = self.subject
+        let found = key.withUnsafeBytes { k in
+            value.withUnsafeMutableBytes { v in
+                Result { () throws(BPFError) in try Libbpf.mapLookup(fd: fd, key: k.baseAddress!, value: v.baseAddress!, subject: subject) }
+            }
+        }
+        guard try found.get() else { return nil }
+        return (0..<cpus).map { Array(value[($0 * stride)..<($0 * stride + valueSize)]) }
+    }
+
     /// Typed lookup for fixed-layout keys and values.
     public func lookup<K: BitwiseCopyable, V: BitwiseCopyable>(_ key: K, as: V.Type) throws(BPFError) -> V? {
         guard let bytes = try lookup(key: bytesOf(key)) else { return nil }

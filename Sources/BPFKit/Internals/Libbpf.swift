@@ -305,6 +305,9 @@ enum Libbpf {
     static func ringBufferEpollFD(_ rb: OpaquePointer) -> Int32 { ring_buffer__epoll_fd(rb) }
     static func ringBufferFree(_ rb: OpaquePointer) { ring_buffer__free(rb) }
 
+    /// Possible CPUs (per-CPU map values hold one slot per possible CPU).
+    static func possibleCPUs() -> Int { Int(max(libbpf_num_possible_cpus(), 1)) }
+
     // MARK: probes and BTF
 
     static func probeMapType(_ type: UInt32) -> Int32 { libbpf_probe_bpf_map_type(bpf_map_type(rawValue: type), nil) }

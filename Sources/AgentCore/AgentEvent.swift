@@ -1,0 +1,33 @@
+/// What the agent exports, one JSON line each.
+public enum AgentEvent: Sendable, Equatable {
+    /// A process image started (or was found running at agent start, flagged procFS).
+    case exec(process: ProcessEntry, parent: ProcessEntry?, ancestors: [ProcessEntry], timeNs: UInt64)
+    /// A process ended: exit status, or the signal that killed it.
+    case exit(process: ProcessEntry, parent: ProcessEntry?, status: UInt32, signal: UInt32, timeNs: UInt64)
+    /// The kernel could not queue some records: counts since the last report, by kind.
+    case lostEvents(counts: [String: UInt64], total: UInt64, timeNs: UInt64)
+
+    /// Tetragon's event-set name (PROCESS_EXEC, ...), for export filters.
+    public var eventType: String {
+        switch self {
+        case .exec: "PROCESS_EXEC"
+        case .exit: "PROCESS_EXIT"
+        case .lostEvents: "LOST_EVENTS"
+        }
+    }
+
+    /// The process the event is about.
+    public var process: ProcessEntry? {
+        switch self {
+        case .exec(let p, _, _, _), .exit(let p, _, _, _, _): p
+        case .lostEvents: nil
+        }
+    }
+
+    public var parent: ProcessEntry? {
+        switch self {
+        case .exec(_, let p, _, _), .exit(_, let p, _, _, _): p
+        case .lostEvents: nil
+        }
+    }
+}

@@ -1,0 +1,105 @@
+/// Linux capability sets of a process, as bit masks (bit n = capability n).
+public struct CapabilitySets: Sendable, Equatable {
+    public var permitted: UInt64
+    public var effective: UInt64
+    public var inheritable: UInt64
+    public init(permitted: UInt64 = 0, effective: UInt64 = 0, inheritable: UInt64 = 0) {
+        self.permitted = permitted
+        self.effective = effective
+        self.inheritable = inheritable
+    }
+}
+
+/// Namespace inode numbers, in Tetragon's order (uts, ipc, mnt, pid, pid_for_children, net,
+/// time, time_for_children, cgroup, user); 0 when unknown.
+public struct Namespaces: Sendable, Equatable {
+    public static let names = ["uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time", "time_for_children", "cgroup", "user"]
+    public var inodes: [UInt32]
+    public init(inodes: [UInt32] = Array(repeating: 0, count: 10)) { self.inodes = inodes }
+}
+
+/// Where a process entry came from and what is special about it (Tetragon's flag words).
+public struct ProcessFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let execve = ProcessFlags(rawValue: 1 << 0)
+    public static let procFS = ProcessFlags(rawValue: 1 << 1)
+    public static let clone = ProcessFlags(rawValue: 1 << 2)
+    public static let truncArgs = ProcessFlags(rawValue: 1 << 3)
+    public static let truncPath = ProcessFlags(rawValue: 1 << 4)
+    public static let rootCWD = ProcessFlags(rawValue: 1 << 5)
+    public static let noCWD = ProcessFlags(rawValue: 1 << 6)
+
+    /// Space-separated words as Tetragon prints `process.flags`.
+    public var words: String {
+        var w: [String] = []
+        if contains(.execve) { w.append("execve") }
+        if contains(.procFS) { w.append("procFS") }
+        if contains(.truncArgs) { w.append("truncArgs") }
+        if contains(.truncPath) { w.append("errorFilename") }
+        if contains(.noCWD) { w.append("nocwd") }
+        if contains(.rootCWD) { w.append("rootcwd") }
+        if contains(.clone) { w.append("clone") }
+        return w.joined(separator: " ")
+    }
+}
+
+/// Everything known about one process image.
+public struct ProcessEntry: Sendable, Equatable {
+    public var id: ExecIdentity
+    public var parent: ExecIdentity?
+    public var pid: UInt32
+    public var tid: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var euid: UInt32
+    public var egid: UInt32
+    public var auid: UInt32
+    public var binary: String
+    /// Arguments after argv[0], as Tetragon joins them (space-separated, quoted when needed).
+    public var arguments: String
+    public var cwd: String
+    public var flags: ProcessFlags
+    /// Wall-clock start time, in ns since the Unix epoch.
+    public var startTimeNs: UInt64
+    public var caps: CapabilitySets
+    public var namespaces: Namespaces
+    public var cgroupID: UInt64
+    /// Container id taken from the cgroup name, when it holds one.
+    public var containerID: String?
+
+    public init(id: ExecIdentity, parent: ExecIdentity?, binary: String) {
+        self.id = id
+        self.parent = parent
+        pid = id.pid
+        tid = id.pid
+        uid = 0
+        gid = 0
+        euid = 0
+        egid = 0
+        auid = UInt32.max
+        self.binary = binary
+        arguments = ""
+        cwd = ""
+        flags = []
+        startTimeNs = 0
+        caps = CapabilitySets()
+        namespaces = Namespaces()
+        cgroupID = 0
+        containerID = nil
+    }
+
+    /// Tetragon's `arguments`: argv[1...] joined by spaces, an argument with a space quoted.
+    public static func joinArguments(_ argv: [String]) -> String {
+        argv.dropFirst().map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }.joined(separator: " ")
+    }
+
+    /// A container id from a cgroup leaf name (docker-<64 hex>.scope, cri-containerd-..., <64 hex>).
+    public static func containerID(fromCgroupName name: String) -> String? {
+        var s = Substring(name)
+        if s.hasSuffix(".scope") { s = s.dropLast(6) }
+        if let dash = s.lastIndex(of: "-") { s = s[s.index(after: dash)...] }
+        guard s.count == 64, s.allSatisfy(\.isHexDigit) else { return nil }
+        return String(s)
+    }
+}

@@ -1,0 +1,179 @@
+import AgentCore
+import BPFKit
+import EventJSON
+import Export
+import Foundation
+import Logging
+import Sensors
+import Synchronization
+
+/// Set by SIGINT/SIGTERM; the loop checks it between polls.
+let stopRequested = Atomic<Bool>(false)
+
+/// The node agent: base sensor in the kernel, process cache, JSON export.
+///
+/// One thread does everything, in order: poll the ring buffer (records are decoded in
+/// place, turned into events and encoded into one output buffer), write the buffer to the
+/// sinks as whole lines, report loss. No lock, no queue between stages.
+public final class Agent {
+    public let configuration: AgentConfiguration
+    let logger: Logger
+    let clock = KernelClock()
+    let sensor: ProcessSensor
+    let encoder: EventEncoder
+    var sinks: [EventSink] = []
+    var cache: ProcessCache
+    var output: [UInt8] = []
+    var lostReported: [UInt32: UInt64] = [:]
+    var decodeErrors = 0
+    /// Events exported so far (for tests and stats).
+    public private(set) var exported = 0
+
+    /// Loads the sensor and opens the sinks; nothing is attached yet.
+    public init(configuration: AgentConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        cache = ProcessCache(capacity: configuration.processCacheSize)
+        _ = KernelFilesystems.ensureAll()
+        sensor = try ProcessSensor(ringBufferBytes: configuration.ringBufferBytes, useTracepoints: configuration.forceTracepoints ? true : nil)
+        encoder = EventEncoder(nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
+                               fieldFilters: configuration.fieldFilters)
+        if configuration.exportStdout { sinks.append(StdoutSink()) }
+        if let path = configuration.exportFile {
+            sinks.append(try RotatingFileSink(path: path, maxBytes: configuration.exportFileMaxBytes,
+                                              maxBackups: configuration.exportFileBackups, compress: configuration.exportFileCompress))
+        }
+        output.reserveCapacity(1 << 20)
+    }
+
+    /// Runs until SIGINT/SIGTERM (or `stop()`): attaches, seeds from /proc, exports, then
+    /// detaches and flushes.
+    public func run() throws {
+        installSignalHandlers()
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { [unowned self] bytes in
+            self.handle(bytes)
+            return true
+        }
+        // Attach first, then scan /proc: a process started in between is seen by both,
+        // and the kernel's record (same pid, later identity) simply supersedes the scan.
+        try sensor.attach()
+        logger.info("process sensor attached", metadata: ["hook.tier": "\(sensor.tier)"])
+        seedFromProcfs()
+        try flushOutput()
+        while !stopRequested.load(ordering: .relaxed) {
+            try ring.poll(timeoutMs: 100)
+            reportLoss()
+            try flushOutput()
+        }
+        try ring.consume()
+        sensor.detach()
+        reportLoss()
+        try flushOutput()
+        for s in sinks {
+            try s.flush()
+            try s.close()
+        }
+        logger.info("agent stopped", metadata: ["events.exported": "\(exported)", "cache.evictions": "\(cache.evictions)"])
+    }
+
+    /// Asks a running agent to stop (the signal handlers do the same).
+    public static func stop() { stopRequested.store(true, ordering: .relaxed) }
+
+    private func installSignalHandlers() {
+        stopRequested.store(false, ordering: .relaxed)
+        let handler: @convention(c) (Int32) -> Void = { _ in stopRequested.store(true, ordering: .relaxed) }
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = handler
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0 // no SA_RESTART: a signal interrupts the poll, and the loop sees the flag
+        sigaction(SIGINT, &action, nil)
+        sigaction(SIGTERM, &action, nil)
+    }
+
+    private func seedFromProcfs() {
+        for entry in ProcfsScanner.scan(clock: clock) {
+            if cache.current(pid: entry.pid) != nil { continue } // the kernel already reported a newer image
+            cache.insert(entry)
+            try? sensor.seed(entry)
+            emit(.exec(process: entry, parent: cache.parent(of: entry), ancestors: ancestors(of: entry), timeNs: KernelClock.nowWallNs()))
+        }
+    }
+
+    private func ancestors(of entry: ProcessEntry) -> [ProcessEntry] {
+        configuration.enableAncestors ? cache.ancestors(of: entry) : []
+    }
+
+    func handle(_ bytes: UnsafeRawBufferPointer) {
+        let record: ProcessRecord
+        do { record = try ProcessRecord.decode(bytes) } catch {
+            decodeErrors += 1
+            if decodeErrors <= 10 { logger.warning("undecodable record", metadata: ["error": "\(error)"]) }
+            return
+        }
+        switch record {
+        case .exec(var r):
+            r.entry.parent = cache.resolveParent(r.parent)
+            r.entry.startTimeNs = clock.wall(boottime: r.startBoottimeNs)
+            if let previous = cache.current(pid: r.entry.pid), previous.flags.contains(.clone) {
+                r.entry.flags.insert(.clone) // exec after fork, as Tetragon reports it
+            }
+            cache.insert(r.entry)
+            emit(.exec(process: r.entry, parent: cache.parent(of: r.entry), ancestors: ancestors(of: r.entry), timeNs: clock.wall(monotonic: r.timeNs)))
+        case .fork(let child, let parent, let pid, _, _):
+            // A clone runs its parent's image until it execs: copy what is known of it.
+            let parentID = cache.resolveParent(parent)
+            var entry = parentID.flatMap { cache.entry($0) } ?? ProcessEntry(id: child, parent: nil, binary: "")
+            entry.id = child
+            entry.pid = pid
+            entry.tid = pid
+            entry.parent = parentID
+            entry.flags = entry.flags.subtracting([.execve, .procFS]).union(.clone)
+            entry.startTimeNs = clock.wall(monotonic: child.ktime)
+            cache.insert(entry)
+        case .exit(let id, let pid, _, let code, let time):
+            let known = cache.entry(id) ?? cache.current(pid: pid)
+            guard let process = known else { return } // never seen: nothing to correlate with
+            let signal = code & 0x7f
+            let status = signal == 0 ? (code >> 8) & 0xff : 0
+            emit(.exit(process: process, parent: cache.parent(of: process), status: status, signal: signal, timeNs: clock.wall(monotonic: time)))
+            cache.markExited(process.id)
+        }
+    }
+
+    func emit(_ event: AgentEvent) {
+        guard configuration.filters.admits(event, ancestorPIDs: event.process.map { cache.ancestors(of: $0).map(\.pid) } ?? []) else { return }
+        encoder.encode(event, into: &output)
+        exported += 1
+    }
+
+    private func reportLoss() {
+        guard let counts = try? sensor.lostCounts() else { return }
+        var delta: [String: UInt64] = [:]
+        var total: UInt64 = 0
+        for (kind, count) in counts where count > lostReported[kind, default: 0] {
+            let d = count - lostReported[kind, default: 0]
+            delta[Self.kindName(kind)] = d
+            total += d
+            lostReported[kind] = count
+        }
+        if total > 0 {
+            logger.warning("kernel dropped records: ring buffer full", metadata: ["lost.total": "\(total)"])
+            emit(.lostEvents(counts: delta, total: total, timeNs: KernelClock.nowWallNs()))
+        }
+    }
+
+    static func kindName(_ kind: UInt32) -> String {
+        switch kind {
+        case 1: "process_exec"
+        case 2: "process_exit"
+        case 3: "process_fork"
+        default: "kind_\(kind)"
+        }
+    }
+
+    private func flushOutput() throws {
+        guard !output.isEmpty else { return }
+        try output.withUnsafeBytes { buf in for s in sinks { try s.write(buf) } }
+        output.removeAll(keepingCapacity: true)
+    }
+}

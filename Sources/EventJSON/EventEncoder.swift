@@ -1,0 +1,123 @@
+import AgentCore
+import Foundation
+import PolicyModel
+
+/// Turns agent events into Tetragon-shaped JSON lines (`process_exec`, `process_exit`, plus
+/// Vigil's `lost_events`), written with json-c. Field names and shapes follow Tetragon's
+/// JSON export, so existing pipelines ingest Vigil unchanged.
+public final class EventEncoder {
+    public let nodeName: String
+    /// The host's namespace inodes (from /proc/1/ns), for `is_host`.
+    public let hostNamespaces: Namespaces
+    public var fieldFilters: [FieldFilter]
+
+    public init(nodeName: String, hostNamespaces: Namespaces, fieldFilters: [FieldFilter] = []) {
+        self.nodeName = nodeName
+        self.hostNamespaces = hostNamespaces
+        self.fieldFilters = fieldFilters
+    }
+
+    /// Appends one JSON line (with its newline) for `event` to `buffer`.
+    public func encode(_ event: AgentEvent, into buffer: inout [UInt8]) {
+        let root = JSONObject.object()
+        defer { root.release() }
+        let body = JSONObject.object()
+        let time: UInt64
+        switch event {
+        case .exec(let process, let parent, let ancestors, let t):
+            body.set("process", processObject(process))
+            if let parent { body.set("parent", processObject(parent)) }
+            if !ancestors.isEmpty {
+                let list = JSONObject.array()
+                for a in ancestors { list.append(processObject(a)) }
+                body.set("ancestors", list)
+            }
+            root.set("process_exec", body)
+            time = t
+        case .exit(let process, let parent, let status, let signal, let t):
+            body.set("process", processObject(process))
+            if let parent { body.set("parent", processObject(parent)) }
+            if signal != 0 { body.set("signal", Signals.name(signal)) }
+            if status != 0 { body.set("status", status) }
+            body.set("time", Self.rfc3339(t))
+            root.set("process_exit", body)
+            time = t
+        case .lostEvents(let counts, let total, let t):
+            for key in counts.keys.sorted() { body.set(key, counts[key]!) }
+            body.set("total", total)
+            root.set("lost_events", body)
+            time = t
+        }
+        for f in fieldFilters { f.apply(to: body, eventType: event.eventType) }
+        root.set("node_name", nodeName)
+        root.set("time", Self.rfc3339(time))
+        root.write(to: &buffer)
+        buffer.append(0x0a)
+    }
+
+    /// One event as a String line (tests and tools; the agent uses `encode(_:into:)`).
+    public func line(_ event: AgentEvent) -> String {
+        var buf: [UInt8] = []
+        encode(event, into: &buf)
+        return String(decoding: buf, as: UTF8.self)
+    }
+
+    private func processObject(_ p: ProcessEntry) -> JSONObject {
+        let o = JSONObject.object()
+        o.set("exec_id", p.id.execID(node: nodeName))
+        o.set("pid", p.pid)
+        o.set("uid", p.euid)
+        if !p.cwd.isEmpty { o.set("cwd", p.cwd) }
+        o.set("binary", p.binary)
+        if !p.arguments.isEmpty { o.set("arguments", p.arguments) }
+        o.set("flags", p.flags.words)
+        o.set("start_time", Self.rfc3339(p.startTimeNs))
+        o.set("auid", p.auid)
+        if let parent = p.parent { o.set("parent_exec_id", parent.execID(node: nodeName)) }
+        if let c = p.containerID { o.set("docker", String(c.prefix(31))) }
+        o.set("tid", p.tid)
+        let cap = JSONObject.object()
+        for (name, mask) in [("permitted", p.caps.permitted), ("effective", p.caps.effective), ("inheritable", p.caps.inheritable)] where mask != 0 {
+            let list = JSONObject.array()
+            for c in CapabilityName.allCases where mask & (1 << UInt64(c.bit)) != 0 { list.append(c.rawValue) }
+            cap.set(name, list)
+        }
+        o.set("cap", cap)
+        let ns = JSONObject.object()
+        for (i, name) in Namespaces.names.enumerated() where i < p.namespaces.inodes.count && p.namespaces.inodes[i] != 0 {
+            let entry = JSONObject.object()
+            entry.set("inum", p.namespaces.inodes[i])
+            if i < hostNamespaces.inodes.count && p.namespaces.inodes[i] == hostNamespaces.inodes[i] { entry.set("is_host", true) }
+            ns.set(name, entry)
+        }
+        o.set("ns", ns)
+        let cred = JSONObject.object()
+        cred.set("uid", p.uid)
+        cred.set("gid", p.gid)
+        cred.set("euid", p.euid)
+        cred.set("egid", p.egid)
+        o.set("process_credentials", cred)
+        return o
+    }
+
+    /// RFC 3339 UTC with nanoseconds, as Tetragon prints times.
+    public static func rfc3339(_ ns: UInt64) -> String {
+        var t = time_t(ns / 1_000_000_000)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        let frac = ns % 1_000_000_000
+        func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        let f = String(frac)
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(String(repeating: "0", count: 9 - f.count) + f)Z"
+    }
+}
+
+/// Signal names for exit events.
+public enum Signals {
+    static let names: [UInt32: String] = [1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS",
+                                          8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE",
+                                          14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP",
+                                          20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ",
+                                          26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"]
+    public static func name(_ n: UInt32) -> String { names[n] ?? "SIG\(n)" }
+}

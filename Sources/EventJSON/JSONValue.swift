@@ -1,0 +1,53 @@
+import CJSONC
+
+/// A thin owner of a json-c object tree (the only json-c calls in Vigil live in this module).
+/// Objects keep insertion order, so output key order is stable.
+struct JSONObject {
+    let raw: OpaquePointer
+
+    static func object() -> JSONObject { JSONObject(raw: json_object_new_object()) }
+    static func array() -> JSONObject { JSONObject(raw: json_object_new_array()) }
+
+    func set(_ key: String, _ value: JSONObject) { json_object_object_add(raw, key, value.raw) }
+    func set(_ key: String, _ s: String) { set(key, JSONObject(raw: Self.string(s))) }
+    func set(_ key: String, _ n: UInt64) { set(key, JSONObject(raw: json_object_new_uint64(n))) }
+    func set(_ key: String, _ n: UInt32) { set(key, JSONObject(raw: json_object_new_int64(Int64(n)))) }
+    func set(_ key: String, _ b: Bool) { set(key, JSONObject(raw: json_object_new_boolean(b ? 1 : 0))) }
+    func append(_ value: JSONObject) { json_object_array_add(raw, value.raw) }
+    func append(_ s: String) { json_object_array_add(raw, Self.string(s)) }
+
+    private static func string(_ s: String) -> OpaquePointer {
+        var s = s
+        return s.withUTF8 { json_object_new_string_len(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), Int32($0.count)) }
+    }
+
+    func child(_ key: String) -> JSONObject? {
+        var out: OpaquePointer?
+        return json_object_object_get_ex(raw, key, &out) != 0 ? out.map(JSONObject.init) : nil
+    }
+
+    func remove(_ key: String) { json_object_object_del(raw, key) }
+
+    var keys: [String] {
+        var out: [String] = []
+        guard json_object_is_type(raw, json_type_object) != 0 else { return out }
+        var it = json_object_iter_begin(raw)
+        var end = json_object_iter_end(raw)
+        while json_object_iter_equal(&it, &end) == 0 {
+            out.append(String(cString: json_object_iter_peek_name(&it)))
+            json_object_iter_next(&it)
+        }
+        return out
+    }
+
+    /// Appends the compact JSON text (no trailing newline) to `buffer`.
+    func write(to buffer: inout [UInt8]) {
+        var len = 0
+        let flags = Int32(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+        guard let p = json_object_to_json_string_length(raw, flags, &len) else { return }
+        p.withMemoryRebound(to: UInt8.self, capacity: len) { buffer.append(contentsOf: UnsafeBufferPointer(start: $0, count: len)) }
+    }
+
+    /// Frees the tree (json-c reference counting: the root owns its children).
+    func release() { json_object_put(raw) }
+}

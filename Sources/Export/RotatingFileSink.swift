@@ -1,0 +1,125 @@
+import CZlib
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A JSON-lines file with size-based rotation: `PATH` is current, `PATH.1` the newest
+/// backup (`PATH.1.gz` with compression), up to `maxBackups`.
+///
+/// Lines are never torn: the sink is handed whole lines and writes each batch with
+/// write(2) on an O_APPEND descriptor, rotating only between batches, so a crash can lose
+/// the batch in flight but never leave half a line. Readers follow the file by name and
+/// reopen on rotation (as with Tetragon's export).
+public final class RotatingFileSink: EventSink {
+    public let path: String
+    public let maxBytes: Int
+    public let maxBackups: Int
+    public let compress: Bool
+    private var fd: Int32 = -1
+    private var size = 0
+    /// Number of rotations so far.
+    public private(set) var rotations = 0
+
+    public init(path: String, maxBytes: Int = 10 * 1024 * 1024, maxBackups: Int = 5, compress: Bool = false) throws {
+        self.path = path
+        self.maxBytes = max(maxBytes, 1)
+        self.maxBackups = max(maxBackups, 0)
+        self.compress = compress
+        try open()
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    private func open() throws {
+        fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        if fd < 0 { throw ExportError(operation: "open", path: path, errno: errno) }
+        var st = stat()
+        size = fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+    }
+
+    public func write(_ lines: UnsafeRawBufferPointer) throws {
+        // Split the batch at line ends so no file exceeds maxBytes (unless one line does).
+        var start = 0
+        while start < lines.count {
+            var end = start
+            var lastFit = -1
+            while end < lines.count {
+                if lines[end] == 0x0a {
+                    if size + (end + 1 - start) > maxBytes { break }
+                    lastFit = end
+                }
+                end += 1
+            }
+            if lastFit < 0 {
+                if size > 0 {
+                    try rotate()
+                    continue
+                }
+                // A single line larger than maxBytes: write it whole rather than tear it.
+                var nl = start
+                while nl < lines.count && lines[nl] != 0x0a { nl += 1 }
+                lastFit = min(nl, lines.count - 1)
+            }
+            let chunk = UnsafeRawBufferPointer(rebasing: lines[start...lastFit])
+            try writeAll(fd, chunk, path: path)
+            size += chunk.count
+            start = lastFit + 1
+            if size >= maxBytes { try rotate() }
+        }
+    }
+
+    public func flush() throws {
+        if fdatasync(fd) != 0 && errno != EINVAL { throw ExportError(operation: "fdatasync", path: path, errno: errno) }
+    }
+
+    public func close() throws {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    private func backup(_ n: Int) -> String { "\(path).\(n)" + (compress ? ".gz" : "") }
+
+    /// PATH -> PATH.1 (compressed if asked), PATH.k -> PATH.k+1, the oldest removed.
+    private func rotate() throws {
+        Glibc.close(fd)
+        fd = -1
+        if maxBackups == 0 {
+            unlink(path)
+        } else {
+            unlink(backup(maxBackups))
+            if maxBackups > 1 {
+                for n in stride(from: maxBackups - 1, through: 1, by: -1) { rename(backup(n), backup(n + 1)) }
+            }
+            if compress {
+                try gzip(path, to: backup(1))
+                unlink(path)
+            } else if rename(path, backup(1)) != 0 {
+                throw ExportError(operation: "rename", path: path, errno: errno)
+            }
+        }
+        rotations += 1
+        try open()
+    }
+
+    private func gzip(_ source: String, to destination: String) throws {
+        let tmp = destination + ".tmp"
+        guard let out = gzopen(tmp, "wb6") else { throw ExportError(operation: "gzopen", path: tmp, errno: errno) }
+        let input = Glibc.open(source, O_RDONLY | O_CLOEXEC)
+        if input < 0 {
+            gzclose(out)
+            throw ExportError(operation: "open", path: source, errno: errno)
+        }
+        defer { Glibc.close(input) }
+        var buf = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            _ = buf.withUnsafeBytes { gzwrite(out, $0.baseAddress, UInt32(n)) }
+        }
+        gzclose(out)
+        // Rename last: a reader never sees a half-written .gz under its final name.
+        if rename(tmp, destination) != 0 { throw ExportError(operation: "rename", path: tmp, errno: errno) }
+    }
+}

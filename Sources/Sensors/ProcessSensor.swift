@@ -1,0 +1,76 @@
+import AgentCore
+import BPFKit
+import BPFObjects
+import CVigilABI
+import KernelFeatures
+
+/// The always-on process sensor (bpf/progs/process.bpf.c): exec, fork and exit of every
+/// process, and the kernel's process table.
+///
+/// Each event has a tp_btf program and a classic tracepoint twin; `load` keeps the tp_btf
+/// ones where the kernel supports them, the tracepoints otherwise.
+public final class ProcessSensor {
+    /// How each event is hooked on this kernel.
+    public let tier: String
+    let object: BPFObject
+    private var links: [BPFLink] = []
+
+    static let variants = (btf: ["process_exec_btf", "process_fork_btf", "process_exit_btf"],
+                           tracepoint: ["process_exec_tp", "process_fork_tp", "process_exit_tp"])
+
+    /// Opens, specializes and loads the sensor. `ringBufferBytes` is rounded up to a power of
+    /// two of at least one page (the kernel requires it).
+    public init(ringBufferBytes: Int = 8 * 1024 * 1024, useTracepoints: Bool? = nil, probe: FeatureProbe = .shared) throws(BPFError) {
+        guard let bytes = BPFObjects.object(named: "process") else {
+            throw BPFError(operation: "embedded object lookup", subject: "object process", errno: 2)
+        }
+        object = try BPFObject(bytes: bytes, name: "process")
+        let classic = useTracepoints ?? !probe.isSupported(.tpBTF)
+        tier = classic ? "tracepoint" : "tp_btf"
+        try object.keepOnly(programs: Set(classic ? Self.variants.tracepoint : Self.variants.btf))
+        var size = 4096
+        while size < ringBufferBytes { size <<= 1 }
+        try object.map("events").setMaxEntries(size)
+        try object.load()
+    }
+
+    /// Attaches every kept program. Idempotent.
+    public func attach() throws(BPFError) {
+        guard links.isEmpty else { return }
+        for p in object.programs where p.fd >= 0 { links.append(try p.attach()) }
+    }
+
+    /// Detaches everything (also done on deinit).
+    public func detach() {
+        for l in links { l.close() }
+        links.removeAll()
+    }
+
+    deinit { detach() }
+
+    /// The ring buffer carrying exec, fork and exit records.
+    public func eventsMap() throws(BPFError) -> BPFMap { try object.map("events") }
+
+    /// Records the kernel could not queue, by record kind, summed over CPUs.
+    public func lostCounts() throws(BPFError) -> [UInt32: UInt64] {
+        let map = try object.map("lost")
+        var out: [UInt32: UInt64] = [:]
+        for kind in [VIGIL_RECORD_EXEC, VIGIL_RECORD_EXIT, VIGIL_RECORD_FORK] {
+            let perCPU = try map.lookupPerCPU(key: bytesOf(kind)) ?? []
+            out[kind] = perCPU.reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+        }
+        return out
+    }
+
+    /// Writes a process found in /proc into the kernel's table, so its children's exec
+    /// records name it as parent.
+    public func seed(_ entry: ProcessEntry) throws(BPFError) {
+        var proc = vigil_process()
+        proc.id = vigil_exec_id(ktime: entry.id.ktime, pid: entry.id.pid, pad: 0)
+        if let p = entry.parent { proc.parent = vigil_exec_id(ktime: p.ktime, pid: p.pid, pad: 0) }
+        proc.flags = UInt32(VIGIL_PROC_PROCFS)
+        try object.map("processes").update(entry.pid, proc)
+    }
+}
+
+func bytesOf<T: BitwiseCopyable>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value) { [UInt8]($0) } }

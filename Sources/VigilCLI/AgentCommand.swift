@@ -1,0 +1,121 @@
+import AgentRuntime
+import ArgumentParser
+import BPFKit
+import Export
+import Foundation
+import KernelFeatures
+import Logging
+import PolicyYAML
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vigil agent`: observe every exec and exit on the node and export JSON lines.
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the node agent: process events as Tetragon-shaped JSON lines until SIGINT/SIGTERM.",
+        discussion: "Needs root. Settings come from --config (YAML, keys named like the flags) and then the flags."
+    )
+
+    @Option(help: "YAML file with settings named like the flags (export-file: ..., node-name: ...).")
+    var config: String?
+    @Option(help: "Node name in events (default: the host name).")
+    var nodeName: String?
+    @Flag(help: "Write events to standard output (the default when no --export-file is given).")
+    var exportStdout = false
+    @Option(help: "Write events to this file, rotating by size.")
+    var exportFile: String?
+    @Option(help: "Rotate the export file at this size (e.g. 10M, 64K).")
+    var exportFileMaxSize: String?
+    @Option(help: "Rotated files to keep.")
+    var exportFileMaxBackups: Int?
+    @Flag(help: "gzip rotated files.")
+    var exportFileCompress = false
+    @Option(help: "Export only events matching one of these filters (JSON objects, one per line; Tetragon's fields).")
+    var exportAllowlist: String?
+    @Option(help: "Drop events matching any of these filters (JSON objects, one per line).")
+    var exportDenylist: String?
+    @Option(help: "Field filters: {\"fields\":\"process.cwd,parent\",\"action\":\"EXCLUDE\"} per line.")
+    var fieldFilters: String?
+    @Flag(help: "Add the ancestors list (beyond the parent) to exec events.")
+    var enableAncestors = false
+    @Option(help: "Ring buffer size (e.g. 8M).")
+    var rbSize: String?
+    @Option(help: "Process cache capacity (entries).")
+    var processCacheSize: Int?
+    @Option(help: "Directory of TracingPolicy files to load at start.")
+    var policyDir: String?
+    @Flag(help: .hidden)
+    var forceTracepoints = false
+
+    func fail(_ message: String, code: Int32) -> ExitCode {
+        FileHandle.standardError.write(Data("vigil agent: \(message)\n".utf8))
+        return ExitCode(code)
+    }
+
+    func run() throws {
+        var cfg = AgentConfiguration(nodeName: ProcessInfo.processInfo.hostName)
+        if let config {
+            do { try AgentConfigFile.apply(path: config, to: &cfg) } catch { throw fail("\(error)", code: 2) }
+        }
+        if let nodeName { cfg.nodeName = nodeName }
+        if exportStdout { cfg.exportStdout = true }
+        if let exportFile { cfg.exportFile = exportFile }
+        if let s = exportFileMaxSize {
+            guard let n = AgentConfigFile.byteSize(s) else { throw fail("--export-file-max-size: expected a size like 10M, 64K or 1048576, got \"\(s)\"", code: 2) }
+            cfg.exportFileMaxBytes = n
+        }
+        if let n = exportFileMaxBackups { cfg.exportFileBackups = n }
+        if exportFileCompress { cfg.exportFileCompress = true }
+        do {
+            if let a = exportAllowlist { cfg.filters.allow = try ExportFilter.list(a) }
+            if let d = exportDenylist { cfg.filters.deny = try ExportFilter.list(d) }
+            if let f = fieldFilters { cfg.fieldFilters = try AgentConfigFile.fieldFilters(f) }
+        } catch {
+            throw fail("\(error)", code: 2)
+        }
+        if enableAncestors { cfg.enableAncestors = true }
+        if let s = rbSize {
+            guard let n = AgentConfigFile.byteSize(s) else { throw fail("--rb-size: expected a size like 8M, got \"\(s)\"", code: 2) }
+            cfg.ringBufferBytes = n
+        }
+        if let n = processCacheSize { cfg.processCacheSize = n }
+        if let d = policyDir { cfg.policyDirectory = d }
+        if forceTracepoints { cfg.forceTracepoints = true }
+        if !cfg.exportStdout && cfg.exportFile == nil { cfg.exportStdout = true }
+
+        guard geteuid() == 0 else { throw fail("needs root (it loads BPF programs); run it with sudo", code: 1) }
+        for needed in [KernelFeature.ringBuffer, .tracepoint] where !FeatureProbe.shared.isSupported(needed) {
+            throw fail("this kernel lacks \(needed) (\(needed.summary)): \(FeatureProbe.shared.status(needed)); the base sensor needs it", code: 1)
+        }
+        if let dir = cfg.policyDirectory { try checkPolicies(dir) }
+
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "vigil.agent")
+        let agent: Agent
+        do { agent = try Agent(configuration: cfg, logger: logger) } catch {
+            throw fail("cannot start: \(error)", code: 1)
+        }
+        try agent.run()
+    }
+
+    /// Validates the policy directory up front: a bad policy is reported with its position.
+    /// (Policies are compiled into hooks by the policy engine; until then they are checked only.)
+    private func checkPolicies(_ dir: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw fail("--policy-dir \(dir): not a directory", code: 2)
+        }
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        var bad = false
+        for f in files {
+            let r = PolicyLoader.load(path: "\(dir)/\(f)")
+            for d in r.diagnostics + r.warnings { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
+            bad = bad || !r.isValid
+        }
+        if bad { throw fail("policy errors in \(dir); fix them or move the file away", code: 2) }
+        FileHandle.standardError.write(Data("vigil agent: \(files.count) policy file(s) in \(dir) validated\n".utf8))
+    }
+}
