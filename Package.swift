@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "CLITests"),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]
+            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore"]
         ),
     ]
 )

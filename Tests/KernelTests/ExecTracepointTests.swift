@@ -1,37 +1,65 @@
+import AgentCore
 import BPFKit
-import BPFObjects
-import CVigilABI
 import Foundation
+import Sensors
 import XCTest
 
-/// The base exec sensor (bpf/progs/exec.bpf.c) on a classic tracepoint: every kernel has this tier.
+/// The process sensor (bpf/progs/process.bpf.c) loaded from Swift, in both of its tiers,
+/// with its ring-buffer records read back and decoded.
 final class ExecTracepointTests: XCTestCase {
-    func testExecOfKnownBinaryIsReadBackFromRingBuffer() throws {
+    func testExecOfKnownBinaryThroughClassicTracepoints() throws {
         try KernelTest.require(.tracepoint)
-        let object = try BPFObject(bytes: XCTUnwrap(BPFObjects.object(named: "exec")), name: "exec")
-        try object.load()
-        let link = try object.program("vigil_exec").attach()
-        defer { link.close() }
+        try checkExecRecord(useTracepoints: true)
+    }
 
-        var records: [vigil_exec_record] = []
-        let ring = try RingBuffer(maps: [object.map("events")]) { bytes in
-            let header = bytes.loadUnaligned(as: vigil_record_header.self)
-            if header.kind == VIGIL_RECORD_EXEC && bytes.count >= MemoryLayout<vigil_exec_record>.size {
-                records.append(bytes.loadUnaligned(as: vigil_exec_record.self))
+    func testExecOfKnownBinaryThroughTPBTF() throws {
+        try KernelTest.require(.tpBTF)
+        try checkExecRecord(useTracepoints: false)
+    }
+
+    private func checkExecRecord(useTracepoints: Bool) throws {
+        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20, useTracepoints: useTracepoints)
+        XCTAssertEqual(sensor.tier, useTracepoints ? "tracepoint" : "tp_btf")
+        try sensor.attach()
+        defer { sensor.detach() }
+        var execs: [ProcessRecord.ExecRecord] = []
+        var forks: [UInt32] = []
+        var exits: [(UInt32, UInt32)] = []
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
+            switch try? ProcessRecord.decode(bytes) {
+            case .exec(let r): execs.append(r)
+            case .fork(_, _, let pid, _, _): forks.append(pid)
+            case .exit(_, let pid, _, let code, _): exits.append((pid, code))
+            case nil: XCTFail("undecodable record of \(bytes.count) bytes")
             }
             return true
         }
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "exit 7", "vigil-arg0", "second arg"]
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        try p.run()
+        let pid = UInt32(p.processIdentifier)
+        p.waitUntilExit()
+        try KernelTest.poll(ring) { execs.contains { $0.entry.pid == pid } && exits.contains { $0.0 == pid } }
 
-        let child = try KernelTest.run("/bin/true", ["vigil-exec-test"])
-        XCTAssertEqual(child.status, 0)
-        try KernelTest.poll(ring) { records.contains { $0.pid == UInt32(child.pid) } }
-
-        let record = try XCTUnwrap(records.first { $0.pid == UInt32(child.pid) }, "no exec record for pid \(child.pid) among \(records.count)")
-        XCTAssertEqual(cString(record.filename), "/bin/true")
-        XCTAssertEqual(cString(record.comm), "true")
-        XCTAssertEqual(record.ppid, UInt32(getpid()), "the test process spawned it")
-        XCTAssertEqual(record.uid, getuid())
-        XCTAssertEqual(record.header.size, UInt32(MemoryLayout<vigil_exec_record>.size))
-        XCTAssertGreaterThan(record.header.ktime_ns, 0)
+        let r = try XCTUnwrap(execs.first { $0.entry.pid == pid }, "no exec record for \(pid)")
+        XCTAssertTrue(forks.contains(pid), "the fork of the child was seen")
+        XCTAssertTrue(["/usr/bin/dash", "/bin/dash"].contains(r.entry.binary), "binary is the resolved executable: \(r.entry.binary)")
+        XCTAssertEqual(r.entry.arguments, "-c 'exit 7' vigil-arg0 'second arg'")
+        let realDir = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
+        XCTAssertEqual(r.entry.cwd, realDir, "cwd from the kernel's dentry walk")
+        XCTAssertEqual(r.ppid, UInt32(getpid()))
+        XCTAssertEqual(r.entry.uid, getuid())
+        XCTAssertEqual(r.entry.euid, geteuid())
+        XCTAssertNotEqual(r.entry.caps.effective, 0, "root has capabilities")
+        XCTAssertEqual(r.entry.namespaces.inodes.count, 10)
+        XCTAssertNotEqual(r.entry.namespaces.inodes[2], 0, "mnt namespace inode")
+        XCTAssertGreaterThan(r.entry.id.ktime, 0)
+        XCTAssertEqual(exits.first { $0.0 == pid }?.1, 7 << 8, "wait(2) encoding of exit 7")
+        let lost = try sensor.lostCounts()
+        XCTAssertEqual(lost.values.reduce(0, +), 0, "nothing lost with a 1 MiB ring")
     }
 }
