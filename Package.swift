@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "PolicyYAMLTests", dependencies: ["PolicyYAML", "PolicyModel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PolicyPlanTests", dependencies: ["PolicyPlan", "PolicyModel", "KernelFeatures"]),
         .testTarget(name: "CLITests"),
+        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export"], exclude: ["Golden"]),
         .testTarget(
             name: "KernelTests",
             dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore"]

@@ -70,3 +70,50 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((json.first?["hooks"] as? [Any])?.count, 1)
     }
 }
+
+/// `vigil agent` refuses bad input before touching the kernel.
+final class AgentCLITests: XCTestCase {
+    private func run(_ args: [String], asUser user: String? = nil) throws -> (status: Int32, err: String) {
+        let exe = CLITests.binDir.appendingPathComponent("vigil").path
+        let p = Process()
+        if let user {
+            p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+            p.arguments = ["-u", user, "--", exe] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = args
+        }
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+    }
+
+    func testUnknownConfigKeyIsPositionedAndExits2() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cfg-\(getpid()).yaml").path
+        try "node-name: n1\nexport-fille: /tmp/x.json\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try run(["agent", "--config", path])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.err.contains("\(path):2:1: error: unknown setting \"export-fille\" (did you mean \"export-file\"?)"), r.err)
+    }
+
+    func testBadSizeAndFilterFlags() throws {
+        let size = try run(["agent", "--export-file-max-size", "lots"])
+        XCTAssertEqual(size.status, 2)
+        XCTAssertTrue(size.err.contains("--export-file-max-size: expected a size like 10M, 64K or 1048576, got \"lots\""), size.err)
+        let filter = try run(["agent", "--export-allowlist", "{\"event_sett\":[]}"])
+        XCTAssertEqual(filter.status, 2)
+        XCTAssertTrue(filter.err.contains("unknown filter field \"event_sett\""), filter.err)
+    }
+
+    func testNotRootExits1WithAClearMessage() throws {
+        guard geteuid() == 0 else { return XCTFail("this suite runs as root (it switches to nobody for this check)") }
+        let r = try run(["agent", "--export-stdout"], asUser: "nobody")
+        XCTAssertEqual(r.status, 1, r.err)
+        XCTAssertTrue(r.err.contains("vigil agent: needs root (it loads BPF programs); run it with sudo"), r.err)
+    }
+}

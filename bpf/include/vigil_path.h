@@ -35,6 +35,8 @@ struct vigil_path_walk {
 	__u64 dentry;   /* struct dentry *: the component to add next */
 	__u64 mnt;      /* struct mount *: the mount it belongs to */
 	__u64 mnt_root; /* struct dentry *: that mount's root */
+	__u64 root_dentry; /* the task's root (chroot, container): the walk stops there, as d_path does */
+	__u64 root_mnt;
 	__u32 off;      /* start of the path built so far in the scratch buffer */
 	__s32 truncated;
 };
@@ -53,6 +55,8 @@ static long vigil_path_step(__u32 index, void *data)
 		return 1;
 	struct dentry *dentry = (struct dentry *)w->dentry;
 	struct mount *mnt = (struct mount *)w->mnt;
+	if (w->dentry == w->root_dentry && w->mnt == w->root_mnt)
+		return 1; /* reached the task's root */
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 	if (w->dentry == w->mnt_root || dentry == parent) {
 		struct mount *mparent = BPF_CORE_READ(mnt, mnt_parent);
@@ -83,12 +87,15 @@ static long vigil_path_step(__u32 index, void *data)
 }
 
 /*
- * Writes the NUL-terminated full path of (vfsmnt, dentry) to out (VIGIL_PATH_LEN bytes).
+ * Writes the NUL-terminated full path of (vfsmnt, dentry), as seen from `task`'s root, to
+ * out (VIGIL_PATH_LEN bytes).
  * Returns 1 when components were left out because the path is too long, 0 otherwise,
  * -1 when no scratch space was available. Requires bpf_loop (Linux 5.17).
  */
-static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry, __u8 *out)
+static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry, __u8 *out, struct task_struct *task)
 {
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct vfsmount *root_mnt = BPF_CORE_READ(fs, root.mnt);
 	__u32 zero = 0;
 	struct vigil_path_scratch *s = bpf_map_lookup_elem(&vigil_path_scratch_map, &zero);
 	if (!s)
@@ -98,6 +105,8 @@ static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry,
 		.mnt = (__u64)container_of(vfsmnt, struct mount, mnt),
 		.mnt_root = (__u64)BPF_CORE_READ(vfsmnt, mnt_root),
 		.off = VIGIL_PATH_LEN - 1,
+		.root_dentry = (__u64)BPF_CORE_READ(fs, root.dentry),
+		.root_mnt = (__u64)container_of(root_mnt, struct mount, mnt),
 	};
 	s->buf[VIGIL_PATH_LEN - 1] = 0;
 	bpf_loop(VIGIL_PATH_MAX_COMPONENTS, vigil_path_step, &w, 0);

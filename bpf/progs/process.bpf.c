@@ -127,12 +127,12 @@ static __always_inline void handle_exec(struct task_struct *task)
 		r->cgroup_name[0] = 0;
 
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	if (!exe || vigil_path(BPF_CORE_READ(exe, f_path.mnt), BPF_CORE_READ(exe, f_path.dentry), r->binary) > 0)
+	if (!exe || vigil_path(BPF_CORE_READ(exe, f_path.mnt), BPF_CORE_READ(exe, f_path.dentry), r->binary, task) > 0)
 		r->flags |= VIGIL_EXEC_PATH_TRUNCATED;
 	if (!exe)
 		r->binary[0] = 0;
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	if (vigil_path(BPF_CORE_READ(fs, pwd.mnt), BPF_CORE_READ(fs, pwd.dentry), r->cwd) > 0)
+	if (vigil_path(BPF_CORE_READ(fs, pwd.mnt), BPF_CORE_READ(fs, pwd.dentry), r->cwd, task) > 0)
 		r->flags |= VIGIL_EXEC_CWD_TRUNCATED;
 
 	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);

@@ -1,0 +1,70 @@
+import AgentCore
+import EventJSON
+import Foundation
+import XCTest
+
+/// Golden JSON for the Tetragon event shapes: a change to field names or shapes shows here.
+final class EventJSONTests: XCTestCase {
+    static var golden: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden") }
+
+    static func sample() -> (process: ProcessEntry, parent: ProcessEntry) {
+        var parent = ProcessEntry(id: ExecIdentity(ktime: 1000, pid: 100), parent: nil, binary: "/usr/bin/bash")
+        parent.flags = [.procFS]
+        parent.cwd = "/root"
+        parent.startTimeNs = 1_790_000_000_000_000_000
+        var p = ProcessEntry(id: ExecIdentity(ktime: 5_000_000_123, pid: 4242), parent: parent.id, binary: "/usr/bin/true")
+        p.tid = 4242
+        p.uid = 1000
+        p.euid = 1000
+        p.gid = 1000
+        p.egid = 1000
+        p.auid = 1000
+        p.arguments = "a 'b c'"
+        p.cwd = "/home/u"
+        p.flags = [.execve, .clone]
+        p.startTimeNs = 1_790_000_001_000_000_007
+        p.caps = CapabilitySets(permitted: 1 << 21, effective: 1 << 21, inheritable: 0)
+        p.namespaces = Namespaces(inodes: [11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
+        return (p, parent)
+    }
+
+    private func check(_ event: AgentEvent, golden name: String, filters: [FieldFilter] = []) throws {
+        let encoder = EventEncoder(nodeName: "node-1", hostNamespaces: Namespaces(inodes: [11, 0, 0, 0, 0, 16, 0, 0, 0, 0]), fieldFilters: filters)
+        let line = encoder.line(event)
+        XCTAssertTrue(line.hasSuffix("}\n"))
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(line.utf8)))
+        let url = Self.golden.appendingPathComponent(name)
+        if ProcessInfo.processInfo.environment["VIGIL_UPDATE_GOLDEN"] != nil { try line.write(to: url, atomically: true, encoding: .utf8) }
+        let expected = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertEqual(line, expected, "update Tests/AgentCoreTests/Golden/\(name) only for an intended change")
+    }
+
+    func testProcessExecGolden() throws {
+        let s = Self.sample()
+        try check(.exec(process: s.process, parent: s.parent, ancestors: [], timeNs: 1_790_000_001_000_000_999), golden: "process_exec.json")
+    }
+
+    func testProcessExitGolden() throws {
+        let s = Self.sample()
+        try check(.exit(process: s.process, parent: s.parent, status: 0, signal: 9, timeNs: 1_790_000_002_000_000_000), golden: "process_exit.json")
+    }
+
+    func testLostEventsGolden() throws {
+        try check(.lostEvents(counts: ["process_exec": 5, "process_exit": 2], total: 7, timeNs: 1_790_000_003_000_000_000), golden: "lost_events.json")
+    }
+
+    func testFieldFiltersExcludeAndInclude() {
+        let s = Self.sample()
+        let event = AgentEvent.exec(process: s.process, parent: s.parent, ancestors: [], timeNs: 0)
+        let exclude = EventEncoder(nodeName: "n", hostNamespaces: Namespaces(), fieldFilters: [FieldFilter(fields: ["process.cap", "process.ns", "parent"], action: .exclude)]).line(event)
+        XCTAssertFalse(exclude.contains("\"cap\"") || exclude.contains("\"ns\"") || exclude.contains("\"parent\""))
+        XCTAssertTrue(exclude.contains("\"binary\":\"/usr/bin/true\""))
+        let include = EventEncoder(nodeName: "n", hostNamespaces: Namespaces(), fieldFilters: [FieldFilter(fields: ["process.pid", "process.binary"], action: .include)]).line(event)
+        XCTAssertTrue(include.hasPrefix("{\"process_exec\":{\"process\":{\"pid\":4242,\"binary\":\"/usr/bin/true\"}},\"node_name\":\"n\""), include)
+    }
+
+    func testRFC3339() {
+        XCTAssertEqual(EventEncoder.rfc3339(0), "1970-01-01T00:00:00.000000000Z")
+        XCTAssertEqual(EventEncoder.rfc3339(1_790_000_001_000_000_007), "2026-09-21T14:13:21.000000007Z")
+    }
+}
