@@ -37,7 +37,8 @@ public final class Agent {
         _ = KernelFilesystems.ensureAll()
         sensor = try ProcessSensor(ringBufferBytes: configuration.ringBufferBytes, useTracepoints: configuration.forceTracepoints ? true : nil)
         encoder = EventEncoder(nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
-                               fieldFilters: configuration.fieldFilters)
+                               fieldFilters: configuration.fieldFilters, includeCredentials: configuration.enableProcessCred,
+                               includeNamespaces: configuration.enableProcessNS)
         if configuration.exportStdout { sinks.append(StdoutSink()) }
         if let path = configuration.exportFile {
             sinks.append(try RotatingFileSink(path: path, maxBytes: configuration.exportFileMaxBytes,

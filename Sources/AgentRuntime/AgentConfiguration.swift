@@ -12,8 +12,14 @@ public struct AgentConfiguration: Sendable {
     public var filters = ExportFilters()
     public var fieldFilters: [FieldFilter] = []
     public var enableAncestors = false
-    /// Per ring buffer, bytes (rounded up to a power of two).
-    public var ringBufferBytes = 8 * 1024 * 1024
+    /// Capabilities and credentials on processes (Tetragon's --enable-process-cred).
+    public var enableProcessCred = false
+    /// Namespaces on processes (Tetragon's --enable-process-ns).
+    public var enableProcessNS = false
+    /// Per ring buffer, bytes (rounded up to a power of two). The consumer maps the data
+    /// pages twice, so this counts twice in the agent's RSS: 4 MiB holds about 2,200 exec
+    /// records and is woken early at a quarter full.
+    public var ringBufferBytes = 4 * 1024 * 1024
     public var processCacheSize = 65536
     /// Force classic tracepoints even where tp_btf works (testing the fallback tier).
     public var forceTracepoints = false

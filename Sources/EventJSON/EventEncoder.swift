@@ -10,11 +10,18 @@ public final class EventEncoder {
     /// The host's namespace inodes (from /proc/1/ns), for `is_host`.
     public let hostNamespaces: Namespaces
     public var fieldFilters: [FieldFilter]
+    /// Add `cap` and `process_credentials` (Tetragon's --enable-process-cred).
+    public var includeCredentials: Bool
+    /// Add `ns` (Tetragon's --enable-process-ns).
+    public var includeNamespaces: Bool
 
-    public init(nodeName: String, hostNamespaces: Namespaces, fieldFilters: [FieldFilter] = []) {
+    public init(nodeName: String, hostNamespaces: Namespaces, fieldFilters: [FieldFilter] = [],
+                includeCredentials: Bool = true, includeNamespaces: Bool = true) {
         self.nodeName = nodeName
         self.hostNamespaces = hostNamespaces
         self.fieldFilters = fieldFilters
+        self.includeCredentials = includeCredentials
+        self.includeNamespaces = includeNamespaces
     }
 
     /// Appends one JSON line (with its newline) for `event` to `buffer`.
@@ -76,6 +83,12 @@ public final class EventEncoder {
         if let parent = p.parent { o.set("parent_exec_id", parent.execID(node: nodeName)) }
         if let c = p.containerID { o.set("docker", String(c.prefix(31))) }
         o.set("tid", p.tid)
+        if includeCredentials { addCredentials(p, to: o) }
+        if includeNamespaces { addNamespaces(p, to: o) }
+        return o
+    }
+
+    private func addCredentials(_ p: ProcessEntry, to o: JSONObject) {
         let cap = JSONObject.object()
         for (name, mask) in [("permitted", p.caps.permitted), ("effective", p.caps.effective), ("inheritable", p.caps.inheritable)] where mask != 0 {
             let list = JSONObject.array()
@@ -83,6 +96,15 @@ public final class EventEncoder {
             cap.set(name, list)
         }
         o.set("cap", cap)
+        let cred = JSONObject.object()
+        cred.set("uid", p.uid)
+        cred.set("gid", p.gid)
+        cred.set("euid", p.euid)
+        cred.set("egid", p.egid)
+        o.set("process_credentials", cred)
+    }
+
+    private func addNamespaces(_ p: ProcessEntry, to o: JSONObject) {
         let ns = JSONObject.object()
         for (i, name) in Namespaces.names.enumerated() where i < p.namespaces.inodes.count && p.namespaces.inodes[i] != 0 {
             let entry = JSONObject.object()
@@ -91,13 +113,6 @@ public final class EventEncoder {
             ns.set(name, entry)
         }
         o.set("ns", ns)
-        let cred = JSONObject.object()
-        cred.set("uid", p.uid)
-        cred.set("gid", p.gid)
-        cred.set("euid", p.euid)
-        cred.set("egid", p.egid)
-        o.set("process_credentials", cred)
-        return o
     }
 
     /// RFC 3339 UTC with nanoseconds, as Tetragon prints times.

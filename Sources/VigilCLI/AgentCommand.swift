@@ -41,6 +41,10 @@ struct AgentCommand: ParsableCommand {
     var fieldFilters: String?
     @Flag(help: "Add the ancestors list (beyond the parent) to exec events.")
     var enableAncestors = false
+    @Flag(help: "Add capabilities and credentials to processes (cap, process_credentials).")
+    var enableProcessCred = false
+    @Flag(help: "Add namespaces to processes (ns).")
+    var enableProcessNs = false
     @Option(help: "Ring buffer size (e.g. 8M).")
     var rbSize: String?
     @Option(help: "Process cache capacity (entries).")
@@ -77,6 +81,8 @@ struct AgentCommand: ParsableCommand {
             throw fail("\(error)", code: 2)
         }
         if enableAncestors { cfg.enableAncestors = true }
+        if enableProcessCred { cfg.enableProcessCred = true }
+        if enableProcessNs { cfg.enableProcessNS = true }
         if let s = rbSize {
             guard let n = AgentConfigFile.byteSize(s) else { throw fail("--rb-size: expected a size like 8M, got \"\(s)\"", code: 2) }
             cfg.ringBufferBytes = n

@@ -146,7 +146,7 @@ static __always_inline void handle_exec(struct task_struct *task)
 	if (bpf_probe_read_user(r->args, len, (void *)arg_start) < 0)
 		len = 0;
 	r->args_len = len;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, vigil_submit_flags(&events));
 }
 
 static __always_inline void handle_fork(struct task_struct *parent_task, struct task_struct *child)
@@ -178,7 +178,7 @@ static __always_inline void handle_fork(struct task_struct *parent_task, struct 
 	r->pid = child_tgid;
 	r->ppid = ptgid;
 	bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), parent_task->comm);
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, vigil_submit_flags(&events));
 }
 
 static __always_inline void handle_exit(struct task_struct *task)
@@ -205,7 +205,7 @@ static __always_inline void handle_exit(struct task_struct *task)
 		r->exit_code = BPF_CORE_READ(task, exit_code);
 		r->pad = 0;
 		bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), task->comm);
-		bpf_ringbuf_submit(r, 0);
+		bpf_ringbuf_submit(r, vigil_submit_flags(&events));
 	}
 	if (proc)
 		bpf_map_delete_elem(&processes, &tgid);
@@ -265,7 +265,7 @@ int process_fork_tp(struct trace_event_raw_sched_process_fork *ctx)
 	r->pid = child_pid;
 	r->ppid = ptgid;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, vigil_submit_flags(&events));
 	return 0;
 }
 
