@@ -42,10 +42,17 @@ public final class RingBuffer {
 
     deinit { Libbpf.ringBufferFree(handle) }
 
-    /// Waits up to `timeoutMs` for records and drains what is there. Returns the number of
-    /// records handled; EINTR counts as zero.
+    /// Waits up to `timeoutMs` for a wakeup, then drains everything available. Returns the
+    /// number of records handled; EINTR counts as zero.
+    ///
+    /// Vigil's programs submit without waking the reader (a wakeup per record costs the
+    /// producing CPU an irq_work), so epoll alone would not report those records: the drain
+    /// after the wait is what picks them up.
     @discardableResult
-    public func poll(timeoutMs: Int32) throws(BPFError) -> Int { Int(try Libbpf.ringBufferPoll(handle, timeoutMs: timeoutMs)) }
+    public func poll(timeoutMs: Int32) throws(BPFError) -> Int {
+        let woken = Int(try Libbpf.ringBufferPoll(handle, timeoutMs: timeoutMs))
+        return woken + Int(try Libbpf.ringBufferConsume(handle))
+    }
 
     /// Drains whatever is available without waiting.
     @discardableResult

@@ -80,15 +80,17 @@ public final class EventEncoder {
         o.set("flags", p.flags.words)
         o.set("start_time", Self.rfc3339(p.startTimeNs))
         o.set("auid", p.auid)
-        if let parent = p.parent { o.set("parent_exec_id", parent.execID(node: nodeName)) }
+        // Key order follows Tetragon's protobuf field numbers (protojson writes them in order).
         if let c = p.containerID { o.set("docker", String(c.prefix(31))) }
+        if let parent = p.parent { o.set("parent_exec_id", parent.execID(node: nodeName)) }
+        if includeCredentials { addCapabilities(p, to: o) }
+        if includeNamespaces { addNamespaces(p, to: o) }
         o.set("tid", p.tid)
         if includeCredentials { addCredentials(p, to: o) }
-        if includeNamespaces { addNamespaces(p, to: o) }
         return o
     }
 
-    private func addCredentials(_ p: ProcessEntry, to o: JSONObject) {
+    private func addCapabilities(_ p: ProcessEntry, to o: JSONObject) {
         let cap = JSONObject.object()
         for (name, mask) in [("permitted", p.caps.permitted), ("effective", p.caps.effective), ("inheritable", p.caps.inheritable)] where mask != 0 {
             let list = JSONObject.array()
@@ -96,6 +98,9 @@ public final class EventEncoder {
             cap.set(name, list)
         }
         o.set("cap", cap)
+    }
+
+    private func addCredentials(_ p: ProcessEntry, to o: JSONObject) {
         let cred = JSONObject.object()
         cred.set("uid", p.uid)
         cred.set("gid", p.gid)

@@ -31,6 +31,8 @@ public final class ProcessSensor {
         var size = 4096
         while size < ringBufferBytes { size <<= 1 }
         try object.map("events").setMaxEntries(size)
+        // Records go in without waking the reader (it polls every 100 ms) until a quarter of the ring is used.
+        try object.setRodata("wakeup_bytes", to: UInt64(size / 4))
         try object.load()
     }
 

@@ -89,6 +89,29 @@ func rssKB(_ pid: Int32) -> Int {
     return 0
 }
 
+/// run_time_ns and run_cnt of the process sensor's programs (kernel.bpf_stats_enabled=1).
+func bpfStats() -> [String: (ns: UInt64, count: UInt64)] {
+    try? "1".write(toFile: "/proc/sys/kernel/bpf_stats_enabled", atomically: false, encoding: .utf8)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
+    p.arguments = ["prog", "show", "--json"]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return [:] }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    var stats: [String: (UInt64, UInt64)] = [:]
+    for prog in (try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? [] {
+        guard let name = prog["name"] as? String, name.hasPrefix("process_") else { continue }
+        let ns = (prog["run_time_ns"] as? NSNumber)?.uint64Value ?? 0
+        let cnt = (prog["run_cnt"] as? NSNumber)?.uint64Value ?? 0
+        let old = stats[name] ?? (0, 0)
+        stats[name] = (old.0 + ns, old.1 + cnt)
+    }
+    return stats
+}
+
 /// Agent off vs on, interleaved, same run: spawn cost, agent RSS, JSON event sizes.
 func execOverhead(rounds: Int, spawns: Int) {
     guard geteuid() == 0 else { print("exec-overhead needs root (it runs the agent)"); exit(1) }
@@ -96,6 +119,7 @@ func execOverhead(rounds: Int, spawns: Int) {
     _ = spawnLoop(200) // warm up
     var off: [Double] = [], on: [Double] = []
     var rssIdle: [Int] = [], rssBusy: [Int] = []
+    var kernelCost: (nsPerSpawn: Double, detail: String)? = nil
     let export = "/tmp/vigil-bench-\(getpid()).json"
     for _ in 0..<rounds {
         off.append(spawnLoop(spawns))
@@ -103,7 +127,19 @@ func execOverhead(rounds: Int, spawns: Int) {
         let agent = startAgent(export: export)
         usleep(1_000_000)
         rssIdle.append(rssKB(agent.processIdentifier))
+        let before = bpfStats()
         on.append(spawnLoop(spawns))
+        let after = bpfStats()
+        var total = 0.0
+        var parts: [String] = []
+        for (name, a) in after.sorted(by: { $0.key < $1.key }) {
+            let b = before[name] ?? (0, 0)
+            guard a.count > b.count else { continue }
+            let perCall = Double(a.ns - b.ns) / Double(a.count - b.count)
+            total += Double(a.ns - b.ns) / Double(spawns)
+            parts.append(String(format: "%@ %.0f ns", name, perCall))
+        }
+        if !parts.isEmpty { kernelCost = (total, " (per call: " + parts.joined(separator: ", ") + ")") }
         rssBusy.append(rssKB(agent.processIdentifier))
         kill(agent.processIdentifier, SIGINT)
         agent.waitUntilExit()
@@ -114,10 +150,16 @@ func execOverhead(rounds: Int, spawns: Int) {
     }
     try? FileManager.default.removeItem(atPath: export)
     let mOff = median(off), mOn = median(on)
+    let paired = zip(on, off).map { $0 / $1 }
     print("exec-overhead: fork+exec+wait of /bin/true, \(rounds) rounds x \(spawns) spawns, interleaved off/on; workload on CPU 0, agent on CPU 1")
     print(String(format: "  agent off: median %.1f us/spawn (min %.1f, max %.1f)", mOff / 1000, off.min()! / 1000, off.max()! / 1000))
     print(String(format: "  agent on:  median %.1f us/spawn (min %.1f, max %.1f)", mOn / 1000, on.min()! / 1000, on.max()! / 1000))
-    print(String(format: "  overhead: %+.2f%%  (target <= +1%%)", (mOn / mOff - 1) * 100))
+    print(String(format: "  overhead: %+.2f%% (medians), %+.2f%% (median of per-round on/off ratios)  (target <= +1%%)",
+                 (mOn / mOff - 1) * 100, (median(paired) - 1) * 100))
+    if let k = kernelCost {
+        print(String(format: "  kernel-side cost (bpf_stats): %.2f us per spawn in the sensor's programs = %.2f%% of a spawn%@",
+                     k.nsPerSpawn / 1000, k.nsPerSpawn / mOff * 100, k.detail))
+    }
     print("  agent RSS: idle median \(median(rssIdle.map(Double.init)) / 1024) MiB, after the loop \(median(rssBusy.map(Double.init)) / 1024) MiB (target idle <= 40 MiB)")
     if !sizes.isEmpty {
         print("  JSON event size (exec+exit lines of the last round): median \(median(sizes.map(Double.init))) bytes, max \(sizes.max()!) (target median <= 1.5 KB)")

@@ -21,17 +21,4 @@ static __always_inline void vigil_header(struct vigil_record_header *h, __u32 ki
 	h->ktime_ns = bpf_ktime_get_ns();
 }
 
-/*
- * Submit flags for a ring-buffer record. A wakeup per record costs the producing CPU an
- * irq_work (measured: +17% on fork+exec). User space polls at least every 100 ms anyway,
- * so records go in without a wakeup unless the ring is a quarter full, when waking the
- * reader early prevents loss.
- */
-static __always_inline __u64 vigil_submit_flags(void *ringbuf)
-{
-	__u64 avail = bpf_ringbuf_query(ringbuf, BPF_RB_AVAIL_DATA);
-	__u64 size = bpf_ringbuf_query(ringbuf, BPF_RB_RING_SIZE);
-	return avail > size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-}
-
 #endif /* VIGIL_BPF_H */

@@ -94,8 +94,8 @@ static long vigil_path_step(__u32 index, void *data)
  */
 static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry, __u8 *out, struct task_struct *task)
 {
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	struct vfsmount *root_mnt = BPF_CORE_READ(fs, root.mnt);
+	struct fs_struct *fs = task->fs;
+	struct vfsmount *root_mnt = fs->root.mnt;
 	__u32 zero = 0;
 	struct vigil_path_scratch *s = bpf_map_lookup_elem(&vigil_path_scratch_map, &zero);
 	if (!s)
@@ -103,9 +103,9 @@ static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry,
 	struct vigil_path_walk w = {
 		.dentry = (__u64)dentry,
 		.mnt = (__u64)container_of(vfsmnt, struct mount, mnt),
-		.mnt_root = (__u64)BPF_CORE_READ(vfsmnt, mnt_root),
+		.mnt_root = (__u64)vfsmnt->mnt_root,
 		.off = VIGIL_PATH_LEN - 1,
-		.root_dentry = (__u64)BPF_CORE_READ(fs, root.dentry),
+		.root_dentry = (__u64)fs->root.dentry,
 		.root_mnt = (__u64)container_of(root_mnt, struct mount, mnt),
 	};
 	s->buf[VIGIL_PATH_LEN - 1] = 0;
