@@ -87,8 +87,11 @@ public struct YAMLReader {
                         root = nil
                         yaml_event_delete(&first)
                     } else {
-                        let node = try self.node(from: &first, parser: &parser, depth: 0)
+                        // Free the root's event whether or not building its node throws
+                        // (the fuzzer found this leak: a tagged root with a duplicate key).
+                        let built = Result { () throws(Failure) in try self.node(from: &first, parser: &parser, depth: 0) }
                         yaml_event_delete(&first)
+                        let node = try built.get()
                         var end = try next(&parser)
                         yaml_event_delete(&end)
                         root = node

@@ -23,12 +23,12 @@ final class ExecTracepointTests: XCTestCase {
         try sensor.attach()
         defer { sensor.detach() }
         var execs: [ProcessRecord.ExecRecord] = []
-        var forks: [UInt32] = []
+        var forks: [(pid: UInt32, ppid: UInt32)] = []
         var exits: [(UInt32, UInt32)] = []
         let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
             switch try? ProcessRecord.decode(bytes) {
             case .exec(let r): execs.append(r)
-            case .fork(_, _, let pid, _, _): forks.append(pid)
+            case .fork(_, _, let pid, let ppid, _): forks.append((pid, ppid))
             case .exit(_, let pid, _, let code, _): exits.append((pid, code))
             case nil: XCTFail("undecodable record of \(bytes.count) bytes")
             }
@@ -46,7 +46,7 @@ final class ExecTracepointTests: XCTestCase {
         try KernelTest.poll(ring) { execs.contains { $0.entry.pid == pid } && exits.contains { $0.0 == pid } }
 
         let r = try XCTUnwrap(execs.first { $0.entry.pid == pid }, "no exec record for \(pid)")
-        XCTAssertTrue(forks.contains(pid), "the fork of the child was seen")
+        XCTAssertTrue(forks.contains { $0.pid == pid }, "the fork of the child was seen")
         XCTAssertTrue(["/usr/bin/dash", "/bin/dash"].contains(r.entry.binary), "binary is the resolved executable: \(r.entry.binary)")
         XCTAssertEqual(r.entry.arguments, "-c 'exit 7' vigil-arg0 'second arg'")
         let realDir = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
@@ -59,6 +59,19 @@ final class ExecTracepointTests: XCTestCase {
         XCTAssertNotEqual(r.entry.namespaces.inodes[2], 0, "mnt namespace inode")
         XCTAssertGreaterThan(r.entry.id.ktime, 0)
         XCTAssertEqual(exits.first { $0.0 == pid }?.1, 7 << 8, "wait(2) encoding of exit 7")
+        // Threads are not processes: a program that only starts threads forks nothing.
+        let threads = Process()
+        threads.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        threads.arguments = ["-c", "import threading\nts=[threading.Thread(target=lambda: None) for _ in range(5)]\n[t.start() for t in ts]\n[t.join() for t in ts]"]
+        try threads.run()
+        let tpid = UInt32(threads.processIdentifier)
+        threads.waitUntilExit()
+        XCTAssertEqual(threads.terminationStatus, 0)
+        try KernelTest.poll(ring) { exits.contains { $0.0 == tpid } }
+        XCTAssertTrue(exits.contains { $0.0 == tpid }, "python's exit was seen")
+        XCTAssertEqual(forks.filter { $0.ppid == tpid }.count, 0, "5 threads started, no process forked")
+        XCTAssertEqual(exits.filter { $0.0 == tpid }.count, 1, "one exit for the whole thread group")
+
         let lost = try sensor.lostCounts()
         XCTAssertEqual(lost.values.reduce(0, +), 0, "nothing lost with a 1 MiB ring")
     }

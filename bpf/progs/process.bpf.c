@@ -7,7 +7,8 @@
  * the loader keeps one of each pair, chosen by KernelFeatures, the other is not loaded.
  *
  *   exec: table[tgid] = {id: (now, tgid), parent: table[real_parent].id}; EXEC record
- *   fork: new thread group only: table[child] = {id: (now, child), parent, CLONE}; FORK record
+ *   fork: new thread group only (not CLONE_THREAD): table[child] = {id: (now, child), parent,
+ *         CLONE}; FORK record
  *   exit: last thread of the group only (signal->live == 0): EXIT record; delete table[tgid]
  * A failed ring-buffer reservation increments lost[kind]: loss is counted, never silent.
  *
@@ -155,12 +156,9 @@ static __always_inline void handle_exec(struct task_struct *task)
 	bpf_ringbuf_submit(r, submit_flags());
 }
 
-static __always_inline void handle_fork(struct task_struct *parent_task, struct task_struct *child)
+/* A new thread group: its clone identity in the table, and a FORK record. */
+static __always_inline void record_fork(struct task_struct *parent_task, __u32 child_tgid)
 {
-	__u32 child_pid = child->pid;
-	__u32 child_tgid = child->tgid;
-	if (child_pid != child_tgid)
-		return; /* a new thread, not a new process */
 	__u32 ptgid = parent_task->tgid;
 	struct vigil_process proc = {};
 	proc.id.ktime = bpf_ktime_get_ns();
@@ -234,44 +232,20 @@ int process_exec_tp(void *ctx)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(process_fork_btf, struct task_struct *parent, struct task_struct *child)
 {
-	handle_fork(parent, child);
+	if (child->pid == child->tgid) /* a new process, not a new thread */
+		record_fork(parent, child->tgid);
 	return 0;
 }
 
-/* Classic sched_process_fork runs in the parent; it names the child only by pid. */
-SEC("tracepoint/sched/sched_process_fork")
-int process_fork_tp(struct trace_event_raw_sched_process_fork *ctx)
+#define VIGIL_CLONE_THREAD 0x00010000
+
+/* Classic twin: sched_process_fork names the child only by pid, so it cannot tell a thread
+ * from a process; task_newtask carries the clone flags and runs in the parent. */
+SEC("tracepoint/task/task_newtask")
+int process_fork_tp(struct trace_event_raw_task_newtask *ctx)
 {
-	struct task_struct *parent = (struct task_struct *)bpf_get_current_task();
-	__u32 child_pid = ctx->child_pid;
-	/* The child's task is not in the context: a new process has pid == its tgid, and a
-	 * new thread shares the parent's tgid, which is what handle_fork tests. */
-	if (child_pid == (__u32)(bpf_get_current_pid_tgid() >> 32) || child_pid == 0)
-		return 0;
-	__u32 ptgid = bpf_get_current_pid_tgid() >> 32;
-	struct vigil_process proc = {};
-	proc.id.ktime = bpf_ktime_get_ns();
-	proc.id.pid = child_pid;
-	proc.flags = VIGIL_PROC_CLONE;
-	struct vigil_process *pp = bpf_map_lookup_elem(&processes, &ptgid);
-	if (pp)
-		proc.parent = pp->id;
-	else
-		proc.parent.pid = ptgid;
-	(void)parent;
-	bpf_map_update_elem(&processes, &child_pid, &proc, BPF_ANY);
-	struct vigil_fork_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count_lost(VIGIL_RECORD_FORK);
-		return 0;
-	}
-	vigil_header(&r->header, VIGIL_RECORD_FORK, sizeof(*r));
-	r->id = proc.id;
-	r->parent = proc.parent;
-	r->pid = child_pid;
-	r->ppid = ptgid;
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
-	bpf_ringbuf_submit(r, submit_flags());
+	if (!(ctx->clone_flags & VIGIL_CLONE_THREAD))
+		record_fork(bpf_get_current_task_btf(), ctx->pid);
 	return 0;
 }
 
