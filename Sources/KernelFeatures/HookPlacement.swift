@@ -19,6 +19,12 @@ public struct Placement: Sendable, Equatable, Codable {
     public let attachPoint: String?
     /// For each tier tried and not used: why.
     public let skipped: [String]
+
+    public init(tier: String?, attachPoint: String?, skipped: [String]) {
+        self.tier = tier
+        self.attachPoint = attachPoint
+        self.skipped = skipped
+    }
 }
 
 /// The one table of which tiers can host which hook kinds, in preference order.

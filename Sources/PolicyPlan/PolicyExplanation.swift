@@ -10,6 +10,8 @@ public struct PolicyExplanation: Sendable, Codable {
         /// e.g. `lsm file_open`, `kprobe fd_install`.
         public let hook: String
         public let placement: Placement
+        /// How each declared argument is read here (tracepoints: the format field it names).
+        public let args: [String]
         public let selectors: [SelectorText]
     }
 
@@ -40,12 +42,28 @@ public struct PolicyExplanation: Sendable, Codable {
         let spec = policy.spec
         var hooks: [Hook] = []
         func add(_ path: String, _ name: String, _ target: HookTarget, _ common: HookCommon, overrideVia: () -> (String, Bool)) {
-            let placement = HookPlacement.place(target, status: status)
+            var placement = HookPlacement.place(target, status: status)
+            var args = common.args.map { "arg index \($0.index): \($0.type.rawValue)" }
+            if case .tracepoint(let sub, let event, false) = target, placement.tier != nil, let format = TracepointFormat.load(subsystem: sub, event: event) {
+                // Tracepoint arg indexes are positions in the format's field list (common fields included).
+                var problems: [String] = []
+                args = common.args.map { arg in
+                    guard Int(arg.index) < format.fields.count else {
+                        problems.append("arg index \(arg.index) is past the tracepoint's \(format.fields.count) fields")
+                        return "arg index \(arg.index): no such field"
+                    }
+                    let f = format.fields[Int(arg.index)]
+                    return "arg index \(arg.index): field \(f.name) (\(f.declaration), offset \(f.offset), size \(f.size)) read as \(arg.type.rawValue)"
+                }
+                if !problems.isEmpty {
+                    placement = Placement(tier: nil, attachPoint: nil, skipped: placement.skipped + ["tracepoint: " + problems.joined(separator: "; ")])
+                }
+            }
             let selectors = (common.selectors.isEmpty ? [Selector()] : common.selectors).map { sel in
                 SelectorText(filters: sel.filterDescriptions.isEmpty ? ["(matches every call)"] : sel.filterDescriptions,
                              actions: sel.effectiveActions.map { effect(of: $0, mode: spec.mode, status: status, overrideVia: overrideVia) })
             }
-            hooks.append(Hook(path: path, hook: name, placement: placement, selectors: selectors))
+            hooks.append(Hook(path: path, hook: name, placement: placement, args: args, selectors: selectors))
         }
         for (i, k) in spec.kprobes.enumerated() + spec.fentries.enumerated().map({ ($0 + spec.kprobes.count, $1) }) {
             let isFentry = i >= spec.kprobes.count
@@ -109,6 +127,7 @@ public struct PolicyExplanation: Sendable, Codable {
     /// Text for people.
     public var text: String {
         var out = "policy \(policy) (\(file)), mode \(mode), kernel \(kernel)\n"
+        out += "  (the placement plan: the policy engine that loads these hooks is not built yet; see docs/policy-engine-plan.md)\n"
         for h in hooks {
             out += "  \(h.path): \(h.hook)\n"
             if let tier = h.placement.tier {
@@ -117,8 +136,9 @@ public struct PolicyExplanation: Sendable, Codable {
                 out += "    CANNOT ATTACH on this kernel\n"
             }
             for s in h.placement.skipped { out += "      not \(s)\n" }
+            for a in h.args { out += "    \(a)\n" }
             for (i, s) in h.selectors.enumerated() {
-                out += "    selector \(i) (in kernel): \(s.filters.joined(separator: " AND "))\n"
+                out += "    selector \(i) (to run in the kernel): \(s.filters.joined(separator: " AND "))\n"
                 for a in s.actions { out += "      -> \(a.action): \(a.effect)\n" }
             }
         }

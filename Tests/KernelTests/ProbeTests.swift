@@ -64,3 +64,17 @@ final class ProbeTests: XCTestCase {
         XCTAssertEqual((json["tiers"] as? [Any])?.count, Capability.allCases.count)
     }
 }
+
+/// Tracepoint formats as the running kernel prints them (what `tracepoints:` indexes mean).
+final class TracepointFormatKernelTests: XCTestCase {
+    func testSyscallAndRawSyscallFormats() throws {
+        try KernelTest.require(.tracepoint)
+        let openat = try XCTUnwrap(TracepointFormat.load(subsystem: "syscalls", event: "sys_enter_openat"))
+        let filename = try XCTUnwrap(openat.fields.first { $0.name == "filename" })
+        XCTAssertTrue(filename.isPointer)
+        XCTAssertEqual(filename.size, 8)
+        let raw = try XCTUnwrap(TracepointFormat.load(subsystem: "raw_syscalls", event: "sys_enter"))
+        XCTAssertEqual(raw.fields[4].name, "id", "Tetragon's raw_syscalls examples read index 4 as the syscall id")
+        XCTAssertNil(TracepointFormat.load(subsystem: "nope", event: "nope"))
+    }
+}
