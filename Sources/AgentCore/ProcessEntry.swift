@@ -65,7 +65,9 @@ public struct ProcessEntry: Sendable, Equatable {
     public var caps: CapabilitySets
     public var namespaces: Namespaces
     public var cgroupID: UInt64
-    /// Container id taken from the cgroup name, when it holds one.
+    /// cgroup v2 path below the hierarchy root, e.g. `/system.slice/docker-<id>.scope`.
+    public var cgroupPath: String
+    /// Container id taken from the cgroup path, when it holds one.
     public var containerID: String?
 
     public init(id: ExecIdentity, parent: ExecIdentity?, binary: String) {
@@ -86,6 +88,7 @@ public struct ProcessEntry: Sendable, Equatable {
         caps = CapabilitySets()
         namespaces = Namespaces()
         cgroupID = 0
+        cgroupPath = ""
         containerID = nil
     }
 
@@ -94,7 +97,13 @@ public struct ProcessEntry: Sendable, Equatable {
         argv.dropFirst().map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }.joined(separator: " ")
     }
 
-    /// A container id from a cgroup leaf name (docker-<64 hex>.scope, cri-containerd-..., <64 hex>).
+    /// A container id from a cgroup path: the innermost component that holds one
+    /// (`.../docker-<64 hex>.scope`, `.../cri-containerd-<64 hex>.scope`, `/docker/<64 hex>`).
+    public static func containerID(fromCgroupPath path: String) -> String? {
+        path.split(separator: "/").reversed().lazy.compactMap { containerID(fromCgroupName: String($0)) }.first
+    }
+
+    /// A container id from one cgroup name (docker-<64 hex>.scope, cri-containerd-..., <64 hex>).
     public static func containerID(fromCgroupName name: String) -> String? {
         var s = Substring(name)
         if s.hasSuffix(".scope") { s = s.dropLast(6) }

@@ -30,6 +30,10 @@ public enum ProcfsScanner {
             if let status = readTextFile("\(root)/\(name)/status") { apply(status: status, to: &e) }
             if let login = readTextFile("\(root)/\(name)/loginuid"), let auid = UInt32(login.trimmingCharacters(in: .whitespacesAndNewlines)) { e.auid = auid }
             e.namespaces = namespaces(of: "\(root)/\(name)")
+            if let cg = readTextFile("\(root)/\(name)/cgroup"), let line = cg.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) {
+                e.cgroupPath = String(line.dropFirst(3))
+                e.containerID = ProcessEntry.containerID(fromCgroupPath: e.cgroupPath)
+            }
             e.startTimeNs = clock.wall(boottime: startNs)
             var flags: ProcessFlags = [.procFS]
             if e.cwd == "/" { flags.insert(.rootCWD) }

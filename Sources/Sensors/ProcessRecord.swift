@@ -16,7 +16,8 @@ public enum ProcessRecord: Sendable {
         public var timeNs: UInt64
         /// task->start_boottime: ns since boot when the process started.
         public var startBoottimeNs: UInt64
-        public var cgroupName: String
+        /// cgroup v2 path below the hierarchy root.
+        public var cgroupPath: String
     }
 
     /// Why a record could not be decoded.
@@ -59,7 +60,7 @@ public enum ProcessRecord: Sendable {
         let binaryOffset = MemoryLayout<vigil_exec_record>.offset(of: \.binary)!
         let cwdOffset = MemoryLayout<vigil_exec_record>.offset(of: \.cwd)!
         let argsOffset = MemoryLayout<vigil_exec_record>.offset(of: \.args)!
-        let cgOffset = MemoryLayout<vigil_exec_record>.offset(of: \.cgroup_name)!
+        let cgOffset = MemoryLayout<vigil_exec_record>.offset(of: \.cgroup_path)!
         var entry = ProcessEntry(id: ExecIdentity(r.id), parent: nil, binary: string(bytes, binaryOffset, Int(VIGIL_PATH_LEN)))
         entry.pid = r.pid
         entry.tid = r.tid
@@ -83,10 +84,11 @@ public enum ProcessRecord: Sendable {
         entry.caps = CapabilitySets(permitted: r.cap_permitted, effective: r.cap_effective, inheritable: r.cap_inheritable)
         entry.namespaces = Namespaces(inodes: withUnsafeBytes(of: r.ns) { Array($0.bindMemory(to: UInt32.self)) })
         entry.cgroupID = r.cgroup_id
-        let cgroupName = string(bytes, cgOffset, Int(VIGIL_CGROUP_NAME_LEN))
-        entry.containerID = ProcessEntry.containerID(fromCgroupName: cgroupName)
+        let cgroupPath = string(bytes, cgOffset, Int(VIGIL_CGROUP_PATH_LEN))
+        entry.cgroupPath = cgroupPath
+        entry.containerID = ProcessEntry.containerID(fromCgroupPath: cgroupPath)
         return ExecRecord(entry: entry, parent: ExecIdentity(r.parent), ppid: r.ppid, timeNs: r.header.ktime_ns,
-                          startBoottimeNs: r.start_boottime, cgroupName: cgroupName)
+                          startBoottimeNs: r.start_boottime, cgroupPath: cgroupPath)
     }
 }
 

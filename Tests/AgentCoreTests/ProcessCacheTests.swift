@@ -74,5 +74,8 @@ final class ProcessCacheTests: XCTestCase {
         XCTAssertEqual(ProcessEntry.containerID(fromCgroupName: "docker-\(id).scope"), id)
         XCTAssertEqual(ProcessEntry.containerID(fromCgroupName: id), id)
         XCTAssertNil(ProcessEntry.containerID(fromCgroupName: "session-3.scope"))
+        XCTAssertEqual(ProcessEntry.containerID(fromCgroupPath: "/kubepods/besteffort/pod1234/\(id)"), id)
+        XCTAssertEqual(ProcessEntry.containerID(fromCgroupPath: "/system.slice/docker-\(id).scope/init"), id, "an inner component holds it")
+        XCTAssertNil(ProcessEntry.containerID(fromCgroupPath: "/user.slice/user-0.slice/session-3.scope"))
     }
 }

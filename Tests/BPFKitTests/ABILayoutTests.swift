@@ -8,12 +8,12 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<vigil_record_header>.size, 16)
         XCTAssertEqual(MemoryLayout<vigil_exec_id>.size, 16)
         XCTAssertEqual(MemoryLayout<vigil_process>.size, 40)
-        XCTAssertEqual(MemoryLayout<vigil_exec_record>.size, 1856)
+        XCTAssertEqual(MemoryLayout<vigil_exec_record>.size, 1984)
         XCTAssertEqual(MemoryLayout<vigil_fork_record>.size, 72)
         XCTAssertEqual(MemoryLayout<vigil_exit_record>.size, 64)
         XCTAssertEqual(MemoryLayout<vigil_test_record>.size, 96)
         // The character arrays come last, in this order (decoders read them by offset).
-        XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.binary), 1856 - 1024 - 512)
-        XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.args), 1856 - 1024)
+        XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.binary), 1984 - 1024 - 512)
+        XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.args), 1984 - 1024)
     }
 }

@@ -17,6 +17,35 @@ final class ExecTracepointTests: XCTestCase {
         try checkExecRecord(useTracepoints: false)
     }
 
+    /// A process that execs inside a nested cgroup reports that cgroup's path and id.
+    func testCgroupPathOfAnExecInANestedCgroup() throws {
+        try KernelTest.require(.tracepoint)
+        let root = try XCTUnwrap(KernelFilesystems.cgroup2Root(), "cgroup v2 is mounted on every kernel Vigil supports")
+        let relative = "/vigil-test-\(getpid())/inner"
+        let dir = root + relative
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer {
+            rmdir(dir)
+            rmdir(root + "/vigil-test-\(getpid())")
+        }
+        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
+        try sensor.attach()
+        defer { sensor.detach() }
+        var execs: [ProcessRecord.ExecRecord] = []
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
+            if case .exec(let r)? = try? ProcessRecord.decode(bytes) { execs.append(r) }
+            return true
+        }
+        let p = try KernelTest.run("/bin/sh", ["-c", "echo $$ > \(dir)/cgroup.procs && exec /bin/true cgroup-marker"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        try KernelTest.poll(ring) { execs.contains { $0.entry.arguments == "cgroup-marker" } }
+        let r = try XCTUnwrap(execs.first { $0.entry.arguments == "cgroup-marker" })
+        XCTAssertEqual(r.cgroupPath, relative)
+        var st = stat()
+        XCTAssertEqual(stat(dir, &st), 0)
+        XCTAssertEqual(r.entry.cgroupID, UInt64(st.st_ino), "bpf_get_current_cgroup_id is the cgroup directory's inode")
+    }
+
     private func checkExecRecord(useTracepoints: Bool) throws {
         let sensor = try ProcessSensor(ringBufferBytes: 1 << 20, useTracepoints: useTracepoints)
         XCTAssertEqual(sensor.tier, useTracepoints ? "tracepoint" : "tp_btf")
@@ -58,6 +87,9 @@ final class ExecTracepointTests: XCTestCase {
         XCTAssertEqual(r.entry.namespaces.inodes.count, 10)
         XCTAssertNotEqual(r.entry.namespaces.inodes[2], 0, "mnt namespace inode")
         XCTAssertGreaterThan(r.entry.id.ktime, 0)
+        // The child inherits our cgroup: the kernel's kernfs walk must match /proc's view.
+        let own = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("0::") }
+        XCTAssertEqual(r.cgroupPath, own.map { String($0.dropFirst(3)) }, "cgroup v2 path from the kernel")
         XCTAssertEqual(exits.first { $0.0 == pid }?.1, 7 << 8, "wait(2) encoding of exit 7")
         // Threads are not processes: a program that only starts threads forks nothing.
         let threads = Process()

@@ -122,4 +122,86 @@ static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry,
 	return w.truncated;
 }
 
+/* Before Linux 6.15 the parent link was named `parent` (now `__parent`). */
+struct kernfs_node___pre615 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *vigil_kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
+}
+
+struct vigil_kn_walk {
+	__u64 kn;
+	__u32 off;
+	__s32 truncated;
+};
+
+/* One cgroup (kernfs) component per step; the root node has no parent and no name here. */
+static long vigil_cgroup_step(__u32 index, void *data)
+{
+	struct vigil_kn_walk *w = data;
+	__u32 zero = 0;
+	struct vigil_path_scratch *s = bpf_map_lookup_elem(&vigil_path_scratch_map, &zero);
+	if (!s)
+		return 1;
+	struct kernfs_node *kn = (struct kernfs_node *)w->kn;
+	struct kernfs_node *parent = vigil_kn_parent(kn);
+	if (!parent)
+		return 1; /* the hierarchy root */
+	const char *name = BPF_CORE_READ(kn, name);
+	__u32 off = w->off & VIGIL_PATH_MASK;
+	/* Read the name into the upper half first to learn its length (NAME_MAX 255). */
+	long n = bpf_probe_read_kernel_str(&s->buf[VIGIL_PATH_LEN], VIGIL_PATH_LEN, name);
+	if (n <= 1) {
+		w->kn = (__u64)parent;
+		return 0;
+	}
+	__u32 len = (n - 1) & 0xff;
+	if (len + 2 > off) {
+		w->truncated = 1;
+		return 1;
+	}
+	off -= len;
+	vigil_opaque(off);
+	bpf_probe_read_kernel(&s->buf[off & VIGIL_PATH_MASK], len, name);
+	off -= 1;
+	vigil_opaque(off);
+	s->buf[off & VIGIL_PATH_MASK] = '/';
+	w->off = off;
+	w->kn = (__u64)parent;
+	return 0;
+}
+
+/*
+ * Writes the cgroup v2 path of `task` (below the hierarchy root, "/" for the root) to out
+ * (VIGIL_PATH_LEN bytes). Returns 1 when truncated. Requires bpf_loop (Linux 5.17).
+ */
+static __noinline int vigil_cgroup_path(struct task_struct *task, __u8 *out)
+{
+	__u32 zero = 0;
+	struct vigil_path_scratch *s = bpf_map_lookup_elem(&vigil_path_scratch_map, &zero);
+	if (!s)
+		return -1;
+	struct vigil_kn_walk w = {
+		.kn = (__u64)task->cgroups->dfl_cgrp->kn,
+		.off = VIGIL_PATH_LEN - 1,
+	};
+	s->buf[VIGIL_PATH_LEN - 1] = 0;
+	bpf_loop(VIGIL_PATH_MAX_COMPONENTS, vigil_cgroup_step, &w, 0);
+	__u32 off = w.off & VIGIL_PATH_MASK;
+	if (off == VIGIL_PATH_LEN - 1) {
+		off -= 1;
+		s->buf[off] = '/';
+	}
+	__u32 n = (VIGIL_PATH_LEN - off) & VIGIL_PATH_MASK;
+	if (n == 0)
+		n = 1;
+	bpf_probe_read_kernel(out, n, &s->buf[off & VIGIL_PATH_MASK]);
+	return w.truncated;
+}
+
 #endif /* VIGIL_PATH_H */

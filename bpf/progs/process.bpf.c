@@ -129,8 +129,8 @@ static __always_inline void handle_exec(struct task_struct *task)
 	r->start_boottime = task->start_boottime;
 	__builtin_memset(r->pad2, 0, sizeof(r->pad2));
 	__builtin_memcpy(r->comm, task->comm, sizeof(r->comm));
-	if (bpf_probe_read_kernel_str(r->cgroup_name, sizeof(r->cgroup_name), task->cgroups->dfl_cgrp->kn->name) < 0)
-		r->cgroup_name[0] = 0;
+	if (vigil_cgroup_path(task, r->cgroup_path) < 0)
+		r->cgroup_path[0] = 0;
 
 	struct mm_struct *mm = task->mm;
 	struct file *exe = mm ? mm->exe_file : NULL;

@@ -20,7 +20,7 @@
 #define VIGIL_COMM_LEN 16
 #define VIGIL_PATH_LEN 256      /* paths from the in-kernel dentry walk (power of 2) */
 #define VIGIL_ARGS_LEN 1024     /* exec arguments, NUL-separated (power of 2) */
-#define VIGIL_CGROUP_NAME_LEN 128
+#define VIGIL_CGROUP_PATH_LEN 256 /* cgroup v2 path below the hierarchy root (power of 2) */
 #define VIGIL_TEST_NAME_LEN 64
 
 /* Record kinds (struct vigil_record_header.kind). Also the index of the loss counters. */
@@ -99,12 +99,12 @@ struct vigil_exec_record {
 	__u16 args_len;       /* bytes used in args */
 	__u16 pad2[3];
 	__u8 comm[VIGIL_COMM_LEN];
-	__u8 cgroup_name[VIGIL_CGROUP_NAME_LEN];
+	__u8 cgroup_path[VIGIL_CGROUP_PATH_LEN]; /* e.g. /system.slice/docker-<id>.scope */
 	__u8 binary[VIGIL_PATH_LEN]; /* executable's full path (dentry walk) */
 	__u8 cwd[VIGIL_PATH_LEN];
 	__u8 args[VIGIL_ARGS_LEN];   /* argv including argv[0], NUL-separated */
 };
-_Static_assert(sizeof(struct vigil_exec_record) == 16 + 32 + 16 + 24 + 24 + 40 + 16 + 8 + 16 + 128 + 512 + 1024,
+_Static_assert(sizeof(struct vigil_exec_record) == 16 + 32 + 16 + 24 + 24 + 40 + 16 + 8 + 16 + 256 + 512 + 1024,
 	       "vigil_exec_record size");
 
 /* A new thread group (fork/clone without CLONE_THREAD). */
