@@ -45,6 +45,19 @@ final class ProcessLifecycleTests: XCTestCase {
         XCTAssertEqual(events.first?["node_name"] as? String, "test-node")
     }
 
+    func testAncestorsBeyondTheParentWhenEnabled() throws {
+        try KernelTest.require(.tracepoint)
+        let agent = try AgentHarness(extraArguments: ["--enable-ancestors"])
+        let sh = try KernelTest.run("/bin/sh", ["-c", "/bin/true ancestors-marker; exit 0"])
+        XCTAssertEqual(sh.status, 0)
+        usleep(300_000)
+        agent.stop()
+        let exec = try XCTUnwrap(try agent.events().first { $0.kind == "process_exec" && ($0.process["arguments"] as? String) == "ancestors-marker" })
+        XCTAssertEqual(exec.parent["pid"] as? Int, Int(sh.pid))
+        let ancestors = try XCTUnwrap(exec.body["ancestors"] as? [[String: Any]], "ancestors list present")
+        XCTAssertEqual(ancestors.first?["pid"] as? Int, Int(getpid()), "nearest ancestor beyond the parent is the test process")
+    }
+
     func testKilledProcessReportsItsSignal() throws {
         try KernelTest.require(.tracepoint)
         let agent = try AgentHarness()
