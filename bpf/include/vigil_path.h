@@ -30,6 +30,51 @@ struct {
 	__type(value, struct vigil_path_scratch);
 } vigil_path_scratch_map SEC(".maps");
 
+/*
+ * Prepends "/" and `len` bytes of `name` to the path built right to left in s->buf, whose
+ * start is *off. Returns 1 (and leaves the path as it is) when it does not fit.
+ */
+static __always_inline int vigil_path_prepend(struct vigil_path_scratch *s, __u32 *off, const char *name, __u32 len)
+{
+	__u32 o = *off & VIGIL_PATH_MASK;
+	len &= 0xff; /* NAME_MAX 255: the mask bounds it for the verifier */
+	if (len + 2 > o) /* keep o >= 1 so the final copy is 1..255 bytes */
+		return 1;
+	o -= len;
+	vigil_opaque(o);
+	/* o < VIGIL_PATH_LEN and len < 256: stays inside the 2x scratch */
+	bpf_probe_read_kernel(&s->buf[o & VIGIL_PATH_MASK], len, name);
+	o -= 1;
+	vigil_opaque(o);
+	s->buf[o & VIGIL_PATH_MASK] = '/';
+	*off = o;
+	return 0;
+}
+
+/* Copies the finished path (from off to the NUL) to out; "/" when nothing was prepended. */
+static __always_inline void vigil_path_finish(struct vigil_path_scratch *s, __u32 off, __u8 *out)
+{
+	off &= VIGIL_PATH_MASK;
+	if (off == VIGIL_PATH_LEN - 1) {
+		off -= 1;
+		s->buf[off] = '/';
+	}
+	__u32 n = (VIGIL_PATH_LEN - off) & VIGIL_PATH_MASK; /* bytes including the NUL */
+	if (n == 0)
+		n = 1;
+	bpf_probe_read_kernel(out, n, &s->buf[off & VIGIL_PATH_MASK]);
+}
+
+/* The per-CPU scratch buffer with an empty path (its NUL) in place, or NULL. */
+static __always_inline struct vigil_path_scratch *vigil_path_begin(void)
+{
+	__u32 zero = 0;
+	struct vigil_path_scratch *s = bpf_map_lookup_elem(&vigil_path_scratch_map, &zero);
+	if (s)
+		s->buf[VIGIL_PATH_LEN - 1] = 0;
+	return s;
+}
+
 /* Walk state, kept on the caller's stack and handed to each bpf_loop step. */
 struct vigil_path_walk {
 	__u64 dentry;   /* struct dentry *: the component to add next */
@@ -68,20 +113,10 @@ static long vigil_path_step(__u32 index, void *data)
 		return 0;
 	}
 	struct qstr name = BPF_CORE_READ(dentry, d_name);
-	__u32 len = name.len & 0xff; /* NAME_MAX 255: the mask bounds it for the verifier */
-	__u32 off = w->off & VIGIL_PATH_MASK;
-	if (len + 2 > off) { /* keep off >= 1 so the final copy is 1..255 bytes */
+	if (vigil_path_prepend(s, &w->off, (const char *)name.name, name.len)) {
 		w->truncated = 1;
 		return 1;
 	}
-	off -= len;
-	vigil_opaque(off);
-	/* off < VIGIL_PATH_LEN and len < 256: stays inside the 2x scratch */
-	bpf_probe_read_kernel(&s->buf[off & VIGIL_PATH_MASK], len, name.name);
-	off -= 1;
-	vigil_opaque(off);
-	s->buf[off & VIGIL_PATH_MASK] = '/';
-	w->off = off;
 	w->dentry = (__u64)parent;
 	return 0;
 }
@@ -96,8 +131,7 @@ static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry,
 {
 	struct fs_struct *fs = task->fs;
 	struct vfsmount *root_mnt = fs->root.mnt;
-	__u32 zero = 0;
-	struct vigil_path_scratch *s = bpf_map_lookup_elem(&vigil_path_scratch_map, &zero);
+	struct vigil_path_scratch *s = vigil_path_begin();
 	if (!s)
 		return -1;
 	struct vigil_path_walk w = {
@@ -108,17 +142,8 @@ static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry,
 		.root_dentry = (__u64)fs->root.dentry,
 		.root_mnt = (__u64)container_of(root_mnt, struct mount, mnt),
 	};
-	s->buf[VIGIL_PATH_LEN - 1] = 0;
 	bpf_loop(VIGIL_PATH_MAX_COMPONENTS, vigil_path_step, &w, 0);
-	__u32 off = w.off & VIGIL_PATH_MASK;
-	if (off == VIGIL_PATH_LEN - 1) { /* nothing added: the root itself */
-		off -= 1;
-		s->buf[off] = '/';
-	}
-	__u32 n = (VIGIL_PATH_LEN - off) & VIGIL_PATH_MASK; /* bytes including the NUL */
-	if (n == 0)
-		n = 1;
-	bpf_probe_read_kernel(out, n, &s->buf[off & VIGIL_PATH_MASK]);
+	vigil_path_finish(s, w.off, out);
 	return w.truncated;
 }
 
@@ -153,25 +178,12 @@ static long vigil_cgroup_step(__u32 index, void *data)
 	if (!parent)
 		return 1; /* the hierarchy root */
 	const char *name = BPF_CORE_READ(kn, name);
-	__u32 off = w->off & VIGIL_PATH_MASK;
-	/* Read the name into the upper half first to learn its length (NAME_MAX 255). */
+	/* kernfs names carry no length: read into the upper half first to learn it. */
 	long n = bpf_probe_read_kernel_str(&s->buf[VIGIL_PATH_LEN], VIGIL_PATH_LEN, name);
-	if (n <= 1) {
-		w->kn = (__u64)parent;
-		return 0;
-	}
-	__u32 len = (n - 1) & 0xff;
-	if (len + 2 > off) {
+	if (n > 1 && vigil_path_prepend(s, &w->off, name, n - 1)) {
 		w->truncated = 1;
 		return 1;
 	}
-	off -= len;
-	vigil_opaque(off);
-	bpf_probe_read_kernel(&s->buf[off & VIGIL_PATH_MASK], len, name);
-	off -= 1;
-	vigil_opaque(off);
-	s->buf[off & VIGIL_PATH_MASK] = '/';
-	w->off = off;
 	w->kn = (__u64)parent;
 	return 0;
 }
@@ -182,25 +194,15 @@ static long vigil_cgroup_step(__u32 index, void *data)
  */
 static __noinline int vigil_cgroup_path(struct task_struct *task, __u8 *out)
 {
-	__u32 zero = 0;
-	struct vigil_path_scratch *s = bpf_map_lookup_elem(&vigil_path_scratch_map, &zero);
+	struct vigil_path_scratch *s = vigil_path_begin();
 	if (!s)
 		return -1;
 	struct vigil_kn_walk w = {
 		.kn = (__u64)task->cgroups->dfl_cgrp->kn,
 		.off = VIGIL_PATH_LEN - 1,
 	};
-	s->buf[VIGIL_PATH_LEN - 1] = 0;
 	bpf_loop(VIGIL_PATH_MAX_COMPONENTS, vigil_cgroup_step, &w, 0);
-	__u32 off = w.off & VIGIL_PATH_MASK;
-	if (off == VIGIL_PATH_LEN - 1) {
-		off -= 1;
-		s->buf[off] = '/';
-	}
-	__u32 n = (VIGIL_PATH_LEN - off) & VIGIL_PATH_MASK;
-	if (n == 0)
-		n = 1;
-	bpf_probe_read_kernel(out, n, &s->buf[off & VIGIL_PATH_MASK]);
+	vigil_path_finish(s, w.off, out);
 	return w.truncated;
 }
 
