@@ -142,7 +142,10 @@ public final class Agent {
     }
 
     func emit(_ event: AgentEvent) {
-        guard configuration.filters.admits(event, ancestorPIDs: event.process.map { cache.ancestors(of: $0).map(\.pid) } ?? []) else { return }
+        let admitted = configuration.filters.admits(event) { [cache] in
+            event.process.map { cache.ancestors(of: $0).map(\.pid) } ?? []
+        }
+        guard admitted else { return }
         encoder.encode(event, into: &output)
         exported += 1
     }

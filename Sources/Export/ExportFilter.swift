@@ -58,8 +58,9 @@ public struct ExportFilter: Sendable {
         return patterns.contains { compiled[$0]?.firstMatch(in: text, range: range) != nil }
     }
 
-    /// Whether `event` passes this filter; `ancestors` supplies pids for pid_set.
-    public func matches(_ event: AgentEvent, ancestorPIDs: [UInt32] = []) -> Bool {
+    /// Whether `event` passes this filter. `ancestorPIDs` is called only by a pid_set filter
+    /// (walking the ancestor chain costs a cache walk per event).
+    public func matches(_ event: AgentEvent, ancestorPIDs: () -> [UInt32] = { [] }) -> Bool {
         if !eventSet.isEmpty && !eventSet.contains(event.eventType) { return false }
         let p = event.process
         if !binaryRegex.isEmpty && !matches(binaryRegex, p?.binary) { return false }
@@ -67,8 +68,8 @@ public struct ExportFilter: Sendable {
         if !argumentsRegex.isEmpty && !matches(argumentsRegex, p?.arguments) { return false }
         if !pid.isEmpty && !(p.map { pid.contains($0.pid) } ?? false) { return false }
         if !pidSet.isEmpty {
-            let chain = [p?.pid, event.parent?.pid].compactMap { $0 } + ancestorPIDs
-            if !chain.contains(where: pidSet.contains) { return false }
+            let direct = [p?.pid, event.parent?.pid].compactMap { $0 }
+            if !direct.contains(where: pidSet.contains) && !ancestorPIDs().contains(where: pidSet.contains) { return false }
         }
         if !namespace.isEmpty && !namespace.contains("") { return false }
         return true
@@ -101,7 +102,8 @@ public struct ExportFilters: Sendable {
         self.deny = deny
     }
 
-    public func admits(_ event: AgentEvent, ancestorPIDs: [UInt32] = []) -> Bool {
+    public func admits(_ event: AgentEvent, ancestorPIDs: () -> [UInt32] = { [] }) -> Bool {
+        if allow.isEmpty && deny.isEmpty { return true }
         if case .lostEvents = event { return true } // loss reports are never filtered out
         if !allow.isEmpty && !allow.contains(where: { $0.matches(event, ancestorPIDs: ancestorPIDs) }) { return false }
         return !deny.contains { $0.matches(event, ancestorPIDs: ancestorPIDs) }
