@@ -13,6 +13,7 @@ import PackageDescription
 /// - PolicyModel: TracingPolicy as Swift values (no C, no kernel).
 /// - PolicyYAML: libyaml reader, strict decoding and validation with positioned errors.
 /// - PolicyPlan: what a policy becomes on the running kernel (placement, enforcement).
+/// - PolicyEngine: compiles policy hooks into specialized hook programs, loads them atomically, decodes their records.
 /// - VigilCLI: the `vigil` executable.
 let package = Package(
     name: "vigil",
@@ -49,15 +50,16 @@ let package = Package(
         .target(name: "EventJSON", dependencies: ["AgentCore", "PolicyModel", "CJSONC"]),
         .target(name: "Export", dependencies: ["AgentCore", "CZlib"]),
         .target(name: "Sensors", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures"]),
+        .target(name: "PolicyEngine", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "PolicyModel"]),
         .target(
             name: "AgentRuntime",
-            dependencies: ["AgentCore", "Sensors", "EventJSON", "Export", "BPFKit", "PolicyYAML", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AgentCore", "Sensors", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML"]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [
-                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan", "AgentRuntime", "EventJSON", "Export",
+                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan", "PolicyEngine", "AgentRuntime", "EventJSON", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,7 +71,7 @@ let package = Package(
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export"], exclude: ["Golden"]),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore"]
+            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel"]
         ),
     ]
 )

@@ -6,6 +6,8 @@ public enum AgentEvent: Sendable, Equatable {
     case exit(process: ProcessEntry, parent: ProcessEntry?, status: UInt32, signal: UInt32, timeNs: UInt64)
     /// The kernel could not queue some records: counts since the last report, by kind.
     case lostEvents(counts: [String: UInt64], total: UInt64, timeNs: UInt64)
+    /// A policy hook matched a posting selector.
+    case hook(HookEvent)
 
     /// Tetragon's event-set name (PROCESS_EXEC, ...), for export filters.
     public var eventType: String {
@@ -13,6 +15,12 @@ public enum AgentEvent: Sendable, Equatable {
         case .exec: "PROCESS_EXEC"
         case .exit: "PROCESS_EXIT"
         case .lostEvents: "LOST_EVENTS"
+        case .hook(let h):
+            switch h.family {
+            case .kprobe: "PROCESS_KPROBE"
+            case .tracepoint: "PROCESS_TRACEPOINT"
+            case .lsm: "PROCESS_LSM"
+            }
         }
     }
 
@@ -20,6 +28,7 @@ public enum AgentEvent: Sendable, Equatable {
     public var process: ProcessEntry? {
         switch self {
         case .exec(let p, _, _, _), .exit(let p, _, _, _, _): p
+        case .hook(let h): h.process
         case .lostEvents: nil
         }
     }
@@ -27,6 +36,7 @@ public enum AgentEvent: Sendable, Equatable {
     public var parent: ProcessEntry? {
         switch self {
         case .exec(_, let p, _, _), .exit(_, let p, _, _, _): p
+        case .hook(let h): h.parent
         case .lostEvents: nil
         }
     }

@@ -4,11 +4,14 @@ import EventJSON
 import Export
 import Foundation
 import Logging
+import PolicyEngine
 import Sensors
 import Synchronization
 
 /// Set by SIGINT/SIGTERM; the loop checks it between polls.
 let stopRequested = Atomic<Bool>(false)
+/// Set by SIGHUP: re-read the policy files.
+let reloadRequested = Atomic<Bool>(false)
 
 /// The node agent: base sensor in the kernel, process cache, JSON export.
 ///
@@ -20,6 +23,9 @@ public final class Agent {
     let logger: Logger
     let clock = KernelClock()
     let sensor: ProcessSensor
+    /// The loaded TracingPolicies (their hooks write into the sensor's ring buffer).
+    public let policies: PolicyManager
+    let sources: PolicySources
     let encoder: EventEncoder
     var sinks: [EventSink] = []
     var cache: ProcessCache
@@ -36,6 +42,8 @@ public final class Agent {
         cache = ProcessCache(capacity: configuration.processCacheSize)
         _ = KernelFilesystems.ensureAll()
         sensor = try ProcessSensor(ringBufferBytes: configuration.ringBufferBytes, useTracepoints: configuration.forceTracepoints ? true : nil)
+        policies = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+        sources = PolicySources(files: configuration.policyFiles, directory: configuration.policyDirectory, manager: policies, logger: logger)
         encoder = EventEncoder(nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
                                fieldFilters: configuration.fieldFilters, includeCredentials: configuration.enableProcessCred,
                                includeNamespaces: configuration.enableProcessNS)
@@ -61,12 +69,31 @@ public final class Agent {
         logger.info("process sensor attached", metadata: ["hook.tier": "\(sensor.tier)"])
         seedFromProcfs()
         try flushOutput()
+        // Policies after the seed: hooks match on binaries from the kernel's process table.
+        let errors = sources.refresh()
+        if !errors.isEmpty {
+            policies.unloadAll()
+            sensor.detach()
+            throw AgentStartError(message: "policies failed to load (nothing of them is left in the kernel):\n" + errors.joined(separator: "\n"))
+        }
+        writeStatus()
+        var lastStatus = Date()
         while !stopRequested.load(ordering: .relaxed) {
             try ring.poll(timeoutMs: 100)
             reportLoss()
             try flushOutput()
+            if reloadRequested.exchange(false, ordering: .relaxed) {
+                for e in sources.refresh() { logger.error("\(e)") }
+                writeStatus()
+            }
+            if Date().timeIntervalSince(lastStatus) >= 1 {
+                writeStatus()
+                lastStatus = Date()
+            }
         }
         try ring.consume()
+        policies.unloadAll()
+        try? FileManager.default.removeItem(atPath: configuration.statusFile)
         sensor.detach()
         reportLoss()
         try flushOutput()
@@ -89,6 +116,22 @@ public final class Agent {
         action.sa_flags = 0 // no SA_RESTART: a signal interrupts the poll, and the loop sees the flag
         sigaction(SIGINT, &action, nil)
         sigaction(SIGTERM, &action, nil)
+        reloadRequested.store(false, ordering: .relaxed)
+        var hup = sigaction()
+        hup.__sigaction_handler.sa_handler = { _ in reloadRequested.store(true, ordering: .relaxed) }
+        sigemptyset(&hup.sa_mask)
+        hup.sa_flags = 0
+        sigaction(SIGHUP, &hup, nil)
+    }
+
+    /// The loaded policies with hook states and counters, for `vigil policy list`.
+    private func writeStatus() {
+        let path = configuration.statusFile
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let data = try? encoder.encode(policies.status()) else { return }
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     private func seedFromProcfs() {
@@ -105,6 +148,10 @@ public final class Agent {
     }
 
     func handle(_ bytes: UnsafeRawBufferPointer) {
+        if HookRecordDecoder.isHookRecord(bytes) {
+            handleHook(bytes)
+            return
+        }
         let record: ProcessRecord
         do { record = try ProcessRecord.decode(bytes) } catch {
             decodeErrors += 1
@@ -141,6 +188,18 @@ public final class Agent {
         }
     }
 
+    /// A policy hook's record: its process and parent from the cache, by exec identity.
+    func handleHook(_ bytes: UnsafeRawBufferPointer) {
+        guard let (r, plan) = policies.decode(bytes) else { return } // its policy was just unloaded
+        let process = r.process.flatMap { cache.entry($0) } ?? cache.current(pid: r.pid)
+            ?? ProcessEntry(id: r.process ?? ExecIdentity(ktime: 0, pid: r.pid), parent: nil, binary: "")
+        var p = process
+        p.tid = r.tid
+        emit(.hook(HookEvent(family: plan.family, process: p, parent: cache.parent(of: process), functionName: plan.functionName,
+                             subsystem: plan.subsystem, event: plan.event, args: r.args, returnValue: r.returnValue, action: r.action,
+                             policyName: plan.policyName, message: plan.message, tags: plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs))))
+    }
+
     func emit(_ event: AgentEvent) {
         let admitted = configuration.filters.admits(event) { [cache] in
             event.process.map { cache.ancestors(of: $0).map(\.pid) } ?? []
@@ -171,6 +230,7 @@ public final class Agent {
         case 1: "process_exec"
         case 2: "process_exit"
         case 3: "process_fork"
+        case 4: "process_hook"
         default: "kind_\(kind)"
         }
     }
@@ -180,4 +240,10 @@ public final class Agent {
         try output.withUnsafeBytes { buf in for s in sinks { try s.write(buf) } }
         output.removeAll(keepingCapacity: true)
     }
+}
+
+/// The agent could not start as configured (e.g. a policy failed to load).
+public struct AgentStartError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
 }

@@ -23,8 +23,12 @@ public struct AgentConfiguration: Sendable {
     public var processCacheSize = 65536
     /// Force classic tracepoints even where tp_btf works (testing the fallback tier).
     public var forceTracepoints = false
-    /// Directory of TracingPolicy files (loaded by the policy engine; listed at start).
+    /// Directory of TracingPolicy files (`*.yaml`, `*.yml`), loaded at start and on SIGHUP.
     public var policyDirectory: String?
+    /// Single policy files (`--policy`, repeatable), loaded at start and on SIGHUP.
+    public var policyFiles: [String] = []
+    /// Where the agent writes its loaded policies and their counters (`vigil policy list` reads it).
+    public var statusFile = "/run/vigil/policies.json"
 
     public init(nodeName: String) { self.nodeName = nodeName }
 }

@@ -48,6 +48,14 @@ public struct BPFMap {
     }
 
     /// Changes max_entries before load (e.g. a ring buffer's size in bytes).
+    /// Makes this (not yet loaded) object map use an existing kernel map, so two objects
+    /// share it (e.g. one ring buffer for every program). Before load.
+    /// The corresponding libbpf function is `bpf_map__reuse_fd`.
+    public func reuse(_ other: BPFMap) throws(BPFError) {
+        guard let handle else { throw BPFError(operation: "bpf_map__reuse_fd", subject: subject, errno: 22) }
+        try Libbpf.reuseFD(handle, fd: other.fd, subject: subject)
+    }
+
     public func setMaxEntries(_ n: Int) throws(BPFError) {
         guard let handle else { throw BPFError(operation: "bpf_map__set_max_entries", subject: subject, errno: EINVAL_) }
         try Libbpf.setMaxEntries(handle, UInt32(n), subject: subject)

@@ -22,6 +22,13 @@ public struct BPFProgram {
     /// Whether `BPFObject.load()` loads this program. The corresponding libbpf function is `bpf_program__set_autoload`.
     public func setAutoload(_ on: Bool) throws(BPFError) { try Libbpf.setAutoload(handle, on, subject: subject) }
 
+    /// Fixes the kernel function a trampoline or LSM program (fentry, fexit, fmod_ret, lsm)
+    /// attaches to; before load, since the verifier checks the program against that
+    /// function's BTF. The corresponding libbpf function is `bpf_program__set_attach_target`.
+    public func setAttachTarget(function: String) throws(BPFError) {
+        try Libbpf.setAttachTarget(handle, function: function, subject: subject)
+    }
+
     /// Attaches where the section name says (tracepoint, kprobe, fentry, lsm, ...).
     public func attach() throws(BPFError) -> BPFLink {
         BPFLink(libbpfLink: try Libbpf.attach(handle, subject: subject), description: "\(section) (\(name))")

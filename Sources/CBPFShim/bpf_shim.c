@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <bpf/btf.h>
@@ -19,29 +20,54 @@ static __thread char capture_buf[CAPTURE_CAP];
 static __thread size_t capture_len;
 static int echo_debug;
 
-static int capture_print(enum libbpf_print_level level, const char *fmt, va_list args)
+static void capture_append(const char *text, size_t len)
 {
-	char line[4096];
-	int n = vsnprintf(line, sizeof(line), fmt, args);
-	if (n < 0)
-		return 0;
-	size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-	if (level == LIBBPF_DEBUG) {
-		if (echo_debug)
-			fputs(line, stderr);
-		return 0;
-	}
-	if (len >= CAPTURE_CAP)
+	if (len >= CAPTURE_CAP) { /* one message larger than the buffer (a whole verifier log): keep its tail */
+		text += len - (CAPTURE_CAP - 1);
 		len = CAPTURE_CAP - 1;
+	}
 	if (capture_len + len >= CAPTURE_CAP) {
-		/* Drop the oldest half-buffer to make room; the tail matters most. */
-		size_t keep = CAPTURE_CAP / 2 > len ? CAPTURE_CAP / 2 - len : 0;
+		/* Drop the oldest output to make room; the tail matters most. */
+		size_t keep = CAPTURE_CAP - 1 - len;
+		if (keep > capture_len)
+			keep = capture_len;
 		memmove(capture_buf, capture_buf + capture_len - keep, keep);
 		capture_len = keep;
 	}
-	memcpy(capture_buf + capture_len, line, len);
+	memcpy(capture_buf + capture_len, text, len);
 	capture_len += len;
-	return (int)len;
+}
+
+static int capture_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	char line[4096];
+	va_list again;
+	va_copy(again, args);
+	int n = vsnprintf(line, sizeof(line), fmt, args);
+	if (n < 0) {
+		va_end(again);
+		return 0;
+	}
+	char *text = line;
+	if ((size_t)n >= sizeof(line)) { /* libbpf prints a verifier log as one message */
+		char *big = malloc((size_t)n + 1);
+		if (big) {
+			vsnprintf(big, (size_t)n + 1, fmt, again);
+			text = big;
+		} else {
+			n = sizeof(line) - 1;
+		}
+	}
+	va_end(again);
+	if (level == LIBBPF_DEBUG) {
+		if (echo_debug)
+			fputs(text, stderr);
+	} else {
+		capture_append(text, (size_t)n);
+	}
+	if (text != line)
+		free(text);
+	return n;
 }
 
 void vigil_libbpf_capture_install(int debug_to_stderr)

@@ -49,6 +49,10 @@ public final class EventEncoder {
             body.set("time", Self.rfc3339(t))
             root.set("process_exit", body)
             time = t
+        case .hook(let h):
+            fillHook(h, into: body)
+            root.set(h.family.rawValue, body)
+            time = h.timeNs
         case .lostEvents(let counts, let total, let t):
             for key in counts.keys.sorted() { body.set(key, counts[key]!) }
             body.set("total", total)
@@ -69,7 +73,7 @@ public final class EventEncoder {
         return String(decoding: buf, as: UTF8.self)
     }
 
-    private func processObject(_ p: ProcessEntry) -> JSONObject {
+    func processObject(_ p: ProcessEntry) -> JSONObject {
         let o = JSONObject.object()
         o.set("exec_id", p.id.execID(node: nodeName))
         o.set("pid", p.pid)

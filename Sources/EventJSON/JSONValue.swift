@@ -7,6 +7,7 @@ struct JSONObject {
 
     static func object() -> JSONObject { JSONObject(raw: json_object_new_object()) }
     static func array() -> JSONObject { JSONObject(raw: json_object_new_array()) }
+    static func int(_ n: Int64) -> JSONObject { JSONObject(raw: json_object_new_int64(n)) }
 
     func set(_ key: String, _ value: JSONObject) { json_object_object_add(raw, key, value.raw) }
     func set(_ key: String, _ s: String) { set(key, JSONObject(raw: Self.string(s))) }

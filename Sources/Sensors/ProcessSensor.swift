@@ -12,6 +12,8 @@ import KernelFeatures
 public final class ProcessSensor {
     /// How each event is hooked on this kernel.
     public let tier: String
+    /// Unread ring-buffer bytes at which programs wake the reader early (a quarter of the ring).
+    public let wakeupBytes: UInt64
     let object: BPFObject
     private var links: [BPFLink] = []
 
@@ -32,7 +34,8 @@ public final class ProcessSensor {
         while size < ringBufferBytes { size <<= 1 }
         try object.map("events").setMaxEntries(size)
         // Records go in without waking the reader (it polls every 100 ms) until a quarter of the ring is used.
-        try object.setRodata("wakeup_bytes", to: UInt64(size / 4))
+        wakeupBytes = UInt64(size / 4)
+        try object.setRodata("wakeup_bytes", to: wakeupBytes)
         try object.load()
     }
 
@@ -53,6 +56,9 @@ public final class ProcessSensor {
     /// The ring buffer carrying exec, fork and exit records.
     public func eventsMap() throws(BPFError) -> BPFMap { try object.map("events") }
 
+    /// The kernel's process table (tgid -> identity, parent, binary), shared with policy hooks.
+    public func processesMap() throws(BPFError) -> BPFMap { try object.map("processes") }
+
     /// Records the kernel could not queue, by record kind, summed over CPUs.
     public func lostCounts() throws(BPFError) -> [UInt32: UInt64] {
         let map = try object.map("lost")
@@ -71,6 +77,12 @@ public final class ProcessSensor {
         proc.id = vigil_exec_id(ktime: entry.id.ktime, pid: entry.id.pid, pad: 0)
         if let p = entry.parent { proc.parent = vigil_exec_id(ktime: p.ktime, pid: p.pid, pad: 0) }
         proc.flags = UInt32(VIGIL_PROC_PROCFS)
+        let path = Array(entry.binary.utf8.prefix(Int(VIGIL_PATH_LEN) - 1))
+        proc.binary_len = UInt32(path.count)
+        withUnsafeMutableBytes(of: &proc.binary) { raw in
+            raw.copyBytes(from: path)
+            raw[path.count] = 0
+        }
         try object.map("processes").update(entry.pid, proc)
     }
 }

@@ -49,8 +49,10 @@ struct AgentCommand: ParsableCommand {
     var rbSize: String?
     @Option(help: "Process cache capacity (entries).")
     var processCacheSize: Int?
-    @Option(help: "Directory of TracingPolicy files to load at start.")
+    @Option(help: "Directory of TracingPolicy files (*.yaml) to load at start and on SIGHUP.")
     var policyDir: String?
+    @Option(help: "A TracingPolicy file to load (repeatable); re-read on SIGHUP.")
+    var policy: [String] = []
     @Flag(help: .hidden)
     var forceTracepoints = false
 
@@ -89,6 +91,7 @@ struct AgentCommand: ParsableCommand {
         }
         if let n = processCacheSize { cfg.processCacheSize = n }
         if let d = policyDir { cfg.policyDirectory = d }
+        cfg.policyFiles += policy
         if forceTracepoints { cfg.forceTracepoints = true }
         if !cfg.exportStdout && cfg.exportFile == nil { cfg.exportStdout = true }
 
@@ -96,7 +99,7 @@ struct AgentCommand: ParsableCommand {
         for needed in [KernelFeature.ringBuffer, .tracepoint] where !FeatureProbe.shared.isSupported(needed) {
             throw fail("this kernel lacks \(needed) (\(needed.summary)): \(FeatureProbe.shared.status(needed)); the base sensor needs it", code: 1)
         }
-        if let dir = cfg.policyDirectory { try checkPolicies(dir) }
+        try checkPolicies(directory: cfg.policyDirectory, files: cfg.policyFiles)
 
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "vigil.agent")
@@ -104,24 +107,28 @@ struct AgentCommand: ParsableCommand {
         do { agent = try Agent(configuration: cfg, logger: logger) } catch {
             throw fail("cannot start: \(error)", code: 1)
         }
-        try agent.run()
+        do { try agent.run() } catch let e as AgentStartError {
+            throw fail(e.message, code: 1)
+        }
     }
 
-    /// Validates the policy directory up front: a bad policy is reported with its position.
-    /// (Policies are compiled into hooks by the policy engine; until then they are checked only.)
-    private func checkPolicies(_ dir: String) throws {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw fail("--policy-dir \(dir): not a directory", code: 2)
+    /// Validates every policy file up front, so a bad one is reported with its position and
+    /// exit status 2 before anything is loaded.
+    private func checkPolicies(directory: String?, files: [String]) throws {
+        var paths = files
+        if let dir = directory {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw fail("--policy-dir \(dir): not a directory", code: 2)
+            }
+            paths += ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { "\(dir)/\($0)" }
         }
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
         var bad = false
-        for f in files {
-            let r = PolicyLoader.load(path: "\(dir)/\(f)")
+        for f in paths {
+            let r = PolicyLoader.load(path: f)
             for d in r.diagnostics + r.warnings { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
             bad = bad || !r.isValid
         }
-        if bad { throw fail("policy errors in \(dir); fix them or move the file away", code: 2) }
-        FileHandle.standardError.write(Data("vigil agent: \(files.count) policy file(s) in \(dir) validated\n".utf8))
+        if bad { throw fail("policy errors; fix them or move the file away (nothing was loaded)", code: 2) }
     }
 }

@@ -6,8 +6,8 @@ import PolicyYAML
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "Validate and explain TracingPolicy files.",
-        subcommands: [Validate.self, Explain.self]
+        abstract: "Validate, explain and list TracingPolicy files.",
+        subcommands: [Validate.self, Explain.self, List.self]
     )
 
     /// `vigil policy validate FILE...`: every problem, positioned; exit 2 if any.

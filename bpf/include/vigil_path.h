@@ -121,11 +121,16 @@ static long vigil_path_step(__u32 index, void *data)
 	return 0;
 }
 
+/* vigil_path() result bit: components were left out because the path is too long. */
+#define VIGIL_PATH_TRUNCATED (1 << 16)
+
 /*
  * Writes the NUL-terminated full path of (vfsmnt, dentry), as seen from `task`'s root, to
- * out (VIGIL_PATH_LEN bytes).
- * Returns 1 when components were left out because the path is too long, 0 otherwise,
- * -1 when no scratch space was available. Requires bpf_loop (Linux 5.17).
+ * out (VIGIL_PATH_LEN bytes). vfsmnt may be NULL: the path then stops at the dentry's file
+ * system root. The pointers may be BTF-typed or plain values (hook arguments): every read
+ * goes through CO-RE helpers.
+ * Returns the length without the NUL, with VIGIL_PATH_TRUNCATED set when components were
+ * left out, or -1 when no scratch space was available. Requires bpf_loop (Linux 5.17).
  */
 static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry, __u8 *out, struct task_struct *task)
 {
@@ -136,15 +141,17 @@ static __noinline int vigil_path(struct vfsmount *vfsmnt, struct dentry *dentry,
 		return -1;
 	struct vigil_path_walk w = {
 		.dentry = (__u64)dentry,
-		.mnt = (__u64)container_of(vfsmnt, struct mount, mnt),
-		.mnt_root = (__u64)vfsmnt->mnt_root,
+		.mnt = vfsmnt ? (__u64)container_of(vfsmnt, struct mount, mnt) : 0,
+		.mnt_root = (__u64)BPF_CORE_READ(vfsmnt, mnt_root),
 		.off = VIGIL_PATH_LEN - 1,
 		.root_dentry = (__u64)fs->root.dentry,
 		.root_mnt = (__u64)container_of(root_mnt, struct mount, mnt),
 	};
 	bpf_loop(VIGIL_PATH_MAX_COMPONENTS, vigil_path_step, &w, 0);
 	vigil_path_finish(s, w.off, out);
-	return w.truncated;
+	__u32 off = w.off & VIGIL_PATH_MASK;
+	int len = off >= VIGIL_PATH_LEN - 1 ? 1 : (int)(VIGIL_PATH_LEN - 1 - off);
+	return len | (w.truncated ? VIGIL_PATH_TRUNCATED : 0);
 }
 
 /* Before Linux 6.15 the parent link was named `parent` (now `__parent`). */

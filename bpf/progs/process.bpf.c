@@ -41,6 +41,20 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+/* Building a table entry (296 bytes) on the 512-byte BPF stack leaves too little for the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_process);
+} process_scratch SEC(".maps");
+
+static __always_inline struct vigil_process *scratch_process(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&process_scratch, &zero);
+}
+
 static __always_inline void count_lost(__u32 kind)
 {
 	__u64 *n = bpf_map_lookup_elem(&lost, &kind);
@@ -88,17 +102,30 @@ static __always_inline void handle_exec(struct task_struct *task)
 	__u64 now = bpf_ktime_get_ns();
 	__u32 tgid = task->tgid;
 	__u32 ppid = task->real_parent->tgid;
-	struct vigil_process proc = {};
+	struct vigil_process *proc = scratch_process();
+	if (!proc)
+		return;
 
-	proc.id.ktime = now;
-	proc.id.pid = tgid;
+	proc->id.ktime = now;
+	proc->id.pid = tgid;
+	proc->id.pad = 0;
+	proc->flags = 0;
 	struct vigil_process *parent = bpf_map_lookup_elem(&processes, &ppid);
 	if (parent) {
-		proc.parent = parent->id;
+		proc->parent = parent->id;
 	} else {
-		proc.parent.pid = ppid;
+		proc->parent.ktime = 0;
+		proc->parent.pid = ppid;
+		proc->parent.pad = 0;
 	}
-	bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY);
+	/* The table entry first: hooks match on the binary even when the record is lost. */
+	struct mm_struct *mm = task->mm;
+	struct file *exe = mm ? mm->exe_file : NULL;
+	int plen = exe ? vigil_path(exe->f_path.mnt, exe->f_path.dentry, proc->binary, task) : -1;
+	if (plen < 0)
+		proc->binary[0] = 0;
+	proc->binary_len = plen < 0 ? 0 : (plen & 0xffff);
+	bpf_map_update_elem(&processes, &tgid, proc, BPF_ANY);
 
 	struct vigil_exec_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
@@ -107,8 +134,8 @@ static __always_inline void handle_exec(struct task_struct *task)
 	}
 	vigil_header(&r->header, VIGIL_RECORD_EXEC, sizeof(*r));
 	r->header.ktime_ns = now;
-	r->id = proc.id;
-	r->parent = proc.parent;
+	r->id = proc->id;
+	r->parent = proc->parent;
 	r->pid = tgid;
 	r->tid = task->pid;
 	r->ppid = ppid;
@@ -132,14 +159,12 @@ static __always_inline void handle_exec(struct task_struct *task)
 	if (vigil_cgroup_path(task, r->cgroup_path) < 0)
 		r->cgroup_path[0] = 0;
 
-	struct mm_struct *mm = task->mm;
-	struct file *exe = mm ? mm->exe_file : NULL;
-	if (!exe || vigil_path(exe->f_path.mnt, exe->f_path.dentry, r->binary, task) > 0)
+	bpf_probe_read_kernel(r->binary, sizeof(r->binary), proc->binary);
+	if (plen < 0 || (plen & VIGIL_PATH_TRUNCATED))
 		r->flags |= VIGIL_EXEC_PATH_TRUNCATED;
-	if (!exe)
-		r->binary[0] = 0;
 	struct fs_struct *fs = task->fs;
-	if (vigil_path(fs->pwd.mnt, fs->pwd.dentry, r->cwd, task) > 0)
+	int clen = vigil_path(fs->pwd.mnt, fs->pwd.dentry, r->cwd, task);
+	if (clen < 0 || (clen & VIGIL_PATH_TRUNCATED))
 		r->flags |= VIGIL_EXEC_CWD_TRUNCATED;
 
 	unsigned long arg_start = mm ? mm->arg_start : 0;
@@ -160,16 +185,27 @@ static __always_inline void handle_exec(struct task_struct *task)
 static __always_inline void record_fork(struct task_struct *parent_task, __u32 child_tgid)
 {
 	__u32 ptgid = parent_task->tgid;
-	struct vigil_process proc = {};
-	proc.id.ktime = bpf_ktime_get_ns();
-	proc.id.pid = child_tgid;
-	proc.flags = VIGIL_PROC_CLONE;
+	struct vigil_process *proc = scratch_process();
+	if (!proc)
+		return;
+	proc->id.ktime = bpf_ktime_get_ns();
+	proc->id.pid = child_tgid;
+	proc->id.pad = 0;
+	proc->flags = VIGIL_PROC_CLONE;
 	struct vigil_process *parent = bpf_map_lookup_elem(&processes, &ptgid);
-	if (parent)
-		proc.parent = parent->id;
-	else
-		proc.parent.pid = ptgid;
-	bpf_map_update_elem(&processes, &child_tgid, &proc, BPF_ANY);
+	if (parent) {
+		proc->parent = parent->id;
+		/* a clone runs its parent's image until it execs */
+		proc->binary_len = parent->binary_len;
+		bpf_probe_read_kernel(proc->binary, sizeof(proc->binary), parent->binary);
+	} else {
+		proc->parent.ktime = 0;
+		proc->parent.pid = ptgid;
+		proc->parent.pad = 0;
+		proc->binary_len = 0;
+		proc->binary[0] = 0;
+	}
+	bpf_map_update_elem(&processes, &child_tgid, proc, BPF_ANY);
 
 	struct vigil_fork_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
@@ -177,8 +213,8 @@ static __always_inline void record_fork(struct task_struct *parent_task, __u32 c
 		return;
 	}
 	vigil_header(&r->header, VIGIL_RECORD_FORK, sizeof(*r));
-	r->id = proc.id;
-	r->parent = proc.parent;
+	r->id = proc->id;
+	r->parent = proc->parent;
 	r->pid = child_tgid;
 	r->ppid = ptgid;
 	__builtin_memcpy(r->comm, parent_task->comm, sizeof(r->comm));

@@ -111,6 +111,10 @@ enum Libbpf {
         _ = try call("bpf_program__set_autoload", subject) { bpf_program__set_autoload(prog, on) }
     }
 
+    static func setAttachTarget(_ prog: OpaquePointer, function: String, subject: String) throws(BPFError) {
+        _ = try call("bpf_program__set_attach_target", subject) { bpf_program__set_attach_target(prog, 0, function) }
+    }
+
     static func attach(_ prog: OpaquePointer, subject: String) throws(BPFError) -> OpaquePointer {
         try pointer("bpf_program__attach", subject) { bpf_program__attach(prog) }
     }
@@ -219,6 +223,10 @@ enum Libbpf {
     static func mapKeySize(_ map: OpaquePointer) -> Int { Int(bpf_map__key_size(map)) }
     static func mapValueSize(_ map: OpaquePointer) -> Int { Int(bpf_map__value_size(map)) }
     static func mapType(_ map: OpaquePointer) -> UInt32 { bpf_map__type(map).rawValue }
+
+    static func reuseFD(_ map: OpaquePointer, fd: Int32, subject: String) throws(BPFError) {
+        _ = try call("bpf_map__reuse_fd", subject) { bpf_map__reuse_fd(map, fd) }
+    }
 
     static func setMaxEntries(_ map: OpaquePointer, _ n: UInt32, subject: String) throws(BPFError) {
         _ = try call("bpf_map__set_max_entries", subject) { bpf_map__set_max_entries(map, n) }

@@ -71,14 +71,16 @@ struct vigil_exec_id {
 };
 _Static_assert(sizeof(struct vigil_exec_id) == 16, "vigil_exec_id size");
 
-/* In-kernel process table (map "processes", key: tgid): lets every hook tag its events. */
+/* In-kernel process table (map "processes", key: tgid): lets every hook tag its events
+ * and match on the caller's executable (matchBinaries) without leaving the kernel. */
 struct vigil_process {
 	struct vigil_exec_id id;
 	struct vigil_exec_id parent;
 	__u32 flags;
-	__u32 pad;
+	__u32 binary_len; /* bytes in binary, without the NUL */
+	__u8 binary[VIGIL_PATH_LEN]; /* the executable's full path; a clone keeps its parent's */
 };
-_Static_assert(sizeof(struct vigil_process) == 40, "vigil_process size");
+_Static_assert(sizeof(struct vigil_process) == 40 + VIGIL_PATH_LEN, "vigil_process size");
 
 /* One exec, from sched_process_exec. */
 struct vigil_exec_record {
@@ -142,5 +144,7 @@ struct vigil_test_record {
 	__u8 name[VIGIL_TEST_NAME_LEN];
 };
 _Static_assert(sizeof(struct vigil_test_record) == 16 + 16 + 64, "vigil_test_record size");
+
+#include "vigil_hook_abi.h"
 
 #endif /* VIGIL_ABI_H */

@@ -1,0 +1,86 @@
+/// One argument of a hook event, typed as Tetragon's JSON names it (`int_arg`, `file_arg`, ...).
+public enum HookArgValue: Sendable, Equatable {
+    case int(Int64)            // int_arg
+    case uint(UInt64)          // uint_arg
+    case size(UInt64)          // size_arg
+    case long(Int64)           // long_arg
+    case string(String)        // string_arg
+    case bytes([UInt8], truncated: Bool, originalSize: UInt64) // bytes_arg / truncated_bytes_arg
+    case file(path: String, permission: String) // file_arg
+    case path(path: String, permission: String) // path_arg
+    case linuxBinprm(path: String, permission: String) // linux_binprm_arg
+    case sock(SocketInfo)      // sock_arg
+    case capability(Int64)     // capability_arg
+    case unreadable(String)    // the kernel could not read it; the reason
+
+    public struct SocketInfo: Sendable, Equatable {
+        public var family: String
+        public var type: String
+        public var proto: String
+        public var saddr: String
+        public var daddr: String
+        public var sport: UInt16
+        public var dport: UInt16
+        public var state: String
+        public init(family: String, type: String, protocol: String, saddr: String, daddr: String, sport: UInt16, dport: UInt16, state: String) {
+            self.family = family
+            self.type = type
+            self.proto = `protocol`
+            self.saddr = saddr
+            self.daddr = daddr
+            self.sport = sport
+            self.dport = dport
+            self.state = state
+        }
+    }
+}
+
+/// A hook argument with the label the policy gave it.
+public struct HookArgument: Sendable, Equatable {
+    public var value: HookArgValue
+    public var label: String?
+    public init(_ value: HookArgValue, label: String? = nil) {
+        self.value = value
+        self.label = label
+    }
+}
+
+/// What a policy hook reported: Tetragon's `process_kprobe`, `process_tracepoint`, `process_lsm`.
+public struct HookEvent: Sendable, Equatable {
+    public enum Family: String, Sendable {
+        case kprobe = "process_kprobe", tracepoint = "process_tracepoint", lsm = "process_lsm"
+    }
+    public var family: Family
+    public var process: ProcessEntry
+    public var parent: ProcessEntry?
+    /// kprobes: the kernel function; lsm: the hook name.
+    public var functionName: String
+    /// tracepoints: subsystem and event.
+    public var subsystem: String
+    public var event: String
+    public var args: [HookArgument]
+    public var returnValue: HookArgument?
+    /// Tetragon's action name, e.g. KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL.
+    public var action: String
+    public var policyName: String
+    public var message: String?
+    public var tags: [String]
+    public var timeNs: UInt64
+
+    public init(family: Family, process: ProcessEntry, parent: ProcessEntry?, functionName: String, subsystem: String = "", event: String = "",
+                args: [HookArgument], returnValue: HookArgument? = nil, action: String, policyName: String, message: String?, tags: [String], timeNs: UInt64) {
+        self.family = family
+        self.process = process
+        self.parent = parent
+        self.functionName = functionName
+        self.subsystem = subsystem
+        self.event = event
+        self.args = args
+        self.returnValue = returnValue
+        self.action = action
+        self.policyName = policyName
+        self.message = message
+        self.tags = tags
+        self.timeNs = timeNs
+    }
+}

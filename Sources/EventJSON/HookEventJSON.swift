@@ -1,0 +1,97 @@
+import AgentCore
+import Foundation
+
+/// `process_kprobe`, `process_tracepoint` and `process_lsm` bodies, with keys in the order
+/// of Tetragon's protobuf field numbers (its JSON export writes them in that order).
+extension EventEncoder {
+    func fillHook(_ h: HookEvent, into body: JSONObject) {
+        body.set("process", processObject(h.process))
+        if let parent = h.parent { body.set("parent", processObject(parent)) }
+        switch h.family {
+        case .kprobe:
+            body.set("function_name", h.functionName)
+            body.set("args", argList(h.args))
+            if let r = h.returnValue { body.set("return", argObject(r)) }
+            body.set("action", h.action)
+            body.set("policy_name", h.policyName)
+            if h.returnValue != nil { body.set("return_action", h.action) }
+            if let m = h.message { body.set("message", m) }
+            if !h.tags.isEmpty { body.set("tags", stringList(h.tags)) }
+        case .tracepoint:
+            body.set("subsys", h.subsystem)
+            body.set("event", h.event)
+            body.set("args", argList(h.args))
+            body.set("policy_name", h.policyName)
+            body.set("action", h.action)
+            if let m = h.message { body.set("message", m) }
+            if !h.tags.isEmpty { body.set("tags", stringList(h.tags)) }
+        case .lsm:
+            body.set("function_name", h.functionName)
+            body.set("policy_name", h.policyName)
+            if let m = h.message { body.set("message", m) }
+            body.set("args", argList(h.args))
+            body.set("action", h.action)
+            if !h.tags.isEmpty { body.set("tags", stringList(h.tags)) }
+        }
+    }
+
+    private func stringList(_ values: [String]) -> JSONObject {
+        let list = JSONObject.array()
+        for v in values { list.append(v) }
+        return list
+    }
+
+    private func argList(_ args: [HookArgument]) -> JSONObject {
+        let list = JSONObject.array()
+        for a in args { list.append(argObject(a)) }
+        return list
+    }
+
+    private func argObject(_ a: HookArgument) -> JSONObject {
+        let o = JSONObject.object()
+        switch a.value {
+        case .int(let v): o.set("int_arg", JSONObject.int(v))
+        case .uint(let v): o.set("uint_arg", v)
+        case .size(let v): o.set("size_arg", v)
+        case .long(let v): o.set("long_arg", JSONObject.int(v))
+        case .capability(let v): o.set("capability_arg", JSONObject.int(v))
+        case .string(let s): o.set("string_arg", s)
+        case .bytes(let b, let truncated, let size):
+            let text = Data(b).base64EncodedString()
+            if truncated {
+                let t = JSONObject.object()
+                t.set("bytes_arg", text)
+                t.set("orig_size", size)
+                o.set("truncated_bytes_arg", t)
+            } else {
+                o.set("bytes_arg", text)
+            }
+        case .file(let path, let perm), .path(let path, let perm), .linuxBinprm(let path, let perm):
+            let f = JSONObject.object()
+            f.set("path", path)
+            if !perm.isEmpty { f.set("permission", perm) }
+            let key: String
+            switch a.value {
+            case .path: key = "path_arg"
+            case .linuxBinprm: key = "linux_binprm_arg"
+            default: key = "file_arg"
+            }
+            o.set(key, f)
+        case .sock(let s):
+            let k = JSONObject.object()
+            k.set("family", s.family)
+            k.set("type", s.type)
+            k.set("protocol", s.proto)
+            k.set("saddr", s.saddr)
+            k.set("daddr", s.daddr)
+            k.set("sport", UInt32(s.sport))
+            k.set("dport", UInt32(s.dport))
+            if !s.state.isEmpty { k.set("state", s.state) }
+            o.set("sock_arg", k)
+        case .unreadable(let why):
+            o.set("error", why)
+        }
+        if let l = a.label { o.set("label", l) }
+        return o
+    }
+}

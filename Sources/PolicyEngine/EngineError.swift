@@ -1,0 +1,38 @@
+import BPFKit
+
+/// Why a policy, or one of its hooks, does not run.
+public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The policy asks for something the engine does not do in the kernel (yet), with the reason.
+    case unsupported(String)
+    /// No tier of this kernel can host the hook; each tier tried, with what it lacks.
+    case unplaceable(hook: String, tried: [String])
+    /// The kernel refused the hook's program, maps or attachment.
+    case kernel(hook: String, error: BPFError)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let why): why
+        case .unplaceable(let hook, let tried):
+            "\(hook): no hook tier of this kernel can host it (" + (tried.isEmpty ? "none applies" : tried.joined(separator: "; ")) + ")"
+        case .kernel(let hook, let error): "\(hook): \(error)"
+        }
+    }
+
+    /// The first line (verifier logs are long), for tables and summaries.
+    public var summary: String {
+        switch self {
+        case .kernel(let hook, let error): "\(hook): \(error.operation) failed: \(error.errnoName)"
+        default: description
+        }
+    }
+}
+
+/// A policy that could not be loaded: every reason, by hook, and where the file is.
+public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
+    public let policy: String
+    public let file: String
+    public let reasons: [EngineError]
+    public var description: String {
+        "policy \(policy) (\(file)) not loaded:\n" + reasons.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}

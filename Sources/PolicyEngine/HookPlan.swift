@@ -1,0 +1,31 @@
+import AgentCore
+import CVigilABI
+import PolicyModel
+
+/// One policy hook compiled for the running kernel: which program, where it attaches, its
+/// frozen configuration and value sets, and what is needed to turn its records into
+/// events. Pure data: building it never touches the kernel (`HookProgram` loads it).
+public struct HookPlan: @unchecked Sendable {
+    public var policyName: String
+    /// e.g. `spec.kprobes[0]`.
+    public var hookPath: String
+    /// e.g. `kprobe fd_install`, for messages and `vigil policy list`.
+    public var hookName: String
+    public var family: HookEvent.Family
+    public var flavour: HookFlavour
+    public var attach: AttachPoint
+    /// JSON `function_name` (kprobes: the symbol; lsm: the hook) or tracepoint subsystem/event.
+    public var functionName: String
+    public var subsystem = ""
+    public var event = ""
+    public var config: vigil_hook_config
+    public var sets: ValueSets
+    /// Per recorded slot: the policy argument and its layout (for decoding).
+    public var slots: [(arg: HookArg, layout: ArgumentLayout)]
+    public var returnArg: (arg: HookArg, layout: ArgumentLayout)?
+    public var message: String?
+    public var tags: [String]
+    /// Per selector, the action kinds (for the event's `action`).
+    public var selectorActions: [[ActionKind]]
+    public var monitor: Bool
+}

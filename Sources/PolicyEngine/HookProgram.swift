@@ -1,0 +1,111 @@
+import BPFKit
+import BPFObjects
+import CVigilABI
+
+/// One loaded hook: its own copy of bpf/progs/hook.bpf.c, specialized by the plan's
+/// config, its value sets written, and (after `attach`) its link.
+public final class HookProgram {
+    public let plan: HookPlan
+    let object: BPFObject
+    let program: BPFProgram
+    private var link: BPFLink?
+
+    /// The shared maps every hook writes to / reads from (the process sensor's).
+    public struct SharedMaps {
+        public var events: BPFMap
+        public var processes: BPFMap
+        public var wakeupBytes: UInt64
+        public init(events: BPFMap, processes: BPFMap, wakeupBytes: UInt64) {
+            self.events = events
+            self.processes = processes
+            self.wakeupBytes = wakeupBytes
+        }
+    }
+
+    /// Opens, specializes, loads (verifier) and fills the hook's maps. Nothing is attached.
+    public init(plan: HookPlan, shared: SharedMaps) throws(EngineError) {
+        self.plan = plan
+        let hook = plan.hookName
+        do throws(BPFError) {
+            guard let image = BPFObjects.object(named: "hook") else {
+                throw BPFError(operation: "embedded object lookup", subject: "object hook", errno: 2)
+            }
+            object = try BPFObject(bytes: image, name: "hook")
+            try object.keepOnly(programs: [plan.flavour.programName])
+            program = try object.program(plan.flavour.programName)
+            switch plan.attach {
+            case .function(let symbol) where plan.flavour.needsAttachTargetAtLoad: try program.setAttachTarget(function: symbol)
+            case .lsm(let h): try program.setAttachTarget(function: "bpf_lsm_\(h)")
+            default: break
+            }
+            try object.map("events").reuse(shared.events)
+            try object.map("processes").reuse(shared.processes)
+            try object.map("strings").setMaxEntries(max(1, plan.sets.strings.count))
+            try object.map("rstrings").setMaxEntries(max(1, plan.sets.reversedStrings.count))
+            try object.map("ints").setMaxEntries(max(1, plan.sets.integers.count))
+            try object.setRodata("hook_config", to: plan.config)
+            try object.setRodata("wakeup_bytes", to: shared.wakeupBytes)
+            try object.load()
+            let value = vigil_string_value()
+            for e in plan.sets.strings { try object.map("strings").update(key: ValueSets.trieKey(e), value: bytes(of: withLength(value, e.length))) }
+            for e in plan.sets.reversedStrings { try object.map("rstrings").update(key: ValueSets.trieKey(e), value: bytes(of: withLength(value, e.length))) }
+            for (set, v) in plan.sets.integers {
+                try object.map("ints").update(vigil_int_key(set: set, pad: 0, value: v), UInt8(1))
+            }
+        } catch {
+            throw .kernel(hook: hook, error: error)
+        }
+    }
+
+    /// Attaches the program where the plan says. Idempotent.
+    public func attach() throws(EngineError) {
+        guard link == nil else { return }
+        do throws(BPFError) {
+            switch (plan.flavour, plan.attach) {
+            case (.tracepoint, .tracepoint(let s, let e)): link = try program.attachTracepoint(category: s, name: e)
+            case (.rawTracepoint, .rawTracepoint(let e)): link = try program.attachRawTracepoint(e)
+            case (.kprobe, .function(let f)): link = try program.attachKprobe(f)
+            case (.kretprobe, .function(let f)): link = try program.attachKprobe(f, retprobe: true)
+            case (.lsm, _): link = try program.attachLSM()
+            default: link = try program.attachTrace()
+            }
+        } catch {
+            throw .kernel(hook: plan.hookName, error: error)
+        }
+    }
+
+    public func detach() {
+        link?.close()
+        link = nil
+    }
+
+    public var isAttached: Bool { link != nil }
+
+    deinit { detach() }
+
+    /// The hook's counters (VIGIL_STAT_*), summed over CPUs.
+    public func counters() -> HookCounters {
+        guard let map = try? object.map("stats") else { return HookCounters() }
+        func sum(_ i: UInt32) -> UInt64 {
+            let perCPU = (try? map.lookupPerCPU(key: bytes(of: i))) ?? nil
+            return (perCPU ?? []).reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+        }
+        return HookCounters(runs: sum(VIGIL_STAT_RUNS), posted: sum(VIGIL_STAT_POSTED), actions: sum(VIGIL_STAT_ACTIONS), lost: sum(VIGIL_STAT_LOST))
+    }
+}
+
+/// Per-hook counters, from the kernel.
+public struct HookCounters: Sendable, Equatable, Codable {
+    public var runs: UInt64 = 0
+    public var posted: UInt64 = 0
+    public var actions: UInt64 = 0
+    public var lost: UInt64 = 0
+}
+
+private func withLength(_ v: vigil_string_value, _ len: UInt32) -> vigil_string_value {
+    var v = v
+    v.len = len
+    return v
+}
+
+func bytes<T: BitwiseCopyable>(of value: T) -> [UInt8] { withUnsafeBytes(of: value) { [UInt8]($0) } }

@@ -1,0 +1,141 @@
+import AgentCore
+import CVigilABI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A hook record from the ring buffer, decoded with its hook's plan; the agent adds the
+/// process and parent from its cache.
+public struct DecodedHookRecord: Sendable {
+    public var hookID: UInt32
+    /// The caller's exec identity from the kernel's table; nil when the table did not know it.
+    public var process: ExecIdentity?
+    public var pid: UInt32
+    public var tid: UInt32
+    public var args: [HookArgument]
+    public var returnValue: HookArgument?
+    public var action: String
+    public var ktimeNs: UInt64
+}
+
+public enum HookRecordDecoder {
+    /// Whether `bytes` is a hook record (its header kind).
+    public static func isHookRecord(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= MemoryLayout<vigil_record_header>.size && bytes.loadUnaligned(as: vigil_record_header.self).kind == VIGIL_RECORD_HOOK
+    }
+
+    /// The hook id of a hook record (to find its plan).
+    public static func hookID(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        guard bytes.count >= MemoryLayout<vigil_hook_record>.size else { return nil }
+        return bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.hook_id)!, as: UInt32.self)
+    }
+
+    static let argOffset = MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.args)!
+    static let dataOffset = MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.data)!
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer, plan: HookPlan) -> DecodedHookRecord? {
+        guard bytes.count >= MemoryLayout<vigil_hook_record>.size else { return nil }
+        let header = bytes.loadUnaligned(as: vigil_record_header.self)
+        let hookID = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.hook_id)!, as: UInt32.self)
+        let id = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.process)!, as: vigil_exec_id.self)
+        let pid = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.pid)!, as: UInt32.self)
+        let tid = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.tid)!, as: UInt32.self)
+        let actions = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.actions)!, as: UInt32.self)
+        let ret = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.ret)!, as: Int64.self)
+        var args: [HookArgument] = []
+        args.reserveCapacity(plan.slots.count)
+        for (i, slot) in plan.slots.enumerated() where slot.layout.kind != VIGIL_ARG_NONE {
+            let meta = bytes.loadUnaligned(fromByteOffset: argOffset + i * MemoryLayout<vigil_hook_arg>.stride, as: vigil_hook_arg.self)
+            let data = UnsafeRawBufferPointer(rebasing: bytes[(dataOffset + i * Int(VIGIL_ARG_BYTES))..<(dataOffset + (i + 1) * Int(VIGIL_ARG_BYTES))])
+            args.append(HookArgument(value(meta, data, slot.layout), label: slot.arg.label))
+        }
+        var returnValue: HookArgument?
+        if let r = plan.returnArg {
+            let meta = vigil_hook_arg(len: 0, flags: 0, value: ret)
+            returnValue = HookArgument(value(meta, UnsafeRawBufferPointer(start: nil, count: 0), r.layout), label: r.arg.label)
+        }
+        return DecodedHookRecord(hookID: hookID, process: id.ktime == 0 ? nil : ExecIdentity(ktime: id.ktime, pid: id.pid),
+                                 pid: pid, tid: tid, args: args, returnValue: returnValue, action: actionName(actions), ktimeNs: header.ktime_ns)
+    }
+
+    /// Tetragon's action name for the strongest action taken.
+    static func actionName(_ bits: UInt32) -> String {
+        if bits & (1 << VIGIL_ACT_SIGKILL) != 0 { return "KPROBE_ACTION_SIGKILL" }
+        if bits & (1 << VIGIL_ACT_OVERRIDE) != 0 { return "KPROBE_ACTION_OVERRIDE" }
+        if bits & (1 << VIGIL_ACT_SIGNAL) != 0 { return "KPROBE_ACTION_SIGNAL" }
+        return "KPROBE_ACTION_POST"
+    }
+
+    static func value(_ meta: vigil_hook_arg, _ data: UnsafeRawBufferPointer, _ layout: ArgumentLayout) -> HookArgValue {
+        let failed = meta.flags & VIGIL_ARG_READ_FAILED != 0
+        let len = min(Int(meta.len), data.count)
+        func text() -> String { String(decoding: UnsafeRawBufferPointer(rebasing: data[0..<len]), as: UTF8.self) }
+        switch layout.presentation {
+        case .int: return .int(meta.value)
+        case .uint: return .uint(UInt64(bitPattern: meta.value))
+        case .size: return .size(UInt64(bitPattern: meta.value))
+        case .long: return .long(meta.value)
+        case .capability: return .capability(meta.value)
+        case .string: return failed ? .unreadable("the kernel could not read the string") : .string(text())
+        case .bytes:
+            if failed { return .unreadable("the kernel could not read the buffer") }
+            return .bytes(Array(UnsafeRawBufferPointer(rebasing: data[0..<len])), truncated: meta.flags & VIGIL_ARG_TRUNCATED != 0,
+                          originalSize: UInt64(bitPattern: meta.value))
+        case .file, .path, .linuxBinprm:
+            if failed { return .unreadable(layout.kind == VIGIL_ARG_FD ? "fd \(meta.value) is not open" : "the kernel could not read the path") }
+            let mode = layout.kind == VIGIL_ARG_FD ? 0 : UInt32(truncatingIfNeeded: meta.value)
+            let perm = mode == 0 ? "" : permissionString(mode)
+            switch layout.presentation {
+            case .path: return .path(path: text(), permission: perm)
+            case .linuxBinprm: return .linuxBinprm(path: text(), permission: perm)
+            default: return .file(path: text(), permission: perm)
+            }
+        case .sock:
+            if failed || data.count < MemoryLayout<vigil_sock_data>.size { return .unreadable("the kernel could not read the socket") }
+            let s = data.loadUnaligned(as: vigil_sock_data.self)
+            return .sock(socketInfo(s))
+        }
+    }
+
+    /// `ls -l` style mode string, as Tetragon's file_arg permission.
+    static func permissionString(_ mode: UInt32) -> String {
+        let type: Character
+        switch mode & 0o170000 {
+        case 0o040000: type = "d"
+        case 0o120000: type = "l"
+        case 0o020000: type = "c"
+        case 0o060000: type = "b"
+        case 0o010000: type = "p"
+        case 0o140000: type = "s"
+        default: type = "-"
+        }
+        var s = String(type)
+        let bits: [(UInt32, Character)] = [(0o400, "r"), (0o200, "w"), (0o100, "x"), (0o040, "r"), (0o020, "w"), (0o010, "x"), (0o004, "r"), (0o002, "w"), (0o001, "x")]
+        for (b, c) in bits { s.append(mode & b != 0 ? c : "-") }
+        return s
+    }
+
+    static func socketInfo(_ s: vigil_sock_data) -> HookArgValue.SocketInfo {
+        let families: [UInt16: String] = [1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"]
+        let types: [UInt16: String] = [1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"]
+        let protocols: [UInt16: String] = [0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 6: "IPPROTO_TCP", 17: "IPPROTO_UDP", 58: "IPPROTO_ICMPV6", 132: "IPPROTO_SCTP"]
+        let states: [UInt16: String] = [1: "TCP_ESTABLISHED", 2: "TCP_SYN_SENT", 3: "TCP_SYN_RECV", 4: "TCP_FIN_WAIT1", 5: "TCP_FIN_WAIT2",
+                                        6: "TCP_TIME_WAIT", 7: "TCP_CLOSE", 8: "TCP_CLOSE_WAIT", 9: "TCP_LAST_ACK", 10: "TCP_LISTEN", 11: "TCP_CLOSING"]
+        return .init(family: families[s.family] ?? "\(s.family)", type: types[s.type] ?? "\(s.type)",
+                     protocol: protocols[s.protocol] ?? "\(s.protocol)", saddr: address(s.saddr), daddr: address(s.daddr),
+                     sport: s.sport, dport: s.dport, state: states[s.state] ?? "")
+    }
+
+    /// IPv4-mapped addresses print as IPv4.
+    static func address<T>(_ raw: T) -> String {
+        var bytes = withUnsafeBytes(of: raw) { Array($0) }
+        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff {
+            var v4 = Array(bytes[12..<16])
+            _ = inet_ntop(AF_INET, &v4, &buf, socklen_t(buf.count))
+        } else {
+            _ = inet_ntop(AF_INET6, &bytes, &buf, socklen_t(buf.count))
+        }
+        return String(cString: buf)
+    }
+}

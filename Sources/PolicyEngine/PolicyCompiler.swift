@@ -1,0 +1,224 @@
+import CVigilABI
+import Foundation
+import KernelFeatures
+import PolicyModel
+
+/// What the compiler needs to know about the running kernel; tests pass a fixed one.
+public struct KernelEnvironment: Sendable {
+    public var place: @Sendable (HookTarget) -> Placement
+    public var status: @Sendable (KernelFeature) -> FeatureStatus
+    public var tracepointFormat: @Sendable (String, String) -> TracepointFormat?
+    public var hostNamespace: @Sendable (NamespaceKind) -> UInt32?
+
+    public init(place: @escaping @Sendable (HookTarget) -> Placement, status: @escaping @Sendable (KernelFeature) -> FeatureStatus,
+                tracepointFormat: @escaping @Sendable (String, String) -> TracepointFormat?, hostNamespace: @escaping @Sendable (NamespaceKind) -> UInt32?) {
+        self.place = place
+        self.status = status
+        self.tracepointFormat = tracepointFormat
+        self.hostNamespace = hostNamespace
+    }
+
+    /// The running kernel (feature probes are cached by `FeatureProbe.shared`).
+    public static var running: KernelEnvironment {
+        KernelEnvironment(place: { HookPlacement.place($0) }, status: { FeatureProbe.shared.status($0) },
+                          tracepointFormat: { TracepointFormat.load(subsystem: $0, event: $1) },
+                          hostNamespace: { kind in
+                              let names: [NamespaceKind: String] = [.uts: "uts", .ipc: "ipc", .mnt: "mnt", .pid: "pid", .pidForChildren: "pid_for_children",
+                                                                    .net: "net", .time: "time", .timeForChildren: "time_for_children", .cgroup: "cgroup", .user: "user"]
+                              guard let n = names[kind], let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/1/ns/\(n)"),
+                                    let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]") else { return nil }
+                              return UInt32(link[link.index(after: open)..<close])
+                          })
+    }
+}
+
+/// Compiles a validated TracingPolicy into one `HookPlan` per hook for a kernel. All or
+/// nothing: any hook that cannot run makes the whole policy fail, with every reason.
+public enum PolicyCompiler {
+    public static func compile(_ policy: TracingPolicy, firstHookID: UInt32, environment env: KernelEnvironment = .running) -> Result<[HookPlan], PolicyLoadError> {
+        var plans: [HookPlan] = []
+        var errors: [EngineError] = []
+        let spec = policy.spec
+        let monitor = spec.mode == .monitor
+        var nextID = firstHookID
+
+        func add(_ r: Result<HookPlan, EngineError>) {
+            switch r {
+            case .success(var p):
+                p.config.hook_id = nextID
+                nextID += 1
+                plans.append(p)
+            case .failure(let e): errors.append(e)
+            }
+        }
+        if !spec.uprobes.isEmpty { errors.append(.unsupported("spec.uprobes: Vigil does not attach user-space probes yet")) }
+        if !spec.usdts.isEmpty { errors.append(.unsupported("spec.usdts: Vigil does not attach USDT probes yet")) }
+        if !spec.enforcers.isEmpty { errors.append(.unsupported("spec.enforcers: Vigil's engine enforces from the hooks themselves (Sigkill/Override); enforcers are not implemented")) }
+        for (i, k) in spec.kprobes.enumerated() { add(function(k, path: "spec.kprobes[\(i)]", policy: policy, env: env, monitor: monitor)) }
+        for (i, k) in spec.fentries.enumerated() { add(function(k, path: "spec.fentries[\(i)]", policy: policy, env: env, monitor: monitor)) }
+        for (i, t) in spec.tracepoints.enumerated() { add(tracepoint(t, path: "spec.tracepoints[\(i)]", policy: policy, env: env, monitor: monitor)) }
+        for (i, l) in spec.lsmHooks.enumerated() { add(lsm(l, path: "spec.lsmhooks[\(i)]", policy: policy, env: env, monitor: monitor)) }
+        if !errors.isEmpty { return .failure(PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: errors)) }
+        return .success(plans)
+    }
+
+    static func function(_ k: KProbeSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
+        if k.call.hasPrefix("list:") { return .failure(.unsupported("\(path): call \(k.call): list references are not expanded by Vigil's engine yet")) }
+        let symbol = HookPlacement.symbol(call: k.call, syscall: k.syscall)
+        let name = "\(path) (\(k.isReturn ? "kretprobe" : "kprobe") \(symbol))"
+        let placement = env.place(.function(symbol: symbol, isReturn: k.isReturn, preferFentry: true))
+        guard let tier = placement.tier else {
+            if k.ignoreCallNotFound { return .failure(.unsupported("\(name): function not hostable and ignoreCallNotFound set; skipped")) }
+            return .failure(.unplaceable(hook: name, tried: placement.skipped))
+        }
+        var flavour: HookFlavour = tier == "fentry" ? .fentry : tier == "fexit" ? .fexit : tier == "kretprobe" ? .kretprobe : .kprobe
+        let wantsOverride = k.common.selectors.contains { $0.matchActions.contains { $0.kind == .override } } && !monitor
+        if wantsOverride {
+            let injectable = symbol.hasPrefix("security_") || k.syscall
+            if injectable && env.status(.fmodRet).isSupported && !k.isReturn {
+                flavour = .fmodRet
+            } else {
+                let why = injectable ? "fmod_ret \(env.status(.fmodRet)); override_return \(env.status(.overrideReturn))"
+                                     : "only security_* functions and syscalls can be overridden (fmod_ret)"
+                return .failure(.unsupported("\(name): Override is not possible here: \(why)"))
+            }
+        }
+        var config = vigil_hook_config()
+        if k.syscall { config.flags |= VIGIL_HOOKF_SYSCALL_REGS }
+        var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
+        for a in k.common.args {
+            switch ArgumentLayout.forFunction(a.type) {
+            case .success(let l): slots.append((a, l))
+            case .failure(let e): return .failure(.unsupported("\(name): arg index \(a.index): \(e)"))
+            }
+        }
+        if !flavour.readsArguments && !slots.isEmpty {
+            return .failure(.unsupported("\(name): a kretprobe cannot read arguments (needs fexit, which this kernel lacks: \(placement.skipped.joined(separator: "; ")))"))
+        }
+        var returnArg: (arg: HookArg, layout: ArgumentLayout)?
+        if k.isReturn, let r = k.returnArg {
+            switch ArgumentLayout.forFunction(r.type) {
+            case .success(var l):
+                if l.kind != VIGIL_ARG_INT { return .failure(.unsupported("\(name): return arg type \(r.type.rawValue): Vigil reads integer return values")) }
+                l.size = 8
+                returnArg = (r, l)
+            case .failure(let e): return .failure(.unsupported("\(name): returnArg: \(e)"))
+            }
+        }
+        for (i, (a, l)) in slots.enumerated() {
+            guard a.index <= PolicyLimits.maxFunctionArgIndex else { return .failure(.unsupported("\(name): arg index \(a.index) is past the 6 register arguments")) }
+            var spec = vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, pad: 0)
+            if k.syscall { spec.flags |= VIGIL_ARGF_USER }
+            if let s = a.sizeArgIndex, s > 0 { spec.size_arg = s } // Tetragon's sizeArgIndex is 1-based: slot + 1
+            if a.maxData { spec.flags |= VIGIL_ARGF_MAXDATA }
+            setElement(&config.args, i, spec)
+        }
+        config.nargs = UInt32(slots.count)
+        return finish(config: config, slots: slots, selectors: k.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env) { config, sets, actions in
+            HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .kprobe, flavour: flavour,
+                     attach: .function(symbol: symbol), functionName: symbol, config: config, sets: sets, slots: slots,
+                     returnArg: returnArg, message: k.common.message, tags: k.common.tags, selectorActions: actions, monitor: monitor)
+        }
+    }
+
+    static func tracepoint(_ t: TracepointSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
+        let name = "\(path) (tracepoint \(t.subsystem)/\(t.event))"
+        let placement = env.place(.tracepoint(subsystem: t.subsystem, event: t.event, raw: t.raw))
+        guard placement.tier != nil else { return .failure(.unplaceable(hook: name, tried: placement.skipped)) }
+        var config = vigil_hook_config()
+        var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
+        if t.raw {
+            for (i, a) in t.common.args.enumerated() {
+                switch ArgumentLayout.forFunction(a.type) {
+                case .success(let l):
+                    slots.append((a, l))
+                    setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, pad: 0))
+                case .failure(let e): return .failure(.unsupported("\(name): arg index \(a.index): \(e)"))
+                }
+            }
+        } else {
+            guard let format = env.tracepointFormat(t.subsystem, t.event) else {
+                return .failure(.unplaceable(hook: name, tried: ["tracepoint: no format for \(t.subsystem)/\(t.event) in tracefs"]))
+            }
+            let user = t.subsystem == "syscalls" || t.subsystem == "raw_syscalls"
+            for (i, a) in t.common.args.enumerated() {
+                guard Int(a.index) < format.fields.count else {
+                    return .failure(.unsupported("\(name): arg index \(a.index) is past the tracepoint's \(format.fields.count) fields"))
+                }
+                let field = format.fields[Int(a.index)]
+                switch ArgumentLayout.forTracepoint(a.type, field: field) {
+                case .success(let l):
+                    slots.append((a, l))
+                    var flags: UInt32 = l.signed ? VIGIL_ARGF_SIGNED : 0
+                    if user { flags |= VIGIL_ARGF_USER }
+                    let size = l.kind == VIGIL_ARG_INLINE ? UInt32(field.size) : l.kind == VIGIL_ARG_INT || l.kind == VIGIL_ARG_FD ? min(l.size, UInt32(field.size)) : 8
+                    setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: UInt32(field.offset), size: size, flags: flags, size_arg: 0, pad: 0))
+                case .failure(let e): return .failure(.unsupported("\(name): arg index \(a.index): \(e)"))
+                }
+            }
+        }
+        config.nargs = UInt32(slots.count)
+        let flavour: HookFlavour = t.raw ? .rawTracepoint : .tracepoint
+        return finish(config: config, slots: slots, selectors: t.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env, byPosition: true) { config, sets, actions in
+            var p = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .tracepoint, flavour: flavour,
+                             attach: t.raw ? .rawTracepoint(event: t.event) : .tracepoint(subsystem: t.subsystem, event: t.event),
+                             functionName: "", config: config, sets: sets, slots: slots, returnArg: nil,
+                             message: t.common.message, tags: t.common.tags, selectorActions: actions, monitor: monitor)
+            p.subsystem = t.subsystem
+            p.event = t.event
+            return p
+        }
+    }
+
+    static func lsm(_ l: LSMHookSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
+        let name = "\(path) (lsm \(l.hook))"
+        let placement = env.place(.lsm(hook: l.hook))
+        guard placement.tier != nil else { return .failure(.unplaceable(hook: name, tried: placement.skipped)) }
+        var config = vigil_hook_config()
+        var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
+        for (i, a) in l.common.args.enumerated() {
+            switch ArgumentLayout.forFunction(a.type) {
+            case .success(let lay):
+                slots.append((a, lay))
+                setElement(&config.args, i, vigil_arg_spec(kind: lay.kind, source: a.index, size: lay.size, flags: lay.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: a.sizeArgIndex ?? 0, pad: 0))
+            case .failure(let e): return .failure(.unsupported("\(name): arg index \(a.index): \(e)"))
+            }
+        }
+        config.nargs = UInt32(slots.count)
+        return finish(config: config, slots: slots, selectors: l.common.selectors, flavour: .lsm, monitor: monitor, path: path, name: name, env: env) { config, sets, actions in
+            HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .lsm, flavour: .lsm, attach: .lsm(hook: l.hook),
+                     functionName: l.hook, config: config, sets: sets, slots: slots, returnArg: nil,
+                     message: l.common.message, tags: l.common.tags, selectorActions: actions, monitor: monitor)
+        }
+    }
+
+    /// Selectors and flags common to every hook kind.
+    static func finish(config: vigil_hook_config, slots: [(arg: HookArg, layout: ArgumentLayout)], selectors: [Selector], flavour: HookFlavour,
+                       monitor: Bool, path: String, name: String, env: KernelEnvironment, byPosition: Bool = false,
+                       make: (vigil_hook_config, ValueSets, [[ActionKind]]) -> HookPlan) -> Result<HookPlan, EngineError> {
+        var config = config
+        if monitor { config.flags |= VIGIL_HOOKF_MONITOR }
+        guard selectors.count <= Int(VIGIL_HOOK_SELECTORS) else { return .failure(.unsupported("\(name): at most \(VIGIL_HOOK_SELECTORS) selectors")) }
+        var compiler = SelectorCompiler(slots: slots, filtersByPosition: byPosition, flavour: flavour, hostNamespace: env.hostNamespace)
+        var actions: [[ActionKind]] = []
+        for (i, s) in selectors.enumerated() {
+            do {
+                let compiled = try compiler.compile(s, path: "\(name).selectors[\(i)]")
+                setElement(&config.selectors, i, compiled)
+                actions.append(s.effectiveActions.map(\.kind))
+            } catch {
+                return .failure(error)
+            }
+        }
+        config.nselectors = UInt32(selectors.count)
+        if selectors.isEmpty { actions = [[.post]] }
+        // No selectors: every call posts, through selector 0's single Post action.
+        if selectors.isEmpty {
+            var s = vigil_selector()
+            setElement(&s.actions, 0, vigil_action(kind: VIGIL_ACT_POST, arg: 0, rate_ns: 0, scope: 0, pad: 0))
+            s.nactions = 1
+            setElement(&config.selectors, 0, s)
+        }
+        return .success(make(config, compiler.sets, actions))
+    }
+}

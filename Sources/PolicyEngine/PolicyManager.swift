@@ -1,0 +1,108 @@
+import AgentCore
+import BPFKit
+import Foundation
+import PolicyModel
+
+/// The loaded policies: loads each atomically (every hook loads and attaches, or none
+/// stays), replaces a policy of the same name only once its successor runs, unloads by
+/// detaching everything, and finds the plan behind each hook record.
+public final class PolicyManager {
+    public struct Loaded {
+        public let policy: TracingPolicy
+        public let hooks: [HookProgram]
+        public let loadedAt: Date
+    }
+
+    public let shared: HookProgram.SharedMaps
+    public let environment: KernelEnvironment
+    public private(set) var loaded: [String: Loaded] = [:]
+    private var plansByID: [UInt32: HookPlan] = [:]
+    private var nextHookID: UInt32 = 1
+
+    public init(shared: HookProgram.SharedMaps, environment: KernelEnvironment = .running) {
+        self.shared = shared
+        self.environment = environment
+    }
+
+    /// Compiles, loads and attaches every hook of `policy`. On any failure nothing of it stays
+    /// in the kernel and a policy of the same name that was running keeps running.
+    public func load(_ policy: TracingPolicy) throws(PolicyLoadError) {
+        let plans: [HookPlan]
+        switch PolicyCompiler.compile(policy, firstHookID: nextHookID, environment: environment) {
+        case .success(let p): plans = p
+        case .failure(let e): throw e
+        }
+        nextHookID += UInt32(plans.count)
+        var programs: [HookProgram] = []
+        do throws(EngineError) {
+            for plan in plans { programs.append(try HookProgram(plan: plan, shared: shared)) }
+            // Register before attaching: a record can arrive as soon as the first hook is live.
+            for p in programs { plansByID[p.plan.config.hook_id] = p.plan }
+            for p in programs { try p.attach() }
+        } catch {
+            for p in programs {
+                p.detach()
+                plansByID[p.plan.config.hook_id] = nil
+            }
+            throw PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: [error])
+        }
+        if let old = loaded[policy.name] { retire(old) }
+        loaded[policy.name] = Loaded(policy: policy, hooks: programs, loadedAt: Date())
+    }
+
+    /// Detaches and forgets a policy; false when none has that name.
+    @discardableResult
+    public func unload(name: String) -> Bool {
+        guard let old = loaded.removeValue(forKey: name) else { return false }
+        retire(old)
+        return true
+    }
+
+    public func unloadAll() {
+        for name in Array(loaded.keys) { unload(name: name) }
+    }
+
+    private func retire(_ old: Loaded) {
+        for h in old.hooks {
+            h.detach()
+            plansByID[h.plan.config.hook_id] = nil
+        }
+    }
+
+    /// The plan of hook `id`, while its policy is loaded.
+    public func plan(hookID id: UInt32) -> HookPlan? { plansByID[id] }
+
+    /// Decodes a hook record; nil for an unknown hook (its policy was just unloaded) or a short record.
+    public func decode(_ bytes: UnsafeRawBufferPointer) -> (DecodedHookRecord, HookPlan)? {
+        guard let id = HookRecordDecoder.hookID(bytes), let plan = plansByID[id],
+              let record = HookRecordDecoder.decode(bytes, plan: plan) else { return nil }
+        return (record, plan)
+    }
+
+    /// Every loaded policy with its hooks' states and counters, by name.
+    public func status() -> [PolicyStatus] {
+        loaded.keys.sorted().map { name in
+            let l = loaded[name]!
+            return PolicyStatus(name: name, file: l.policy.location.file, mode: l.policy.spec.mode.rawValue,
+                                hooks: l.hooks.map { h in
+                                    PolicyStatus.Hook(hook: h.plan.hookName, tier: h.plan.flavour.rawValue, attachPoint: h.plan.attach.description,
+                                                      state: h.isAttached ? "attached" : "detached", counters: h.counters())
+                                })
+        }
+    }
+}
+
+/// What `vigil policy list` shows for one loaded policy.
+public struct PolicyStatus: Sendable, Codable, Equatable {
+    public struct Hook: Sendable, Codable, Equatable {
+        public var hook: String
+        public var tier: String
+        public var attachPoint: String
+        public var state: String
+        public var counters: HookCounters
+    }
+    public var name: String
+    public var file: String
+    public var mode: String
+    public var hooks: [Hook]
+}

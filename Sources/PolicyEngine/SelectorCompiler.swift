@@ -1,0 +1,237 @@
+import Foundation
+import CVigilABI
+import PolicyModel
+
+/// Turns a policy selector into the kernel's `struct vigil_selector` plus value-set
+/// entries. The one table from policy operators and actions to their VIGIL_OP_/VIGIL_ACT_
+/// codes (bpf/include/hook_filters.h and hook_actions.h implement them).
+struct SelectorCompiler {
+    /// Per recorded slot: the policy argument and how the kernel reads it.
+    let slots: [(arg: HookArg, layout: ArgumentLayout)]
+    /// Tracepoint filters name positions in `args`; function hooks name the argument index.
+    let filtersByPosition: Bool
+    let flavour: HookFlavour
+    let hostNamespace: (NamespaceKind) -> UInt32?
+    var sets = ValueSets()
+
+    /// Compiles selector `s` (at `path`, for messages); throws the first reason it cannot run in the kernel.
+    mutating func compile(_ s: Selector, path: String) throws(EngineError) -> vigil_selector {
+        var out = vigil_selector()
+        func unsupported(_ what: String, _ why: String = "not enforced in the kernel by Vigil yet") -> EngineError {
+            .unsupported("\(path).\(what): \(why)")
+        }
+        if !s.matchData.isEmpty { throw unsupported("matchData") }
+        if !s.matchReturnArgs.isEmpty { throw unsupported("matchReturnArgs") }
+        if !s.matchParentBinaries.isEmpty { throw unsupported("matchParentBinaries") }
+        if !s.matchNamespaceChanges.isEmpty { throw unsupported("matchNamespaceChanges") }
+        if !s.matchCapabilityChanges.isEmpty { throw unsupported("matchCapabilityChanges") }
+        if !s.matchReturnActions.isEmpty { throw unsupported("matchReturnActions") }
+
+        // matchArgs
+        guard s.matchArgs.count <= Int(VIGIL_SEL_ARG_FILTERS) else { throw unsupported("matchArgs", "at most \(VIGIL_SEL_ARG_FILTERS) entries") }
+        for (i, f) in s.matchArgs.enumerated() {
+            let filter = try compileArgFilter(f, path: "\(path).matchArgs[\(i)]")
+            setElement(&out.filters, i, filter)
+        }
+        out.nfilters = UInt32(s.matchArgs.count)
+
+        // matchPIDs
+        if s.matchPIDs.count > 1 { throw unsupported("matchPIDs", "Vigil tests one matchPIDs entry per selector") }
+        if let p = s.matchPIDs.first {
+            if p.isNamespacePID { throw unsupported("matchPIDs.isNamespacePID") }
+            if p.followForks { throw unsupported("matchPIDs.followForks") }
+            guard p.values.count <= Int(VIGIL_SEL_PIDS) else { throw unsupported("matchPIDs.values", "at most \(VIGIL_SEL_PIDS) pids") }
+            out.pid_op = p.op == .in ? VIGIL_OP_EQ : VIGIL_OP_NEQ
+            for (i, v) in p.values.enumerated() { setElement(&out.pids, i, v) }
+            out.npids = UInt32(p.values.count)
+        }
+
+        // matchBinaries
+        if s.matchBinaries.count > 1 { throw unsupported("matchBinaries", "one entry per selector (as Tetragon)") }
+        if let b = s.matchBinaries.first {
+            if b.followChildren { throw unsupported("matchBinaries.followChildren") }
+            let tooLong = b.values.first { $0.utf8.count > Int(VIGIL_STRING_KEY_BYTES) }
+            if let tooLong { throw unsupported("matchBinaries.values", "\"\(tooLong.prefix(40))...\" is longer than \(VIGIL_STRING_KEY_BYTES) bytes") }
+            switch b.op {
+            case .in: out.binary_op = VIGIL_OP_EQ
+            case .notIn: out.binary_op = VIGIL_OP_NEQ
+            case .prefix: out.binary_op = VIGIL_OP_PREFIX
+            case .notPrefix: out.binary_op = VIGIL_OP_NOT_PREFIX
+            case .postfix: out.binary_op = VIGIL_OP_POSTFIX
+            case .notPostfix: out.binary_op = VIGIL_OP_NOT_POSTFIX
+            }
+            out.binary_set = sets.addStrings(b.values, reversed: b.op == .postfix || b.op == .notPostfix)
+        }
+
+        // matchNamespaces
+        guard s.matchNamespaces.count <= Int(VIGIL_SEL_NS_FILTERS) else { throw unsupported("matchNamespaces", "at most \(VIGIL_SEL_NS_FILTERS) entries") }
+        for (i, n) in s.matchNamespaces.enumerated() {
+            var f = vigil_ns_filter()
+            f.ns = UInt32(NamespaceKind.allCases.firstIndex(of: n.namespace)!)
+            f.op = n.op == .in ? VIGIL_OP_EQ : VIGIL_OP_NEQ
+            guard n.values.count <= Int(VIGIL_SEL_NS_VALUES) else { throw unsupported("matchNamespaces[\(i)].values", "at most \(VIGIL_SEL_NS_VALUES) values") }
+            for (j, v) in n.values.enumerated() {
+                let inum: UInt32?
+                if v == "host_ns" { inum = hostNamespace(n.namespace) } else { inum = UInt32(v) }
+                guard let inum else { throw unsupported("matchNamespaces[\(i)].values[\(j)]", "cannot resolve \(v)") }
+                setElement(&f.values, j, inum)
+            }
+            f.nvalues = UInt32(n.values.count)
+            setElement(&out.ns, i, f)
+        }
+
+        // matchCapabilities
+        if s.matchCapabilities.count > 1 { throw unsupported("matchCapabilities", "one entry per selector") }
+        if let c = s.matchCapabilities.first {
+            if c.isNamespaceCapability { throw unsupported("matchCapabilities.isNamespaceCapability") }
+            out.cap_op = c.op == .in ? VIGIL_OP_EQ : VIGIL_OP_NEQ
+            out.cap_set = c.set == .effective ? 0 : c.set == .inheritable ? 1 : 2
+            out.cap_mask = c.values.reduce(0) { $0 | (1 << UInt64($1.bit)) }
+        }
+
+        // actions
+        let actions = s.effectiveActions
+        guard actions.count <= Int(VIGIL_SEL_ACTIONS) else { throw unsupported("matchActions", "at most \(VIGIL_SEL_ACTIONS) actions") }
+        for (i, a) in actions.enumerated() {
+            var act = vigil_action()
+            switch a.kind {
+            case .post:
+                act.kind = VIGIL_ACT_POST
+                if let r = a.rateLimitSeconds { act.rate_ns = r * 1_000_000_000 }
+                act.scope = a.rateLimitScope == .thread ? VIGIL_SCOPE_THREAD : a.rateLimitScope == .process ? VIGIL_SCOPE_PROCESS : VIGIL_SCOPE_GLOBAL
+            case .noPost:
+                act.kind = VIGIL_ACT_NOPOST
+            case .sigkill:
+                act.kind = VIGIL_ACT_SIGKILL
+            case .signal:
+                act.kind = VIGIL_ACT_SIGNAL
+                act.arg = Int32(a.argSig ?? 9)
+            case .override:
+                guard flavour.canOverride else {
+                    throw unsupported("matchActions[\(i)]", "Override needs the hook placed as BPF-LSM or fmod_ret (it is placed as \(flavour.rawValue))")
+                }
+                act.kind = VIGIL_ACT_OVERRIDE
+                let e = a.argError ?? -1
+                act.arg = e > 0 ? -e : e
+            default:
+                throw unsupported("matchActions[\(i)]", "action \(a.kind.rawValue) is not implemented by Vigil's engine")
+            }
+            setElement(&out.actions, i, act)
+        }
+        out.nactions = UInt32(actions.count)
+        return out
+    }
+
+    func slot(of f: ArgFilter) -> Int? {
+        if let p = f.args.first { return Int(p) < slots.count ? Int(p) : nil }
+        return slots.firstIndex { $0.arg.index == f.index }
+    }
+
+    mutating func compileArgFilter(_ f: ArgFilter, path: String) throws(EngineError) -> vigil_arg_filter {
+        guard let slot = slot(of: f) else { throw .unsupported("\(path): no recorded argument for index \(f.index)") }
+        let layout = slots[slot].layout
+        var out = vigil_arg_filter()
+        out.slot = UInt32(slot)
+        func bad(_ why: String) -> EngineError { .unsupported("\(path): \(why)") }
+        let type = slots[slot].arg.type.rawValue
+
+        switch layout.kind {
+        case VIGIL_ARG_INT, VIGIL_ARG_FD where Self.integerOps[f.op] != nil:
+            guard let op = Self.integerOps[f.op] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }
+            out.op = op
+            if op == VIGIL_OP_IN_RANGE || op == VIGIL_OP_NOT_IN_RANGE {
+                try fillRanges(&out, f.values, bad)
+                break
+            }
+            var ints: [Int64] = []
+            for v in f.values {
+                guard let n = Self.parseInteger(v) else { throw bad("\"\(v)\" is not an integer") }
+                ints.append(n)
+            }
+            if op == VIGIL_OP_IN_MAP || op == VIGIL_OP_NOT_IN_MAP || ints.count > Int(VIGIL_FILTER_INTS) {
+                out.set = sets.addIntegers(ints)
+            } else {
+                for (i, n) in ints.enumerated() { setElement(&out.values, i, n) }
+                out.nvalues = UInt32(ints.count)
+            }
+        case VIGIL_ARG_SOCK:
+            guard let op = Self.socketOps[f.op] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }
+            out.op = op
+            switch op {
+            case VIGIL_OP_SADDR, VIGIL_OP_NOT_SADDR, VIGIL_OP_DADDR, VIGIL_OP_NOT_DADDR:
+                var cidrs: [(bytes: [UInt8], bits: Int)] = []
+                for v in f.values {
+                    guard let c = ValueSets.parseCIDR(v) else { throw bad("\"\(v)\" is not an address or CIDR") }
+                    cidrs.append(c)
+                }
+                out.set = sets.addAddresses(cidrs)
+            case VIGIL_OP_PROTOCOL, VIGIL_OP_FAMILY:
+                let table = op == VIGIL_OP_PROTOCOL ? Self.protocols : Self.families
+                guard f.values.count <= Int(VIGIL_FILTER_INTS) else { throw bad("at most \(VIGIL_FILTER_INTS) values") }
+                for (i, v) in f.values.enumerated() {
+                    guard let n = table[v] ?? Self.parseInteger(v) else { throw bad("unknown value \"\(v)\"") }
+                    setElement(&out.values, i, n)
+                }
+                out.nvalues = UInt32(f.values.count)
+            case VIGIL_OP_SPORT_PRIV, VIGIL_OP_NOT_SPORT_PRIV, VIGIL_OP_DPORT_PRIV, VIGIL_OP_NOT_DPORT_PRIV:
+                break
+            default:
+                try fillRanges(&out, f.values, bad)
+            }
+        case VIGIL_ARG_NONE:
+            throw bad("argument type \(type) records nothing to filter on")
+        default: // strings, buffers, paths (and fd paths)
+            guard let op = Self.stringOps[f.op] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }
+            out.op = op
+            if let long = f.values.first(where: { $0.utf8.count > Int(VIGIL_STRING_KEY_BYTES) }) {
+                throw bad("value \"\(long.prefix(40))...\" is longer than \(VIGIL_STRING_KEY_BYTES) bytes")
+            }
+            out.set = sets.addStrings(f.values, reversed: op == VIGIL_OP_POSTFIX || op == VIGIL_OP_NOT_POSTFIX)
+        }
+        return out
+    }
+
+    private func fillRanges(_ out: inout vigil_arg_filter, _ values: [String], _ bad: (String) -> EngineError) throws(EngineError) {
+        guard values.count <= Int(VIGIL_FILTER_INTS) else { throw bad("at most \(VIGIL_FILTER_INTS) values or ranges") }
+        for (i, v) in values.enumerated() {
+            let parts = v.split(separator: ":", maxSplits: 1).map(String.init)
+            guard let lo = parts.first.flatMap(Self.parseInteger), let hi = parts.count > 1 ? Self.parseInteger(parts[1]) : lo,
+                  lo >= 0, hi >= lo, hi <= Int64(UInt32.max)
+            else { throw bad("\"\(v)\" is not a value or LOW:HIGH range") }
+            setElement(&out.values, i, (lo << 32) | hi)
+        }
+        out.nvalues = UInt32(values.count)
+    }
+
+    static let integerOps: [ArgOperator: UInt32] = [
+        .equal: VIGIL_OP_EQ, .notEqual: VIGIL_OP_NEQ, .greaterThan: VIGIL_OP_GT, .gt: VIGIL_OP_GT,
+        .lessThan: VIGIL_OP_LT, .lt: VIGIL_OP_LT, .mask: VIGIL_OP_MASK, .inRange: VIGIL_OP_IN_RANGE,
+        .notInRange: VIGIL_OP_NOT_IN_RANGE, .inMap: VIGIL_OP_IN_MAP, .notInMap: VIGIL_OP_NOT_IN_MAP,
+    ]
+    static let stringOps: [ArgOperator: UInt32] = [
+        .equal: VIGIL_OP_EQ, .notEqual: VIGIL_OP_NEQ, .prefix: VIGIL_OP_PREFIX, .notPrefix: VIGIL_OP_NOT_PREFIX,
+        .postfix: VIGIL_OP_POSTFIX, .notPostfix: VIGIL_OP_NOT_POSTFIX,
+    ]
+    static let socketOps: [ArgOperator: UInt32] = [
+        .sPort: VIGIL_OP_SPORT, .notSPort: VIGIL_OP_NOT_SPORT, .dPort: VIGIL_OP_DPORT, .notDPort: VIGIL_OP_NOT_DPORT,
+        .sPortPriv: VIGIL_OP_SPORT_PRIV, .notSPortPriv: VIGIL_OP_NOT_SPORT_PRIV, .dPortPriv: VIGIL_OP_DPORT_PRIV,
+        .notDPortPriv: VIGIL_OP_NOT_DPORT_PRIV, .sAddr: VIGIL_OP_SADDR, .notSAddr: VIGIL_OP_NOT_SADDR,
+        .dAddr: VIGIL_OP_DADDR, .notDAddr: VIGIL_OP_NOT_DADDR, .proto: VIGIL_OP_PROTOCOL, .family: VIGIL_OP_FAMILY,
+    ]
+    static let protocols: [String: Int64] = ["IPPROTO_IP": 0, "IPPROTO_ICMP": 1, "IPPROTO_TCP": 6, "IPPROTO_UDP": 17,
+                                             "IPPROTO_ICMPV6": 58, "IPPROTO_SCTP": 132, "IPPROTO_RAW": 255]
+    static let families: [String: Int64] = ["AF_UNIX": 1, "AF_LOCAL": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17]
+
+    /// Decimal, 0x hex or 0 octal, optionally negative (Tetragon's values are strings).
+    static func parseInteger(_ text: String) -> Int64? {
+        var t = text.trimmingCharacters(in: .whitespaces)
+        var negative = false
+        if t.hasPrefix("-") { negative = true; t.removeFirst() }
+        let v: UInt64?
+        if t.hasPrefix("0x") || t.hasPrefix("0X") { v = UInt64(t.dropFirst(2), radix: 16) }
+        else if t.count > 1 && t.hasPrefix("0") { v = UInt64(t.dropFirst(), radix: 8) }
+        else { v = UInt64(t) }
+        guard let v else { return nil }
+        return negative ? -Int64(bitPattern: v) : Int64(bitPattern: v)
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import PolicyEngine
+
+extension PolicyCommand {
+    /// `vigil policy list`: the running agent's policies, hook states and counters.
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the policies a running agent has loaded, with each hook's state and counters.",
+            discussion: "Reads the status the agent writes every second (default /run/vigil/policies.json)."
+        )
+
+        @Option(help: "The agent's status file.")
+        var statusFile = "/run/vigil/policies.json"
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: statusFile) else {
+                FileHandle.standardError.write(Data("vigil policy list: \(statusFile) not found: is `vigil agent` running?\n".utf8))
+                throw ExitCode(1)
+            }
+            let policies: [PolicyStatus]
+            do { policies = try JSONDecoder().decode([PolicyStatus].self, from: data) } catch {
+                FileHandle.standardError.write(Data("vigil policy list: \(statusFile): not an agent status file (\(error))\n".utf8))
+                throw ExitCode(1)
+            }
+            if json {
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            if policies.isEmpty { print("no policies loaded") }
+            for p in policies {
+                print("\(p.name)  mode=\(p.mode)  \(p.file)")
+                for h in p.hooks {
+                    let c = h.counters
+                    print("  \(h.hook): \(h.state) as \(h.tier) \(h.attachPoint)  runs=\(c.runs) posted=\(c.posted) actions=\(c.actions) lost=\(c.lost)")
+                }
+            }
+        }
+    }
+}

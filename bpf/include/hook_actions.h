@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Actions of the matching selector. Adding an action means: a VIGIL_ACT_ constant, a case
+ * here, and its Swift mapping in PolicyEngine/SelectorCompiler.swift.
+ *
+ * In monitor mode (VIGIL_HOOKF_MONITOR) enforcement actions only post, as Tetragon's
+ * policy-mode: monitor does.
+ */
+#ifndef VIGIL_HOOK_ACTIONS_H
+#define VIGIL_HOOK_ACTIONS_H
+
+#include "hook_maps.h"
+
+/* Bytes of unread ring data at which user space is woken early (set at load, as the process sensor). */
+const volatile __u64 wakeup_bytes = 256 * 1024;
+
+/* Whether a Post with a rate limit must stay quiet: one event per (selector, scope, arguments) per period. */
+static __always_inline bool rate_limited(int s, __u32 scope, __u64 period, struct vigil_hook_record *r)
+{
+	struct vigil_rate_key k = {};
+	__u64 id = bpf_get_current_pid_tgid();
+	k.selector = s;
+	k.scope_id = scope == VIGIL_SCOPE_THREAD ? (__u32)id : scope == VIGIL_SCOPE_PROCESS ? id >> 32 : 0;
+	if (r->nargs > 0) {
+		__builtin_memcpy(k.data, &r->args[0].value, 8);
+		__u32 n = r->args[0].len;
+		if (n > VIGIL_RATE_KEY_BYTES - 8)
+			n = VIGIL_RATE_KEY_BYTES - 8;
+		bpf_probe_read_kernel(&k.data[8], n, r->data[0]);
+	}
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&rates, &k);
+	if (last && now - *last < period)
+		return true;
+	bpf_map_update_elem(&rates, &k, &now, BPF_ANY);
+	return false;
+}
+
+/* Runs selector `s`'s actions; returns what the program returns (an Override's error, else 0). */
+static __noinline long run_actions(void *ctx, int s, struct vigil_hook_record *r, struct vigil_process *proc)
+{
+	const volatile struct vigil_selector *sel = &hook_config.selectors[s];
+	bool monitor = hook_config.flags & VIGIL_HOOKF_MONITOR;
+	bool post = true;
+	__u32 taken = 0;
+	__u64 enforced = 0;
+	long ret = 0;
+
+#pragma unroll
+	for (int i = 0; i < VIGIL_SEL_ACTIONS; i++) {
+		if (i >= sel->nactions)
+			break;
+		__u32 kind = sel->actions[i].kind;
+		if (monitor && (kind == VIGIL_ACT_SIGKILL || kind == VIGIL_ACT_SIGNAL || kind == VIGIL_ACT_OVERRIDE)) {
+			taken |= 1u << VIGIL_ACT_POST; /* reported, not enforced */
+			continue;
+		}
+		switch (kind) {
+		case VIGIL_ACT_POST:
+			taken |= 1u << VIGIL_ACT_POST;
+			if (sel->actions[i].rate_ns && rate_limited(s, sel->actions[i].scope, sel->actions[i].rate_ns, r))
+				post = false;
+			break;
+		case VIGIL_ACT_NOPOST:
+			post = false;
+			break;
+		case VIGIL_ACT_SIGKILL:
+			bpf_send_signal(9);
+			taken |= 1u << VIGIL_ACT_SIGKILL;
+			enforced++;
+			break;
+		case VIGIL_ACT_SIGNAL:
+			bpf_send_signal(sel->actions[i].arg);
+			taken |= 1u << VIGIL_ACT_SIGNAL;
+			enforced++;
+			break;
+		case VIGIL_ACT_OVERRIDE:
+			ret = sel->actions[i].arg;
+			taken |= 1u << VIGIL_ACT_OVERRIDE;
+			enforced++;
+			break;
+		}
+	}
+	if (enforced)
+		count_stat(VIGIL_STAT_ACTIONS, enforced);
+	if (!post)
+		return ret;
+
+	__u64 id = bpf_get_current_pid_tgid();
+	vigil_header(&r->header, VIGIL_RECORD_HOOK, sizeof(*r));
+	if (proc) {
+		r->process = proc->id;
+	} else {
+		r->process.ktime = 0;
+		r->process.pid = id >> 32;
+		r->process.pad = 0;
+	}
+	r->hook_id = hook_config.hook_id;
+	r->pid = id >> 32;
+	r->tid = (__u32)id;
+	r->selector = s;
+	r->actions = taken;
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, r, sizeof(*r), flags) < 0)
+		count_stat(VIGIL_STAT_LOST, 1);
+	else
+		count_stat(VIGIL_STAT_POSTED, 1);
+	return ret;
+}
+
+#endif

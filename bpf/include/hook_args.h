@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Reading a hook's arguments into the record, one reader per VIGIL_ARG_* kind. Adding an
+ * argument type means: a VIGIL_ARG_ constant (vigil_hook_abi.h), a case here, and its
+ * Swift mapping in PolicyEngine/ArgumentLayout.swift.
+ */
+#ifndef VIGIL_HOOK_ARGS_H
+#define VIGIL_HOOK_ARGS_H
+
+#include "hook_maps.h"
+#include "vigil_path.h"
+
+/* x86-64 syscall argument `index` from the pt_regs a syscall wrapper receives. */
+static __always_inline __u64 syscall_arg(struct pt_regs *regs, __u32 index)
+{
+	switch (index) {
+	case 0: return BPF_CORE_READ(regs, di);
+	case 1: return BPF_CORE_READ(regs, si);
+	case 2: return BPF_CORE_READ(regs, dx);
+	case 3: return BPF_CORE_READ(regs, r10);
+	case 4: return BPF_CORE_READ(regs, r8);
+	case 5: return BPF_CORE_READ(regs, r9);
+	}
+	return 0;
+}
+
+/* Raw 64-bit function argument `index` (a config constant) for the function-like flavours. */
+static __always_inline __u64 function_arg(void *ctx, __u32 flavour, __u32 index)
+{
+	__u64 v = 0;
+	bool syscall = hook_config.flags & VIGIL_HOOKF_SYSCALL_REGS;
+	if (flavour == VIGIL_HOOK_KPROBE || flavour == VIGIL_HOOK_KRETPROBE) {
+		struct pt_regs *regs = ctx;
+		if (syscall)
+			return syscall_arg((struct pt_regs *)PT_REGS_PARM1(regs), index);
+		switch (index) {
+		case 0: return PT_REGS_PARM1(regs);
+		case 1: return PT_REGS_PARM2(regs);
+		case 2: return PT_REGS_PARM3(regs);
+		case 3: return PT_REGS_PARM4(regs);
+		case 4: return PT_REGS_PARM5(regs);
+		}
+		return 0;
+	}
+	if (flavour == VIGIL_HOOK_RAW_TP)
+		return ((__u64 *)ctx)[index & 7];
+	/* trampolines (fentry, fexit, fmod_ret, lsm): the argument as a plain value */
+	if (syscall) {
+		bpf_get_func_arg(ctx, 0, &v);
+		return syscall_arg((struct pt_regs *)v, index);
+	}
+	bpf_get_func_arg(ctx, index, &v);
+	return v;
+}
+
+/*
+ * A classic tracepoint's field at a config-constant offset and size. The verifier only
+ * allows context loads at offsets fixed in the instruction, and this offset comes from the
+ * config: the field is copied with a helper instead (privileged programs may pass a moved
+ * context pointer to bpf_probe_read_kernel).
+ */
+static __always_inline __u64 tracepoint_field(void *ctx, __u32 off, __u32 size, bool sign)
+{
+	__u64 v = 0;
+	bpf_probe_read_kernel(&v, size & 7 ? size & 7 : 8, ctx + off);
+	switch (size) {
+	case 1: return sign ? (__u64)(__s64)(__s8)v : (__u8)v;
+	case 2: return sign ? (__u64)(__s64)(__s16)v : (__u16)v;
+	case 4: return sign ? (__u64)(__s64)(__s32)v : (__u32)v;
+	}
+	return v;
+}
+
+static __always_inline __u64 hook_return_value(void *ctx, __u32 flavour)
+{
+	__u64 v = 0;
+	if (flavour == VIGIL_HOOK_KRETPROBE)
+		return PT_REGS_RC((struct pt_regs *)ctx);
+	bpf_get_func_ret(ctx, &v);
+	return v;
+}
+
+static __always_inline __s64 extend(__u64 raw, __u32 size, bool sign)
+{
+	switch (size) {
+	case 1: return sign ? (__s64)(__s8)raw : (__s64)(__u8)raw;
+	case 2: return sign ? (__s64)(__s16)raw : (__s64)(__u16)raw;
+	case 4: return sign ? (__s64)(__s32)raw : (__s64)(__u32)raw;
+	}
+	return (__s64)raw;
+}
+
+/* The file behind descriptor `fd` in the caller's table, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, __s64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xfffff]);
+	return f;
+}
+
+/* Full path of (mnt, dentry) into the argument; value carries the inode mode (file_arg permission). */
+static __always_inline void read_path(struct vigil_hook_arg *a, __u8 *out, struct vfsmount *mnt, struct dentry *dentry,
+				      struct task_struct *task)
+{
+	if (!dentry) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		out[0] = 0;
+		return;
+	}
+	a->value = BPF_CORE_READ(dentry, d_inode, i_mode);
+	int n = vigil_path(mnt, dentry, out, task);
+	if (n < 0) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		out[0] = 0;
+		return;
+	}
+	a->len = n & 0xffff;
+	if (n & VIGIL_PATH_TRUNCATED)
+		a->flags |= VIGIL_ARG_TRUNCATED;
+}
+
+static __always_inline void read_file(struct vigil_hook_arg *a, __u8 *out, struct file *f, struct task_struct *task)
+{
+	if (!f) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		out[0] = 0;
+		return;
+	}
+	read_path(a, out, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), task);
+}
+
+static __always_inline void map_v4(__u8 *out, __u32 addr)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	__builtin_memcpy(out + 12, &addr, 4);
+}
+
+#define VIGIL_AF_INET 2
+#define VIGIL_AF_INET6 10
+
+static __always_inline void read_sock(struct vigil_hook_arg *a, __u8 *out, struct sock *sk)
+{
+	struct vigil_sock_data *d = (struct vigil_sock_data *)out;
+	if (!sk) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		return;
+	}
+	d->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	d->type = BPF_CORE_READ(sk, sk_type);
+	d->protocol = BPF_CORE_READ(sk, sk_protocol);
+	d->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	d->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	d->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	d->pad = 0;
+	if (d->family == VIGIL_AF_INET6) {
+		BPF_CORE_READ_INTO(d->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(d->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		map_v4(d->saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		map_v4(d->daddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	}
+	a->len = sizeof(*d);
+	a->value = d->family;
+}
+
+/* Reads argument slot `i` (a constant) as hook_config.args[i] says. */
+static __always_inline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_record *r, int i, struct task_struct *task)
+{
+	struct vigil_hook_arg *a = &r->args[i];
+	__u8 *out = r->data[i];
+	__u32 kind = hook_config.args[i].kind;
+	__u32 size = hook_config.args[i].size;
+	__u32 flags = hook_config.args[i].flags;
+	bool user = flags & VIGIL_ARGF_USER;
+	a->len = 0;
+	a->flags = 0;
+	a->value = 0;
+
+	__u64 raw;
+	if (flags & VIGIL_ARGF_RETURN)
+		raw = r->ret;
+	else if (flavour == VIGIL_HOOK_TRACEPOINT)
+		raw = kind == VIGIL_ARG_INLINE ? 0 : tracepoint_field(ctx, hook_config.args[i].source, size, flags & VIGIL_ARGF_SIGNED);
+	else
+		raw = function_arg(ctx, flavour, hook_config.args[i].source);
+
+	switch (kind) {
+	case VIGIL_ARG_INT:
+		a->value = extend(raw, size, flags & VIGIL_ARGF_SIGNED);
+		break;
+	case VIGIL_ARG_STRING: {
+		long n = user ? bpf_probe_read_user_str(out, VIGIL_ARG_BYTES, (void *)raw)
+			      : bpf_probe_read_kernel_str(out, VIGIL_ARG_BYTES, (void *)raw);
+		if (n <= 0) {
+			a->flags |= VIGIL_ARG_READ_FAILED;
+			out[0] = 0;
+		} else {
+			a->len = (n - 1) & (VIGIL_ARG_BYTES - 1);
+			if (n == VIGIL_ARG_BYTES)
+				a->flags |= VIGIL_ARG_TRUNCATED;
+		}
+		break;
+	}
+	case VIGIL_ARG_BUFFER: {
+		__u64 want = VIGIL_ARG_BYTES;
+		if (hook_config.args[i].size_arg) {
+			want = flavour == VIGIL_HOOK_TRACEPOINT ? VIGIL_ARG_BYTES
+								: function_arg(ctx, flavour, hook_config.args[i].size_arg - 1);
+			if ((__s64)want < 0)
+				want = 0;
+		}
+		a->value = want;
+		if (want > VIGIL_ARG_BYTES)
+			a->flags |= VIGIL_ARG_TRUNCATED;
+		__u32 n = want > VIGIL_ARG_BYTES ? VIGIL_ARG_BYTES : (__u32)want;
+		vigil_opaque(n); /* keep the explicit bound below: it is what the verifier checks */
+		if (n > VIGIL_ARG_BYTES)
+			n = VIGIL_ARG_BYTES;
+		long err = user ? bpf_probe_read_user(out, n, (void *)raw) : bpf_probe_read_kernel(out, n, (void *)raw);
+		if (err < 0)
+			a->flags |= VIGIL_ARG_READ_FAILED;
+		else
+			a->len = n;
+		break;
+	}
+	case VIGIL_ARG_FILE:
+		read_file(a, out, (struct file *)raw, task);
+		break;
+	case VIGIL_ARG_PATH: {
+		struct path *p = (struct path *)raw;
+		read_path(a, out, BPF_CORE_READ(p, mnt), BPF_CORE_READ(p, dentry), task);
+		break;
+	}
+	case VIGIL_ARG_FD: {
+		__s64 fd = (__s32)raw;
+		read_file(a, out, fd_file(task, fd), task);
+		a->value = fd;
+		break;
+	}
+	case VIGIL_ARG_BINPRM:
+		read_file(a, out, BPF_CORE_READ((struct linux_binprm *)raw, file), task);
+		break;
+	case VIGIL_ARG_DENTRY:
+		read_path(a, out, NULL, (struct dentry *)raw, task);
+		break;
+	case VIGIL_ARG_INLINE: {
+		/* a fixed array in the tracepoint record (char comm[16]): read up to its NUL */
+		long n = bpf_probe_read_kernel_str(out, size < VIGIL_ARG_BYTES ? size + 1 : VIGIL_ARG_BYTES,
+						   ctx + hook_config.args[i].source);
+		if (n <= 0) {
+			a->flags |= VIGIL_ARG_READ_FAILED;
+			out[0] = 0;
+		} else {
+			a->len = (n - 1) & (VIGIL_ARG_BYTES - 1);
+		}
+		break;
+	}
+	case VIGIL_ARG_SOCK:
+		read_sock(a, out, (struct sock *)raw);
+		break;
+	}
+}
+
+#endif

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Selector evaluation for the generic hook. Every `sel`/`f` pointer points into the frozen
+ * config, and every loop is unrolled over constant bounds: the verifier walks only the
+ * filters a policy has. Adding an operator means: a VIGIL_OP_ constant, a case here, and
+ * its Swift mapping in PolicyEngine/SelectorCompiler.swift.
+ */
+#ifndef VIGIL_HOOK_FILTERS_H
+#define VIGIL_HOOK_FILTERS_H
+
+#include "hook_maps.h"
+
+struct reverse_ctx {
+	__u32 len;
+};
+
+/* Swaps one pair of bytes of the trie key's data, turning a string into its reverse. */
+static long reverse_step(__u32 i, void *data)
+{
+	struct reverse_ctx *c = data;
+	__u32 zero = 0;
+	struct vigil_string_key *k = bpf_map_lookup_elem(&key_scratch, &zero);
+	if (!k || i >= c->len / 2)
+		return 1;
+	__u32 j = c->len - 1 - i;
+	if (i >= VIGIL_STRING_KEY_BYTES || j >= VIGIL_STRING_KEY_BYTES)
+		return 1;
+	__u8 t = k->data[i];
+	k->data[i] = k->data[j];
+	k->data[j] = t;
+	return 0;
+}
+
+/*
+ * Looks `len` bytes of `data` up in string set `set` (the reversed-string trie when
+ * `reversed`). Returns the length of the longest member that is a prefix of the string
+ * (of its reverse), or -1 when none is. Only the first (for Postfix: last)
+ * VIGIL_STRING_KEY_BYTES bytes take part; members are never longer than that, and Equal
+ * compares the full length, so a longer string can still match a Prefix but never Equal.
+ */
+static __noinline int string_set_match(__u32 set, const __u8 *data, __u32 len, bool reversed)
+{
+	__u32 zero = 0;
+	struct vigil_string_key *k = bpf_map_lookup_elem(&key_scratch, &zero);
+	if (!k)
+		return -1;
+	if (len > VIGIL_ARG_BYTES)
+		len = VIGIL_ARG_BYTES;
+	__u32 klen = len > VIGIL_STRING_KEY_BYTES ? VIGIL_STRING_KEY_BYTES : len;
+	__u32 skip = reversed ? len - klen : 0; /* Postfix looks at the tail */
+	k->set = set;
+	k->prefixlen = 32 + klen * 8;
+	vigil_opaque(klen);
+	if (klen > VIGIL_STRING_KEY_BYTES)
+		klen = VIGIL_STRING_KEY_BYTES;
+	bpf_probe_read_kernel(k->data, klen, data + (skip & 7));
+	if (reversed) {
+		struct reverse_ctx c = { .len = klen };
+		bpf_loop(VIGIL_STRING_KEY_BYTES / 2, reverse_step, &c, 0);
+	}
+	struct vigil_string_value *v = bpf_map_lookup_elem(reversed ? (void *)&rstrings : (void *)&strings, k);
+	return v ? (int)v->len : -1;
+}
+
+/* String operators: Equal/NotEqual need a whole member, Prefix/Postfix any member. */
+static __always_inline bool string_op(__u32 op, __u32 set, const __u8 *data, __u32 len)
+{
+	switch (op) {
+	case VIGIL_OP_EQ: return string_set_match(set, data, len, false) == (int)len;
+	case VIGIL_OP_NEQ: return string_set_match(set, data, len, false) != (int)len;
+	case VIGIL_OP_PREFIX: return string_set_match(set, data, len, false) >= 0;
+	case VIGIL_OP_NOT_PREFIX: return string_set_match(set, data, len, false) < 0;
+	case VIGIL_OP_POSTFIX: return string_set_match(set, data, len, true) >= 0;
+	case VIGIL_OP_NOT_POSTFIX: return string_set_match(set, data, len, true) < 0;
+	}
+	return false;
+}
+
+static __always_inline bool int_in_set(__u32 set, __s64 v)
+{
+	struct vigil_int_key k = { .set = set, .value = v };
+	return bpf_map_lookup_elem(&ints, &k) != NULL;
+}
+
+static __always_inline bool int_listed(const volatile struct vigil_arg_filter *f, __s64 v)
+{
+	if (f->set)
+		return int_in_set(f->set, v);
+#pragma unroll
+	for (int j = 0; j < VIGIL_FILTER_INTS; j++) {
+		if (j >= f->nvalues)
+			break;
+		if (f->values[j] == v)
+			return true;
+	}
+	return false;
+}
+
+/* Ranges are kept as (low << 32 | high) pairs in the inline values. */
+static __always_inline bool in_ranges(const volatile struct vigil_arg_filter *f, __u64 v)
+{
+#pragma unroll
+	for (int j = 0; j < VIGIL_FILTER_INTS; j++) {
+		if (j >= f->nvalues)
+			break;
+		__u64 lo = (__u64)f->values[j] >> 32, hi = (__u64)f->values[j] & 0xffffffff;
+		if (v >= lo && v <= hi)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool int_op(const volatile struct vigil_arg_filter *f, __s64 v)
+{
+	switch (f->op) {
+	case VIGIL_OP_EQ: return int_listed(f, v);
+	case VIGIL_OP_NEQ: return !int_listed(f, v);
+	case VIGIL_OP_GT: return v > f->values[0];
+	case VIGIL_OP_LT: return v < f->values[0];
+	case VIGIL_OP_MASK: return (v & f->values[0]) != 0;
+	case VIGIL_OP_IN_RANGE: return in_ranges(f, v);
+	case VIGIL_OP_NOT_IN_RANGE: return !in_ranges(f, v);
+	case VIGIL_OP_IN_MAP: return int_in_set(f->set, v);
+	case VIGIL_OP_NOT_IN_MAP: return !int_in_set(f->set, v);
+	}
+	return false;
+}
+
+static __always_inline bool addr_in_set(__u32 set, const __u8 *addr)
+{
+	return string_set_match(set, addr, 16, false) >= 0;
+}
+
+static __always_inline bool sock_op(const volatile struct vigil_arg_filter *f, const struct vigil_sock_data *d)
+{
+	switch (f->op) {
+	case VIGIL_OP_SPORT: return in_ranges(f, d->sport);
+	case VIGIL_OP_NOT_SPORT: return !in_ranges(f, d->sport);
+	case VIGIL_OP_DPORT: return in_ranges(f, d->dport);
+	case VIGIL_OP_NOT_DPORT: return !in_ranges(f, d->dport);
+	case VIGIL_OP_SPORT_PRIV: return d->sport < 1024;
+	case VIGIL_OP_NOT_SPORT_PRIV: return d->sport >= 1024;
+	case VIGIL_OP_DPORT_PRIV: return d->dport < 1024;
+	case VIGIL_OP_NOT_DPORT_PRIV: return d->dport >= 1024;
+	case VIGIL_OP_SADDR: return addr_in_set(f->set, d->saddr);
+	case VIGIL_OP_NOT_SADDR: return !addr_in_set(f->set, d->saddr);
+	case VIGIL_OP_DADDR: return addr_in_set(f->set, d->daddr);
+	case VIGIL_OP_NOT_DADDR: return !addr_in_set(f->set, d->daddr);
+	case VIGIL_OP_PROTOCOL: return int_listed(f, d->protocol);
+	case VIGIL_OP_FAMILY: return int_listed(f, d->family);
+	}
+	return false;
+}
+
+static __noinline bool arg_filter_matches(int s, int fi, struct vigil_hook_record *r)
+{
+	const volatile struct vigil_arg_filter *f = &hook_config.selectors[s].filters[fi];
+	__u32 slot = f->slot;
+	if (slot >= VIGIL_HOOK_ARGS)
+		return false;
+	__u32 kind = hook_config.args[slot].kind;
+	struct vigil_hook_arg *a = &r->args[slot];
+	switch (kind) {
+	case VIGIL_ARG_INT:
+		return int_op(f, a->value);
+	case VIGIL_ARG_SOCK:
+		return sock_op(f, (const struct vigil_sock_data *)r->data[slot]);
+	case VIGIL_ARG_FD:
+		if (f->op >= VIGIL_OP_GT) /* numeric operators on an fd compare the number */
+			return int_op(f, a->value);
+		/* fallthrough */
+	default:
+		return string_op(f->op, f->set, r->data[slot], a->len);
+	}
+}
+
+static __always_inline __u32 namespace_inum(struct task_struct *task, __u32 ns)
+{
+	struct nsproxy *nsp = task->nsproxy;
+	if (!nsp)
+		return 0;
+	switch (ns) {
+	case VIGIL_NS_UTS: return nsp->uts_ns->ns.inum;
+	case VIGIL_NS_IPC: return nsp->ipc_ns->ns.inum;
+	case VIGIL_NS_MNT: return nsp->mnt_ns->ns.inum;
+	case VIGIL_NS_PID: {
+		struct pid *tp = task->thread_pid;
+		unsigned int level = tp->level;
+		return BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
+	}
+	case VIGIL_NS_PID_FOR_CHILDREN: return nsp->pid_ns_for_children->ns.inum;
+	case VIGIL_NS_NET: return nsp->net_ns->ns.inum;
+	case VIGIL_NS_TIME: return bpf_core_field_exists(nsp->time_ns) ? nsp->time_ns->ns.inum : 0;
+	case VIGIL_NS_TIME_FOR_CHILDREN:
+		return bpf_core_field_exists(nsp->time_ns_for_children) ? nsp->time_ns_for_children->ns.inum : 0;
+	case VIGIL_NS_CGROUP: return nsp->cgroup_ns->ns.inum;
+	case VIGIL_NS_USER: return task->cred->user_ns->ns.inum;
+	}
+	return 0;
+}
+
+static __always_inline bool ns_filter_matches(const volatile struct vigil_ns_filter *f, struct task_struct *task)
+{
+	__u32 inum = namespace_inum(task, f->ns);
+	bool listed = false;
+#pragma unroll
+	for (int j = 0; j < VIGIL_SEL_NS_VALUES; j++) {
+		if (j >= f->nvalues)
+			break;
+		if (f->values[j] == inum)
+			listed = true;
+	}
+	return f->op == VIGIL_OP_EQ ? listed : !listed;
+}
+
+static __always_inline __u64 capability_set(struct task_struct *task, __u32 which)
+{
+	const struct cred *cred = task->cred;
+	switch (which) {
+	case 1: return *(__u64 *)&cred->cap_inheritable;
+	case 2: return *(__u64 *)&cred->cap_permitted;
+	}
+	return *(__u64 *)&cred->cap_effective;
+}
+
+static __always_inline bool pid_listed(const volatile struct vigil_selector *sel, __u32 pid)
+{
+#pragma unroll
+	for (int j = 0; j < VIGIL_SEL_PIDS; j++) {
+		if (j >= sel->npids)
+			break;
+		if (sel->pids[j] == pid)
+			return true;
+	}
+	return false;
+}
+
+/* All of selector s's filters, cheapest first. Subprograms keep the code within branch range;
+ * `s` is a known constant at each call, so config reads stay constants. */
+static __noinline bool selector_matches(int s, struct vigil_hook_record *r, struct vigil_process *proc, struct task_struct *task)
+{
+	const volatile struct vigil_selector *sel = &hook_config.selectors[s];
+	if (sel->pid_op) {
+		bool listed = pid_listed(sel, bpf_get_current_pid_tgid() >> 32);
+		if (sel->pid_op == VIGIL_OP_EQ ? !listed : listed)
+			return false;
+	}
+#pragma unroll
+	for (int n = 0; n < VIGIL_SEL_NS_FILTERS; n++) {
+		if (sel->ns[n].op && !ns_filter_matches(&sel->ns[n], task))
+			return false;
+	}
+	if (sel->cap_op) {
+		bool any = (capability_set(task, sel->cap_set) & sel->cap_mask) != 0;
+		if (sel->cap_op == VIGIL_OP_EQ ? !any : any)
+			return false;
+	}
+#pragma unroll
+	for (int f = 0; f < VIGIL_SEL_ARG_FILTERS; f++) {
+		if (f >= sel->nfilters)
+			break;
+		if (!arg_filter_matches(s, f, r))
+			return false;
+	}
+	if (sel->binary_op) {
+		if (!proc) /* a process the table does not know: only the Not* operators match it */
+			return sel->binary_op == VIGIL_OP_NEQ || sel->binary_op == VIGIL_OP_NOT_PREFIX ||
+			       sel->binary_op == VIGIL_OP_NOT_POSTFIX;
+		if (!string_op(sel->binary_op, sel->binary_set, proc->binary, proc->binary_len))
+			return false;
+	}
+	return true;
+}
+
+#endif

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The policy engine's generic hook: one copy of this object is loaded per TracingPolicy
+ * hook, keeping the one program whose section fits the hook's tier (tracepoint, raw_tp,
+ * kprobe, kretprobe, fentry, fexit, fmod_ret, lsm), and specialized by the frozen
+ * `config` below. Every config field is a constant to the verifier, so the argument
+ * readers, filters and actions a policy does not use are pruned, not run.
+ *
+ * Per call:  read the hook's arguments -> try the selectors in order (first match wins)
+ *            -> run the matching selector's actions -> post one record only if it says so.
+ * Nothing leaves the kernel for a call no posting selector matches.
+ *
+ * Value sets (strings, binaries, addresses, large integer sets) live in this object's
+ * maps, filled by the agent before attach; `events` and `processes` are the process
+ * sensor's maps, shared by file descriptor, so hook records and exec records arrive in
+ * one ordered stream and hooks see every process's identity and binary.
+ */
+#include "vigil_bpf.h"
+#include "vigil_path.h"
+#include "hook_maps.h"
+#include "hook_args.h"
+#include "hook_filters.h"
+#include "hook_actions.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline long run_hook(void *ctx, __u32 flavour)
+{
+	count_stat(VIGIL_STAT_RUNS, 1);
+	__u32 zero = 0;
+	struct vigil_hook_record *r = bpf_map_lookup_elem(&record_scratch, &zero);
+	if (!r)
+		return 0;
+	r->nargs = hook_config.nargs;
+	r->ret = 0;
+	if (flavour == VIGIL_HOOK_FEXIT || flavour == VIGIL_HOOK_KRETPROBE)
+		r->ret = hook_return_value(ctx, flavour);
+	struct task_struct *task = bpf_get_current_task_btf();
+
+#pragma unroll
+	for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
+		if (i >= hook_config.nargs)
+			break;
+		read_arg(ctx, flavour, r, i, task);
+	}
+
+	/* The caller's table entry: its identity for the record, its binary for matchBinaries. */
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct vigil_process *proc = bpf_map_lookup_elem(&processes, &tgid);
+
+	if (hook_config.nselectors == 0)
+		return run_actions(ctx, 0, r, proc); /* no selectors: every call posts */
+#pragma unroll
+	for (int s = 0; s < VIGIL_HOOK_SELECTORS; s++) {
+		if (s >= hook_config.nselectors)
+			break;
+		/* actions run here, with s a constant, so they read the config at constant offsets */
+		if (selector_matches(s, r, proc, task))
+			return run_actions(ctx, s, r, proc);
+	}
+	return 0;
+}
+
+SEC("tracepoint")
+int hook_tracepoint(void *ctx)
+{
+	run_hook(ctx, VIGIL_HOOK_TRACEPOINT);
+	return 0;
+}
+
+SEC("raw_tp")
+int hook_raw_tp(void *ctx)
+{
+	run_hook(ctx, VIGIL_HOOK_RAW_TP);
+	return 0;
+}
+
+SEC("kprobe")
+int hook_kprobe(struct pt_regs *ctx)
+{
+	run_hook(ctx, VIGIL_HOOK_KPROBE);
+	return 0;
+}
+
+SEC("kretprobe")
+int hook_kretprobe(struct pt_regs *ctx)
+{
+	run_hook(ctx, VIGIL_HOOK_KRETPROBE);
+	return 0;
+}
+
+SEC("fentry")
+int hook_fentry(void *ctx)
+{
+	run_hook(ctx, VIGIL_HOOK_FENTRY);
+	return 0;
+}
+
+SEC("fexit")
+int hook_fexit(void *ctx)
+{
+	run_hook(ctx, VIGIL_HOOK_FEXIT);
+	return 0;
+}
+
+/* fmod_ret: a non-zero return skips the function and becomes its return value. */
+SEC("fmod_ret")
+int hook_fmod_ret(void *ctx)
+{
+	return run_hook(ctx, VIGIL_HOOK_FMOD_RET);
+}
+
+/* LSM: 0 allows, a negative errno denies. */
+SEC("lsm")
+int hook_lsm(void *ctx)
+{
+	return run_hook(ctx, VIGIL_HOOK_LSM);
+}
