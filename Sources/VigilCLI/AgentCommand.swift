@@ -53,6 +53,8 @@ struct AgentCommand: ParsableCommand {
     var policyDir: String?
     @Option(help: "A TracingPolicy file to load (repeatable); re-read on SIGHUP.")
     var policy: [String] = []
+    @Option(help: "Where to write loaded policies and hook counters for `vigil policy list` (default /run/vigil/policies.json).")
+    var statusFile: String?
     @Flag(help: .hidden)
     var forceTracepoints = false
 
@@ -92,6 +94,7 @@ struct AgentCommand: ParsableCommand {
         if let n = processCacheSize { cfg.processCacheSize = n }
         if let d = policyDir { cfg.policyDirectory = d }
         cfg.policyFiles += policy
+        if let statusFile { cfg.statusFile = statusFile }
         if forceTracepoints { cfg.forceTracepoints = true }
         if !cfg.exportStdout && cfg.exportFile == nil { cfg.exportStdout = true }
 

@@ -9,25 +9,70 @@ final class AgentHarness {
     let directory: String
     let stderrPipe = Pipe()
 
-    init(extraArguments: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws {
+    var statusPath: String { directory + "/status.json" }
+
+    /// Starts the agent; with `policies` (YAML texts) it also waits until they are loaded.
+    /// `expectFailure`: return once the agent has exited (a policy that must not load).
+    init(extraArguments: [String] = [], policies: [String] = [], expectFailure: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
         directory = try KernelTest.scratchDirectory()
         exportPath = directory + "/events.json"
+        var policyArgs: [String] = []
+        for (i, text) in policies.enumerated() {
+            let path = directory + "/policy-\(i).yaml"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            policyArgs += ["--policy", path]
+        }
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil")
         process.executableURL = exe
-        process.arguments = ["agent", "--node-name", "test-node", "--export-file", exportPath] + extraArguments
+        process.arguments = ["agent", "--node-name", "test-node", "--export-file", exportPath, "--status-file", directory + "/status.json"]
+            + policyArgs + extraArguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        // Ready once the /proc seeding has exported the test process itself.
+        // Ready once the /proc seeding has exported the test process itself, and the
+        // status file (written after the policies load) exists.
         let me = "\"pid\":\(getpid()),"
-        let deadline = Date().addingTimeInterval(KernelTest.eventTimeout * 2)
+        let deadline = Date().addingTimeInterval(KernelTest.eventTimeout * 4)
         while Date() < deadline {
-            if let text = try? String(contentsOfFile: exportPath, encoding: .utf8), text.contains(me) { return }
+            if expectFailure && !process.isRunning { return }
+            if !expectFailure, let text = try? String(contentsOfFile: exportPath, encoding: .utf8), text.contains(me),
+               FileManager.default.fileExists(atPath: statusPath) { return }
             if !process.isRunning { break }
             usleep(50_000)
         }
-        XCTFail("agent did not start: \(stderrText())", file: file, line: line)
+        XCTFail(expectFailure ? "agent kept running" : "agent did not start: \(stderrText())", file: file, line: line)
         throw XCTSkip("agent did not start")
+    }
+
+    /// The agent's policy status (what `vigil policy list --json` prints).
+    func status() throws -> [[String: Any]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: statusPath))
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+    }
+
+    /// The first hook's counters, polled until `done` holds (the agent rewrites its status every second).
+    func waitForCounters(until done: ([String: Int]) -> Bool) throws -> [String: Int] {
+        let deadline = Date().addingTimeInterval(KernelTest.eventTimeout)
+        var counters: [String: Int] = [:]
+        repeat {
+            let hooks = (try? status().first?["hooks"] as? [[String: Any]]) ?? nil
+            counters = (hooks?.first?["counters"] as? [String: Int]) ?? [:]
+            if done(counters) { return counters }
+            usleep(200_000)
+        } while Date() < deadline
+        return counters
+    }
+
+    /// Events of `kind` (e.g. process_tracepoint), polling until `done` holds or the timeout passes.
+    func waitForEvents(_ kind: String, until done: ([[String: Any]]) -> Bool) throws -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(KernelTest.eventTimeout)
+        var found: [[String: Any]] = []
+        repeat {
+            found = try events().filter { $0.kind == kind }
+            if done(found) { return found }
+            usleep(100_000)
+        } while Date() < deadline
+        return found
     }
 
     func stderrText() -> String {
@@ -81,4 +126,5 @@ extension Dictionary where Key == String, Value == Any {
     var process: [String: Any] { body["process"] as? [String: Any] ?? [:] }
     var parent: [String: Any] { body["parent"] as? [String: Any] ?? [:] }
     var pid: Int { process["pid"] as? Int ?? -1 }
+    var args: [[String: Any]] { body["args"] as? [[String: Any]] ?? [] }
 }

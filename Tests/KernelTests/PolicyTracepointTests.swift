@@ -1,0 +1,201 @@
+import Foundation
+import XCTest
+
+/// The policy engine on the tracepoint tier (every kernel, the host's included), through
+/// the real `vigil agent`: in-kernel filtering, Sigkill, rate limits, monitor mode,
+/// atomic load, SIGHUP reload.
+final class PolicyTracepointTests: XCTestCase {
+    /// /bin/cat's real path (merged /usr: the kernel reports /usr/bin/cat).
+    static let cat = URL(fileURLWithPath: "/bin/cat").resolvingSymlinksInPath().path
+
+    static func openatPolicy(name: String, prefix: String, binary: String, actions: String = "") -> String {
+        """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata:
+          name: \(name)
+        spec:
+          tracepoints:
+          - subsystem: syscalls
+            event: sys_enter_openat
+            args:
+            - index: 5
+              type: int
+            - index: 6
+              type: string
+            selectors:
+            - matchArgs:
+              - index: 1
+                operator: Prefix
+                values: ["\(prefix)"]
+              matchBinaries:
+              - operator: In
+                values: ["\(binary)"]
+        \(actions)
+        """
+    }
+
+    func testPrefixAndBinaryFilterInKernel() throws {
+        try KernelTest.require(.tracepoint)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let outside = dir + "/not-etc"
+        FileManager.default.createFile(atPath: outside, contents: Data("x\n".utf8))
+        let agent = try AgentHarness(policies: [Self.openatPolicy(name: "etc-by-cat", prefix: "/etc/", binary: Self.cat)])
+        let hit = try KernelTest.run(Self.cat, ["/etc/hostname"])
+        let miss = try KernelTest.run(Self.cat, [outside])
+        let otherBinary = try KernelTest.run("/usr/bin/head", ["-c1", "/etc/hostname"])
+        XCTAssertEqual(hit.status, 0)
+        let events = try agent.waitForEvents("process_tracepoint") { evs in evs.contains { $0.pid == Int(hit.pid) && Self.path($0) == "/etc/hostname" } }
+        let mine = events.filter { $0.pid == Int(hit.pid) }
+        let event = try XCTUnwrap(mine.first { Self.path($0) == "/etc/hostname" }, "no event for cat /etc/hostname; got \(events.count) events")
+        XCTAssertEqual(event.body["subsys"] as? String, "syscalls")
+        XCTAssertEqual(event.body["event"] as? String, "sys_enter_openat")
+        XCTAssertEqual(event.body["policy_name"] as? String, "etc-by-cat")
+        XCTAssertEqual(event.body["action"] as? String, "KPROBE_ACTION_POST")
+        XCTAssertEqual(event.process["binary"] as? String, Self.cat)
+        XCTAssertEqual(event.args.first?["int_arg"] as? Int, -100, "dfd AT_FDCWD read as a 4-byte int")
+        XCTAssertNotNil(event.parent["exec_id"], "the parent comes from the process cache")
+        XCTAssertTrue(events.allSatisfy { (Self.path($0) ?? "").hasPrefix("/etc/") }, "only /etc/ opens leave the kernel")
+        XCTAssertFalse(events.contains { $0.pid == Int(miss.pid) && Self.path($0) == outside }, "cat of a file outside /etc/ is filtered in the kernel")
+        XCTAssertFalse(events.contains { $0.pid == Int(otherBinary.pid) }, "head is not in matchBinaries")
+        let status = try agent.status()
+        let hooks = try XCTUnwrap(status.first?["hooks"] as? [[String: Any]])
+        XCTAssertEqual(hooks.first?["state"] as? String, "attached")
+        XCTAssertEqual(agent.stop(), 0)
+    }
+
+    static func path(_ e: [String: Any]) -> String? { e.args.count > 1 ? e.args[1]["string_arg"] as? String : nil }
+
+    static func execvePolicy(name: String, binary: String, mode: String? = nil) -> String {
+        """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata:
+          name: \(name)
+        spec:
+        \(mode.map { "  options:\n  - name: policy-mode\n    value: \($0)" } ?? "")
+          tracepoints:
+          - subsystem: syscalls
+            event: sys_enter_execve
+            args:
+            - index: 5
+              type: string
+            selectors:
+            - matchArgs:
+              - index: 0
+                operator: Equal
+                values: ["\(binary)"]
+              matchActions:
+              - action: Sigkill
+        """
+    }
+
+    func testSigkillAtExecOfNamedBinaryOnly() throws {
+        try KernelTest.require(.tracepoint)
+        try KernelTest.require(.sendSignal)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let forbidden = dir + "/forbidden-tool"
+        try FileManager.default.copyItem(atPath: "/bin/true", toPath: forbidden)
+        let agent = try AgentHarness(policies: [Self.execvePolicy(name: "kill-forbidden", binary: forbidden)])
+        let killed = try KernelTest.run("/bin/sh", ["-c", forbidden])
+        let allowed = try KernelTest.run("/bin/sh", ["-c", "/bin/true"])
+        XCTAssertEqual(killed.status, 137, "the shell reports its child killed by SIGKILL (128+9)")
+        XCTAssertEqual(allowed.status, 0, "other binaries run")
+        let events = try agent.waitForEvents("process_tracepoint") { $0.contains { $0.body["action"] as? String == "KPROBE_ACTION_SIGKILL" } }
+        let kill = try XCTUnwrap(events.first { $0.body["action"] as? String == "KPROBE_ACTION_SIGKILL" }, "no Sigkill event")
+        XCTAssertEqual(kill.args.first?["string_arg"] as? String, forbidden)
+        let counters = try agent.waitForCounters { ($0["actions"] ?? 0) >= 1 }
+        XCTAssertGreaterThanOrEqual(counters["actions"] ?? 0, 1, "the kernel counted the kill")
+    }
+
+    func testMonitorModeOnlyPosts() throws {
+        try KernelTest.require(.tracepoint)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let forbidden = dir + "/forbidden-tool"
+        try FileManager.default.copyItem(atPath: "/bin/true", toPath: forbidden)
+        let agent = try AgentHarness(policies: [Self.execvePolicy(name: "kill-forbidden-monitor", binary: forbidden, mode: "monitor")])
+        let run = try KernelTest.run("/bin/sh", ["-c", forbidden])
+        XCTAssertEqual(run.status, 0, "monitor mode does not kill")
+        let events = try agent.waitForEvents("process_tracepoint") { $0.contains { $0.args.first?["string_arg"] as? String == forbidden } }
+        let e = try XCTUnwrap(events.first { $0.args.first?["string_arg"] as? String == forbidden }, "monitor mode still posts")
+        XCTAssertEqual(e.body["action"] as? String, "KPROBE_ACTION_POST")
+    }
+
+    func testRateLimitPostsOncePerPeriod() throws {
+        try KernelTest.require(.tracepoint)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/watched"
+        FileManager.default.createFile(atPath: file, contents: Data("x\n".utf8))
+        let sh = URL(fileURLWithPath: "/bin/sh").resolvingSymlinksInPath().path
+        let limited = Self.openatPolicy(name: "rate-limited", prefix: dir, binary: sh,
+                                        actions: "      matchActions:\n      - action: Post\n        rateLimit: 1m\n        rateLimitScope: process")
+        let agent = try AgentHarness(policies: [limited])
+        // One shell process opens the same file 30 times (each `<` redirection is an openat).
+        let loop = try KernelTest.run("/bin/sh", ["-c", "i=0; while [ $i -lt 30 ]; do read x < \(file); i=$((i+1)); done"])
+        XCTAssertEqual(loop.status, 0)
+        // A second process is a new scope: it posts once too.
+        let second = try KernelTest.run("/bin/sh", ["-c", "read x < \(file); read x < \(file)"])
+        let events = try agent.waitForEvents("process_tracepoint") { evs in evs.contains { $0.pid == Int(second.pid) } }
+        let fromLoop = events.filter { $0.pid == Int(loop.pid) && Self.path($0) == file }
+        XCTAssertEqual(fromLoop.count, 1, "30 opens, one event per minute per process")
+        XCTAssertEqual(events.filter { $0.pid == Int(second.pid) }.count, 1)
+        let counters = try agent.waitForCounters { ($0["runs"] ?? 0) >= 32 }
+        XCTAssertGreaterThanOrEqual(counters["runs"] ?? 0, 32, "the hook ran for every open; only the posts were limited")
+        XCTAssertEqual(counters["posted"], 2)
+    }
+
+    func testPolicyThatCannotLoadFailsWholeAndNamesTheReason() throws {
+        try KernelTest.require(.tracepoint)
+        let policy = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata:
+          name: half-good
+        spec:
+          tracepoints:
+          - subsystem: syscalls
+            event: sys_enter_openat
+          kprobes:
+          - call: vigil_no_such_function_anywhere
+            syscall: false
+        """
+        let agent = try AgentHarness(policies: [policy], expectFailure: true)
+        XCTAssertNotEqual(agent.process.terminationStatus, 0)
+        let err = agent.stderrText()
+        XCTAssertTrue(err.contains("half-good"), err)
+        XCTAssertTrue(err.contains("vigil_no_such_function_anywhere"), err)
+        XCTAssertTrue(err.contains("no hook tier of this kernel can host it"), err)
+        XCTAssertTrue(err.contains("kprobe:"), "names each tier tried: \(err)")
+    }
+
+    func testSighupLoadsNewAndUnloadsRemovedPolicies() throws {
+        try KernelTest.require(.tracepoint)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = dir + "/a.yaml"
+        try Self.openatPolicy(name: "policy-a", prefix: "/etc/", binary: Self.cat).write(toFile: a, atomically: true, encoding: .utf8)
+        let agent = try AgentHarness(extraArguments: ["--policy-dir", dir])
+        XCTAssertEqual(try agent.status().map { $0["name"] as? String }, ["policy-a"])
+        try Self.openatPolicy(name: "policy-b", prefix: "/usr/", binary: Self.cat).write(toFile: dir + "/b.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: a)
+        kill(agent.process.processIdentifier, SIGHUP)
+        let deadline = Date().addingTimeInterval(KernelTest.eventTimeout)
+        var names: [String?] = []
+        repeat {
+            usleep(200_000)
+            names = (try? agent.status().map { $0["name"] as? String }) ?? []
+        } while names != ["policy-b"] && Date() < deadline
+        XCTAssertEqual(names, ["policy-b"])
+        // A broken file on reload is reported; the running policies stay.
+        try "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: broken}\nspec: {kprobes: [{call: 1}]}\n"
+            .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        kill(agent.process.processIdentifier, SIGHUP)
+        usleep(1_500_000)
+        XCTAssertEqual(try agent.status().map { $0["name"] as? String }, ["policy-b"])
+        XCTAssertTrue(agent.process.isRunning)
+    }
+}
