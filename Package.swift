@@ -55,11 +55,11 @@ let package = Package(
             name: "AgentRuntime",
             dependencies: ["AgentCore", "Sensors", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", .product(name: "Logging", package: "swift-log")]
         ),
-        .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML"]),
+        .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects"]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [
-                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan", "PolicyEngine", "AgentRuntime", "EventJSON", "Export",
+                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan", "PolicyEngine", "Sensors", "AgentRuntime", "EventJSON", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,6 +68,7 @@ let package = Package(
         .testTarget(name: "PolicyYAMLTests", dependencies: ["PolicyYAML", "PolicyModel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PolicyPlanTests", dependencies: ["PolicyPlan", "PolicyModel", "KernelFeatures"]),
         .testTarget(name: "CLITests"),
+        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "PolicyYAML", "PolicyModel", "KernelFeatures", "CVigilABI", "AgentCore"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export"], exclude: ["Golden"]),
         .testTarget(
             name: "KernelTests",

@@ -32,7 +32,8 @@ public enum HookPlacement {
     /// Places `target` on the running kernel. `status` answers feature probes
     /// (normally `FeatureProbe.shared.status`); `hasBTF` says whether a function has BTF.
     public static func place(_ target: HookTarget, status: (KernelFeature) -> FeatureStatus = FeatureProbe.shared.status,
-                             hasBTF: (String) -> Bool = KernelBTF.hasFunction, tracepointExists: (String, String) -> Bool = tracepointExists,
+                             hasBTF: (String) -> Bool = KernelBTF.hasFunction, hasSymbol: (String) -> Bool = KernelSymbols.hasFunction,
+                             tracepointExists: (String, String) -> Bool = tracepointExists,
                              bpfLSMActive: Bool = activeLSMs().contains("bpf")) -> Placement {
         var skipped: [String] = []
         func attempt(_ tier: String, _ point: String, _ needs: [KernelFeature], _ extra: String? = nil) -> Placement? {
@@ -49,7 +50,8 @@ public enum HookPlacement {
                 if let p = attempt(trampoline.rawValue, "\(trampoline.rawValue)/\(symbol)", [trampoline], btf) { return p }
             }
             let probe = isReturn ? "kretprobe" : "kprobe"
-            if let p = attempt(probe, "\(probe)/\(symbol)", [.kprobe]) { return p }
+            let exists = hasSymbol(symbol) ? nil : "no kernel function \(symbol) (not in /proc/kallsyms)"
+            if let p = attempt(probe, "\(probe)/\(symbol)", [.kprobe], exists) { return p }
         case .tracepoint(let subsystem, let event, let raw):
             let exists = tracepointExists(subsystem, event) ? nil : "tracepoint \(subsystem)/\(event) does not exist on this kernel"
             if raw {

@@ -35,7 +35,7 @@ public final class HookProgram {
             program = try object.program(plan.flavour.programName)
             switch plan.attach {
             case .function(let symbol) where plan.flavour.needsAttachTargetAtLoad: try program.setAttachTarget(function: symbol)
-            case .lsm(let h): try program.setAttachTarget(function: "bpf_lsm_\(h)")
+            case .lsm(let h): try program.setAttachTarget(function: h) // libbpf adds the bpf_lsm_ prefix
             default: break
             }
             try object.map("events").reuse(shared.events)

@@ -53,6 +53,7 @@ public enum PolicyCompiler {
         }
         if !spec.uprobes.isEmpty { errors.append(.unsupported("spec.uprobes: Vigil does not attach user-space probes yet")) }
         if !spec.usdts.isEmpty { errors.append(.unsupported("spec.usdts: Vigil does not attach USDT probes yet")) }
+        if spec.loader { errors.append(.unsupported("spec.loader: loader (mapped ELF) events are not implemented by Vigil")) }
         if !spec.enforcers.isEmpty { errors.append(.unsupported("spec.enforcers: Vigil's engine enforces from the hooks themselves (Sigkill/Override); enforcers are not implemented")) }
         for (i, k) in spec.kprobes.enumerated() { add(function(k, path: "spec.kprobes[\(i)]", policy: policy, env: env, monitor: monitor)) }
         for (i, k) in spec.fentries.enumerated() { add(function(k, path: "spec.fentries[\(i)]", policy: policy, env: env, monitor: monitor)) }
@@ -122,7 +123,7 @@ public enum PolicyCompiler {
     }
 
     static func tracepoint(_ t: TracepointSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
-        let name = "\(path) (tracepoint \(t.subsystem)/\(t.event))"
+        let name = "\(path) (\(t.raw ? "raw_tp" : "tracepoint") \(t.subsystem)/\(t.event))"
         let placement = env.place(.tracepoint(subsystem: t.subsystem, event: t.event, raw: t.raw))
         guard placement.tier != nil else { return .failure(.unplaceable(hook: name, tried: placement.skipped)) }
         var config = vigil_hook_config()
@@ -199,7 +200,7 @@ public enum PolicyCompiler {
         var config = config
         if monitor { config.flags |= VIGIL_HOOKF_MONITOR }
         guard selectors.count <= Int(VIGIL_HOOK_SELECTORS) else { return .failure(.unsupported("\(name): at most \(VIGIL_HOOK_SELECTORS) selectors")) }
-        var compiler = SelectorCompiler(slots: slots, filtersByPosition: byPosition, flavour: flavour, hostNamespace: env.hostNamespace)
+        var compiler = SelectorCompiler(slots: slots, filtersByPosition: byPosition, flavour: flavour, monitor: monitor, hostNamespace: env.hostNamespace)
         var actions: [[ActionKind]] = []
         for (i, s) in selectors.enumerated() {
             do {

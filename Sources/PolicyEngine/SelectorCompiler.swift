@@ -11,6 +11,8 @@ struct SelectorCompiler {
     /// Tracepoint filters name positions in `args`; function hooks name the argument index.
     let filtersByPosition: Bool
     let flavour: HookFlavour
+    /// policy-mode monitor: enforcement only posts, so it needs no enforcing tier.
+    let monitor: Bool
     let hostNamespace: (NamespaceKind) -> UInt32?
     var sets = ValueSets()
 
@@ -107,7 +109,7 @@ struct SelectorCompiler {
                 act.kind = VIGIL_ACT_SIGNAL
                 act.arg = Int32(a.argSig ?? 9)
             case .override:
-                guard flavour.canOverride else {
+                guard flavour.canOverride || monitor else {
                     throw unsupported("matchActions[\(i)]", "Override needs the hook placed as BPF-LSM or fmod_ret (it is placed as \(flavour.rawValue))")
                 }
                 act.kind = VIGIL_ACT_OVERRIDE

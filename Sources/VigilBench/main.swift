@@ -68,15 +68,17 @@ func spawnLoop(_ n: Int) -> Double {
 }
 
 /// Starts `vigil agent` (the release binary next to this one) pinned to CPU 1.
-func startAgent(export: String) -> Process {
+func startAgent(export: String, extra: [String] = []) -> Process {
     let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil")
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
-    p.arguments = ["-c", "1", exe.path, "agent", "--export-file", export, "--export-file-max-size", "512M"]
+    p.arguments = ["-c", "1", exe.path, "agent", "--export-file", export, "--export-file-max-size", "512M",
+                   "--status-file", export + ".status"] + extra
     p.standardError = FileHandle.nullDevice
     try! p.run()
     // Ready when the /proc seeding shows up in the export.
-    for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: export)[.size] as? Int) ?? 0) == 0 { usleep(50_000) }
+    for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: export)[.size] as? Int) ?? 0) == 0
+        || !FileManager.default.fileExists(atPath: export + ".status") { usleep(50_000) }
     usleep(300_000)
     return p
 }
@@ -170,10 +172,12 @@ let args = CommandLine.arguments.dropFirst()
 switch args.first {
 case "exec-overhead":
     execOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 5, spawns: Int(args.dropFirst(2).first ?? "") ?? 2000)
+case "open-overhead":
+    openOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, opens: Int(args.dropFirst(2).first ?? "") ?? 200_000)
 case "policy-parse":
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
-    print("usage: vigil-bench policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS]")
+    print("usage: vigil-bench policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | open-overhead [ROUNDS] [OPENS]")
     exit(2)
 }

@@ -53,6 +53,29 @@ final class EventJSONTests: XCTestCase {
         try check(.lostEvents(counts: ["process_exec": 5, "process_exit": 2], total: 7, timeNs: 1_790_000_003_000_000_000), golden: "lost_events.json")
     }
 
+    func testProcessKprobeGolden() throws {
+        let (p, parent) = Self.sample()
+        let e = HookEvent(family: .kprobe, process: p, parent: parent, functionName: "fd_install",
+                          args: [HookArgument(.int(3), label: "fd"), HookArgument(.file(path: "/etc/passwd", permission: "-rw-r--r--"))],
+                          action: "KPROBE_ACTION_POST", policyName: "fd-install", message: "sensitive file", tags: ["fim"], timeNs: 1_700_000_000_123_456_789)
+        try check(.hook(e), golden: "process_kprobe.json")
+    }
+
+    func testProcessTracepointAndLSMGolden() throws {
+        let (p, parent) = Self.sample()
+        let tp = HookEvent(family: .tracepoint, process: p, parent: parent, functionName: "", subsystem: "syscalls", event: "sys_enter_openat",
+                           args: [HookArgument(.int(-100)), HookArgument(.string("/etc/shadow")),
+                                  HookArgument(.bytes([1, 2, 3], truncated: true, originalSize: 4096))],
+                           action: "KPROBE_ACTION_SIGKILL", policyName: "fim", message: nil, tags: [], timeNs: 1_700_000_000_123_456_789)
+        try check(.hook(tp), golden: "process_tracepoint.json")
+        let sock = HookArgValue.SocketInfo(family: "AF_INET", type: "SOCK_STREAM", protocol: "IPPROTO_TCP", saddr: "10.0.0.2", daddr: "10.0.0.9",
+                                           sport: 40000, dport: 22, state: "TCP_SYN_SENT")
+        let lsm = HookEvent(family: .lsm, process: p, parent: nil, functionName: "socket_connect",
+                            args: [HookArgument(.sock(sock)), HookArgument(.linuxBinprm(path: "/usr/bin/ssh", permission: "-rwxr-xr-x"))],
+                            action: "KPROBE_ACTION_OVERRIDE", policyName: "no-ssh", message: "lateral movement", tags: ["network"], timeNs: 1_700_000_000_123_456_789)
+        try check(.hook(lsm), golden: "process_lsm.json")
+    }
+
     func testFieldFiltersExcludeAndInclude() {
         let s = Self.sample()
         let event = AgentEvent.exec(process: s.process, parent: s.parent, ancestors: [], timeNs: 0)

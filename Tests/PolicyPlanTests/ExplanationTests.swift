@@ -17,12 +17,17 @@ final class ExplanationTests: XCTestCase {
         let full = status(Self.full)
         let fentry = HookPlacement.place(.function(symbol: "security_file_open", isReturn: false, preferFentry: true), status: full, hasBTF: { _ in true }, bpfLSMActive: true)
         XCTAssertEqual(fentry.attachPoint, "fentry/security_file_open")
-        let noBTF = HookPlacement.place(.function(symbol: "static_fn", isReturn: true, preferFentry: true), status: full, hasBTF: { _ in false }, bpfLSMActive: true)
+        let noBTF = HookPlacement.place(.function(symbol: "static_fn", isReturn: true, preferFentry: true), status: full, hasBTF: { _ in false },
+                                        hasSymbol: { _ in true }, bpfLSMActive: true)
         XCTAssertEqual(noBTF.attachPoint, "kretprobe/static_fn")
         XCTAssertEqual(noBTF.skipped, ["fexit: static_fn has no BTF (trampolines need it)"])
         let host = HookPlacement.place(.function(symbol: "fd_install", isReturn: false, preferFentry: true), status: status(Self.host), hasBTF: { _ in true }, bpfLSMActive: true)
         XCTAssertNil(host.tier)
         XCTAssertEqual(host.skipped.count, 2)
+        let missing = HookPlacement.place(.function(symbol: "no_such_fn", isReturn: false, preferFentry: true), status: full, hasBTF: { _ in false },
+                                          hasSymbol: { _ in false }, bpfLSMActive: true)
+        XCTAssertNil(missing.tier, "a function the kernel does not have cannot be kprobed")
+        XCTAssertEqual(missing.skipped.last, "kprobe: no kernel function no_such_fn (not in /proc/kallsyms)")
     }
 
     func testTracepointsAndLSM() {

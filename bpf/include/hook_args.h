@@ -42,8 +42,19 @@ static __always_inline __u64 function_arg(void *ctx, __u32 flavour, __u32 index)
 		}
 		return 0;
 	}
-	if (flavour == VIGIL_HOOK_RAW_TP)
-		return ((__u64 *)ctx)[index & 7];
+	if (flavour == VIGIL_HOOK_RAW_TP) {
+		/* context loads need the offset in the instruction: one load per index */
+		__u64 *args = ctx;
+		switch (index) {
+		case 0: return args[0];
+		case 1: return args[1];
+		case 2: return args[2];
+		case 3: return args[3];
+		case 4: return args[4];
+		case 5: return args[5];
+		}
+		return 0;
+	}
 	/* trampolines (fentry, fexit, fmod_ret, lsm): the argument as a plain value */
 	if (syscall) {
 		bpf_get_func_arg(ctx, 0, &v);

@@ -1,0 +1,106 @@
+import BPFKit
+import BPFTestObjects
+import Foundation
+
+/// open()+close() of one file `n` times; ns per pair.
+func openLoop(_ n: Int, path: String) -> Double {
+    let t = now()
+    for _ in 0..<n {
+        let fd = open(path, O_RDONLY)
+        if fd >= 0 { close(fd) }
+    }
+    return Double(now() - t) / Double(n)
+}
+
+/// A FIM policy on sys_enter_openat whose three prefixes never match the benchmark's file.
+let fimPolicy = """
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: bench-fim
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 5
+      type: int
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: Prefix
+        values: ["/etc/", "/usr/", "/root/"]
+"""
+
+/// The same three prefixes in bpftrace (0.17 on Debian 12).
+let bpftraceProgram = """
+tracepoint:syscalls:sys_enter_openat /strncmp(str(args->filename), "/etc/", 5) == 0 || strncmp(str(args->filename), "/usr/", 5) == 0 || strncmp(str(args->filename), "/root/", 6) == 0/ { printf("%d %s\\n", pid, str(args->filename)); }
+"""
+
+/// open+close cost with nothing attached, with an empty program on the same tracepoint (the
+/// kernel's floor), with the agent running the FIM policy, and with bpftrace doing the same
+/// filter; interleaved rounds, medians, ratios of the added costs.
+func openOverhead(rounds: Int, opens: Int) {
+    guard geteuid() == 0 else { print("open-overhead needs root"); exit(1) }
+    pin(cpu: 0)
+    let file = "/tmp/vigil-bench-open-\(getpid())"
+    FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    let policyPath = "/tmp/vigil-bench-fim-\(getpid()).yaml"
+    try! fimPolicy.write(toFile: policyPath, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: policyPath) }
+    let hasBpftrace = FileManager.default.isExecutableFile(atPath: "/usr/bin/bpftrace")
+    _ = openLoop(opens, path: file) // warm up
+    var off: [Double] = [], empty: [Double] = [], vigil: [Double] = [], bpftrace: [Double] = []
+    for _ in 0..<rounds {
+        off.append(openLoop(opens, path: file))
+
+        let object = try! BPFObject(bytes: BPFTestObjects.object(named: "empty_openat")!, name: "empty_openat")
+        try! object.load()
+        let link = try! object.program("empty_openat").attach()
+        empty.append(openLoop(opens, path: file))
+        link.close()
+
+        let export = "/tmp/vigil-bench-open-\(getpid()).json"
+        let agent = startAgent(export: export, extra: ["--policy", policyPath])
+        vigil.append(openLoop(opens, path: file))
+        kill(agent.processIdentifier, SIGINT)
+        agent.waitUntilExit()
+        if let text = try? String(contentsOfFile: export, encoding: .utf8), text.contains(file) {
+            print("  (unexpected: an event for the benchmark file left the kernel)")
+        }
+        try? FileManager.default.removeItem(atPath: export)
+
+        if hasBpftrace {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+            p.arguments = ["-c", "1", "/usr/bin/bpftrace", "-e", bpftraceProgram]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try! p.run()
+            // bpftrace prints "Attaching 1 probe..." once attached.
+            let ready = out.fileHandleForReading.availableData
+            if ready.isEmpty { print("  bpftrace exited early") }
+            usleep(200_000)
+            bpftrace.append(openLoop(opens, path: file))
+            kill(p.processIdentifier, SIGINT)
+            p.waitUntilExit()
+        }
+    }
+    let mOff = median(off), mEmpty = median(empty), mVigil = median(vigil)
+    print("open-overhead: open()+close() of a file no prefix matches, \(rounds) rounds x \(opens) opens, interleaved; workload on CPU 0, agents on CPU 1")
+    print(String(format: "  no program:                 median %.0f ns per open+close", mOff))
+    print(String(format: "  empty program (the floor):  median %.0f ns  (+%.0f ns, %+.1f%%)", mEmpty, mEmpty - mOff, (mEmpty / mOff - 1) * 100))
+    print(String(format: "  vigil agent, FIM policy:    median %.0f ns  (+%.0f ns, %+.1f%%)", mVigil, mVigil - mOff, (mVigil / mOff - 1) * 100))
+    print(String(format: "  vigil's added cost / the floor's: %.2fx  (target <= 1.5x)", (mVigil - mOff) / max(mEmpty - mOff, 1)))
+    if !bpftrace.isEmpty {
+        let mB = median(bpftrace)
+        print(String(format: "  bpftrace, same prefixes:    median %.0f ns  (+%.0f ns, %+.1f%%)", mB, mB - mOff, (mB / mOff - 1) * 100))
+        print(String(format: "  vigil's added cost / bpftrace's: %.2fx  (target <= 0.5x)", (mVigil - mOff) / max(mB - mOff, 1)))
+    } else {
+        print("  bpftrace not installed (apt-get install bpftrace) : comparison skipped")
+    }
+}

@@ -1,0 +1,102 @@
+import AgentCore
+import BPFKit
+import Foundation
+import KernelFeatures
+import PolicyEngine
+import PolicyYAML
+import Sensors
+import XCTest
+
+/// kprobes: policies on kernel functions, on each tier that can host them: fentry
+/// (trampolines, preferred) and kprobe. In-process: the process sensor, the policy
+/// manager and the ring buffer, without the agent around them.
+final class PolicyFunctionTests: XCTestCase {
+    static let cat = URL(fileURLWithPath: "/bin/cat").resolvingSymlinksInPath().path
+
+    static func policy(prefix: String) -> String {
+        """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata:
+          name: fd-install-watch
+        spec:
+          kprobes:
+          - call: fd_install
+            syscall: false
+            args:
+            - index: 0
+              type: int
+            - index: 1
+              type: file
+            selectors:
+            - matchArgs:
+              - index: 1
+                operator: Prefix
+                values: ["\(prefix)"]
+        """
+    }
+
+    /// The running kernel, with the kprobe tier forced when `kprobeOnly`.
+    static func environment(kprobeOnly: Bool) -> KernelEnvironment {
+        var env = KernelEnvironment.running
+        if kprobeOnly {
+            env.place = { target in
+                if case .function(let s, let r, _) = target { return HookPlacement.place(.function(symbol: s, isReturn: r, preferFentry: false)) }
+                return HookPlacement.place(target)
+            }
+        }
+        return env
+    }
+
+    func runFdInstall(kprobeOnly: Bool) throws {
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let watched = dir + "/watched"
+        let other = dir + "-other"
+        FileManager.default.createFile(atPath: watched, contents: Data("x\n".utf8))
+        FileManager.default.createFile(atPath: other, contents: Data("y\n".utf8))
+        defer { try? FileManager.default.removeItem(atPath: other) }
+
+        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
+        try sensor.attach()
+        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes),
+                                    environment: Self.environment(kprobeOnly: kprobeOnly))
+        let parsed = PolicyLoader.parse(Array(Self.policy(prefix: dir + "/").utf8), file: "fd-install.yaml")
+        XCTAssertTrue(parsed.isValid, "\(parsed.diagnostics)")
+        try manager.load(XCTUnwrap(parsed.policies.first))
+        let hook = try XCTUnwrap(manager.loaded["fd-install-watch"]?.hooks.first)
+        XCTAssertEqual(hook.plan.flavour, kprobeOnly ? .kprobe : .fentry)
+
+        var records: [DecodedHookRecord] = []
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
+            if HookRecordDecoder.isHookRecord(bytes), let (r, _) = manager.decode(bytes) { records.append(r) }
+            return true
+        }
+        let hit = try KernelTest.run(Self.cat, [watched])
+        let miss = try KernelTest.run(Self.cat, [other])
+        XCTAssertEqual(hit.status, 0)
+        func path(_ r: DecodedHookRecord) -> String? {
+            if case .file(let p, _) = r.args.last?.value { return p }
+            return nil
+        }
+        try KernelTest.poll(ring) { records.contains { $0.pid == UInt32(hit.pid) && path($0) == watched } }
+        let r = try XCTUnwrap(records.first { $0.pid == UInt32(hit.pid) && path($0) == watched }, "no fd_install record for cat \(watched): \(records.map(path))")
+        if case .int(let fd) = r.args.first?.value { XCTAssertGreaterThanOrEqual(fd, 3) } else { XCTFail("arg 0 is an int") }
+        if case .file(_, let perm) = r.args.last?.value { XCTAssertEqual(perm, "-rw-r--r--") }
+        XCTAssertNotNil(r.process, "the caller's exec identity comes from the kernel's process table")
+        XCTAssertFalse(records.contains { $0.pid == UInt32(miss.pid) }, "a file outside the prefix never leaves the kernel")
+        XCTAssertTrue(records.allSatisfy { (path($0) ?? "").hasPrefix(dir + "/") })
+        manager.unloadAll()
+        XCTAssertTrue(manager.loaded.isEmpty)
+    }
+
+    func testFdInstallPathPrefixOnFentry() throws {
+        try KernelTest.require(.fentry)
+        try runFdInstall(kprobeOnly: false)
+    }
+
+    func testFdInstallPathPrefixOnKprobe() throws {
+        try KernelTest.require(.kprobe)
+        try runFdInstall(kprobeOnly: true)
+    }
+}

@@ -1,0 +1,189 @@
+import CVigilABI
+import KernelFeatures
+import PolicyEngine
+import PolicyModel
+import PolicyYAML
+import XCTest
+
+/// The compiler on fixed kernel profiles (no kernel): tiers, specialization, value sets, refusals.
+final class PolicyCompilerTests: XCTestCase {
+    static let openatFormat = TracepointFormat(subsystem: "syscalls", event: "sys_enter_openat", text: """
+        name: sys_enter_openat
+        ID: 700
+        format:
+        \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+        \tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+        \tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+        \tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+        \tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+        \tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;
+        \tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;
+        \tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;
+        \tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;
+        """)!
+
+    /// A kernel with the given features; every function has BTF and every tracepoint exists.
+    static func env(_ features: Set<KernelFeature>) -> KernelEnvironment {
+        let status: @Sendable (KernelFeature) -> FeatureStatus = { features.contains($0) ? .supported : .unsupported(step: "load", errno: 1, errnoName: "EPERM", detail: "") }
+        return KernelEnvironment(
+            place: { HookPlacement.place($0, status: status, hasBTF: { _ in true }, hasSymbol: { _ in true }, tracepointExists: { _, _ in true }, bpfLSMActive: true) },
+            status: status, tracepointFormat: { _, _ in openatFormat }, hostNamespace: { _ in 4026531836 })
+    }
+    static let host = env([.tracepoint, .rawTracepoint, .sendSignal, .ringBuffer])
+    static let full = env([.tracepoint, .rawTracepoint, .sendSignal, .ringBuffer, .kprobe, .fentry, .fexit, .fmodRet, .lsm])
+
+    func policy(_ yaml: String, file: StaticString = #filePath, line: UInt = #line) throws -> TracingPolicy {
+        let r = PolicyLoader.parse(Array(yaml.utf8), file: "test.yaml")
+        XCTAssertTrue(r.isValid, "\(r.diagnostics)", file: file, line: line)
+        return try XCTUnwrap(r.policies.first)
+    }
+
+    func compile(_ yaml: String, _ env: KernelEnvironment) throws -> Result<[HookPlan], PolicyLoadError> {
+        PolicyCompiler.compile(try policy(yaml), firstHookID: 7, environment: env)
+    }
+
+    static let fim = """
+    apiVersion: cilium.io/v1alpha1
+    kind: TracingPolicy
+    metadata: {name: fim}
+    spec:
+      tracepoints:
+      - subsystem: syscalls
+        event: sys_enter_openat
+        args:
+        - {index: 5, type: int}
+        - {index: 6, type: string}
+        selectors:
+        - matchArgs:
+          - {index: 1, operator: Prefix, values: ["/etc/", "/usr/"]}
+          - {index: 0, operator: Equal, values: ["-100"]}
+          matchBinaries:
+          - {operator: Postfix, values: ["/cat"]}
+          matchActions:
+          - {action: Post, rateLimit: 1m, rateLimitScope: process}
+    """
+
+    func testTracepointHookIsSpecializedFromTheFormat() throws {
+        let plan = try XCTUnwrap(compile(Self.fim, Self.host).get().first)
+        XCTAssertEqual(plan.flavour, .tracepoint)
+        XCTAssertEqual(plan.config.hook_id, 7)
+        XCTAssertEqual(plan.config.nargs, 2)
+        XCTAssertEqual(plan.config.nselectors, 1)
+        XCTAssertEqual(plan.config.args.0.kind, VIGIL_ARG_INT)
+        XCTAssertEqual(plan.config.args.0.source, 16, "field offset from the format")
+        XCTAssertEqual(plan.config.args.0.size, 4, "`int dfd` occupies 8 bytes; the policy's int reads 4")
+        XCTAssertEqual(plan.config.args.1.kind, VIGIL_ARG_STRING)
+        XCTAssertEqual(plan.config.args.1.source, 24)
+        XCTAssertNotEqual(plan.config.args.1.flags & VIGIL_ARGF_USER, 0, "syscall pointers are user memory")
+        let sel = plan.config.selectors.0
+        XCTAssertEqual(sel.nfilters, 2)
+        XCTAssertEqual(sel.filters.0.op, VIGIL_OP_PREFIX)
+        XCTAssertEqual(sel.filters.0.slot, 1)
+        XCTAssertEqual(sel.filters.1.op, VIGIL_OP_EQ)
+        XCTAssertEqual(sel.filters.1.nvalues, 1)
+        XCTAssertEqual(sel.filters.1.values.0, -100)
+        XCTAssertEqual(sel.binary_op, VIGIL_OP_POSTFIX)
+        XCTAssertEqual(sel.actions.0.kind, VIGIL_ACT_POST)
+        XCTAssertEqual(sel.actions.0.rate_ns, 60_000_000_000)
+        XCTAssertEqual(sel.actions.0.scope, VIGIL_SCOPE_PROCESS)
+        XCTAssertEqual(plan.sets.strings.map { String(decoding: $0.bytes, as: UTF8.self) }, ["/etc/", "/usr/"])
+        XCTAssertEqual(plan.sets.reversedStrings.map { String(decoding: $0.bytes, as: UTF8.self) }, ["tac/"], "Postfix members are stored reversed")
+        XCTAssertEqual(Set(plan.sets.strings.map(\.set)).count, 1)
+        XCTAssertNotEqual(plan.sets.strings.first?.set, plan.sets.reversedStrings.first?.set)
+    }
+
+    static let kprobeOverride = """
+    apiVersion: cilium.io/v1alpha1
+    kind: TracingPolicy
+    metadata: {name: deny-mkdir}
+    spec:
+      kprobes:
+      - call: security_inode_mkdir
+        syscall: false
+        args:
+        - {index: 1, type: dentry}
+        selectors:
+        - matchArgs:
+          - {index: 1, operator: Postfix, values: ["forbidden"]}
+          matchActions:
+          - {action: Override, argError: -1}
+    """
+
+    func testOverrideOnSecurityFunctionUsesFmodRetWhereTheKernelHasIt() throws {
+        let plan = try XCTUnwrap(compile(Self.kprobeOverride, Self.full).get().first)
+        XCTAssertEqual(plan.flavour, .fmodRet)
+        XCTAssertEqual(plan.config.selectors.0.actions.0.kind, VIGIL_ACT_OVERRIDE)
+        XCTAssertEqual(plan.config.selectors.0.actions.0.arg, -1)
+    }
+
+    func testHostCannotHostKprobesAndSaysWhy() throws {
+        guard case .failure(let e) = try compile(Self.kprobeOverride, Self.host) else { return XCTFail("must not compile on the host profile") }
+        let text = e.description
+        XCTAssertTrue(text.contains("spec.kprobes[0]"), text)
+        XCTAssertTrue(text.contains("fentry: fentry unavailable"), text)
+        XCTAssertTrue(text.contains("kprobe: kprobe unavailable"), text)
+    }
+
+    func testMonitorModeSetsTheFlagAndNeedsNoOverrideTier() throws {
+        let monitor = Self.kprobeOverride.replacingOccurrences(of: "spec:\n", with: "spec:\n  options:\n  - {name: policy-mode, value: monitor}\n")
+        let plan = try XCTUnwrap(compile(monitor, Self.env([.kprobe, .tracepoint])).get().first)
+        XCTAssertEqual(plan.flavour, .kprobe)
+        XCTAssertNotEqual(plan.config.flags & VIGIL_HOOKF_MONITOR, 0)
+    }
+
+    func testUnsupportedPiecesRefuseTheWholePolicy() throws {
+        let yaml = Self.fim.replacingOccurrences(of: "matchBinaries:\n      - {operator: Postfix, values: [\"/cat\"]}",
+                                                 with: "matchBinaries:\n      - {operator: In, values: [\"/bin/cat\"], followChildren: true}")
+        guard case .failure(let e) = try compile(yaml, Self.host) else { return XCTFail("followChildren is not run in the kernel yet") }
+        XCTAssertTrue(e.description.contains("followChildren"), e.description)
+        let kret = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: kret}
+        spec:
+          kprobes:
+          - call: fd_install
+            syscall: false
+            return: true
+            args: [{index: 0, type: int}]
+            returnArg: {index: 0, type: int}
+        """
+        guard case .failure(let e2) = try compile(kret, Self.env([.kprobe, .tracepoint])) else { return XCTFail("kretprobes cannot read arguments") }
+        XCTAssertTrue(e2.description.contains("kretprobe cannot read arguments"), e2.description)
+        XCTAssertEqual(try compile(kret, Self.full).get().first?.flavour, .fexit, "fexit reads arguments and the return value")
+    }
+
+    func testSocketAddressesAndPorts() throws {
+        let yaml = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: connect}
+        spec:
+          kprobes:
+          - call: tcp_connect
+            syscall: false
+            args: [{index: 0, type: sock}]
+            selectors:
+            - matchArgs:
+              - {index: 0, operator: NotDAddr, values: ["127.0.0.0/8", "::1"]}
+              - {index: 0, operator: DPort, values: ["22", "8000:8080"]}
+        """
+        let plan = try XCTUnwrap(compile(yaml, Self.full).get().first)
+        XCTAssertEqual(plan.flavour, .fentry)
+        let f = plan.config.selectors.0.filters
+        XCTAssertEqual(f.0.op, VIGIL_OP_NOT_DADDR)
+        XCTAssertEqual(plan.sets.strings.map(\.prefixBits), [96 + 8, 128])
+        XCTAssertEqual(plan.sets.strings.first?.bytes, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 0])
+        XCTAssertEqual(f.1.op, VIGIL_OP_DPORT)
+        XCTAssertEqual(f.1.values.0, 22 << 32 | 22)
+        XCTAssertEqual(f.1.values.1, 8000 << 32 | 8080)
+    }
+
+    func testHookIDsAreConsecutiveAcrossHooks() throws {
+        let yaml = Self.fim.replacingOccurrences(of: "  tracepoints:\n", with: "  tracepoints:\n  - {subsystem: syscalls, event: sys_enter_openat}\n")
+        let plans = try compile(yaml, Self.host).get()
+        XCTAssertEqual(plans.map(\.config.hook_id), [7, 8])
+        XCTAssertEqual(plans[0].config.nselectors, 0)
+        XCTAssertEqual(plans[0].config.selectors.0.actions.0.kind, VIGIL_ACT_POST, "no selectors: every call posts")
+    }
+}
