@@ -10,8 +10,23 @@ public enum HookArgValue: Sendable, Equatable {
     case path(path: String, permission: String) // path_arg
     case linuxBinprm(path: String, permission: String) // linux_binprm_arg
     case sock(SocketInfo)      // sock_arg
+    case sockaddr(family: String, address: String, port: UInt16) // sockaddr_arg
+    case credentials(Credentials) // process_credentials_arg
+    case skb(SocketInfo, length: UInt64) // skb_arg
+    case netDevice(String)     // net_dev_arg
+    case module(String)        // module_arg
     case capability(Int64)     // capability_arg
     case unreadable(String)    // the kernel could not read it; the reason
+
+    public struct Credentials: Sendable, Equatable {
+        public var uid, gid, euid, egid, suid, sgid, fsuid, fsgid: UInt32
+        public var capPermitted, capEffective, capInheritable: UInt64
+        public init(uid: UInt32, gid: UInt32, euid: UInt32, egid: UInt32, suid: UInt32, sgid: UInt32, fsuid: UInt32, fsgid: UInt32,
+                    capPermitted: UInt64, capEffective: UInt64, capInheritable: UInt64) {
+            (self.uid, self.gid, self.euid, self.egid, self.suid, self.sgid, self.fsuid, self.fsgid) = (uid, gid, euid, egid, suid, sgid, fsuid, fsgid)
+            (self.capPermitted, self.capEffective, self.capInheritable) = (capPermitted, capEffective, capInheritable)
+        }
+    }
 
     public struct SocketInfo: Sendable, Equatable {
         public var family: String

@@ -64,7 +64,7 @@ public func readTextFile(_ path: String) -> String? {
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
+    var buf = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }

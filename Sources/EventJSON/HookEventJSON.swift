@@ -1,5 +1,6 @@
 import AgentCore
 import Foundation
+import PolicyModel
 
 /// `process_kprobe`, `process_tracepoint` and `process_lsm` bodies, with keys in the order
 /// of Tetragon's protobuf field numbers (its JSON export writes them in that order).
@@ -88,6 +89,43 @@ extension EventEncoder {
             k.set("dport", UInt32(s.dport))
             if !s.state.isEmpty { k.set("state", s.state) }
             o.set("sock_arg", k)
+        case .sockaddr(let family, let address, let port):
+            let k = JSONObject.object()
+            k.set("family", family)
+            k.set("addr", address)
+            k.set("port", UInt32(port))
+            o.set("sockaddr_arg", k)
+        case .credentials(let c):
+            let k = JSONObject.object()
+            for (name, v) in [("uid", c.uid), ("gid", c.gid), ("euid", c.euid), ("egid", c.egid), ("suid", c.suid), ("sgid", c.sgid), ("fsuid", c.fsuid), ("fsgid", c.fsgid)] {
+                k.set(name, v)
+            }
+            let caps = JSONObject.object()
+            for (name, mask) in [("permitted", c.capPermitted), ("effective", c.capEffective), ("inheritable", c.capInheritable)] where mask != 0 {
+                let list = JSONObject.array()
+                for cap in CapabilityName.allCases where mask & (1 << UInt64(cap.bit)) != 0 { list.append(cap.rawValue) }
+                caps.set(name, list)
+            }
+            k.set("caps", caps)
+            o.set("process_credentials_arg", k)
+        case .skb(let s, let len):
+            let k = JSONObject.object()
+            k.set("len", len)
+            k.set("saddr", s.saddr)
+            k.set("daddr", s.daddr)
+            k.set("sport", UInt32(s.sport))
+            k.set("dport", UInt32(s.dport))
+            k.set("protocol", s.proto)
+            k.set("family", s.family)
+            o.set("skb_arg", k)
+        case .netDevice(let name):
+            let k = JSONObject.object()
+            k.set("name", name)
+            o.set("net_dev_arg", k)
+        case .module(let name):
+            let k = JSONObject.object()
+            k.set("name", name)
+            o.set("module_arg", k)
         case .unreadable(let why):
             o.set("error", why)
         }

@@ -13,7 +13,7 @@ public struct ArgumentLayout: Sendable, Equatable {
     public var presentation: Presentation
 
     public enum Presentation: Sendable, Equatable {
-        case int, uint, size, long, capability, string, bytes, file, path, linuxBinprm, sock
+        case int, uint, size, long, capability, string, bytes, file, path, linuxBinprm, sock, sockaddr, cred, skb, netDevice, module
     }
 
     static func integer(_ size: UInt32, signed: Bool, _ p: Presentation) -> ArgumentLayout {
@@ -42,6 +42,13 @@ public struct ArgumentLayout: Sendable, Equatable {
         case .dentry: .success(ArgumentLayout(kind: VIGIL_ARG_DENTRY, size: 8, signed: false, presentation: .path))
         case .linuxBinprm: .success(ArgumentLayout(kind: VIGIL_ARG_BINPRM, size: 8, signed: false, presentation: .linuxBinprm))
         case .sock: .success(ArgumentLayout(kind: VIGIL_ARG_SOCK, size: 8, signed: false, presentation: .sock))
+        case .socket: .success(ArgumentLayout(kind: VIGIL_ARG_SOCKET, size: 8, signed: false, presentation: .sock))
+        case .sockaddr: .success(ArgumentLayout(kind: VIGIL_ARG_SOCKADDR, size: 8, signed: false, presentation: .sockaddr))
+        case .cred: .success(ArgumentLayout(kind: VIGIL_ARG_CRED, size: 8, signed: false, presentation: .cred))
+        case .skb: .success(ArgumentLayout(kind: VIGIL_ARG_SKB, size: 8, signed: false, presentation: .skb))
+        case .netDevice: .success(ArgumentLayout(kind: VIGIL_ARG_NETDEV, size: 8, signed: false, presentation: .netDevice))
+        case .kiocb: .success(ArgumentLayout(kind: VIGIL_ARG_KIOCB, size: 8, signed: false, presentation: .file))
+        case .module: .success(ArgumentLayout(kind: VIGIL_ARG_MODULE, size: 8, signed: false, presentation: .module))
         case .nop: .success(ArgumentLayout(kind: VIGIL_ARG_NONE, size: 0, signed: false, presentation: .int))
         default: .failure(UnsupportedArgument(type: type))
         }
@@ -90,6 +97,6 @@ public struct UnsupportedArgument: Error, Sendable, Equatable, CustomStringConve
     public var type: ArgType
     public var detail: String? = nil
     public var description: String {
-        detail ?? "argument type \(type.rawValue) is not read by Vigil's engine yet (supported: integers, string, char_buf, fd, file, path, dentry, linux_binprm, sock)"
+        detail ?? "argument type \(type.rawValue) is not read by Vigil's engine yet (supported: integers, string, char_buf, fd, file, path, dentry, linux_binprm, kiocb, sock, socket, sockaddr, skb, net_device, cred, module)"
     }
 }

@@ -23,9 +23,20 @@ public struct HookPlan: @unchecked Sendable {
     /// Per recorded slot: the policy argument and its layout (for decoding).
     public var slots: [(arg: HookArg, layout: ArgumentLayout)]
     public var returnArg: (arg: HookArg, layout: ArgumentLayout)?
+    /// A non-integer return value (a pointer the kernel reads, e.g. a struct sock *) is read
+    /// into this slot like an argument.
+    public var returnSlot: Int? = nil
     public var message: String?
     public var tags: [String]
     /// Per selector, the action kinds (for the event's `action`).
     public var selectorActions: [[ActionKind]]
     public var monitor: Bool
+
+    /// Whether any selector's Post has a rate limit (the hook then needs its LRU map).
+    public var usesRateLimit: Bool {
+        (0..<Int(config.nselectors)).contains { i in
+            let sel = element(config.selectors, i, as: vigil_selector.self)
+            return (0..<Int(sel.nactions)).contains { element(sel.actions, $0, as: vigil_action.self).rate_ns > 0 }
+        }
+    }
 }

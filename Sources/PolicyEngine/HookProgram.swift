@@ -43,6 +43,8 @@ public final class HookProgram {
             try object.map("strings").setMaxEntries(max(1, plan.sets.strings.count))
             try object.map("rstrings").setMaxEntries(max(1, plan.sets.reversedStrings.count))
             try object.map("ints").setMaxEntries(max(1, plan.sets.integers.count))
+            // The rate-limit LRU is preallocated (about 1 MiB at 8192 entries): only hooks that limit get it.
+            if !plan.usesRateLimit { try object.map("rates").setMaxEntries(1) }
             try object.setRodata("hook_config", to: plan.config)
             try object.setRodata("wakeup_bytes", to: shared.wakeupBytes)
             try object.load()

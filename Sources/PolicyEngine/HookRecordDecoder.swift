@@ -44,13 +44,17 @@ public enum HookRecordDecoder {
         let ret = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.ret)!, as: Int64.self)
         var args: [HookArgument] = []
         args.reserveCapacity(plan.slots.count)
-        for (i, slot) in plan.slots.enumerated() where slot.layout.kind != VIGIL_ARG_NONE {
+        for (i, slot) in plan.slots.enumerated() where slot.layout.kind != VIGIL_ARG_NONE && i != plan.returnSlot {
             let meta = bytes.loadUnaligned(fromByteOffset: argOffset + i * MemoryLayout<vigil_hook_arg>.stride, as: vigil_hook_arg.self)
             let data = UnsafeRawBufferPointer(rebasing: bytes[(dataOffset + i * Int(VIGIL_ARG_BYTES))..<(dataOffset + (i + 1) * Int(VIGIL_ARG_BYTES))])
             args.append(HookArgument(value(meta, data, slot.layout), label: slot.arg.label))
         }
         var returnValue: HookArgument?
-        if let r = plan.returnArg {
+        if let i = plan.returnSlot {
+            let meta = bytes.loadUnaligned(fromByteOffset: argOffset + i * MemoryLayout<vigil_hook_arg>.stride, as: vigil_hook_arg.self)
+            let data = UnsafeRawBufferPointer(rebasing: bytes[(dataOffset + i * Int(VIGIL_ARG_BYTES))..<(dataOffset + (i + 1) * Int(VIGIL_ARG_BYTES))])
+            returnValue = HookArgument(value(meta, data, plan.slots[i].layout), label: plan.slots[i].arg.label)
+        } else if let r = plan.returnArg {
             let meta = vigil_hook_arg(len: 0, flags: 0, value: ret)
             returnValue = HookArgument(value(meta, UnsafeRawBufferPointer(start: nil, count: 0), r.layout), label: r.arg.label)
         }
@@ -94,6 +98,21 @@ public enum HookRecordDecoder {
             if failed || data.count < MemoryLayout<vigil_sock_data>.size { return .unreadable("the kernel could not read the socket") }
             let s = data.loadUnaligned(as: vigil_sock_data.self)
             return .sock(socketInfo(s))
+        case .sockaddr:
+            if failed || data.count < MemoryLayout<vigil_sock_data>.size { return .unreadable("the kernel could not read the address") }
+            let s = data.loadUnaligned(as: vigil_sock_data.self)
+            let info = socketInfo(s)
+            return .sockaddr(family: info.family, address: s.family == 2 || s.family == 10 ? info.daddr : "", port: s.dport)
+        case .skb:
+            if failed || data.count < MemoryLayout<vigil_sock_data>.size { return .unreadable("the kernel could not read the packet") }
+            return .skb(socketInfo(data.loadUnaligned(as: vigil_sock_data.self)), length: UInt64(bitPattern: meta.value))
+        case .netDevice: return failed ? .unreadable("the kernel could not read the device") : .netDevice(text())
+        case .module: return failed ? .unreadable("the kernel could not read the module") : .module(text())
+        case .cred:
+            if failed || data.count < MemoryLayout<vigil_cred_data>.size { return .unreadable("the kernel could not read the credentials") }
+            let c = data.loadUnaligned(as: vigil_cred_data.self)
+            return .credentials(.init(uid: c.uid, gid: c.gid, euid: c.euid, egid: c.egid, suid: c.suid, sgid: c.sgid, fsuid: c.fsuid, fsgid: c.fsgid,
+                                      capPermitted: c.cap_permitted, capEffective: c.cap_effective, capInheritable: c.cap_inheritable))
         }
     }
 

@@ -74,13 +74,18 @@ public enum PolicyCompiler {
         }
         var flavour: HookFlavour = tier == "fentry" ? .fentry : tier == "fexit" ? .fexit : tier == "kretprobe" ? .kretprobe : .kprobe
         let wantsOverride = k.common.selectors.contains { $0.matchActions.contains { $0.kind == .override } } && !monitor
+        var dropReturn = false
         if wantsOverride {
             let injectable = symbol.hasPrefix("security_") || k.syscall
-            if injectable && env.status(.fmodRet).isSupported && !k.isReturn {
+            let needsReturn = k.common.selectors.contains { !$0.matchReturnArgs.isEmpty }
+            if injectable && env.status(.fmodRet).isSupported && !needsReturn {
+                // fmod_ret runs before the function: a return probe that overrides reports no return value.
                 flavour = .fmodRet
+                dropReturn = k.isReturn
             } else {
-                let why = injectable ? "fmod_ret \(env.status(.fmodRet)); override_return \(env.status(.overrideReturn))"
-                                     : "only security_* functions and syscalls can be overridden (fmod_ret)"
+                let why = !injectable ? "only security_* functions and syscalls can be overridden (fmod_ret)"
+                    : needsReturn ? "matchReturnArgs and Override together need bpf_override_return: override_return \(env.status(.overrideReturn))"
+                    : "fmod_ret \(env.status(.fmodRet)); override_return \(env.status(.overrideReturn))"
                 return .failure(.unsupported("\(name): Override is not possible here: \(why)"))
             }
         }
@@ -97,16 +102,25 @@ public enum PolicyCompiler {
             return .failure(.unsupported("\(name): a kretprobe cannot read arguments (needs fexit, which this kernel lacks: \(placement.skipped.joined(separator: "; ")))"))
         }
         var returnArg: (arg: HookArg, layout: ArgumentLayout)?
-        if k.isReturn, let r = k.returnArg {
+        var returnSlot: Int?
+        if k.isReturn, let r = k.returnArg, !dropReturn {
             switch ArgumentLayout.forFunction(r.type) {
-            case .success(var l):
-                if l.kind != VIGIL_ARG_INT { return .failure(.unsupported("\(name): return arg type \(r.type.rawValue): Vigil reads integer return values")) }
+            case .success(var l) where l.kind == VIGIL_ARG_INT:
                 l.size = 8
                 returnArg = (r, l)
+            case .success(let l):
+                // A pointer the kernel reads (struct sock *, struct file *): a slot fed by the return value.
+                guard slots.count < Int(VIGIL_HOOK_ARGS) else { return .failure(.unsupported("\(name): no argument slot left for the return value")) }
+                returnSlot = slots.count
+                slots.append((r, l))
             case .failure(let e): return .failure(.unsupported("\(name): returnArg: \(e)"))
             }
         }
         for (i, (a, l)) in slots.enumerated() {
+            if i == returnSlot {
+                setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: 0, size: l.size, flags: VIGIL_ARGF_RETURN, size_arg: 0, pad: 0))
+                continue
+            }
             guard a.index <= PolicyLimits.maxFunctionArgIndex else { return .failure(.unsupported("\(name): arg index \(a.index) is past the 6 register arguments")) }
             var spec = vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, pad: 0)
             if k.syscall { spec.flags |= VIGIL_ARGF_USER }
@@ -116,9 +130,11 @@ public enum PolicyCompiler {
         }
         config.nargs = UInt32(slots.count)
         return finish(config: config, slots: slots, selectors: k.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env) { config, sets, actions in
-            HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .kprobe, flavour: flavour,
-                     attach: .function(symbol: symbol), functionName: symbol, config: config, sets: sets, slots: slots,
-                     returnArg: returnArg, message: k.common.message, tags: k.common.tags, selectorActions: actions, monitor: monitor)
+            var plan = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .kprobe, flavour: flavour,
+                                attach: .function(symbol: symbol), functionName: symbol, config: config, sets: sets, slots: slots,
+                                returnArg: returnArg, message: k.common.message, tags: k.common.tags, selectorActions: actions, monitor: monitor)
+            plan.returnSlot = returnSlot
+            return plan
         }
     }
 
@@ -212,6 +228,14 @@ public enum PolicyCompiler {
             }
         }
         config.nselectors = UInt32(selectors.count)
+        // Arguments some filter reads are read before the selectors run; the others only on a match.
+        for i in 0..<Int(config.nselectors) {
+            let sel = element(config.selectors, i, as: vigil_selector.self)
+            for f in 0..<Int(sel.nfilters) {
+                let slot = Int(element(sel.filters, f, as: vigil_arg_filter.self).slot)
+                modifyElement(&config.args, slot, as: vigil_arg_spec.self) { $0.flags |= VIGIL_ARGF_FILTERED }
+            }
+        }
         if selectors.isEmpty { actions = [[.post]] }
         // No selectors: every call posts, through selector 0's single Post action.
         if selectors.isEmpty {

@@ -40,7 +40,7 @@ struct SelectorCompiler {
         // matchPIDs
         if s.matchPIDs.count > 1 { throw unsupported("matchPIDs", "Vigil tests one matchPIDs entry per selector") }
         if let p = s.matchPIDs.first {
-            if p.isNamespacePID { throw unsupported("matchPIDs.isNamespacePID") }
+            out.pid_ns = p.isNamespacePID ? 1 : 0
             if p.followForks { throw unsupported("matchPIDs.followForks") }
             guard p.values.count <= Int(VIGIL_SEL_PIDS) else { throw unsupported("matchPIDs.values", "at most \(VIGIL_SEL_PIDS) pids") }
             out.pid_op = p.op == .in ? VIGIL_OP_EQ : VIGIL_OP_NEQ
@@ -156,7 +156,9 @@ struct SelectorCompiler {
                 for (i, n) in ints.enumerated() { setElement(&out.values, i, n) }
                 out.nvalues = UInt32(ints.count)
             }
-        case VIGIL_ARG_SOCK:
+        case VIGIL_ARG_CRED:
+            throw bad("filters on \(type) arguments are not run in the kernel by Vigil yet")
+        case VIGIL_ARG_SOCK, VIGIL_ARG_SOCKET, VIGIL_ARG_SOCKADDR, VIGIL_ARG_SKB:
             guard let op = Self.socketOps[f.op] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }
             out.op = op
             switch op {

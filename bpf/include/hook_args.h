@@ -180,6 +180,117 @@ static __always_inline void read_sock(struct vigil_hook_arg *a, __u8 *out, struc
 	a->value = d->family;
 }
 
+/* struct sockaddr (user or kernel memory): family, address and port into both the source and
+ * destination fields, so SAddr/DAddr and SPort/DPort filters all see it. AF_UNIX: the path. */
+static __always_inline void read_sockaddr(struct vigil_hook_arg *a, __u8 *out, __u64 ptr, bool user)
+{
+	struct vigil_sock_data *d = (struct vigil_sock_data *)out;
+	struct sockaddr_in6 sa = {};
+	long err = user ? bpf_probe_read_user(&sa, sizeof(sa), (void *)ptr) : bpf_probe_read_kernel(&sa, sizeof(sa), (void *)ptr);
+	if (err < 0) {
+		/* a sockaddr_in near the end of a page: retry with its own size */
+		err = user ? bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), (void *)ptr)
+			   : bpf_probe_read_kernel(&sa, sizeof(struct sockaddr_in), (void *)ptr);
+	}
+	if (err < 0) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		return;
+	}
+	__builtin_memset(d, 0, sizeof(*d));
+	d->family = sa.sin6_family;
+	d->sport = d->dport = bpf_ntohs(sa.sin6_port);
+	if (d->family == VIGIL_AF_INET6) {
+		__builtin_memcpy(d->saddr, &sa.sin6_addr, 16);
+		__builtin_memcpy(d->daddr, &sa.sin6_addr, 16);
+	} else if (d->family == VIGIL_AF_INET) {
+		__u32 addr = ((struct sockaddr_in *)&sa)->sin_addr.s_addr;
+		map_v4(d->saddr, addr);
+		map_v4(d->daddr, addr);
+	}
+	a->len = sizeof(*d);
+	a->value = d->family;
+}
+
+static __always_inline void read_cred(struct vigil_hook_arg *a, __u8 *out, const struct cred *c)
+{
+	struct vigil_cred_data *d = (struct vigil_cred_data *)out;
+	if (!c) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		return;
+	}
+	d->uid = BPF_CORE_READ(c, uid.val);
+	d->gid = BPF_CORE_READ(c, gid.val);
+	d->suid = BPF_CORE_READ(c, suid.val);
+	d->sgid = BPF_CORE_READ(c, sgid.val);
+	d->euid = BPF_CORE_READ(c, euid.val);
+	d->egid = BPF_CORE_READ(c, egid.val);
+	d->fsuid = BPF_CORE_READ(c, fsuid.val);
+	d->fsgid = BPF_CORE_READ(c, fsgid.val);
+	d->securebits = BPF_CORE_READ(c, securebits);
+	d->pad = 0;
+	/* kernel_cap_t is u32[2] before 6.3 and a u64 after: 8 bytes either way */
+	bpf_probe_read_kernel(&d->cap_permitted, 8, &c->cap_permitted);
+	bpf_probe_read_kernel(&d->cap_effective, 8, &c->cap_effective);
+	bpf_probe_read_kernel(&d->cap_inheritable, 8, &c->cap_inheritable);
+	a->len = sizeof(*d);
+	a->value = d->euid;
+}
+
+/* An sk_buff's network and transport headers: addresses, ports and protocol (skb_arg). */
+static __always_inline void read_skb(struct vigil_hook_arg *a, __u8 *out, struct sk_buff *skb)
+{
+	struct vigil_sock_data *d = (struct vigil_sock_data *)out;
+	if (!skb) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		return;
+	}
+	__builtin_memset(d, 0, sizeof(*d));
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 th = BPF_CORE_READ(skb, transport_header);
+	__u8 first = 0;
+	bpf_probe_read_kernel(&first, 1, head + nh);
+	if ((first >> 4) == 4) {
+		struct iphdr ip = {};
+		bpf_probe_read_kernel(&ip, sizeof(ip), head + nh);
+		d->family = VIGIL_AF_INET;
+		d->protocol = ip.protocol;
+		map_v4(d->saddr, ip.saddr);
+		map_v4(d->daddr, ip.daddr);
+		if (th == (__u16)~0 || th == nh)
+			th = nh + ip.ihl * 4;
+	} else if ((first >> 4) == 6) {
+		struct ipv6hdr ip6 = {};
+		bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh);
+		d->family = VIGIL_AF_INET6;
+		d->protocol = ip6.nexthdr;
+		__builtin_memcpy(d->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(d->daddr, &ip6.daddr, 16);
+		if (th == (__u16)~0 || th == nh)
+			th = nh + sizeof(ip6);
+	}
+	if (d->protocol == 6 || d->protocol == 17) { /* TCP, UDP: ports lead the header */
+		__u16 ports[2] = {};
+		bpf_probe_read_kernel(ports, sizeof(ports), head + th);
+		d->sport = bpf_ntohs(ports[0]);
+		d->dport = bpf_ntohs(ports[1]);
+	}
+	a->len = sizeof(*d);
+	a->value = BPF_CORE_READ(skb, len);
+}
+
+/* A kernel char array (net_device name, module name) as a string. */
+static __always_inline void read_kernel_name(struct vigil_hook_arg *a, __u8 *out, const void *name)
+{
+	long n = name ? bpf_probe_read_kernel_str(out, 64, name) : -1;
+	if (n <= 0) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		out[0] = 0;
+	} else {
+		a->len = (n - 1) & (VIGIL_ARG_BYTES - 1);
+	}
+}
+
 /* Reads argument slot `i` (a constant) as hook_config.args[i] says. */
 static __always_inline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_record *r, int i, struct task_struct *task)
 {
@@ -274,6 +385,27 @@ static __always_inline void read_arg(void *ctx, __u32 flavour, struct vigil_hook
 	}
 	case VIGIL_ARG_SOCK:
 		read_sock(a, out, (struct sock *)raw);
+		break;
+	case VIGIL_ARG_SOCKET:
+		read_sock(a, out, BPF_CORE_READ((struct socket *)raw, sk));
+		break;
+	case VIGIL_ARG_SOCKADDR:
+		read_sockaddr(a, out, raw, user);
+		break;
+	case VIGIL_ARG_CRED:
+		read_cred(a, out, (const struct cred *)raw);
+		break;
+	case VIGIL_ARG_SKB:
+		read_skb(a, out, (struct sk_buff *)raw);
+		break;
+	case VIGIL_ARG_NETDEV:
+		read_kernel_name(a, out, raw ? ((struct net_device *)raw)->name : NULL);
+		break;
+	case VIGIL_ARG_KIOCB:
+		read_file(a, out, BPF_CORE_READ((struct kiocb *)raw, ki_filp), task);
+		break;
+	case VIGIL_ARG_MODULE:
+		read_kernel_name(a, out, raw ? ((struct module *)raw)->name : NULL);
 		break;
 	}
 }

@@ -164,7 +164,12 @@ static __noinline bool arg_filter_matches(int s, int fi, struct vigil_hook_recor
 	case VIGIL_ARG_INT:
 		return int_op(f, a->value);
 	case VIGIL_ARG_SOCK:
+	case VIGIL_ARG_SOCKET:
+	case VIGIL_ARG_SOCKADDR:
+	case VIGIL_ARG_SKB:
 		return sock_op(f, (const struct vigil_sock_data *)r->data[slot]);
+	case VIGIL_ARG_CRED:
+		return false; /* the compiler refuses filters on cred arguments */
 	case VIGIL_ARG_FD:
 		if (f->op >= VIGIL_OP_GT) /* numeric operators on an fd compare the number */
 			return int_op(f, a->value);
@@ -223,6 +228,14 @@ static __always_inline __u64 capability_set(struct task_struct *task, __u32 whic
 	return *(__u64 *)&cred->cap_effective;
 }
 
+/* The process's pid inside its own pid namespace (matchPIDs isNamespacePID). */
+static __always_inline __u32 namespace_tgid(struct task_struct *task)
+{
+	struct pid *tp = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(tp, level);
+	return BPF_CORE_READ(tp, numbers[level & 31].nr);
+}
+
 static __always_inline bool pid_listed(const volatile struct vigil_selector *sel, __u32 pid)
 {
 #pragma unroll
@@ -241,7 +254,7 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 {
 	const volatile struct vigil_selector *sel = &hook_config.selectors[s];
 	if (sel->pid_op) {
-		bool listed = pid_listed(sel, bpf_get_current_pid_tgid() >> 32);
+		bool listed = pid_listed(sel, sel->pid_ns ? namespace_tgid(task) : bpf_get_current_pid_tgid() >> 32);
 		if (sel->pid_op == VIGIL_OP_EQ ? !listed : listed)
 			return false;
 	}

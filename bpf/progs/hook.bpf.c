@@ -24,6 +24,17 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+static __always_inline void read_unfiltered_args(void *ctx, __u32 flavour, struct vigil_hook_record *r, struct task_struct *task)
+{
+#pragma unroll
+	for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
+		if (i >= hook_config.nargs)
+			break;
+		if (!(hook_config.args[i].flags & VIGIL_ARGF_FILTERED))
+			read_arg(ctx, flavour, r, i, task);
+	}
+}
+
 static __always_inline long run_hook(void *ctx, __u32 flavour)
 {
 	count_stat(VIGIL_STAT_RUNS, 1);
@@ -37,26 +48,32 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		r->ret = hook_return_value(ctx, flavour);
 	struct task_struct *task = bpf_get_current_task_btf();
 
+	/* Arguments a selector tests first; the rest only for a call that matched (most do not). */
 #pragma unroll
 	for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
 		if (i >= hook_config.nargs)
 			break;
-		read_arg(ctx, flavour, r, i, task);
+		if (hook_config.args[i].flags & VIGIL_ARGF_FILTERED)
+			read_arg(ctx, flavour, r, i, task);
 	}
 
 	/* The caller's table entry: its identity for the record, its binary for matchBinaries. */
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct vigil_process *proc = bpf_map_lookup_elem(&processes, &tgid);
 
-	if (hook_config.nselectors == 0)
+	if (hook_config.nselectors == 0) {
+		read_unfiltered_args(ctx, flavour, r, task);
 		return run_actions(ctx, 0, r, proc); /* no selectors: every call posts */
+	}
 #pragma unroll
 	for (int s = 0; s < VIGIL_HOOK_SELECTORS; s++) {
 		if (s >= hook_config.nselectors)
 			break;
 		/* actions run here, with s a constant, so they read the config at constant offsets */
-		if (selector_matches(s, r, proc, task))
+		if (selector_matches(s, r, proc, task)) {
+			read_unfiltered_args(ctx, flavour, r, task);
 			return run_actions(ctx, s, r, proc);
+		}
 	}
 	return 0;
 }

@@ -49,12 +49,19 @@
 #define VIGIL_ARG_DATA_LOC 10u /* tracepoint __data_loc field (offset/length word) */
 #define VIGIL_ARG_SOCK 11u    /* struct sock * -> addresses, ports, family, protocol */
 #define VIGIL_ARG_CRED 12u    /* struct cred * -> ids and capabilities */
+#define VIGIL_ARG_SOCKADDR 13u /* struct sockaddr * -> family, address, port (as vigil_sock_data) */
+#define VIGIL_ARG_SOCKET 14u  /* struct socket * -> its struct sock */
+#define VIGIL_ARG_SKB 15u     /* struct sk_buff * -> IP addresses, ports, protocol (as vigil_sock_data); value: len */
+#define VIGIL_ARG_NETDEV 16u  /* struct net_device * -> its name */
+#define VIGIL_ARG_KIOCB 17u   /* struct kiocb * -> its file's full path */
+#define VIGIL_ARG_MODULE 18u  /* struct module * -> its name */
 
 /* struct vigil_arg_spec.flags */
 #define VIGIL_ARGF_SIGNED (1u << 0)    /* sign-extend an integer */
 #define VIGIL_ARGF_USER (1u << 1)      /* the pointer is a user-space address */
 #define VIGIL_ARGF_MAXDATA (1u << 2)   /* buffers: read up to VIGIL_ARG_BYTES whatever the size */
 #define VIGIL_ARGF_RETURN (1u << 3)    /* the value is the function's return (fexit) */
+#define VIGIL_ARGF_FILTERED (1u << 4)  /* a selector tests it: read before the selectors (others only on a match) */
 
 /* struct vigil_hook_arg.flags (set by the kernel) */
 #define VIGIL_ARG_TRUNCATED (1u << 0)
@@ -160,6 +167,8 @@ struct vigil_selector {
 	__u32 pid_op;      /* matchPIDs: VIGIL_OP_EQ (In), VIGIL_OP_NEQ (NotIn); 0 = none */
 	__u32 npids;
 	__u32 pids[VIGIL_SEL_PIDS];
+	__u32 pid_ns;      /* matchPIDs isNamespacePID: compare the pid inside the process's own pid namespace */
+	__u32 pad;
 	__u32 cap_op;      /* matchCapabilities: VIGIL_OP_EQ (In: has any), NEQ (NotIn: has none) */
 	__u32 cap_set;     /* 0 effective, 1 inheritable, 2 permitted */
 	__u64 cap_mask;
@@ -167,7 +176,7 @@ struct vigil_selector {
 	struct vigil_arg_filter filters[VIGIL_SEL_ARG_FILTERS];
 	struct vigil_action actions[VIGIL_SEL_ACTIONS];
 };
-_Static_assert(sizeof(struct vigil_selector) == 24 + 4 * VIGIL_SEL_PIDS + 16 + 2 * 32 + 5 * 80 + 4 * 24, "vigil_selector size");
+_Static_assert(sizeof(struct vigil_selector) == 24 + 4 * VIGIL_SEL_PIDS + 8 + 16 + 2 * 32 + 5 * 80 + 4 * 24, "vigil_selector size");
 
 /* Everything that specializes one loaded hook program (its .rodata `config`). */
 struct vigil_hook_config {
@@ -221,6 +230,17 @@ struct vigil_sock_data {
 	__u8 daddr[16];
 };
 _Static_assert(sizeof(struct vigil_sock_data) == 48, "vigil_sock_data size");
+
+/* VIGIL_ARG_CRED data. */
+struct vigil_cred_data {
+	__u32 uid, gid, suid, sgid, euid, egid, fsuid, fsgid;
+	__u32 securebits;
+	__u32 pad;
+	__u64 cap_permitted;
+	__u64 cap_effective;
+	__u64 cap_inheritable;
+};
+_Static_assert(sizeof(struct vigil_cred_data) == 64, "vigil_cred_data size");
 
 /* One recorded argument's metadata; its bytes are in vigil_hook_record.data[slot]. */
 struct vigil_hook_arg {
