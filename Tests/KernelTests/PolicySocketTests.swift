@@ -1,0 +1,116 @@
+import AgentCore
+import BPFKit
+import KernelFeatures
+import Foundation
+import PolicyEngine
+import PolicyYAML
+import Sensors
+import XCTest
+
+/// Socket arguments read in the kernel and filtered there (tcp_connect's struct sock *), and
+/// a connect denied in the kernel by BPF-LSM (socket_connect with a sockaddr filter).
+final class PolicySocketTests: XCTestCase {
+    /// A listening TCP socket on 127.0.0.1 (an ephemeral port).
+    static func listener() throws -> (fd: Int32, port: UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        listen(fd, 8)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return (fd, UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// connect() to 127.0.0.1:port; returns 0 or the errno.
+    static func connectTo(_ port: UInt16) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        return rc == 0 ? 0 : errno
+    }
+
+    func testTcpConnectSockArgumentFilteredByPortInKernel() throws {
+        // fentry where the kernel has it, else kprobe: either tier must read and filter the socket.
+        if !FeatureProbe.shared.isSupported(.fentry) { try KernelTest.require(.kprobe) }
+        try connectCase()
+    }
+
+    private func connectCase() throws {
+        try KernelTest.requireRoot()
+        let (lfd, port) = try Self.listener()
+        defer { close(lfd) }
+        let (lfd2, otherPort) = try Self.listener()
+        defer { close(lfd2) }
+        let policy = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: connect-watch}
+        spec:
+          kprobes:
+          - call: tcp_connect
+            syscall: false
+            args: [{index: 0, type: sock}]
+            selectors:
+            - matchArgs:
+              - {index: 0, operator: DAddr, values: ["127.0.0.0/8"]}
+              - {index: 0, operator: DPort, values: ["\(port)"]}
+        """
+        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
+        try sensor.attach()
+        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+        let parsed = PolicyLoader.parse(Array(policy.utf8), file: "connect.yaml")
+        try manager.load(XCTUnwrap(parsed.policies.first))
+        var socks: [HookArgValue.SocketInfo] = []
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
+            if let (r, _) = manager.decode(bytes), r.pid == UInt32(getpid()), case .sock(let s) = r.args.first?.value { socks.append(s) }
+            return true
+        }
+        XCTAssertEqual(Self.connectTo(port), 0)
+        XCTAssertEqual(Self.connectTo(otherPort), 0)
+        try KernelTest.poll(ring) { !socks.isEmpty }
+        let s = try XCTUnwrap(socks.first, "tcp_connect to port \(port) is reported")
+        XCTAssertEqual(s.daddr, "127.0.0.1")
+        XCTAssertEqual(s.dport, port)
+        XCTAssertEqual(s.family, "AF_INET")
+        XCTAssertEqual(s.proto, "IPPROTO_TCP")
+        XCTAssertNotEqual(s.sport, 0)
+        XCTAssertFalse(socks.contains { $0.dport == otherPort }, "the other port is filtered in the kernel")
+    }
+
+    func testLSMSocketConnectDeniesOnePortOnly() throws {
+        try KernelTest.requireActiveBPFLSM()
+        let (lfd, port) = try Self.listener()
+        defer { close(lfd) }
+        let (lfd2, otherPort) = try Self.listener()
+        defer { close(lfd2) }
+        let policy = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: no-connect}
+        spec:
+          lsmhooks:
+          - hook: socket_connect
+            args: [{index: 1, type: sockaddr}]
+            selectors:
+            - matchArgs:
+              - {index: 1, operator: DPort, values: ["\(port)"]}
+              matchActions:
+              - {action: Override, argError: -1}
+        """
+        let agent = try AgentHarness(policies: [policy])
+        XCTAssertEqual(Self.connectTo(port), EPERM, "connect to the denied port fails in the kernel")
+        XCTAssertEqual(Self.connectTo(otherPort), 0, "other ports connect")
+        let events = try agent.waitForEvents("process_lsm") { !$0.isEmpty }
+        let e = try XCTUnwrap(events.first)
+        let sa = try XCTUnwrap(e.args.first?["sockaddr_arg"] as? [String: Any])
+        XCTAssertEqual(sa["addr"] as? String, "127.0.0.1")
+        XCTAssertEqual(sa["port"] as? Int, Int(port))
+        XCTAssertEqual(e.body["action"] as? String, "KPROBE_ACTION_OVERRIDE")
+    }
+}
