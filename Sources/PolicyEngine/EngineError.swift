@@ -32,6 +32,13 @@ public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
     public let policy: String
     public let file: String
     public let reasons: [EngineError]
+    /// The function whose fentry/fexit program the kernel refused (the loader may retry it as a kprobe).
+    public var trampolineSymbol: String? = nil
+    public init(policy: String, file: String, reasons: [EngineError]) {
+        self.policy = policy
+        self.file = file
+        self.reasons = reasons
+    }
     public var description: String {
         "policy \(policy) (\(file)) not loaded:\n" + reasons.map { "  - \($0)" }.joined(separator: "\n")
     }

@@ -12,8 +12,9 @@ public enum LoadCheck {
             return "fails: " + (error.reasons.first.map(shortReason) ?? "unknown")
         }
         let hooks = manager.loaded[policy.name]?.hooks.map { "\($0.plan.attach) as \($0.plan.flavour.rawValue)" } ?? []
+        let skipped = manager.loaded[policy.name]?.skipped ?? []
         manager.unload(name: policy.name)
-        return "loads: " + hooks.joined(separator: ", ")
+        return "loads: " + hooks.joined(separator: ", ") + (skipped.isEmpty ? "" : "; partial, skipped: " + skipped.map(shortReason).joined(separator: "; "))
     }
 
     /// A reason short enough for a table cell, stable across runs (no addresses, no full logs).

@@ -32,10 +32,18 @@ public struct KernelEnvironment: Sendable {
     }
 }
 
+/// A policy compiled for a kernel: its hooks' plans, and (only with `allow-partial-load`)
+/// the hooks left out with their reasons.
+public struct CompiledPolicy: @unchecked Sendable {
+    public var plans: [HookPlan]
+    public var skipped: [EngineError]
+}
+
 /// Compiles a validated TracingPolicy into one `HookPlan` per hook for a kernel. All or
-/// nothing: any hook that cannot run makes the whole policy fail, with every reason.
+/// nothing: any hook that cannot run makes the whole policy fail, with every reason, unless
+/// the policy opts in to `allow-partial-load` (then at least one hook must remain).
 public enum PolicyCompiler {
-    public static func compile(_ policy: TracingPolicy, firstHookID: UInt32, environment env: KernelEnvironment = .running) -> Result<[HookPlan], PolicyLoadError> {
+    public static func compile(_ policy: TracingPolicy, firstHookID: UInt32, environment env: KernelEnvironment = .running) -> Result<CompiledPolicy, PolicyLoadError> {
         var plans: [HookPlan] = []
         var errors: [EngineError] = []
         let spec = policy.spec
@@ -55,16 +63,38 @@ public enum PolicyCompiler {
         if !spec.usdts.isEmpty { errors.append(.unsupported("spec.usdts: Vigil does not attach USDT probes yet")) }
         if spec.loader { errors.append(.unsupported("spec.loader: loader (mapped ELF) events are not implemented by Vigil")) }
         if !spec.enforcers.isEmpty { errors.append(.unsupported("spec.enforcers: Vigil's engine enforces from the hooks themselves (Sigkill/Override); enforcers are not implemented")) }
-        for (i, k) in spec.kprobes.enumerated() { add(function(k, path: "spec.kprobes[\(i)]", policy: policy, env: env, monitor: monitor)) }
+        for (i, k) in spec.kprobes.enumerated() {
+            // `call: list:NAME` hooks every function of a `spec.lists` entry, one hook each.
+            guard k.call.hasPrefix("list:") else {
+                add(function(k, path: "spec.kprobes[\(i)]", policy: policy, env: env, monitor: monitor))
+                continue
+            }
+            let name = String(k.call.dropFirst(5))
+            guard let list = spec.lists.first(where: { $0.name == name }) else {
+                errors.append(.unsupported("spec.kprobes[\(i)]: no spec.lists entry named \(name)"))
+                continue
+            }
+            guard list.kind == .syscalls else {
+                errors.append(.unsupported("spec.kprobes[\(i)]: list \(name) is \(list.kind.rawValue); Vigil expands lists of named syscalls, not generated ones yet"))
+                continue
+            }
+            for (j, fn) in list.values.enumerated() {
+                var one = k
+                one.call = fn
+                one.syscall = true
+                add(function(one, path: "spec.kprobes[\(i)] (list \(name)[\(j)])", policy: policy, env: env, monitor: monitor))
+            }
+        }
         for (i, k) in spec.fentries.enumerated() { add(function(k, path: "spec.fentries[\(i)]", policy: policy, env: env, monitor: monitor)) }
         for (i, t) in spec.tracepoints.enumerated() { add(tracepoint(t, path: "spec.tracepoints[\(i)]", policy: policy, env: env, monitor: monitor)) }
         for (i, l) in spec.lsmHooks.enumerated() { add(lsm(l, path: "spec.lsmhooks[\(i)]", policy: policy, env: env, monitor: monitor)) }
-        if !errors.isEmpty { return .failure(PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: errors)) }
-        return .success(plans)
+        if !errors.isEmpty && !(spec.allowsPartialLoad && !plans.isEmpty) {
+            return .failure(PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: errors))
+        }
+        return .success(CompiledPolicy(plans: plans, skipped: errors))
     }
 
     static func function(_ k: KProbeSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
-        if k.call.hasPrefix("list:") { return .failure(.unsupported("\(path): call \(k.call): list references are not expanded by Vigil's engine yet")) }
         let symbol = HookPlacement.symbol(call: k.call, syscall: k.syscall)
         let name = "\(path) (\(k.isReturn ? "kretprobe" : "kprobe") \(symbol))"
         let placement = env.place(.function(symbol: symbol, isReturn: k.isReturn, preferFentry: true))

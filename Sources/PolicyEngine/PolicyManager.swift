@@ -10,6 +10,8 @@ public final class PolicyManager {
     public struct Loaded {
         public let policy: TracingPolicy
         public let hooks: [HookProgram]
+        /// Hooks left out under `allow-partial-load`, with why.
+        public let skipped: [EngineError]
         public let loadedAt: Date
     }
 
@@ -27,27 +29,75 @@ public final class PolicyManager {
     /// Compiles, loads and attaches every hook of `policy`. On any failure nothing of it stays
     /// in the kernel and a policy of the same name that was running keeps running.
     public func load(_ policy: TracingPolicy) throws(PolicyLoadError) {
-        let plans: [HookPlan]
-        switch PolicyCompiler.compile(policy, firstHookID: nextHookID, environment: environment) {
-        case .success(let p): plans = p
+        // A trampoline the kernel refuses for one function (EBUSY, a function ftrace cannot
+        // patch) falls back to a kprobe for that function, when the kernel has kprobes.
+        var noTrampoline: Set<String> = []
+        while true {
+            do {
+                try load(policy, avoidingTrampolinesFor: noTrampoline)
+                return
+            } catch let error {
+                guard case .kernel(_, _)? = error.reasons.first, let symbol = error.trampolineSymbol,
+                      !noTrampoline.contains(symbol), environment.status(.kprobe).isSupported else { throw error }
+                noTrampoline.insert(symbol)
+            }
+        }
+    }
+
+    private func load(_ policy: TracingPolicy, avoidingTrampolinesFor noTrampoline: Set<String>) throws(PolicyLoadError) {
+        var env = environment
+        if !noTrampoline.isEmpty {
+            let place = environment.place
+            env.place = { target in
+                if case .function(let s, let r, true) = target, noTrampoline.contains(s) { return place(.function(symbol: s, isReturn: r, preferFentry: false)) }
+                return place(target)
+            }
+        }
+        let compiled: CompiledPolicy
+        switch PolicyCompiler.compile(policy, firstHookID: nextHookID, environment: env) {
+        case .success(let c): compiled = c
         case .failure(let e): throw e
         }
-        nextHookID += UInt32(plans.count)
+        nextHookID += UInt32(compiled.plans.count)
+        let partial = policy.spec.allowsPartialLoad
+        var skipped = compiled.skipped
         var programs: [HookProgram] = []
         do throws(EngineError) {
-            for plan in plans { programs.append(try HookProgram(plan: plan, shared: shared)) }
+            for plan in compiled.plans {
+                do throws(EngineError) { programs.append(try HookProgram(plan: plan, shared: shared)) } catch {
+                    if !partial { throw error }
+                    skipped.append(error)
+                }
+            }
             // Register before attaching: a record can arrive as soon as the first hook is live.
             for p in programs { plansByID[p.plan.config.hook_id] = p.plan }
-            for p in programs { try p.attach() }
+            var attached: [HookProgram] = []
+            for p in programs {
+                do throws(EngineError) {
+                    try p.attach()
+                    attached.append(p)
+                } catch {
+                    if !partial { throw error }
+                    skipped.append(error)
+                    plansByID[p.plan.config.hook_id] = nil
+                }
+            }
+            programs = attached
+            if programs.isEmpty { throw skipped.first ?? EngineError.unsupported("no hook could be loaded") }
         } catch {
             for p in programs {
                 p.detach()
                 plansByID[p.plan.config.hook_id] = nil
             }
-            throw PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: [error])
+            var failure = PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: partial ? skipped : [error])
+            if case .kernel(let hook, _) = error, let p = compiled.plans.first(where: { $0.hookName == hook }),
+               p.flavour == .fentry || p.flavour == .fexit, case .function(let symbol) = p.attach {
+                failure.trampolineSymbol = symbol
+            }
+            throw failure
         }
         if let old = loaded[policy.name] { retire(old) }
-        loaded[policy.name] = Loaded(policy: policy, hooks: programs, loadedAt: Date())
+        loaded[policy.name] = Loaded(policy: policy, hooks: programs, skipped: skipped, loadedAt: Date())
     }
 
     /// Detaches and forgets a policy; false when none has that name.
@@ -87,7 +137,7 @@ public final class PolicyManager {
                                 hooks: l.hooks.map { h in
                                     PolicyStatus.Hook(hook: h.plan.hookName, tier: h.plan.flavour.rawValue, attachPoint: h.plan.attach.description,
                                                       state: h.isAttached ? "attached" : "detached", counters: h.counters())
-                                })
+                                }, skipped: l.skipped.map(LoadCheck.shortReason))
         }
     }
 }
@@ -105,4 +155,6 @@ public struct PolicyStatus: Sendable, Codable, Equatable {
     public var file: String
     public var mode: String
     public var hooks: [Hook]
+    /// Hooks left out under allow-partial-load, with why.
+    public var skipped: [String] = []
 }

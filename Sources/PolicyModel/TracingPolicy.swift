@@ -89,6 +89,12 @@ public struct PolicySpec: Sendable, Equatable {
     /// Every hook, in file order within each section.
     public var hookCount: Int { kprobes.count + fentries.count + tracepoints.count + lsmHooks.count + uprobes.count + usdts.count }
 
+    /// `allow-partial-load` (opt-in): hooks this kernel cannot host are skipped, with their
+    /// reasons reported, instead of failing the whole policy.
+    public var allowsPartialLoad: Bool {
+        options.last { $0.name == "allow-partial-load" }.map { ["", "true", "1"].contains($0.value) } ?? false
+    }
+
     /// `policy-mode` from the options (enforce by default, as Tetragon).
     public var mode: PolicyMode {
         options.last { $0.name == "policy-mode" }.flatMap { PolicyMode(rawValue: $0.value) } ?? .enforce

@@ -127,7 +127,7 @@ public struct PolicyExplanation: Sendable, Codable {
     /// Text for people.
     public var text: String {
         var out = "policy \(policy) (\(file)), mode \(mode), kernel \(kernel)\n"
-        out += "  (the placement plan: the policy engine that loads these hooks is not built yet; see docs/policy-engine-plan.md)\n"
+        out += "  (the placement plan; `vigil policy try` loads the policy to confirm; see docs/policy-engine.md)\n"
         for h in hooks {
             out += "  \(h.path): \(h.hook)\n"
             if let tier = h.placement.tier {

@@ -36,6 +36,7 @@ extension PolicyCommand {
                     let c = h.counters
                     print("  \(h.hook): \(h.state) as \(h.tier) \(h.attachPoint)  runs=\(c.runs) posted=\(c.posted) actions=\(c.actions) lost=\(c.lost)")
                 }
+                for s in p.skipped { print("  skipped (allow-partial-load): \(s)") }
             }
         }
     }

@@ -99,7 +99,7 @@ final class PolicySocketTests: XCTestCase {
             args: [{index: 1, type: sockaddr}]
             selectors:
             - matchArgs:
-              - {index: 1, operator: DPort, values: ["\(port)"]}
+              - {index: 1, operator: SPort, values: ["\(port)"]}   # Tetragon: a sockaddr is tested with the S* operators
               matchActions:
               - {action: Override, argError: -1}
         """

@@ -39,7 +39,7 @@ final class PolicyCompilerTests: XCTestCase {
     }
 
     func compile(_ yaml: String, _ env: KernelEnvironment) throws -> Result<[HookPlan], PolicyLoadError> {
-        PolicyCompiler.compile(try policy(yaml), firstHookID: 7, environment: env)
+        PolicyCompiler.compile(try policy(yaml), firstHookID: 7, environment: env).map(\.plans)
     }
 
     static let fim = """
@@ -177,6 +177,16 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertEqual(f.1.op, VIGIL_OP_DPORT)
         XCTAssertEqual(f.1.values.0, 22 << 32 | 22)
         XCTAssertEqual(f.1.values.1, 8000 << 32 | 8080)
+    }
+
+    func testPartialLoadIsOptIn() throws {
+        let mixed = Self.kprobeOverride.replacingOccurrences(of: "spec:\n", with: "spec:\n  tracepoints:\n  - {subsystem: syscalls, event: sys_enter_openat}\n")
+        guard case .failure = try compile(mixed, Self.host) else { return XCTFail("all or nothing by default") }
+        let partial = mixed.replacingOccurrences(of: "spec:\n", with: "spec:\n  options:\n  - {name: allow-partial-load, value: \"true\"}\n")
+        let compiled = try PolicyCompiler.compile(policy(partial), firstHookID: 1, environment: Self.host).get()
+        XCTAssertEqual(compiled.plans.map(\.flavour), [.tracepoint])
+        XCTAssertEqual(compiled.skipped.count, 1)
+        XCTAssertTrue(compiled.skipped[0].description.contains("security_inode_mkdir"))
     }
 
     func testHookIDsAreConsecutiveAcrossHooks() throws {
