@@ -31,7 +31,14 @@ public enum HookRecordDecoder {
     }
 
     static let argOffset = MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.args)!
-    static let dataOffset = MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.data)!
+    static let slotsOffset = MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.slots)!
+    static let slotDataOffset = MemoryLayout<vigil_hook_slot>.offset(of: \vigil_hook_slot.data)!
+
+    /// The bytes of argument slot `i`.
+    static func slotData(_ bytes: UnsafeRawBufferPointer, _ i: Int) -> UnsafeRawBufferPointer {
+        let start = slotsOffset + i * MemoryLayout<vigil_hook_slot>.stride + slotDataOffset
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(VIGIL_ARG_BYTES))])
+    }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer, plan: HookPlan) -> DecodedHookRecord? {
         guard bytes.count >= MemoryLayout<vigil_hook_record>.size else { return nil }
@@ -46,13 +53,13 @@ public enum HookRecordDecoder {
         args.reserveCapacity(plan.slots.count)
         for (i, slot) in plan.slots.enumerated() where slot.layout.kind != VIGIL_ARG_NONE && i != plan.returnSlot {
             let meta = bytes.loadUnaligned(fromByteOffset: argOffset + i * MemoryLayout<vigil_hook_arg>.stride, as: vigil_hook_arg.self)
-            let data = UnsafeRawBufferPointer(rebasing: bytes[(dataOffset + i * Int(VIGIL_ARG_BYTES))..<(dataOffset + (i + 1) * Int(VIGIL_ARG_BYTES))])
+            let data = slotData(bytes, i)
             args.append(HookArgument(value(meta, data, slot.layout), label: slot.arg.label))
         }
         var returnValue: HookArgument?
         if let i = plan.returnSlot {
             let meta = bytes.loadUnaligned(fromByteOffset: argOffset + i * MemoryLayout<vigil_hook_arg>.stride, as: vigil_hook_arg.self)
-            let data = UnsafeRawBufferPointer(rebasing: bytes[(dataOffset + i * Int(VIGIL_ARG_BYTES))..<(dataOffset + (i + 1) * Int(VIGIL_ARG_BYTES))])
+            let data = slotData(bytes, i)
             returnValue = HookArgument(value(meta, data, plan.slots[i].layout), label: plan.slots[i].arg.label)
         } else if let r = plan.returnArg {
             let meta = vigil_hook_arg(len: 0, flags: 0, value: ret)

@@ -68,7 +68,7 @@ func openOverhead(rounds: Int, opens: Int) {
         vigil.append(openLoop(opens, path: file))
         kill(agent.processIdentifier, SIGINT)
         agent.waitUntilExit()
-        if let text = try? String(contentsOfFile: export, encoding: .utf8), text.contains(file) {
+        if let text = try? String(contentsOfFile: export, encoding: .utf8), text.contains("\"string_arg\":\"\(file)\"") {
             print("  (unexpected: an event for the benchmark file left the kernel)")
         }
         try? FileManager.default.removeItem(atPath: export)

@@ -26,7 +26,7 @@ static __always_inline bool rate_limited(int s, __u32 scope, __u64 period, struc
 		__u32 n = r->args[0].len;
 		if (n > VIGIL_RATE_KEY_BYTES - 8)
 			n = VIGIL_RATE_KEY_BYTES - 8;
-		bpf_probe_read_kernel(&k.data[8], n, r->data[0]);
+		bpf_probe_read_kernel(&k.data[8], n, r->slots[0].data);
 	}
 	__u64 now = bpf_ktime_get_ns();
 	__u64 *last = bpf_map_lookup_elem(&rates, &k);

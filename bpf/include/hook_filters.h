@@ -76,6 +76,31 @@ static __always_inline bool string_op(__u32 op, __u32 set, const __u8 *data, __u
 	return false;
 }
 
+/*
+ * Equal/Prefix lookups of an argument use its record slot as the trie key in place (its
+ * header has the key's layout); Postfix and over-long strings take the copying path.
+ */
+static __noinline int slot_set_match(__u32 set, struct vigil_hook_slot *slot, __u32 len)
+{
+	if (len > VIGIL_STRING_KEY_BYTES)
+		return string_set_match(set, slot->data, len, false);
+	slot->key_prefixlen = 32 + len * 8;
+	slot->key_set = set;
+	struct vigil_string_value *v = bpf_map_lookup_elem(&strings, slot);
+	return v ? (int)v->len : -1;
+}
+
+static __always_inline bool slot_string_op(__u32 op, __u32 set, struct vigil_hook_slot *slot, __u32 len)
+{
+	switch (op) {
+	case VIGIL_OP_EQ: return slot_set_match(set, slot, len) == (int)len;
+	case VIGIL_OP_NEQ: return slot_set_match(set, slot, len) != (int)len;
+	case VIGIL_OP_PREFIX: return slot_set_match(set, slot, len) >= 0;
+	case VIGIL_OP_NOT_PREFIX: return slot_set_match(set, slot, len) < 0;
+	}
+	return string_op(op, set, slot->data, len);
+}
+
 static __always_inline bool int_in_set(__u32 set, __s64 v)
 {
 	struct vigil_int_key k = { .set = set, .value = v };
@@ -167,7 +192,7 @@ static __noinline bool arg_filter_matches(int s, int fi, struct vigil_hook_recor
 	case VIGIL_ARG_SOCKET:
 	case VIGIL_ARG_SOCKADDR:
 	case VIGIL_ARG_SKB:
-		return sock_op(f, (const struct vigil_sock_data *)r->data[slot]);
+		return sock_op(f, (const struct vigil_sock_data *)r->slots[slot].data);
 	case VIGIL_ARG_CRED:
 		return false; /* the compiler refuses filters on cred arguments */
 	case VIGIL_ARG_FD:
@@ -175,7 +200,7 @@ static __noinline bool arg_filter_matches(int s, int fi, struct vigil_hook_recor
 			return int_op(f, a->value);
 		/* fallthrough */
 	default:
-		return string_op(f->op, f->set, r->data[slot], a->len);
+		return slot_string_op(f->op, f->set, &r->slots[slot], a->len);
 	}
 }
 
@@ -250,21 +275,22 @@ static __always_inline bool pid_listed(const volatile struct vigil_selector *sel
 
 /* All of selector s's filters, cheapest first. Subprograms keep the code within branch range;
  * `s` is a known constant at each call, so config reads stay constants. */
-static __noinline bool selector_matches(int s, struct vigil_hook_record *r, struct vigil_process *proc, struct task_struct *task)
+static __noinline bool selector_matches(int s, struct vigil_hook_record *r, struct vigil_process *proc)
 {
+	/* bpf_get_current_task_btf() only in the filters that read the task (a helper call costs ~90 ns here) */
 	const volatile struct vigil_selector *sel = &hook_config.selectors[s];
 	if (sel->pid_op) {
-		bool listed = pid_listed(sel, sel->pid_ns ? namespace_tgid(task) : bpf_get_current_pid_tgid() >> 32);
+		bool listed = pid_listed(sel, sel->pid_ns ? namespace_tgid(bpf_get_current_task_btf()) : bpf_get_current_pid_tgid() >> 32);
 		if (sel->pid_op == VIGIL_OP_EQ ? !listed : listed)
 			return false;
 	}
 #pragma unroll
 	for (int n = 0; n < VIGIL_SEL_NS_FILTERS; n++) {
-		if (sel->ns[n].op && !ns_filter_matches(&sel->ns[n], task))
+		if (sel->ns[n].op && !ns_filter_matches(&sel->ns[n], bpf_get_current_task_btf()))
 			return false;
 	}
 	if (sel->cap_op) {
-		bool any = (capability_set(task, sel->cap_set) & sel->cap_mask) != 0;
+		bool any = (capability_set(bpf_get_current_task_btf(), sel->cap_set) & sel->cap_mask) != 0;
 		if (sel->cap_op == VIGIL_OP_EQ ? !any : any)
 			return false;
 	}

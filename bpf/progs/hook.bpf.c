@@ -24,14 +24,14 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline void read_unfiltered_args(void *ctx, __u32 flavour, struct vigil_hook_record *r, struct task_struct *task)
+static __always_inline void read_unfiltered_args(void *ctx, __u32 flavour, struct vigil_hook_record *r)
 {
 #pragma unroll
 	for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
 		if (i >= hook_config.nargs)
 			break;
 		if (!(hook_config.args[i].flags & VIGIL_ARGF_FILTERED))
-			read_arg(ctx, flavour, r, i, task);
+			read_arg(ctx, flavour, r, i);
 	}
 }
 
@@ -46,7 +46,6 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 	r->ret = 0;
 	if (flavour == VIGIL_HOOK_FEXIT || flavour == VIGIL_HOOK_KRETPROBE)
 		r->ret = hook_return_value(ctx, flavour);
-	struct task_struct *task = bpf_get_current_task_btf();
 
 	/* Arguments a selector tests first; the rest only for a call that matched (most do not). */
 #pragma unroll
@@ -54,15 +53,25 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		if (i >= hook_config.nargs)
 			break;
 		if (hook_config.args[i].flags & VIGIL_ARGF_FILTERED)
-			read_arg(ctx, flavour, r, i, task);
+			read_arg(ctx, flavour, r, i);
 	}
 
-	/* The caller's table entry: its identity for the record, its binary for matchBinaries. */
+	/* The caller's table entry: its binary for matchBinaries (looked up before the selectors
+	 * only when one tests binaries), its identity for the record (looked up on a match). */
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct vigil_process *proc = bpf_map_lookup_elem(&processes, &tgid);
+	struct vigil_process *proc = NULL;
+	bool binaries = false;
+#pragma unroll
+	for (int s = 0; s < VIGIL_HOOK_SELECTORS; s++) {
+		if (s < hook_config.nselectors && hook_config.selectors[s].binary_op)
+			binaries = true;
+	}
+	if (binaries)
+		proc = bpf_map_lookup_elem(&processes, &tgid);
 
 	if (hook_config.nselectors == 0) {
-		read_unfiltered_args(ctx, flavour, r, task);
+		read_unfiltered_args(ctx, flavour, r);
+		proc = bpf_map_lookup_elem(&processes, &tgid);
 		return run_actions(ctx, 0, r, proc); /* no selectors: every call posts */
 	}
 #pragma unroll
@@ -70,8 +79,10 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		if (s >= hook_config.nselectors)
 			break;
 		/* actions run here, with s a constant, so they read the config at constant offsets */
-		if (selector_matches(s, r, proc, task)) {
-			read_unfiltered_args(ctx, flavour, r, task);
+		if (selector_matches(s, r, proc)) {
+			read_unfiltered_args(ctx, flavour, r);
+			if (!proc)
+				proc = bpf_map_lookup_elem(&processes, &tgid);
 			return run_actions(ctx, s, r, proc);
 		}
 	}
