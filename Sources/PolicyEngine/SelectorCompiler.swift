@@ -190,7 +190,21 @@ struct SelectorCompiler {
             if let long = f.values.first(where: { $0.utf8.count > Int(VIGIL_STRING_KEY_BYTES) }) {
                 throw bad("value \"\(long.prefix(40))...\" is longer than \(VIGIL_STRING_KEY_BYTES) bytes")
             }
-            out.set = sets.addStrings(f.values, reversed: op == VIGIL_OP_POSTFIX || op == VIGIL_OP_NOT_POSTFIX)
+            let inlineable = [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX].contains(op)
+                && f.values.count <= Int(VIGIL_INLINE_STRINGS) && f.values.allSatisfy { $0.utf8.count <= Int(VIGIL_INLINE_STRING_BYTES) }
+            if inlineable {
+                // Short lists compare inline with masked word compares (no trie lookup in the kernel).
+                for (j, v) in f.values.enumerated() {
+                    var bytes = Array(v.utf8)
+                    setElement(&out.inline_lens, j, UInt8(bytes.count))
+                    bytes += [UInt8](repeating: 0, count: 16 - bytes.count)
+                    setElement(&out.values, 2 * j, bytes[0..<8].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+                    setElement(&out.values, 2 * j + 1, bytes[8..<16].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+                }
+                out.nvalues = UInt32(f.values.count)
+            } else {
+                out.set = sets.addStrings(f.values, reversed: op == VIGIL_OP_POSTFIX || op == VIGIL_OP_NOT_POSTFIX)
+            }
         }
         return out
     }

@@ -86,10 +86,19 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertEqual(sel.actions.0.kind, VIGIL_ACT_POST)
         XCTAssertEqual(sel.actions.0.rate_ns, 60_000_000_000)
         XCTAssertEqual(sel.actions.0.scope, VIGIL_SCOPE_PROCESS)
-        XCTAssertEqual(plan.sets.strings.map { String(decoding: $0.bytes, as: UTF8.self) }, ["/etc/", "/usr/"])
+        // Two short prefixes: compared inline (two little-endian words each), no trie entries.
+        XCTAssertEqual(sel.filters.0.nvalues, 2)
+        XCTAssertEqual(sel.filters.0.set, 0)
+        XCTAssertEqual(sel.filters.0.inline_lens.0, 5)
+        XCTAssertEqual(sel.filters.0.values.0, Int64(bitPattern: 0x2f_63_74_65_2f), "\"/etc/\" as a little-endian word")
+        XCTAssertTrue(plan.sets.strings.isEmpty)
         XCTAssertEqual(plan.sets.reversedStrings.map { String(decoding: $0.bytes, as: UTF8.self) }, ["tac/"], "Postfix members are stored reversed")
-        XCTAssertEqual(Set(plan.sets.strings.map(\.set)).count, 1)
-        XCTAssertNotEqual(plan.sets.strings.first?.set, plan.sets.reversedStrings.first?.set)
+        // A long value goes to the trie.
+        let long = try XCTUnwrap(compile(Self.fim.replacingOccurrences(of: "\"/usr/\"", with: "\"/usr/share/very/long/prefix/\""), Self.host).get().first)
+        XCTAssertEqual(long.config.selectors.0.filters.0.nvalues, 0)
+        XCTAssertEqual(long.sets.strings.map { String(decoding: $0.bytes, as: UTF8.self) }, ["/etc/", "/usr/share/very/long/prefix/"])
+        XCTAssertEqual(Set(long.sets.strings.map(\.set)).count, 1)
+        XCTAssertNotEqual(long.sets.strings.first?.set, long.sets.reversedStrings.first?.set)
     }
 
     static let kprobeOverride = """

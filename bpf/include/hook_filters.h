@@ -90,8 +90,45 @@ static __noinline int slot_set_match(__u32 set, struct vigil_hook_slot *slot, __
 	return v ? (int)v->len : -1;
 }
 
-static __always_inline bool slot_string_op(__u32 op, __u32 set, struct vigil_hook_slot *slot, __u32 len)
+/* The low `n` bytes (0..8) of a word. */
+static __always_inline __u64 low_bytes(__u64 w, __u32 n)
 {
+	return n >= 8 ? w : w & ((1ull << (n * 8)) - 1);
+}
+
+/*
+ * Inline string list (see struct vigil_arg_filter): the longest listed string that is a
+ * prefix of the argument, as string_set_match answers. Two word loads of the argument,
+ * then per listed string two masked compares; no helper calls.
+ */
+static __always_inline int inline_set_match(const volatile struct vigil_arg_filter *f, struct vigil_hook_slot *slot, __u32 len)
+{
+	__u64 w0 = *(__u64 *)&slot->data[0];
+	__u64 w1 = *(__u64 *)&slot->data[8];
+	int best = -1;
+#pragma unroll
+	for (int j = 0; j < VIGIL_INLINE_STRINGS; j++) {
+		if (j >= f->nvalues)
+			break;
+		__u32 n = f->inline_lens[j];
+		if (n <= len && low_bytes(w0 ^ f->values[2 * j], n) == 0 && (n <= 8 || low_bytes(w1 ^ f->values[2 * j + 1], n - 8) == 0) &&
+		    (int)n > best)
+			best = n;
+	}
+	return best;
+}
+
+static __always_inline bool slot_string_op(const volatile struct vigil_arg_filter *f, struct vigil_hook_slot *slot, __u32 len)
+{
+	__u32 op = f->op, set = f->set;
+	if (f->nvalues) {
+		switch (op) {
+		case VIGIL_OP_EQ: return inline_set_match(f, slot, len) == (int)len;
+		case VIGIL_OP_NEQ: return inline_set_match(f, slot, len) != (int)len;
+		case VIGIL_OP_PREFIX: return inline_set_match(f, slot, len) >= 0;
+		case VIGIL_OP_NOT_PREFIX: return inline_set_match(f, slot, len) < 0;
+		}
+	}
 	switch (op) {
 	case VIGIL_OP_EQ: return slot_set_match(set, slot, len) == (int)len;
 	case VIGIL_OP_NEQ: return slot_set_match(set, slot, len) != (int)len;
@@ -200,7 +237,7 @@ static __noinline bool arg_filter_matches(int s, int fi, struct vigil_hook_recor
 			return int_op(f, a->value);
 		/* fallthrough */
 	default:
-		return slot_string_op(f->op, f->set, &r->slots[slot], a->len);
+		return slot_string_op(f, &r->slots[slot], a->len);
 	}
 }
 
