@@ -4,22 +4,11 @@
 #define VIGIL_HOOK_MAPS_H
 
 #include "vigil_bpf.h"
+#include "vigil_shared_maps.h"
 
 /* Set by the agent before load and frozen: every field is a verifier-known constant. */
 const volatile struct vigil_hook_config hook_config = {};
 
-/* The process sensor's ring buffer and process table (the agent passes their fds in). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct vigil_process);
-} processes SEC(".maps");
 
 /* String sets (Equal, Prefix, binaries) keyed by set id then bytes; Postfix sets hold the
  * reversed strings. Sized by the agent to the policy's values. */
