@@ -5,6 +5,9 @@
 # so the binaries built on the host run unchanged in the guest.
 #
 # usage: scripts/vm-test.sh [--kernels "6.1 6.12"] [--build-dir DIR]
+#        scripts/vm-test.sh --bench "open-overhead-guest 5 20000" --build-dir .build/release
+#          (runs vigil-bench in each guest instead of the tests and prints its figures;
+#           benchmarks are not tests: never part of scripts/test)
 #
 # Prints one line per kernel, `vm-<series>: N passed, N failed, N skipped`, and exits
 # non-zero when a guest test fails, a guest never reports, or a boot fails (the guest's
@@ -14,16 +17,22 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 kernels="6.1 6.12"
 bin=""
+bench=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernels) kernels="$2"; shift 2 ;;
     --build-dir) bin="$2"; shift 2 ;;
+    --bench) bench="$2"; shift 2 ;;
     *) echo "vm-test: unknown argument '$1' (see the header of $0)" >&2; exit 2 ;;
   esac
 done
 [ -n "$bin" ] || bin="$(cd "$root" && swift build --show-bin-path)"
 xctest="$bin/vigilPackageTests.xctest"
-[ -x "$xctest" ] && [ -x "$bin/vigil" ] || { echo "vm-test: build first (swift build --build-tests): $xctest or $bin/vigil missing" >&2; exit 1; }
+if [ -n "$bench" ]; then
+  [ -x "$bin/vigil-bench" ] && [ -x "$bin/vigil" ] || { echo "vm-test: build first (swift build -c release): $bin/vigil-bench or $bin/vigil missing" >&2; exit 1; }
+else
+  [ -x "$xctest" ] && [ -x "$bin/vigil" ] || { echo "vm-test: build first (swift build --build-tests): $xctest or $bin/vigil missing" >&2; exit 1; }
+fi
 [ "$(id -u)" = 0 ] || { echo "vm-test: needs root (apt-get download, qemu with the host tree over 9p)" >&2; exit 1; }
 
 cache="$root/.cache/vm"
@@ -33,8 +42,11 @@ common_features="btf,ring_buffer,tracepoint,raw_tp,tp_btf,kprobe,fentry,fexit,fm
 # Debian builds without CONFIG_BPF_KPROBE_OVERRIDE.
 expect_missing="override_return"
 # The KernelTests classes, as XCTest filters (it takes Module.Class, not a module alone).
-filters="$("$xctest" -l 2>/dev/null | sed -n 's#^\(KernelTests\.[A-Za-z0-9_]*\)/.*#\1#p' | sort -u | paste -sd, -)"
-[ -n "$filters" ] || { echo "vm-test: no KernelTests found in $xctest" >&2; exit 1; }
+filters=""
+if [ -z "$bench" ]; then
+  filters="$("$xctest" -l 2>/dev/null | sed -n 's#^\(KernelTests\.[A-Za-z0-9_]*\)/.*#\1#p' | sort -u | paste -sd, -)"
+  [ -n "$filters" ] || { echo "vm-test: no KernelTests found in $xctest" >&2; exit 1; }
+fi
 
 newest_package() {
   local pattern
@@ -127,10 +139,15 @@ export TMPDIR=/dev/shm
 ip link set lo up 2>/dev/null
 cd "$root"
 uname -r > "$out/uname"
-"$bin/vigil" probe > "$out/probe.txt" 2>&1
-"$bin/vigil" probe --json > "$out/probe.json" 2>"$out/probe.err"
-"$xctest" "$filters" > "$out/tests.log" 2>&1
-echo \$? > "$out/rc"
+if [ -n "$bench" ]; then
+  "$bin/vigil-bench" $bench > "$out/bench.txt" 2>&1
+  echo \$? > "$out/rc"
+else
+  "$bin/vigil" probe > "$out/probe.txt" 2>&1
+  "$bin/vigil" probe --json > "$out/probe.json" 2>"$out/probe.err"
+  "$xctest" "$filters" > "$out/tests.log" 2>&1
+  echo \$? > "$out/rc"
+fi
 sync
 GUEST
   chmod +x "$out/guest.sh"
@@ -152,6 +169,11 @@ GUEST
     continue
   fi
   echo "=== vm-$series: $pkg (guest uname $(cat "$out/uname"), ${secs}s) ==="
+  if [ -n "$bench" ]; then
+    sed 's/^/  | /' "$out/bench.txt"
+    summary+=("vm-$series: bench exit $(cat "$out/rc") (figures above; indicative: emulated CPU)")
+    continue
+  fi
   sed 's/^/  | /' "$out/probe.txt"
   grep -E "error|failed|skipped|Executed" "$out/tests.log" | grep -v "' passed" | sed 's/^/  | /' || true
   line="$(grep -E 'Executed [0-9]+ tests?' "$out/tests.log" | tail -n 1)"

@@ -104,3 +104,75 @@ func openOverhead(rounds: Int, opens: Int) {
         print("  bpftrace not installed (apt-get install bpftrace) : comparison skipped")
     }
 }
+
+/// The same FIM prefixes on the trampoline and LSM tiers (`security_file_open` as fentry,
+/// `file_open` as BPF-LSM), each against an empty program on the same hook. For the qemu
+/// guests (`scripts/vm-test.sh --bench "open-overhead-guest 5 20000"`): indicative only,
+/// their CPUs are emulated.
+func openOverheadGuest(rounds: Int, opens: Int) {
+    guard geteuid() == 0 else { print("open-overhead-guest needs root"); exit(1) }
+    pin(cpu: 0)
+    let file = "/tmp/vigil-bench-open-\(getpid())"
+    FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    let prefixes = "[\"/etc/\", \"/usr/\", \"/root/\"]"
+    let tiers: [(name: String, program: String, policy: String)] = [
+        ("fentry security_file_open", "empty_fentry_file_open", """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: bench-fim-fentry}
+        spec:
+          kprobes:
+          - call: security_file_open
+            syscall: false
+            args: [{index: 0, type: file}]
+            selectors:
+            - matchArgs: [{index: 0, operator: Prefix, values: \(prefixes)}]
+        """),
+        ("lsm file_open", "empty_lsm_file_open", """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: bench-fim-lsm}
+        spec:
+          lsmhooks:
+          - hook: file_open
+            args: [{index: 0, type: file}]
+            selectors:
+            - matchArgs: [{index: 0, operator: Prefix, values: \(prefixes)}]
+        """),
+    ]
+    print("open-overhead-guest: open()+close() of a file no prefix matches, \(rounds) rounds x \(opens) opens; indicative (emulated CPU)")
+    for tier in tiers {
+        let policyPath = "/tmp/vigil-bench-\(getpid()).yaml"
+        try! tier.policy.write(toFile: policyPath, atomically: true, encoding: .utf8)
+        var off: [Double] = [], empty: [Double] = [], vigil: [Double] = []
+        _ = openLoop(opens / 4, path: file)
+        for _ in 0..<rounds {
+            off.append(openLoop(opens, path: file))
+            do {
+                let object = try BPFObject(bytes: BPFTestObjects.object(named: "empty_file_open")!, name: "empty_file_open")
+                try object.keepOnly(programs: [tier.program])
+                try object.load()
+                let p = try object.program(tier.program)
+                let link = tier.program.contains("lsm") ? try p.attachLSM() : try p.attachTrace()
+                empty.append(openLoop(opens, path: file))
+                link.close()
+            } catch {
+                print("  \(tier.name): empty program: \(error)")
+                break
+            }
+            let export = "/tmp/vigil-bench-open-\(getpid()).json"
+            let agent = startAgent(export: export, extra: ["--policy", policyPath])
+            vigil.append(openLoop(opens, path: file))
+            kill(agent.processIdentifier, SIGINT)
+            agent.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: export)
+        }
+        try? FileManager.default.removeItem(atPath: policyPath)
+        guard !empty.isEmpty, !vigil.isEmpty else { continue }
+        let mOff = median(off), mEmpty = median(empty), mVigil = median(vigil)
+        print("  \(tier.name):")
+        print(String(format: "    no program %.0f ns; empty program +%.0f ns (%+.1f%%); vigil FIM +%.0f ns (%+.1f%%, target <= +5%%); vigil / floor %.2fx",
+                     mOff, mEmpty - mOff, (mEmpty / mOff - 1) * 100, mVigil - mOff, (mVigil / mOff - 1) * 100, (mVigil - mOff) / max(mEmpty - mOff, 1)))
+    }
+}

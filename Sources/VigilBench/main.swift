@@ -77,7 +77,8 @@ func startAgent(export: String, extra: [String] = []) -> Process {
     p.standardError = FileHandle.nullDevice
     try! p.run()
     // Ready when the /proc seeding shows up in the export.
-    for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: export)[.size] as? Int) ?? 0) == 0
+    // Up to a minute: the qemu guests' emulated CPUs start the agent slowly.
+    for _ in 0..<1200 where ((try? FileManager.default.attributesOfItem(atPath: export)[.size] as? Int) ?? 0) == 0
         || !FileManager.default.fileExists(atPath: export + ".status") { usleep(50_000) }
     usleep(300_000)
     return p
@@ -174,10 +175,12 @@ case "exec-overhead":
     execOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 5, spawns: Int(args.dropFirst(2).first ?? "") ?? 2000)
 case "open-overhead":
     openOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, opens: Int(args.dropFirst(2).first ?? "") ?? 200_000)
+case "open-overhead-guest":
+    openOverheadGuest(rounds: Int(args.dropFirst().first ?? "") ?? 5, opens: Int(args.dropFirst(2).first ?? "") ?? 20_000)
 case "policy-parse":
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
-    print("usage: vigil-bench policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | open-overhead [ROUNDS] [OPENS]")
+    print("usage: vigil-bench policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS]")
     exit(2)
 }
