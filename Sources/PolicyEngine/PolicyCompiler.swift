@@ -133,9 +133,10 @@ public enum PolicyCompiler {
         }
         var returnArg: (arg: HookArg, layout: ArgumentLayout)?
         var returnSlot: Int?
+        let filtersReturn = k.common.selectors.contains { !$0.matchReturnArgs.isEmpty }
         if k.isReturn, let r = k.returnArg, !dropReturn {
             switch ArgumentLayout.forFunction(r.type) {
-            case .success(var l) where l.kind == VIGIL_ARG_INT:
+            case .success(var l) where l.kind == VIGIL_ARG_INT && !filtersReturn:
                 l.size = 8
                 returnArg = (r, l)
             case .success(let l):
@@ -148,7 +149,8 @@ public enum PolicyCompiler {
         }
         for (i, (a, l)) in slots.enumerated() {
             if i == returnSlot {
-                setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: 0, size: l.size, flags: VIGIL_ARGF_RETURN, size_arg: 0, pad: 0))
+                setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: 0, size: l.size,
+                                                           flags: VIGIL_ARGF_RETURN | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0))
                 continue
             }
             guard a.index <= PolicyLimits.maxFunctionArgIndex else { return .failure(.unsupported("\(name): arg index \(a.index) is past the 6 register arguments")) }
@@ -159,7 +161,8 @@ public enum PolicyCompiler {
             setElement(&config.args, i, spec)
         }
         config.nargs = UInt32(slots.count)
-        return finish(config: config, slots: slots, selectors: k.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env) { config, sets, actions in
+        return finish(config: config, slots: slots, selectors: k.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env,
+                      returnSlot: returnSlot) { config, sets, actions in
             var plan = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .kprobe, flavour: flavour,
                                 attach: .function(symbol: symbol), functionName: symbol, config: config, sets: sets, slots: slots,
                                 returnArg: returnArg, message: k.common.message, tags: k.common.tags, selectorActions: actions, monitor: monitor)
@@ -241,12 +244,13 @@ public enum PolicyCompiler {
 
     /// Selectors and flags common to every hook kind.
     static func finish(config: vigil_hook_config, slots: [(arg: HookArg, layout: ArgumentLayout)], selectors: [Selector], flavour: HookFlavour,
-                       monitor: Bool, path: String, name: String, env: KernelEnvironment, byPosition: Bool = false,
+                       monitor: Bool, path: String, name: String, env: KernelEnvironment, byPosition: Bool = false, returnSlot: Int? = nil,
                        make: (vigil_hook_config, ValueSets, [[ActionKind]]) -> HookPlan) -> Result<HookPlan, EngineError> {
         var config = config
         if monitor { config.flags |= VIGIL_HOOKF_MONITOR }
         guard selectors.count <= Int(VIGIL_HOOK_SELECTORS) else { return .failure(.unsupported("\(name): at most \(VIGIL_HOOK_SELECTORS) selectors")) }
         var compiler = SelectorCompiler(slots: slots, filtersByPosition: byPosition, flavour: flavour, monitor: monitor, hostNamespace: env.hostNamespace)
+        compiler.returnSlot = returnSlot
         var actions: [[ActionKind]] = []
         for (i, s) in selectors.enumerated() {
             do {

@@ -14,6 +14,8 @@ struct SelectorCompiler {
     /// policy-mode monitor: enforcement only posts, so it needs no enforcing tier.
     let monitor: Bool
     let hostNamespace: (NamespaceKind) -> UInt32?
+    /// The slot the return value is read into (fexit / kretprobe with matchReturnArgs).
+    var returnSlot: Int? = nil
     var sets = ValueSets()
 
     /// Compiles selector `s` (at `path`, for messages); throws the first reason it cannot run in the kernel.
@@ -23,19 +25,28 @@ struct SelectorCompiler {
             .unsupported("\(path).\(what): \(why)")
         }
         if !s.matchData.isEmpty { throw unsupported("matchData") }
-        if !s.matchReturnArgs.isEmpty { throw unsupported("matchReturnArgs") }
+        if !s.matchReturnArgs.isEmpty && returnSlot == nil {
+            throw unsupported("matchReturnArgs", "needs a return probe with returnArg (return: true)")
+        }
         if !s.matchParentBinaries.isEmpty { throw unsupported("matchParentBinaries") }
         if !s.matchNamespaceChanges.isEmpty { throw unsupported("matchNamespaceChanges") }
         if !s.matchCapabilityChanges.isEmpty { throw unsupported("matchCapabilityChanges") }
         if !s.matchReturnActions.isEmpty { throw unsupported("matchReturnActions") }
 
         // matchArgs
-        guard s.matchArgs.count <= Int(VIGIL_SEL_ARG_FILTERS) else { throw unsupported("matchArgs", "at most \(VIGIL_SEL_ARG_FILTERS) entries") }
+        // matchReturnArgs are filters on the return slot, ANDed with matchArgs like any other.
+        guard s.matchArgs.count + s.matchReturnArgs.count <= Int(VIGIL_SEL_ARG_FILTERS) else {
+            throw unsupported("matchArgs", "at most \(VIGIL_SEL_ARG_FILTERS) entries with matchReturnArgs")
+        }
         for (i, f) in s.matchArgs.enumerated() {
             let filter = try compileArgFilter(f, path: "\(path).matchArgs[\(i)]")
             setElement(&out.filters, i, filter)
         }
-        out.nfilters = UInt32(s.matchArgs.count)
+        for (j, f) in s.matchReturnArgs.enumerated() {
+            let filter = try compileArgFilter(f, path: "\(path).matchReturnArgs[\(j)]", slotOverride: returnSlot)
+            setElement(&out.filters, s.matchArgs.count + j, filter)
+        }
+        out.nfilters = UInt32(s.matchArgs.count + s.matchReturnArgs.count)
 
         // matchPIDs
         if s.matchPIDs.count > 1 { throw unsupported("matchPIDs", "Vigil tests one matchPIDs entry per selector") }
@@ -129,8 +140,8 @@ struct SelectorCompiler {
         return slots.firstIndex { $0.arg.index == f.index }
     }
 
-    mutating func compileArgFilter(_ f: ArgFilter, path: String) throws(EngineError) -> vigil_arg_filter {
-        guard let slot = slot(of: f) else { throw .unsupported("\(path): no recorded argument for index \(f.index)") }
+    mutating func compileArgFilter(_ f: ArgFilter, path: String, slotOverride: Int? = nil) throws(EngineError) -> vigil_arg_filter {
+        guard let slot = slotOverride ?? slot(of: f) else { throw .unsupported("\(path): no recorded argument for index \(f.index)") }
         let layout = slots[slot].layout
         var out = vigil_arg_filter()
         out.slot = UInt32(slot)

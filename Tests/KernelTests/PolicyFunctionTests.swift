@@ -90,6 +90,50 @@ final class PolicyFunctionTests: XCTestCase {
         XCTAssertTrue(manager.loaded.isEmpty)
     }
 
+    /// fexit: the return value read and filtered in the kernel (matchReturnArgs), with the
+    /// syscall's own arguments (a kretprobe could not read them).
+    func testReturnValueFilterOnFexit() throws {
+        try KernelTest.require(.fexit)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let present = dir + "/present", missing = dir + "/missing"
+        FileManager.default.createFile(atPath: present, contents: Data("x\n".utf8))
+        let policy = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: failed-opens}
+        spec:
+          kprobes:
+          - call: sys_openat
+            syscall: true
+            return: true
+            args: [{index: 1, type: string}]
+            returnArg: {index: 0, type: int}
+            selectors:
+            - matchArgs: [{index: 1, operator: Prefix, values: ["\(dir)/"]}]
+              matchReturnArgs: [{index: 0, operator: Equal, values: ["-2"]}]
+        """
+        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
+        try sensor.attach()
+        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+        try manager.load(XCTUnwrap(PolicyLoader.parse(Array(policy.utf8), file: "failed-opens.yaml").policies.first))
+        XCTAssertEqual(manager.loaded["failed-opens"]?.hooks.first?.plan.flavour, .fexit)
+        var records: [DecodedHookRecord] = []
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
+            if let (r, _) = manager.decode(bytes) { records.append(r) }
+            return true
+        }
+        let failed = try KernelTest.run(Self.cat, [missing])
+        let fine = try KernelTest.run(Self.cat, [present])
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertEqual(fine.status, 0)
+        try KernelTest.poll(ring) { records.contains { $0.pid == UInt32(failed.pid) } }
+        let r = try XCTUnwrap(records.first { $0.pid == UInt32(failed.pid) }, "the failed open is reported")
+        XCTAssertEqual(r.returnValue?.value, .int(-2))
+        XCTAssertEqual(r.args.first?.value, .string(missing))
+        XCTAssertFalse(records.contains { $0.pid == UInt32(fine.pid) }, "a successful open returns an fd: filtered in the kernel")
+    }
+
     func testFdInstallPathPrefixOnFentry() throws {
         try KernelTest.require(.fentry)
         try runFdInstall(kprobeOnly: false)

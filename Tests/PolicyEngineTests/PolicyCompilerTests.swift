@@ -162,6 +162,33 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertEqual(try compile(kret, Self.full).get().first?.flavour, .fexit, "fexit reads arguments and the return value")
     }
 
+    func testMatchReturnArgsFilterTheReturnSlot() throws {
+        let yaml = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: failed-opens}
+        spec:
+          kprobes:
+          - call: sys_openat
+            return: true
+            args: [{index: 1, type: string}]
+            returnArg: {index: 0, type: int}
+            selectors:
+            - matchArgs: [{index: 1, operator: Prefix, values: ["/etc/"]}]
+              matchReturnArgs: [{index: 0, operator: LessThan, values: ["0"]}]
+        """
+        let plan = try XCTUnwrap(compile(yaml, Self.full).get().first)
+        XCTAssertEqual(plan.flavour, .fexit)
+        XCTAssertEqual(plan.returnSlot, 1, "the return value gets its own slot after the arguments")
+        XCTAssertEqual(plan.config.args.1.flags & VIGIL_ARGF_RETURN, VIGIL_ARGF_RETURN)
+        XCTAssertEqual(plan.config.args.1.flags & VIGIL_ARGF_SIGNED, VIGIL_ARGF_SIGNED)
+        XCTAssertEqual(plan.config.selectors.0.nfilters, 2)
+        XCTAssertEqual(plan.config.selectors.0.filters.1.slot, 1)
+        XCTAssertEqual(plan.config.selectors.0.filters.1.op, VIGIL_OP_LT)
+        guard case .failure(let e) = try compile(yaml, Self.env([.kprobe, .tracepoint])) else { return XCTFail("kretprobes cannot read the arguments") }
+        XCTAssertTrue(e.description.contains("kretprobe cannot read arguments"), e.description)
+    }
+
     func testSocketAddressesAndPorts() throws {
         let yaml = """
         apiVersion: cilium.io/v1alpha1
