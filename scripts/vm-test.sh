@@ -127,7 +127,7 @@ for series in $kernels; do
 #!/bin/bash
 # Runs inside the guest (chrooted into the host tree).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
-export VIGIL_IN_VM=1 VIGIL_EXPECT_FEATURES=$features VIGIL_EXPECT_MISSING=$missing VIGIL_RESULTS_DIR=$out
+export VIGIL_IN_VM=1 VIGIL_EXPECT_FEATURES=$features VIGIL_EXPECT_MISSING=$missing VIGIL_RESULTS_DIR=$out CI=${CI:-}
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null

@@ -26,8 +26,6 @@ public enum HookFlavour: String, Sendable, CaseIterable {
 
     /// Whether arguments are read at function entry (a kretprobe runs after the registers are reused).
     var readsArguments: Bool { self != .kretprobe }
-
-    var isFunctionLike: Bool { ![.tracepoint, .rawTracepoint].contains(self) }
 }
 
 /// Where a hook's program attaches.

@@ -28,9 +28,6 @@ public struct HookPlan: @unchecked Sendable {
     public var returnSlot: Int? = nil
     public var message: String?
     public var tags: [String]
-    /// Per selector, the action kinds (for the event's `action`).
-    public var selectorActions: [[ActionKind]]
-    public var monitor: Bool
 
     /// Whether any selector's Post has a rate limit (the hook then needs its LRU map).
     public var usesRateLimit: Bool {

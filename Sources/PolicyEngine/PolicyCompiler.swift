@@ -162,10 +162,10 @@ public enum PolicyCompiler {
         }
         config.nargs = UInt32(slots.count)
         return finish(config: config, slots: slots, selectors: k.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env,
-                      returnSlot: returnSlot) { config, sets, actions in
+                      returnSlot: returnSlot) { config, sets in
             var plan = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .kprobe, flavour: flavour,
                                 attach: .function(symbol: symbol), functionName: symbol, config: config, sets: sets, slots: slots,
-                                returnArg: returnArg, message: k.common.message, tags: k.common.tags, selectorActions: actions, monitor: monitor)
+                                returnArg: returnArg, message: k.common.message, tags: k.common.tags)
             plan.returnSlot = returnSlot
             return plan
         }
@@ -209,11 +209,11 @@ public enum PolicyCompiler {
         }
         config.nargs = UInt32(slots.count)
         let flavour: HookFlavour = t.raw ? .rawTracepoint : .tracepoint
-        return finish(config: config, slots: slots, selectors: t.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env, byPosition: true) { config, sets, actions in
+        return finish(config: config, slots: slots, selectors: t.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env, byPosition: true) { config, sets in
             var p = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .tracepoint, flavour: flavour,
                              attach: t.raw ? .rawTracepoint(event: t.event) : .tracepoint(subsystem: t.subsystem, event: t.event),
                              functionName: "", config: config, sets: sets, slots: slots, returnArg: nil,
-                             message: t.common.message, tags: t.common.tags, selectorActions: actions, monitor: monitor)
+                             message: t.common.message, tags: t.common.tags)
             p.subsystem = t.subsystem
             p.event = t.event
             return p
@@ -235,28 +235,26 @@ public enum PolicyCompiler {
             }
         }
         config.nargs = UInt32(slots.count)
-        return finish(config: config, slots: slots, selectors: l.common.selectors, flavour: .lsm, monitor: monitor, path: path, name: name, env: env) { config, sets, actions in
+        return finish(config: config, slots: slots, selectors: l.common.selectors, flavour: .lsm, monitor: monitor, path: path, name: name, env: env) { config, sets in
             HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .lsm, flavour: .lsm, attach: .lsm(hook: l.hook),
                      functionName: l.hook, config: config, sets: sets, slots: slots, returnArg: nil,
-                     message: l.common.message, tags: l.common.tags, selectorActions: actions, monitor: monitor)
+                     message: l.common.message, tags: l.common.tags)
         }
     }
 
     /// Selectors and flags common to every hook kind.
     static func finish(config: vigil_hook_config, slots: [(arg: HookArg, layout: ArgumentLayout)], selectors: [Selector], flavour: HookFlavour,
                        monitor: Bool, path: String, name: String, env: KernelEnvironment, byPosition: Bool = false, returnSlot: Int? = nil,
-                       make: (vigil_hook_config, ValueSets, [[ActionKind]]) -> HookPlan) -> Result<HookPlan, EngineError> {
+                       make: (vigil_hook_config, ValueSets) -> HookPlan) -> Result<HookPlan, EngineError> {
         var config = config
         if monitor { config.flags |= VIGIL_HOOKF_MONITOR }
         guard selectors.count <= Int(VIGIL_HOOK_SELECTORS) else { return .failure(.unsupported("\(name): at most \(VIGIL_HOOK_SELECTORS) selectors")) }
         var compiler = SelectorCompiler(slots: slots, filtersByPosition: byPosition, flavour: flavour, monitor: monitor, hostNamespace: env.hostNamespace)
         compiler.returnSlot = returnSlot
-        var actions: [[ActionKind]] = []
         for (i, s) in selectors.enumerated() {
             do {
                 let compiled = try compiler.compile(s, path: "\(name).selectors[\(i)]")
                 setElement(&config.selectors, i, compiled)
-                actions.append(s.effectiveActions.map(\.kind))
             } catch {
                 return .failure(error)
             }
@@ -270,7 +268,6 @@ public enum PolicyCompiler {
                 modifyElement(&config.args, slot, as: vigil_arg_spec.self) { $0.flags |= VIGIL_ARGF_FILTERED }
             }
         }
-        if selectors.isEmpty { actions = [[.post]] }
         // No selectors: every call posts, through selector 0's single Post action.
         if selectors.isEmpty {
             var s = vigil_selector()
@@ -278,6 +275,6 @@ public enum PolicyCompiler {
             s.nactions = 1
             setElement(&config.selectors, 0, s)
         }
-        return .success(make(config, compiler.sets, actions))
+        return .success(make(config, compiler.sets))
     }
 }

@@ -41,7 +41,7 @@ final class AgentHarness {
             usleep(50_000)
         }
         XCTFail(expectFailure ? "agent kept running" : "agent did not start: \(stderrText())", file: file, line: line)
-        throw XCTSkip("agent did not start")
+        throw KernelTest.Stop(reason: "agent did not start")
     }
 
     /// The agent's policy status (what `vigil policy list --json` prints).
