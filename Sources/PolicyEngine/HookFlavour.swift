@@ -3,6 +3,8 @@ import CVigilABI
 /// Which program of bpf/progs/hook.bpf.c a hook runs as, and where it attaches.
 public enum HookFlavour: String, Sendable, CaseIterable {
     case tracepoint, rawTracepoint = "raw_tp", kprobe, kretprobe, fentry, fexit, fmodRet = "fmod_ret", lsm
+    /// A connect hook lowered to cgroup sock_addr programs (see `ConnectLowering`).
+    case cgroupConnect4 = "cgroup/connect4", cgroupConnect6 = "cgroup/connect6"
 
     /// The C function in hook.bpf.c.
     var programName: String {
@@ -15,6 +17,8 @@ public enum HookFlavour: String, Sendable, CaseIterable {
         case .fexit: "hook_fexit"
         case .fmodRet: "hook_fmod_ret"
         case .lsm: "hook_lsm"
+        case .cgroupConnect4: "hook_connect4"
+        case .cgroupConnect6: "hook_connect6"
         }
     }
 
@@ -22,7 +26,13 @@ public enum HookFlavour: String, Sendable, CaseIterable {
     var needsAttachTargetAtLoad: Bool { [.fentry, .fexit, .fmodRet, .lsm].contains(self) }
 
     /// Whether the program's return value can deny (Override).
-    public var canOverride: Bool { self == .lsm || self == .fmodRet }
+    public var canOverride: Bool { self == .lsm || self == .fmodRet || isCgroup }
+
+    /// Whether the program can signal the caller (bpf_send_signal is a tracing helper).
+    public var canSignal: Bool { !isCgroup }
+
+    /// A cgroup sock_addr program: attached to the cgroup v2 root, arguments from its context.
+    public var isCgroup: Bool { self == .cgroupConnect4 || self == .cgroupConnect6 }
 
     /// Whether arguments are read at function entry (a kretprobe runs after the registers are reused).
     var readsArguments: Bool { self != .kretprobe }
@@ -34,6 +44,8 @@ public enum AttachPoint: Sendable, Equatable, CustomStringConvertible {
     case rawTracepoint(event: String)
     case function(symbol: String)
     case lsm(hook: String)
+    /// The cgroup v2 root (a lowered connect hook: every process below it).
+    case cgroupRoot
 
     public var description: String {
         switch self {
@@ -41,6 +53,7 @@ public enum AttachPoint: Sendable, Equatable, CustomStringConvertible {
         case .rawTracepoint(let e): e
         case .function(let f): f
         case .lsm(let h): h
+        case .cgroupRoot: "cgroup v2 root"
         }
     }
 }

@@ -50,15 +50,18 @@ public enum PolicyCompiler {
         let monitor = spec.mode == .monitor
         var nextID = firstHookID
 
-        func add(_ r: Result<HookPlan, EngineError>) {
+        func add(_ r: Result<[HookPlan], EngineError>) {
             switch r {
-            case .success(var p):
-                p.config.hook_id = nextID
-                nextID += 1
-                plans.append(p)
+            case .success(let ps):
+                for var p in ps {
+                    p.config.hook_id = nextID
+                    nextID += 1
+                    plans.append(p)
+                }
             case .failure(let e): errors.append(e)
             }
         }
+        func add(_ r: Result<HookPlan, EngineError>) { add(r.map { [$0] }) }
         if !spec.uprobes.isEmpty { errors.append(.unsupported("spec.uprobes: Vigil does not attach user-space probes yet")) }
         if !spec.usdts.isEmpty { errors.append(.unsupported("spec.usdts: Vigil does not attach USDT probes yet")) }
         if spec.loader { errors.append(.unsupported("spec.loader: loader (mapped ELF) events are not implemented by Vigil")) }
@@ -94,7 +97,22 @@ public enum PolicyCompiler {
         return .success(CompiledPolicy(plans: plans, skipped: errors))
     }
 
-    static func function(_ k: KProbeSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
+    /// A kprobe/fentry hook, or its cgroup form (`ConnectLowering`) for a connect the kernel
+    /// cannot host or cannot Override as a function hook.
+    static func function(_ k: KProbeSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
+        let symbol = HookPlacement.symbol(call: k.call, syscall: k.syscall)
+        if !k.isReturn, let form = ConnectLowering.form(call: k.call, syscall: k.syscall) {
+            let native = functionHook(k, path: path, policy: policy, env: env, monitor: monitor)
+            guard case .failure(let nativeError) = native else { return native.map { [$0] } }
+            let name = "\(path) (kprobe \(symbol))"
+            return ConnectLowering.plans(form: form, common: k.common, path: path, name: name, family: .kprobe, functionName: symbol,
+                                         policy: policy, env: env, monitor: monitor)
+                .mapError { .unsupported("\(nativeError); and \($0)") }
+        }
+        return functionHook(k, path: path, policy: policy, env: env, monitor: monitor).map { [$0] }
+    }
+
+    static func functionHook(_ k: KProbeSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
         let symbol = HookPlacement.symbol(call: k.call, syscall: k.syscall)
         let name = "\(path) (\(k.isReturn ? "kretprobe" : "kprobe") \(symbol))"
         let placement = env.place(.function(symbol: symbol, isReturn: k.isReturn, preferFentry: true))
@@ -220,10 +238,18 @@ public enum PolicyCompiler {
         }
     }
 
-    static func lsm(_ l: LSMHookSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
+    static func lsm(_ l: LSMHookSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
         let name = "\(path) (lsm \(l.hook))"
         let placement = env.place(.lsm(hook: l.hook))
-        guard placement.tier != nil else { return .failure(.unplaceable(hook: name, tried: placement.skipped)) }
+        guard placement.tier != nil else {
+            // socket_connect without BPF-LSM: its cgroup form (ConnectLowering)
+            if let form = ConnectLowering.form(lsmHook: l.hook) {
+                return ConnectLowering.plans(form: form, common: l.common, path: path, name: name, family: .lsm, functionName: l.hook,
+                                             policy: policy, env: env, monitor: monitor)
+                    .mapError { .unsupported("\(EngineError.unplaceable(hook: name, tried: placement.skipped)); and \($0)") }
+            }
+            return .failure(.unplaceable(hook: name, tried: placement.skipped))
+        }
         var config = vigil_hook_config()
         var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
         for (i, a) in l.common.args.enumerated() {
@@ -239,7 +265,7 @@ public enum PolicyCompiler {
             HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .lsm, flavour: .lsm, attach: .lsm(hook: l.hook),
                      functionName: l.hook, config: config, sets: sets, slots: slots, returnArg: nil,
                      message: l.common.message, tags: l.common.tags)
-        }
+        }.map { [$0] }
     }
 
     /// Selectors and flags common to every hook kind.

@@ -114,11 +114,12 @@ struct SelectorCompiler {
                 act.scope = a.rateLimitScope == .thread ? VIGIL_SCOPE_THREAD : a.rateLimitScope == .process ? VIGIL_SCOPE_PROCESS : VIGIL_SCOPE_GLOBAL
             case .noPost:
                 act.kind = VIGIL_ACT_NOPOST
-            case .sigkill:
-                act.kind = VIGIL_ACT_SIGKILL
-            case .signal:
-                act.kind = VIGIL_ACT_SIGNAL
-                act.arg = Int32(a.argSig ?? 9)
+            case .sigkill, .signal:
+                guard flavour.canSignal || monitor else {
+                    throw unsupported("matchActions[\(i)]", "\(a.kind.rawValue) cannot run in a \(flavour.rawValue) program (no signals there); use Override to deny the connect")
+                }
+                act.kind = a.kind == .sigkill ? VIGIL_ACT_SIGKILL : VIGIL_ACT_SIGNAL
+                if a.kind == .signal { act.arg = Int32(a.argSig ?? 9) }
             case .override:
                 guard flavour.canOverride || monitor else {
                     throw unsupported("matchActions[\(i)]", "Override needs the hook placed as BPF-LSM or fmod_ret (it is placed as \(flavour.rawValue))")

@@ -15,7 +15,9 @@ public enum ArgOperator: String, PolicyEnum {
     case fileType = "FileType", notFileType = "NotFileType"
     case celExpr = "CelExpr"
 
-    /// The argument families this operator can test (Tetragon's parser rules, `pkg/selectors/kernel.go`).
+    /// The argument families this operator can test (Tetragon's parser rules, `pkg/selectors/kernel.go`),
+    /// with one extension: a sockaddr is one address, so Vigil also accepts the destination
+    /// operators on it (what users write for `socket_connect`); both name the same address.
     public var families: Set<ArgType.Family> {
         switch self {
         case .equal, .notEqual: [.integer, .string, .path, .sockaddrUnix]
@@ -23,7 +25,8 @@ public enum ArgOperator: String, PolicyEnum {
         case .notPrefix, .notPostfix: [.string, .path, .sockaddrUnix]
         case .greaterThan, .lessThan, .gt, .lt, .mask, .inRange, .notInRange: [.integer]
         case .sPort, .notSPort, .sPortPriv, .notSPortPriv, .sAddr, .notSAddr: [.socket, .sockaddr]
-        case .dPort, .notDPort, .dPortPriv, .notDPortPriv, .dAddr, .notDAddr, .proto, .state: [.socket]
+        case .dPort, .notDPort, .dPortPriv, .notDPortPriv, .dAddr, .notDAddr: [.socket, .sockaddr]
+        case .proto, .state: [.socket]
         case .family: [.socket, .sockaddr, .sockaddrUnix]
         case .inMap, .notInMap: [.integer, .syscallID]
         case .capabilitiesGained: [.integer]

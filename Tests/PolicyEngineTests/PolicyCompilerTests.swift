@@ -29,8 +29,13 @@ final class PolicyCompilerTests: XCTestCase {
             place: { HookPlacement.place($0, status: status, hasBTF: { _ in true }, hasSymbol: { _ in true }, tracepointExists: { _, _ in true }, bpfLSMActive: true) },
             status: status, tracepointFormat: { _, _ in openatFormat }, hostNamespace: { _ in 4026531836 })
     }
-    static let host = env([.tracepoint, .rawTracepoint, .sendSignal, .ringBuffer])
-    static let full = env([.tracepoint, .rawTracepoint, .sendSignal, .ringBuffer, .kprobe, .fentry, .fexit, .fmodRet, .lsm])
+    static let hostFeatures: Set<KernelFeature> = [.tracepoint, .rawTracepoint, .sendSignal, .ringBuffer]
+    static let fullFeatures = hostFeatures.union([.kprobe, .fentry, .fexit, .fmodRet, .lsm])
+    static let host = env(hostFeatures)
+    static let full = env(fullFeatures)
+    /// The same kernels with cgroup sock_addr programs (both real ones have them).
+    static let hostCgroup = env(hostFeatures.union([.cgroupSockAddr]))
+    static let fullCgroup = env(fullFeatures.union([.cgroupSockAddr]))
 
     func policy(_ yaml: String, file: StaticString = #filePath, line: UInt = #line) throws -> TracingPolicy {
         let r = PolicyLoader.parse(Array(yaml.utf8), file: "test.yaml")
@@ -131,6 +136,69 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertTrue(text.contains("spec.kprobes[0]"), text)
         XCTAssertTrue(text.contains("fentry: fentry unavailable"), text)
         XCTAssertTrue(text.contains("kprobe: kprobe unavailable"), text)
+    }
+
+    static let socketConnectDeny = """
+    apiVersion: cilium.io/v1alpha1
+    kind: TracingPolicy
+    metadata: {name: deny}
+    spec:
+      lsmhooks:
+      - hook: socket_connect
+        args: [{index: 0, type: socket}, {index: 1, type: sockaddr}, {index: 2, type: int}]
+        selectors:
+        - matchArgs:
+          - {index: 1, operator: DAddr, values: ["10.0.0.0/8"]}
+          - {index: 1, operator: DPort, values: ["22"]}
+          matchActions: [{action: Override, argError: -1}]
+    """
+
+    func testSocketConnectRunsAsLSMWhereTheKernelHasIt() throws {
+        let plans = try compile(Self.socketConnectDeny, Self.fullCgroup).get()
+        XCTAssertEqual(plans.map(\.flavour), [.lsm])
+    }
+
+    func testSocketConnectIsLoweredToCgroupProgramsWithoutLSM() throws {
+        let plans = try compile(Self.socketConnectDeny, Self.hostCgroup).get()
+        XCTAssertEqual(plans.map(\.flavour), [.cgroupConnect4, .cgroupConnect6])
+        XCTAssertEqual(plans.map(\.config.hook_id), [7, 8], "one hook id per program")
+        XCTAssertTrue(plans.allSatisfy { $0.family == .lsm && $0.functionName == "socket_connect" && $0.attach == .cgroupRoot },
+                      "events keep the hook's own shape")
+        XCTAssertEqual(plans[0].config.flags & VIGIL_HOOKF_TCP_ONLY, 0)
+    }
+
+    func testLoweringNeedsCgroupProgramsAndSaysBothReasons() throws {
+        guard case .failure(let e) = try compile(Self.socketConnectDeny, Self.host) else { return XCTFail("no tier at all") }
+        XCTAssertTrue(e.description.contains("lsm"), e.description)
+        XCTAssertTrue(e.description.contains("cgroup sock_addr programs"), e.description)
+    }
+
+    func testTcpConnectOverrideIsLoweredEvenWithKprobes() throws {
+        let yaml = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: deny}
+        spec:
+          kprobes:
+          - call: tcp_connect
+            syscall: false
+            args: [{index: 0, type: sock}]
+            selectors:
+            - matchArgs: [{index: 0, operator: DPort, values: ["22"]}]
+              matchActions: [{action: Override, argError: -1}]
+        """
+        let plans = try compile(yaml, Self.fullCgroup).get()
+        XCTAssertEqual(plans.map(\.flavour), [.cgroupConnect4, .cgroupConnect6], "tcp_connect is not error-injectable")
+        XCTAssertNotEqual(plans[0].config.flags & VIGIL_HOOKF_TCP_ONLY, 0)
+        let post = yaml.replacingOccurrences(of: "{action: Override, argError: -1}", with: "{action: Post}")
+        XCTAssertEqual(try compile(post, Self.fullCgroup).get().map(\.flavour), [.fentry], "without Override: the function hook")
+    }
+
+    func testLoweredFormRefusesFiltersOnArgumentsItCannotRead() throws {
+        let yaml = Self.socketConnectDeny.replacingOccurrences(of: "- {index: 1, operator: DPort, values: [\"22\"]}",
+                                                               with: "- {index: 2, operator: Equal, values: [\"16\"]}")
+        guard case .failure(let e) = try compile(yaml, Self.hostCgroup) else { return XCTFail("int filter in a cgroup program") }
+        XCTAssertTrue(e.description.contains("cannot be filtered there"), e.description)
     }
 
     func testMonitorModeSetsTheFlagAndNeedsNoOverrideTier() throws {

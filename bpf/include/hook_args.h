@@ -302,6 +302,56 @@ static __always_inline void read_skb(struct vigil_hook_arg *a, __u8 *out, struct
 	a->value = BPF_CORE_READ(skb, len);
 }
 
+/*
+ * A connect hook lowered to a cgroup sock_addr program: the destination from the context
+ * (the address the caller passed, before any rewrite), the socket's own end from its
+ * bpf_sock. sockaddr arguments carry the destination in both fields, as read_sockaddr does.
+ * Integer and other arguments do not exist here (the compiler lets none be filtered).
+ */
+static __always_inline void read_sock_addr_ctx(struct bpf_sock_addr *sa, __u32 flavour, struct vigil_hook_arg *a, __u8 *out, __u32 kind)
+{
+	struct vigil_sock_data *d = (struct vigil_sock_data *)out;
+	if (kind != VIGIL_ARG_SOCK && kind != VIGIL_ARG_SOCKET && kind != VIGIL_ARG_SOCKADDR) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		return;
+	}
+	__builtin_memset(d, 0, sizeof(*d));
+	d->family = sa->user_family;
+	d->type = sa->type;
+	d->protocol = sa->protocol;
+	d->dport = bpf_ntohs((__u16)sa->user_port);
+	if (flavour == VIGIL_HOOK_CGROUP_SOCK6) {
+		__u32 *w = (__u32 *)d->daddr;
+		w[0] = sa->user_ip6[0];
+		w[1] = sa->user_ip6[1];
+		w[2] = sa->user_ip6[2];
+		w[3] = sa->user_ip6[3];
+	} else {
+		map_v4(d->daddr, sa->user_ip4);
+	}
+	if (kind == VIGIL_ARG_SOCKADDR) {
+		__builtin_memcpy(d->saddr, d->daddr, 16);
+		d->sport = d->dport;
+	} else {
+		struct bpf_sock *sk = sa->sk;
+		if (sk) {
+			d->sport = sk->src_port;
+			d->state = sk->state;
+			if (flavour == VIGIL_HOOK_CGROUP_SOCK6) {
+				__u32 *w = (__u32 *)d->saddr;
+				w[0] = sk->src_ip6[0];
+				w[1] = sk->src_ip6[1];
+				w[2] = sk->src_ip6[2];
+				w[3] = sk->src_ip6[3];
+			} else {
+				map_v4(d->saddr, sk->src_ip4);
+			}
+		}
+	}
+	a->len = sizeof(*d);
+	a->value = d->family;
+}
+
 /* A kernel char array (net_device name, module name) as a string. */
 static __always_inline void read_kernel_name(struct vigil_hook_arg *a, __u8 *out, const void *name)
 {
@@ -333,6 +383,11 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	a->len = 0;
 	a->flags = 0;
 	a->value = 0;
+
+	if (flavour == VIGIL_HOOK_CGROUP_SOCK4 || flavour == VIGIL_HOOK_CGROUP_SOCK6) {
+		read_sock_addr_ctx(ctx, flavour, a, out, kind);
+		return;
+	}
 
 	__u64 raw;
 	if (flags & VIGIL_ARGF_RETURN)

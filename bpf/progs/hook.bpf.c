@@ -2,7 +2,8 @@
 /*
  * The policy engine's generic hook: one copy of this object is loaded per TracingPolicy
  * hook, keeping the one program whose section fits the hook's tier (tracepoint, raw_tp,
- * kprobe, kretprobe, fentry, fexit, fmod_ret, lsm), and specialized by the frozen
+ * kprobe, kretprobe, fentry, fexit, fmod_ret, lsm, or a cgroup sock_addr program for a
+ * connect hook lowered where LSM is missing), and specialized by the frozen
  * `config` below. Every config field is a constant to the verifier, so the argument
  * readers, filters and actions a policy does not use are pruned, not run.
  *
@@ -149,3 +150,26 @@ int hook_lsm(void *ctx)
 {
 	return run_hook(ctx, VIGIL_HOOK_LSM);
 }
+
+/*
+ * A connect hook lowered to cgroup sock_addr programs (one per attach type): 1 lets the
+ * call go on, 0 denies it. An Override's error becomes the caller's errno through
+ * bpf_set_retval (without it the kernel answers EPERM).
+ */
+static __always_inline int run_sock_addr(struct bpf_sock_addr *ctx, __u32 flavour)
+{
+	if ((hook_config.flags & VIGIL_HOOKF_TCP_ONLY) && ctx->protocol != IPPROTO_TCP)
+		return 1;
+	long ret = run_hook(ctx, flavour);
+	if (ret == 0)
+		return 1;
+	bpf_set_retval(ret);
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int hook_connect4(struct bpf_sock_addr *ctx) { return run_sock_addr(ctx, VIGIL_HOOK_CGROUP_SOCK4); }
+
+SEC("cgroup/connect6")
+int hook_connect6(struct bpf_sock_addr *ctx) { return run_sock_addr(ctx, VIGIL_HOOK_CGROUP_SOCK6); }
+

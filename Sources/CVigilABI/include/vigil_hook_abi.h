@@ -34,6 +34,11 @@
 #define VIGIL_HOOK_FEXIT 6u
 #define VIGIL_HOOK_FMOD_RET 7u
 #define VIGIL_HOOK_LSM 8u
+/* cgroup sock_addr programs (connect4/sendmsg4 and connect6/sendmsg6): a connect hook
+ * (lsm socket_connect, kprobe tcp_connect / sys_connect) lowered for kernels without LSM
+ * or without a way to override the function; the arguments come from struct bpf_sock_addr. */
+#define VIGIL_HOOK_CGROUP_SOCK4 9u
+#define VIGIL_HOOK_CGROUP_SOCK6 10u
 
 /* How an argument is read (struct vigil_arg_spec.kind). */
 #define VIGIL_ARG_NONE 0u
@@ -111,6 +116,7 @@
 /* struct vigil_hook_config.flags */
 #define VIGIL_HOOKF_MONITOR (1u << 0)      /* policy-mode monitor: enforcement actions only post */
 #define VIGIL_HOOKF_SYSCALL_REGS (1u << 1) /* kernel function is a syscall wrapper: args in the inner pt_regs */
+#define VIGIL_HOOKF_TCP_ONLY (1u << 2)     /* cgroup-lowered tcp_connect: other protocols are not the hook's calls */
 
 /* Counters per hook (map "stats", per-CPU array index). */
 #define VIGIL_STAT_RUNS 0u

@@ -1,0 +1,82 @@
+import AgentCore
+import CVigilABI
+import KernelFeatures
+import PolicyModel
+
+/// Connect hooks that also have a cgroup form. A policy's `lsmhooks: socket_connect`, or a
+/// `kprobes:` hook on `tcp_connect`, `security_socket_connect` or the connect syscall, runs
+/// as cgroup/connect4 + cgroup/connect6 programs on the cgroup v2 root when the kernel cannot
+/// host the hook itself (no BPF-LSM, no kprobes) or cannot Override it (tcp_connect is not
+/// error-injectable, and Debian kernels lack bpf_override_return). The cgroup programs see
+/// every connect before it leaves, in the caller's context, and deny by returning 0: the
+/// same selectors, the same events (the hook's own function_name and event type).
+///
+/// What differs from the hook itself: only the connect's destination and the socket's own
+/// bound end are known (what `struct bpf_sock_addr` carries), so only sock / socket /
+/// sockaddr arguments can be filtered; Sigkill and Signal cannot run there.
+enum ConnectLowering {
+    struct Form {
+        /// `tcp_connect` is only ever called for TCP sockets.
+        var tcpOnly: Bool
+    }
+
+    static func form(lsmHook: String) -> Form? {
+        lsmHook == "socket_connect" ? Form(tcpOnly: false) : nil
+    }
+
+    static func form(call: String, syscall: Bool) -> Form? {
+        let bare = call.replacingOccurrences(of: "__x64_sys_", with: "").replacingOccurrences(of: "__sys_", with: "")
+            .replacingOccurrences(of: "sys_", with: "")
+        switch bare {
+        case "tcp_connect": return Form(tcpOnly: true)
+        case "security_socket_connect": return Form(tcpOnly: false)
+        case "connect" where syscall || call.hasPrefix("__sys_") || call.hasPrefix("sys_") || call.hasPrefix("__x64_sys_"): return Form(tcpOnly: false)
+        default: return nil
+        }
+    }
+
+    /// The argument kinds a cgroup sock_addr context can fill.
+    static let fillable: Set<UInt32> = [VIGIL_ARG_SOCK, VIGIL_ARG_SOCKET, VIGIL_ARG_SOCKADDR]
+
+    /// One plan per connect program (IPv4, IPv6), or why the hook has no cgroup form here.
+    static func plans(form: Form, common: HookCommon, path: String, name: String, family: HookEvent.Family, functionName: String,
+                      policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
+        let why = "\(name) as cgroup/connect4+connect6"
+        guard env.status(.cgroupSockAddr).isSupported else {
+            return .failure(.unsupported("\(why): cgroup sock_addr programs \(env.status(.cgroupSockAddr))"))
+        }
+        var config = vigil_hook_config()
+        if form.tcpOnly { config.flags |= VIGIL_HOOKF_TCP_ONLY }
+        var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
+        for (i, a) in common.args.enumerated() {
+            switch ArgumentLayout.forFunction(a.type) {
+            case .success(let l):
+                slots.append((a, l))
+                setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: 0, size_arg: 0, pad: 0))
+            case .failure(let e): return .failure(.unsupported("\(why): arg index \(a.index): \(e)"))
+            }
+        }
+        config.nargs = UInt32(slots.count)
+        var out: [HookPlan] = []
+        for flavour in [HookFlavour.cgroupConnect4, .cgroupConnect6] {
+            let r = PolicyCompiler.finish(config: config, slots: slots, selectors: common.selectors, flavour: flavour, monitor: monitor,
+                                          path: path, name: "\(name) as \(flavour.rawValue)", env: env) { config, sets in
+                HookPlan(policyName: policy.name, hookPath: path, hookName: "\(name) as \(flavour.rawValue)", family: family, flavour: flavour,
+                         attach: .cgroupRoot, functionName: functionName, config: config, sets: sets, slots: slots, returnArg: nil,
+                         message: common.message, tags: common.tags)
+            }
+            switch r {
+            case .success(let p):
+                // A filter on an argument the context cannot fill would test zeros: refuse it.
+                for (i, s) in slots.enumerated() where !fillable.contains(s.layout.kind) {
+                    if element(p.config.args, i, as: vigil_arg_spec.self).flags & VIGIL_ARGF_FILTERED != 0 {
+                        return .failure(.unsupported("\(why): arg index \(s.arg.index) (\(s.arg.type.rawValue)) cannot be filtered there; only sock, socket and sockaddr arguments"))
+                    }
+                }
+                out.append(p)
+            case .failure(let e): return .failure(e)
+            }
+        }
+        return .success(out)
+    }
+}
