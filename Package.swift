@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "EventJSON", dependencies: ["AgentCore", "PolicyModel", "CJSONC"]),
         .target(name: "Export", dependencies: ["AgentCore", "CZlib"]),
         .target(name: "Sensors", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures"]),
-        .target(name: "PolicyEngine", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "PolicyModel"]),
+        .target(name: "PolicyEngine", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "PolicyModel", "Sensors"]),
         .target(
             name: "AgentRuntime",
             dependencies: ["AgentCore", "Sensors", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", .product(name: "Logging", package: "swift-log")]

@@ -61,7 +61,9 @@ newest_package() {
 # Unpacks the kernel package and builds a busybox initramfs with the virtio/9p modules.
 prepare_kernel() {
   local pkg="$1" dir="$cache/$1"
-  if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/initrd.gz" ]; then
+  # The modules the init inserts; a change rebuilds the cached initramfs.
+  local modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p sch_ingress cls_bpf veth"
+  if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/initrd.gz" ] || [ "$(cat "$dir/initrd.modules" 2>/dev/null)" != "$modules" ]; then
     rm -rf "$dir" && mkdir -p "$dir/deb" "$dir/initrd/bin" "$dir/initrd/lib/modules" "$dir/initrd/proc" "$dir/initrd/sys" "$dir/initrd/dev" "$dir/initrd/mnt"
     (cd "$dir/deb" && apt-get download -q "$pkg" >/dev/null 2>&1) || { echo "vm-test: apt-get download $pkg failed" >&2; return 1; }
     dpkg -x "$dir"/deb/*.deb "$dir/root"
@@ -70,8 +72,8 @@ prepare_kernel() {
     cp /bin/busybox "$dir/initrd/bin/busybox"
     local order=""
     # 6.1 needs all of these as modules; on 6.12 virtio is built in and fscache is part of netfs.
-    # sch_ingress (clsact) and cls_bpf are modules in Debian: a full system autoloads them, this init cannot.
-    for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p sch_ingress cls_bpf; do
+    # sch_ingress (clsact), cls_bpf and veth are modules in Debian: a full system autoloads them, this init cannot.
+    for m in $modules; do
       local f
       f="$(find "$dir/root/lib/modules" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)"
       [ -n "$f" ] || continue
@@ -104,6 +106,7 @@ poweroff -f
 INIT
     chmod +x "$dir/initrd/init"
     (cd "$dir/initrd" && find . | cpio -o -H newc --quiet | gzip -1) > "$dir/initrd.gz"
+    echo "$modules" > "$dir/initrd.modules"
     rm -rf "$dir/deb"
   fi
 }

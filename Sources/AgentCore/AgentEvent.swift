@@ -8,6 +8,8 @@ public enum AgentEvent: Sendable, Equatable {
     case lostEvents(counts: [String: UInt64], total: UInt64, timeNs: UInt64)
     /// A policy hook matched a posting selector.
     case hook(HookEvent)
+    /// The network sensor: connect, accept, close, UDP peer.
+    case network(NetworkEvent)
 
     /// Tetragon's event-set name (PROCESS_EXEC, ...), for export filters.
     public var eventType: String {
@@ -21,6 +23,7 @@ public enum AgentEvent: Sendable, Equatable {
             case .tracepoint: "PROCESS_TRACEPOINT"
             case .lsm: "PROCESS_LSM"
             }
+        case .network(let n): n.kind.eventType
         }
     }
 
@@ -29,6 +32,7 @@ public enum AgentEvent: Sendable, Equatable {
         switch self {
         case .exec(let p, _, _, _), .exit(let p, _, _, _, _): p
         case .hook(let h): h.process
+        case .network(let n): n.process
         case .lostEvents: nil
         }
     }
@@ -37,6 +41,7 @@ public enum AgentEvent: Sendable, Equatable {
         switch self {
         case .exec(_, let p, _, _), .exit(_, let p, _, _, _): p
         case .hook(let h): h.parent
+        case .network(let n): n.parent
         case .lostEvents: nil
         }
     }

@@ -1,5 +1,6 @@
 import AgentCore
 import BPFKit
+import CVigilABI
 import EventJSON
 import Export
 import Foundation
@@ -23,6 +24,8 @@ public final class Agent {
     let logger: Logger
     let clock = KernelClock()
     let sensor: ProcessSensor
+    /// nil when disabled, or when the kernel cannot host it (said at start).
+    let network: NetworkSensor?
     /// The loaded TracingPolicies (their hooks write into the sensor's ring buffer).
     public let policies: PolicyManager
     let sources: PolicySources
@@ -43,6 +46,14 @@ public final class Agent {
         _ = KernelFilesystems.ensureAll()
         sensor = try ProcessSensor(ringBufferBytes: configuration.ringBufferBytes, useTracepoints: configuration.forceTracepoints ? true : nil)
         policies = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+        if !configuration.networkSensor {
+            network = nil
+        } else if let why = NetworkSensor.unavailableReason() {
+            logger.warning("network sensor not loaded: this kernel lacks what it needs", metadata: ["reason": "\(why)"])
+            network = nil
+        } else {
+            network = try NetworkSensor(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes)
+        }
         sources = PolicySources(files: configuration.policyFiles, directory: configuration.policyDirectory, manager: policies, logger: logger)
         encoder = EventEncoder(nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
                                fieldFilters: configuration.fieldFilters, includeCredentials: configuration.enableProcessCred,
@@ -69,10 +80,15 @@ public final class Agent {
         logger.info("process sensor attached", metadata: ["hook.tier": "\(sensor.tier)"])
         seedFromProcfs()
         try flushOutput()
+        if let network {
+            try network.attach()
+            logger.info("network sensor attached")
+        }
         // Policies after the seed: hooks match on binaries from the kernel's process table.
         let errors = sources.refresh()
         if !errors.isEmpty {
             policies.unloadAll()
+            network?.detach()
             sensor.detach()
             throw AgentStartError(message: "policies failed to load (nothing of them is left in the kernel):\n" + errors.joined(separator: "\n"))
         }
@@ -94,6 +110,7 @@ public final class Agent {
         try ring.consume()
         policies.unloadAll()
         try? FileManager.default.removeItem(atPath: configuration.statusFile)
+        network?.detach()
         sensor.detach()
         reportLoss()
         try flushOutput()
@@ -152,6 +169,10 @@ public final class Agent {
             handleHook(bytes)
             return
         }
+        if NetworkRecord.isNetworkRecord(bytes) {
+            handleNetwork(bytes)
+            return
+        }
         let record: ProcessRecord
         do { record = try ProcessRecord.decode(bytes) } catch {
             decodeErrors += 1
@@ -200,6 +221,19 @@ public final class Agent {
                              policyName: plan.policyName, message: plan.message, tags: plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs))))
     }
 
+    /// A network sensor record: its process and parent from the cache, by exec identity.
+    func handleNetwork(_ bytes: UnsafeRawBufferPointer) {
+        guard let r = NetworkRecord.decode(bytes) else {
+            decodeErrors += 1
+            return
+        }
+        var process = cache.entry(r.process) ?? cache.current(pid: r.pid) ?? ProcessEntry(id: r.process, parent: nil, binary: "")
+        process.tid = r.tid
+        emit(.network(NetworkEvent(kind: r.kind, process: process, parent: cache.parent(of: process), socket: r.socket, cookie: r.cookie,
+                                   failed: r.failed, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, durationNs: r.durationNs,
+                                   timeNs: clock.wall(monotonic: r.timeNs))))
+    }
+
     func emit(_ event: AgentEvent) {
         let admitted = configuration.filters.admits(event) { [cache] in
             event.process.map { cache.ancestors(of: $0).map(\.pid) } ?? []
@@ -210,7 +244,8 @@ public final class Agent {
     }
 
     private func reportLoss() {
-        guard let counts = try? sensor.lostCounts() else { return }
+        guard var counts = try? sensor.lostCounts() else { return }
+        if let n = try? network?.lostCount() { counts[VIGIL_RECORD_NET] = n }
         var delta: [String: UInt64] = [:]
         var total: UInt64 = 0
         for (kind, count) in counts where count > lostReported[kind, default: 0] {
@@ -231,6 +266,7 @@ public final class Agent {
         case 2: "process_exit"
         case 3: "process_fork"
         case 4: "process_hook"
+        case 5: "process_network"
         default: "kind_\(kind)"
         }
     }

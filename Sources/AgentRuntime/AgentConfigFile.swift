@@ -7,7 +7,7 @@ import PolicyYAML
 /// flags (`export-file: /var/log/vigil.json`). Errors carry FILE:LINE:COL.
 public enum AgentConfigFile {
     public static let keys = ["node-name", "export-stdout", "export-file", "export-file-max-size", "export-file-max-backups",
-                              "export-file-compress", "export-allowlist", "export-denylist", "field-filters", "enable-ancestors", "enable-process-cred", "enable-process-ns",
+                              "export-file-compress", "export-allowlist", "export-denylist", "field-filters", "enable-ancestors", "disable-network-sensor", "enable-process-cred", "enable-process-ns",
                               "rb-size", "process-cache-size", "policy-dir"]
 
     public struct Failure: Error, CustomStringConvertible {
@@ -48,6 +48,7 @@ public enum AgentConfigFile {
             case "export-denylist": do { config.filters.deny = try ExportFilter.list(text) } catch { throw fail("\(error)") }
             case "field-filters": do { config.fieldFilters = try fieldFilters(text) } catch { throw fail("\(error)") }
             case "enable-ancestors": config.enableAncestors = try bool(text) ?? { throw fail("expected true or false") }()
+            case "disable-network-sensor": config.networkSensor = !(try bool(text) ?? { throw fail("expected true or false") }())
             case "enable-process-cred": config.enableProcessCred = try bool(text) ?? { throw fail("expected true or false") }()
             case "enable-process-ns": config.enableProcessNS = try bool(text) ?? { throw fail("expected true or false") }()
             case "rb-size": config.ringBufferBytes = try byteSize(text) ?? { throw fail("expected a size like 8M") }()

@@ -21,6 +21,8 @@ public struct AgentConfiguration: Sendable {
     /// records and is woken early at a quarter full.
     public var ringBufferBytes = 4 * 1024 * 1024
     public var processCacheSize = 65536
+    /// The network sensor (TCP connect/accept/close, UDP peers, with their process): on by default.
+    public var networkSensor = true
     /// Force classic tracepoints even where tp_btf works (testing the fallback tier).
     public var forceTracepoints = false
     /// Directory of TracingPolicy files (`*.yaml`, `*.yml`), loaded at start and on SIGHUP.

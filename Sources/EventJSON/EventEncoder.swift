@@ -53,6 +53,10 @@ public final class EventEncoder {
             fillHook(h, into: body)
             root.set(h.family.rawValue, body)
             time = h.timeNs
+        case .network(let n):
+            fillNetwork(n, into: body)
+            root.set(n.kind.eventName, body)
+            time = n.timeNs
         case .lostEvents(let counts, let total, let t):
             for key in counts.keys.sorted() { body.set(key, counts[key]!) }
             body.set("total", total)

@@ -35,6 +35,13 @@ enum ConnectLowering {
         }
     }
 
+    /// Why neither the hook itself nor its cgroup form can run: the cgroup form is one more tier tried.
+    static func combine(native: EngineError, lowered: EngineError) -> EngineError {
+        let why = "cgroup sock_addr: " + lowered.description
+        if case .unplaceable(let hook, let tried) = native { return .unplaceable(hook: hook, tried: tried + [why]) }
+        return .unsupported("\(native); \(why)")
+    }
+
     /// The argument kinds a cgroup sock_addr context can fill.
     static let fillable: Set<UInt32> = [VIGIL_ARG_SOCK, VIGIL_ARG_SOCKET, VIGIL_ARG_SOCKADDR]
 
@@ -43,7 +50,7 @@ enum ConnectLowering {
                       policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
         let why = "\(name) as cgroup/connect4+connect6"
         guard env.status(.cgroupSockAddr).isSupported else {
-            return .failure(.unsupported("\(why): cgroup sock_addr programs \(env.status(.cgroupSockAddr))"))
+            return .failure(.unsupported("cgroup sock_addr programs \(env.status(.cgroupSockAddr))"))
         }
         var config = vigil_hook_config()
         if form.tcpOnly { config.flags |= VIGIL_HOOKF_TCP_ONLY }

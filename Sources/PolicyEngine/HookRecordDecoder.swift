@@ -1,5 +1,6 @@
 import AgentCore
 import CVigilABI
+import Sensors
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -141,27 +142,5 @@ public enum HookRecordDecoder {
         return s
     }
 
-    static func socketInfo(_ s: vigil_sock_data) -> HookArgValue.SocketInfo {
-        let families: [UInt16: String] = [1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"]
-        let types: [UInt16: String] = [1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"]
-        let protocols: [UInt16: String] = [0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 6: "IPPROTO_TCP", 17: "IPPROTO_UDP", 58: "IPPROTO_ICMPV6", 132: "IPPROTO_SCTP"]
-        let states: [UInt16: String] = [1: "TCP_ESTABLISHED", 2: "TCP_SYN_SENT", 3: "TCP_SYN_RECV", 4: "TCP_FIN_WAIT1", 5: "TCP_FIN_WAIT2",
-                                        6: "TCP_TIME_WAIT", 7: "TCP_CLOSE", 8: "TCP_CLOSE_WAIT", 9: "TCP_LAST_ACK", 10: "TCP_LISTEN", 11: "TCP_CLOSING"]
-        return .init(family: families[s.family] ?? "\(s.family)", type: types[s.type] ?? "\(s.type)",
-                     protocol: protocols[s.protocol] ?? "\(s.protocol)", saddr: address(s.saddr), daddr: address(s.daddr),
-                     sport: s.sport, dport: s.dport, state: states[s.state] ?? "")
-    }
-
-    /// IPv4-mapped addresses print as IPv4.
-    static func address<T>(_ raw: T) -> String {
-        var bytes = withUnsafeBytes(of: raw) { Array($0) }
-        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff {
-            var v4 = Array(bytes[12..<16])
-            _ = inet_ntop(AF_INET, &v4, &buf, socklen_t(buf.count))
-        } else {
-            _ = inet_ntop(AF_INET6, &bytes, &buf, socklen_t(buf.count))
-        }
-        return String(cString: buf)
-    }
+    static func socketInfo(_ s: vigil_sock_data) -> HookArgValue.SocketInfo { HookArgValue.SocketInfo(s) }
 }

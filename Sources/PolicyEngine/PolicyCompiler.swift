@@ -107,7 +107,7 @@ public enum PolicyCompiler {
             let name = "\(path) (kprobe \(symbol))"
             return ConnectLowering.plans(form: form, common: k.common, path: path, name: name, family: .kprobe, functionName: symbol,
                                          policy: policy, env: env, monitor: monitor)
-                .mapError { .unsupported("\(nativeError); and \($0)") }
+                .mapError { ConnectLowering.combine(native: nativeError, lowered: $0) }
         }
         return functionHook(k, path: path, policy: policy, env: env, monitor: monitor).map { [$0] }
     }
@@ -246,7 +246,7 @@ public enum PolicyCompiler {
             if let form = ConnectLowering.form(lsmHook: l.hook) {
                 return ConnectLowering.plans(form: form, common: l.common, path: path, name: name, family: .lsm, functionName: l.hook,
                                              policy: policy, env: env, monitor: monitor)
-                    .mapError { .unsupported("\(EngineError.unplaceable(hook: name, tried: placement.skipped)); and \($0)") }
+                    .mapError { ConnectLowering.combine(native: .unplaceable(hook: name, tried: placement.skipped), lowered: $0) }
             }
             return .failure(.unplaceable(hook: name, tried: placement.skipped))
         }

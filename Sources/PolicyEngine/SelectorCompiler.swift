@@ -28,7 +28,6 @@ struct SelectorCompiler {
         if !s.matchReturnArgs.isEmpty && returnSlot == nil {
             throw unsupported("matchReturnArgs", "needs a return probe with returnArg (return: true)")
         }
-        if !s.matchParentBinaries.isEmpty { throw unsupported("matchParentBinaries") }
         if !s.matchNamespaceChanges.isEmpty { throw unsupported("matchNamespaceChanges") }
         if !s.matchCapabilityChanges.isEmpty { throw unsupported("matchCapabilityChanges") }
         if !s.matchReturnActions.isEmpty { throw unsupported("matchReturnActions") }
@@ -59,21 +58,28 @@ struct SelectorCompiler {
             out.npids = UInt32(p.values.count)
         }
 
-        // matchBinaries
-        if s.matchBinaries.count > 1 { throw unsupported("matchBinaries", "one entry per selector (as Tetragon)") }
-        if let b = s.matchBinaries.first {
-            if b.followChildren { throw unsupported("matchBinaries.followChildren") }
+        // matchBinaries, matchParentBinaries (the caller's / its parent's binary, from the process table)
+        for (key, filters) in [("matchBinaries", s.matchBinaries), ("matchParentBinaries", s.matchParentBinaries)] {
+            if filters.count > 1 { throw unsupported(key, "one entry per selector (as Tetragon)") }
+            guard let b = filters.first else { continue }
+            if b.followChildren { throw unsupported("\(key).followChildren") }
             let tooLong = b.values.first { $0.utf8.count > Int(VIGIL_STRING_KEY_BYTES) }
-            if let tooLong { throw unsupported("matchBinaries.values", "\"\(tooLong.prefix(40))...\" is longer than \(VIGIL_STRING_KEY_BYTES) bytes") }
+            if let tooLong { throw unsupported("\(key).values", "\"\(tooLong.prefix(40))...\" is longer than \(VIGIL_STRING_KEY_BYTES) bytes") }
+            let op: UInt32
             switch b.op {
-            case .in: out.binary_op = VIGIL_OP_EQ
-            case .notIn: out.binary_op = VIGIL_OP_NEQ
-            case .prefix: out.binary_op = VIGIL_OP_PREFIX
-            case .notPrefix: out.binary_op = VIGIL_OP_NOT_PREFIX
-            case .postfix: out.binary_op = VIGIL_OP_POSTFIX
-            case .notPostfix: out.binary_op = VIGIL_OP_NOT_POSTFIX
+            case .in: op = VIGIL_OP_EQ
+            case .notIn: op = VIGIL_OP_NEQ
+            case .prefix: op = VIGIL_OP_PREFIX
+            case .notPrefix: op = VIGIL_OP_NOT_PREFIX
+            case .postfix: op = VIGIL_OP_POSTFIX
+            case .notPostfix: op = VIGIL_OP_NOT_POSTFIX
             }
-            out.binary_set = sets.addStrings(b.values, reversed: b.op == .postfix || b.op == .notPostfix)
+            let set = sets.addStrings(b.values, reversed: b.op == .postfix || b.op == .notPostfix)
+            if key == "matchBinaries" {
+                (out.binary_op, out.binary_set) = (op, set)
+            } else {
+                (out.parent_binary_op, out.parent_binary_set) = (op, set)
+            }
         }
 
         // matchNamespaces

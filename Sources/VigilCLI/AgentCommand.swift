@@ -55,6 +55,8 @@ struct AgentCommand: ParsableCommand {
     var policy: [String] = []
     @Option(help: "Where to write loaded policies and hook counters for `vigil policy list` (default /run/vigil/policies.json).")
     var statusFile: String?
+    @Flag(help: "Do not load the network sensor (process_connect / process_accept / process_close events).")
+    var disableNetworkSensor = false
     @Flag(help: .hidden)
     var forceTracepoints = false
 
@@ -96,6 +98,7 @@ struct AgentCommand: ParsableCommand {
         cfg.policyFiles += policy
         if let statusFile { cfg.statusFile = statusFile }
         if forceTracepoints { cfg.forceTracepoints = true }
+        if disableNetworkSensor { cfg.networkSensor = false }
         if !cfg.exportStdout && cfg.exportFile == nil { cfg.exportStdout = true }
 
         guard geteuid() == 0 else { throw fail("needs root (it loads BPF programs); run it with sudo", code: 1) }

@@ -9,6 +9,7 @@
 
 #include "hook_maps.h"
 #include "vigil_path.h"
+#include "vigil_sock.h"
 
 /* x86-64 syscall argument `index` from the pt_regs a syscall wrapper receives. */
 static __always_inline __u64 syscall_arg(struct pt_regs *regs, __u32 index)
@@ -162,16 +163,6 @@ static __always_inline void read_file(struct vigil_hook_arg *a, __u8 *out, struc
 	read_path(a, out, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), task);
 }
 
-static __always_inline void map_v4(__u8 *out, __u32 addr)
-{
-	__builtin_memset(out, 0, 10);
-	out[10] = 0xff;
-	out[11] = 0xff;
-	__builtin_memcpy(out + 12, &addr, 4);
-}
-
-#define VIGIL_AF_INET 2
-#define VIGIL_AF_INET6 10
 
 static __always_inline void read_sock(struct vigil_hook_arg *a, __u8 *out, struct sock *sk)
 {
@@ -180,20 +171,7 @@ static __always_inline void read_sock(struct vigil_hook_arg *a, __u8 *out, struc
 		a->flags |= VIGIL_ARG_READ_FAILED;
 		return;
 	}
-	d->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	d->type = BPF_CORE_READ(sk, sk_type);
-	d->protocol = BPF_CORE_READ(sk, sk_protocol);
-	d->state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	d->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	d->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	d->pad = 0;
-	if (d->family == VIGIL_AF_INET6) {
-		BPF_CORE_READ_INTO(d->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(d->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-	} else {
-		map_v4(d->saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
-		map_v4(d->daddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
-	}
+	vigil_sock_read(d, sk);
 	a->len = sizeof(*d);
 	a->value = d->family;
 }

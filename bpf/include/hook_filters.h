@@ -345,6 +345,15 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 		if (!string_op(sel->binary_op, sel->binary_set, proc->binary, proc->binary_len))
 			return false;
 	}
+	if (sel->parent_binary_op) {
+		/* the parent's current image in the process table (tgid key) */
+		struct vigil_process *parent = proc ? bpf_map_lookup_elem(&processes, &proc->parent.pid) : NULL;
+		if (!parent)
+			return sel->parent_binary_op == VIGIL_OP_NEQ || sel->parent_binary_op == VIGIL_OP_NOT_PREFIX ||
+			       sel->parent_binary_op == VIGIL_OP_NOT_POSTFIX;
+		if (!string_op(sel->parent_binary_op, sel->parent_binary_set, parent->binary, parent->binary_len))
+			return false;
+	}
 	return true;
 }
 

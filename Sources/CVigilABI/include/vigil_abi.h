@@ -146,5 +146,6 @@ struct vigil_test_record {
 _Static_assert(sizeof(struct vigil_test_record) == 16 + 16 + 64, "vigil_test_record size");
 
 #include "vigil_hook_abi.h"
+#include "vigil_net_abi.h"
 
 #endif /* VIGIL_ABI_H */

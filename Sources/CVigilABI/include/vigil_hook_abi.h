@@ -184,6 +184,8 @@ struct vigil_selector {
 	__u32 npids;
 	__u32 pids[VIGIL_SEL_PIDS];
 	__u32 pid_ns;      /* matchPIDs isNamespacePID: compare the pid inside the process's own pid namespace */
+	__u32 parent_binary_op;  /* matchParentBinaries: as binary_op, on the parent's binary (process table) */
+	__u32 parent_binary_set;
 	__u32 pad;
 	__u32 cap_op;      /* matchCapabilities: VIGIL_OP_EQ (In: has any), NEQ (NotIn: has none) */
 	__u32 cap_set;     /* 0 effective, 1 inheritable, 2 permitted */
@@ -192,7 +194,7 @@ struct vigil_selector {
 	struct vigil_arg_filter filters[VIGIL_SEL_ARG_FILTERS];
 	struct vigil_action actions[VIGIL_SEL_ACTIONS];
 };
-_Static_assert(sizeof(struct vigil_selector) == 24 + 4 * VIGIL_SEL_PIDS + 8 + 16 + 2 * 32 + 5 * 88 + 4 * 24, "vigil_selector size");
+_Static_assert(sizeof(struct vigil_selector) == 24 + 4 * VIGIL_SEL_PIDS + 16 + 16 + 2 * 32 + 5 * 88 + 4 * 24, "vigil_selector size");
 
 /* Everything that specializes one loaded hook program (its .rodata `config`). */
 struct vigil_hook_config {

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The network sensor's records (bpf/progs/network.bpf.c -> Sensors/NetworkRecord.swift):
+ * TCP connects (outcome known: established or failed), accepts and closes (with byte counts
+ * and duration), and UDP datagrams to a peer the socket had not sent to before. Each names
+ * the owning process by exec identity, so user space joins it to process_exec.
+ */
+#ifndef VIGIL_NET_ABI_H
+#define VIGIL_NET_ABI_H
+
+#define VIGIL_RECORD_NET 5u
+
+/* struct vigil_net_record.kind */
+#define VIGIL_NET_CONNECT 1u /* outbound TCP connect finished (VIGIL_NETF_FAILED when it did not establish) */
+#define VIGIL_NET_ACCEPT 2u  /* inbound TCP connection accepted by a process */
+#define VIGIL_NET_CLOSE 3u   /* a connect'ed or accept'ed TCP socket closed */
+#define VIGIL_NET_UDP 4u     /* first UDP datagram (or connect) from a socket to a peer */
+
+/* struct vigil_net_record.flags */
+#define VIGIL_NETF_FAILED (1u << 0) /* connect: the handshake did not complete (refused, timed out, reset) */
+
+/* Owner of a tracked TCP socket (map "tcp_owners", key: the struct sock address). */
+struct vigil_sock_owner {
+	struct vigil_exec_id process;
+	__u32 pid;
+	__u32 tid;
+	__u64 start_ns; /* connect or accept time (bpf_ktime_get_ns) */
+	__u32 uid;
+	__u16 sport;    /* the local port (the kernel clears it before the close is seen) */
+	__u8 outbound;  /* 1: connect, 0: accept */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct vigil_sock_owner) == 40, "vigil_sock_owner size");
+
+struct vigil_net_record {
+	struct vigil_record_header header;
+	struct vigil_exec_id process;
+	__u32 pid;
+	__u32 tid;
+	__u32 kind;  /* VIGIL_NET_* */
+	__u32 flags; /* VIGIL_NETF_* */
+	__u32 uid;
+	__u32 pad;
+	__u64 cookie;         /* socket cookie (SO_COOKIE), stable for the socket's life */
+	__u64 bytes_sent;     /* close: bytes acknowledged by the peer */
+	__u64 bytes_received; /* close: bytes received */
+	__u64 duration_ns;    /* close: since connect/accept */
+	struct vigil_sock_data sock;
+};
+_Static_assert(sizeof(struct vigil_net_record) == 16 + 16 + 24 + 32 + 48, "vigil_net_record size");
+
+#endif /* VIGIL_NET_ABI_H */

@@ -1,0 +1,38 @@
+import AgentCore
+import CVigilABI
+
+/// A network sensor record (struct vigil_net_record), decoded from ring-buffer bytes.
+public struct NetworkRecord: Sendable {
+    public var kind: NetworkEvent.Kind
+    public var process: ExecIdentity
+    public var pid: UInt32
+    public var tid: UInt32
+    public var socket: HookArgValue.SocketInfo
+    public var cookie: UInt64
+    public var failed: Bool
+    public var bytesSent: UInt64
+    public var bytesReceived: UInt64
+    public var durationNs: UInt64
+    public var timeNs: UInt64
+
+    public static func isNetworkRecord(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= MemoryLayout<vigil_record_header>.size && bytes.loadUnaligned(as: UInt32.self) == VIGIL_RECORD_NET
+    }
+
+    /// nil for a short record or an unknown kind.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> NetworkRecord? {
+        guard bytes.count >= MemoryLayout<vigil_net_record>.size else { return nil }
+        let r = bytes.loadUnaligned(as: vigil_net_record.self)
+        let kind: NetworkEvent.Kind
+        switch r.kind {
+        case VIGIL_NET_CONNECT: kind = .connect
+        case VIGIL_NET_ACCEPT: kind = .accept
+        case VIGIL_NET_CLOSE: kind = .close
+        case VIGIL_NET_UDP: kind = .udp
+        default: return nil
+        }
+        return NetworkRecord(kind: kind, process: ExecIdentity(r.process), pid: r.pid, tid: r.tid, socket: HookArgValue.SocketInfo(r.sock),
+                             cookie: r.cookie, failed: r.flags & VIGIL_NETF_FAILED != 0, bytesSent: r.bytes_sent,
+                             bytesReceived: r.bytes_received, durationNs: r.duration_ns, timeNs: r.header.ktime_ns)
+    }
+}

@@ -1,0 +1,68 @@
+import BPFKit
+import BPFObjects
+import CVigilABI
+import KernelFeatures
+
+/// The network sensor (bpf/progs/network.bpf.c): TCP connect / accept / close and UDP
+/// datagrams to new peers, with their owning process. Its records go to the process
+/// sensor's ring buffer (shared by file descriptor), so they arrive after the exec they
+/// refer to; the process table is shared the same way.
+///
+/// Every hook it uses exists on every kernel Vigil runs on (tp_btf, syscall tracepoints,
+/// cgroup sock_addr programs on the cgroup v2 root); no kprobe is needed.
+public final class NetworkSensor {
+    let object: BPFObject
+    private var links: [BPFLink] = []
+
+    /// Why the sensor cannot run on this kernel, or nil when it can.
+    public static func unavailableReason(probe: FeatureProbe = .shared) -> String? {
+        for f in [KernelFeature.tpBTF, .tracepoint, .cgroupSockAddr] where !probe.isSupported(f) {
+            return "\(f) \(probe.status(f))"
+        }
+        return KernelFilesystems.cgroup2Root() == nil ? "no cgroup v2 mount in /proc/mounts" : nil
+    }
+
+    public init(events: BPFMap, processes: BPFMap, wakeupBytes: UInt64) throws(BPFError) {
+        guard let bytes = BPFObjects.object(named: "network") else {
+            throw BPFError(operation: "embedded object lookup", subject: "object network", errno: 2)
+        }
+        object = try BPFObject(bytes: bytes, name: "network")
+        try object.map("events").reuse(events)
+        try object.map("processes").reuse(processes)
+        try object.setRodata("wakeup_bytes", to: wakeupBytes)
+        try object.load()
+    }
+
+    /// Attaches every program (cgroup ones to the cgroup v2 root). All or nothing. Idempotent.
+    public func attach() throws(BPFError) {
+        guard links.isEmpty else { return }
+        do throws(BPFError) {
+            for p in object.programs {
+                if p.section.hasPrefix("cgroup/") {
+                    guard let root = KernelFilesystems.cgroup2Root() else {
+                        throw BPFError(operation: "attach", subject: "\(p.section): no cgroup v2 mount in /proc/mounts", errno: 2)
+                    }
+                    links.append(try p.attachCgroup(path: root))
+                } else {
+                    links.append(try p.attach())
+                }
+            }
+        } catch {
+            detach()
+            throw error
+        }
+    }
+
+    public func detach() {
+        for l in links { l.close() }
+        links.removeAll()
+    }
+
+    deinit { detach() }
+
+    /// Records the kernel could not queue (ring buffer full), summed over CPUs.
+    public func lostCount() throws(BPFError) -> UInt64 {
+        let perCPU = try object.map("lost").lookupPerCPU(key: bytesOf(UInt32(0))) ?? []
+        return perCPU.reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+    }
+}

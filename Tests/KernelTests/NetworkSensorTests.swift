@@ -1,0 +1,112 @@
+import Foundation
+import XCTest
+
+/// The network sensor in the running kernel (all three: it needs only tp_btf, syscall
+/// tracepoints and cgroup programs): connect / accept / close / UDP events with the process
+/// that owns the socket, correlated with process_exec by exec_id.
+final class NetworkSensorTests: XCTestCase {
+    static func sock(_ e: [String: Any]) -> [String: Any] { e.body["sock"] as? [String: Any] ?? [:] }
+
+    func testTcpConnectAcceptCloseCarryTheirProcesses() throws {
+        try KernelTest.require(.tpBTF)
+        try KernelTest.require(.cgroupSockAddr)
+        let (lfd, port) = try PolicySocketTests.listener()
+        defer { close(lfd) }
+        let agent = try AgentHarness()
+        // a child process connects, writes 6 bytes, closes; this process accepts and reads
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/bash")
+        client.arguments = ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port); printf hello >&3; exec 3<&-"]
+        try client.run()
+        let conn = accept(lfd, nil, nil)
+        XCTAssertGreaterThanOrEqual(conn, 0)
+        var buf = [UInt8](repeating: 0, count: 16)
+        _ = read(conn, &buf, 16)
+        close(conn)
+        client.waitUntilExit()
+        let child = Int(client.processIdentifier)
+
+        let events = try agent.waitForEvents("process_close") { e in e.filter { $0.pid == child }.count >= 1 && e.contains { $0.pid == Int(getpid()) } }
+        let all = try agent.events()
+        let exec = try XCTUnwrap(all.first { $0.kind == "process_exec" && $0.pid == child }, "process_exec of the client")
+        let execID = try XCTUnwrap(exec.process["exec_id"] as? String)
+
+        let connect = try XCTUnwrap(all.first { $0.kind == "process_connect" && $0.pid == child }, "process_connect of the client")
+        XCTAssertEqual(connect.process["exec_id"] as? String, execID, "connect correlates with process_exec by exec_id")
+        XCTAssertEqual(connect.process["binary"] as? String, "/usr/bin/bash")
+        XCTAssertEqual(connect.body["result"] as? String, "established")
+        let cs = Self.sock(connect)
+        XCTAssertEqual(cs["daddr"] as? String, "127.0.0.1")
+        XCTAssertEqual(cs["dport"] as? Int, Int(port))
+        XCTAssertEqual(cs["protocol"] as? String, "IPPROTO_TCP")
+        let clientPort = try XCTUnwrap(cs["sport"] as? Int)
+        XCTAssertNotEqual(clientPort, 0)
+        XCTAssertNotNil(connect.parent["exec_id"], "the parent comes from the process cache")
+
+        let accepted = try XCTUnwrap(all.first { $0.kind == "process_accept" && $0.pid == Int(getpid()) }, "process_accept of the server (this test)")
+        XCTAssertEqual(Self.sock(accepted)["sport"] as? Int, Int(port))
+        XCTAssertEqual(Self.sock(accepted)["dport"] as? Int, clientPort)
+
+        let clientClose = try XCTUnwrap(events.first { $0.pid == child })
+        XCTAssertEqual(clientClose.process["exec_id"] as? String, execID)
+        XCTAssertEqual(Self.sock(clientClose)["cookie"] as? Int, cs["cookie"] as? Int, "one cookie per connection")
+        XCTAssertEqual(Self.sock(clientClose)["sport"] as? Int, clientPort)
+        let stats = try XCTUnwrap(clientClose.body["stats"] as? [String: Any])
+        XCTAssertGreaterThanOrEqual(stats["bytes_sent"] as? Int ?? 0, 5, "printf hello: 5 bytes (+ FIN)")
+        XCTAssertGreaterThan(stats["duration_ns"] as? Int ?? 0, 0)
+    }
+
+    /// A connect to a "remote host" (a network namespace over veth): refused ports report a
+    /// failed connect, listening ones an established one.
+    func testConnectToPeerNamespaceReportsOutcome() throws {
+        try KernelTest.require(.tpBTF)
+        try KernelTest.require(.cgroupSockAddr)
+        let peer = try NetnsPeer(subnet: 31)
+        defer { peer.remove() }
+        try peer.listen(port: 2222)
+        let agent = try AgentHarness()
+        let ok = try KernelTest.run("/usr/bin/bash", ["-c", "exec 3<>/dev/tcp/\(peer.peerAddress)/2222"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        let refused = try KernelTest.run("/usr/bin/bash", ["-c", "exec 3<>/dev/tcp/\(peer.peerAddress)/2223"])
+        XCTAssertNotEqual(refused.status, 0)
+        let events = try agent.waitForEvents("process_connect") { e in
+            e.contains { $0.pid == Int(ok.pid) } && e.contains { $0.pid == Int(refused.pid) }
+        }
+        let good = try XCTUnwrap(events.first { $0.pid == Int(ok.pid) })
+        XCTAssertEqual(good.body["result"] as? String, "established")
+        XCTAssertEqual(Self.sock(good)["daddr"] as? String, peer.peerAddress)
+        XCTAssertEqual(Self.sock(good)["saddr"] as? String, peer.hostAddress)
+        let bad = try XCTUnwrap(events.first { $0.pid == Int(refused.pid) })
+        XCTAssertEqual(bad.body["result"] as? String, "failed")
+        XCTAssertEqual(Self.sock(bad)["dport"] as? Int, 2223)
+    }
+
+    func testUdpReportsEachPeerOnce() throws {
+        try KernelTest.require(.tpBTF)
+        try KernelTest.require(.cgroupSockAddr)
+        let agent = try AgentHarness()
+        let u = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(u) }
+        for port: UInt16 in [39001, 39001, 39001, 39002] {
+            var addr = PolicySocketTests.loopback(port: port)
+            let n = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(u, "q", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            XCTAssertEqual(n, 1)
+        }
+        let events = try agent.waitForEvents("process_connect") { e in e.filter { $0.pid == Int(getpid()) }.count >= 2 }
+        usleep(300_000)
+        let mine = try agent.events().filter { $0.kind == "process_connect" && $0.pid == Int(getpid()) }
+        XCTAssertEqual(mine.map { Self.sock($0)["dport"] as? Int }, [39001, 39002], "one event per peer: \(events.count)")
+        XCTAssertTrue(mine.allSatisfy { Self.sock($0)["protocol"] as? String == "IPPROTO_UDP" && $0.body["result"] as? String == "first_datagram" })
+    }
+
+    func testSensorCanBeSwitchedOff() throws {
+        try KernelTest.requireRoot()
+        let (lfd, port) = try PolicySocketTests.listener()
+        defer { close(lfd) }
+        let agent = try AgentHarness(extraArguments: ["--disable-network-sensor"])
+        let r = try KernelTest.run("/usr/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"])
+        XCTAssertEqual(r.status, 0)
+        _ = try agent.waitForEvents("process_exit") { e in e.contains { $0.pid == Int(r.pid) } }
+        XCTAssertFalse(try agent.events().contains { $0.kind.hasPrefix("process_connect") || $0.kind == "process_close" })
+    }
+}

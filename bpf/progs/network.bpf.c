@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The network sensor: TCP connect / accept / close and UDP datagrams to new peers, each
+ * with its owning process (exec identity from the shared process table), written to the
+ * shared ring buffer so they arrive in order with the process_exec records they refer to.
+ *
+ * Hooks that every supported kernel has (the host has no kprobes):
+ *   tp_btf/inet_sock_set_state   TCP state changes. A connect is seen at CLOSE -> SYN_SENT,
+ *                                in the caller's context (owner recorded), reported when
+ *                                the handshake ends (established or failed); any tracked
+ *                                socket's -> CLOSE reports the close with byte counts.
+ *   tracepoint sys_exit_accept4 / sys_exit_accept
+ *                                the accepting process, in its context: the new socket is
+ *                                found through the returned descriptor.
+ *   cgroup/connect4/6, sendmsg4/6 (cgroup v2 root) UDP: the first datagram or connect from
+ *                                a socket to a peer (an LRU of (cookie, peer) seen).
+ * Only tracked sockets are reported: listeners and kernel sockets never leave the kernel.
+ */
+#include "vigil_bpf.h"
+#include "vigil_shared_maps.h"
+#include "vigil_sock.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Bytes of unread ring data at which user space is woken early (set at load). */
+const volatile __u64 wakeup_bytes = 256 * 1024;
+
+/* connect'ed and accept'ed TCP sockets -> their owner, until they close. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct vigil_sock_owner);
+} tcp_owners SEC(".maps");
+
+struct udp_peer_key {
+	__u64 cookie;
+	__u8 addr[16];
+	__u16 port;
+	__u16 pad;
+	__u32 pad2;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct udp_peer_key);
+	__type(value, __u8);
+} udp_peers SEC(".maps");
+
+/* Records the ring buffer had no room for (user space reports them as lost). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+static __always_inline void owner_from_current(struct vigil_sock_owner *o, __u8 outbound)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct vigil_process *proc = bpf_map_lookup_elem(&processes, &tgid);
+	if (proc) {
+		o->process = proc->id;
+	} else {
+		o->process.ktime = 0;
+		o->process.pid = tgid;
+		o->process.pad = 0;
+	}
+	o->pid = tgid;
+	o->tid = (__u32)id;
+	o->start_ns = bpf_ktime_get_ns();
+	o->uid = (__u32)bpf_get_current_uid_gid();
+	o->sport = 0;
+	o->outbound = outbound;
+	o->pad = 0;
+}
+
+/* A reserved record with its owner filled in, or NULL (counted as lost). */
+static __always_inline struct vigil_net_record *new_record(__u32 kind, const struct vigil_sock_owner *o)
+{
+	struct vigil_net_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__u32 zero = 0;
+		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		return NULL;
+	}
+	vigil_header(&r->header, VIGIL_RECORD_NET, sizeof(*r));
+	r->process = o->process;
+	r->pid = o->pid;
+	r->tid = o->tid;
+	r->uid = o->uid;
+	r->kind = kind;
+	r->flags = 0;
+	r->pad = 0;
+	r->cookie = 0;
+	r->bytes_sent = 0;
+	r->bytes_received = 0;
+	r->duration_ns = 0;
+	return r;
+}
+
+static __always_inline void submit(struct vigil_net_record *r)
+{
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(r, flags);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u64 key = (__u64)sk;
+
+	if (newstate == TCP_SYN_SENT) {
+		/* connect(), in the caller's context: remember who */
+		struct vigil_sock_owner o;
+		owner_from_current(&o, 1);
+		bpf_map_update_elem(&tcp_owners, &key, &o, BPF_ANY);
+		return 0;
+	}
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+		/* a passive connection: give it its cookie now, so accept (a classic tracepoint,
+		 * which cannot ask for it) reads the same one from the socket */
+		bpf_get_socket_cookie(sk);
+		return 0;
+	}
+	if (oldstate != TCP_SYN_SENT && newstate != TCP_CLOSE)
+		return 0;
+
+	struct vigil_sock_owner *o = bpf_map_lookup_elem(&tcp_owners, &key);
+	if (!o)
+		return 0;
+	bool handshake = oldstate == TCP_SYN_SENT;
+	if (handshake && newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return 0;
+	struct vigil_net_record *r = new_record(handshake ? VIGIL_NET_CONNECT : VIGIL_NET_CLOSE, o);
+	if (r) {
+		vigil_sock_read(&r->sock, sk);
+		r->cookie = bpf_get_socket_cookie(sk);
+		if (handshake && newstate == TCP_CLOSE)
+			r->flags |= VIGIL_NETF_FAILED;
+		if (handshake)
+			o->sport = r->sock.sport; /* bound by now; gone again when the close is seen */
+		else if (!r->sock.sport)
+			r->sock.sport = o->sport;
+		if (!handshake) {
+			struct tcp_sock *tp = (struct tcp_sock *)sk;
+			r->bytes_sent = BPF_CORE_READ(tp, bytes_acked);
+			r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+			r->duration_ns = r->header.ktime_ns - o->start_ns;
+		}
+		submit(r);
+	}
+	if (newstate == TCP_CLOSE)
+		bpf_map_delete_elem(&tcp_owners, &key);
+	return 0;
+}
+
+/* The socket behind descriptor `fd` of the current task (accept's result), or NULL. */
+static __always_inline struct sock *fd_sock(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xfffff]);
+	if (!f)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+static __always_inline int on_accept(long ret)
+{
+	struct sock *sk = fd_sock(ret);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	struct vigil_sock_owner o;
+	owner_from_current(&o, 0);
+	o.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u64 key = (__u64)sk;
+	bpf_map_update_elem(&tcp_owners, &key, &o, BPF_ANY);
+	struct vigil_net_record *r = new_record(VIGIL_NET_ACCEPT, &o);
+	if (!r)
+		return 0;
+	vigil_sock_read(&r->sock, sk);
+	r->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	submit(r);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int net_accept4(struct trace_event_raw_sys_exit *ctx) { return on_accept(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int net_accept(struct trace_event_raw_sys_exit *ctx) { return on_accept(ctx->ret); }
+
+/* UDP: report a socket's first datagram (or connect) to each peer; never denies. */
+static __always_inline int udp_peer(struct bpf_sock_addr *ctx, bool v6)
+{
+	if (ctx->protocol != IPPROTO_UDP)
+		return 1;
+	struct udp_peer_key k = {};
+	k.cookie = bpf_get_socket_cookie(ctx);
+	if (v6) {
+		__u32 *w = (__u32 *)k.addr;
+		w[0] = ctx->user_ip6[0];
+		w[1] = ctx->user_ip6[1];
+		w[2] = ctx->user_ip6[2];
+		w[3] = ctx->user_ip6[3];
+	} else {
+		map_v4(k.addr, ctx->user_ip4);
+	}
+	k.port = bpf_ntohs((__u16)ctx->user_port);
+	if (bpf_map_lookup_elem(&udp_peers, &k))
+		return 1;
+	__u8 one = 1;
+	bpf_map_update_elem(&udp_peers, &k, &one, BPF_ANY);
+
+	struct vigil_sock_owner o;
+	owner_from_current(&o, 1);
+	struct vigil_net_record *r = new_record(VIGIL_NET_UDP, &o);
+	if (!r)
+		return 1;
+	struct vigil_sock_data *d = &r->sock;
+	__builtin_memset(d, 0, sizeof(*d));
+	d->family = ctx->user_family;
+	d->type = ctx->type;
+	d->protocol = ctx->protocol;
+	d->dport = k.port;
+	__builtin_memcpy(d->daddr, k.addr, 16);
+	struct bpf_sock *sk = ctx->sk;
+	if (sk) {
+		d->sport = sk->src_port;
+		if (v6) {
+			__u32 *w = (__u32 *)d->saddr;
+			w[0] = sk->src_ip6[0];
+			w[1] = sk->src_ip6[1];
+			w[2] = sk->src_ip6[2];
+			w[3] = sk->src_ip6[3];
+		} else {
+			map_v4(d->saddr, sk->src_ip4);
+		}
+	}
+	r->cookie = k.cookie;
+	submit(r);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int net_udp_connect4(struct bpf_sock_addr *ctx) { return udp_peer(ctx, false); }
+
+SEC("cgroup/connect6")
+int net_udp_connect6(struct bpf_sock_addr *ctx) { return udp_peer(ctx, true); }
+
+SEC("cgroup/sendmsg4")
+int net_udp_sendmsg4(struct bpf_sock_addr *ctx) { return udp_peer(ctx, false); }
+
+SEC("cgroup/sendmsg6")
+int net_udp_sendmsg6(struct bpf_sock_addr *ctx) { return udp_peer(ctx, true); }
