@@ -57,19 +57,33 @@ final class PolicySources {
                 continue // the file's previous policies (if any) keep running
             }
             var names: [String] = []
-            for policy in result.policies {
-                do {
-                    try manager.load(policy)
-                    names.append(policy.name)
-                    logger.info("policy loaded", metadata: ["policy": "\(policy.name)", "file": "\(file)",
-                                                            "hooks": "\(manager.loaded[policy.name]?.hooks.count ?? 0)"])
-                } catch {
-                    errors.append(error.description)
-                    if applied[file]?.names.contains(policy.name) == true { names.append(policy.name) } // the old one still runs
+            for group in PolicyForms.groups(result.policies) {
+                // A detection's alternative forms: the first this kernel can host loads, alone.
+                var failures: [String] = []
+                for policy in group {
+                    do {
+                        try manager.load(policy)
+                        names.append(policy.name)
+                        var meta: Logger.Metadata = ["policy": "\(policy.name)", "file": "\(file)",
+                                                     "hooks": "\(manager.loaded[policy.name]?.hooks.count ?? 0)"]
+                        if group.count > 1 { meta["form"] = "\(failures.count + 1) of \(group.count) (\(PolicyForms.label)=\(policy.labels[PolicyForms.label] ?? ""))" }
+                        logger.info("policy loaded", metadata: meta)
+                        break
+                    } catch {
+                        failures.append(error.description)
+                        if applied[file]?.names.contains(policy.name) == true { names.append(policy.name) } // the old one still runs
+                    }
+                }
+                if failures.count == group.count {
+                    errors += failures
+                } else if !failures.isEmpty {
+                    for (policy, why) in zip(group, failures) {
+                        logger.info("alternative form not used on this kernel", metadata: ["policy": "\(policy.name)", "reason": "\(why)"])
+                    }
                 }
             }
             // Policies the file no longer defines.
-            for old in applied[file]?.names ?? [] where !result.policies.contains(where: { $0.name == old }) { manager.unload(name: old) }
+            for old in applied[file]?.names ?? [] where !names.contains(old) { manager.unload(name: old) }
             applied[file] = (bytes, names)
         }
         return errors

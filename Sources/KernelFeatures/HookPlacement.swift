@@ -52,6 +52,8 @@ public enum HookPlacement {
             let probe = isReturn ? "kretprobe" : "kprobe"
             let exists = hasSymbol(symbol) ? nil : "no kernel function \(symbol) (not in /proc/kallsyms)"
             if let p = attempt(probe, "\(probe)/\(symbol)", [.kprobe], exists) { return p }
+            if !isReturn, cgroupConnectForm(call: symbol) != nil,
+               let p = attempt(cgroupConnectTier, "cgroup/connect4+connect6", [.cgroupSockAddr]) { return p }
         case .tracepoint(let subsystem, let event, let raw):
             let exists = tracepointExists(subsystem, event) ? nil : "tracepoint \(subsystem)/\(event) does not exist on this kernel"
             if raw {
@@ -63,10 +65,25 @@ public enum HookPlacement {
             let active = bpfLSMActive ? nil : "bpf is not in the active LSM list (boot with lsm=...,bpf)"
             let btf = hasBTF("bpf_lsm_\(hook)") ? nil : "no LSM hook named \(hook) on this kernel"
             if let p = attempt("lsm", "lsm/\(hook)", [.lsm], [active, btf].compactMap { $0 }.first) { return p }
+            if hook == "socket_connect", let p = attempt(cgroupConnectTier, "cgroup/connect4+connect6", [.cgroupSockAddr]) { return p }
         case .uprobe, .usdt:
             skipped.append("uprobe: Vigil does not attach user-space probes yet")
         }
         return Placement(tier: nil, attachPoint: nil, skipped: skipped)
+    }
+
+    /// The tier of a connect hook run as cgroup connect4/connect6 programs (the engine's
+    /// ConnectLowering), where the kernel cannot host the hook itself.
+    public static let cgroupConnectTier = "cgroup/connect"
+
+    /// Connect functions cgroup connect programs can stand in for: nil when none, else whether
+    /// the function is only ever called for TCP. `symbol` as `symbol(call:syscall:)` returns it.
+    public static func cgroupConnectForm(call symbol: String) -> Bool? {
+        switch symbol {
+        case "tcp_connect": return true
+        case "security_socket_connect", "__sys_connect", "__x64_sys_connect", "__ia32_sys_connect": return false
+        default: return nil
+        }
     }
 
     /// The kernel symbol for a kprobes `call`: syscalls get the x86-64 wrapper prefix, as in Tetragon.

@@ -24,15 +24,9 @@ enum ConnectLowering {
         lsmHook == "socket_connect" ? Form(tcpOnly: false) : nil
     }
 
+    /// The table is HookPlacement's (where the placement falls back to this tier).
     static func form(call: String, syscall: Bool) -> Form? {
-        let bare = call.replacingOccurrences(of: "__x64_sys_", with: "").replacingOccurrences(of: "__sys_", with: "")
-            .replacingOccurrences(of: "sys_", with: "")
-        switch bare {
-        case "tcp_connect": return Form(tcpOnly: true)
-        case "security_socket_connect": return Form(tcpOnly: false)
-        case "connect" where syscall || call.hasPrefix("__sys_") || call.hasPrefix("sys_") || call.hasPrefix("__x64_sys_"): return Form(tcpOnly: false)
-        default: return nil
-        }
+        HookPlacement.cgroupConnectForm(call: HookPlacement.symbol(call: call, syscall: syscall)).map { Form(tcpOnly: $0) }
     }
 
     /// Why neither the hook itself nor its cgroup form can run: the cgroup form is one more tier tried.

@@ -116,7 +116,7 @@ public enum PolicyCompiler {
         let symbol = HookPlacement.symbol(call: k.call, syscall: k.syscall)
         let name = "\(path) (\(k.isReturn ? "kretprobe" : "kprobe") \(symbol))"
         let placement = env.place(.function(symbol: symbol, isReturn: k.isReturn, preferFentry: true))
-        guard let tier = placement.tier else {
+        guard let tier = placement.tier, tier != HookPlacement.cgroupConnectTier else {
             if k.ignoreCallNotFound { return .failure(.unsupported("\(name): function not hostable and ignoreCallNotFound set; skipped")) }
             return .failure(.unplaceable(hook: name, tried: placement.skipped))
         }
@@ -241,7 +241,7 @@ public enum PolicyCompiler {
     static func lsm(_ l: LSMHookSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
         let name = "\(path) (lsm \(l.hook))"
         let placement = env.place(.lsm(hook: l.hook))
-        guard placement.tier != nil else {
+        guard let tier = placement.tier, tier != HookPlacement.cgroupConnectTier else {
             // socket_connect without BPF-LSM: its cgroup form (ConnectLowering)
             if let form = ConnectLowering.form(lsmHook: l.hook) {
                 return ConnectLowering.plans(form: form, common: l.common, path: path, name: name, family: .lsm, functionName: l.hook,

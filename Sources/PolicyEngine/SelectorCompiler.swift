@@ -198,7 +198,13 @@ struct SelectorCompiler {
             case VIGIL_OP_SPORT_PRIV, VIGIL_OP_NOT_SPORT_PRIV, VIGIL_OP_DPORT_PRIV, VIGIL_OP_NOT_DPORT_PRIV:
                 break
             default:
-                try fillRanges(&out, f.values, bad)
+                // Long lists of single ports go to the integer set (ranges stay inline, at most VIGIL_FILTER_INTS).
+                let singles = f.values.compactMap(Self.parseInteger)
+                if f.values.count > Int(VIGIL_FILTER_INTS) && singles.count == f.values.count && singles.allSatisfy({ (0...65535).contains($0) }) {
+                    out.set = sets.addIntegers(singles)
+                } else {
+                    try fillRanges(&out, f.values, bad)
+                }
             }
         case VIGIL_ARG_NONE:
             throw bad("argument type \(type) records nothing to filter on")

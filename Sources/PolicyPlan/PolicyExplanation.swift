@@ -82,7 +82,9 @@ public struct PolicyExplanation: Sendable, Codable {
         for (i, l) in spec.lsmHooks.enumerated() {
             let placement = HookPlacement.place(.lsm(hook: l.hook), status: status)
             add("spec.lsmhooks[\(i)]", "lsm \(l.hook)", .lsm(hook: l.hook), l.common) {
-                placement.tier == "lsm" ? ("the LSM program returns the error", true) : ("needs the hook placed as BPF-LSM", false)
+                placement.tier == "lsm" ? ("the LSM program returns the error", true)
+                    : placement.tier == HookPlacement.cgroupConnectTier ? ("the cgroup connect program denies the connect (the caller gets argError, EPERM by default)", true)
+                    : ("needs the hook placed as BPF-LSM", false)
             }
         }
         for (i, u) in spec.uprobes.enumerated() {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import PolicyEngine
+import PolicyModel
 import PolicyPlan
 import PolicyYAML
 
@@ -21,6 +23,29 @@ extension PolicyCommand {
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
+        /// What the engine makes of each policy on this kernel (compiled, not loaded): the
+        /// programs it runs as, and for a detection with alternative forms which form it gets.
+        static func engineSummary(_ policies: [TracingPolicy]) -> String {
+            var out = "On this kernel (compiled, not loaded; `vigil policy try` loads):\n"
+            func programs(_ p: TracingPolicy) -> String {
+                guard case .success(let c) = PolicyCompiler.compile(p, firstHookID: 1) else { return "" }
+                return c.plans.map { "\($0.attach) as \($0.flavour.rawValue)" }.joined(separator: ", ")
+            }
+            for group in PolicyForms.groups(policies) {
+                let (chosen, refused) = PolicyForms.predict(group)
+                if group.count > 1 {
+                    out += "  detection \(group[0].labels[PolicyForms.label] ?? ""): "
+                    out += chosen.map { "form \($0.name): \(programs($0))\n" } ?? "no form loads here\n"
+                    for (p, why) in refused { out += "    form \(p.name) not used: \(why.reasons.map(LoadCheck.shortReason).joined(separator: "; "))\n" }
+                } else if let p = chosen {
+                    out += "  \(p.name): \(programs(p))\n"
+                } else if let (p, why) = refused.first {
+                    out += "  \(p.name): cannot load here: \(why.reasons.map(LoadCheck.shortReason).joined(separator: "; "))\n"
+                }
+            }
+            return out
+        }
+
         func run() throws {
             let result = PolicyLoader.load(path: file)
             for w in result.warnings { FileHandle.standardError.write(Data((w.description + "\n").utf8)) }
@@ -38,6 +63,7 @@ extension PolicyCommand {
                 print(String(decoding: try encoder.encode(explanations), as: UTF8.self))
             } else {
                 for e in explanations { print(e.text) }
+                print(Self.engineSummary(result.policies))
             }
         }
     }

@@ -193,13 +193,19 @@ static __always_inline bool addr_in_set(__u32 set, const __u8 *addr)
 	return string_set_match(set, addr, 16, false) >= 0;
 }
 
+/* A port list: inline ranges, or (more than VIGIL_FILTER_INTS single ports) the integer set. */
+static __always_inline bool port_listed(const volatile struct vigil_arg_filter *f, __u16 port)
+{
+	return f->set ? int_in_set(f->set, port) : in_ranges(f, port);
+}
+
 static __always_inline bool sock_op(const volatile struct vigil_arg_filter *f, const struct vigil_sock_data *d)
 {
 	switch (f->op) {
-	case VIGIL_OP_SPORT: return in_ranges(f, d->sport);
-	case VIGIL_OP_NOT_SPORT: return !in_ranges(f, d->sport);
-	case VIGIL_OP_DPORT: return in_ranges(f, d->dport);
-	case VIGIL_OP_NOT_DPORT: return !in_ranges(f, d->dport);
+	case VIGIL_OP_SPORT: return port_listed(f, d->sport);
+	case VIGIL_OP_NOT_SPORT: return !port_listed(f, d->sport);
+	case VIGIL_OP_DPORT: return port_listed(f, d->dport);
+	case VIGIL_OP_NOT_DPORT: return !port_listed(f, d->dport);
 	case VIGIL_OP_SPORT_PRIV: return d->sport < 1024;
 	case VIGIL_OP_NOT_SPORT_PRIV: return d->sport >= 1024;
 	case VIGIL_OP_DPORT_PRIV: return d->dport < 1024;
