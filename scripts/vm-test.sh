@@ -5,6 +5,7 @@
 # so the binaries built on the host run unchanged in the guest.
 #
 # usage: scripts/vm-test.sh [--kernels "6.1 6.12"] [--build-dir DIR]
+#        scripts/vm-test.sh --classes "ConnectDenyTests,NetworkSensorTests"   (only these KernelTests classes)
 #        scripts/vm-test.sh --bench "open-overhead-guest 5 20000" --build-dir .build/release
 #          (runs vigil-bench in each guest instead of the tests and prints its figures;
 #           benchmarks are not tests: never part of scripts/test)
@@ -18,11 +19,13 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 kernels="6.1 6.12"
 bin=""
 bench=""
+classes=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernels) kernels="$2"; shift 2 ;;
     --build-dir) bin="$2"; shift 2 ;;
     --bench) bench="$2"; shift 2 ;;
+    --classes) classes="$2"; shift 2 ;;
     *) echo "vm-test: unknown argument '$1' (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +49,7 @@ filters=""
 if [ -z "$bench" ]; then
   filters="$("$xctest" -l 2>/dev/null | sed -n 's#^\(KernelTests\.[A-Za-z0-9_]*\)/.*#\1#p' | sort -u | paste -sd, -)"
   [ -n "$filters" ] || { echo "vm-test: no KernelTests found in $xctest" >&2; exit 1; }
+  [ -z "$classes" ] || filters="$(echo "$classes" | tr ',' '\n' | sed 's#^#KernelTests.#' | paste -sd, -)"
 fi
 
 newest_package() {

@@ -75,6 +75,19 @@ final class AgentHarness {
         return found
     }
 
+    /// Every event so far, polled until `done` holds or the timeout passes.
+    @discardableResult
+    func waitForAll(until done: ([[String: Any]]) -> Bool) throws -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(KernelTest.eventTimeout)
+        var all: [[String: Any]] = []
+        repeat {
+            all = try events()
+            if done(all) { return all }
+            usleep(100_000)
+        } while Date() < deadline
+        return all
+    }
+
     func stderrText() -> String {
         if process.isRunning { return "(still running)" }
         return String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

@@ -103,6 +103,13 @@ static long vigil_path_step(__u32 index, void *data)
 	if (w->dentry == w->root_dentry && w->mnt == w->root_mnt)
 		return 1; /* reached the task's root */
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == parent && w->dentry != w->mnt_root && w->off == VIGIL_PATH_LEN - 1) {
+		/* a pseudo file's lone dentry (memfd, anonymous shmem): its name, as d_path gives it */
+		struct qstr name = BPF_CORE_READ(dentry, d_name);
+		if (vigil_path_prepend(s, &w->off, (const char *)name.name, name.len))
+			w->truncated = 1;
+		return 1;
+	}
 	if (w->dentry == w->mnt_root || dentry == parent) {
 		struct mount *mparent = BPF_CORE_READ(mnt, mnt_parent);
 		if (mparent == mnt || !mparent)
