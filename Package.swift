@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "PolicyPlanTests", dependencies: ["PolicyPlan", "PolicyModel", "KernelFeatures"]),
         .testTarget(name: "CLITests"),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "PolicyYAML", "PolicyModel", "KernelFeatures", "CVigilABI", "AgentCore"]),
-        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export"], exclude: ["Golden"]),
+        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export", "Sensors"], exclude: ["Golden"]),
         .testTarget(
             name: "KernelTests",
             dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel"]

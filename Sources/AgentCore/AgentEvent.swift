@@ -10,6 +10,8 @@ public enum AgentEvent: Sendable, Equatable {
     case hook(HookEvent)
     /// The network sensor: connect, accept, close, UDP peer.
     case network(NetworkEvent)
+    /// The network sensor: a DNS query or response.
+    case dns(DNSEvent)
 
     /// Tetragon's event-set name (PROCESS_EXEC, ...), for export filters.
     public var eventType: String {
@@ -24,6 +26,7 @@ public enum AgentEvent: Sendable, Equatable {
             case .lsm: "PROCESS_LSM"
             }
         case .network(let n): n.kind.eventType
+        case .dns: "PROCESS_DNS"
         }
     }
 
@@ -33,6 +36,7 @@ public enum AgentEvent: Sendable, Equatable {
         case .exec(let p, _, _, _), .exit(let p, _, _, _, _): p
         case .hook(let h): h.process
         case .network(let n): n.process
+        case .dns(let d): d.process
         case .lostEvents: nil
         }
     }
@@ -42,6 +46,7 @@ public enum AgentEvent: Sendable, Equatable {
         case .exec(_, let p, _, _), .exit(_, let p, _, _, _): p
         case .hook(let h): h.parent
         case .network(let n): n.parent
+        case .dns(let d): d.parent
         case .lostEvents: nil
         }
     }

@@ -173,6 +173,10 @@ public final class Agent {
             handleNetwork(bytes)
             return
         }
+        if DNSRecord.isDNSRecord(bytes) {
+            handleDNS(bytes)
+            return
+        }
         let record: ProcessRecord
         do { record = try ProcessRecord.decode(bytes) } catch {
             decodeErrors += 1
@@ -232,6 +236,20 @@ public final class Agent {
         emit(.network(NetworkEvent(kind: r.kind, process: process, parent: cache.parent(of: process), socket: r.socket, cookie: r.cookie,
                                    failed: r.failed, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, durationNs: r.durationNs,
                                    timeNs: clock.wall(monotonic: r.timeNs))))
+    }
+
+    /// A DNS packet: parsed here, its socket's owner from the cache.
+    func handleDNS(_ bytes: UnsafeRawBufferPointer) {
+        guard let r = DNSRecord.decode(bytes), let m = DNSMessage.parse(r.message) else {
+            decodeErrors += 1
+            return
+        }
+        let process = r.process.flatMap { cache.entry($0) ?? cache.current(pid: $0.pid) }
+        emit(.dns(DNSEvent(process: process, parent: process.flatMap { cache.parent(of: $0) }, direction: r.egress ? "egress" : "ingress",
+                           socket: r.socket, cookie: r.cookie, id: m.id, isResponse: m.isResponse, rcode: DNSMessage.rcodeName(m.rcode),
+                           questions: m.questions.map { .init(name: $0.name, type: DNSMessage.typeName($0.type)) },
+                           answers: m.answers.map { .init(name: $0.name, type: DNSMessage.typeName($0.type), ttl: $0.ttl, data: $0.data) },
+                           truncated: r.cut || m.incomplete, timeNs: clock.wall(monotonic: r.timeNs))))
     }
 
     func emit(_ event: AgentEvent) {

@@ -57,6 +57,10 @@ public final class EventEncoder {
             fillNetwork(n, into: body)
             root.set(n.kind.eventName, body)
             time = n.timeNs
+        case .dns(let d):
+            fillDNS(d, into: body)
+            root.set("process_dns", body)
+            time = d.timeNs
         case .lostEvents(let counts, let total, let t):
             for key in counts.keys.sorted() { body.set(key, counts[key]!) }
             body.set("total", total)

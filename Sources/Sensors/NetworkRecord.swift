@@ -36,3 +36,31 @@ public struct NetworkRecord: Sendable {
                              bytesReceived: r.bytes_received, durationNs: r.duration_ns, timeNs: r.header.ktime_ns)
     }
 }
+
+/// A DNS record (struct vigil_dns_record): the packet's endpoints and the message bytes.
+public struct DNSRecord: Sendable {
+    public var process: ExecIdentity?
+    public var pid: UInt32
+    public var egress: Bool
+    public var socket: HookArgValue.SocketInfo
+    public var cookie: UInt64
+    public var message: [UInt8]
+    /// The packet held more than the kernel copied.
+    public var cut: Bool
+    public var timeNs: UInt64
+
+    public static func isDNSRecord(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= MemoryLayout<vigil_record_header>.size && bytes.loadUnaligned(as: UInt32.self) == VIGIL_RECORD_DNS
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> DNSRecord? {
+        guard bytes.count >= MemoryLayout<vigil_dns_record>.size else { return nil }
+        let dataOffset = MemoryLayout<vigil_dns_record>.offset(of: \.data)!
+        // scalars only: the 512-byte array is sliced in place
+        let r = bytes.loadUnaligned(as: vigil_dns_record.self)
+        let n = min(Int(r.len), Int(VIGIL_DNS_BYTES))
+        return DNSRecord(process: r.pid == 0 ? nil : ExecIdentity(r.process), pid: r.pid, egress: r.direction == VIGIL_DNS_EGRESS,
+                         socket: HookArgValue.SocketInfo(r.sock), cookie: r.cookie,
+                         message: Array(bytes[dataOffset..<(dataOffset + n)]), cut: r.orig_len > r.len, timeNs: r.header.ktime_ns)
+    }
+}

@@ -3,8 +3,8 @@ import BPFObjects
 import CVigilABI
 import KernelFeatures
 
-/// The network sensor (bpf/progs/network.bpf.c): TCP connect / accept / close and UDP
-/// datagrams to new peers, with their owning process. Its records go to the process
+/// The network sensor (bpf/progs/network.bpf.c): TCP connect / accept / close, UDP
+/// datagrams to new peers and DNS messages, with their owning process. Its records go to the process
 /// sensor's ring buffer (shared by file descriptor), so they arrive after the exec they
 /// refer to; the process table is shared the same way.
 ///
@@ -16,7 +16,7 @@ public final class NetworkSensor {
 
     /// Why the sensor cannot run on this kernel, or nil when it can.
     public static func unavailableReason(probe: FeatureProbe = .shared) -> String? {
-        for f in [KernelFeature.tpBTF, .tracepoint, .cgroupSockAddr] where !probe.isSupported(f) {
+        for f in [KernelFeature.tpBTF, .tracepoint, .cgroupSockAddr, .cgroupSKB] where !probe.isSupported(f) {
             return "\(f) \(probe.status(f))"
         }
         return KernelFilesystems.cgroup2Root() == nil ? "no cgroup v2 mount in /proc/mounts" : nil
@@ -38,7 +38,7 @@ public final class NetworkSensor {
         guard links.isEmpty else { return }
         do throws(BPFError) {
             for p in object.programs {
-                if p.section.hasPrefix("cgroup/") {
+                if p.section.hasPrefix("cgroup") { // cgroup/connect4, cgroup_skb/egress, ...
                     guard let root = KernelFilesystems.cgroup2Root() else {
                         throw BPFError(operation: "attach", subject: "\(p.section): no cgroup v2 mount in /proc/mounts", errno: 2)
                     }

@@ -43,9 +43,15 @@ final class NetnsPeer {
 
     /// A TCP listener on the peer's `port` that accepts one connection (busybox nc).
     func listen(port: UInt16) throws {
+        try serve(["/bin/busybox", "nc", "-l", "-p", "\(port)"], readyWhen: "netstat -ltn | grep -q ':\(port) '")
+    }
+
+    /// Runs `command` in the peer namespace until `remove()`; ready when the busybox shell
+    /// test `readyWhen` (run in the namespace) succeeds.
+    func serve(_ command: [String], readyWhen: String) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        p.arguments = ["netns", "exec", name, "/bin/busybox", "nc", "-l", "-p", "\(port)"]
+        p.arguments = ["netns", "exec", name] + command
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         p.standardInput = FileHandle.nullDevice
@@ -54,12 +60,12 @@ final class NetnsPeer {
         // ready once the port answers (a refused connect means not yet)
         let deadline = Date().addingTimeInterval(KernelTest.eventTimeout)
         while Date() < deadline {
-            let out = try KernelTest.run("/usr/sbin/ip", ["netns", "exec", name, "/bin/busybox", "sh", "-c", "netstat -ltn | grep -q ':\(port) '"])
+            let out = try KernelTest.run("/usr/sbin/ip", ["netns", "exec", name, "/bin/busybox", "sh", "-c", readyWhen])
             if out.status == 0 { return }
             usleep(50_000)
         }
-        XCTFail("listener on \(peerAddress):\(port) did not start")
-        throw KernelTest.Stop(reason: "listener did not start")
+        XCTFail("\(command.joined(separator: " ")) in \(name) did not start (\(readyWhen))")
+        throw KernelTest.Stop(reason: "peer server did not start")
     }
 
     func remove() {

@@ -110,3 +110,64 @@ final class NetworkSensorTests: XCTestCase {
         XCTAssertFalse(try agent.events().contains { $0.kind.hasPrefix("process_connect") || $0.kind == "process_close" })
     }
 }
+
+/// DNS seen in the kernel (cgroup_skb on port 53) and parsed by the agent, joined to the
+/// process that asked by socket cookie. The "resolver" is a tiny server in a peer namespace.
+final class DNSSensorTests: XCTestCase {
+    /// Answers every A query with 10.1.2.3 (TTL 60).
+    static let server = """
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 53))
+    while True:
+        q, a = s.recvfrom(512)
+        e = 12
+        while q[e] != 0:
+            e += q[e] + 1
+        e += 5
+        s.sendto(q[:2] + b"\\x81\\x80" + q[4:6] + b"\\x00\\x01\\x00\\x00\\x00\\x00" + q[12:e]
+                 + b"\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x3c\\x00\\x04" + bytes([10, 1, 2, 3]), a)
+    """
+
+    /// Sends one A query for `name` to `server`:53 and waits for the answer.
+    static func client(name: String, server: String) -> String {
+        """
+        import socket, struct
+        q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+        q += b"".join(bytes([len(l)]) + l.encode() for l in "\(name)".split(".")) + b"\\x00" + struct.pack(">HH", 1, 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(10)
+        s.sendto(q, ("\(server)", 53))
+        print(len(s.recvfrom(512)[0]))
+        """
+    }
+
+    func testQueryAndAnswerCarryTheAskingProcess() throws {
+        try KernelTest.require(.cgroupSKB)
+        try KernelTest.require(.cgroupSockAddr)
+        let peer = try NetnsPeer(subnet: 33)
+        defer { peer.remove() }
+        try peer.serve(["/usr/bin/python3", "-c", Self.server], readyWhen: "netstat -lun | grep -q ':53 '")
+        let agent = try AgentHarness()
+        let r = try KernelTest.run("/usr/bin/python3", ["-c", Self.client(name: "c2.attacker.example", server: peer.peerAddress)])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let pid = Int(r.pid)
+        let dns = try agent.waitForEvents("process_dns") { e in e.filter { $0.pid == pid }.count >= 2 }.filter { $0.pid == pid }
+        let query = try XCTUnwrap(dns.first { ($0.body["dns"] as? [String: Any])?["response"] as? Bool == false }, "the query")
+        let q = try XCTUnwrap(query.body["dns"] as? [String: Any])
+        XCTAssertEqual(q["query"] as? String, "c2.attacker.example")
+        XCTAssertEqual(q["qtype"] as? String, "A")
+        XCTAssertEqual(q["direction"] as? String, "egress")
+        XCTAssertEqual(query.process["binary"] as? String, "/usr/bin/python3.11")
+        XCTAssertEqual((query.body["sock"] as? [String: Any])?["daddr"] as? String, peer.peerAddress)
+        let answer = try XCTUnwrap(dns.first { ($0.body["dns"] as? [String: Any])?["response"] as? Bool == true }, "the response")
+        let a = try XCTUnwrap(answer.body["dns"] as? [String: Any])
+        XCTAssertEqual(a["rcode"] as? String, "NOERROR")
+        XCTAssertEqual(a["direction"] as? String, "ingress")
+        let answers = try XCTUnwrap(a["answers"] as? [[String: Any]])
+        XCTAssertEqual(answers.first?["data"] as? String, "10.1.2.3")
+        XCTAssertEqual(answers.first?["name"] as? String, "c2.attacker.example")
+        XCTAssertEqual(answers.first?["ttl"] as? Int, 60)
+        XCTAssertEqual(query.process["exec_id"] as? String, answer.process["exec_id"] as? String, "both joined to the asking process")
+    }
+}

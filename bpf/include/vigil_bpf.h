@@ -14,6 +14,10 @@
 #define EPERM 1
 #endif
 
+/* Hides a value's known range from the compiler, so the bound check that follows stays in the
+ * program (the verifier needs it; clang would drop it as redundant). */
+#define vigil_opaque(v) asm volatile("" : "+r"(v))
+
 /* Fill a record header; size is the sizeof of the full record type. */
 static __always_inline void vigil_header(struct vigil_record_header *h, __u32 kind, __u32 size)
 {

@@ -15,7 +15,6 @@
 
 /* Hides a value from clang's range reasoning so a bounds mask is not optimized away:
  * clang can prove the bound, the verifier cannot without the mask. */
-#define vigil_opaque(v) asm volatile("" : "+r"(v))
 #define VIGIL_PATH_MASK (VIGIL_PATH_LEN - 1)
 
 /* Twice the path length: a component written at (offset & MASK) can never overrun. */

@@ -13,7 +13,11 @@
  *                                the accepting process, in its context: the new socket is
  *                                found through the returned descriptor.
  *   cgroup/connect4/6, sendmsg4/6 (cgroup v2 root) UDP: the first datagram or connect from
- *                                a socket to a peer (an LRU of (cookie, peer) seen).
+ *                                a socket to a peer (an LRU of (cookie, peer) seen); the
+ *                                socket's owner is kept by cookie for the DNS programs.
+ *   cgroup_skb/egress, ingress   DNS: packets to or from port 53 (UDP; TCP when the message
+ *                                starts the segment), copied for user space to parse, with
+ *                                the owner of the socket they belong to.
  * Only tracked sockets are reported: listeners and kernel sockets never leave the kernel.
  */
 #include "vigil_bpf.h"
@@ -47,6 +51,15 @@ struct {
 	__type(key, struct udp_peer_key);
 	__type(value, __u8);
 } udp_peers SEC(".maps");
+
+/* Owners by socket cookie, for the DNS programs (they run where no process is current): every
+ * UDP socket that sent, and TCP connections to or from port 53. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct vigil_sock_owner);
+} cookie_owners SEC(".maps");
 
 /* Records the ring buffer had no room for (user space reports them as lost). */
 struct {
@@ -146,6 +159,13 @@ int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 			r->flags |= VIGIL_NETF_FAILED;
 		if (handshake)
 			o->sport = r->sock.sport; /* bound by now; gone again when the close is seen */
+		if (r->sock.dport == 53 || r->sock.sport == 53) {
+			/* DNS over TCP: the DNS programs find the owner by cookie */
+			if (newstate == TCP_CLOSE)
+				bpf_map_delete_elem(&cookie_owners, &r->cookie);
+			else if (handshake)
+				bpf_map_update_elem(&cookie_owners, &r->cookie, o, BPF_ANY);
+		}
 		else if (!r->sock.sport)
 			r->sock.sport = o->sport;
 		if (!handshake) {
@@ -226,6 +246,7 @@ static __always_inline int udp_peer(struct bpf_sock_addr *ctx, bool v6)
 
 	struct vigil_sock_owner o;
 	owner_from_current(&o, 1);
+	bpf_map_update_elem(&cookie_owners, &k.cookie, &o, BPF_ANY);
 	struct vigil_net_record *r = new_record(VIGIL_NET_UDP, &o);
 	if (!r)
 		return 1;
@@ -265,3 +286,101 @@ int net_udp_sendmsg4(struct bpf_sock_addr *ctx) { return udp_peer(ctx, false); }
 
 SEC("cgroup/sendmsg6")
 int net_udp_sendmsg6(struct bpf_sock_addr *ctx) { return udp_peer(ctx, true); }
+
+/* DNS: a packet to or from port 53, with its socket's owner. cgroup_skb data starts at the IP header. */
+static __always_inline void dns_packet(struct __sk_buff *skb, __u32 direction)
+{
+	__u8 first = 0;
+	if (bpf_skb_load_bytes(skb, 0, &first, 1) < 0)
+		return;
+	struct vigil_sock_data d = {};
+	__u32 off;
+	if ((first >> 4) == 4) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
+			return;
+		d.family = VIGIL_AF_INET;
+		d.protocol = ip.protocol;
+		map_v4(d.saddr, ip.saddr);
+		map_v4(d.daddr, ip.daddr);
+		off = ip.ihl * 4;
+	} else if ((first >> 4) == 6) {
+		struct ipv6hdr ip6;
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
+			return;
+		d.family = VIGIL_AF_INET6;
+		d.protocol = ip6.nexthdr; /* extension headers are not followed */
+		__builtin_memcpy(d.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(d.daddr, &ip6.daddr, 16);
+		off = sizeof(ip6);
+	} else {
+		return;
+	}
+	if (d.protocol != IPPROTO_UDP && d.protocol != IPPROTO_TCP)
+		return;
+	__u16 ports[2];
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
+		return;
+	d.sport = bpf_ntohs(ports[0]);
+	d.dport = bpf_ntohs(ports[1]);
+	if (d.sport != 53 && d.dport != 53)
+		return;
+	if (d.protocol == IPPROTO_UDP) {
+		off += 8;
+	} else {
+		__u8 doff = 0;
+		if (bpf_skb_load_bytes(skb, off + 12, &doff, 1) < 0)
+			return;
+		off += (doff >> 4) * 4 + 2; /* the TCP header, then DNS-over-TCP's length prefix */
+	}
+	if (off >= skb->len)
+		return; /* no message in this packet (a handshake or an ACK) */
+	__u32 len = skb->len - off;
+
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct vigil_sock_owner *o = bpf_map_lookup_elem(&cookie_owners, &cookie);
+	struct vigil_dns_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__u32 zero = 0;
+		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		return;
+	}
+	vigil_header(&r->header, VIGIL_RECORD_DNS, sizeof(*r));
+	if (o) {
+		r->process = o->process;
+		r->pid = o->pid;
+	} else {
+		r->process.ktime = 0;
+		r->process.pid = 0;
+		r->process.pad = 0;
+		r->pid = 0;
+	}
+	r->direction = direction;
+	r->cookie = cookie;
+	r->sock = d;
+	r->orig_len = len;
+	__u32 n = len > VIGIL_DNS_BYTES ? VIGIL_DNS_BYTES : len;
+	vigil_opaque(n);
+	if (n > VIGIL_DNS_BYTES)
+		n = VIGIL_DNS_BYTES;
+	if (n == 0 || bpf_skb_load_bytes(skb, off, r->data, n) < 0)
+		n = 0;
+	r->len = n;
+	submit((struct vigil_net_record *)r);
+}
+
+SEC("cgroup_skb/egress")
+int net_dns_egress(struct __sk_buff *skb)
+{
+	dns_packet(skb, VIGIL_DNS_EGRESS);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int net_dns_ingress(struct __sk_buff *skb)
+{
+	dns_packet(skb, VIGIL_DNS_INGRESS);
+	return 1;
+}

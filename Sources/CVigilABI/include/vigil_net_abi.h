@@ -9,6 +9,7 @@
 #define VIGIL_NET_ABI_H
 
 #define VIGIL_RECORD_NET 5u
+#define VIGIL_RECORD_DNS 6u
 
 /* struct vigil_net_record.kind */
 #define VIGIL_NET_CONNECT 1u /* outbound TCP connect finished (VIGIL_NETF_FAILED when it did not establish) */
@@ -48,5 +49,29 @@ struct vigil_net_record {
 	struct vigil_sock_data sock;
 };
 _Static_assert(sizeof(struct vigil_net_record) == 16 + 16 + 24 + 32 + 48, "vigil_net_record size");
+
+#define VIGIL_DNS_BYTES 512 /* DNS message bytes copied per packet (classic UDP DNS limit) */
+
+/* struct vigil_dns_record.direction */
+#define VIGIL_DNS_EGRESS 1u  /* a packet this host sent (queries, or answers of a local server) */
+#define VIGIL_DNS_INGRESS 2u /* a packet this host received */
+
+/*
+ * A DNS message seen on port 53 (UDP, or TCP when the message starts the segment), with the
+ * owner of the socket (joined in the kernel by socket cookie; ktime 0 and pid 0 when the
+ * socket's owner is unknown). User space parses the message.
+ */
+struct vigil_dns_record {
+	struct vigil_record_header header;
+	struct vigil_exec_id process;
+	__u32 pid;
+	__u32 direction; /* VIGIL_DNS_* */
+	__u64 cookie;
+	struct vigil_sock_data sock; /* the packet's addresses and ports (saddr = sender) */
+	__u32 len;       /* message bytes in data */
+	__u32 orig_len;  /* message bytes in the packet */
+	__u8 data[VIGIL_DNS_BYTES];
+};
+_Static_assert(sizeof(struct vigil_dns_record) == 16 + 16 + 8 + 8 + 48 + 8 + VIGIL_DNS_BYTES, "vigil_dns_record size");
 
 #endif /* VIGIL_NET_ABI_H */
