@@ -5,6 +5,9 @@ public struct NetworkEvent: Sendable, Equatable {
         case connect, accept, close
         /// A UDP socket's first datagram (or connect) to this peer.
         case udp
+        /// A process tried many distinct TCP destinations within one window (counted in the
+        /// kernel): `bytesSent` holds the count, `durationNs` the window, `socket` the last one.
+        case scan
 
         /// The JSON event name (`process_connect` covers both TCP connects and UDP peers).
         public var eventName: String {
@@ -12,6 +15,7 @@ public struct NetworkEvent: Sendable, Equatable {
             case .connect, .udp: "process_connect"
             case .accept: "process_accept"
             case .close: "process_close"
+            case .scan: "process_scan"
             }
         }
 
@@ -21,6 +25,7 @@ public struct NetworkEvent: Sendable, Equatable {
             case .connect, .udp: "PROCESS_CONNECT"
             case .accept: "PROCESS_ACCEPT"
             case .close: "PROCESS_CLOSE"
+            case .scan: "PROCESS_SCAN"
             }
         }
     }

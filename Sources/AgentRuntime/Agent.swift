@@ -52,7 +52,8 @@ public final class Agent {
             logger.warning("network sensor not loaded: this kernel lacks what it needs", metadata: ["reason": "\(why)"])
             network = nil
         } else {
-            network = try NetworkSensor(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes)
+            network = try NetworkSensor(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes,
+                                        scanThreshold: configuration.scanThreshold, scanWindowNs: UInt64(configuration.scanWindowSeconds) * 1_000_000_000)
         }
         sources = PolicySources(files: configuration.policyFiles, directory: configuration.policyDirectory, manager: policies, logger: logger)
         encoder = EventEncoder(nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),

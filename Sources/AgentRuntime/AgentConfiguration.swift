@@ -23,6 +23,10 @@ public struct AgentConfiguration: Sendable {
     public var processCacheSize = 65536
     /// The network sensor (TCP connect/accept/close, UDP peers, with their process): on by default.
     public var networkSensor = true
+    /// Scan detection: this many distinct TCP destinations from one process within
+    /// `scanWindowSeconds` raise process_scan (0: off).
+    public var scanThreshold: UInt32 = 20
+    public var scanWindowSeconds: UInt32 = 5
     /// Force classic tracepoints even where tp_btf works (testing the fallback tier).
     public var forceTracepoints = false
     /// Directory of TracingPolicy files (`*.yaml`, `*.yml`), loaded at start and on SIGHUP.

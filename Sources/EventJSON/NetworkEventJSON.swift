@@ -11,6 +11,11 @@ extension EventEncoder {
         case .connect: body.set("result", n.failed ? "failed" : "established")
         case .udp: body.set("result", "first_datagram")
         case .accept: break
+        case .scan:
+            let sc = JSONObject.object()
+            sc.set("distinct_destinations", n.bytesSent)
+            sc.set("window_ms", n.durationNs / 1_000_000)
+            body.set("scan", sc)
         case .close:
             let st = JSONObject.object()
             st.set("bytes_sent", n.bytesSent)

@@ -29,6 +29,7 @@ public struct NetworkRecord: Sendable {
         case VIGIL_NET_ACCEPT: kind = .accept
         case VIGIL_NET_CLOSE: kind = .close
         case VIGIL_NET_UDP: kind = .udp
+        case VIGIL_NET_SCAN: kind = .scan
         default: return nil
         }
         return NetworkRecord(kind: kind, process: ExecIdentity(r.process), pid: r.pid, tid: r.tid, socket: HookArgValue.SocketInfo(r.sock),

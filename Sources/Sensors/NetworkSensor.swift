@@ -22,7 +22,9 @@ public final class NetworkSensor {
         return KernelFilesystems.cgroup2Root() == nil ? "no cgroup v2 mount in /proc/mounts" : nil
     }
 
-    public init(events: BPFMap, processes: BPFMap, wakeupBytes: UInt64) throws(BPFError) {
+    /// Scan detection: `scanThreshold` distinct TCP destinations (address, port) tried by one
+    /// process within `scanWindowNs` make one process_scan event (0 turns it off).
+    public init(events: BPFMap, processes: BPFMap, wakeupBytes: UInt64, scanThreshold: UInt32 = 20, scanWindowNs: UInt64 = 5_000_000_000) throws(BPFError) {
         guard let bytes = BPFObjects.object(named: "network") else {
             throw BPFError(operation: "embedded object lookup", subject: "object network", errno: 2)
         }
@@ -30,6 +32,8 @@ public final class NetworkSensor {
         try object.map("events").reuse(events)
         try object.map("processes").reuse(processes)
         try object.setRodata("wakeup_bytes", to: wakeupBytes)
+        try object.setRodata("scan_threshold", to: scanThreshold)
+        try object.setRodata("scan_window_ns", to: max(scanWindowNs, 1))
         try object.load()
     }
 

@@ -55,8 +55,12 @@ struct AgentCommand: ParsableCommand {
     var policy: [String] = []
     @Option(help: "Where to write loaded policies and hook counters for `vigil policy list` (default /run/vigil/policies.json).")
     var statusFile: String?
-    @Flag(help: "Do not load the network sensor (process_connect / process_accept / process_close events).")
+    @Flag(help: "Do not load the network sensor (process_connect / process_accept / process_close / process_dns / process_scan events).")
     var disableNetworkSensor = false
+    @Option(help: "Scan detection: distinct TCP destinations one process may try within --scan-window before process_scan (default 20; 0: off).")
+    var scanThreshold: UInt32?
+    @Option(help: "Scan detection window in seconds (default 5).")
+    var scanWindow: UInt32?
     @Flag(help: .hidden)
     var forceTracepoints = false
 
@@ -99,6 +103,11 @@ struct AgentCommand: ParsableCommand {
         if let statusFile { cfg.statusFile = statusFile }
         if forceTracepoints { cfg.forceTracepoints = true }
         if disableNetworkSensor { cfg.networkSensor = false }
+        if let scanThreshold { cfg.scanThreshold = scanThreshold }
+        if let scanWindow {
+            guard scanWindow > 0 else { throw fail("--scan-window: expected a number of seconds above 0, got 0", code: 2) }
+            cfg.scanWindowSeconds = scanWindow
+        }
         if !cfg.exportStdout && cfg.exportFile == nil { cfg.exportStdout = true }
 
         guard geteuid() == 0 else { throw fail("needs root (it loads BPF programs); run it with sudo", code: 1) }

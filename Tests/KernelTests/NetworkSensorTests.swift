@@ -171,3 +171,30 @@ final class DNSSensorTests: XCTestCase {
         XCTAssertEqual(query.process["exec_id"] as? String, answer.process["exec_id"] as? String, "both joined to the asking process")
     }
 }
+
+/// Scans counted in the kernel: one process_scan per window for a process that tries many
+/// distinct destinations; a few connects raise nothing.
+final class ScanDetectionTests: XCTestCase {
+    static func probe(_ host: String, ports: ClosedRange<Int>) -> String {
+        "import socket\nfor p in range(\(ports.lowerBound), \(ports.upperBound + 1)):\n    s = socket.socket(); s.settimeout(2)\n    try: s.connect((\"\(host)\", p))\n    except OSError: pass\n    s.close()\n"
+    }
+
+    func testPortScanRaisesOneEventAndAFewConnectsNone() throws {
+        try KernelTest.require(.tpBTF)
+        let peer = try NetnsPeer(subnet: 34)
+        defer { peer.remove() }
+        let agent = try AgentHarness(extraArguments: ["--scan-threshold", "15", "--scan-window", "10"])
+        let scan = try KernelTest.run("/usr/bin/python3", ["-c", Self.probe(peer.peerAddress, ports: 1000...1040)])
+        XCTAssertEqual(scan.status, 0, scan.stderr)
+        let few = try KernelTest.run("/usr/bin/python3", ["-c", Self.probe(peer.peerAddress, ports: 2000...2004)])
+        XCTAssertEqual(few.status, 0, few.stderr)
+        let events = try agent.waitForEvents("process_scan") { e in e.contains { $0.pid == Int(scan.pid) } }
+        let mine = events.filter { $0.pid == Int(scan.pid) }
+        XCTAssertEqual(mine.count, 1, "one report per window, not one per probe")
+        let s = try XCTUnwrap(mine.first?.body["scan"] as? [String: Any])
+        XCTAssertEqual(s["distinct_destinations"] as? Int, 15)
+        XCTAssertEqual(s["window_ms"] as? Int, 10_000)
+        XCTAssertEqual((mine.first?.body["sock"] as? [String: Any])?["daddr"] as? String, peer.peerAddress)
+        XCTAssertFalse(try agent.events().contains { $0.kind == "process_scan" && $0.pid == Int(few.pid) }, "five connects are not a scan")
+    }
+}

@@ -29,6 +29,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Bytes of unread ring data at which user space is woken early (set at load). */
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
+/* Scan detection (set at load): a process that tries this many distinct (address, port) TCP
+ * destinations within one window is reported once per window. 0 turns it off. */
+const volatile __u32 scan_threshold = 20;
+const volatile __u64 scan_window_ns = 5000000000ull;
+
 /* connect'ed and accept'ed TCP sockets -> their owner, until they close. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -60,6 +65,35 @@ struct {
 	__type(key, __u64);
 	__type(value, struct vigil_sock_owner);
 } cookie_owners SEC(".maps");
+
+/* Scan counting, per process: the current window and the distinct destinations in it. */
+struct scan_count {
+	__u64 window;
+	__u32 distinct;
+	__u32 reported;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct scan_count);
+} scan_counts SEC(".maps");
+
+struct scan_dest {
+	__u32 tgid;
+	__u16 port;
+	__u16 pad;
+	__u8 addr[16];
+};
+
+/* (process, destination) -> the window it was last counted in. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct scan_dest);
+	__type(value, __u64);
+} scan_seen SEC(".maps");
 
 /* Records the ring buffer had no room for (user space reports them as lost). */
 struct {
@@ -122,6 +156,44 @@ static __always_inline void submit(struct vigil_net_record *r)
 	bpf_ringbuf_submit(r, flags);
 }
 
+/* Counts a connect attempt towards its process's distinct destinations; reports the process
+ * once per window when it reaches the threshold. Everything is counted here, in the kernel:
+ * a scan costs one record, not one per probe. */
+static __always_inline void count_scan(struct sock *sk, const struct vigil_sock_owner *o)
+{
+	if (!scan_threshold)
+		return;
+	__u64 window = o->start_ns / scan_window_ns;
+	struct scan_dest d = { .tgid = o->pid };
+	d.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == VIGIL_AF_INET6)
+		BPF_CORE_READ_INTO(d.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	else
+		map_v4(d.addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	__u64 *seen = bpf_map_lookup_elem(&scan_seen, &d);
+	if (seen && *seen == window)
+		return; /* this destination already counted in this window */
+	bpf_map_update_elem(&scan_seen, &d, &window, BPF_ANY);
+
+	struct scan_count *c = bpf_map_lookup_elem(&scan_counts, &d.tgid);
+	if (!c || c->window != window) {
+		struct scan_count fresh = { .window = window, .distinct = 1, .reported = 0 };
+		bpf_map_update_elem(&scan_counts, &d.tgid, &fresh, BPF_ANY);
+		return;
+	}
+	c->distinct += 1;
+	if (c->distinct < scan_threshold || c->reported)
+		return;
+	c->reported = 1;
+	struct vigil_net_record *r = new_record(VIGIL_NET_SCAN, o);
+	if (!r)
+		return;
+	vigil_sock_read(&r->sock, sk);
+	r->bytes_sent = c->distinct;
+	r->duration_ns = scan_window_ns;
+	submit(r);
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 {
@@ -134,6 +206,7 @@ int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 		struct vigil_sock_owner o;
 		owner_from_current(&o, 1);
 		bpf_map_update_elem(&tcp_owners, &key, &o, BPF_ANY);
+		count_scan(sk, &o);
 		return 0;
 	}
 	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {

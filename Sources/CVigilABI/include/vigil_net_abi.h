@@ -16,6 +16,8 @@
 #define VIGIL_NET_ACCEPT 2u  /* inbound TCP connection accepted by a process */
 #define VIGIL_NET_CLOSE 3u   /* a connect'ed or accept'ed TCP socket closed */
 #define VIGIL_NET_UDP 4u     /* first UDP datagram (or connect) from a socket to a peer */
+#define VIGIL_NET_SCAN 5u    /* a process reached scan_threshold distinct TCP destinations within one scan window;
+                              * bytes_sent carries the count, duration_ns the window, sock the last destination */
 
 /* struct vigil_net_record.flags */
 #define VIGIL_NETF_FAILED (1u << 0) /* connect: the handshake did not complete (refused, timed out, reset) */
