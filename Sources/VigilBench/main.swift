@@ -92,8 +92,9 @@ func rssKB(_ pid: Int32) -> Int {
     return 0
 }
 
-/// run_time_ns and run_cnt of the process sensor's programs (kernel.bpf_stats_enabled=1).
-func bpfStats() -> [String: (ns: UInt64, count: UInt64)] {
+/// run_time_ns and run_cnt of the programs whose names start with `prefix` (the process
+/// sensor's by default), summed by name (kernel.bpf_stats_enabled=1).
+func bpfStats(prefix: String = "process_") -> [String: (ns: UInt64, count: UInt64)] {
     try? "1".write(toFile: "/proc/sys/kernel/bpf_stats_enabled", atomically: false, encoding: .utf8)
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
@@ -106,7 +107,7 @@ func bpfStats() -> [String: (ns: UInt64, count: UInt64)] {
     p.waitUntilExit()
     var stats: [String: (UInt64, UInt64)] = [:]
     for prog in (try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? [] {
-        guard let name = prog["name"] as? String, name.hasPrefix("process_") else { continue }
+        guard let name = prog["name"] as? String, name.hasPrefix(prefix) else { continue }
         let ns = (prog["run_time_ns"] as? NSNumber)?.uint64Value ?? 0
         let cnt = (prog["run_cnt"] as? NSNumber)?.uint64Value ?? 0
         let old = stats[name] ?? (0, 0)
@@ -173,6 +174,8 @@ let args = CommandLine.arguments.dropFirst()
 switch args.first {
 case "exec-overhead":
     execOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 5, spawns: Int(args.dropFirst(2).first ?? "") ?? 2000)
+case "connect-overhead":
+    connectOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, connects: Int(args.dropFirst(2).first ?? "") ?? 20_000)
 case "open-overhead":
     openOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, opens: Int(args.dropFirst(2).first ?? "") ?? 200_000)
 case "open-overhead-guest":
@@ -181,6 +184,6 @@ case "policy-parse":
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
-    print("usage: vigil-bench policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS]")
+    print("usage: vigil-bench policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS]")
     exit(2)
 }

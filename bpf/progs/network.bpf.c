@@ -165,11 +165,11 @@ static __always_inline void count_scan(struct sock *sk, const struct vigil_sock_
 		return;
 	__u64 window = o->start_ns / scan_window_ns;
 	struct scan_dest d = { .tgid = o->pid };
-	d.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) == VIGIL_AF_INET6)
-		BPF_CORE_READ_INTO(d.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	d.port = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (sk->__sk_common.skc_family == VIGIL_AF_INET6)
+		__builtin_memcpy(d.addr, &sk->__sk_common.skc_v6_daddr, 16);
 	else
-		map_v4(d.addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+		map_v4(d.addr, sk->__sk_common.skc_daddr);
 	__u64 *seen = bpf_map_lookup_elem(&scan_seen, &d);
 	if (seen && *seen == window)
 		return; /* this destination already counted in this window */
@@ -188,7 +188,7 @@ static __always_inline void count_scan(struct sock *sk, const struct vigil_sock_
 	struct vigil_net_record *r = new_record(VIGIL_NET_SCAN, o);
 	if (!r)
 		return;
-	vigil_sock_read(&r->sock, sk);
+	vigil_sock_read_btf(&r->sock, sk);
 	r->bytes_sent = c->distinct;
 	r->duration_ns = scan_window_ns;
 	submit(r);
@@ -197,7 +197,7 @@ static __always_inline void count_scan(struct sock *sk, const struct vigil_sock_
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP) /* plain loads here: sk is BTF-typed (no helper calls) */
 		return 0;
 	__u64 key = (__u64)sk;
 
@@ -226,7 +226,7 @@ int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	struct vigil_net_record *r = new_record(handshake ? VIGIL_NET_CONNECT : VIGIL_NET_CLOSE, o);
 	if (r) {
-		vigil_sock_read(&r->sock, sk);
+		vigil_sock_read_btf(&r->sock, sk);
 		r->cookie = bpf_get_socket_cookie(sk);
 		if (handshake && newstate == TCP_CLOSE)
 			r->flags |= VIGIL_NETF_FAILED;
@@ -242,9 +242,11 @@ int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 		else if (!r->sock.sport)
 			r->sock.sport = o->sport;
 		if (!handshake) {
-			struct tcp_sock *tp = (struct tcp_sock *)sk;
-			r->bytes_sent = BPF_CORE_READ(tp, bytes_acked);
-			r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+			struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+			if (tp) {
+				r->bytes_sent = tp->bytes_acked;
+				r->bytes_received = tp->bytes_received;
+			}
 			r->duration_ns = r->header.ktime_ns - o->start_ns;
 		}
 		submit(r);
@@ -254,14 +256,24 @@ int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-/* The socket behind descriptor `fd` of the current task (accept's result), or NULL. */
+/* Scratch for the accept path's one-copy socket read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_sock_copy);
+} sock_copy SEC(".maps");
+
+/* The socket behind descriptor `fd` of the current task (accept's result), or NULL. The task
+ * side is walked with plain BTF loads; the descriptor slot, file and socket need probe reads
+ * (their pointers come out of an array). */
 static __always_inline struct sock *fd_sock(long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct fdtable *fdt = task->files->fdt;
+	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xfffff]);
 	if (!f)
@@ -272,19 +284,27 @@ static __always_inline struct sock *fd_sock(long fd)
 
 static __always_inline int on_accept(long ret)
 {
+	if (ret < 0)
+		return 0;
 	struct sock *sk = fd_sock(ret);
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	__u32 zero = 0;
+	struct vigil_sock_copy *c = bpf_map_lookup_elem(&sock_copy, &zero);
+	if (!sk || !c)
+		return 0;
+	struct vigil_sock_data d;
+	vigil_sock_read_copy(&d, sk, c);
+	if (d.protocol != IPPROTO_TCP)
 		return 0;
 	struct vigil_sock_owner o;
 	owner_from_current(&o, 0);
-	o.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	o.sport = d.sport;
 	__u64 key = (__u64)sk;
 	bpf_map_update_elem(&tcp_owners, &key, &o, BPF_ANY);
 	struct vigil_net_record *r = new_record(VIGIL_NET_ACCEPT, &o);
 	if (!r)
 		return 0;
-	vigil_sock_read(&r->sock, sk);
-	r->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	r->sock = d;
+	r->cookie = ((struct sock_common *)c->common)->skc_cookie.counter;
 	submit(r);
 	return 0;
 }
@@ -363,41 +383,51 @@ int net_udp_sendmsg6(struct bpf_sock_addr *ctx) { return udp_peer(ctx, true); }
 /* DNS: a packet to or from port 53, with its socket's owner. cgroup_skb data starts at the IP header. */
 static __always_inline void dns_packet(struct __sk_buff *skb, __u32 direction)
 {
-	__u8 first = 0;
-	if (bpf_skb_load_bytes(skb, 0, &first, 1) < 0)
-		return;
+	/* Most packets are not DNS: decide from the linear headers with direct loads (no helper
+	 * call), and copy anything only for port 53. */
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	struct vigil_sock_data d = {};
 	__u32 off;
-	if ((first >> 4) == 4) {
-		struct iphdr ip;
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
+	__u16 *ports;
+	struct iphdr *ip = data;
+	if ((void *)(ip + 1) > end)
+		return;
+	if (ip->version == 4) {
+		off = ip->ihl * 4;
+		if (off < sizeof(*ip) || off > 60)
+			return;
+		ports = data + off;
+		if ((void *)(ports + 2) > end)
 			return;
 		d.family = VIGIL_AF_INET;
-		d.protocol = ip.protocol;
-		map_v4(d.saddr, ip.saddr);
-		map_v4(d.daddr, ip.daddr);
-		off = ip.ihl * 4;
-	} else if ((first >> 4) == 6) {
-		struct ipv6hdr ip6;
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
+		d.protocol = ip->protocol;
+		if (d.protocol != IPPROTO_UDP && d.protocol != IPPROTO_TCP)
+			return;
+		d.sport = bpf_ntohs(ports[0]);
+		d.dport = bpf_ntohs(ports[1]);
+		if (d.sport != 53 && d.dport != 53)
+			return;
+		map_v4(d.saddr, ip->saddr);
+		map_v4(d.daddr, ip->daddr);
+	} else if (ip->version == 6) {
+		struct ipv6hdr *ip6 = data;
+		off = sizeof(*ip6);
+		ports = data + off;
+		if ((void *)(ports + 2) > end)
 			return;
 		d.family = VIGIL_AF_INET6;
-		d.protocol = ip6.nexthdr; /* extension headers are not followed */
-		__builtin_memcpy(d.saddr, &ip6.saddr, 16);
-		__builtin_memcpy(d.daddr, &ip6.daddr, 16);
-		off = sizeof(ip6);
+		d.protocol = ip6->nexthdr; /* extension headers are not followed */
+		if (d.protocol != IPPROTO_UDP && d.protocol != IPPROTO_TCP)
+			return;
+		d.sport = bpf_ntohs(ports[0]);
+		d.dport = bpf_ntohs(ports[1]);
+		if (d.sport != 53 && d.dport != 53)
+			return;
+		__builtin_memcpy(d.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(d.daddr, &ip6->daddr, 16);
 	} else {
 		return;
 	}
-	if (d.protocol != IPPROTO_UDP && d.protocol != IPPROTO_TCP)
-		return;
-	__u16 ports[2];
-	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
-		return;
-	d.sport = bpf_ntohs(ports[0]);
-	d.dport = bpf_ntohs(ports[1]);
-	if (d.sport != 53 && d.dport != 53)
-		return;
 	if (d.protocol == IPPROTO_UDP) {
 		off += 8;
 	} else {
