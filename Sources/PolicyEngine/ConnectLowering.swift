@@ -13,7 +13,9 @@ import PolicyModel
 ///
 /// What differs from the hook itself: only the connect's destination and the socket's own
 /// bound end are known (what `struct bpf_sock_addr` carries), so only sock / socket /
-/// sockaddr arguments can be filtered; Sigkill and Signal cannot run there.
+/// sockaddr arguments can be filtered; Sigkill and Signal (which cgroup programs cannot
+/// send) are sent by a companion program at the connect syscall's exit, before the caller
+/// returns to user space.
 enum ConnectLowering {
     struct Form {
         /// `tcp_connect` is only ever called for TCP sockets.
@@ -48,6 +50,10 @@ enum ConnectLowering {
         }
         var config = vigil_hook_config()
         if form.tcpOnly { config.flags |= VIGIL_HOOKF_TCP_ONLY }
+        // cgroup programs cannot signal: Sigkill/Signal go out at the connect syscall's exit
+        if common.selectors.contains(where: { $0.matchActions.contains { $0.kind == .sigkill || $0.kind == .signal } }) {
+            config.flags |= VIGIL_HOOKF_DEFER_SIGNAL
+        }
         var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
         for (i, a) in common.args.enumerated() {
             switch ArgumentLayout.forFunction(a.type) {

@@ -28,8 +28,9 @@ public enum HookFlavour: String, Sendable, CaseIterable {
     /// Whether the program's return value can deny (Override).
     public var canOverride: Bool { self == .lsm || self == .fmodRet || isCgroup }
 
-    /// Whether the program can signal the caller (bpf_send_signal is a tracing helper).
-    public var canSignal: Bool { !isCgroup }
+    /// The program kept next to a cgroup connect program that signals: it sends the signal
+    /// at the connect syscall's exit (bpf_send_signal is a tracing helper).
+    static let deferredSignalProgram = "hook_connect_exit"
 
     /// A cgroup sock_addr program: attached to the cgroup v2 root, arguments from its context.
     public var isCgroup: Bool { self == .cgroupConnect4 || self == .cgroupConnect6 }

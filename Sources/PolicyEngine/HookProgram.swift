@@ -8,7 +8,10 @@ public final class HookProgram {
     public let plan: HookPlan
     let object: BPFObject
     let program: BPFProgram
+    /// hook_connect_exit, for a cgroup connect hook that signals (see ConnectLowering).
+    let companion: BPFProgram?
     private var link: BPFLink?
+    private var companionLink: BPFLink?
 
     /// The shared maps every hook writes to / reads from (the process sensor's).
     public struct SharedMaps {
@@ -31,8 +34,11 @@ public final class HookProgram {
                 throw BPFError(operation: "embedded object lookup", subject: "object hook", errno: 2)
             }
             object = try BPFObject(bytes: image, name: "hook")
-            try object.keepOnly(programs: [plan.flavour.programName])
+            let defersSignals = plan.config.flags & VIGIL_HOOKF_DEFER_SIGNAL != 0
+            try object.keepOnly(programs: Set([plan.flavour.programName] + (defersSignals ? [HookFlavour.deferredSignalProgram] : [])))
             program = try object.program(plan.flavour.programName)
+            companion = defersSignals ? try object.program(HookFlavour.deferredSignalProgram) : nil
+            if defersSignals { try object.map("deferred_signals").setMaxEntries(4096) }
             switch plan.attach {
             case .function(let symbol) where plan.flavour.needsAttachTargetAtLoad: try program.setAttachTarget(function: symbol)
             case .lsm(let h): try program.setAttachTarget(function: h) // libbpf adds the bpf_lsm_ prefix
@@ -73,6 +79,8 @@ public final class HookProgram {
                 guard let root = KernelFilesystems.cgroup2Root() else {
                     throw BPFError(operation: "attach", subject: "\(plan.flavour.rawValue): no cgroup v2 mount in /proc/mounts", errno: 2)
                 }
+                // the signal sender first: a connect the cgroup program marks must find it attached
+                if let companion { companionLink = try companion.attach() }
                 link = try program.attachCgroup(path: root)
             default: link = try program.attachTrace()
             }
@@ -84,6 +92,8 @@ public final class HookProgram {
     public func detach() {
         link?.close()
         link = nil
+        companionLink?.close()
+        companionLink = nil
     }
 
     public var isAttached: Bool { link != nil }

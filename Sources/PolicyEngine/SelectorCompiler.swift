@@ -121,9 +121,6 @@ struct SelectorCompiler {
             case .noPost:
                 act.kind = VIGIL_ACT_NOPOST
             case .sigkill, .signal:
-                guard flavour.canSignal || monitor else {
-                    throw unsupported("matchActions[\(i)]", "\(a.kind.rawValue) cannot run in a \(flavour.rawValue) program (no signals there); use Override to deny the connect")
-                }
                 act.kind = a.kind == .sigkill ? VIGIL_ACT_SIGKILL : VIGIL_ACT_SIGNAL
                 if a.kind == .signal { act.arg = Int32(a.argSig ?? 9) }
             case .override:

@@ -113,9 +113,16 @@ final class ConnectDenyTests: XCTestCase {
         XCTAssertEqual(s["protocol"] as? String, "IPPROTO_TCP")
     }
 
-    /// Sigkill cannot run in a cgroup program: the lowered form refuses to load, naming why.
-    func testLoweredConnectRefusesSigkill() throws {
+    /// Tetragon's own pattern (its tcp-connect-only-* examples): Sigkill on tcp_connect. A
+    /// cgroup program cannot signal, so where the hook is lowered (the host) the kill is sent
+    /// at the connect syscall's exit; on the guests it is a plain fentry/kprobe hook. Either
+    /// way the caller dies with SIGKILL and a neighbour port is left alone.
+    func testSigkillOnTcpConnectKillsTheCaller() throws {
         try KernelTest.require(.cgroupSockAddr)
+        let (lfd, port) = try PolicySocketTests.listener()
+        defer { close(lfd) }
+        let (lfd2, otherPort) = try PolicySocketTests.listener()
+        defer { close(lfd2) }
         let policy = """
         apiVersion: cilium.io/v1alpha1
         kind: TracingPolicy
@@ -126,11 +133,21 @@ final class ConnectDenyTests: XCTestCase {
             syscall: false
             args: [{index: 0, type: sock}]
             selectors:
-            - matchArgs: [{index: 0, operator: DPort, values: ["22"]}]
-              matchActions: [{action: Sigkill}, {action: Override, argError: -1}]
+            - matchArgs: [{index: 0, operator: DPort, values: ["\(port)"]}]
+              matchActions: [{action: Sigkill}]
         """
-        let agent = try AgentHarness(policies: [policy], expectFailure: true)
-        XCTAssertNotEqual(agent.stop(), 0)
-        XCTAssertTrue(agent.stderrText().contains("no signals there"), agent.stderrText())
+        let agent = try AgentHarness(policies: [policy])
+        let want = FeatureProbe.shared.isSupported(.fentry) || FeatureProbe.shared.isSupported(.kprobe) ? ["fentry", "kprobe"] : ["cgroup/connect4"]
+        let tiers = try Self.tiers(agent)
+        XCTAssertTrue(tiers.contains { want.contains($0) }, "\(tiers)")
+        // the inner bash connects and is killed; the outer one reports how it ended
+        let killed = try KernelTest.run("/usr/bin/bash", ["-c", "bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(port); echo ALIVE$((1+1)) >&2'; exit $?"])
+        XCTAssertEqual(killed.status, 137, "SIGKILL before the connect returns: \(killed.stderr)")
+        XCTAssertFalse(killed.stderr.contains("ALIVE2"), "nothing ran after the connect") // bash echoes the killed command line, not its output
+        let other = try KernelTest.run("/usr/bin/bash", ["-c", "bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(otherPort)'; exit $?"])
+        XCTAssertEqual(other.status, 0, other.stderr)
+        let events = try agent.waitForEvents("process_kprobe") { !$0.isEmpty }
+        XCTAssertEqual(events.first?.body["action"] as? String, "KPROBE_ACTION_SIGKILL")
+        XCTAssertEqual(events.count, 1)
     }
 }

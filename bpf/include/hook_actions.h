@@ -36,6 +36,17 @@ static __always_inline bool rate_limited(int s, __u32 scope, __u64 period, struc
 	return false;
 }
 
+/* Sends `sig` to the caller now, or (cgroup-lowered connect hooks) at its connect's exit. */
+static __always_inline void signal_caller(__u32 sig)
+{
+	if (hook_config.flags & VIGIL_HOOKF_DEFER_SIGNAL) {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		bpf_map_update_elem(&deferred_signals, &tid, &sig, BPF_ANY);
+	} else {
+		bpf_send_signal(sig);
+	}
+}
+
 /* Runs selector `s`'s actions; returns what the program returns (an Override's error, else 0). */
 static __noinline long run_actions(void *ctx, int s, struct vigil_hook_record *r, struct vigil_process *proc)
 {
@@ -65,12 +76,12 @@ static __noinline long run_actions(void *ctx, int s, struct vigil_hook_record *r
 			post = false;
 			break;
 		case VIGIL_ACT_SIGKILL:
-			bpf_send_signal(9);
+			signal_caller(9);
 			taken |= 1u << VIGIL_ACT_SIGKILL;
 			enforced++;
 			break;
 		case VIGIL_ACT_SIGNAL:
-			bpf_send_signal(sel->actions[i].arg);
+			signal_caller(sel->actions[i].arg);
 			taken |= 1u << VIGIL_ACT_SIGNAL;
 			enforced++;
 			break;

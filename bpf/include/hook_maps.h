@@ -44,6 +44,15 @@ struct {
 	__type(value, __u64);
 } rates SEC(".maps");
 
+/* Signals a cgroup-lowered connect hook owes its caller (tid -> signal), sent by
+ * hook_connect_exit at the syscall's exit; sized by the agent only for hooks that signal. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} deferred_signals SEC(".maps");
+
 /* Counters for `vigil policy list` (VIGIL_STAT_*). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

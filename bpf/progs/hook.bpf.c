@@ -173,3 +173,17 @@ int hook_connect4(struct bpf_sock_addr *ctx) { return run_sock_addr(ctx, VIGIL_H
 SEC("cgroup/connect6")
 int hook_connect6(struct bpf_sock_addr *ctx) { return run_sock_addr(ctx, VIGIL_HOOK_CGROUP_SOCK6); }
 
+
+/* The connect syscall's exit: the signal a lowered connect hook owes this thread (Sigkill,
+ * Signal), sent before the syscall returns to user space. Kept only for hooks that signal. */
+SEC("tracepoint/syscalls/sys_exit_connect")
+int hook_connect_exit(void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 *sig = bpf_map_lookup_elem(&deferred_signals, &tid);
+	if (sig) {
+		bpf_send_signal(*sig);
+		bpf_map_delete_elem(&deferred_signals, &tid);
+	}
+	return 0;
+}

@@ -233,11 +233,13 @@ int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 		if (handshake)
 			o->sport = r->sock.sport; /* bound by now; gone again when the close is seen */
 		if (r->sock.dport == 53 || r->sock.sport == 53) {
-			/* DNS over TCP: the DNS programs find the owner by cookie */
+			/* DNS over TCP: the DNS programs find the owner by cookie (the key copied to the
+			 * stack: 6.1's verifier takes no ring-buffer memory as a map key) */
+			__u64 cookie = r->cookie;
 			if (newstate == TCP_CLOSE)
-				bpf_map_delete_elem(&cookie_owners, &r->cookie);
+				bpf_map_delete_elem(&cookie_owners, &cookie);
 			else if (handshake)
-				bpf_map_update_elem(&cookie_owners, &r->cookie, o, BPF_ANY);
+				bpf_map_update_elem(&cookie_owners, &cookie, o, BPF_ANY);
 		}
 		else if (!r->sock.sport)
 			r->sock.sport = o->sport;
@@ -464,13 +466,13 @@ static __always_inline void dns_packet(struct __sk_buff *skb, __u32 direction)
 	r->cookie = cookie;
 	r->sock = d;
 	r->orig_len = len;
-	__u32 n = len > VIGIL_DNS_BYTES ? VIGIL_DNS_BYTES : len;
-	vigil_opaque(n);
-	if (n > VIGIL_DNS_BYTES)
-		n = VIGIL_DNS_BYTES;
-	if (n == 0 || bpf_skb_load_bytes(skb, off, r->data, n) < 0)
-		n = 0;
-	r->len = n;
+	/* size - 1 bounded to [0, 511] in one register: the verifier needs the size >= 1 on the
+	 * call's own register (6.1's does not carry a separate "!= 0" check over) */
+	__u32 last = (len > VIGIL_DNS_BYTES ? VIGIL_DNS_BYTES : len) - 1;
+	vigil_opaque(last);
+	r->len = 0;
+	if (last < VIGIL_DNS_BYTES && bpf_skb_load_bytes(skb, off, r->data, last + 1) == 0)
+		r->len = last + 1;
 	submit((struct vigil_net_record *)r);
 }
 
