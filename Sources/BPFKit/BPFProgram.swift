@@ -19,6 +19,13 @@ public struct BPFProgram {
 
     var subject: String { "object \(object.name), program \(name)" }
 
+    /// Total run time and run count the kernel measured for this program since load; both stay
+    /// 0 unless the sysctl kernel.bpf_stats_enabled is 1 (it costs two clock reads per run).
+    /// The corresponding libbpf function is `bpf_obj_get_info_by_fd`.
+    public func runStats() throws(BPFError) -> (runTimeNs: UInt64, runCount: UInt64) {
+        try Libbpf.programRunStats(fd: fd, subject: subject)
+    }
+
     /// Whether `BPFObject.load()` loads this program. The corresponding libbpf function is `bpf_program__set_autoload`.
     public func setAutoload(_ on: Bool) throws(BPFError) { try Libbpf.setAutoload(handle, on, subject: subject) }
 

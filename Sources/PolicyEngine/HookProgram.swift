@@ -107,7 +107,9 @@ public final class HookProgram {
             let perCPU = (try? map.lookupPerCPU(key: bytes(of: i))) ?? nil
             return (perCPU ?? []).reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
         }
-        return HookCounters(runs: sum(VIGIL_STAT_RUNS), posted: sum(VIGIL_STAT_POSTED), actions: sum(VIGIL_STAT_ACTIONS), lost: sum(VIGIL_STAT_LOST))
+        var c = HookCounters(runs: sum(VIGIL_STAT_RUNS), posted: sum(VIGIL_STAT_POSTED), actions: sum(VIGIL_STAT_ACTIONS), lost: sum(VIGIL_STAT_LOST))
+        if let s = try? program.runStats(), s.runCount > 0 { c.nsPerRun = s.runTimeNs / s.runCount }
+        return c
     }
 }
 
@@ -117,6 +119,8 @@ public struct HookCounters: Sendable, Equatable, Codable {
     public var posted: UInt64 = 0
     public var actions: UInt64 = 0
     public var lost: UInt64 = 0
+    /// The kernel's average run time of the hook's program (kernel.bpf_stats_enabled=1 only).
+    public var nsPerRun: UInt64? = nil
 }
 
 private func withLength(_ v: vigil_string_value, _ len: UInt32) -> vigil_string_value {

@@ -174,6 +174,15 @@ let args = CommandLine.arguments.dropFirst()
 switch args.first {
 case "exec-overhead":
     execOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 5, spawns: Int(args.dropFirst(2).first ?? "") ?? 2000)
+case "suite":
+    // vigil-bench suite [ROUNDS] [SCALE] [JSON]
+    suite(rounds: Int(args.dropFirst().first ?? "") ?? 5, scale: Double(args.dropFirst(2).first ?? "") ?? 1,
+          jsonPath: args.dropFirst(3).first ?? "vigil-bench-suite.json")
+case "throughput":
+    // vigil-bench throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON]
+    let rates = (args.dropFirst(3).first ?? "50000,100000,200000,300000,400000,600000,800000").split(separator: ",").compactMap { Int($0) }
+    throughput(rates: rates, seconds: Double(args.dropFirst().first ?? "") ?? 5, confirmSeconds: Double(args.dropFirst(2).first ?? "") ?? 30,
+               jsonPath: args.dropFirst(4).first ?? "vigil-bench-throughput.json")
 case "connect-overhead":
     connectOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, connects: Int(args.dropFirst(2).first ?? "") ?? 20_000)
 case "open-overhead":
@@ -184,6 +193,6 @@ case "policy-parse":
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
-    print("usage: vigil-bench policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS]")
+    print("usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS]")
     exit(2)
 }

@@ -34,7 +34,8 @@ extension PolicyCommand {
                 print("\(p.name)  mode=\(p.mode)  \(p.file)")
                 for h in p.hooks {
                     let c = h.counters
-                    print("  \(h.hook): \(h.state) as \(h.tier) \(h.attachPoint)  runs=\(c.runs) posted=\(c.posted) actions=\(c.actions) lost=\(c.lost)")
+                    let cost = c.nsPerRun.map { " ns/run=\($0)" } ?? " ns/run=- (sysctl kernel.bpf_stats_enabled=1 to measure)"
+                    print("  \(h.hook): \(h.state) as \(h.tier) \(h.attachPoint)  runs=\(c.runs) posted=\(c.posted) actions=\(c.actions) lost=\(c.lost)\(cost)")
                 }
                 for s in p.skipped { print("  skipped (allow-partial-load): \(s)") }
             }

@@ -107,6 +107,15 @@ enum Libbpf {
     static func programSection(_ prog: OpaquePointer) -> String { String(cString: bpf_program__section_name(prog)) }
     static func programFD(_ prog: OpaquePointer) -> Int32 { bpf_program__fd(prog) }
 
+    /// The kernel's run statistics of a loaded program (counted only while the sysctl
+    /// kernel.bpf_stats_enabled is 1).
+    static func programRunStats(fd: Int32, subject: String) throws(BPFError) -> (runTimeNs: UInt64, runCount: UInt64) {
+        var info = bpf_prog_info()
+        var len = UInt32(MemoryLayout<bpf_prog_info>.size)
+        _ = try call("bpf_obj_get_info_by_fd", subject) { bpf_obj_get_info_by_fd(fd, &info, &len) }
+        return (info.run_time_ns, info.run_cnt)
+    }
+
     static func setAutoload(_ prog: OpaquePointer, _ on: Bool, subject: String) throws(BPFError) {
         _ = try call("bpf_program__set_autoload", subject) { bpf_program__set_autoload(prog, on) }
     }

@@ -1,0 +1,168 @@
+import Foundation
+
+/// `vigil-bench throughput`: matched events driven at rising rates (every getppid() posts
+/// one process_tracepoint event), as Falco's event-generator bench does. Per rate: events
+/// posted and exported, loss by category, how long the agent takes to drain after the burst,
+/// its CPU and memory. Then the highest zero-loss rate is held for `confirmSeconds`.
+struct ThroughputStep: Codable {
+    var targetRate: Int
+    var achievedRate: Double
+    var seconds: Double
+    var posted: UInt64
+    var exported: Int
+    var lostInKernel: UInt64
+    var lostEventsReported: Int
+    var recoveryMs: Double
+    var agentCPUPercent: Double
+    var agentRSSMiB: Double
+    var medianEventBytes: Int
+}
+
+/// getppid() at `rate` calls/s for `seconds`, paced per millisecond; calls made.
+func pacedGetppid(rate: Int, seconds: Double) -> Int {
+    let start = now()
+    let end = start + UInt64(seconds * 1e9)
+    var done = 0
+    while true {
+        let t = now()
+        if t >= end { break }
+        let due = Int(Double(t - start) / 1e9 * Double(rate))
+        if done < due {
+            for _ in 0..<min(due - done, 1000) { _ = getppid() }
+            done += min(due - done, 1000)
+        }
+    }
+    return done
+}
+
+func cpuTicks(_ pid: Int32) -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = s.lastIndex(of: ")") else { return 0 }
+    let f = s[s.index(after: close)...].split(separator: " ")
+    return (Double(f[11]) ?? 0) + (Double(f[12]) ?? 0) // utime, stime (fields 14, 15)
+}
+
+/// Lines of `path` starting with `prefix`, and the median size of such lines (one pass).
+func countLines(_ path: String, prefix: String) -> (count: Int, lostReports: Int, medianBytes: Int) {
+    guard let h = FileHandle(forReadingAtPath: path) else { return (0, 0, 0) }
+    defer { try? h.close() }
+    var count = 0, lost = 0, sizes: [Int] = []
+    var carry = Data()
+    let p = Data(prefix.utf8), l = Data("{\"lost_events\"".utf8)
+    while true {
+        let chunk = h.readData(ofLength: 1 << 22)
+        if chunk.isEmpty { break }
+        var buf = carry + chunk
+        var start = buf.startIndex
+        while let nl = buf[start...].firstIndex(of: 0x0a) {
+            let line = buf[start..<nl]
+            if line.starts(with: p) {
+                count += 1
+                if sizes.count < 10_000 { sizes.append(line.count + 1) }
+            } else if line.starts(with: l) {
+                lost += 1
+            }
+            start = buf.index(after: nl)
+        }
+        carry = Data(buf[start...])
+        buf.removeAll()
+    }
+    return (count, lost, sizes.isEmpty ? 0 : Int(median(sizes.map(Double.init))))
+}
+
+/// The first hook's counters from the agent's status file.
+func hookCounters(_ statusPath: String) -> (posted: UInt64, lost: UInt64)? {
+    guard let d = FileManager.default.contents(atPath: statusPath),
+          let a = try? JSONSerialization.jsonObject(with: d) as? [[String: Any]],
+          let h = (a.first?["hooks"] as? [[String: Any]])?.first, let c = h["counters"] as? [String: Any] else { return nil }
+    return ((c["posted"] as? NSNumber)?.uint64Value ?? 0, (c["lost"] as? NSNumber)?.uint64Value ?? 0)
+}
+
+func throughputStep(rate: Int, seconds: Double, policyPath: String) -> ThroughputStep {
+    let export = "/dev/shm/vigil-bench-tp-\(getpid()).json"
+    try? FileManager.default.removeItem(atPath: export)
+    let agent = startAgent(export: export, extra: ["--policy", policyPath, "--export-file-max-size", "64G", "--rb-size", "8M"])
+    let pid = agent.processIdentifier
+    let idleRSS = Double(rssKB(pid)) / 1024
+    let ticks0 = cpuTicks(pid)
+    let t0 = now()
+    let calls = pacedGetppid(rate: rate, seconds: seconds)
+    let burstEnd = now()
+    // drained: the export stops growing (checked every 10 ms for 300 ms of quiet)
+    var lastSize = -1, lastGrowth = burstEnd, quietSince = now()
+    while Double(now() - quietSince) < 0.3e9 && Double(now() - burstEnd) < 20e9 {
+        let size = (try? FileManager.default.attributesOfItem(atPath: export)[.size] as? Int) ?? 0
+        if size != lastSize {
+            lastSize = size
+            lastGrowth = now()
+            quietSince = now()
+        }
+        usleep(10_000)
+    }
+    let ticks1 = cpuTicks(pid)
+    let wall = Double(lastGrowth - t0) / 1e9
+    let rss = max(Double(rssKB(pid)) / 1024, idleRSS)
+    usleep(1_100_000) // the status file is rewritten every second
+    let counters = hookCounters(export + ".status") ?? (0, 0)
+    kill(pid, SIGINT)
+    agent.waitUntilExit()
+    let lines = countLines(export, prefix: "{\"process_tracepoint\"")
+    try? FileManager.default.removeItem(atPath: export)
+    let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+    return ThroughputStep(targetRate: rate, achievedRate: Double(calls) / seconds, seconds: seconds, posted: counters.posted,
+                          exported: lines.count, lostInKernel: counters.lost, lostEventsReported: lines.lostReports,
+                          recoveryMs: Double(lastGrowth > burstEnd ? lastGrowth - burstEnd : 0) / 1e6,
+                          agentCPUPercent: (ticks1 - ticks0) / hz / max(wall, 0.001) * 100, agentRSSMiB: rss, medianEventBytes: lines.medianBytes)
+}
+
+func throughput(rates: [Int], seconds: Double, confirmSeconds: Double, jsonPath: String) {
+    guard geteuid() == 0 else { print("throughput needs root (it runs the agent)"); exit(1) }
+    pin(cpu: 0)
+    let policyPath = "/tmp/vigil-bench-tp-\(getpid()).yaml"
+    try! policyYAML("bench-every-getppid", """
+      tracepoints:
+      - subsystem: syscalls
+        event: sys_enter_getppid
+    """).write(toFile: policyPath, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: policyPath) }
+    // the agent's idle RSS, with the policy loaded and nothing happening
+    let idleExport = "/dev/shm/vigil-bench-idle-\(getpid()).json"
+    let idle = startAgent(export: idleExport, extra: ["--policy", policyPath])
+    usleep(2_000_000)
+    let idleRSS = Double(rssKB(idle.processIdentifier)) / 1024
+    kill(idle.processIdentifier, SIGINT)
+    idle.waitUntilExit()
+    try? FileManager.default.removeItem(atPath: idleExport)
+
+    func line(_ s: ThroughputStep) -> String {
+        String(format: "%9d %10.0f %10llu %10d %9llu %6d %10.0f %8.1f %8.1f %7d", s.targetRate, s.achievedRate, s.posted, s.exported,
+               s.lostInKernel, s.lostEventsReported, s.recoveryMs, s.agentCPUPercent, s.agentRSSMiB, s.medianEventBytes)
+    }
+    print("vigil-bench throughput: every getppid() posts a process_tracepoint event, exported as JSON to a file on tmpfs; workload on CPU 0, agent on CPU 1")
+    print(String(format: "agent idle RSS (policy loaded): %.1f MiB (target <= 40 MiB)", idleRSS))
+    print("   rate/s   achieved     posted   exported  lost(k) lostEv recovery_ms  agent%  RSS_MiB  median_B")
+    var steps: [ThroughputStep] = []
+    var best: Int? = nil
+    for r in rates {
+        let s = throughputStep(rate: r, seconds: seconds, policyPath: policyPath)
+        steps.append(s)
+        print(line(s))
+        let clean = s.lostInKernel == 0 && s.lostEventsReported == 0 && UInt64(s.exported) == s.posted && s.achievedRate >= Double(r) * 0.95
+        if clean { best = r } else { break }
+    }
+    var confirm: ThroughputStep? = nil
+    if let best, confirmSeconds > 0 {
+        print("holding \(best)/s for \(Int(confirmSeconds)) s:")
+        let s = throughputStep(rate: best, seconds: confirmSeconds, policyPath: policyPath)
+        confirm = s
+        print(line(s))
+    }
+    let zeroLoss = confirm.map { $0.lostInKernel == 0 && UInt64($0.exported) == $0.posted ? $0.targetRate : 0 } ?? best ?? 0
+    print("highest rate with zero loss: \(zeroLoss)/s" + (confirm != nil ? " (held \(Int(confirmSeconds)) s)" : "") + " (target >= 200,000/s; recovery <= 1 s; RSS <= 100 MiB at the limit; median event <= 1.5 KB)")
+    struct Report: Codable { var idleRSSMiB: Double; var steps: [ThroughputStep]; var confirm: ThroughputStep?; var zeroLossRate: Int }
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    if let data = try? enc.encode(Report(idleRSSMiB: idleRSS, steps: steps, confirm: confirm, zeroLossRate: zeroLoss)),
+       (try? data.write(to: URL(fileURLWithPath: jsonPath))) != nil {
+        print("results: \(jsonPath)")
+    }
+}
