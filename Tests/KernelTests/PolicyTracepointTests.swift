@@ -1,3 +1,4 @@
+import BPFKit
 import Foundation
 import XCTest
 
@@ -146,6 +147,34 @@ final class PolicyTracepointTests: XCTestCase {
         let counters = try agent.waitForCounters { ($0["runs"] ?? 0) >= 32 }
         XCTAssertGreaterThanOrEqual(counters["runs"] ?? 0, 32, "the hook ran for every open; only the posts were limited")
         XCTAssertEqual(counters["posted"], 2)
+    }
+
+    /// `vigil policy list` shows the kernel's own run time per hook when the kernel counts it
+    /// (sysctl kernel.bpf_stats_enabled=1), and nothing when it does not.
+    func testKernelRunTimePerHookWhenStatsAreOn() throws {
+        try KernelTest.require(.tracepoint)
+        let sysctl = "/proc/sys/kernel/bpf_stats_enabled"
+        let before = readTextFile(sysctl)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"
+        try "1".write(toFile: sysctl, atomically: false, encoding: .utf8)
+        defer { try? before.write(toFile: sysctl, atomically: false, encoding: .utf8) }
+        let policy = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: timed}
+        spec:
+          tracepoints:
+          - subsystem: syscalls
+            event: sys_enter_getppid
+            selectors:
+            - matchBinaries: [{operator: In, values: ["/nonexistent/never"]}]
+        """
+        let agent = try AgentHarness(policies: [policy])
+        for _ in 0..<2000 { _ = getppid() }
+        let counters = try agent.waitForCounters { ($0["runs"] ?? 0) >= 2000 && ($0["nsPerRun"] ?? 0) > 0 }
+        XCTAssertGreaterThanOrEqual(counters["runs"] ?? 0, 2000)
+        let ns = try XCTUnwrap(counters["nsPerRun"], "the kernel's run time reaches the status")
+        XCTAssertGreaterThan(ns, 0)
+        XCTAssertLessThan(ns, 1_000_000, "a sane per-run figure (ns), not a total")
     }
 
     func testPolicyThatCannotLoadFailsWholeAndNamesTheReason() throws {
