@@ -35,6 +35,8 @@ public final class Agent {
     var output: [UInt8] = []
     var lostReported: [UInt32: UInt64] = [:]
     var decodeErrors = 0
+    /// Pending output at which the ring-buffer drain pauses to write it out.
+    static let flushBytes = 1 << 20
     /// Events exported so far (for tests and stats).
     public private(set) var exported = 0
 
@@ -71,9 +73,11 @@ public final class Agent {
     /// detaches and flushes.
     public func run() throws {
         installSignalHandlers()
+        // The drain stops once a batch of output is pending, so it is written out in bounded
+        // pieces (memory stays flat under load) and the drain resumes at once.
         let ring = try RingBuffer(maps: [sensor.eventsMap()]) { [unowned self] bytes in
             self.handle(bytes)
-            return true
+            return self.output.count < Self.flushBytes
         }
         // Attach first, then scan /proc: a process started in between is seen by both,
         // and the kernel's record (same pid, later identity) simply supersedes the scan.
@@ -97,6 +101,10 @@ public final class Agent {
         var lastStatus = Date()
         while !stopRequested.load(ordering: .relaxed) {
             try ring.poll(timeoutMs: 100)
+            while output.count >= Self.flushBytes { // stopped early: more is waiting
+                try flushOutput()
+                try ring.consume()
+            }
             reportLoss()
             try flushOutput()
             if reloadRequested.exchange(false, ordering: .relaxed) {
@@ -216,14 +224,14 @@ public final class Agent {
 
     /// A policy hook's record: its process and parent from the cache, by exec identity.
     func handleHook(_ bytes: UnsafeRawBufferPointer) {
-        guard let (r, plan) = policies.decode(bytes) else { return } // its policy was just unloaded
+        guard let (r, loaded) = policies.decode(bytes) else { return } // its policy was just unloaded
         let process = r.process.flatMap { cache.entry($0) } ?? cache.current(pid: r.pid)
             ?? ProcessEntry(id: r.process ?? ExecIdentity(ktime: 0, pid: r.pid), parent: nil, binary: "")
         var p = process
         p.tid = r.tid
-        emit(.hook(HookEvent(family: plan.family, process: p, parent: cache.parent(of: process), functionName: plan.functionName,
-                             subsystem: plan.subsystem, event: plan.event, args: r.args, returnValue: r.returnValue, action: r.action,
-                             policyName: plan.policyName, message: plan.message, tags: plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs))))
+        emit(.hook(HookEvent(family: loaded.plan.family, process: p, parent: cache.parent(of: process), functionName: loaded.plan.functionName,
+                             subsystem: loaded.plan.subsystem, event: loaded.plan.event, args: r.args, returnValue: r.returnValue, action: r.action,
+                             policyName: loaded.plan.policyName, message: loaded.plan.message, tags: loaded.plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs))))
     }
 
     /// A network sensor record: its process and parent from the cache, by exec identity.
@@ -265,6 +273,8 @@ public final class Agent {
     private func reportLoss() {
         guard var counts = try? sensor.lostCounts() else { return }
         if let n = try? network?.lostCount() { counts[VIGIL_RECORD_NET] = n }
+        // policy hooks count their own ring-buffer losses (per hook); reported under process_hook
+        counts[VIGIL_RECORD_HOOK] = policies.lostTotal()
         var delta: [String: UInt64] = [:]
         var total: UInt64 = 0
         for (kind, count) in counts where count > lostReported[kind, default: 0] {

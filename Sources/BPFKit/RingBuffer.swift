@@ -20,7 +20,8 @@ public final class RingBuffer {
 
     private static let callback: Libbpf.SampleCallback = { ctx, data, size in
         let context = Unmanaged<Context>.fromOpaque(ctx!).takeUnretainedValue()
-        return context.handler(UnsafeRawBufferPointer(start: data, count: size)) ? 0 : 1
+        // a negative return makes libbpf stop the drain after this record (a positive one is ignored)
+        return context.handler(UnsafeRawBufferPointer(start: data, count: size)) ? 0 : Libbpf.ringBufferStop
     }
 
     /// Creates a reader over `maps` (all of type BPF_MAP_TYPE_RINGBUF, already loaded).

@@ -69,7 +69,7 @@ public final class EventEncoder {
         }
         for f in fieldFilters { f.apply(to: body, eventType: event.eventType) }
         root.set("node_name", nodeName)
-        root.set("time", Self.rfc3339(time))
+        root.set("time", eventTime(time))
         root.write(to: &buffer)
         buffer.append(0x0a)
     }
@@ -81,7 +81,53 @@ public final class EventEncoder {
         return String(decoding: buf, as: UTF8.self)
     }
 
+    /// Process objects already built, shared (json-c reference counts) into later events that
+    /// name the same process image and thread: most events repeat a few processes, and the
+    /// process object is most of an event's cost. Bounded; off when field filters edit trees.
+    private struct ProcessKey: Hashable {
+        var ktime: UInt64
+        var pid: UInt32
+        var tid: UInt32
+        var flags: UInt32
+        var parentKtime: UInt64
+    }
+    private var processObjects: [ProcessKey: JSONObject] = [:]
+    /// The "YYYY-MM-DDTHH:MM:SS." of the last event time formatted: events come in bursts
+    /// within one second, so only the nanoseconds change.
+    private var lastSecond: (second: UInt64, prefix: String) = (UInt64.max, "")
+
+    /// An event's time (RFC 3339, nanoseconds), with the date part reused within a second.
+    func eventTime(_ ns: UInt64) -> String {
+        let second = ns / 1_000_000_000, frac = ns % 1_000_000_000
+        if lastSecond.second != second {
+            lastSecond = (second, String(Self.rfc3339(second * 1_000_000_000).dropLast(10))) // drop "000000000Z"
+        }
+        let f = String(frac)
+        return lastSecond.prefix + String(repeating: "0", count: 9 - f.count) + f + "Z"
+    }
+    static let processObjectCacheSize = 4096
+
     func processObject(_ p: ProcessEntry) -> JSONObject {
+        guard fieldFilters.isEmpty else { return buildProcessObject(p) }
+        let key = ProcessKey(ktime: p.id.ktime, pid: p.id.pid, tid: p.tid, flags: p.flags.rawValue, parentKtime: p.parent?.ktime ?? 0)
+        if let o = processObjects[key] { return o.retained() }
+        if processObjects.count >= Self.processObjectCacheSize {
+            for o in processObjects.values { o.release() }
+            processObjects.removeAll(keepingCapacity: true)
+        }
+        // built once, kept as its JSON text: later events copy the bytes, not walk the tree
+        let tree = buildProcessObject(p)
+        let o = JSONObject.preserialized(tree.text)
+        tree.release()
+        processObjects[key] = o.retained() // the cache's own reference
+        return o
+    }
+
+    deinit {
+        for o in processObjects.values { o.release() }
+    }
+
+    private func buildProcessObject(_ p: ProcessEntry) -> JSONObject {
         let o = JSONObject.object()
         o.set("exec_id", p.id.execID(node: nodeName))
         o.set("pid", p.pid)

@@ -1,4 +1,7 @@
 import CJSONC
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A thin owner of a json-c object tree (the only json-c calls in Vigil live in this module).
 /// Objects keep insertion order, so output key order is stable.
@@ -47,6 +50,28 @@ struct JSONObject {
         let flags = Int32(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
         guard let p = json_object_to_json_string_length(raw, flags, &len) else { return }
         p.withMemoryRebound(to: UInt8.self, capacity: len) { buffer.append(contentsOf: UnsafeBufferPointer(start: $0, count: len)) }
+    }
+
+    /// An object that serializes as `text`, already JSON (json-c's userdata serializer): a
+    /// subtree built and written once, then copied into each event as bytes.
+    static func preserialized(_ text: String) -> JSONObject {
+        let o = json_object_new_object()!
+        json_object_set_serializer(o, json_object_userdata_to_json_string, strdup(text), json_object_free_userdata)
+        return JSONObject(raw: o)
+    }
+
+    /// The compact JSON text of this object.
+    var text: String {
+        var len = 0
+        let flags = Int32(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+        guard let p = json_object_to_json_string_length(raw, flags, &len) else { return "null" }
+        return p.withMemoryRebound(to: UInt8.self, capacity: len) { String(decoding: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self) }
+    }
+
+    /// One more reference (json-c counts them): to share this object into a second tree.
+    func retained() -> JSONObject {
+        json_object_get(raw)
+        return self
     }
 
     /// Frees the tree (json-c reference counting: the root owns its children).

@@ -39,34 +39,42 @@ public final class RotatingFileSink: EventSink {
     }
 
     public func write(_ lines: UnsafeRawBufferPointer) throws {
-        // Split the batch at line ends so no file exceeds maxBytes (unless one line does).
+        // Whole lines only, and no file beyond maxBytes (unless one line is): a batch that fits
+        // is written in one call, without looking at its bytes; one that does not is split at
+        // the last line end that fits.
+        guard let base = lines.baseAddress else { return }
         var start = 0
         while start < lines.count {
-            var end = start
-            var lastFit = -1
-            while end < lines.count {
-                if lines[end] == 0x0a {
-                    if size + (end + 1 - start) > maxBytes { break }
-                    lastFit = end
-                }
-                end += 1
-            }
-            if lastFit < 0 {
-                if size > 0 {
-                    try rotate()
-                    continue
-                }
+            let remaining = lines.count - start
+            let room = maxBytes > size ? maxBytes - size : 0
+            var end: Int // index of the last byte to write (a newline, or the batch's end)
+            if remaining <= room {
+                end = lines.count - 1
+            } else if let nl = Self.lastNewline(lines, from: start, before: start + room) {
+                end = nl // only at a rotation: a byte scan back is fine there
+            } else if size > 0 {
+                try rotate()
+                continue
+            } else {
                 // A single line larger than maxBytes: write it whole rather than tear it.
-                var nl = start
-                while nl < lines.count && lines[nl] != 0x0a { nl += 1 }
-                lastFit = min(nl, lines.count - 1)
+                let nl = memchr(base + start, 0x0a, remaining)
+                end = nl.map { base.distance(to: UnsafeRawPointer($0)) } ?? lines.count - 1
             }
-            let chunk = UnsafeRawBufferPointer(rebasing: lines[start...lastFit])
+            let chunk = UnsafeRawBufferPointer(rebasing: lines[start...end])
             try writeAll(fd, chunk, path: path)
             size += chunk.count
-            start = lastFit + 1
+            start = end + 1
             if size >= maxBytes { try rotate() }
         }
+    }
+
+    private static func lastNewline(_ b: UnsafeRawBufferPointer, from start: Int, before limit: Int) -> Int? {
+        var i = min(limit, b.count) - 1
+        while i >= start {
+            if b[i] == 0x0a { return i }
+            i -= 1
+        }
+        return nil
     }
 
     public func flush() throws {

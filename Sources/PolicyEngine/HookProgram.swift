@@ -100,6 +100,15 @@ public final class HookProgram {
 
     deinit { detach() }
 
+    /// Records this hook could not queue (ring buffer full), summed over CPUs.
+    public func lost() -> UInt64 { statSum(VIGIL_STAT_LOST) }
+
+    private func statSum(_ i: UInt32) -> UInt64 {
+        guard let map = try? object.map("stats") else { return 0 }
+        let perCPU = (try? map.lookupPerCPU(key: bytes(of: i))) ?? nil
+        return (perCPU ?? []).reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+    }
+
     /// The hook's counters (VIGIL_STAT_*), summed over CPUs.
     public func counters() -> HookCounters {
         guard let map = try? object.map("stats") else { return HookCounters() }

@@ -18,7 +18,8 @@ public final class PolicyManager {
     public let shared: HookProgram.SharedMaps
     public let environment: KernelEnvironment
     public private(set) var loaded: [String: Loaded] = [:]
-    private var plansByID: [UInt32: HookPlan] = [:]
+    /// Boxed: a plan carries its 3.7 KB kernel config, and every record looks its plan up.
+    private var plansByID: [UInt32: LoadedPlan] = [:]
     private var nextHookID: UInt32 = 1
 
     public init(shared: HookProgram.SharedMaps, environment: KernelEnvironment = .running) {
@@ -70,7 +71,7 @@ public final class PolicyManager {
                 }
             }
             // Register before attaching: a record can arrive as soon as the first hook is live.
-            for p in programs { plansByID[p.plan.config.hook_id] = p.plan }
+            for p in programs { plansByID[p.plan.config.hook_id] = LoadedPlan(p.plan) }
             var attached: [HookProgram] = []
             for p in programs {
                 do throws(EngineError) {
@@ -119,14 +120,19 @@ public final class PolicyManager {
         }
     }
 
+    /// Records the loaded hooks could not queue, in total (for lost_events).
+    public func lostTotal() -> UInt64 {
+        loaded.values.reduce(0) { $0 + $1.hooks.reduce(0) { $0 + $1.lost() } }
+    }
+
     /// The plan of hook `id`, while its policy is loaded.
-    public func plan(hookID id: UInt32) -> HookPlan? { plansByID[id] }
+    public func plan(hookID id: UInt32) -> HookPlan? { plansByID[id]?.plan }
 
     /// Decodes a hook record; nil for an unknown hook (its policy was just unloaded) or a short record.
-    public func decode(_ bytes: UnsafeRawBufferPointer) -> (DecodedHookRecord, HookPlan)? {
-        guard let id = HookRecordDecoder.hookID(bytes), let plan = plansByID[id],
-              let record = HookRecordDecoder.decode(bytes, plan: plan) else { return nil }
-        return (record, plan)
+    public func decode(_ bytes: UnsafeRawBufferPointer) -> (DecodedHookRecord, LoadedPlan)? {
+        guard let id = HookRecordDecoder.hookID(bytes), let loaded = plansByID[id],
+              let record = HookRecordDecoder.decode(bytes, plan: loaded.plan) else { return nil }
+        return (record, loaded)
     }
 
     /// Every loaded policy with its hooks' states and counters, by name.
@@ -157,4 +163,10 @@ public struct PolicyStatus: Sendable, Codable, Equatable {
     public var hooks: [Hook]
     /// Hooks left out under allow-partial-load, with why.
     public var skipped: [String] = []
+}
+
+/// A loaded hook's plan, shared by reference with the record decoder (no per-record copy).
+public final class LoadedPlan {
+    public let plan: HookPlan
+    init(_ plan: HookPlan) { self.plan = plan }
 }

@@ -307,16 +307,23 @@ enum Libbpf {
         _ = try call("ring_buffer__add", subject) { ring_buffer__add(rb, fd, callback, context) }
     }
 
+    /// What a record callback returns to stop the drain early; poll and consume then return 0.
+    static let ringBufferStop: Int32 = -ECANCELED
+
     static func ringBufferPoll(_ rb: OpaquePointer, timeoutMs: Int32) throws(BPFError) -> Int32 {
         do {
             return try call("ring_buffer__poll", "ring buffer") { ring_buffer__poll(rb, timeoutMs) }
-        } catch where error.errno == EINTR {
+        } catch where error.errno == EINTR || error.errno == ECANCELED {
             return 0
         }
     }
 
     static func ringBufferConsume(_ rb: OpaquePointer) throws(BPFError) -> Int32 {
-        try call("ring_buffer__consume", "ring buffer") { ring_buffer__consume(rb) }
+        do {
+            return try call("ring_buffer__consume", "ring buffer") { ring_buffer__consume(rb) }
+        } catch where error.errno == ECANCELED {
+            return 0
+        }
     }
 
     static func ringBufferEpollFD(_ rb: OpaquePointer) -> Int32 { ring_buffer__epoll_fd(rb) }
