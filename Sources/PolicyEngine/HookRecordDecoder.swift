@@ -41,7 +41,7 @@ public enum HookRecordDecoder {
         return UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(VIGIL_ARG_BYTES))])
     }
 
-    public static func decode(_ bytes: UnsafeRawBufferPointer, plan: HookPlan) -> DecodedHookRecord? {
+    public static func decode(_ bytes: UnsafeRawBufferPointer, plan: borrowing HookPlan) -> DecodedHookRecord? {
         guard bytes.count >= MemoryLayout<vigil_hook_record>.size else { return nil }
         let header = bytes.loadUnaligned(as: vigil_record_header.self)
         let hookID = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.hook_id)!, as: UInt32.self)
