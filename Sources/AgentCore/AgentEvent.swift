@@ -12,6 +12,8 @@ public enum AgentEvent: Sendable, Equatable {
     case network(NetworkEvent)
     /// The network sensor: a DNS query or response.
     case dns(DNSEvent)
+    /// A detection made from several kernel facts (a download piped to a shell).
+    case detection(DetectionEvent)
 
     /// Tetragon's event-set name (PROCESS_EXEC, ...), for export filters.
     public var eventType: String {
@@ -27,6 +29,7 @@ public enum AgentEvent: Sendable, Equatable {
             }
         case .network(let n): n.kind.eventType
         case .dns: "PROCESS_DNS"
+        case .detection(let d): d.name.uppercased()
         }
     }
 
@@ -37,6 +40,7 @@ public enum AgentEvent: Sendable, Equatable {
         case .hook(let h): h.process
         case .network(let n): n.process
         case .dns(let d): d.process
+        case .detection(let d): d.process
         case .lostEvents: nil
         }
     }
@@ -47,6 +51,7 @@ public enum AgentEvent: Sendable, Equatable {
         case .hook(let h): h.parent
         case .network(let n): n.parent
         case .dns(let d): d.parent
+        case .detection(let d): d.parent
         case .lostEvents: nil
         }
     }

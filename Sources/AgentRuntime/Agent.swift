@@ -32,6 +32,7 @@ public final class Agent {
     let encoder: EventEncoder
     var sinks: [EventSink] = []
     var cache: ProcessCache
+    var pipelines = PipelineDetector()
     var output: [UInt8] = []
     var lostReported: [UInt32: UInt64] = [:]
     var decodeErrors = 0
@@ -200,7 +201,15 @@ public final class Agent {
                 r.entry.flags.insert(.clone) // exec after fork, as Tetragon reports it
             }
             cache.insert(r.entry)
-            emit(.exec(process: r.entry, parent: cache.parent(of: r.entry), ancestors: ancestors(of: r.entry), timeNs: clock.wall(monotonic: r.timeNs)))
+            let time = clock.wall(monotonic: r.timeNs)
+            emit(.exec(process: r.entry, parent: cache.parent(of: r.entry), ancestors: ancestors(of: r.entry), timeNs: time))
+            if r.stdinPipe != 0 || r.stdoutPipe != 0,
+               let m = pipelines.observe(r.entry, stdinPipe: r.stdinPipe, stdoutPipe: r.stdoutPipe, timeNs: r.timeNs) {
+                emit(.detection(DetectionEvent(name: "process_pipeline", detection: "download-piped-to-shell", process: m.shell,
+                                               parent: cache.parent(of: m.shell), source: m.source,
+                                               message: "output of a download tool piped into a shell or interpreter",
+                                               tags: ["execution", "T1059.004", "T1105"], timeNs: time)))
+            }
         case .fork(let child, let parent, let pid, _, _):
             // A clone runs its parent's image until it execs: copy what is known of it.
             let parentID = cache.resolveParent(parent)

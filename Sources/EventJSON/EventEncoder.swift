@@ -57,6 +57,17 @@ public final class EventEncoder {
             fillNetwork(n, into: body)
             root.set(n.kind.eventName, body)
             time = n.timeNs
+        case .detection(let d):
+            body.set("process", processObject(d.process))
+            if let parent = d.parent { body.set("parent", processObject(parent)) }
+            if let source = d.source { body.set("source", processObject(source)) }
+            body.set("detection", d.detection)
+            body.set("message", d.message)
+            let tags = JSONObject.array()
+            for t in d.tags { tags.append(t) }
+            body.set("tags", tags)
+            root.set(d.name, body)
+            time = d.timeNs
         case .dns(let d):
             fillDNS(d, into: body)
             root.set("process_dns", body)

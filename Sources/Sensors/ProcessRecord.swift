@@ -18,6 +18,9 @@ public enum ProcessRecord: Sendable {
         public var startBoottimeNs: UInt64
         /// cgroup v2 path below the hierarchy root.
         public var cgroupPath: String
+        /// The pipes on stdin and stdout at exec (kernel addresses; 0 when not a pipe).
+        public var stdinPipe: UInt64 = 0
+        public var stdoutPipe: UInt64 = 0
     }
 
     /// Why a record could not be decoded.
@@ -88,7 +91,7 @@ public enum ProcessRecord: Sendable {
         entry.cgroupPath = cgroupPath
         entry.containerID = ProcessEntry.containerID(fromCgroupPath: cgroupPath)
         return ExecRecord(entry: entry, parent: ExecIdentity(r.parent), ppid: r.ppid, timeNs: r.header.ktime_ns,
-                          startBoottimeNs: r.start_boottime, cgroupPath: cgroupPath)
+                          startBoottimeNs: r.start_boottime, cgroupPath: cgroupPath, stdinPipe: r.stdin_pipe, stdoutPipe: r.stdout_pipe)
     }
 }
 

@@ -15,12 +15,12 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<vigil_hook_slot>.offset(of: \.data), MemoryLayout<vigil_string_key>.offset(of: \.data))
         XCTAssertEqual(MemoryLayout<vigil_string_key>.size, 260)
         XCTAssertEqual(MemoryLayout<vigil_sock_data>.size, 48)
-        XCTAssertEqual(MemoryLayout<vigil_exec_record>.size, 1984)
+        XCTAssertEqual(MemoryLayout<vigil_exec_record>.size, 2000)
         XCTAssertEqual(MemoryLayout<vigil_fork_record>.size, 72)
         XCTAssertEqual(MemoryLayout<vigil_exit_record>.size, 64)
         XCTAssertEqual(MemoryLayout<vigil_test_record>.size, 96)
         // The character arrays come last, in this order (decoders read them by offset).
-        XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.binary), 1984 - 1024 - 512)
-        XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.args), 1984 - 1024)
+        XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.binary), 2000 - 1024 - 512)
+        XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.args), 2000 - 1024)
     }
 }

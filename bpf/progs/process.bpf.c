@@ -87,6 +87,28 @@ static __always_inline __u64 submit_flags(void)
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+#define VIGIL_S_IFMT 0170000
+#define VIGIL_S_IFIFO 0010000
+
+/* The pipes on descriptors 0 and 1 at exec (0 for anything else): user space joins the two
+ * ends of a shell pipeline (`curl ... | sh`) on the same pipe. The descriptor array holds
+ * plain pointers, so the files are read with probe reads. */
+static __always_inline void stdio_pipes(struct task_struct *task, struct vigil_exec_record *r)
+{
+	r->stdin_pipe = 0;
+	r->stdout_pipe = 0;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || BPF_CORE_READ(fdt, max_fds) < 2)
+		return;
+	struct file *fds[2] = {};
+	if (bpf_probe_read_kernel(fds, sizeof(fds), BPF_CORE_READ(fdt, fd)) < 0)
+		return;
+	if (fds[0] && (BPF_CORE_READ(fds[0], f_inode, i_mode) & VIGIL_S_IFMT) == VIGIL_S_IFIFO)
+		r->stdin_pipe = (__u64)BPF_CORE_READ(fds[0], private_data);
+	if (fds[1] && (BPF_CORE_READ(fds[1], f_inode, i_mode) & VIGIL_S_IFMT) == VIGIL_S_IFIFO)
+		r->stdout_pipe = (__u64)BPF_CORE_READ(fds[1], private_data);
+}
+
 static __always_inline void handle_exec(struct task_struct *task)
 {
 	__u64 now = bpf_ktime_get_ns();
@@ -145,6 +167,7 @@ static __always_inline void handle_exec(struct task_struct *task)
 	r->cgroup_id = bpf_get_current_cgroup_id();
 	r->start_boottime = task->start_boottime;
 	__builtin_memset(r->pad2, 0, sizeof(r->pad2));
+	stdio_pipes(task, r);
 	__builtin_memcpy(r->comm, task->comm, sizeof(r->comm));
 	if (vigil_cgroup_path(task, r->cgroup_path) < 0)
 		r->cgroup_path[0] = 0;

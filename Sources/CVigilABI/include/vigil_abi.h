@@ -100,13 +100,15 @@ struct vigil_exec_record {
 	__u64 start_boottime; /* task->start_boottime, ns since boot (process start) */
 	__u16 args_len;       /* bytes used in args */
 	__u16 pad2[3];
+	__u64 stdin_pipe;     /* the pipe on descriptor 0 (its pipe_inode_info address), 0 if not a pipe */
+	__u64 stdout_pipe;    /* the same for descriptor 1: `a | b` gives a's stdout_pipe == b's stdin_pipe */
 	__u8 comm[VIGIL_COMM_LEN];
 	__u8 cgroup_path[VIGIL_CGROUP_PATH_LEN]; /* e.g. /system.slice/docker-<id>.scope */
 	__u8 binary[VIGIL_PATH_LEN]; /* executable's full path (dentry walk) */
 	__u8 cwd[VIGIL_PATH_LEN];
 	__u8 args[VIGIL_ARGS_LEN];   /* argv including argv[0], NUL-separated */
 };
-_Static_assert(sizeof(struct vigil_exec_record) == 16 + 32 + 16 + 24 + 24 + 40 + 16 + 8 + 16 + 256 + 512 + 1024,
+_Static_assert(sizeof(struct vigil_exec_record) == 16 + 32 + 16 + 24 + 24 + 40 + 16 + 8 + 16 + 16 + 256 + 512 + 1024,
 	       "vigil_exec_record size");
 
 /* A new thread group (fork/clone without CLONE_THREAD). */
