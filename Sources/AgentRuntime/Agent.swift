@@ -203,6 +203,12 @@ public final class Agent {
             cache.insert(r.entry)
             let time = clock.wall(monotonic: r.timeNs)
             emit(.exec(process: r.entry, parent: cache.parent(of: r.entry), ancestors: ancestors(of: r.entry), timeNs: time))
+            if PipelineDetector.isReverseShell(r.entry, stdioSocket: r.stdioSocket) {
+                emit(.detection(DetectionEvent(name: "process_reverse_shell", detection: "shell-stdio-socket", process: r.entry,
+                                               parent: cache.parent(of: r.entry), source: nil,
+                                               message: "shell started with a socket as its standard input or output",
+                                               tags: ["execution", "command-and-control", "T1059.004", "T1071"], timeNs: time)))
+            }
             if r.stdinPipe != 0 || r.stdoutPipe != 0,
                let m = pipelines.observe(r.entry, stdinPipe: r.stdinPipe, stdoutPipe: r.stdoutPipe, timeNs: r.timeNs) {
                 emit(.detection(DetectionEvent(name: "process_pipeline", detection: "download-piped-to-shell", process: m.shell,

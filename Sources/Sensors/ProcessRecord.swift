@@ -21,6 +21,8 @@ public enum ProcessRecord: Sendable {
         /// The pipes on stdin and stdout at exec (kernel addresses; 0 when not a pipe).
         public var stdinPipe: UInt64 = 0
         public var stdoutPipe: UInt64 = 0
+        /// Whether stdin / stdout were sockets at exec.
+        public var stdioSocket = false
     }
 
     /// Why a record could not be decoded.
@@ -91,7 +93,8 @@ public enum ProcessRecord: Sendable {
         entry.cgroupPath = cgroupPath
         entry.containerID = ProcessEntry.containerID(fromCgroupPath: cgroupPath)
         return ExecRecord(entry: entry, parent: ExecIdentity(r.parent), ppid: r.ppid, timeNs: r.header.ktime_ns,
-                          startBoottimeNs: r.start_boottime, cgroupPath: cgroupPath, stdinPipe: r.stdin_pipe, stdoutPipe: r.stdout_pipe)
+                          startBoottimeNs: r.start_boottime, cgroupPath: cgroupPath, stdinPipe: r.stdin_pipe, stdoutPipe: r.stdout_pipe,
+                          stdioSocket: r.flags & (VIGIL_EXEC_STDIN_SOCKET | VIGIL_EXEC_STDOUT_SOCKET) != 0)
     }
 }
 

