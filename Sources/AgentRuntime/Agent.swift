@@ -240,13 +240,19 @@ public final class Agent {
     /// A policy hook's record: its process and parent from the cache, by exec identity.
     func handleHook(_ bytes: UnsafeRawBufferPointer) {
         guard let (r, loaded) = policies.decode(bytes) else { return } // its policy was just unloaded
-        let process = r.process.flatMap { cache.entry($0) } ?? cache.current(pid: r.pid)
-            ?? ProcessEntry(id: r.process ?? ExecIdentity(ktime: 0, pid: r.pid), parent: nil, binary: "")
-        var p = process
-        p.tid = r.tid
-        emit(.hook(HookEvent(family: loaded.plan.family, process: p, parent: cache.parent(of: process), functionName: loaded.plan.functionName,
+        let p = process(r.process, pid: r.pid, tid: r.tid)
+        emit(.hook(HookEvent(family: loaded.plan.family, process: p, parent: cache.parent(of: p), functionName: loaded.plan.functionName,
                              subsystem: loaded.plan.subsystem, event: loaded.plan.event, args: r.args, returnValue: r.returnValue, action: r.action,
                              policyName: loaded.plan.policyName, message: loaded.plan.message, tags: loaded.plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs))))
+    }
+
+    /// The process a kernel record names: by exec identity, else the pid's current image, else
+    /// a bare entry (a process the cache never saw), with the record's thread.
+    private func process(_ id: ExecIdentity?, pid: UInt32, tid: UInt32) -> ProcessEntry {
+        var p = id.flatMap { cache.entry($0) } ?? cache.current(pid: pid)
+            ?? ProcessEntry(id: id ?? ExecIdentity(ktime: 0, pid: pid), parent: nil, binary: "")
+        p.tid = tid
+        return p
     }
 
     /// A network sensor record: its process and parent from the cache, by exec identity.
@@ -255,8 +261,7 @@ public final class Agent {
             decodeErrors += 1
             return
         }
-        var process = cache.entry(r.process) ?? cache.current(pid: r.pid) ?? ProcessEntry(id: r.process, parent: nil, binary: "")
-        process.tid = r.tid
+        let process = process(r.process, pid: r.pid, tid: r.tid)
         emit(.network(NetworkEvent(kind: r.kind, process: process, parent: cache.parent(of: process), socket: r.socket, cookie: r.cookie,
                                    failed: r.failed, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, durationNs: r.durationNs,
                                    timeNs: clock.wall(monotonic: r.timeNs))))

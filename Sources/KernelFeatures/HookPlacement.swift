@@ -65,7 +65,7 @@ public enum HookPlacement {
             let active = bpfLSMActive ? nil : "bpf is not in the active LSM list (boot with lsm=...,bpf)"
             let btf = hasBTF("bpf_lsm_\(hook)") ? nil : "no LSM hook named \(hook) on this kernel"
             if let p = attempt("lsm", "lsm/\(hook)", [.lsm], [active, btf].compactMap { $0 }.first) { return p }
-            if hook == "socket_connect", let p = attempt(cgroupConnectTier, "cgroup/connect4+connect6", [.cgroupSockAddr]) { return p }
+            if cgroupConnectForm(lsmHook: hook), let p = attempt(cgroupConnectTier, "cgroup/connect4+connect6", [.cgroupSockAddr]) { return p }
         case .uprobe, .usdt:
             skipped.append("uprobe: Vigil does not attach user-space probes yet")
         }
@@ -75,6 +75,9 @@ public enum HookPlacement {
     /// The tier of a connect hook run as cgroup connect4/connect6 programs (the engine's
     /// ConnectLowering), where the kernel cannot host the hook itself.
     public static let cgroupConnectTier = "cgroup/connect"
+
+    /// The LSM hooks cgroup connect programs can stand in for.
+    public static func cgroupConnectForm(lsmHook: String) -> Bool { lsmHook == "socket_connect" }
 
     /// Connect functions cgroup connect programs can stand in for: nil when none, else whether
     /// the function is only ever called for TCP. `symbol` as `symbol(call:syscall:)` returns it.

@@ -22,11 +22,11 @@ enum ConnectLowering {
         var tcpOnly: Bool
     }
 
+    /// The tables are HookPlacement's (where the placement falls back to this tier).
     static func form(lsmHook: String) -> Form? {
-        lsmHook == "socket_connect" ? Form(tcpOnly: false) : nil
+        HookPlacement.cgroupConnectForm(lsmHook: lsmHook) ? Form(tcpOnly: false) : nil
     }
 
-    /// The table is HookPlacement's (where the placement falls back to this tier).
     static func form(call: String, syscall: Bool) -> Form? {
         HookPlacement.cgroupConnectForm(call: HookPlacement.symbol(call: call, syscall: syscall)).map { Form(tcpOnly: $0) }
     }
