@@ -293,38 +293,12 @@ static __always_inline void read_sock_addr_ctx(struct bpf_sock_addr *sa, __u32 f
 		a->flags |= VIGIL_ARG_READ_FAILED;
 		return;
 	}
-	__builtin_memset(d, 0, sizeof(*d));
-	d->family = sa->user_family;
-	d->type = sa->type;
-	d->protocol = sa->protocol;
-	d->dport = bpf_ntohs((__u16)sa->user_port);
-	if (flavour == VIGIL_HOOK_CGROUP_SOCK6) {
-		__u32 *w = (__u32 *)d->daddr;
-		w[0] = sa->user_ip6[0];
-		w[1] = sa->user_ip6[1];
-		w[2] = sa->user_ip6[2];
-		w[3] = sa->user_ip6[3];
-	} else {
-		map_v4(d->daddr, sa->user_ip4);
-	}
+	vigil_sock_addr_read(d, sa, flavour == VIGIL_HOOK_CGROUP_SOCK6);
 	if (kind == VIGIL_ARG_SOCKADDR) {
+		/* a sockaddr is one address: in both fields, as read_sockaddr gives it */
 		__builtin_memcpy(d->saddr, d->daddr, 16);
 		d->sport = d->dport;
-	} else {
-		struct bpf_sock *sk = sa->sk;
-		if (sk) {
-			d->sport = sk->src_port;
-			d->state = sk->state;
-			if (flavour == VIGIL_HOOK_CGROUP_SOCK6) {
-				__u32 *w = (__u32 *)d->saddr;
-				w[0] = sk->src_ip6[0];
-				w[1] = sk->src_ip6[1];
-				w[2] = sk->src_ip6[2];
-				w[3] = sk->src_ip6[3];
-			} else {
-				map_v4(d->saddr, sk->src_ip4);
-			}
-		}
+		d->state = 0;
 	}
 	a->len = sizeof(*d);
 	a->value = d->family;

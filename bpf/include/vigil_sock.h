@@ -62,6 +62,43 @@ static __always_inline void vigil_sock_read_btf(struct vigil_sock_data *d, const
 	}
 }
 
+/*
+ * A cgroup sock_addr call (connect4/6, sendmsg4/6): the destination the caller passed, and the
+ * socket's own bound end and state. `v6` must be a constant at each call: the context's IPv6
+ * fields exist only for the *6 attach types, and the verifier checks each load against them.
+ */
+static __always_inline void vigil_sock_addr_read(struct vigil_sock_data *d, struct bpf_sock_addr *sa, bool v6)
+{
+	__builtin_memset(d, 0, sizeof(*d));
+	d->family = sa->user_family;
+	d->type = sa->type;
+	d->protocol = sa->protocol;
+	d->dport = bpf_ntohs((__u16)sa->user_port);
+	__u32 *dw = (__u32 *)d->daddr;
+	if (v6) {
+		dw[0] = sa->user_ip6[0];
+		dw[1] = sa->user_ip6[1];
+		dw[2] = sa->user_ip6[2];
+		dw[3] = sa->user_ip6[3];
+	} else {
+		map_v4(d->daddr, sa->user_ip4);
+	}
+	struct bpf_sock *sk = sa->sk;
+	if (!sk)
+		return;
+	d->sport = sk->src_port;
+	d->state = sk->state;
+	__u32 *sw = (__u32 *)d->saddr;
+	if (v6) {
+		sw[0] = sk->src_ip6[0];
+		sw[1] = sk->src_ip6[1];
+		sw[2] = sk->src_ip6[2];
+		sw[3] = sk->src_ip6[3];
+	} else {
+		map_v4(d->saddr, sk->src_ip4);
+	}
+}
+
 /* Scratch for vigil_sock_read_copy: room for struct sock_common on any kernel here. */
 struct vigil_sock_copy {
 	__u8 common[256];

@@ -322,18 +322,12 @@ static __always_inline int udp_peer(struct bpf_sock_addr *ctx, bool v6)
 {
 	if (ctx->protocol != IPPROTO_UDP)
 		return 1;
+	struct vigil_sock_data d;
+	vigil_sock_addr_read(&d, ctx, v6);
 	struct udp_peer_key k = {};
 	k.cookie = bpf_get_socket_cookie(ctx);
-	if (v6) {
-		__u32 *w = (__u32 *)k.addr;
-		w[0] = ctx->user_ip6[0];
-		w[1] = ctx->user_ip6[1];
-		w[2] = ctx->user_ip6[2];
-		w[3] = ctx->user_ip6[3];
-	} else {
-		map_v4(k.addr, ctx->user_ip4);
-	}
-	k.port = bpf_ntohs((__u16)ctx->user_port);
+	__builtin_memcpy(k.addr, d.daddr, 16);
+	k.port = d.dport;
 	if (bpf_map_lookup_elem(&udp_peers, &k))
 		return 1;
 	__u8 one = 1;
@@ -345,26 +339,8 @@ static __always_inline int udp_peer(struct bpf_sock_addr *ctx, bool v6)
 	struct vigil_net_record *r = new_record(VIGIL_NET_UDP, &o);
 	if (!r)
 		return 1;
-	struct vigil_sock_data *d = &r->sock;
-	__builtin_memset(d, 0, sizeof(*d));
-	d->family = ctx->user_family;
-	d->type = ctx->type;
-	d->protocol = ctx->protocol;
-	d->dport = k.port;
-	__builtin_memcpy(d->daddr, k.addr, 16);
-	struct bpf_sock *sk = ctx->sk;
-	if (sk) {
-		d->sport = sk->src_port;
-		if (v6) {
-			__u32 *w = (__u32 *)d->saddr;
-			w[0] = sk->src_ip6[0];
-			w[1] = sk->src_ip6[1];
-			w[2] = sk->src_ip6[2];
-			w[3] = sk->src_ip6[3];
-		} else {
-			map_v4(d->saddr, sk->src_ip4);
-		}
-	}
+	d.state = 0; /* a UDP socket's state says nothing here */
+	r->sock = d;
 	r->cookie = k.cookie;
 	submit(r);
 	return 1;
