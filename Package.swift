@@ -11,6 +11,7 @@ import PackageDescription
 /// - BPFKit: typed wrappers over libbpf; the only module that calls libbpf.
 /// - KernelFeatures: cached probes of what the running kernel offers, and hook tiers.
 /// - PolicyModel: TracingPolicy as Swift values (no C, no kernel).
+/// - NetworkPolicy: network policies, label identities and their resolution into datapath map entries (no C, no kernel).
 /// - PolicyYAML: libyaml reader, strict decoding and validation with positioned errors.
 /// - PolicyPlan: what a policy becomes on the running kernel (placement, enforcement).
 /// - PolicyEngine: compiles policy hooks into specialized hook programs, loads them atomically, decodes their records.
@@ -43,7 +44,8 @@ let package = Package(
         ),
         .target(name: "KernelFeatures", dependencies: ["BPFKit", "BPFObjects"]),
         .target(name: "PolicyModel"),
-        .target(name: "PolicyYAML", dependencies: ["PolicyModel", "CYAML"]),
+        .target(name: "NetworkPolicy"),
+        .target(name: "PolicyYAML", dependencies: ["PolicyModel", "NetworkPolicy", "CYAML"]),
         .target(name: "PolicyPlan", dependencies: ["PolicyModel", "KernelFeatures"]),
         .executableTarget(name: "PolicyFuzz", dependencies: ["PolicyYAML"]),
         .target(name: "AgentCore"),

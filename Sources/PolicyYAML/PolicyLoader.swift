@@ -18,36 +18,18 @@ public struct PolicyFileResult: Sendable {
 public enum PolicyLoader {
     /// Reads and validates the file at `path`.
     public static func load(path: String) -> PolicyFileResult {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            return failure(path, "file not found; check the path")
+        switch PolicyFile.read(path) {
+        case .success(let bytes): return parse(bytes, file: path)
+        case .failure(let d): return PolicyFileResult(file: path, policies: [], diagnostics: [d])
         }
-        if isDirectory.boolValue { return failure(path, "is a directory; name the policy files (e.g. \(path)/*.yaml)") }
-        guard let handle = FileHandle(forReadingAtPath: path) else { return failure(path, "cannot be read (permission denied?)") }
-        defer { try? handle.close() }
-        // Read one byte past the limit: enough to know the file is too large without reading it all.
-        let data = (try? handle.read(upToCount: PolicyLimits.fileBytes + 1)) ?? Data()
-        if data.count > PolicyLimits.fileBytes {
-            return failure(path, "is larger than \(PolicyLimits.fileBytes / (1024 * 1024)) MiB; a policy file is never this big: is it the right file?")
-        }
-        return parse([UInt8](data), file: path)
     }
 
     /// Parses and validates policy YAML held in memory; `file` names it in diagnostics.
     public static func parse(_ bytes: [UInt8], file: String) -> PolicyFileResult {
-        if bytes.count > PolicyLimits.fileBytes {
-            return failure(file, "is larger than \(PolicyLimits.fileBytes / (1024 * 1024)) MiB")
-        }
-        if let nul = bytes.firstIndex(of: 0) {
-            let line = bytes[..<nul].reduce(1) { $1 == 10 ? $0 + 1 : $0 }
-            return PolicyFileResult(file: file, policies: [], diagnostics: [
-                PolicyDiagnostic(file: file, mark: SourceMark(line: line, column: 1), path: "", message: "contains a NUL byte: this is a binary file, not YAML")])
-        }
         let docs: [(root: YAMLNode?, start: SourceMark)]
-        do {
-            docs = try YAMLReader().documents(bytes)
-        } catch {
-            return PolicyFileResult(file: file, policies: [], diagnostics: [PolicyDiagnostic(file: file, mark: error.mark, path: "", message: error.message)])
+        switch PolicyFile.documents(bytes, file: file) {
+        case .success(let d): docs = d
+        case .failure(let d): return PolicyFileResult(file: file, policies: [], diagnostics: [d])
         }
         let diagnostics = Diagnostics(file: file)
         let decoder = PolicyDecoder(d: diagnostics)
@@ -71,8 +53,43 @@ public enum PolicyLoader {
         result.warnings = diagnostics.warnings
         return result
     }
+}
 
-    private static func failure(_ file: String, _ message: String) -> PolicyFileResult {
-        PolicyFileResult(file: file, policies: [], diagnostics: [PolicyDiagnostic(file: file, mark: SourceMark(line: 1, column: 1), path: "", message: message)])
+/// Reading a policy file (any kind) into YAML documents, with the checks every policy file
+/// gets: exists, is a file, is small, is text, is YAML.
+enum PolicyFile {
+    static func read(_ path: String) -> Result<[UInt8], PolicyDiagnostic> {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            return .failure(failure(path, "file not found; check the path"))
+        }
+        if isDirectory.boolValue { return .failure(failure(path, "is a directory; name the policy files (e.g. \(path)/*.yaml)")) }
+        guard let handle = FileHandle(forReadingAtPath: path) else { return .failure(failure(path, "cannot be read (permission denied?)")) }
+        defer { try? handle.close() }
+        // Read one byte past the limit: enough to know the file is too large without reading it all.
+        let data = (try? handle.read(upToCount: PolicyLimits.fileBytes + 1)) ?? Data()
+        if data.count > PolicyLimits.fileBytes {
+            return .failure(failure(path, "is larger than \(PolicyLimits.fileBytes / (1024 * 1024)) MiB; a policy file is never this big: is it the right file?"))
+        }
+        return .success([UInt8](data))
+    }
+
+    static func documents(_ bytes: [UInt8], file: String) -> Result<[(root: YAMLNode?, start: SourceMark)], PolicyDiagnostic> {
+        if bytes.count > PolicyLimits.fileBytes {
+            return .failure(failure(file, "is larger than \(PolicyLimits.fileBytes / (1024 * 1024)) MiB"))
+        }
+        if let nul = bytes.firstIndex(of: 0) {
+            let line = bytes[..<nul].reduce(1) { $1 == 10 ? $0 + 1 : $0 }
+            return .failure(PolicyDiagnostic(file: file, mark: SourceMark(line: line, column: 1), path: "", message: "contains a NUL byte: this is a binary file, not YAML"))
+        }
+        do {
+            return .success(try YAMLReader().documents(bytes))
+        } catch {
+            return .failure(PolicyDiagnostic(file: file, mark: error.mark, path: "", message: error.message))
+        }
+    }
+
+    static func failure(_ file: String, _ message: String) -> PolicyDiagnostic {
+        PolicyDiagnostic(file: file, mark: SourceMark(line: 1, column: 1), path: "", message: message)
     }
 }
