@@ -15,6 +15,7 @@ import PackageDescription
 /// - PolicyYAML: libyaml reader, strict decoding and validation with positioned errors.
 /// - PolicyPlan: what a policy becomes on the running kernel (placement, enforcement).
 /// - PolicyEngine: compiles policy hooks into specialized hook programs, loads them atomically, decodes their records.
+/// - Datapath: the identity-aware network datapath: endpoints (netns + veth + cgroup), tc programs, their maps, flow records.
 /// - VigilCLI: the `vigil` executable.
 let package = Package(
     name: "vigil",
@@ -53,28 +54,30 @@ let package = Package(
         .target(name: "Export", dependencies: ["AgentCore", "CZlib"]),
         .target(name: "Sensors", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures"]),
         .target(name: "PolicyEngine", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "PolicyModel", "Sensors"]),
+        .target(name: "Datapath", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "NetworkPolicy"]),
         .target(
             name: "AgentRuntime",
-            dependencies: ["AgentCore", "Sensors", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects"]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [
-                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan", "PolicyEngine", "Sensors", "AgentRuntime", "EventJSON", "Export",
+                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan", "Datapath", "NetworkPolicy", "PolicyEngine", "Sensors", "AgentRuntime", "EventJSON", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]),
         .testTarget(name: "PolicyYAMLTests", dependencies: ["PolicyYAML", "PolicyModel"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NetworkPolicyTests", dependencies: ["NetworkPolicy", "PolicyYAML"]),
         .testTarget(name: "PolicyPlanTests", dependencies: ["PolicyPlan", "PolicyModel", "KernelFeatures"]),
         .testTarget(name: "CLITests"),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "PolicyYAML", "PolicyModel", "KernelFeatures", "CVigilABI", "AgentCore"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export", "Sensors"], exclude: ["Golden"]),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel"]
+            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel", "Datapath", "NetworkPolicy", "EventJSON"]
         ),
     ]
 )

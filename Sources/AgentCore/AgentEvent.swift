@@ -12,6 +12,8 @@ public enum AgentEvent: Sendable, Equatable {
     case network(NetworkEvent)
     /// The network sensor: a DNS query or response.
     case dns(DNSEvent)
+    /// The identity-aware datapath: a new flow, a drop or a close, with the process behind it.
+    case flow(FlowEvent)
     /// A detection made from several kernel facts (a download piped to a shell).
     case detection(DetectionEvent)
 
@@ -29,6 +31,7 @@ public enum AgentEvent: Sendable, Equatable {
             }
         case .network(let n): n.kind.eventType
         case .dns: "PROCESS_DNS"
+        case .flow: "FLOW"
         case .detection(let d): d.name.uppercased()
         }
     }
@@ -40,6 +43,7 @@ public enum AgentEvent: Sendable, Equatable {
         case .hook(let h): h.process
         case .network(let n): n.process
         case .dns(let d): d.process
+        case .flow(let f): f.process
         case .detection(let d): d.process
         case .lostEvents: nil
         }
@@ -51,6 +55,7 @@ public enum AgentEvent: Sendable, Equatable {
         case .hook(let h): h.parent
         case .network(let n): n.parent
         case .dns(let d): d.parent
+        case .flow(let f): f.parent
         case .detection(let d): d.parent
         case .lostEvents: nil
         }

@@ -68,6 +68,10 @@ public final class EventEncoder {
             body.set("tags", tags)
             root.set(d.name, body)
             time = d.timeNs
+        case .flow(let f):
+            fillFlow(f, into: body)
+            root.set("flow", body)
+            time = f.timeNs
         case .dns(let d):
             fillDNS(d, into: body)
             root.set("process_dns", body)

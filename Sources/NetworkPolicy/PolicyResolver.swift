@@ -9,6 +9,8 @@ public struct DatapathState: Equatable, Sendable {
     public var rules: [UInt32: String] = [:]
     /// CIDR identities in use (prefix -> identity), for `netpolicy list` and flow labels.
     public var cidrIdentities: [IPPrefix: Identity] = [:]
+
+    public init() {}
 }
 
 /// Turns policies into map entries for the endpoints that exist now. Pure and repeatable:

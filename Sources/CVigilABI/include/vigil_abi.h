@@ -151,5 +151,6 @@ _Static_assert(sizeof(struct vigil_test_record) == 16 + 16 + 64, "vigil_test_rec
 
 #include "vigil_hook_abi.h"
 #include "vigil_net_abi.h"
+#include "vigil_datapath_abi.h"
 
 #endif /* VIGIL_ABI_H */

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The identity-aware datapath (bpf/progs/datapath.bpf.c <-> Sources/Datapath): the maps user
+ * space fills (endpoints, ipcache, policy, config) and the flow records the tc programs write.
+ *
+ * Direction is always the endpoint's: a packet the endpoint sends is VIGIL_DIR_EGRESS (seen by
+ * tc ingress on the host side of its veth), a packet it receives is VIGIL_DIR_INGRESS (tc egress).
+ */
+#ifndef VIGIL_DATAPATH_ABI_H
+#define VIGIL_DATAPATH_ABI_H
+
+#define VIGIL_RECORD_FLOW 7u
+
+#define VIGIL_DIR_INGRESS 1u
+#define VIGIL_DIR_EGRESS 2u
+
+/* struct vigil_endpoint_info.flags */
+#define VIGIL_EPF_ENFORCE_INGRESS (1u << 0) /* drop what no ingress rule allows */
+#define VIGIL_EPF_ENFORCE_EGRESS (1u << 1)  /* drop what no egress rule allows */
+
+/* map "endpoints": host-side veth ifindex -> the endpoint behind it */
+struct vigil_endpoint_info {
+	__u32 endpoint_id;
+	__u32 identity;
+	__u32 flags; /* VIGIL_EPF_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct vigil_endpoint_info) == 16, "vigil_endpoint_info size");
+
+/* map "ipcache" (LPM trie): address prefix -> identity. prefixlen counts family + pad bits
+ * (32) plus the address bits. */
+struct vigil_ipcache_key {
+	__u32 prefixlen;
+	__u8 family; /* 4 or 6 */
+	__u8 pad[3];
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct vigil_ipcache_key) == 24, "vigil_ipcache_key size");
+
+struct vigil_ipcache_value {
+	__u32 identity;
+	__u32 pad;
+};
+
+/* map "policy" (LPM trie): (endpoint, direction, peer identity, protocol, port) -> verdict.
+ * identity 0 is the wildcard (looked up second). prefixlen: 96 = any protocol; 104 = one
+ * protocol, any port; 112 + k = a protocol and ports whose top k bits match. */
+struct vigil_policy_key {
+	__u32 prefixlen;
+	__u32 endpoint_id; /* host order: always matched whole */
+	__u8 direction;    /* VIGIL_DIR_* */
+	__u8 pad[3];
+	__u32 identity;    /* host order: always matched whole */
+	__u8 protocol;
+	__u8 pad2;
+	__u16 port;        /* destination port, big-endian */
+};
+_Static_assert(sizeof(struct vigil_policy_key) == 20, "vigil_policy_key size");
+
+#define VIGIL_POLICY_KEY_BITS_ANY_PROTO 96u
+#define VIGIL_POLICY_KEY_BITS_ANY_PORT 104u
+#define VIGIL_POLICY_KEY_BITS_FULL 128u
+
+#define VIGIL_VERDICT_ALLOW 1u
+#define VIGIL_VERDICT_DENY 2u
+
+struct vigil_policy_value {
+	__u8 verdict; /* VIGIL_VERDICT_* */
+	__u8 pad[3];
+	__u32 rule_id;
+};
+
+/* map "config" (array, one entry) */
+struct vigil_datapath_config {
+	__u64 revision; /* bumped on every policy change: established flows are re-checked once */
+};
+
+/* struct vigil_flow_record.kind */
+#define VIGIL_FLOW_NEW 1u     /* first packet of a flow, forwarded */
+#define VIGIL_FLOW_DROP 2u    /* a packet dropped (drop_reason says why) */
+#define VIGIL_FLOW_CLOSE 3u   /* TCP FIN/RST seen: the flow ends (packets/bytes so far) */
+
+/* struct vigil_flow_record.drop_reason (Hubble's numbers where one exists) */
+#define VIGIL_DROP_NONE 0u
+#define VIGIL_DROP_POLICY 133u        /* POLICY_DENIED: no rule allows it */
+#define VIGIL_DROP_POLICY_DENY 181u   /* POLICY_DENY: a deny rule matched */
+#define VIGIL_DROP_UNSUPPORTED_L3 139u /* UNSUPPORTED_L3_PROTOCOL: IPv6 into an enforcing endpoint */
+
+/* Owner of a connection, recorded at connect (cgroup sock_addr / sock_ops) by 4-tuple. */
+struct vigil_flow_tuple {
+	__u32 saddr; /* network order */
+	__u32 daddr;
+	__u16 sport; /* network order */
+	__u16 dport;
+	__u8 protocol;
+	__u8 scope;  /* conntrack: VIGIL_DIR_* of the lookup; owners: 0 */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct vigil_flow_tuple) == 16, "vigil_flow_tuple size");
+
+struct vigil_flow_owner {
+	struct vigil_exec_id process;
+	__u32 pid;
+	__u32 tid;
+	__u64 cgroup_id;
+};
+_Static_assert(sizeof(struct vigil_flow_owner) == 32, "vigil_flow_owner size");
+
+struct vigil_flow_record {
+	struct vigil_record_header header;
+	struct vigil_flow_owner owner; /* ktime 0 and pid 0: no process known (inbound, or before the agent) */
+	struct vigil_flow_tuple tuple; /* as the packet had it: saddr = sender */
+	__u32 kind;        /* VIGIL_FLOW_* */
+	__u32 drop_reason; /* VIGIL_DROP_* */
+	__u32 endpoint_id;
+	__u32 ifindex;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 rule_id;     /* the policy rule that decided (0: default, or a conntrack hit) */
+	__u8 direction;    /* VIGIL_DIR_*, the endpoint's */
+	__u8 tcp_flags;    /* of this packet: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 */
+	__u8 is_reply;     /* the packet belongs to the reverse direction of a tracked flow */
+	__u8 pad;
+	__u64 packets;     /* close: packets of the flow, both directions */
+	__u64 bytes;       /* close: bytes of the flow, both directions */
+};
+_Static_assert(sizeof(struct vigil_flow_record) == 16 + 32 + 16 + 28 + 4 + 16, "vigil_flow_record size");
+
+#endif /* VIGIL_DATAPATH_ABI_H */

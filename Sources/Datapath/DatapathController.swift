@@ -1,0 +1,225 @@
+import AgentCore
+import BPFKit
+import Foundation
+import NetworkPolicy
+
+/// Keeps the datapath's maps equal to what the endpoints and policies of the moment call
+/// for. Changes are written in place, additions before removals, and the revision is bumped
+/// last so established flows are checked once against the new policy: a flow the change does
+/// not touch keeps going, one it revokes is dropped at its next packet.
+public final class DatapathController {
+    public let kernel: DatapathKernel
+    let allocator: IdentityAllocator
+    let resolver = PolicyResolver()
+
+    struct Live {
+        var record: EndpointRecord
+        var identity: Identity
+        var ifindex: Int32
+    }
+
+    private var live: [String: Live] = [:]
+    private var policyFiles: [String: [NetworkPolicy]] = [:]
+    private var applied = DatapathState()
+    private var appliedEnforcement: [Int32: (UInt32, Identity, Set<TrafficDirection>)] = [:]
+    public private(set) var revision: UInt64 = 1
+
+    public init(kernel: DatapathKernel, allocator: IdentityAllocator = LocalIdentityAllocator()) throws(BPFError) {
+        self.kernel = kernel
+        self.allocator = allocator
+        try kernel.setRevision(revision)
+    }
+
+    // MARK: inputs
+
+    /// Makes the set of endpoints `records`: new ones get an identity and the tc programs,
+    /// gone ones lose both. Returns problems (an endpoint whose interface is missing is skipped).
+    @discardableResult
+    public func setEndpoints(_ records: [EndpointRecord]) -> [String] {
+        var errors: [String] = []
+        let wanted = Dictionary(records.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (name, l) in live where wanted[name] != l.record {
+            kernel.detach(ifindex: l.ifindex)
+            try? kernel.removeEndpoint(ifindex: l.ifindex)
+            appliedEnforcement[l.ifindex] = nil
+            allocator.release(l.identity)
+            live[name] = nil
+        }
+        for (name, r) in wanted.sorted(by: { $0.key < $1.key }) where live[name] == nil {
+            let ifindex = Int32(bitPattern: if_nametoindex(r.hostInterface))
+            guard ifindex > 0 else {
+                errors.append("endpoint \(name): interface \(r.hostInterface) not found (was the namespace removed?)")
+                continue
+            }
+            do {
+                let identity = try allocator.acquire(r.fullLabels)
+                do {
+                    try kernel.attach(ifindex: ifindex)
+                } catch {
+                    allocator.release(identity)
+                    throw error
+                }
+                live[name] = Live(record: r, identity: identity, ifindex: ifindex)
+            } catch {
+                errors.append("endpoint \(name): \(error)")
+            }
+        }
+        return errors
+    }
+
+    public func setPolicies(_ policies: [NetworkPolicy], file: String) { policyFiles[file] = policies }
+    public func removePolicies(file: String) { policyFiles[file] = nil }
+
+    public var policies: [NetworkPolicy] { policyFiles.keys.sorted().flatMap { policyFiles[$0]! } }
+
+    public var endpointModels: [EndpointModel] {
+        live.values.sorted { $0.record.id < $1.record.id }.map {
+            EndpointModel(id: $0.record.id, name: $0.record.name, namespace: $0.record.namespace, labels: $0.record.fullLabels,
+                          identity: $0.identity, addresses: IPPrefix($0.record.address).map { [$0] } ?? [])
+        }
+    }
+
+    // MARK: apply
+
+    /// Resolves and writes the difference to the kernel.
+    public func apply() throws(BPFError) {
+        let state = resolver.resolve(endpoints: endpointModels, policies: policies, hostAddresses: Self.hostAddresses())
+        var changed = false
+        let oldEntries = Set(applied.entries), newEntries = Set(state.entries)
+        for e in state.entries where !oldEntries.contains(e) {
+            try kernel.setPolicy(e)
+            changed = true
+        }
+        for (p, id) in state.ipcache where applied.ipcache[p] != id {
+            try kernel.setIPCache(p, id)
+            changed = true
+        }
+        for l in live.values {
+            let enforce = state.enforcement[l.record.id] ?? []
+            if let old = appliedEnforcement[l.ifindex], old.0 == l.record.id, old.1 == l.identity, old.2 == enforce { continue }
+            try kernel.setEndpoint(ifindex: l.ifindex, id: l.record.id, identity: l.identity, enforce: enforce)
+            appliedEnforcement[l.ifindex] = (l.record.id, l.identity, enforce)
+            changed = true
+        }
+        for e in applied.entries where !newEntries.contains(e) {
+            // an entry whose verdict changed was overwritten above (same key): only delete gone keys
+            if !state.entries.contains(where: { DatapathKernel.policyKeyBytes($0) == DatapathKernel.policyKeyBytes(e) }) {
+                try kernel.removePolicy(e)
+            }
+            changed = true
+        }
+        for p in applied.ipcache.keys where state.ipcache[p] == nil {
+            try kernel.removeIPCache(p)
+            changed = true
+        }
+        applied = state
+        if changed {
+            revision += 1
+            try kernel.setRevision(revision)
+        }
+    }
+
+    public var state: DatapathState { applied }
+
+    /// Addresses of this host (all interfaces, and the endpoints' gateway): identity host.
+    static func hostAddresses() -> [IPPrefix] {
+        var out = [IPPrefix(EndpointManager.gateway + "/32")!]
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return out }
+        defer { freeifaddrs(list) }
+        var p: UnsafeMutablePointer<ifaddrs>? = first
+        while let ifa = p {
+            if let sa = ifa.pointee.ifa_addr, sa.pointee.sa_family == sa_family_t(AF_INET) {
+                let bytes = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { s in withUnsafeBytes(of: s.pointee.sin_addr) { Array($0) } }
+                out.append(IPPrefix(bytes: bytes, length: 32))
+            }
+            p = ifa.pointee.ifa_next
+        }
+        return out
+    }
+
+    // MARK: flow events
+
+    /// Names a flow record's ends (identity labels, endpoint names) and its rule.
+    public func flowEvent(_ r: FlowRecord, process: ProcessEntry?, parent: ProcessEntry?, timeNs: UInt64) -> FlowEvent {
+        let src = side(address: r.saddr, port: r.sport, identity: r.srcIdentity)
+        let dst = side(address: r.daddr, port: r.dport, identity: r.dstIdentity)
+        return FlowEvent(kind: r.kind, source: src, destination: dst, proto: FlowRecord.protoName(r.proto), tcpFlags: r.tcpFlags,
+                         direction: r.ingress ? "INGRESS" : "EGRESS", isReply: r.isReply, dropReason: r.dropReason,
+                         policyRule: r.ruleID == 0 ? nil : applied.rules[r.ruleID], process: process, parent: parent,
+                         packets: r.packets, bytes: r.bytes, timeNs: timeNs)
+    }
+
+    private func side(address: [UInt8], port: UInt16, identity raw: UInt32) -> FlowEvent.Endpoint {
+        let text = IPPrefix(bytes: address, length: 32).description.split(separator: "/")[0]
+        let identity = Identity(raw)
+        var labels: [String]
+        if let l = allocator.labels(of: identity) {
+            labels = l.values.keys.sorted().map { "k8s:\($0)=\(l.values[$0]!)" }
+        } else if let name = identity.reservedName {
+            labels = ["reserved:\(name)"]
+        } else if let prefix = applied.cidrIdentities.first(where: { $0.value == identity })?.key {
+            labels = ["cidr:\(prefix)", "reserved:world"]
+        } else {
+            labels = []
+        }
+        var e = FlowEvent.Endpoint(address: String(text), port: port, identity: raw, labels: labels)
+        if let l = live.values.first(where: { $0.record.address == text }) {
+            e.name = l.record.name
+            e.namespace = l.record.namespace
+            e.endpointID = l.record.id
+        }
+        return e
+    }
+
+    public func detachAll() {
+        for l in live.values {
+            kernel.detach(ifindex: l.ifindex)
+            try? kernel.removeEndpoint(ifindex: l.ifindex)
+            allocator.release(l.identity)
+        }
+        live.removeAll()
+        appliedEnforcement.removeAll()
+        kernel.detachAll()
+    }
+
+    /// For `vigil netpolicy list` / `endpoint list`: endpoints with identities, policies and their rule counts.
+    public func status(errors: [String]) -> DatapathStatus {
+        DatapathStatus(
+            revision: revision,
+            endpoints: live.values.sorted { $0.record.id < $1.record.id }.map {
+                .init(name: $0.record.name, namespace: $0.record.namespace, id: $0.record.id, identity: $0.identity.rawValue,
+                      address: $0.record.address, labels: $0.record.fullLabels.description,
+                      enforcing: (applied.enforcement[$0.record.id] ?? Set<TrafficDirection>()).map { $0.rawValue }.sorted())
+            },
+            policies: policyFiles.keys.sorted().flatMap { file in
+                policyFiles[file]!.map { .init(name: $0.key, kind: $0.kind.rawValue, file: file, rules: $0.rules.count) }
+            },
+            policyEntries: applied.entries.count,
+            errors: errors)
+    }
+}
+
+/// What `vigil netpolicy list` and `vigil endpoint list` show of the running datapath.
+public struct DatapathStatus: Codable, Sendable {
+    public struct Endpoint: Codable, Sendable {
+        public var name: String
+        public var namespace: String
+        public var id: UInt32
+        public var identity: UInt32
+        public var address: String
+        public var labels: String
+        public var enforcing: [String]
+    }
+    public struct Policy: Codable, Sendable {
+        public var name: String
+        public var kind: String
+        public var file: String
+        public var rules: Int
+    }
+    public var revision: UInt64
+    public var endpoints: [Endpoint]
+    public var policies: [Policy]
+    public var policyEntries: Int
+    public var errors: [String]
+}

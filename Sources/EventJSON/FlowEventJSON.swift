@@ -1,0 +1,64 @@
+import AgentCore
+
+/// `flow` bodies in Hubble's shape (verdict, drop_reason_desc, IP, l4, source / destination
+/// with identity and labels, traffic_direction), plus what Hubble cannot say: the `process`
+/// (and parent) that opened the flow, in Tetragon's process shape, and the rule that decided.
+extension EventEncoder {
+    func fillFlow(_ f: FlowEvent, into body: JSONObject) {
+        body.set("time", Self.rfc3339(f.timeNs))
+        body.set("verdict", f.verdict)
+        if let reason = f.dropReasonName {
+            body.set("drop_reason", f.dropReason)
+            body.set("drop_reason_desc", reason)
+        }
+        body.set("flow_type", f.kind.rawValue)
+        let ip = JSONObject.object()
+        ip.set("source", f.source.address)
+        ip.set("destination", f.destination.address)
+        ip.set("ipVersion", f.source.address.contains(":") ? "IPv6" : "IPv4")
+        body.set("IP", ip)
+        let l4 = JSONObject.object()
+        let ports = JSONObject.object()
+        ports.set("source_port", UInt32(f.source.port))
+        ports.set("destination_port", UInt32(f.destination.port))
+        if f.proto == "TCP" {
+            let flags = JSONObject.object()
+            for name in f.tcpFlagNames { flags.set(name, true) }
+            ports.set("flags", flags)
+        }
+        l4.set(f.proto, ports)
+        body.set("l4", l4)
+        body.set("source", flowEndpoint(f.source))
+        body.set("destination", flowEndpoint(f.destination))
+        body.set("Type", "L3_L4")
+        body.set("node_name", nodeName)
+        body.set("traffic_direction", f.direction)
+        body.set("is_reply", f.isReply)
+        if let rule = f.policyRule {
+            let list = JSONObject.array()
+            list.append(rule)
+            let key = f.kind == .drop ? (f.direction == "INGRESS" ? "ingress_denied_by" : "egress_denied_by")
+                : (f.direction == "INGRESS" ? "ingress_allowed_by" : "egress_allowed_by")
+            body.set(key, list)
+        }
+        if f.kind == .close {
+            body.set("packets", f.packets)
+            body.set("bytes", f.bytes)
+        }
+        if let p = f.process { body.set("process", processObject(p)) }
+        if let parent = f.parent { body.set("parent", processObject(parent)) }
+        body.set("Summary", f.proto == "TCP" ? "TCP Flags: " + f.tcpFlagNames.joined(separator: ", ") : f.proto)
+    }
+
+    private func flowEndpoint(_ e: FlowEvent.Endpoint) -> JSONObject {
+        let o = JSONObject.object()
+        if let id = e.endpointID { o.set("ID", id) }
+        o.set("identity", e.identity)
+        if let ns = e.namespace { o.set("namespace", ns) }
+        if let name = e.name { o.set("pod_name", name) }
+        let labels = JSONObject.array()
+        for l in e.labels { labels.append(l) }
+        o.set("labels", labels)
+        return o
+    }
+}
