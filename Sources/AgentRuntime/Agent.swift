@@ -1,11 +1,13 @@
 import AgentCore
 import BPFKit
+import Datapath
 import CVigilABI
 import EventJSON
 import Export
 import Foundation
 import Logging
 import PolicyEngine
+import PolicyYAML
 import Sensors
 import Synchronization
 
@@ -29,6 +31,8 @@ public final class Agent {
     /// The loaded TracingPolicies (their hooks write into the sensor's ring buffer).
     public let policies: PolicyManager
     let sources: PolicySources
+    /// nil when disabled, or when the kernel cannot host it (said at start).
+    let datapath: DatapathSources?
     let encoder: EventEncoder
     var sinks: [EventSink] = []
     var cache: ProcessCache
@@ -57,6 +61,16 @@ public final class Agent {
         } else {
             network = try NetworkSensor(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes,
                                         scanThreshold: configuration.scanThreshold, scanWindowNs: UInt64(configuration.scanWindowSeconds) * 1_000_000_000)
+        }
+        if !configuration.datapath {
+            datapath = nil
+        } else if let why = DatapathKernel.unavailableReason() {
+            logger.warning("network datapath not loaded: this kernel lacks what it needs", metadata: ["reason": "\(why)"])
+            datapath = nil
+        } else {
+            let kernel = try DatapathKernel(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes)
+            datapath = DatapathSources(controller: try DatapathController(kernel: kernel), endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
+                                       policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, logger: logger)
         }
         sources = PolicySources(files: configuration.policyFiles, directory: configuration.policyDirectory, manager: policies, logger: logger)
         encoder = EventEncoder(nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
@@ -90,18 +104,38 @@ public final class Agent {
             try network.attach()
             logger.info("network sensor attached")
         }
+        if let datapath {
+            try datapath.controller.kernel.attachOwners()
+            try createListedEndpoints(datapath)
+            datapath.refresh()
+            let bad = datapath.errors
+            if !bad.isEmpty {
+                datapath.controller.detachAll()
+                policies.unloadAll()
+                network?.detach()
+                sensor.detach()
+                throw AgentStartError(message: "network policies or endpoints failed (nothing of them is left in the kernel):\n" + bad.joined(separator: "\n"))
+            }
+            logger.info("network datapath attached", metadata: ["endpoints": "\(datapath.controller.endpointModels.count)", "policies": "\(datapath.controller.policies.count)"])
+        }
         // Policies after the seed: hooks match on binaries from the kernel's process table.
         let errors = sources.refresh()
         if !errors.isEmpty {
             policies.unloadAll()
+            datapath?.controller.detachAll()
             network?.detach()
             sensor.detach()
             throw AgentStartError(message: "policies failed to load (nothing of them is left in the kernel):\n" + errors.joined(separator: "\n"))
         }
         writeStatus()
         var lastStatus = Date()
+        var lastDatapathCheck = Date()
         while !stopRequested.load(ordering: .relaxed) {
             try ring.poll(timeoutMs: 100)
+            if let datapath, Date().timeIntervalSince(lastDatapathCheck) >= 0.2 {
+                if datapath.refresh() { writeStatus() }
+                lastDatapathCheck = Date()
+            }
             while output.count >= Self.flushBytes { // stopped early: more is waiting
                 try flushOutput()
                 try ring.consume()
@@ -119,7 +153,9 @@ public final class Agent {
         }
         try ring.consume()
         policies.unloadAll()
+        datapath?.controller.detachAll()
         try? FileManager.default.removeItem(atPath: configuration.statusFile)
+        try? FileManager.default.removeItem(atPath: configuration.datapathStatusFile)
         network?.detach()
         sensor.detach()
         reportLoss()
@@ -159,6 +195,25 @@ public final class Agent {
         guard let data = try? encoder.encode(policies.status()) else { return }
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        if let datapath, let d = try? encoder.encode(datapath.controller.status(errors: datapath.errors)) {
+            let dpath = configuration.datapathStatusFile
+            try? FileManager.default.createDirectory(atPath: (dpath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? d.write(to: URL(fileURLWithPath: dpath), options: .atomic)
+        }
+    }
+
+    /// The endpoints file's endpoints that do not exist yet are created (or adopted).
+    private func createListedEndpoints(_ datapath: DatapathSources) throws {
+        guard let file = configuration.endpointsFile else { return }
+        let (specs, diagnostics) = EndpointFileLoader.load(path: file)
+        guard diagnostics.isEmpty else {
+            throw AgentStartError(message: "endpoints file has errors:\n" + diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        let existing = Set(datapath.endpoints.list().map(\.name))
+        for s in specs where !existing.contains(s.name) {
+            let r = try datapath.endpoints.create(.init(name: s.name, namespace: s.namespace, labels: s.labels, adoptNetns: s.netns))
+            logger.info("endpoint created", metadata: ["endpoint": "\(r.name)", "address": "\(r.address)"])
+        }
     }
 
     private func seedFromProcfs() {
@@ -185,6 +240,10 @@ public final class Agent {
         }
         if DNSRecord.isDNSRecord(bytes) {
             handleDNS(bytes)
+            return
+        }
+        if FlowRecord.isFlowRecord(bytes) {
+            handleFlow(bytes)
             return
         }
         let record: ProcessRecord
@@ -267,6 +326,17 @@ public final class Agent {
                                    timeNs: clock.wall(monotonic: r.timeNs))))
     }
 
+    /// A datapath flow: identities named, the opening process from the cache.
+    func handleFlow(_ bytes: UnsafeRawBufferPointer) {
+        guard let r = FlowRecord.decode(bytes), let datapath else {
+            decodeErrors += 1
+            return
+        }
+        let process = r.pid == 0 ? nil : self.process(r.owner, pid: r.pid, tid: r.tid)
+        emit(.flow(datapath.controller.flowEvent(r, process: process, parent: process.flatMap { cache.parent(of: $0) },
+                                                 timeNs: clock.wall(monotonic: r.timeNs))))
+    }
+
     /// A DNS packet: parsed here, its socket's owner from the cache.
     func handleDNS(_ bytes: UnsafeRawBufferPointer) {
         guard let r = DNSRecord.decode(bytes), let m = DNSMessage.parse(r.message) else {
@@ -293,6 +363,7 @@ public final class Agent {
     private func reportLoss() {
         guard var counts = try? sensor.lostCounts() else { return }
         if let n = try? network?.lostCount() { counts[VIGIL_RECORD_NET] = n }
+        if let n = try? datapath?.controller.kernel.lostCount() { counts[VIGIL_RECORD_FLOW] = n }
         // policy hooks count their own ring-buffer losses (per hook); reported under process_hook
         counts[VIGIL_RECORD_HOOK] = policies.lostTotal()
         var delta: [String: UInt64] = [:]
@@ -316,6 +387,7 @@ public final class Agent {
         case 3: "process_fork"
         case 4: "process_hook"
         case 5: "process_network"
+        case 7: "flow"
         default: "kind_\(kind)"
         }
     }

@@ -54,6 +54,9 @@ public enum AgentConfigFile {
             case "rb-size": config.ringBufferBytes = try byteSize(text) ?? { throw fail("expected a size like 8M") }()
             case "process-cache-size": config.processCacheSize = try Int(text) ?? { throw fail("expected a number") }()
             case "policy-dir": config.policyDirectory = text
+            case "netpolicy-dir": config.netPolicyDirectory = text
+            case "endpoints": config.endpointsFile = text
+            case "disable-datapath": config.datapath = !(try bool(text) ?? { throw fail("expected true or false") }())
             default: break
             }
         }

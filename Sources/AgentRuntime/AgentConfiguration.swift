@@ -36,5 +36,19 @@ public struct AgentConfiguration: Sendable {
     /// Where the agent writes its loaded policies and their counters (`vigil policy list` reads it).
     public var statusFile = "/run/vigil/policies.json"
 
+    /// The identity-aware datapath (endpoints, network policy, flow events): on by default;
+    /// it costs nothing on traffic that is not to or from an endpoint.
+    public var datapath = true
+    /// Where endpoint records live (`vigil endpoint create` writes them).
+    public var endpointStateDirectory = "/run/vigil/endpoints"
+    /// An endpoints file: endpoints created (or adopted) at start when missing.
+    public var endpointsFile: String?
+    /// Directory of network policy files (CiliumNetworkPolicy, NetworkPolicy), watched.
+    public var netPolicyDirectory: String?
+    /// Single network policy files (`--netpolicy`, repeatable), watched.
+    public var netPolicyFiles: [String] = []
+    /// Where the agent writes endpoints, identities and network policies (`vigil netpolicy list`).
+    public var datapathStatusFile = "/run/vigil/datapath.json"
+
     public init(nodeName: String) { self.nodeName = nodeName }
 }

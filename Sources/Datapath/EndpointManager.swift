@@ -136,7 +136,8 @@ public struct EndpointManager {
 
     /// The command line that runs `command` inside the endpoint: its network namespace and cgroup.
     public static func execArguments(_ r: EndpointRecord, _ command: [String]) -> [String] {
-        ["/usr/sbin/ip", "netns", "exec", r.netns, "/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", "\(r.cgroup)/cgroup.procs"] + command
+        // join the cgroup first: `ip netns exec` mounts a fresh /sys, hiding the cgroup tree
+        ["/bin/sh", "-c", "echo $$ > \"$0\" && exec /usr/sbin/ip netns exec \"$@\"", "\(r.cgroup)/cgroup.procs", r.netns] + command
     }
 
     static func dotted(_ v: UInt32) -> String {

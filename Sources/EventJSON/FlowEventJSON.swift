@@ -37,8 +37,9 @@ extension EventEncoder {
         if let rule = f.policyRule {
             let list = JSONObject.array()
             list.append(rule)
-            let key = f.kind == .drop ? (f.direction == "INGRESS" ? "ingress_denied_by" : "egress_denied_by")
-                : (f.direction == "INGRESS" ? "ingress_allowed_by" : "egress_allowed_by")
+            // the rule is of the flow's own direction: a reply travels the other way
+            let ingress = (f.direction == "INGRESS") != f.isReply
+            let key = f.kind == .drop ? (ingress ? "ingress_denied_by" : "egress_denied_by") : (ingress ? "ingress_allowed_by" : "egress_allowed_by")
             body.set(key, list)
         }
         if f.kind == .close {

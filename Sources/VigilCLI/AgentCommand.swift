@@ -63,6 +63,16 @@ struct AgentCommand: ParsableCommand {
     var scanWindow: UInt32?
     @Flag(help: .hidden)
     var forceTracepoints = false
+    @Flag(help: "Do not load the identity-aware network datapath (endpoints, network policy, flow events).")
+    var disableDatapath = false
+    @Option(help: "Endpoints file (YAML): endpoints created or adopted at start when missing.")
+    var endpoints: String?
+    @Option(help: "Directory of network policy files (CiliumNetworkPolicy, NetworkPolicy), watched for changes.")
+    var netpolicyDir: String?
+    @Option(help: "A network policy file (repeatable), watched for changes.")
+    var netpolicy: [String] = []
+    @Option(help: "Endpoint records directory (default /run/vigil/endpoints; `vigil endpoint` uses the same).")
+    var endpointStateDir: String?
 
     func fail(_ message: String, code: Int32) -> ExitCode {
         FileHandle.standardError.write(Data("vigil agent: \(message)\n".utf8))
@@ -108,6 +118,11 @@ struct AgentCommand: ParsableCommand {
             guard scanWindow > 0 else { throw fail("--scan-window: expected a number of seconds above 0, got 0", code: 2) }
             cfg.scanWindowSeconds = scanWindow
         }
+        if disableDatapath { cfg.datapath = false }
+        if let endpoints { cfg.endpointsFile = endpoints }
+        if let netpolicyDir { cfg.netPolicyDirectory = netpolicyDir }
+        cfg.netPolicyFiles += netpolicy
+        if let endpointStateDir { cfg.endpointStateDirectory = endpointStateDir }
         if !cfg.exportStdout && cfg.exportFile == nil { cfg.exportStdout = true }
 
         guard geteuid() == 0 else { throw fail("needs root (it loads BPF programs); run it with sudo", code: 1) }
@@ -115,6 +130,7 @@ struct AgentCommand: ParsableCommand {
             throw fail("this kernel lacks \(needed) (\(needed.summary)): \(FeatureProbe.shared.status(needed)); the base sensor needs it", code: 1)
         }
         try checkPolicies(directory: cfg.policyDirectory, files: cfg.policyFiles)
+        try checkNetworkPolicies(directory: cfg.netPolicyDirectory, files: cfg.netPolicyFiles, endpoints: cfg.endpointsFile)
 
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "vigil.agent")
@@ -145,5 +161,29 @@ struct AgentCommand: ParsableCommand {
             bad = bad || !r.isValid
         }
         if bad { throw fail("policy errors; fix them or move the file away (nothing was loaded)", code: 2) }
+    }
+
+    /// Network policy and endpoints files, checked the same way before anything loads.
+    private func checkNetworkPolicies(directory: String?, files: [String], endpoints: String?) throws {
+        var paths = files
+        if let dir = directory {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw fail("--netpolicy-dir \(dir): not a directory", code: 2)
+            }
+            paths += ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { "\(dir)/\($0)" }
+        }
+        var bad = false
+        for f in paths {
+            let r = NetworkPolicyLoader.load(path: f)
+            for d in r.diagnostics { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
+            bad = bad || !r.isValid
+        }
+        if let endpoints {
+            let r = EndpointFileLoader.load(path: endpoints)
+            for d in r.diagnostics { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
+            bad = bad || !r.diagnostics.isEmpty
+        }
+        if bad { throw fail("network policy or endpoints file errors; fix them or move the file away (nothing was loaded)", code: 2) }
     }
 }

@@ -5,7 +5,7 @@ struct Vigil: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil",
         abstract: "Runtime security and enforcement for Linux on eBPF.",
-        subcommands: [AgentCommand.self, Probe.self, PolicyCommand.self]
+        subcommands: [AgentCommand.self, Probe.self, PolicyCommand.self, EndpointCommand.self, NetPolicyCommand.self, FlowsCommand.self]
     )
 }
 
