@@ -73,6 +73,8 @@ struct AgentCommand: ParsableCommand {
     var netpolicy: [String] = []
     @Option(help: "Endpoint records directory (default /run/vigil/endpoints; `vigil endpoint` uses the same).")
     var endpointStateDir: String?
+    @Option(help: "Where to write endpoints, identities and network policies for `vigil netpolicy list` (default /run/vigil/datapath.json).")
+    var datapathStatusFile: String?
 
     func fail(_ message: String, code: Int32) -> ExitCode {
         FileHandle.standardError.write(Data("vigil agent: \(message)\n".utf8))
@@ -123,6 +125,7 @@ struct AgentCommand: ParsableCommand {
         if let netpolicyDir { cfg.netPolicyDirectory = netpolicyDir }
         cfg.netPolicyFiles += netpolicy
         if let endpointStateDir { cfg.endpointStateDirectory = endpointStateDir }
+        if let datapathStatusFile { cfg.datapathStatusFile = datapathStatusFile }
         if !cfg.exportStdout && cfg.exportFile == nil { cfg.exportStdout = true }
 
         guard geteuid() == 0 else { throw fail("needs root (it loads BPF programs); run it with sudo", code: 1) }

@@ -24,8 +24,11 @@ final class AgentHarness {
         }
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil")
         process.executableURL = exe
+        // the datapath's endpoint records and status are the test's own (never the machine's /run/vigil)
+        let datapathArgs = extraArguments.contains("--endpoint-state-dir") ? []
+            : ["--endpoint-state-dir", directory + "/endpoints", "--datapath-status-file", directory + "/datapath.json"]
         process.arguments = ["agent", "--node-name", "test-node", "--export-file", exportPath, "--status-file", directory + "/status.json"]
-            + policyArgs + extraArguments
+            + policyArgs + datapathArgs + extraArguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
