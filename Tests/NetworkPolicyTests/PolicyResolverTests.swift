@@ -1,0 +1,95 @@
+import NetworkPolicy
+import XCTest
+
+final class PolicyResolverTests: XCTestCase {
+    func ep(_ id: UInt32, _ app: String, _ identity: UInt32, ns: String = "default") -> EndpointModel {
+        EndpointModel(id: id, name: app, namespace: ns, labels: Labels(["app": app, Labels.namespaceKey: ns]), identity: Identity(identity),
+                      addresses: [IPPrefix("10.213.0.\(id + 1)/32")!])
+    }
+
+    func policy(_ selector: String, _ rules: [NetworkRule], deny: Set<TrafficDirection> = [.ingress]) -> NetworkPolicy {
+        NetworkPolicy(kind: .ciliumNetworkPolicy, name: "p-\(selector)", namespace: "default", endpointSelector: LabelSelector(matchLabels: ["app": selector]),
+                      rules: rules, defaultDeny: deny, origin: "t")
+    }
+
+    func testPortRangesBecomeAlignedBlocks() {
+        XCTAssertEqual(ProtoPortPrefix.blocks(proto: 6, range: 8080...8080).map(\.description), ["TCP/8080"])
+        XCTAssertEqual(ProtoPortPrefix.blocks(proto: 6, range: 8000...8100).map(\.description), ["TCP/8000-8063", "TCP/8064-8095", "TCP/8096-8099", "TCP/8100"])
+        XCTAssertEqual(ProtoPortPrefix.blocks(proto: 17, range: 0...65535).map(\.description), ["UDP/any"])
+        XCTAssertEqual(ProtoPortPrefix.blocks(proto: 6, range: 1...65535).count, 16)
+        // every port of a range is covered exactly once
+        let blocks = ProtoPortPrefix.blocks(proto: 6, range: 1000...9999)
+        for port in [UInt16(999), 1000, 5555, 9999, 10000] {
+            let hits = blocks.filter { $0.contains(ProtoPortPrefix(proto: 6, port: port, bits: 32)) }.count
+            XCTAssertEqual(hits, (1000...9999).contains(port) ? 1 : 0, "port \(port)")
+        }
+    }
+
+    func testEntriesPerSelectedEndpointAndPeerIdentity() {
+        let eps = [ep(1, "frontend", 256), ep(2, "backend", 257), ep(3, "db", 258)]
+        let rule = NetworkRule(direction: .ingress, deny: false, peers: [.endpoints(LabelSelector(matchLabels: ["app": "frontend"]), namespace: "default")],
+                               ports: [PortRange(proto: .tcp, first: 8080, last: 8080)], path: "spec.ingress[0]")
+        let s = PolicyResolver().resolve(endpoints: eps, policies: [policy("backend", [rule])], hostAddresses: [IPPrefix("192.0.2.1/32")!])
+        XCTAssertEqual(s.entries.count, 1)
+        XCTAssertEqual(s.entries[0].endpoint, 2)
+        XCTAssertEqual(s.entries[0].identity, Identity(256))
+        XCTAssertEqual(s.entries[0].match.description, "TCP/8080")
+        XCTAssertEqual(s.enforcement[2], [.ingress])
+        XCTAssertEqual(s.enforcement[1], [])
+        XCTAssertEqual(s.ipcache[IPPrefix("10.213.0.2/32")!], Identity(256))
+        XCTAssertEqual(s.ipcache[IPPrefix("192.0.2.1/32")!], .host)
+        XCTAssertEqual(s.ipcache[IPPrefix("0.0.0.0/0")!], .world)
+        XCTAssertEqual(s.rules[s.entries[0].ruleID], "default/p-backend spec.ingress[0]")
+    }
+
+    func testNamespaceScopesSelectors() {
+        let eps = [ep(1, "frontend", 256, ns: "other"), ep(2, "backend", 257)]
+        let rule = NetworkRule(direction: .ingress, deny: false, peers: [.endpoints(LabelSelector(matchLabels: ["app": "frontend"]), namespace: "default")], ports: [], path: "r")
+        XCTAssertTrue(PolicyResolver().resolve(endpoints: eps, policies: [policy("backend", [rule])], hostAddresses: []).entries.isEmpty,
+                      "a frontend in another namespace is not selected")
+    }
+
+    func testAllowNestedInsideDenyIsDroppedSoTheDenyWins() {
+        let eps = [ep(1, "frontend", 256), ep(2, "backend", 257)]
+        let peer = Peer.endpoints(LabelSelector(matchLabels: ["app": "frontend"]), namespace: "default")
+        let allow = NetworkRule(direction: .ingress, deny: false, peers: [peer], ports: [PortRange(proto: .tcp, first: 8080, last: 8080)], path: "a")
+        let deny = NetworkRule(direction: .ingress, deny: true, peers: [peer], ports: [PortRange(proto: .tcp, first: 8000, last: 8999)], path: "d")
+        let s = PolicyResolver().resolve(endpoints: eps, policies: [policy("backend", [allow, deny])], hostAddresses: [])
+        XCTAssertTrue(s.entries.allSatisfy(\.deny), "\(s.entries)")
+        // a narrower deny inside a wider allow stays: the kernel's longest match picks it
+        let wideAllow = NetworkRule(direction: .ingress, deny: false, peers: [peer], ports: [], path: "a")
+        let narrowDeny = NetworkRule(direction: .ingress, deny: true, peers: [peer], ports: [PortRange(proto: .tcp, first: 22, last: 22)], path: "d")
+        let s2 = PolicyResolver().resolve(endpoints: eps, policies: [policy("backend", [wideAllow, narrowDeny])], hostAddresses: [])
+        XCTAssertEqual(s2.entries.filter(\.deny).count, 1)
+        XCTAssertEqual(s2.entries.filter { !$0.deny }.count, 1)
+    }
+
+    func testCIDRIdentitiesWithExceptAndWorld() {
+        let eps = [ep(1, "client", 256)]
+        let rule = NetworkRule(direction: .egress, deny: false, peers: [.cidr(IPPrefix("10.0.0.0/8")!, except: [IPPrefix("10.96.0.0/12")!])], ports: [], path: "e")
+        let world = NetworkRule(direction: .egress, deny: false, peers: [.entity(.world)], ports: [PortRange(proto: .udp, first: 53, last: 53)], path: "w")
+        let s = PolicyResolver().resolve(endpoints: eps, policies: [policy("client", [rule, world], deny: [.egress])], hostAddresses: [])
+        let outer = s.cidrIdentities[IPPrefix("10.0.0.0/8")!]!, inner = s.cidrIdentities[IPPrefix("10.96.0.0/12")!]!
+        XCTAssertTrue(outer.isLocalScope && inner.isLocalScope)
+        XCTAssertEqual(s.ipcache[IPPrefix("10.96.0.0/12")!], inner)
+        let allowed = Set(s.entries.filter { $0.ruleID == s.rules.first { $0.value.hasSuffix(" e") }!.key }.map(\.identity))
+        XCTAssertEqual(allowed, [outer], "the except prefix's identity is not allowed")
+        let worldIDs = Set(s.entries.filter { $0.match.description == "UDP/53" }.map(\.identity))
+        XCTAssertEqual(worldIDs, [.world, outer, inner], "world covers every CIDR identity")
+    }
+
+    func testIdentityAllocatorSharesEqualLabelSets() throws {
+        let a = LocalIdentityAllocator()
+        let x = try a.acquire(Labels(["app": "web", "pod-template-hash": "abc"]))
+        let y = try a.acquire(Labels(["app": "web", "pod-template-hash": "def"]))
+        XCTAssertEqual(x, y, "rollout hashes are not identity-relevant")
+        XCTAssertEqual(x.rawValue, 256)
+        let z = try a.acquire(Labels(["app": "db"]))
+        XCTAssertEqual(z.rawValue, 257)
+        a.release(x)
+        XCTAssertNotNil(a.labels(of: x), "still referenced once")
+        a.release(y)
+        XCTAssertNil(a.labels(of: x))
+        XCTAssertEqual(try a.acquire(Labels(["app": "cache"])).rawValue, 256, "freed numbers are reused")
+    }
+}
