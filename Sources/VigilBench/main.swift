@@ -189,10 +189,14 @@ case "open-overhead":
     openOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, opens: Int(args.dropFirst(2).first ?? "") ?? 200_000)
 case "open-overhead-guest":
     openOverheadGuest(rounds: Int(args.dropFirst().first ?? "") ?? 5, opens: Int(args.dropFirst(2).first ?? "") ?? 20_000)
+case "datapath":
+    // vigil-bench datapath [ROUNDS] [CONNECTS] [MEGABYTES]
+    datapathBench(rounds: Int(args.dropFirst().first ?? "") ?? 5, connects: Int(args.dropFirst(2).first ?? "") ?? 5000,
+                  megabytes: Int(args.dropFirst(3).first ?? "") ?? 512)
 case "policy-parse":
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
-    print("usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS]")
+    print("usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES]")
     exit(2)
 }

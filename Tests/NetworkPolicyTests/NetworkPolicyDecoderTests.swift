@@ -112,3 +112,24 @@ final class NetworkPolicyDecoderTests: XCTestCase {
         XCTAssertEqual(bad.diagnostics.first?.description.hasPrefix("e.yaml:3:3: error: endpoints[0].lables: unknown key \"lables\" (did you mean \"labels\"?)"), true, "\(bad.diagnostics)")
     }
 }
+
+/// The network policies and endpoints file the repository ships (examples/datapath) are valid.
+final class ShippedNetworkPoliciesTests: XCTestCase {
+    func testExamplesValidate() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let dir = root + "/examples/datapath"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertEqual(files, ["egress-lockdown.yaml", "endpoints.yaml", "three-tier.yaml"])
+        for f in files {
+            if f == "endpoints.yaml" {
+                let r = EndpointFileLoader.load(path: "\(dir)/\(f)")
+                XCTAssertEqual(r.diagnostics, [])
+                XCTAssertEqual(r.endpoints.map(\.name), ["frontend", "backend", "db"])
+            } else {
+                let r = NetworkPolicyLoader.load(path: "\(dir)/\(f)")
+                XCTAssertTrue(r.isValid, "\(f): \(r.diagnostics)")
+                XCTAssertFalse(r.policies.isEmpty)
+            }
+        }
+    }
+}
