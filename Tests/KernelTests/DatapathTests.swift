@@ -82,6 +82,45 @@ final class DatapathTests: XCTestCase {
         let allowed = try XCTUnwrap(all.first { $0["flow_type"] as? String == "NEW" && $0["traffic_direction"] as? String == "INGRESS"
                                                 && (($0["l4"] as? [String: Any])?["TCP"] as? [String: Any])?["destination_port"] as? Int == 8080 })
         XCTAssertEqual(allowed["ingress_allowed_by"] as? [String], ["default/backend-from-frontend spec.ingress[0]"])
+
+        // `vigil flows` shows the drop, filtered by verdict and label
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        let out = try KernelTest.output(exe, ["flows", "--file", agent.exportPath, "--verdict", "DROPPED", "--label", "app=db"])
+        XCTAssertTrue(out.contains("DROP DROPPED POLICY_DENIED \(f.address("frontend")):"), out)
+        XCTAssertTrue(out.contains("-> \(f.address("db")):5432 \(f.records["db"]!.name)(\(dbID)) TCP /usr/bin/busybox pid \(nc.pid)"), out)
+        XCTAssertFalse(out.contains("FORWARDED"), "verdict filter")
+    }
+
+    func testAdoptedNamespaceBecomesAnEnforcedEndpoint() throws {
+        let f = try EndpointFixture([("client", ["app": "client"])])
+        defer { f.remove() }
+        let ns = "vigil-adopt-\(getpid() % 10000)"
+        _ = try? KernelTest.run("/usr/sbin/ip", ["netns", "del", ns])
+        try NetnsPeer.ip(["netns", "add", ns])
+        defer { _ = try? KernelTest.run("/usr/sbin/ip", ["netns", "del", ns]) }
+        let adopted = try f.manager.create(.init(name: "t\(getpid() % 10000)-adopted", labels: ["app": "legacy"], adoptNetns: ns))
+        f.records["adopted"] = adopted
+        XCTAssertTrue(adopted.adopted)
+        let l = try EndpointFixture.inside(netns: ns) { try Sockets.listen(address: "0.0.0.0", port: 6000) }
+        defer { close(l) }
+        let l2 = try EndpointFixture.inside(netns: ns) { try Sockets.listen(address: "0.0.0.0", port: 6001) }
+        defer { close(l2) }
+        _ = try f.startAgent(policies: ["legacy.yaml": """
+        apiVersion: cilium.io/v2
+        kind: CiliumNetworkPolicy
+        metadata: {name: legacy}
+        spec:
+          endpointSelector: {matchLabels: {app: legacy}}
+          ingress:
+          - fromEndpoints: [{matchLabels: {app: client}}]
+            toPorts: [{ports: [{port: "6000"}]}]
+        """])
+        let ok = try XCTUnwrap(try f.connect(from: "client", to: adopted.address, port: 6000), "allowed into the adopted namespace")
+        close(ok)
+        XCTAssertNil(try f.connect(from: "client", to: adopted.address, port: 6001, timeout: 0.5), "its policy is enforced")
+        try f.manager.delete(name: adopted.name)
+        f.records["adopted"] = nil
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "/run/netns/\(ns)"), "deleting the endpoint leaves an adopted namespace")
     }
 
     func testPolicyChangeAppliesWithinOneSecondAndEstablishedFlowSurvivesUnrelatedChange() throws {
@@ -102,7 +141,9 @@ final class DatapathTests: XCTestCase {
         // allow frontend -> db: new connections get through within a second of the change
         let status = try f.waitForRevision { _ in true }
         let before = status["revision"] as? Int ?? 0
-        try f.write(policy: "frontend-db.yaml", """
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        let file = f.directory + "/frontend-db.yaml"
+        try """
         apiVersion: cilium.io/v2
         kind: CiliumNetworkPolicy
         metadata: {name: db-from-frontend}
@@ -111,7 +152,8 @@ final class DatapathTests: XCTestCase {
           ingress:
           - fromEndpoints: [{matchLabels: {app: frontend}}]
             toPorts: [{ports: [{port: "5432"}]}]
-        """)
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try KernelTest.run(exe, ["netpolicy", "apply", file, "--dir", f.policyDirectory]).status, 0)
         let took = try f.connectTime(from: "frontend", to: f.address("db"), port: 5432, within: 3)
         XCTAssertNotNil(took, "the new rule takes effect")
         XCTAssertLessThan(took ?? 99, 1.0, "within one second of the file change")
@@ -119,6 +161,10 @@ final class DatapathTests: XCTestCase {
         // the established frontend -> backend flow was not touched by that change
         XCTAssertTrue(Sockets.exchange("after", from: c, to: s, timeout: 2), "established allowed flow survives an unrelated change")
         XCTAssertTrue(Sockets.exchange("reply", from: s, to: c, timeout: 2))
+        // `vigil netpolicy delete` takes it away again
+        XCTAssertEqual(try KernelTest.run(exe, ["netpolicy", "delete", "default/db-from-frontend", "--dir", f.policyDirectory]).status, 0)
+        try f.waitForRevision { s in !((s["policies"] as? [[String: Any]]) ?? []).contains { $0["name"] as? String == "default/db-from-frontend" } }
+        XCTAssertNil(try f.connect(from: "frontend", to: f.address("db"), port: 5432, timeout: 0.5), "deleted: dropped again")
 
         // revoking what allowed it cuts it at its next packet
         try f.write(policy: "app.yaml", """

@@ -89,6 +89,20 @@ enum KernelTest {
         return (pid, p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Runs `path` and returns its standard output (stderr appended on failure, for messages).
+    static func output(_ path: String, _ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// A fresh scratch directory on a real filesystem (not tmpfs-only assumptions).
     static func scratchDirectory() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-test-\(getpid())-\(UUID().uuidString.prefix(8))")
