@@ -5,9 +5,13 @@ import NetworkPolicy
 
 /// setns(2) into a network namespace for this thread (glibc hides the declaration).
 func enterNetns(_ path: String) -> Int32 {
-    typealias Fn = @convention(c) (Int32, Int32) -> Int32
     let fd = open(path, O_RDONLY)
     defer { close(fd) }
+    return enterNetns(fd: fd)
+}
+
+func enterNetns(fd: Int32) -> Int32 {
+    typealias Fn = @convention(c) (Int32, Int32) -> Int32
     guard fd >= 0, let sym = dlsym(dlopen(nil, RTLD_NOW), "setns") else { return -1 }
     return unsafeBitCast(sym, to: Fn.self)(fd, 0x4000_0000)
 }
@@ -57,7 +61,14 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
     }
     ready.wait()
     ready.wait()
-    guard enterNetns("/run/netns/\(client.netns)") == 0 else { print("setns client failed"); exit(1) }
+    // the workload runs in the client's namespace; the datapath is driven from the host's
+    let hostNetns = open("/proc/thread-self/ns/net", O_RDONLY)
+    let clientNetns = open("/run/netns/\(client.netns)", O_RDONLY)
+    func inClient<T>(_ body: () -> T) -> T {
+        guard enterNetns(fd: clientNetns) == 0 else { fatalError("setns client") }
+        defer { _ = enterNetns(fd: hostNetns) }
+        return body()
+    }
 
     let kernel: DatapathKernel, controller: DatapathController
     do {
@@ -123,24 +134,26 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
 
     enum Config: String, CaseIterable { case none = "no datapath", rules10 = "policy, 10 rules", rules1000 = "policy, 1,000 rules" }
     var latency: [Config: [Double]] = [:], gbps: [Config: [Double]] = [:], nsPerRun: [Config: [Double]] = [:]
-    _ = connectLoop(500)
+    _ = inClient { connectLoop(500) }
     for _ in 0..<rounds {
         for c in Config.allCases {
-            controller.setEndpoints(c == .none ? [] : [client, server])
+            let errors = controller.setEndpoints(c == .none ? [] : [client, server])
+            if !errors.isEmpty { fatalError("endpoints: \(errors)") }
             controller.setPolicies(c == .none ? [] : [policy(rules: c == .rules10 ? 10 : 1000)], file: "bench")
             try! controller.apply()
-            _ = connectLoop(200) // warm: ARP, conntrack
+            _ = inClient { connectLoop(200) } // warm: ARP, conntrack
             let before = bpfStats(prefix: "dp_")
-            latency[c, default: []].append(connectLoop(connects))
+            latency[c, default: []].append(inClient { connectLoop(connects) })
             let after = bpfStats(prefix: "dp_")
             var ns: UInt64 = 0, runs: UInt64 = 0
-            for name in ["dp_from_endpoint", "dp_to_endpoint"] {
+            // program names are cut to 15 characters by the kernel
+            for name in ["dp_from_endpoin", "dp_to_endpoint"] {
                 let a = after[name] ?? (0, 0), b = before[name] ?? (0, 0)
                 ns += a.ns - b.ns
                 runs += a.count - b.count
             }
             if runs > 0 { nsPerRun[c, default: []].append(Double(ns) / Double(runs)) }
-            gbps[c, default: []].append(bulk(megabytes))
+            gbps[c, default: []].append(inClient { bulk(megabytes) })
         }
     }
     let entries = controller.state.entries.count
@@ -149,7 +162,8 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
     let base = median(latency[.none]!), baseBW = median(gbps[.none]!)
     for c in Config.allCases {
         let l = median(latency[c]!), g = median(gbps[c]!)
-        var line = String(format: "  %-20@ connect+close %6.1f us (x%.3f)   throughput %6.2f Gbit/s (x%.3f)", c.rawValue as NSString, l / 1000, l / base, g, g / baseBW)
+        var line = "  " + c.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)
+            + String(format: " connect+close %6.1f us (x%.3f)   throughput %6.2f Gbit/s (x%.3f)", l / 1000, l / base, g, g / baseBW)
         if let n = nsPerRun[c] { line += String(format: "   tc programs %4.0f ns/packet (new flows)", median(n)) }
         print(line)
     }
