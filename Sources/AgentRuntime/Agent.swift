@@ -68,7 +68,9 @@ public final class Agent {
             logger.warning("network datapath not loaded: this kernel lacks what it needs", metadata: ["reason": "\(why)"])
             datapath = nil
         } else {
-            let kernel = try DatapathKernel(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes)
+            let kernel = try DatapathKernel(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes,
+                                            pinDirectory: configuration.datapathPinDirectory)
+            if kernel.resumed { logger.info("network datapath: taking over from the previous agent", metadata: ["pins": "\(configuration.datapathPinDirectory)"]) }
             datapath = DatapathSources(controller: try DatapathController(kernel: kernel), endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
                                        policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, logger: logger)
         }
@@ -110,7 +112,7 @@ public final class Agent {
             datapath.refresh()
             let bad = datapath.errors
             if !bad.isEmpty {
-                datapath.controller.detachAll()
+                datapath.controller.releaseAll() // what was in force before stays in force
                 policies.unloadAll()
                 network?.detach()
                 sensor.detach()
@@ -122,7 +124,7 @@ public final class Agent {
         let errors = sources.refresh()
         if !errors.isEmpty {
             policies.unloadAll()
-            datapath?.controller.detachAll()
+            datapath?.controller.releaseAll()
             network?.detach()
             sensor.detach()
             throw AgentStartError(message: "policies failed to load (nothing of them is left in the kernel):\n" + errors.joined(separator: "\n"))
@@ -153,7 +155,8 @@ public final class Agent {
         }
         try ring.consume()
         policies.unloadAll()
-        datapath?.controller.detachAll()
+        // endpoints stay enforced while no agent runs: the next one takes the pinned state over
+        datapath?.controller.releaseAll()
         try? FileManager.default.removeItem(atPath: configuration.statusFile)
         try? FileManager.default.removeItem(atPath: configuration.datapathStatusFile)
         network?.detach()

@@ -49,6 +49,9 @@ public struct AgentConfiguration: Sendable {
     public var netPolicyFiles: [String] = []
     /// Where the agent writes endpoints, identities and network policies (`vigil netpolicy list`).
     public var datapathStatusFile = "/run/vigil/datapath.json"
+    /// bpffs directory where the datapath's maps and links stay when the agent stops, so
+    /// endpoints stay enforced across restarts (`vigil netpolicy reset` removes them).
+    public var datapathPinDirectory = "/sys/fs/bpf/vigil/datapath"
 
     public init(nodeName: String) { self.nodeName = nodeName }
 }

@@ -54,6 +54,32 @@ public final class BPFLink {
         storage = .closed
     }
 
+    /// Lets go of the attachment without detaching it: a pinned link stays by its pin, a tc
+    /// filter stays on its qdisc. For state that must outlive the agent (the datapath keeps
+    /// enforcing while the agent restarts).
+    public func release() {
+        if case .fd(let fd) = storage { Glibc.close(fd) }
+        if case .libbpf(let link) = storage { Libbpf.disconnectLink(link); Libbpf.destroyLink(link) }
+        storage = .closed
+    }
+
+    /// Removes the tc filter at `handle`/`priority` on an interface, whoever attached it (an
+    /// earlier process that let go of it with `release()`).
+    public static func detachTC(ifindex: Int32, ingress: Bool, handle: UInt32 = 1, priority: UInt32 = 1) {
+        Libbpf.tcDetach(Libbpf.tcHook(ifindex: ifindex, ingress: ingress), handle: handle, priority: priority)
+    }
+
+    /// A link pinned at `path` (by this or an earlier process).
+    public static func openPinned(_ path: String) throws(BPFError) -> BPFLink {
+        BPFLink(fd: try Libbpf.objGet(path: path), description: "pinned link \(path)")
+    }
+
+    /// Runs `program` behind this link from now on (bpf_link_update: atomic, no gap).
+    public func update(_ program: BPFProgram) throws(BPFError) {
+        guard case .fd(let fd) = storage else { throw BPFError(operation: "bpf_link_update", subject: description, errno: EINVAL_) }
+        try Libbpf.linkUpdate(linkFD: fd, programFD: program.fd, subject: description)
+    }
+
     /// Pins the link in bpffs so it outlives this process. Only BPF links can be pinned.
     public func pin(at path: String) throws(BPFError) {
         switch storage {

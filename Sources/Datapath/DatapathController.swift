@@ -24,9 +24,16 @@ public final class DatapathController {
     private var appliedEnforcement: [Int32: (UInt32, Identity, Set<TrafficDirection>)] = [:]
     public private(set) var revision: UInt64 = 1
 
+    /// Set when an earlier agent's maps were taken over: the first apply removes what it left
+    /// that no longer applies.
+    private var mustPrune: Bool
+
     public init(kernel: DatapathKernel, allocator: IdentityAllocator = LocalIdentityAllocator()) throws(BPFError) {
         self.kernel = kernel
         self.allocator = allocator
+        mustPrune = kernel.resumed
+        // carry on from an earlier agent's revision: its flows are re-checked once against ours
+        revision = max(revision, (try? kernel.currentRevision()) ?? 0)
         try kernel.setRevision(revision)
     }
 
@@ -113,6 +120,12 @@ public final class DatapathController {
             changed = true
         }
         applied = state
+        if mustPrune {
+            try kernel.prune(policy: state.entries, ipcache: Array(state.ipcache.keys), endpoints: live.values.map(\.ifindex))
+            kernel.dropStaleLinks(keeping: Set(live.values.map(\.ifindex)))
+            mustPrune = false
+            changed = true
+        }
         if changed {
             revision += 1
             try kernel.setRevision(revision)
@@ -170,6 +183,14 @@ public final class DatapathController {
             e.endpointID = l.record.id
         }
         return e
+    }
+
+    /// The agent stops: the programs and maps stay in force (pinned) for the next agent to take
+    /// over; nothing is detached unless there is no pin directory.
+    public func releaseAll() {
+        live.removeAll()
+        appliedEnforcement.removeAll()
+        kernel.release()
     }
 
     public func detachAll() {

@@ -13,6 +13,13 @@ public final class DatapathKernel {
     private var ownerLinks: [BPFLink] = []
     private var interfaceLinks: [Int32: [BPFLink]] = [:]
     private let useTCX: Bool
+    /// bpffs directory holding the maps and tcx links that outlive the agent (nil: nothing
+    /// persists; the datapath goes with the process).
+    public let pinDirectory: String?
+
+    /// The maps whose contents must survive an agent restart: what is enforced and the flows
+    /// established under it. (The ring buffer and process table are the agent's own.)
+    static let persistentMaps = ["endpoints", "ipcache", "policy", "dp_config", "conntrack", "flow_owners"]
 
     /// Why the datapath cannot run on this kernel, or nil when it can.
     public static func unavailableReason(probe: FeatureProbe = .shared) -> String? {
@@ -25,16 +32,52 @@ public final class DatapathKernel {
     /// `events` / `processes`: the process sensor's ring buffer and process table, shared so
     /// flow records arrive in order with the execs they name; nil gives the datapath its own
     /// (tools and tests that run it alone).
-    public init(events: BPFMap? = nil, processes: BPFMap? = nil, wakeupBytes: UInt64 = 256 * 1024, probe: FeatureProbe = .shared) throws(BPFError) {
+    ///
+    /// `pinDirectory`: maps pinned there by an earlier agent are taken over (so enforcement and
+    /// conntrack carry on across a restart); a pin that no longer fits this object's map (an
+    /// upgrade changed it) is replaced.
+    public init(events: BPFMap? = nil, processes: BPFMap? = nil, wakeupBytes: UInt64 = 256 * 1024, pinDirectory: String? = nil,
+                probe: FeatureProbe = .shared) throws(BPFError) {
         guard let bytes = BPFObjects.object(named: "datapath") else {
             throw BPFError(operation: "embedded object lookup", subject: "object datapath", errno: 2)
         }
         object = try BPFObject(bytes: bytes, name: "datapath")
+        self.pinDirectory = pinDirectory
         if let events { try object.map("events").reuse(events) }
         if let processes { try object.map("processes").reuse(processes) }
         try object.setRodata("wakeup_bytes", to: wakeupBytes)
+        var reused: Set<String> = []
+        if let dir = pinDirectory {
+            try Self.makeDirectory(dir + "/links")
+            for name in Self.persistentMaps where FileManager.default.fileExists(atPath: "\(dir)/\(name)") {
+                let map = try object.map(name)
+                do {
+                    try map.reuse(BPFMap.openPinned("\(dir)/\(name)", keySize: map.keySize, valueSize: map.valueSize))
+                    reused.insert(name)
+                } catch {
+                    try? BPFMap.unpin("\(dir)/\(name)") // does not fit this object: start that map afresh
+                }
+            }
+        }
         try object.load()
+        if let dir = pinDirectory {
+            for name in Self.persistentMaps where !reused.contains(name) { try object.map(name).pin(at: "\(dir)/\(name)") }
+        }
+        resumed = !reused.isEmpty
         useTCX = probe.isSupported(.tcx)
+    }
+
+    /// Whether maps of an earlier agent were taken over (their stale entries are pruned on the first apply).
+    public let resumed: Bool
+
+    static func makeDirectory(_ path: String) throws(BPFError) {
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw BPFError(operation: "mkdir", subject: "\(path) (bpffs mounted at /sys/fs/bpf?)", errno: EIO)
+        }
+    }
+
+    func linkPin(_ ifindex: Int32, ingress: Bool) -> String? {
+        pinDirectory.map { "\($0)/links/\(ifindex)-\(ingress ? "ingress" : "egress")" }
     }
 
     /// The ring buffer flow records go to (the shared one when given at init).
@@ -63,23 +106,83 @@ public final class DatapathKernel {
         let from = try object.program("dp_from_endpoint"), to = try object.program("dp_to_endpoint")
         var links: [BPFLink] = []
         do throws(BPFError) {
-            if useTCX {
-                links.append(try from.attachTCX(ifindex: ifindex, ingress: true))
-                links.append(try to.attachTCX(ifindex: ifindex, ingress: false))
-            } else {
-                links.append(try from.attachTC(ifindex: ifindex, ingress: true))
-                links.append(try to.attachTC(ifindex: ifindex, ingress: false))
+            for (program, ingress) in [(from, true), (to, false)] {
+                if !useTCX {
+                    // a tc filter at the same handle/priority is replaced in place (an earlier agent's too)
+                    links.append(try program.attachTC(ifindex: ifindex, ingress: ingress))
+                } else if let pin = linkPin(ifindex, ingress: ingress), FileManager.default.fileExists(atPath: pin),
+                          let old = try? BPFLink.openPinned(pin), (try? old.update(program)) != nil {
+                    links.append(old) // an earlier agent's link: now runs this program, no gap
+                } else {
+                    if let pin = linkPin(ifindex, ingress: ingress) { try? BPFMap.unpin(pin) }
+                    let link = try program.attachTCX(ifindex: ifindex, ingress: ingress)
+                    links.append(link)
+                    if let pin = linkPin(ifindex, ingress: ingress) { try link.pin(at: pin) }
+                }
             }
         } catch {
             for l in links { l.close() }
+            for ingress in [true, false] { if let pin = linkPin(ifindex, ingress: ingress) { try? BPFMap.unpin(pin) } }
             throw error
         }
         interfaceLinks[ifindex] = links
     }
 
+    /// Takes the programs off an interface (its endpoint is gone).
     public func detach(ifindex: Int32) {
+        for ingress in [true, false] { if let pin = linkPin(ifindex, ingress: ingress) { try? BPFMap.unpin(pin) } }
         for l in interfaceLinks[ifindex] ?? [] { l.close() }
         interfaceLinks[ifindex] = nil
+    }
+
+    /// Lets go of everything without detaching (the agent stops; enforcement stays until the
+    /// next agent takes over). Without a pin directory this detaches, as nothing could take over.
+    public func release() {
+        guard pinDirectory != nil else { return detachAll() }
+        for (_, links) in interfaceLinks { for l in links { l.release() } }
+        interfaceLinks.removeAll()
+        for l in ownerLinks { l.close() } // owners matter only while an agent reads flows
+        ownerLinks.removeAll()
+    }
+
+    /// Detaches what an earlier agent left pinned for interfaces that are no longer endpoints.
+    public func dropStaleLinks(keeping live: Set<Int32>) {
+        guard let dir = pinDirectory else { return }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir + "/links")) ?? [] {
+            guard let ifindex = Int32(name.split(separator: "-").first ?? ""), !live.contains(ifindex) else { continue }
+            try? BPFMap.unpin("\(dir)/links/\(name)") // the last reference: the tcx link detaches
+        }
+    }
+
+    /// Deletes every key of `map` not in `keep` (entries an earlier agent wrote that no longer apply).
+    func prune(_ map: String, keeping keep: Set<[UInt8]>) throws(BPFError) {
+        let m = try object.map(map)
+        for key in try m.keys() where !keep.contains(key) { _ = try m.delete(key: key) }
+    }
+
+    /// After taking over an earlier agent's maps: only what is wanted now stays.
+    public func prune(policy: [PolicyEntry], ipcache: [IPPrefix], endpoints: [Int32]) throws(BPFError) {
+        try prune("policy", keeping: Set(policy.map { bytesOf(Self.policyKey($0)) }))
+        try prune("ipcache", keeping: Set(ipcache.map { bytesOf(Self.ipcacheKey($0)) }))
+        try prune("endpoints", keeping: Set(endpoints.map { bytesOf(UInt32(bitPattern: $0)) }))
+    }
+
+    /// Removes a datapath an agent left in force (`vigil netpolicy reset`): detaches its
+    /// programs from every endpoint interface it knew and removes the pins.
+    public static func reset(pinDirectory dir: String) throws(BPFError) {
+        if let endpoints = try? BPFMap.openPinned("\(dir)/endpoints", keySize: 4, valueSize: MemoryLayout<vigil_endpoint_info>.size) {
+            for key in (try? endpoints.keys()) ?? [] {
+                let ifindex = key.withUnsafeBytes { Int32(bitPattern: $0.loadUnaligned(as: UInt32.self)) }
+                for ingress in [true, false] { BPFLink.detachTC(ifindex: ifindex, ingress: ingress) }
+            }
+        }
+        for sub in ["links", ""] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(sub)")) ?? [] where name != "links" {
+                try? BPFMap.unpin(sub.isEmpty ? "\(dir)/\(name)" : "\(dir)/\(sub)/\(name)")
+            }
+        }
+        _ = rmdir(dir + "/links")
+        _ = rmdir(dir)
     }
 
     public var attachedInterfaces: [Int32] { Array(interfaceLinks.keys) }
@@ -151,6 +254,11 @@ public final class DatapathKernel {
         var c = vigil_datapath_config()
         c.revision = revision
         try object.map("dp_config").update(UInt32(0), c)
+    }
+
+    /// The revision in force (an earlier agent's, when its maps were taken over).
+    public func currentRevision() throws(BPFError) -> UInt64 {
+        try object.map("dp_config").lookup(UInt32(0), as: vigil_datapath_config.self)?.revision ?? 0
     }
 
     /// Flows in the conntrack table (tests and status).

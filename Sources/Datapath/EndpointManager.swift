@@ -66,9 +66,12 @@ public struct EndpointManager {
         defer { lock.release() }
         let existing = list()
         if existing.contains(where: { $0.name == req.name }) { throw Failure("endpoint \"\(req.name)\" exists; delete it first or pick another name") }
-        let id = (1...UInt32(4095)).first { n in !existing.contains { $0.id == n } } ?? 0
+        // ids and addresses are free only if no record has them and the machine does not use
+        // them either (another state directory's endpoints, a leftover interface or route)
+        let id = (1...UInt32(4095)).first { n in !existing.contains { $0.id == n } && if_nametoindex("vxh\(n)") == 0 } ?? 0
         guard id != 0 else { throw Failure("4095 endpoints exist on this node; delete some") }
-        let used = Set(existing.map(\.address))
+        let routed = Set(((try? Shell.run("/usr/sbin/ip", ["-4", "route", "show"])) ?? "").split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+        let used = Set(existing.map(\.address)).union(routed)
         let hosts = UInt32(1) << UInt32(32 - pool.length)
         let base = pool.address.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
         guard let addr = (2..<max(hosts - 1, 2)).lazy.map({ Self.dotted(base + $0) }).first(where: { !used.contains($0) }) else {
@@ -88,11 +91,12 @@ public struct EndpointManager {
                     throw Failure("network namespace \"\(netns)\" does not exist (ip netns list shows the ones there are)")
                 }
             } else {
-                _ = try? Shell.ip(["netns", "del", netns]) // left over from a crash
+                guard !FileManager.default.fileExists(atPath: "/run/netns/\(netns)") else {
+                    throw Failure("network namespace \"\(netns)\" exists already: adopt it (--netns \(netns)) or remove it (ip netns del \(netns))")
+                }
                 try Shell.ip(["netns", "add", netns])
                 undo.append { _ = try? Shell.ip(["netns", "del", netns]) }
             }
-            _ = try? Shell.ip(["link", "del", hostIf])
             try Shell.ip(["link", "add", hostIf, "type", "veth", "peer", "name", peerTemp])
             undo.append { _ = try? Shell.ip(["link", "del", hostIf]) }
             try Shell.ip(["link", "set", peerTemp, "netns", netns])

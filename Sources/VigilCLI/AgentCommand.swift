@@ -75,6 +75,8 @@ struct AgentCommand: ParsableCommand {
     var endpointStateDir: String?
     @Option(help: "Where to write endpoints, identities and network policies for `vigil netpolicy list` (default /run/vigil/datapath.json).")
     var datapathStatusFile: String?
+    @Option(help: "bpffs directory where the datapath stays in force while no agent runs (default /sys/fs/bpf/vigil/datapath).")
+    var datapathPinDir: String?
 
     func fail(_ message: String, code: Int32) -> ExitCode {
         FileHandle.standardError.write(Data("vigil agent: \(message)\n".utf8))
@@ -126,6 +128,7 @@ struct AgentCommand: ParsableCommand {
         cfg.netPolicyFiles += netpolicy
         if let endpointStateDir { cfg.endpointStateDirectory = endpointStateDir }
         if let datapathStatusFile { cfg.datapathStatusFile = datapathStatusFile }
+        if let datapathPinDir { cfg.datapathPinDirectory = datapathPinDir }
         if !cfg.exportStdout && cfg.exportFile == nil { cfg.exportStdout = true }
 
         guard geteuid() == 0 else { throw fail("needs root (it loads BPF programs); run it with sudo", code: 1) }

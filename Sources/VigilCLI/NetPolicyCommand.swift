@@ -10,7 +10,7 @@ struct NetPolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netpolicy",
         abstract: "Validate, apply, delete and list network policies.",
-        subcommands: [Validate.self, Apply.self, Delete.self, List.self]
+        subcommands: [Validate.self, Apply.self, Delete.self, List.self, Reset.self]
     )
 
     static func fail(_ message: String, code: Int32) -> ExitCode {
@@ -101,6 +101,19 @@ struct NetPolicyCommand: ParsableCommand {
                 print("endpoint \(e.name) \(e.address) identity \(e.identity) enforcing \(e.enforcing.isEmpty ? "none" : e.enforcing.joined(separator: ",")) [\(e.labels)]")
             }
             for e in s.errors { print("error: \(e)") }
+        }
+    }
+
+    struct Reset: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove the datapath a stopped agent left in force (endpoints become unenforced).",
+            discussion: "The agent leaves its programs and maps pinned when it stops, so endpoints stay enforced across restarts. This takes them away; run it with no agent running.")
+        @Option(help: "The agent's --datapath-pin-dir.") var pinDir = "/sys/fs/bpf/vigil/datapath"
+        func run() throws {
+            guard geteuid() == 0 else { throw NetPolicyCommand.fail("needs root", code: 1) }
+            guard FileManager.default.fileExists(atPath: pinDir) else { print("nothing pinned at \(pinDir)"); return }
+            do { try DatapathKernel.reset(pinDirectory: pinDir) } catch { throw NetPolicyCommand.fail("\(error)", code: 1) }
+            print("datapath at \(pinDir) removed")
         }
     }
 }

@@ -1,3 +1,4 @@
+import Datapath
 import Foundation
 import XCTest
 
@@ -10,6 +11,8 @@ final class AgentHarness {
     let stderrPipe = Pipe()
 
     var statusPath: String { directory + "/status.json" }
+    /// The datapath pins of this agent alone (removed when it stops), unless the test passed its own.
+    private var ownedPinDirectory: String?
 
     /// Starts the agent; with `policies` (YAML texts) it also waits until they are loaded.
     /// `expectFailure`: return once the agent has exited (a policy that must not load).
@@ -25,8 +28,12 @@ final class AgentHarness {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil")
         process.executableURL = exe
         // the datapath's endpoint records and status are the test's own (never the machine's /run/vigil)
-        let datapathArgs = extraArguments.contains("--endpoint-state-dir") ? []
+        var datapathArgs = extraArguments.contains("--endpoint-state-dir") ? []
             : ["--endpoint-state-dir", directory + "/endpoints", "--datapath-status-file", directory + "/datapath.json"]
+        if !extraArguments.contains("--datapath-pin-dir") {
+            ownedPinDirectory = "/sys/fs/bpf/vigil-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+            datapathArgs += ["--datapath-pin-dir", ownedPinDirectory!]
+        }
         process.arguments = ["agent", "--node-name", "test-node", "--export-file", exportPath, "--status-file", directory + "/status.json"]
             + policyArgs + datapathArgs + extraArguments
         process.standardError = stderrPipe
@@ -102,6 +109,10 @@ final class AgentHarness {
         if process.isRunning {
             kill(process.processIdentifier, SIGINT)
             process.waitUntilExit()
+        }
+        if let pins = ownedPinDirectory {
+            try? DatapathKernel.reset(pinDirectory: pins)
+            ownedPinDirectory = nil
         }
         return process.terminationStatus
     }

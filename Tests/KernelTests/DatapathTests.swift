@@ -188,6 +188,44 @@ final class DatapathTests: XCTestCase {
         XCTAssertFalse(Sockets.exchange("revoked", from: c, to: s, timeout: 1), "a flow the new policy no longer allows is dropped")
     }
 
+    func testEnforcementAndEstablishedFlowsCarryOnWhileTheAgentRestarts() throws {
+        let f = try Self.threeTiers()
+        defer { f.remove() }
+        let first = try f.startAgent(policies: ["app.yaml": Self.appPolicies])
+        let l = try f.listen(in: "backend", port: 8080)
+        defer { close(l) }
+        let db = try f.listen(in: "db", port: 5432)
+        defer { close(db) }
+        let c = try XCTUnwrap(try f.connect(from: "frontend", to: f.address("backend"), port: 8080))
+        defer { close(c) }
+        let s = try XCTUnwrap(Sockets.accept(l, timeout: 2))
+        defer { close(s) }
+        XCTAssertEqual(first.stop(), 0)
+        f.agent = nil
+        // no agent: the pinned programs and maps still decide
+        XCTAssertNil(try f.connect(from: "frontend", to: f.address("db"), port: 5432, timeout: 0.5), "still denied with no agent running")
+        let during = try XCTUnwrap(try f.connect(from: "frontend", to: f.address("backend"), port: 8080), "still allowed with no agent running")
+        close(during)
+        XCTAssertTrue(Sockets.exchange("no agent", from: c, to: s, timeout: 2), "established flow carries on")
+        // the next agent takes over: same maps (conntrack included), same enforcement, its own flow events
+        let second = try f.startAgent()
+        XCTAssertTrue(Sockets.exchange("second agent", from: c, to: s, timeout: 2), "established flow survives the takeover")
+        XCTAssertNil(try f.connect(from: "frontend", to: f.address("db"), port: 5432, timeout: 0.5))
+        let again = try XCTUnwrap(try f.connect(from: "frontend", to: f.address("backend"), port: 8080))
+        close(again)
+        let flows = try second.waitForAll { $0.contains { ($0["flow"] as? [String: Any])?["flow_type"] as? String == "NEW" } }
+        XCTAssertTrue(flows.contains { ($0["flow"] as? [String: Any])?["flow_type"] as? String == "NEW" }, "the new agent reports flows")
+        // `vigil netpolicy reset` (no agent) takes it all away
+        XCTAssertEqual(second.stop(), 0)
+        XCTAssertTrue(second.stderrText().contains("taking over from the previous agent"), "the second agent reused the pinned maps")
+        f.agent = nil
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        XCTAssertEqual(try KernelTest.run(exe, ["netpolicy", "reset", "--pin-dir", f.pinDirectory]).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.pinDirectory))
+        let open = try XCTUnwrap(try f.connect(from: "frontend", to: f.address("db"), port: 5432), "after reset nothing is enforced")
+        close(open)
+    }
+
     func testCIDRExceptAndEntitiesWorldAndHost() throws {
         let f = try EndpointFixture([("client", ["app": "client"]), ("worldly", ["app": "worldly"])])
         defer { f.remove() }

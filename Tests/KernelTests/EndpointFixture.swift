@@ -11,6 +11,8 @@ final class EndpointFixture {
     let manager: EndpointManager
     var records: [String: EndpointRecord] = [:]
     let policyDirectory: String
+    /// The datapath's pins: the fixture's, so a restarted agent takes over from the last one.
+    let pinDirectory = "/sys/fs/bpf/vigil-test-\(getpid())-\(UUID().uuidString.prefix(8))"
     var agent: AgentHarness?
 
     /// `endpoints`: name -> labels. Names get a per-test suffix (namespaces are machine-wide).
@@ -31,7 +33,7 @@ final class EndpointFixture {
     func startAgent(policies: [String: String] = [:]) throws -> AgentHarness {
         for (name, text) in policies { try write(policy: name, text) }
         let a = try AgentHarness(extraArguments: ["--endpoint-state-dir", manager.stateDirectory, "--netpolicy-dir", policyDirectory,
-                                                  "--datapath-status-file", directory + "/datapath.json"])
+                                                  "--datapath-status-file", directory + "/datapath.json", "--datapath-pin-dir", pinDirectory])
         agent = a
         try waitForRevision { _ in true }
         return a
@@ -109,6 +111,7 @@ final class EndpointFixture {
     func remove() {
         agent?.stop()
         agent = nil
+        try? DatapathKernel.reset(pinDirectory: pinDirectory)
         for r in records.values { try? manager.delete(name: r.name) }
         records.removeAll()
     }

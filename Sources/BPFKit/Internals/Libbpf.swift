@@ -162,6 +162,14 @@ enum Libbpf {
 
     static func destroyLink(_ link: OpaquePointer) { _ = bpf_link__destroy(link) }
 
+    /// Makes destroying the libbpf link leave the kernel link attached (it stays by its pin).
+    static func disconnectLink(_ link: OpaquePointer) { bpf_link__disconnect(link) }
+
+    /// Swaps the program behind an attached link, atomically (no gap in which nothing runs).
+    static func linkUpdate(linkFD: Int32, programFD: Int32, subject: String) throws(BPFError) {
+        _ = try call("bpf_link_update", subject) { bpf_link_update(linkFD, programFD, nil) }
+    }
+
     static func pinLink(_ link: OpaquePointer, path: String, subject: String) throws(BPFError) {
         _ = try call("bpf_link__pin", subject) { bpf_link__pin(link, path) }
     }
