@@ -83,6 +83,20 @@ final class DatapathTests: XCTestCase {
                                                 && (($0["l4"] as? [String: Any])?["TCP"] as? [String: Any])?["destination_port"] as? Int == 8080 })
         XCTAssertEqual(allowed["ingress_allowed_by"] as? [String], ["default/backend-from-frontend spec.ingress[0]"])
 
+        // a burst of denied datagrams on one flow is one drop report (at most one a second per flow)
+        try f.inside("frontend") {
+            let u = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(u) }
+            var sa = Sockets.sockaddr(f.address("db"), 5433)
+            for _ in 0..<50 {
+                _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(u, "x", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            }
+        }
+        let udpDrops = { (fl: [[String: Any]]) in fl.filter { $0["verdict"] as? String == "DROPPED" && (($0["l4"] as? [String: Any])?["UDP"] as? [String: Any])?["destination_port"] as? Int == 5433 } }
+        _ = try flows(agent) { !udpDrops($0).isEmpty }
+        usleep(300_000)
+        XCTAssertEqual(udpDrops(try flows(agent) { _ in true }).count, 1, "50 dropped datagrams of one flow within a second: one report")
+
         // `vigil flows` shows the drop, filtered by verdict and label
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
         let out = try KernelTest.output(exe, ["flows", "--file", agent.exportPath, "--verdict", "DROPPED", "--label", "app=db"])

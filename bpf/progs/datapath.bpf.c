@@ -107,6 +107,30 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+/* Drop reports per tuple: at most one a second (a flood of denied packets must not flood
+ * the ring buffer or the SIEM; the first drop of each flow is always reported). */
+#define DROP_REPORT_INTERVAL_NS 1000000000ull
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vigil_flow_tuple);
+	__type(value, __u64);
+} drop_reported SEC(".maps");
+
+static __always_inline bool drop_worth_reporting(const struct vigil_flow_tuple *t, __u8 dir)
+{
+	struct vigil_flow_tuple k = *t;
+	k.scope = dir;
+	k.pad = 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&drop_reported, &k);
+	if (last && now - *last < DROP_REPORT_INTERVAL_NS)
+		return false;
+	bpf_map_update_elem(&drop_reported, &k, &now, BPF_ANY);
+	return true;
+}
+
 struct packet {
 	struct vigil_flow_tuple tuple; /* as sent: saddr = sender; scope unset */
 	__u32 len;
@@ -273,7 +297,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		/* endpoints are given IPv4 only; IPv6 must not slip past an enforcing policy */
 		if (ep->flags & (dir == VIGIL_DIR_INGRESS ? VIGIL_EPF_ENFORCE_INGRESS : VIGIL_EPF_ENFORCE_EGRESS)) {
 			v.drop_reason = VIGIL_DROP_UNSUPPORTED_L3;
-			flow_event(VIGIL_FLOW_DROP, &p, ep, ifindex, dir, 0, v, NULL, NULL, 0);
+			if (drop_worth_reporting(&p.tuple, dir))
+				flow_event(VIGIL_FLOW_DROP, &p, ep, ifindex, dir, 0, v, NULL, NULL, 0);
 			return TC_ACT_SHOT;
 		}
 		return TC_ACT_OK;
@@ -339,7 +364,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	v = decide(ep, dir, peer, p.tuple.protocol, p.tuple.dport);
 	const struct vigil_flow_owner *owner = owner_of(&p.tuple);
 	if (v.drop_reason) {
-		flow_event(VIGIL_FLOW_DROP, &p, ep, ifindex, dir, peer, v, owner, NULL, 0);
+		if (drop_worth_reporting(&p.tuple, dir))
+			flow_event(VIGIL_FLOW_DROP, &p, ep, ifindex, dir, peer, v, owner, NULL, 0);
 		return TC_ACT_SHOT;
 	}
 	struct ct_entry fresh = {
