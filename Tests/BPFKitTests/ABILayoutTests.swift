@@ -23,4 +23,22 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.binary), 2000 - 1024 - 512)
         XCTAssertEqual(MemoryLayout<vigil_exec_record>.offset(of: \.args), 2000 - 1024)
     }
+
+    /// The datapath's map keys are compared byte by byte (hash) or bit by bit (LPM): Swift
+    /// must see the same bytes, with no padding of its own.
+    func testDatapathLayouts() {
+        XCTAssertEqual(MemoryLayout<vigil_endpoint_info>.size, 16)
+        XCTAssertEqual(MemoryLayout<vigil_ipcache_key>.size, 24)
+        XCTAssertEqual(MemoryLayout<vigil_ipcache_key>.offset(of: \.addr), 8)
+        XCTAssertEqual(MemoryLayout<vigil_policy_key>.size, 20)
+        XCTAssertEqual(MemoryLayout<vigil_policy_key>.offset(of: \.identity), 12)
+        XCTAssertEqual(MemoryLayout<vigil_policy_key>.offset(of: \.protocol), 16)
+        XCTAssertEqual(MemoryLayout<vigil_policy_key>.offset(of: \.port), 18)
+        // the LPM bits: 96 of endpoint/direction/identity, then protocol, pad and port
+        XCTAssertEqual(Int(VIGIL_POLICY_KEY_BITS_ANY_PROTO), (MemoryLayout<vigil_policy_key>.offset(of: \.protocol)! - 4) * 8)
+        XCTAssertEqual(Int(VIGIL_POLICY_KEY_BITS_FULL), (MemoryLayout<vigil_policy_key>.size - 4) * 8)
+        XCTAssertEqual(MemoryLayout<vigil_flow_tuple>.size, 16)
+        XCTAssertEqual(MemoryLayout<vigil_flow_owner>.size, 32)
+        XCTAssertEqual(MemoryLayout<vigil_flow_record>.size, 112)
+    }
 }
