@@ -18,6 +18,7 @@ final class DatapathSources {
     private var fileErrors: [String: [String]] = [:]
     private var endpointErrors: [String] = []
     private var lastEndpoints: [EndpointRecord] = []
+    private var lastEndpointDirectory: [Int]? = nil
 
     init(controller: DatapathController, endpoints: EndpointManager, policyFiles: [String], policyDirectory: String?, logger: Logger) {
         self.controller = controller
@@ -49,7 +50,11 @@ final class DatapathSources {
     @discardableResult
     func refresh() -> Bool {
         var dirty = false
-        let records = endpoints.list()
+        // the records are read again only when the directory changed (records are written
+        // by rename, which changes it)
+        let dirSignature = signature(endpoints.stateDirectory) ?? []
+        let records = dirSignature == lastEndpointDirectory ? lastEndpoints : endpoints.list()
+        lastEndpointDirectory = dirSignature
         if records != lastEndpoints {
             endpointErrors = controller.setEndpoints(records)
             for e in endpointErrors { logger.error("\(e)") }

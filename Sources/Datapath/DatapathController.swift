@@ -108,11 +108,10 @@ public final class DatapathController {
             appliedEnforcement[l.ifindex] = (l.record.id, l.identity, enforce)
             changed = true
         }
+        let newKeys = Set(state.entries.map(DatapathKernel.policyKeyBytes))
         for e in applied.entries where !newEntries.contains(e) {
             // an entry whose verdict changed was overwritten above (same key): only delete gone keys
-            if !state.entries.contains(where: { DatapathKernel.policyKeyBytes($0) == DatapathKernel.policyKeyBytes(e) }) {
-                try kernel.removePolicy(e)
-            }
+            if !newKeys.contains(DatapathKernel.policyKeyBytes(e)) { try kernel.removePolicy(e) }
             changed = true
         }
         for p in applied.ipcache.keys where state.ipcache[p] == nil {
