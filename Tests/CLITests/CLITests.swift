@@ -56,6 +56,21 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.err.contains("/nonexistent.yaml:1:1: error: file not found; check the path"))
     }
 
+    func testNetpolicyValidate() throws {
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/datapath/three-tier.yaml").path
+        let ok = try vigil(["netpolicy", "validate", examples])
+        XCTAssertEqual(ok.status, 0, ok.err)
+        XCTAssertEqual(ok.out, "\(examples): ok (default/backend-from-frontend: 1 rule; default/db-from-backend: 2 rules)\n")
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cli-\(getpid())-bad.yaml").path
+        try "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\nspec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: 99999}]\n"
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        let r = try vigil(["netpolicy", "validate", bad])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.err.hasPrefix("\(bad):7:20: error: spec.ingress[0].ports[0].port: port \"99999\" is not a number in 0-65535"), r.err)
+    }
+
     func testBadFlagIsAClearErrorWithNonZeroExit() throws {
         let r = try vigil(["probe", "--jsn"])
         XCTAssertNotEqual(r.status, 0)
