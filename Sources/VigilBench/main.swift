@@ -72,8 +72,10 @@ func startAgent(export: String, extra: [String] = []) -> Process {
     let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil")
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+    // VIGIL_BENCH_AGENT_ARGS: extra agent flags, to compare configurations (e.g. --disable-datapath)
+    let more = (ProcessInfo.processInfo.environment["VIGIL_BENCH_AGENT_ARGS"] ?? "").split(separator: " ").map(String.init)
     p.arguments = ["-c", "1", exe.path, "agent", "--export-file", export, "--export-file-max-size", "512M",
-                   "--status-file", export + ".status"] + extra
+                   "--status-file", export + ".status"] + extra + more
     p.standardError = FileHandle.nullDevice
     try! p.run()
     // Ready when the /proc seeding shows up in the export.
