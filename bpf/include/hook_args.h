@@ -10,6 +10,7 @@
 #include "hook_maps.h"
 #include "vigil_path.h"
 #include "vigil_sock.h"
+#include "vigil_fd.h"
 
 /* x86-64 syscall argument `index` from the pt_regs a syscall wrapper receives. */
 static __always_inline __u64 syscall_arg(struct pt_regs *regs, __u32 index)
@@ -118,18 +119,6 @@ static __always_inline __s64 extend(__u64 raw, __u32 size, bool sign)
 	case 4: return sign ? (__s64)(__s32)raw : (__s64)(__u32)raw;
 	}
 	return (__s64)raw;
-}
-
-/* The file behind descriptor `fd` in the caller's table, or NULL. */
-static __always_inline struct file *fd_file(struct task_struct *task, __s64 fd)
-{
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xfffff]);
-	return f;
 }
 
 /* Full path of (mnt, dentry) into the argument; value carries the inode mode (file_arg permission). */
@@ -398,7 +387,7 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	}
 	case VIGIL_ARG_FD: {
 		__s64 fd = (__s32)raw;
-		read_file(a, out, fd_file(bpf_get_current_task_btf(), fd), bpf_get_current_task_btf());
+		read_file(a, out, vigil_fd_file(bpf_get_current_task_btf(), fd), bpf_get_current_task_btf());
 		a->value = fd;
 		break;
 	}

@@ -23,6 +23,7 @@
 #include "vigil_bpf.h"
 #include "vigil_shared_maps.h"
 #include "vigil_sock.h"
+#include "vigil_fd.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -266,18 +267,10 @@ struct {
 	__type(value, struct vigil_sock_copy);
 } sock_copy SEC(".maps");
 
-/* The socket behind descriptor `fd` of the current task (accept's result), or NULL. The task
- * side is walked with plain BTF loads; the descriptor slot, file and socket need probe reads
- * (their pointers come out of an array). */
+/* The socket behind descriptor `fd` of the current task (accept's result), or NULL. */
 static __always_inline struct sock *fd_sock(long fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct fdtable *fdt = task->files->fdt;
-	if (fd < 0 || fd >= fdt->max_fds)
-		return NULL;
-	struct file **fds = fdt->fd;
-	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xfffff]);
+	struct file *f = vigil_fd_file(bpf_get_current_task_btf(), fd);
 	if (!f)
 		return NULL;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
