@@ -163,14 +163,14 @@ GUEST
   timeout 1800 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp 2 -nographic -no-reboot \
     -kernel "$cache/$pkg/vmlinuz" -initrd "$cache/$pkg/initrd.gz" \
     -virtfs local,path=/,mount_tag=host,security_model=none,multidevs=remap \
-    -append "console=ttyS0 quiet panic=-1 lsm=lockdown,capability,landlock,yama,bpf RUN=$out/guest.sh" \
+    -append "console=ttyS0 quiet loglevel=5 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1 lsm=lockdown,capability,landlock,yama,bpf RUN=$out/guest.sh" \
     > "$out/console.log" 2>&1 < /dev/null
   qemu_rc=$?
   set -e
   secs=$(( $(date +%s) - start ))
   if [ ! -s "$out/rc" ]; then
     echo "vm-$series ($pkg): the guest never reported (qemu exit $qemu_rc after ${secs}s). Console tail:"
-    tail -n 40 "$out/console.log" | sed 's/^/  | /'
+    tail -n 150 "$out/console.log" | sed 's/^/  | /'
     summary+=("vm-$series: 0 passed, 1 failed")
     total_failed=$((total_failed + 1))
     continue
