@@ -21,12 +21,12 @@ func startAcceptor() -> UInt16 {
     return UInt16(bigEndian: addr.sin_port)
 }
 
-/// `n` loopback TCP connect + close (RST on close: no TIME_WAIT pile-up); ns per connection.
-func connectLoop(_ n: Int, port: UInt16) -> Double {
+/// `n` TCP connect + close to `address` (RST on close: no TIME_WAIT pile-up); ns per connection.
+func connectLoop(_ n: Int, port: UInt16, address: String = "127.0.0.1") -> Double {
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = port.bigEndian
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_addr.s_addr = inet_addr(address)
     var lg = linger(l_onoff: 1, l_linger: 0)
     let t = now()
     for _ in 0..<n {

@@ -94,22 +94,7 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
                              rules: rules, defaultDeny: [.ingress], origin: "bench")
     }
 
-    func connectLoop(_ n: Int) -> Double {
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = port.bigEndian
-        inet_pton(AF_INET, server.address, &sa.sin_addr)
-        var lg = linger(l_onoff: 1, l_linger: 0)
-        let t = now()
-        for _ in 0..<n {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, socklen_t(MemoryLayout<linger>.size))
-            let rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            if rc != 0 { fatalError("connect failed: errno \(errno) (policy should allow it)") }
-            close(fd)
-        }
-        return Double(now() - t) / Double(n)
-    }
+    func connectLoop(_ n: Int) -> Double { VigilBench.connectLoop(n, port: port, address: server.address) }
 
     func bulk(_ mb: Int) -> Double {
         var sa = sockaddr_in()

@@ -1,3 +1,4 @@
+import Datapath
 import Foundation
 import KernelFeatures
 import XCTest
@@ -60,7 +61,8 @@ final class DatapathTests: XCTestCase {
         let c2 = try XCTUnwrap(try f.connect(from: "backend", to: f.address("db"), port: 5432), "backend reaches db:5432")
         close(c2)
         // frontend -> db:5432 dropped, by a process we can name: curl-like busybox nc in the endpoint
-        let nc = try KernelTest.run("/bin/sh", ["-c", EndpointFixtureShell.exec(f, "frontend", "busybox nc -w 1 \(f.address("db")) 5432 </dev/null")])
+        let ncArgs = EndpointManager.execArguments(f.records["frontend"]!, ["/bin/busybox", "nc", "-w", "1", f.address("db"), "5432"])
+        let nc = try KernelTest.run(ncArgs[0], Array(ncArgs.dropFirst()))
         XCTAssertNotEqual(nc.status, 0, "frontend cannot reach db")
         XCTAssertNil(try f.connect(from: "frontend", to: f.address("backend"), port: 9999, timeout: 0.5), "a port the policy does not name is dropped")
 
@@ -99,7 +101,7 @@ final class DatapathTests: XCTestCase {
 
         // `vigil flows` shows the drop, filtered by verdict and label
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
-        let out = try KernelTest.output(exe, ["flows", "--file", agent.exportPath, "--verdict", "DROPPED", "--label", "app=db"])
+        let out = try KernelTest.run(exe, ["flows", "--file", agent.exportPath, "--verdict", "DROPPED", "--label", "app=db"]).stdout
         XCTAssertTrue(out.contains("DROP DROPPED POLICY_DENIED \(f.address("frontend")):"), out)
         XCTAssertTrue(out.contains("-> \(f.address("db")):5432 \(f.records["db"]!.name)(\(dbID)) TCP /usr/bin/busybox pid \(nc.pid)"), out)
         XCTAssertFalse(out.contains("FORWARDED"), "verdict filter")
@@ -375,13 +377,5 @@ final class DatapathTests: XCTestCase {
         let c = try XCTUnwrap(try f.connect(from: "frontend", to: f.address("backend"), port: 8080), "the policy in force is unchanged")
         close(c)
         XCTAssertNil(try f.connect(from: "frontend", to: f.address("db"), port: 5432, timeout: 0.5))
-    }
-}
-
-/// Shell text that runs a command inside an endpoint (its netns and cgroup), as `vigil endpoint exec` does.
-enum EndpointFixtureShell {
-    static func exec(_ f: EndpointFixture, _ name: String, _ command: String) -> String {
-        let r = f.records[name]!
-        return "echo $$ > \(r.cgroup)/cgroup.procs && exec /usr/sbin/ip netns exec \(r.netns) /bin/sh -c 'exec \(command)'"
     }
 }

@@ -75,32 +75,23 @@ enum KernelTest {
 
     /// Runs `path` with `arguments`, returning pid, exit status and stderr.
     @discardableResult
-    static func run(_ path: String, _ arguments: [String]) throws -> (pid: Int32, status: Int32, stderr: String) {
+    static func run(_ path: String, _ arguments: [String]) throws -> (pid: Int32, status: Int32, stderr: String, stdout: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments
-        let err = Pipe()
+        let err = Pipe(), out = Pipe()
         p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
+        p.standardOutput = out
         try p.run()
         let pid = p.processIdentifier
+        // stdout on its own thread: a child filling one pipe while we wait on the other would stall
+        let stdout = Unchecked(Data())
+        let reading = DispatchGroup()
+        DispatchQueue.global().async(group: reading) { stdout.value = out.fileHandleForReading.readDataToEndOfFile() }
         let data = err.fileHandleForReading.readDataToEndOfFile()
+        reading.wait()
         p.waitUntilExit()
-        return (pid, p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    /// Runs `path` and returns its standard output (stderr appended on failure, for messages).
-    static func output(_ path: String, _ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        return (pid, p.terminationStatus, String(decoding: data, as: UTF8.self), String(decoding: stdout.value, as: UTF8.self))
     }
 
     /// A fresh scratch directory on a real filesystem (not tmpfs-only assumptions).
@@ -116,4 +107,10 @@ func cString<T>(_ tuple: T) -> String {
     withUnsafeBytes(of: tuple) { raw in
         String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
     }
+}
+
+/// A value handed to one other thread, read after it is done.
+final class Unchecked<T>: @unchecked Sendable {
+    var value: T
+    init(_ v: T) { value = v }
 }

@@ -99,13 +99,7 @@ static __noinline long run_actions(void *ctx, int s, struct vigil_hook_record *r
 
 	__u64 id = bpf_get_current_pid_tgid();
 	vigil_header(&r->header, VIGIL_RECORD_HOOK, sizeof(*r));
-	if (proc) {
-		r->process = proc->id;
-	} else {
-		r->process.ktime = 0;
-		r->process.pid = id >> 32;
-		r->process.pad = 0;
-	}
+	vigil_exec_id_of(&r->process, proc, id >> 32);
 	r->hook_id = hook_config.hook_id;
 	r->pid = id >> 32;
 	r->tid = (__u32)id;

@@ -23,4 +23,17 @@ struct {
 	__type(value, struct vigil_process);
 } processes SEC(".maps");
 
+/* The exec identity of the caller's table entry `proc`; for a process the table does not hold,
+ * ktime 0 and the pid (user space then takes the pid's current image). */
+static __always_inline void vigil_exec_id_of(struct vigil_exec_id *out, const struct vigil_process *proc, __u32 tgid)
+{
+	if (proc) {
+		*out = proc->id;
+	} else {
+		out->ktime = 0;
+		out->pid = tgid;
+		out->pad = 0;
+	}
+}
+
 #endif

@@ -395,14 +395,7 @@ static __always_inline void owner_from_current(struct vigil_flow_owner *o)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	struct vigil_process *proc = bpf_map_lookup_elem(&processes, &tgid);
-	if (proc) {
-		o->process = proc->id;
-	} else {
-		o->process.ktime = 0;
-		o->process.pid = tgid;
-		o->process.pad = 0;
-	}
+	vigil_exec_id_of(&o->process, bpf_map_lookup_elem(&processes, &tgid), tgid);
 	o->pid = tgid;
 	o->tid = (__u32)id;
 	o->cgroup_id = bpf_get_current_cgroup_id();
