@@ -115,12 +115,10 @@ INIT
   fi
 }
 
-total_failed=0
-summary=()
-for series in $kernels; do
-  pkg="$(newest_package "$series")" || exit 2
-  [ -n "$pkg" ] || { echo "vm-test: no linux-image package for $series in apt's lists (run apt-get update)" >&2; exit 1; }
-  prepare_kernel "$pkg"
+# One guest: boots it, runs the tests (or the bench) and writes its report to
+# $cache/report-<series> (printed by the caller) and its summary line to $cache/summary-<series>.
+run_guest() {
+  local series="$1" pkg="$2" features missing out start qemu_rc secs line executed skipped failures rc passed
   features="$common_features"
   # 6.12 adds tcx (6.6+) and kprobe.multi (Debian 6.1 answers EOPNOTSUPP to its attach).
   missing="$expect_missing"
@@ -146,6 +144,7 @@ export TMPDIR=/dev/shm
 ip link set lo up 2>/dev/null
 cd "$root"
 uname -r > "$out/uname"
+cat /sys/devices/system/clocksource/clocksource0/current_clocksource > "$out/clocksource" 2>/dev/null
 if [ -n "$bench" ]; then
   "$bin/vigil-bench" $bench > "$out/bench.txt" 2>&1
   echo \$? > "$out/rc"
@@ -159,27 +158,36 @@ sync
 GUEST
   chmod +x "$out/guest.sh"
   start=$(date +%s)
-  set +e
-  timeout 1800 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2G -smp 2 -nographic -no-reboot \
+  # thread=single: one host thread runs both vCPUs in turn. With thread=multi, qemu 7.2 (Debian
+  # 12) lets a vCPU run a stale translation of kernel text another vCPU just patched: the int3
+  # that text_poke_bp puts in for a moment is executed after it is gone, and the guest dies
+  # ("Oops: int3" on 6.12) or loops on it with interrupts off while the patching CPU waits for
+  # it forever (soft lockup on 6.1). Every tracepoint attach or detach patches text, so the
+  # kernel tests hit it now and then; toggling a tracefs event in a loop (no Vigil code) hits it
+  # within a minute on both kernels with thread=multi and never in 4 minutes with thread=single.
+  # The two guests run side by side instead, one host thread each.
+  timeout 1800 qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 2G -smp 2 -nographic -no-reboot \
     -kernel "$cache/$pkg/vmlinuz" -initrd "$cache/$pkg/initrd.gz" \
     -virtfs local,path=/,mount_tag=host,security_model=none,multidevs=remap \
     -append "console=ttyS0 quiet loglevel=5 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1 lsm=lockdown,capability,landlock,yama,bpf RUN=$out/guest.sh" \
     > "$out/console.log" 2>&1 < /dev/null
   qemu_rc=$?
-  set -e
   secs=$(( $(date +%s) - start ))
   if [ ! -s "$out/rc" ]; then
     echo "vm-$series ($pkg): the guest never reported (qemu exit $qemu_rc after ${secs}s). Console tail:"
-    tail -n 150 "$out/console.log" | sed 's/^/  | /'
-    summary+=("vm-$series: 0 passed, 1 failed")
-    total_failed=$((total_failed + 1))
-    continue
+    # The test that was running, then the kernel's own account: each report's header lines
+    # (which CPU, which task, what state) first, since a full backtrace set is long.
+    echo "  last test lines:"; tail -n 5 "$out/tests.log" 2>/dev/null | sed 's/^/  | /'
+    echo "  kernel reports:"; grep -E "BUG:|WARNING:|Oops|soft lockup|rcu:|Comm:|RIP: 0010|NMI backtrace|Kernel panic" "$out/console.log" | head -n 60 | sed 's/^/  | /'
+    echo "  console tail:"; tail -n 150 "$out/console.log" | sed 's/^/  | /'
+    echo "vm-$series: 0 passed, 1 failed" > "$cache/summary-$series"
+    return
   fi
   echo "=== vm-$series: $pkg (guest uname $(cat "$out/uname"), ${secs}s) ==="
   if [ -n "$bench" ]; then
     sed 's/^/  | /' "$out/bench.txt"
-    summary+=("vm-$series: bench exit $(cat "$out/rc") (figures above; indicative: emulated CPU)")
-    continue
+    echo "vm-$series: bench exit $(cat "$out/rc") (figures above; indicative: emulated CPU)" > "$cache/summary-$series"
+    return
   fi
   sed 's/^/  | /' "$out/probe.txt"
   grep -E "error|failed|skipped|Executed" "$out/tests.log" | grep -v "' passed" | sed 's/^/  | /' || true
@@ -200,9 +208,35 @@ GUEST
   fi
   passed=$((executed - skipped - (failures > executed ? executed : failures)))
   [ "$passed" -ge 0 ] || passed=0
-  total_failed=$((total_failed + failures))
-  summary+=("vm-$series: $passed passed, $failures failed, $skipped skipped")
-done
+  echo "vm-$series: $passed passed, $failures failed, $skipped skipped" > "$cache/summary-$series"
+}
 
-for s in "${summary[@]}"; do echo "$s"; done
+# Kernels and initramfs first (apt, one at a time), then the guests side by side.
+pids=()
+for series in $kernels; do
+  pkg="$(newest_package "$series")" || exit 2
+  [ -n "$pkg" ] || { echo "vm-test: no linux-image package for $series in apt's lists (run apt-get update)" >&2; exit 1; }
+  prepare_kernel "$pkg"
+  rm -f "$cache/report-$series" "$cache/summary-$series"
+  (set +e; run_guest "$series" "$pkg") > "$cache/report-$series" 2>&1 &
+  pids+=($!)
+  # Benchmarks one guest at a time: a neighbour would be part of the figures.
+  [ -z "$bench" ] || wait "$!" || true
+done
+for pid in "${pids[@]}"; do wait "$pid" || true; done
+
+total_failed=0
+for series in $kernels; do
+  cat "$cache/report-$series" 2>/dev/null
+  [ -s "$cache/summary-$series" ] || echo "vm-$series: 0 passed, 1 failed" > "$cache/summary-$series"
+done
+for series in $kernels; do
+  line="$(cat "$cache/summary-$series")"
+  echo "$line"
+  case "$line" in
+    *" bench exit 0 "*) ;;
+    *" bench exit "*) total_failed=$((total_failed + 1)) ;;
+    *) f="$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')"; total_failed=$((total_failed + ${f:-1})) ;;
+  esac
+done
 [ "$total_failed" = 0 ]

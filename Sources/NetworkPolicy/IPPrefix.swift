@@ -51,9 +51,11 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible, Comparable 
         } else {
             var a = in6_addr()
             withUnsafeMutableBytes(of: &a) { $0.copyBytes(from: address) }
-            var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            inet_ntop(AF_INET6, &a, &buf, socklen_t(buf.count))
-            text = String(cString: buf)
+            var buf = [UInt8](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            buf.withUnsafeMutableBufferPointer { b in
+                b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: b.count) { _ = inet_ntop(AF_INET6, &a, $0, socklen_t(b.count)) }
+            }
+            text = String(decoding: buf.prefix { $0 != 0 }, as: UTF8.self)
         }
         return "\(text)/\(length)"
     }

@@ -110,6 +110,6 @@ public struct DNSMessage: Sendable, Equatable {
         var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         var raw = raw
         _ = inet_ntop(family, &raw, &buf, socklen_t(buf.count))
-        return String(cString: buf)
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

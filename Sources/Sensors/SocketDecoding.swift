@@ -30,5 +30,5 @@ public func socketAddressString<T>(_ raw: T) -> String {
     } else {
         _ = inet_ntop(AF_INET6, &bytes, &buf, socklen_t(buf.count))
     }
-    return String(cString: buf)
+    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
