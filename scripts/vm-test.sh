@@ -140,6 +140,9 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 # Guest-local scratch space: inode numbers on 9p are not the guest kernel's own. It lives
 # under the guest's own devtmpfs, never over a host path (the checkout may be under /tmp).
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
+# /run too: named network namespaces (/run/netns), endpoint records (/run/vigil) and locks are
+# per machine, and the two guests run side by side over the same host tree.
+mount -t tmpfs tmpfs /run && mkdir -p /run/lock
 export TMPDIR=/dev/shm
 ip link set lo up 2>/dev/null
 cd "$root"
