@@ -52,8 +52,7 @@ public final class Agent {
         cache = ProcessCache(capacity: configuration.processCacheSize)
         _ = KernelFilesystems.ensureAll()
         sensor = try ProcessSensor(ringBufferBytes: configuration.ringBufferBytes, useTracepoints: configuration.forceTracepoints ? true : nil)
-        policies = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes),
-                                 environment: .running(classicTracepoints: configuration.forceTracepoints))
+        policies = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
         if !configuration.networkSensor {
             network = nil
         } else if let why = NetworkSensor.unavailableReason() {

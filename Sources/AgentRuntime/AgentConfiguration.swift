@@ -27,8 +27,7 @@ public struct AgentConfiguration: Sendable {
     /// `scanWindowSeconds` raise process_scan (0: off).
     public var scanThreshold: UInt32 = 20
     public var scanWindowSeconds: UInt32 = 5
-    /// Force classic tracepoints even where tp_btf works (testing the fallback tier): the
-    /// process sensor's, and syscall tracepoint hooks (otherwise on the raw sys_enter/sys_exit).
+    /// Force classic tracepoints even where tp_btf works (testing the fallback tier).
     public var forceTracepoints = false
     /// Directory of TracingPolicy files (`*.yaml`, `*.yml`), loaded at start and on SIGHUP.
     public var policyDirectory: String?

@@ -58,12 +58,8 @@ public enum HookPlacement {
             let exists = tracepointExists(subsystem, event) ? nil : "tracepoint \(subsystem)/\(event) does not exist on this kernel"
             if raw {
                 if let p = attempt("raw_tp", "raw_tp/\(event)", [.rawTracepoint], exists) { return p }
-            } else {
-                if let sc = syscallTracepoint(subsystem: subsystem, event: event), exists == nil,
-                   let p = attempt(syscallTier, "tp_btf/\(sc.exit ? "sys_exit" : "sys_enter") (\(sc.name), nr \(sc.number))", [.tpBTF, .currentTaskBTF]) {
-                    return p
-                }
-                if let p = attempt("tracepoint", "tracepoint/\(subsystem)/\(event)", [.tracepoint], exists) { return p }
+            } else if let p = attempt("tracepoint", "tracepoint/\(subsystem)/\(event)", [.tracepoint], exists) {
+                return p
             }
         case .lsm(let hook):
             let active = bpfLSMActive ? nil : "bpf is not in the active LSM list (boot with lsm=...,bpf)"
@@ -74,24 +70,6 @@ public enum HookPlacement {
             skipped.append("uprobe: Vigil does not attach user-space probes yet")
         }
         return Placement(tier: nil, attachPoint: nil, skipped: skipped)
-    }
-
-    /// The tier of a syscalls/sys_enter_* or sys_exit_* tracepoint run on the raw sys_enter or
-    /// sys_exit tracepoint (a tp_btf program that returns at once for other syscall numbers).
-    /// A per-syscall tracepoint builds a perf record of the call for every program run, about
-    /// 300 ns per call here; the raw tracepoint hands the program the registers, and every other
-    /// syscall pays one comparison. Measured in BENCHMARKS.md.
-    public static let syscallTier = "tp_btf/syscall"
-
-    /// The syscall a syscalls-subsystem tracepoint names, when it can run on the raw tracepoints.
-    public static func syscallTracepoint(subsystem: String, event: String) -> (name: String, number: Int, exit: Bool)? {
-        guard subsystem == "syscalls" else { return nil }
-        for (prefix, exit) in [("sys_enter_", false), ("sys_exit_", true)] where event.hasPrefix(prefix) {
-            let name = String(event.dropFirst(prefix.count))
-            guard let number = SyscallTable.number(name) else { return nil }
-            return (name, number, exit)
-        }
-        return nil
     }
 
     /// The tier of a connect hook run as cgroup connect4/connect6 programs (the engine's

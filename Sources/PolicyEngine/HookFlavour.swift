@@ -5,9 +5,6 @@ public enum HookFlavour: String, Sendable, CaseIterable {
     case tracepoint, rawTracepoint = "raw_tp", kprobe, kretprobe, fentry, fexit, fmodRet = "fmod_ret", lsm
     /// A connect hook lowered to cgroup sock_addr programs (see `ConnectLowering`).
     case cgroupConnect4 = "cgroup/connect4", cgroupConnect6 = "cgroup/connect6"
-    /// A syscalls/sys_enter_* or sys_exit_* tracepoint run on the raw sys_enter or sys_exit
-    /// tracepoint (HookPlacement.syscallTier).
-    case syscallEnter = "tp_btf/sys_enter", syscallExit = "tp_btf/sys_exit"
 
     /// The C function in hook.bpf.c.
     var programName: String {
@@ -22,8 +19,6 @@ public enum HookFlavour: String, Sendable, CaseIterable {
         case .lsm: "hook_lsm"
         case .cgroupConnect4: "hook_connect4"
         case .cgroupConnect6: "hook_connect6"
-        case .syscallEnter: "hook_sys_enter"
-        case .syscallExit: "hook_sys_exit"
         }
     }
 

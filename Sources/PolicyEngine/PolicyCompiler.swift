@@ -19,16 +19,8 @@ public struct KernelEnvironment: Sendable {
     }
 
     /// The running kernel (feature probes are cached by `FeatureProbe.shared`).
-    public static var running: KernelEnvironment { running(classicTracepoints: false) }
-
-    /// The running kernel; `classicTracepoints` keeps syscall tracepoints on their own
-    /// (perf) tracepoints instead of the raw sys_enter/sys_exit (testing that tier).
-    public static func running(classicTracepoints: Bool) -> KernelEnvironment {
-        let status: @Sendable (KernelFeature) -> FeatureStatus = { feature in
-            if classicTracepoints && feature == .tpBTF { return .unsupported(step: "configuration", errno: 0, errnoName: "off", detail: "classic tracepoints forced") }
-            return FeatureProbe.shared.status(feature)
-        }
-        return KernelEnvironment(place: { HookPlacement.place($0, status: status) }, status: status,
+    public static var running: KernelEnvironment {
+        KernelEnvironment(place: { HookPlacement.place($0) }, status: { FeatureProbe.shared.status($0) },
                           tracepointFormat: { TracepointFormat.load(subsystem: $0, event: $1) },
                           hostNamespace: { kind in
                               let names: [NamespaceKind: String] = [.uts: "uts", .ipc: "ipc", .mnt: "mnt", .pid: "pid", .pidForChildren: "pid_for_children",
@@ -203,7 +195,6 @@ public enum PolicyCompiler {
         guard placement.tier != nil else { return .failure(.unplaceable(hook: name, tried: placement.skipped)) }
         var config = vigil_hook_config()
         var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
-        var usesCommonField = false
         if t.raw {
             for (i, a) in t.common.args.enumerated() {
                 switch ArgumentLayout.forFunction(a.type) {
@@ -223,7 +214,6 @@ public enum PolicyCompiler {
                     return .failure(.unsupported("\(name): arg index \(a.index) is past the tracepoint's \(format.fields.count) fields"))
                 }
                 let field = format.fields[Int(a.index)]
-                if field.offset < 8 { usesCommonField = true }
                 switch ArgumentLayout.forTracepoint(a.type, field: field) {
                 case .success(let l):
                     slots.append((a, l))
@@ -236,16 +226,7 @@ public enum PolicyCompiler {
             }
         }
         config.nargs = UInt32(slots.count)
-        var flavour: HookFlavour = t.raw ? .rawTracepoint : .tracepoint
-        // A syscall tracepoint on the raw sys_enter/sys_exit, unless an argument is a common_*
-        // field (offsets 0-7), which only the classic tracepoint's record carries.
-        if placement.tier == HookPlacement.syscallTier, let sc = HookPlacement.syscallTracepoint(subsystem: t.subsystem, event: t.event),
-           !usesCommonField {
-            flavour = sc.exit ? .syscallExit : .syscallEnter
-            config.syscall_nr = UInt32(sc.number)
-        } else if placement.tier == HookPlacement.syscallTier && !env.status(.tracepoint).isSupported {
-            return .failure(.unplaceable(hook: name, tried: placement.skipped + ["tracepoint: \(env.status(.tracepoint))"]))
-        }
+        let flavour: HookFlavour = t.raw ? .rawTracepoint : .tracepoint
         return finish(config: config, slots: slots, selectors: t.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env, byPosition: true) { config, sets in
             var p = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .tracepoint, flavour: flavour,
                              attach: t.raw ? .rawTracepoint(event: t.event) : .tracepoint(subsystem: t.subsystem, event: t.event),

@@ -53,43 +53,25 @@ func openOverhead(rounds: Int, opens: Int) {
     defer { try? FileManager.default.removeItem(atPath: policyPath) }
     let hasBpftrace = FileManager.default.isExecutableFile(atPath: "/usr/bin/bpftrace")
     _ = openLoop(opens, path: file) // warm up
-    var off: [Double] = [], empty: [Double] = [], vigil: [Double] = [], classic: [Double] = [], bpftrace: [Double] = []
-    // The other syscalls' tax: getppid() while each configuration is attached. A program on
-    // one syscall's tracepoint sends every syscall through the kernel's tracing entry path;
-    // on the raw sys_enter, every syscall also runs the program up to its number check.
-    var taxOff: [Double] = [], taxEmpty: [Double] = [], taxVigil: [Double] = [], taxClassic: [Double] = []
-    let getppids = opens * 4
-    func getppidLoop() -> Double {
-        let t = now()
-        for _ in 0..<getppids { _ = getppid() }
-        return Double(now() - t) / Double(getppids)
-    }
+    var off: [Double] = [], empty: [Double] = [], vigil: [Double] = [], bpftrace: [Double] = []
     for _ in 0..<rounds {
         off.append(openLoop(opens, path: file))
-        taxOff.append(getppidLoop())
 
         let object = try! BPFObject(bytes: BPFTestObjects.object(named: "empty_openat")!, name: "empty_openat")
         try! object.load()
         let link = try! object.program("empty_openat").attach()
         empty.append(openLoop(opens, path: file))
-        taxEmpty.append(getppidLoop())
         link.close()
 
-        // Vigil as it places the hook (tp_btf on the raw sys_enter where the kernel has it), then
-        // kept on the classic tracepoint (--force-tracepoints), in the same round.
-        for args in [[], ["--force-tracepoints"]] {
-            let export = "/tmp/vigil-bench-open-\(getpid()).json"
-            let agent = startAgent(export: export, extra: ["--policy", policyPath] + args)
-            let cost = openLoop(opens, path: file)
-            let taxCost = getppidLoop()
-            kill(agent.processIdentifier, SIGINT)
-            agent.waitUntilExit()
-            if let text = try? String(contentsOfFile: export, encoding: .utf8), text.contains("\"string_arg\":\"\(file)\"") {
-                print("  (unexpected: an event for the benchmark file left the kernel)")
-            }
-            try? FileManager.default.removeItem(atPath: export)
-            if args.isEmpty { vigil.append(cost); taxVigil.append(taxCost) } else { classic.append(cost); taxClassic.append(taxCost) }
+        let export = "/tmp/vigil-bench-open-\(getpid()).json"
+        let agent = startAgent(export: export, extra: ["--policy", policyPath])
+        vigil.append(openLoop(opens, path: file))
+        kill(agent.processIdentifier, SIGINT)
+        agent.waitUntilExit()
+        if let text = try? String(contentsOfFile: export, encoding: .utf8), text.contains("\"string_arg\":\"\(file)\"") {
+            print("  (unexpected: an event for the benchmark file left the kernel)")
         }
+        try? FileManager.default.removeItem(atPath: export)
 
         if hasBpftrace {
             let p = Process()
@@ -108,22 +90,16 @@ func openOverhead(rounds: Int, opens: Int) {
             p.waitUntilExit()
         }
     }
-    let mOff = median(off), mEmpty = median(empty), mVigil = median(vigil), mClassic = median(classic)
+    let mOff = median(off), mEmpty = median(empty), mVigil = median(vigil)
     print("open-overhead: open()+close() of a file no prefix matches, \(rounds) rounds x \(opens) opens, interleaved; workload on CPU 0, agents on CPU 1")
     print(String(format: "  no program:                 median %.0f ns per open+close", mOff))
     print(String(format: "  empty program (the floor):  median %.0f ns  (+%.0f ns, %+.1f%%)", mEmpty, mEmpty - mOff, (mEmpty / mOff - 1) * 100))
-    print(String(format: "  vigil agent, FIM policy:    median %.0f ns  (+%.0f ns, %+.1f%%)  [raw sys_enter, tp_btf]", mVigil, mVigil - mOff, (mVigil / mOff - 1) * 100))
-    print(String(format: "  vigil, classic tracepoint:  median %.0f ns  (+%.0f ns, %+.1f%%)  [--force-tracepoints]", mClassic, mClassic - mOff, (mClassic / mOff - 1) * 100))
-    print(String(format: "  vigil's added cost / the floor's: %.2fx  (target <= 1.5x; classic tracepoint: %.2fx)",
-                 (mVigil - mOff) / max(mEmpty - mOff, 1), (mClassic - mOff) / max(mEmpty - mOff, 1)))
-    let tOff = median(taxOff)
-    print(String(format: "  other syscalls (getppid, %.0f ns alone): empty program +%.0f ns, vigil +%.0f ns, vigil classic +%.0f ns",
-                 tOff, median(taxEmpty) - tOff, median(taxVigil) - tOff, median(taxClassic) - tOff))
+    print(String(format: "  vigil agent, FIM policy:    median %.0f ns  (+%.0f ns, %+.1f%%)", mVigil, mVigil - mOff, (mVigil / mOff - 1) * 100))
+    print(String(format: "  vigil's added cost / the floor's: %.2fx  (target <= 1.5x)", (mVigil - mOff) / max(mEmpty - mOff, 1)))
     if !bpftrace.isEmpty {
         let mB = median(bpftrace)
         print(String(format: "  bpftrace, same prefixes:    median %.0f ns  (+%.0f ns, %+.1f%%)", mB, mB - mOff, (mB / mOff - 1) * 100))
-        print(String(format: "  vigil's added cost / bpftrace's: %.2fx  (target <= 0.5x; classic tracepoint: %.2fx)",
-                     (mVigil - mOff) / max(mB - mOff, 1), (mClassic - mOff) / max(mB - mOff, 1)))
+        print(String(format: "  vigil's added cost / bpftrace's: %.2fx  (target <= 0.5x)", (mVigil - mOff) / max(mB - mOff, 1)))
     } else {
         print("  bpftrace not installed (apt-get install bpftrace) : comparison skipped")
     }

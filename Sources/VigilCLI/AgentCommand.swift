@@ -61,7 +61,7 @@ struct AgentCommand: ParsableCommand {
     var scanThreshold: UInt32?
     @Option(help: "Scan detection window in seconds (default 5).")
     var scanWindow: UInt32?
-    @Flag(help: "Keep classic tracepoints where tp_btf works (the process sensor, and syscall tracepoint hooks, which otherwise run on the raw sys_enter/sys_exit).")
+    @Flag(help: .hidden)
     var forceTracepoints = false
     @Flag(help: "Do not load the identity-aware network datapath (endpoints, network policy, flow events).")
     var disableDatapath = false

@@ -8,7 +8,7 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<vigil_record_header>.size, 16)
         XCTAssertEqual(MemoryLayout<vigil_exec_id>.size, 16)
         XCTAssertEqual(MemoryLayout<vigil_process>.size, 40 + 256)
-        XCTAssertEqual(MemoryLayout<vigil_hook_config>.size, 3744)
+        XCTAssertEqual(MemoryLayout<vigil_hook_config>.size, 3736)
         XCTAssertEqual(MemoryLayout<vigil_selector>.size, 720)
         XCTAssertEqual(MemoryLayout<vigil_hook_record>.size, 1464)
         XCTAssertEqual(MemoryLayout<vigil_hook_record>.offset(of: \.slots), 1464 - 5 * 264)

@@ -68,22 +68,6 @@ final class PolicyCompilerTests: XCTestCase {
           - {action: Post, rateLimit: 1m, rateLimitScope: process}
     """
 
-    /// With tp_btf, a syscall tracepoint runs on raw sys_enter with its syscall number; the
-    /// field offsets stay the format's. A common_* field, or no tp_btf, keeps the classic one.
-    func testSyscallTracepointRunsOnRawSysEnterWhereTpBTFWorks() throws {
-        let tpBTF = Self.env(Self.hostFeatures.union([.tpBTF, .currentTaskBTF]))
-        let plan = try XCTUnwrap(compile(Self.fim, tpBTF).get().first)
-        XCTAssertEqual(plan.flavour, .syscallEnter)
-        XCTAssertEqual(plan.config.syscall_nr, 257, "openat on x86-64")
-        XCTAssertEqual(plan.config.args.1.source, 24, "the filename keeps its format offset")
-        let pid = Self.fim.replacingOccurrences(of: "- {index: 5, type: int}", with: "- {index: 3, type: int}")
-        XCTAssertEqual(try XCTUnwrap(compile(pid, tpBTF).get().first).flavour, .tracepoint, "common_pid is only in the perf record")
-        XCTAssertEqual(HookPlacement.syscallTracepoint(subsystem: "syscalls", event: "sys_exit_getppid")?.number, 110)
-        XCTAssertTrue(HookPlacement.syscallTracepoint(subsystem: "syscalls", event: "sys_exit_getppid")?.exit ?? false)
-        XCTAssertNil(HookPlacement.syscallTracepoint(subsystem: "syscalls", event: "sys_enter_no_such_call"))
-        XCTAssertNil(HookPlacement.syscallTracepoint(subsystem: "sched", event: "sys_enter_openat"))
-    }
-
     func testTracepointHookIsSpecializedFromTheFormat() throws {
         let plan = try XCTUnwrap(compile(Self.fim, Self.host).get().first)
         XCTAssertEqual(plan.flavour, .tracepoint)

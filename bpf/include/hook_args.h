@@ -102,30 +102,6 @@ static __always_inline __u64 tracepoint_field(void *ctx, __u32 off, __u32 size, 
 	return v;
 }
 
-/*
- * A syscall tracepoint's field, for the flavours that run it on the raw sys_enter/sys_exit
- * tracepoint (VIGIL_HOOK_SYS_ENTER/EXIT): same offsets as the classic format, read from the
- * registers the raw tracepoint passes (x86-64 syscall ABI: di, si, dx, r10, r8, r9).
- */
-static __always_inline __u64 syscall_field(void *ctx, __u32 flavour, __u32 off)
-{
-	__u64 *args = ctx;
-	struct pt_regs *regs = (struct pt_regs *)args[0];
-	if (off == 8) /* __syscall_nr */
-		return flavour == VIGIL_HOOK_SYS_ENTER ? args[1] : regs->orig_ax;
-	if (flavour == VIGIL_HOOK_SYS_EXIT) /* ret, the format's only other field */
-		return args[1];
-	switch (off) {
-	case 16: return regs->di;
-	case 24: return regs->si;
-	case 32: return regs->dx;
-	case 40: return regs->r10;
-	case 48: return regs->r8;
-	case 56: return regs->r9;
-	}
-	return 0;
-}
-
 static __always_inline __u64 hook_return_value(void *ctx, __u32 flavour)
 {
 	__u64 v = 0;
@@ -359,8 +335,6 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 		raw = r->ret;
 	else if (flavour == VIGIL_HOOK_TRACEPOINT)
 		raw = kind == VIGIL_ARG_INLINE ? 0 : tracepoint_field(ctx, hook_config.args[i].source, size, flags & VIGIL_ARGF_SIGNED);
-	else if (flavour == VIGIL_HOOK_SYS_ENTER || flavour == VIGIL_HOOK_SYS_EXIT)
-		raw = syscall_field(ctx, flavour, hook_config.args[i].source);
 	else
 		raw = function_arg(ctx, flavour, hook_config.args[i].source);
 

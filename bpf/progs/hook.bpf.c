@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The policy engine's generic hook: one copy of this object is loaded per TracingPolicy
- * hook, keeping the one program whose section fits the hook's tier (tracepoint, a syscall
- * tracepoint on raw sys_enter/sys_exit, raw_tp, kprobe, kretprobe, fentry, fexit, fmod_ret,
- * lsm, or a cgroup sock_addr program for a connect hook lowered where LSM is missing), and
- * specialized by the frozen `config` below. Every config field is a constant to the
- * verifier, so the argument readers, filters and actions a policy does not use are pruned.
+ * hook, keeping the one program whose section fits the hook's tier (tracepoint, raw_tp,
+ * kprobe, kretprobe, fentry, fexit, fmod_ret, lsm, or a cgroup sock_addr program for a
+ * connect hook lowered where LSM is missing), and specialized by the frozen
+ * `config` below. Every config field is a constant to the verifier, so the argument
+ * readers, filters and actions a policy does not use are pruned, not run.
  *
  * Per call:  read the hook's arguments -> try the selectors in order (first match wins)
  *            -> run the matching selector's actions -> post one record only if it says so.
@@ -106,39 +106,6 @@ SEC("raw_tp")
 int hook_raw_tp(void *ctx)
 {
 	run_hook(ctx, VIGIL_HOOK_RAW_TP);
-	return 0;
-}
-
-/*
- * A syscalls/sys_enter_<name> (sys_exit_<name>) tracepoint on the raw sys_enter (sys_exit)
- * tracepoint: every syscall runs it, and all but hook_config.syscall_nr return after one
- * comparison. Like the classic syscall tracepoints, 32-bit (compat) syscalls are not the
- * hook's calls: their numbers are another table's.
- */
-#define VIGIL_TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is running */
-
-static __always_inline bool native_syscall(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	return !(task->thread_info.status & VIGIL_TS_COMPAT);
-}
-
-SEC("tp_btf/sys_enter")
-int hook_sys_enter(__u64 *ctx)
-{
-	if (ctx[1] != hook_config.syscall_nr || !native_syscall())
-		return 0;
-	run_hook(ctx, VIGIL_HOOK_SYS_ENTER);
-	return 0;
-}
-
-SEC("tp_btf/sys_exit")
-int hook_sys_exit(__u64 *ctx)
-{
-	struct pt_regs *regs = (struct pt_regs *)ctx[0];
-	if (regs->orig_ax != hook_config.syscall_nr || !native_syscall())
-		return 0;
-	run_hook(ctx, VIGIL_HOOK_SYS_EXIT);
 	return 0;
 }
 

@@ -39,11 +39,6 @@
  * or without a way to override the function; the arguments come from struct bpf_sock_addr. */
 #define VIGIL_HOOK_CGROUP_SOCK4 9u
 #define VIGIL_HOOK_CGROUP_SOCK6 10u
-/* A syscalls/sys_enter_* (sys_exit_*) tracepoint run as a tp_btf program on the raw sys_enter
- * (sys_exit) tracepoint, returning at once unless the syscall is config.syscall_nr. Fields
- * keep the classic tracepoint's offsets: __syscall_nr at 8, the arguments (ret) from 16. */
-#define VIGIL_HOOK_SYS_ENTER 11u
-#define VIGIL_HOOK_SYS_EXIT 12u
 
 /* How an argument is read (struct vigil_arg_spec.kind). */
 #define VIGIL_ARG_NONE 0u
@@ -209,12 +204,10 @@ struct vigil_hook_config {
 	__u32 flags;      /* VIGIL_HOOKF_* */
 	__u32 nargs;
 	__u32 nselectors; /* 0: every call matches and posts */
-	__u32 syscall_nr; /* VIGIL_HOOK_SYS_ENTER / SYS_EXIT: the x86-64 syscall number */
-	__u32 pad;
 	struct vigil_arg_spec args[VIGIL_HOOK_ARGS];
 	struct vigil_selector selectors[VIGIL_HOOK_SELECTORS];
 };
-_Static_assert(sizeof(struct vigil_hook_config) == 24 + 5 * 24 + 5 * sizeof(struct vigil_selector), "vigil_hook_config size");
+_Static_assert(sizeof(struct vigil_hook_config) == 16 + 5 * 24 + 5 * sizeof(struct vigil_selector), "vigil_hook_config size");
 
 /* Key of the string-set tries: Prefix/Equal on the string, Postfix on the reversed string. */
 struct vigil_string_key {
