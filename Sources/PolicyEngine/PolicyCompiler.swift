@@ -226,7 +226,7 @@ public enum PolicyCompiler {
             }
         }
         config.nargs = UInt32(slots.count)
-        let flavour: HookFlavour = t.raw ? .rawTracepoint : .tracepoint
+        let flavour: HookFlavour = t.raw ? .rawTracepoint : execTracepointOnBTF(t, env: env) ? .execBTF : .tracepoint
         return finish(config: config, slots: slots, selectors: t.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env, byPosition: true) { config, sets in
             var p = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .tracepoint, flavour: flavour,
                              attach: t.raw ? .rawTracepoint(event: t.event) : .tracepoint(subsystem: t.subsystem, event: t.event),
@@ -236,6 +236,18 @@ public enum PolicyCompiler {
             p.event = t.event
             return p
         }
+    }
+
+    /// Whether a sched_process_exec hook runs as tp_btf. matchBinaries and the posted process
+    /// read the process table, which the process sensor's exec program updates on the same
+    /// tracepoint: the hook must run after it. BPF programs on a tracepoint run in attach
+    /// order only among programs of one kind (raw/tp_btf probes, or the perf event's program
+    /// list); the perf probe, registered by the first perf user of the tracepoint on the
+    /// machine (another tracer, even before the agent started), can run before the sensor's
+    /// tp_btf probe. As tp_btf, attached after the sensor, the hook runs after it whatever
+    /// else is attached. Hooks with arguments keep the classic tracepoint (its record fields).
+    static func execTracepointOnBTF(_ t: TracepointSpec, env: KernelEnvironment) -> Bool {
+        t.subsystem == "sched" && t.event == "sched_process_exec" && t.common.args.isEmpty && env.status(.tpBTF).isSupported
     }
 
     static func lsm(_ l: LSMHookSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {

@@ -1,4 +1,5 @@
 import BPFKit
+import BPFTestObjects
 import Foundation
 import XCTest
 
@@ -64,6 +65,48 @@ final class PolicyTracepointTests: XCTestCase {
         let hooks = try XCTUnwrap(status.first?["hooks"] as? [[String: Any]])
         XCTAssertEqual(hooks.first?["state"] as? String, "attached")
         XCTAssertEqual(agent.stop(), 0)
+    }
+
+    /// An exec hook's matchBinaries sees the new image even when another tracer's perf event
+    /// sat on sched_process_exec before the agent started (its perf probe then runs before the
+    /// process sensor's tp_btf program; a hook on that perf probe saw the old image: a dropper
+    /// in /tmp ran, and children of a program in /tmp were killed). Regression of a CI run.
+    func testExecHookSeesTheNewImageWhenAnotherTracerWasThereFirst() throws {
+        try KernelTest.require(.tpBTF)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: "/usr/bin/true", toPath: "\(dir)/dropper")
+        let tracer = try BPFObject(bytes: XCTUnwrap(BPFTestObjects.object(named: "floor")), name: "floor")
+        try tracer.keepOnly(programs: ["floor_empty"])
+        try tracer.load()
+        let tracerLink = try tracer.program("floor_empty").attachTracepoint(category: "sched", name: "sched_process_exec")
+        defer { tracerLink.close() }
+        let policy = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata:
+          name: kill-exec-from-scratch
+        spec:
+          tracepoints:
+          - subsystem: sched
+            event: sched_process_exec
+            selectors:
+            - matchBinaries:
+              - operator: Prefix
+                values: ["\(dir)/"]
+              matchActions:
+              - action: Sigkill
+        """
+        let agent = try AgentHarness(policies: [policy])
+        defer { _ = agent.stop() }
+        let hooks = try XCTUnwrap(try agent.status().first?["hooks"] as? [[String: Any]])
+        XCTAssertEqual(hooks.first?["tier"] as? String, "tp_btf/sched_process_exec")
+        let dropper = try KernelTest.run("/bin/sh", ["-c", "\(dir)/dropper; exit $?"])
+        let benign = try KernelTest.run("/bin/sh", ["-c", "/usr/bin/true; exit $?"])
+        XCTAssertEqual(dropper.status, 137, "the program in the scratch directory is killed at exec")
+        XCTAssertEqual(benign.status, 0, "a program elsewhere runs")
+        let events = try agent.waitForEvents("process_tracepoint") { evs in evs.contains { ($0.process["binary"] as? String) == "\(dir)/dropper" } }
+        XCTAssertTrue(events.allSatisfy { ($0.process["binary"] as? String)?.hasPrefix(dir + "/") ?? false }, "only the dropper's exec is reported: \(events.map { $0.process["binary"] ?? "" })")
     }
 
     static func path(_ e: [String: Any]) -> String? { e.args.count > 1 ? e.args[1]["string_arg"] as? String : nil }

@@ -68,6 +68,25 @@ final class PolicyCompilerTests: XCTestCase {
           - {action: Post, rateLimit: 1m, rateLimitScope: process}
     """
 
+    /// An argument-less exec hook runs as tp_btf where the kernel has it (after the process
+    /// sensor's own program, whatever perf users the tracepoint has); otherwise classic.
+    func testExecHookWithoutArgumentsRunsAsTpBTF() throws {
+        let exec = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: exec}
+        spec:
+          tracepoints:
+          - subsystem: sched
+            event: sched_process_exec
+            selectors:
+            - matchBinaries: [{operator: Prefix, values: ["/tmp/"]}]
+        """
+        XCTAssertEqual(try XCTUnwrap(compile(exec, Self.env(Self.hostFeatures.union([.tpBTF]))).get().first).flavour, .execBTF)
+        XCTAssertEqual(try XCTUnwrap(compile(exec, Self.host).get().first).flavour, .tracepoint)
+        XCTAssertEqual(try XCTUnwrap(compile(Self.fim, Self.env(Self.hostFeatures.union([.tpBTF]))).get().first).flavour, .tracepoint)
+    }
+
     func testTracepointHookIsSpecializedFromTheFormat() throws {
         let plan = try XCTUnwrap(compile(Self.fim, Self.host).get().first)
         XCTAssertEqual(plan.flavour, .tracepoint)

@@ -109,6 +109,13 @@ int hook_raw_tp(void *ctx)
 	return 0;
 }
 
+SEC("tp_btf/sched_process_exec")
+int hook_exec_btf(void *ctx)
+{
+	run_hook(ctx, VIGIL_HOOK_EXEC_BTF);
+	return 0;
+}
+
 SEC("kprobe")
 int hook_kprobe(struct pt_regs *ctx)
 {
