@@ -104,7 +104,7 @@ public final class Agent {
         try flushOutput()
         if let network {
             try network.attach()
-            logger.info("network sensor attached")
+            logger.info("network sensor attached", metadata: ["accept.hook": "\(network.acceptHook)"])
         }
         if let datapath {
             try datapath.controller.kernel.attachOwners()

@@ -1,4 +1,5 @@
 import Foundation
+import KernelFeatures
 import XCTest
 
 /// The network sensor in the running kernel (all three: it needs only tp_btf, syscall
@@ -13,6 +14,9 @@ final class NetworkSensorTests: XCTestCase {
         let (lfd, port) = try PolicySocketTests.listener()
         defer { close(lfd) }
         let agent = try AgentHarness()
+        // accepts at inet_csk_accept's return where trampolines work (the guests), else at
+        // the accept syscalls' exit tracepoints (the host): this test runs both ways in CI
+        let acceptHook = FeatureProbe.shared.isSupported(.fexit) ? "fexit/inet_csk_accept" : "tracepoint/syscalls/sys_exit_accept{,4}"
         // a child process connects, writes 6 bytes, closes; this process accepts and reads
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/bash")
@@ -54,6 +58,8 @@ final class NetworkSensorTests: XCTestCase {
         let stats = try XCTUnwrap(clientClose.body["stats"] as? [String: Any])
         XCTAssertGreaterThanOrEqual(stats["bytes_sent"] as? Int ?? 0, 5, "printf hello: 5 bytes (+ FIN)")
         XCTAssertGreaterThan(stats["duration_ns"] as? Int ?? 0, 0)
+        XCTAssertEqual(agent.stop(), 0)
+        XCTAssertTrue(agent.stderrText().contains("accept.hook=\(acceptHook)"), "accepts seen by \(acceptHook): \(agent.stderrText())")
     }
 
     /// A connect to a "remote host" (a network namespace over veth): refused ports report a

@@ -9,9 +9,9 @@
  *                                in the caller's context (owner recorded), reported when
  *                                the handshake ends (established or failed); any tracked
  *                                socket's -> CLOSE reports the close with byte counts.
- *   tracepoint sys_exit_accept4 / sys_exit_accept
- *                                the accepting process, in its context: the new socket is
- *                                found through the returned descriptor.
+ *   fexit inet_csk_accept, or where trampolines fail, tracepoint sys_exit_accept4 /
+ *                                sys_exit_accept: the accepting process, in its context (the
+ *                                tracepoints find the new socket through the returned fd).
  *   cgroup/connect4/6, sendmsg4/6 (cgroup v2 root) UDP: the first datagram or connect from
  *                                a socket to a peer (an LRU of (cookie, peer) seen); the
  *                                socket's owner is kept by cookie for the DNS programs.
@@ -270,11 +270,9 @@ static __always_inline struct sock *fd_sock(long fd)
 	return sock ? BPF_CORE_READ(sock, sk) : NULL;
 }
 
-static __always_inline int on_accept(long ret)
+/* A socket accept() just returned, in the accepting process's context. */
+static __always_inline int on_accepted(struct sock *sk)
 {
-	if (ret < 0)
-		return 0;
-	struct sock *sk = fd_sock(ret);
 	__u32 zero = 0;
 	struct vigil_sock_copy *c = bpf_map_lookup_elem(&sock_copy, &zero);
 	if (!sk || !c)
@@ -297,11 +295,31 @@ static __always_inline int on_accept(long ret)
 	return 0;
 }
 
+/* Where trampolines work (the loader keeps one of the two ways): inet_csk_accept's return.
+ * Any enabled syscall tracepoint sends every syscall on the machine through the kernel's
+ * tracing path (about 58 ns per syscall on 6.18, BENCHMARKS.md), which the accept exit
+ * tracepoints below cost everyone just to see accepts. The return value comes through
+ * bpf_get_func_ret: the function's arguments differ between kernels (6.10 folded three
+ * into struct proto_accept_arg). */
+SEC("fexit/inet_csk_accept")
+int net_accept_fexit(void *ctx)
+{
+	__u64 sk = 0;
+	bpf_get_func_ret(ctx, &sk);
+	return sk ? on_accepted((struct sock *)sk) : 0;
+}
+
+static __always_inline int on_accept_exit(long ret)
+{
+	struct sock *sk = ret >= 0 ? fd_sock(ret) : NULL;
+	return sk ? on_accepted(sk) : 0;
+}
+
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int net_accept4(struct trace_event_raw_sys_exit *ctx) { return on_accept(ctx->ret); }
+int net_accept4(struct trace_event_raw_sys_exit *ctx) { return on_accept_exit(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int net_accept(struct trace_event_raw_sys_exit *ctx) { return on_accept(ctx->ret); }
+int net_accept(struct trace_event_raw_sys_exit *ctx) { return on_accept_exit(ctx->ret); }
 
 /* UDP: report a socket's first datagram (or connect) to each peer; never denies. */
 static __always_inline int udp_peer(struct bpf_sock_addr *ctx, bool v6)
