@@ -22,9 +22,14 @@ public struct KernelClock: Sendable {
     public func wall(monotonic ns: UInt64) -> UInt64 { UInt64(max(0, Int64(ns) + monotonicToWallNs)) }
     public func wall(boottime ns: UInt64) -> UInt64 { UInt64(max(0, Int64(ns) + boottimeToWallNs)) }
 
-    public static func nowWallNs() -> UInt64 {
+    public static func nowWallNs() -> UInt64 { now(CLOCK_REALTIME) }
+
+    /// CLOCK_MONOTONIC now (intervals: it never steps).
+    public static func nowMonotonicNs() -> UInt64 { now(CLOCK_MONOTONIC) }
+
+    private static func now(_ clock: clockid_t) -> UInt64 {
         var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
+        clock_gettime(clock, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }
