@@ -133,35 +133,30 @@ public final class Agent {
         // Start-up (feature probes, kernel BTF for CO-RE, object loads) frees megabytes that
         // glibc keeps in the heap; hand them back before the long run.
         _ = mallocTrim(0)
-        var lastStatus = Date()
-        var lastDatapathCheck = Date()
-        var lastLossCheckNs: UInt64 = 0
+        // Periodic work between wakeups, on the monotonic clock (the wall clock can step).
+        var lastStatusNs: UInt64 = 0, lastDatapathNs: UInt64 = 0, lastLossNs: UInt64 = 0
+        func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
+            let now = KernelClock.nowMonotonicNs()
+            guard now &- last >= ms * 1_000_000 else { return false }
+            last = now
+            return true
+        }
         while !stopRequested.load(ordering: .relaxed) {
             try ring.poll(timeoutMs: 100)
-            if let datapath, Date().timeIntervalSince(lastDatapathCheck) >= 0.2 {
-                if datapath.refresh() { writeStatus() }
-                lastDatapathCheck = Date()
-            }
+            if let datapath, due(&lastDatapathNs, everyMs: 200), datapath.refresh() { writeStatus() }
             while output.count >= Self.flushBytes { // stopped early: more is waiting
                 try flushOutput()
                 try ring.consume()
             }
             // Loss counters are per-CPU map reads, one bpf syscall per map: every 100 ms, not
             // after every wakeup (at 150,000 events/s they took a third of the agent's CPU).
-            let nowNs = KernelClock.nowMonotonicNs()
-            if nowNs &- lastLossCheckNs >= 100_000_000 {
-                reportLoss()
-                lastLossCheckNs = nowNs
-            }
+            if due(&lastLossNs, everyMs: 100) { reportLoss() }
             try flushOutput()
             if reloadRequested.exchange(false, ordering: .relaxed) {
                 for e in sources.refresh() { logger.error("\(e)") }
                 writeStatus()
             }
-            if Date().timeIntervalSince(lastStatus) >= 1 {
-                writeStatus()
-                lastStatus = Date()
-            }
+            if due(&lastStatusNs, everyMs: 1000) { writeStatus() }
         }
         try ring.consume()
         policies.unloadAll()

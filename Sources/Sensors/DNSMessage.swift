@@ -85,8 +85,8 @@ public struct DNSMessage: Sendable, Equatable {
             let rd = next + 10
             let data: String
             switch t {
-            case 1 where rdlen == 4: data = address(Array(bytes[rd..<(rd + 4)]), family: AF_INET)
-            case 28 where rdlen == 16: data = address(Array(bytes[rd..<(rd + 16)]), family: AF_INET6)
+            case 1 where rdlen == 4: data = ipAddressString(Array(bytes[rd..<(rd + 4)]), family: AF_INET)
+            case 28 where rdlen == 16: data = ipAddressString(Array(bytes[rd..<(rd + 16)]), family: AF_INET6)
             case 2, 5, 12: data = name(at: rd)?.0 ?? ""
             case 15: data = "\(u16(rd) ?? 0) " + (name(at: rd + 2)?.0 ?? "")
             case 16:
@@ -104,12 +104,5 @@ public struct DNSMessage: Sendable, Equatable {
             o = rd + rdlen
         }
         return m
-    }
-
-    static func address(_ raw: [UInt8], family: Int32) -> String {
-        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        var raw = raw
-        _ = inet_ntop(family, &raw, &buf, socklen_t(buf.count))
-        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

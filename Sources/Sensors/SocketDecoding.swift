@@ -22,13 +22,17 @@ extension HookArgValue.SocketInfo {
 
 /// A 16-byte address as text; IPv4-mapped addresses print as IPv4.
 public func socketAddressString<T>(_ raw: T) -> String {
-    var bytes = withUnsafeBytes(of: raw) { Array($0) }
-    var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+    let bytes = withUnsafeBytes(of: raw) { Array($0) }
     if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff {
-        var v4 = Array(bytes[12..<16])
-        _ = inet_ntop(AF_INET, &v4, &buf, socklen_t(buf.count))
-    } else {
-        _ = inet_ntop(AF_INET6, &bytes, &buf, socklen_t(buf.count))
+        return ipAddressString(Array(bytes[12..<16]), family: AF_INET)
     }
+    return ipAddressString(bytes, family: AF_INET6)
+}
+
+/// An IPv4 (4 bytes) or IPv6 (16 bytes) address in network order as text (inet_ntop).
+func ipAddressString(_ bytes: [UInt8], family: Int32) -> String {
+    var raw = bytes
+    var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+    _ = inet_ntop(family, &raw, &buf, socklen_t(buf.count))
     return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
