@@ -41,11 +41,11 @@ public final class BPFLink {
         return true
     }
 
-    /// Detaches now. Idempotent.
+    /// Detaches now (a pinned link too: BPF_LINK_DETACH). Idempotent.
     public func close() {
         switch storage {
         case .libbpf(let link): Libbpf.destroyLink(link)
-        case .fd(let fd): Glibc.close(fd)
+        case .fd(let fd): Libbpf.detachLink(fd: fd); Glibc.close(fd)
         case .tc(let hook, let handle, let priority, let destroyHook):
             Libbpf.tcDetach(hook, handle: handle, priority: priority)
             if destroyHook { Libbpf.tcHookDestroy(hook) }

@@ -176,6 +176,11 @@ public final class DatapathKernel {
                 for ingress in [true, false] { BPFLink.detachTC(ifindex: ifindex, ingress: ingress) }
             }
         }
+        // Pinned tcx links: detached now, not when the unpinned link's release gets round to it
+        // (the command promises nothing is enforced once it returns).
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/links")) ?? [] {
+            (try? BPFLink.openPinned("\(dir)/links/\(name)"))?.close()
+        }
         for sub in ["links", ""] {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(sub)")) ?? [] where name != "links" {
                 try? BPFMap.unpin(sub.isEmpty ? "\(dir)/\(name)" : "\(dir)/\(sub)/\(name)")

@@ -162,6 +162,10 @@ enum Libbpf {
 
     static func destroyLink(_ link: OpaquePointer) { _ = bpf_link__destroy(link) }
 
+    /// Detaches a link in the kernel now (BPF_LINK_DETACH), whoever else holds it: closing the
+    /// last descriptor or pin only schedules the release, so the program may run a moment longer.
+    static func detachLink(fd: Int32) { _ = bpf_link_detach(fd) }
+
     /// Makes destroying the libbpf link leave the kernel link attached (it stays by its pin).
     static func disconnectLink(_ link: OpaquePointer) { bpf_link__disconnect(link) }
 
