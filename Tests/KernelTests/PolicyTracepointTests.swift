@@ -187,7 +187,9 @@ final class PolicyTracepointTests: XCTestCase {
         let fromLoop = events.filter { $0.pid == Int(loop.pid) && Self.path($0) == file }
         XCTAssertEqual(fromLoop.count, 1, "30 opens, one event per minute per process")
         XCTAssertEqual(events.filter { $0.pid == Int(second.pid) }.count, 1)
-        let counters = try agent.waitForCounters { ($0["runs"] ?? 0) >= 32 }
+        // The status file is rewritten every second and `runs` counts every openat on the
+        // machine: wait for a snapshot taken after both posts seen above, not just any with 32 runs.
+        let counters = try agent.waitForCounters { ($0["runs"] ?? 0) >= 32 && ($0["posted"] ?? 0) >= 2 }
         XCTAssertGreaterThanOrEqual(counters["runs"] ?? 0, 32, "the hook ran for every open; only the posts were limited")
         XCTAssertEqual(counters["posted"], 2)
     }
