@@ -59,7 +59,7 @@ let package = Package(
             name: "AgentRuntime",
             dependencies: ["AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", .product(name: "Logging", package: "swift-log")]
         ),
-        .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy"]),
+        .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON"]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [

@@ -24,12 +24,16 @@ public final class EventEncoder {
         self.includeNamespaces = includeNamespaces
     }
 
+    /// The top-level object, reused by every event: json-c serializes a tree into its root's
+    /// print buffer, which starts at 32 bytes and doubles, so a fresh root per event meant
+    /// six reallocations and copies for a 1 KB event.
+    private let root = JSONObject.object()
+
     /// Appends one JSON line (with its newline) for `event` to `buffer`.
     public func encode(_ event: AgentEvent, into buffer: inout [UInt8]) {
-        let root = JSONObject.object()
-        defer { root.release() }
         let body = JSONObject.object()
         let time: UInt64
+        let name: String
         switch event {
         case .exec(let process, let parent, let ancestors, let t):
             body.set("process", processObject(process))
@@ -39,7 +43,7 @@ public final class EventEncoder {
                 for a in ancestors { list.append(processObject(a)) }
                 body.set("ancestors", list)
             }
-            root.set("process_exec", body)
+            name = "process_exec"
             time = t
         case .exit(let process, let parent, let status, let signal, let t):
             body.set("process", processObject(process))
@@ -47,15 +51,15 @@ public final class EventEncoder {
             if signal != 0 { body.set("signal", Signals.name(signal)) }
             if status != 0 { body.set("status", status) }
             body.set("time", Self.rfc3339(t))
-            root.set("process_exit", body)
+            name = "process_exit"
             time = t
         case .hook(let h):
             fillHook(h, into: body)
-            root.set(h.family.rawValue, body)
+            name = h.family.rawValue
             time = h.timeNs
         case .network(let n):
             fillNetwork(n, into: body)
-            root.set(n.kind.eventName, body)
+            name = n.kind.eventName
             time = n.timeNs
         case .detection(let d):
             body.set("process", processObject(d.process))
@@ -66,26 +70,31 @@ public final class EventEncoder {
             let tags = JSONObject.array()
             for t in d.tags { tags.append(t) }
             body.set("tags", tags)
-            root.set(d.name, body)
+            name = d.name
             time = d.timeNs
         case .flow(let f):
             fillFlow(f, into: body)
-            root.set("flow", body)
+            name = "flow"
             time = f.timeNs
         case .dns(let d):
             fillDNS(d, into: body)
-            root.set("process_dns", body)
+            name = "process_dns"
             time = d.timeNs
         case .lostEvents(let counts, let total, let t):
-            for key in counts.keys.sorted() { body.set(key, counts[key]!) }
+            for key in counts.keys.sorted() { body.set(named: key, .uint(counts[key]!)) }
             body.set("total", total)
-            root.set("lost_events", body)
+            name = "lost_events"
             time = t
         }
         for f in fieldFilters { f.apply(to: body, eventType: event.eventType) }
+        root.set(named: name, body)
         root.set("node_name", nodeName)
         root.set("time", eventTime(time))
         root.write(to: &buffer)
+        // emptied, not freed: its print buffer keeps the capacity a whole event needed
+        root.remove(name)
+        root.remove("node_name" as StaticString)
+        root.remove("time" as StaticString)
         buffer.append(0x0a)
     }
 
@@ -107,38 +116,66 @@ public final class EventEncoder {
         var parentKtime: UInt64
     }
     private var processObjects: [ProcessKey: JSONObject] = [:]
-    /// The "YYYY-MM-DDTHH:MM:SS." of the last event time formatted: events come in bursts
-    /// within one second, so only the nanoseconds change.
-    private var lastSecond: (second: UInt64, prefix: String) = (UInt64.max, "")
-
-    /// An event's time (RFC 3339, nanoseconds), with the date part reused within a second.
-    func eventTime(_ ns: UInt64) -> String {
-        let second = ns / 1_000_000_000, frac = ns % 1_000_000_000
-        if lastSecond.second != second {
-            lastSecond = (second, String(Self.rfc3339(second * 1_000_000_000).dropLast(10))) // drop "000000000Z"
-        }
-        let f = String(frac)
-        return lastSecond.prefix + String(repeating: "0", count: 9 - f.count) + f + "Z"
+    /// The two entries of `processObjects` used last, newest first (an event's process and
+    /// parent; not references of their own).
+    private var recentProcessObjects: ((key: ProcessKey, object: JSONObject)?, (key: ProcessKey, object: JSONObject)?) = (nil, nil)
+    private func remember(_ key: ProcessKey, _ object: JSONObject) {
+        recentProcessObjects = ((key, object), recentProcessObjects.0)
     }
+    /// The "YYYY-MM-DDTHH:MM:SS." of the last event time formatted (20 bytes): events come in
+    /// bursts within one second, so only the nanoseconds change.
+    private var lastSecond: (second: UInt64, prefix: [UInt8]) = (UInt64.max, [])
+
+    /// An event's time (RFC 3339, nanoseconds) as a JSON string, written into 30 bytes on the
+    /// stack: formatting it through Swift Strings cost four allocations per event.
+    func eventTime(_ ns: UInt64) -> JSONObject {
+        let second = ns / 1_000_000_000
+        var frac = ns % 1_000_000_000
+        if lastSecond.second != second {
+            lastSecond = (second, Array(Self.rfc3339(second * 1_000_000_000).utf8.dropLast(10))) // drop "000000000Z"
+        }
+        let prefix = lastSecond.prefix
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: prefix.count + 10) { out in
+            for i in prefix.indices { out[i] = prefix[i] }
+            var i = prefix.count + 8
+            while i >= prefix.count {
+                out[i] = 0x30 + UInt8(frac % 10)
+                frac /= 10
+                i -= 1
+            }
+            out[prefix.count + 9] = 0x5a // "Z"
+            return JSONObject.string(utf8: UnsafeBufferPointer(out))
+        }
+    }
+
     static let processObjectCacheSize = 4096
 
     func processObject(_ p: ProcessEntry) -> JSONObject {
         guard fieldFilters.isEmpty else { return buildProcessObject(p) }
         let key = ProcessKey(ktime: p.id.ktime, pid: p.id.pid, tid: p.tid, flags: p.flags.rawValue, parentKtime: p.parent?.ktime ?? 0)
-        if let o = processObjects[key] { return o.retained() }
+        // most events name the processes the previous one did: a comparison or two, no hashing
+        if let r = recentProcessObjects.0, r.key == key { return r.object.retained() }
+        if let r = recentProcessObjects.1, r.key == key { return r.object.retained() }
+        if let o = processObjects[key] {
+            remember(key, o)
+            return o.retained()
+        }
         if processObjects.count >= Self.processObjectCacheSize {
             for o in processObjects.values { o.release() }
             processObjects.removeAll(keepingCapacity: true)
+            recentProcessObjects = (nil, nil)
         }
         // built once, kept as its JSON text: later events copy the bytes, not walk the tree
         let tree = buildProcessObject(p)
         let o = JSONObject.preserialized(tree.text)
         tree.release()
         processObjects[key] = o.retained() // the cache's own reference
+        remember(key, o)
         return o
     }
 
     deinit {
+        root.release()
         for o in processObjects.values { o.release() }
     }
 
@@ -165,7 +202,7 @@ public final class EventEncoder {
 
     private func addCapabilities(_ p: ProcessEntry, to o: JSONObject) {
         let cap = JSONObject.object()
-        for (name, mask) in [("permitted", p.caps.permitted), ("effective", p.caps.effective), ("inheritable", p.caps.inheritable)] where mask != 0 {
+        for (name, mask) in [("permitted" as StaticString, p.caps.permitted), ("effective", p.caps.effective), ("inheritable", p.caps.inheritable)] where mask != 0 {
             let list = JSONObject.array()
             for c in CapabilityName.allCases where mask & (1 << UInt64(c.bit)) != 0 { list.append(c.rawValue) }
             cap.set(name, list)
@@ -188,7 +225,7 @@ public final class EventEncoder {
             let entry = JSONObject.object()
             entry.set("inum", p.namespaces.inodes[i])
             if i < hostNamespaces.inodes.count && p.namespaces.inodes[i] == hostNamespaces.inodes[i] { entry.set("is_host", true) }
-            ns.set(name, entry)
+            ns.set(named: name, entry)
         }
         o.set("ns", ns)
     }

@@ -23,10 +23,10 @@ extension EventEncoder {
         ports.set("destination_port", UInt32(f.destination.port))
         if f.proto == "TCP" {
             let flags = JSONObject.object()
-            for name in f.tcpFlagNames { flags.set(name, true) }
+            for name in f.tcpFlagNames { flags.set(named: name, .bool(true)) }
             ports.set("flags", flags)
         }
-        l4.set(f.proto, ports)
+        l4.set(named: f.proto, ports)
         body.set("l4", l4)
         body.set("source", flowEndpoint(f.source))
         body.set("destination", flowEndpoint(f.destination))
@@ -39,7 +39,7 @@ extension EventEncoder {
             list.append(rule)
             // the rule is of the flow's own direction: a reply travels the other way
             let ingress = (f.direction == "INGRESS") != f.isReply
-            let key = f.kind == .drop ? (ingress ? "ingress_denied_by" : "egress_denied_by") : (ingress ? "ingress_allowed_by" : "egress_allowed_by")
+            let key: StaticString = f.kind == .drop ? (ingress ? "ingress_denied_by" : "egress_denied_by") : (ingress ? "ingress_allowed_by" : "egress_allowed_by")
             body.set(key, list)
         }
         if f.kind == .close {

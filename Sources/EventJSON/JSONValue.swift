@@ -12,15 +12,30 @@ struct JSONObject {
     static func array() -> JSONObject { JSONObject(raw: json_object_new_array()) }
     static func int(_ n: Int64) -> JSONObject { JSONObject(raw: json_object_new_int64(n)) }
 
-    func set(_ key: String, _ value: JSONObject) { json_object_object_add(raw, key, value.raw) }
-    func set(_ key: String, _ s: String) { set(key, JSONObject(raw: Self.string(s))) }
-    func set(_ key: String, _ n: UInt64) { set(key, JSONObject(raw: json_object_new_uint64(n))) }
-    func set(_ key: String, _ n: UInt32) { set(key, JSONObject(raw: json_object_new_int64(Int64(n)))) }
-    func set(_ key: String, _ b: Bool) { set(key, JSONObject(raw: json_object_new_boolean(b ? 1 : 0))) }
+    /// Keys are literals: json-c keeps their pointer (JSON_C_OBJECT_ADD_CONSTANT_KEY) instead of
+    /// a strdup'ed copy per key and event (a malloc, a strlen and a free each, at 200k events/s),
+    /// and each is set once per object (JSON_C_OBJECT_ADD_KEY_IS_NEW: no lookup first; debug
+    /// builds, which the tests run, check that it is new).
+    func set(_ key: StaticString, _ value: JSONObject) {
+        precondition(key.hasPointerRepresentation, "JSON keys are string literals")
+        key.utf8Start.withMemoryRebound(to: CChar.self, capacity: key.utf8CodeUnitCount + 1) {
+            assert(json_object_object_get_ex(raw, $0, nil) == 0, "JSON key \(key) set twice")
+            _ = json_object_object_add_ex(raw, $0, value.raw, UInt32(JSON_C_OBJECT_ADD_CONSTANT_KEY | JSON_C_OBJECT_ADD_KEY_IS_NEW))
+        }
+    }
+    func set(_ key: StaticString, _ s: String) { set(key, .string(s)) }
+    func set(_ key: StaticString, _ n: UInt64) { set(key, .uint(n)) }
+    func set(_ key: StaticString, _ n: UInt32) { set(key, .int(Int64(n))) }
+    func set(_ key: StaticString, _ b: Bool) { set(key, .bool(b)) }
+    /// A key known only at run time (a map's keys, an event's own name): json-c copies it.
+    func set(named key: String, _ value: JSONObject) { key.withCString { _ = json_object_object_add(raw, $0, value.raw) } }
+    static func string(_ s: String) -> JSONObject { JSONObject(raw: Self.cString(s)) }
+    static func uint(_ n: UInt64) -> JSONObject { JSONObject(raw: json_object_new_uint64(n)) }
+    static func bool(_ b: Bool) -> JSONObject { JSONObject(raw: json_object_new_boolean(b ? 1 : 0)) }
     func append(_ value: JSONObject) { json_object_array_add(raw, value.raw) }
-    func append(_ s: String) { json_object_array_add(raw, Self.string(s)) }
+    func append(_ s: String) { json_object_array_add(raw, Self.cString(s)) }
 
-    private static func string(_ s: String) -> OpaquePointer {
+    private static func cString(_ s: String) -> OpaquePointer {
         var s = s
         return s.withUTF8 { json_object_new_string_len(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), Int32($0.count)) }
     }
@@ -30,7 +45,10 @@ struct JSONObject {
         return json_object_object_get_ex(raw, key, &out) != 0 ? out.map(JSONObject.init) : nil
     }
 
-    func remove(_ key: String) { json_object_object_del(raw, key) }
+    func remove(_ key: String) { key.withCString { json_object_object_del(raw, $0) } }
+    func remove(_ key: StaticString) {
+        key.utf8Start.withMemoryRebound(to: CChar.self, capacity: key.utf8CodeUnitCount + 1) { json_object_object_del(raw, $0) }
+    }
 
     var keys: [String] {
         var out: [String] = []
@@ -55,9 +73,15 @@ struct JSONObject {
     /// An object that serializes as `text`, already JSON (json-c's userdata serializer): a
     /// subtree built and written once, then copied into each event as bytes.
     static func preserialized(_ text: String) -> JSONObject {
-        let o = json_object_new_object()!
-        json_object_set_serializer(o, json_object_userdata_to_json_string, strdup(text), json_object_free_userdata)
-        return JSONObject(raw: o)
+        var text = text
+        return text.withUTF8 { u in
+            u.withMemoryRebound(to: CChar.self) { JSONObject(raw: vigil_json_preserialized($0.baseAddress, $0.count)!) }
+        }
+    }
+
+    /// A string from UTF-8 bytes (no Swift String in between).
+    static func string(utf8 bytes: UnsafeBufferPointer<UInt8>) -> JSONObject {
+        bytes.withMemoryRebound(to: CChar.self) { JSONObject(raw: json_object_new_string_len($0.baseAddress, Int32($0.count))) }
     }
 
     /// The compact JSON text of this object.

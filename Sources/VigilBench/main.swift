@@ -195,6 +195,8 @@ case "datapath":
     // vigil-bench datapath [ROUNDS] [CONNECTS] [MEGABYTES]
     datapathBench(rounds: Int(args.dropFirst().first ?? "") ?? 5, connects: Int(args.dropFirst(2).first ?? "") ?? 5000,
                   megabytes: Int(args.dropFirst(3).first ?? "") ?? 512)
+case "encode":
+    encodeBench(events: Int(args.dropFirst().first ?? "") ?? 1_000_000)
 case "policy-parse":
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)

@@ -90,4 +90,19 @@ final class EventJSONTests: XCTestCase {
         XCTAssertEqual(EventEncoder.rfc3339(0), "1970-01-01T00:00:00.000000000Z")
         XCTAssertEqual(EventEncoder.rfc3339(1_790_000_001_000_000_007), "2026-09-21T14:13:21.000000007Z")
     }
+
+    /// The encoder reuses the date part within a second and one root object across events:
+    /// each event still carries its own time, and nothing of the previous event.
+    func testConsecutiveEventsCarryTheirOwnTimesAndNothingElse() throws {
+        let encoder = EventEncoder(nodeName: "n", hostNamespaces: Namespaces())
+        let times: [UInt64] = [1_790_000_001_000_000_007, 1_790_000_001_999_999_999, 1_790_000_002_000_000_000, 1_790_000_001_123_456_789]
+        let expected = ["2026-09-21T14:13:21.000000007Z", "2026-09-21T14:13:21.999999999Z", "2026-09-21T14:13:22.000000000Z", "2026-09-21T14:13:21.123456789Z"]
+        for (i, t) in times.enumerated() {
+            let event: AgentEvent = i % 2 == 0 ? .lostEvents(counts: ["process_exec": 1], total: 1, timeNs: t)
+                : .exit(process: Self.sample().process, parent: nil, status: 1, signal: 0, timeNs: t)
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(encoder.line(event).utf8)) as? [String: Any])
+            XCTAssertEqual(object["time"] as? String, expected[i])
+            XCTAssertEqual(Set(object.keys), [i % 2 == 0 ? "lost_events" : "process_exit", "node_name", "time"])
+        }
+    }
 }
