@@ -27,7 +27,7 @@ public enum HookRecordDecoder {
 
     /// The hook id of a hook record (to find its plan).
     public static func hookID(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
-        guard bytes.count >= MemoryLayout<vigil_hook_record>.size else { return nil }
+        guard bytes.count >= slotsOffset else { return nil }
         return bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.hook_id)!, as: UInt32.self)
     }
 
@@ -41,8 +41,10 @@ public enum HookRecordDecoder {
         return UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(VIGIL_ARG_BYTES))])
     }
 
+    /// A record carries the fixed part and the slots its hook uses (`nargs` of them, the plan's
+    /// slot count), nothing after.
     public static func decode(_ bytes: UnsafeRawBufferPointer, plan: borrowing HookPlan) -> DecodedHookRecord? {
-        guard bytes.count >= MemoryLayout<vigil_hook_record>.size else { return nil }
+        guard bytes.count >= slotsOffset + plan.slots.count * MemoryLayout<vigil_hook_slot>.stride else { return nil }
         let header = bytes.loadUnaligned(as: vigil_record_header.self)
         let hookID = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.hook_id)!, as: UInt32.self)
         let id = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.process)!, as: vigil_exec_id.self)

@@ -1,0 +1,74 @@
+import BPFKit
+import CVigilABI
+import Foundation
+import PolicyEngine
+import PolicyYAML
+import Sensors
+import XCTest
+
+/// A hook's records carry the fixed part and only the argument slots the hook uses, so the
+/// ring holds more of them (a hook without arguments: 144 bytes, not the 1464 of a full
+/// record). In-process on the tracepoint tier (every kernel, the host's included).
+final class HookRecordSizeTests: XCTestCase {
+    static let cat = URL(fileURLWithPath: "/bin/cat").resolvingSymlinksInPath().path
+
+    /// sys_enter_openat with `args` arguments (0: none, 2: dfd and filename), filtered in the
+    /// kernel to the given binary.
+    static func policy(name: String, args: Int, binary: String) -> String {
+        let argList = args == 0 ? "" : """
+            args:
+            - index: 5
+              type: int
+            - index: 6
+              type: string
+        """
+        return """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata:
+          name: \(name)
+        spec:
+          tracepoints:
+          - subsystem: syscalls
+            event: sys_enter_openat
+        \(argList)
+            selectors:
+            - matchBinaries:
+              - operator: In
+                values: ["\(binary)"]
+        """
+    }
+
+    func testRecordsCarryOnlyTheSlotsTheirHookUses() throws {
+        try KernelTest.require(.tracepoint)
+        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
+        try sensor.attach()
+        defer { sensor.detach() }
+        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes),
+                                    environment: .running)
+        defer { manager.unloadAll() }
+        for (name, args) in [("size-no-args", 0), ("size-two-args", 2)] {
+            let parsed = PolicyLoader.parse(Array(Self.policy(name: name, args: args, binary: Self.cat).utf8), file: name + ".yaml")
+            XCTAssertTrue(parsed.isValid, "\(parsed.diagnostics)")
+            try manager.load(XCTUnwrap(parsed.policies.first))
+        }
+        var sizes: [String: Set<Int>] = [:]
+        var paths: [String] = []
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
+            if HookRecordDecoder.isHookRecord(bytes), let (r, loaded) = manager.decode(bytes) {
+                sizes[loaded.plan.policyName, default: []].insert(bytes.count)
+                if case .string(let p) = r.args.last?.value { paths.append(p) }
+            }
+            return true
+        }
+        let run = try KernelTest.run(Self.cat, ["/etc/hostname"])
+        XCTAssertEqual(run.status, 0)
+        try KernelTest.poll(ring) { sizes.count == 2 && paths.contains("/etc/hostname") }
+        let fixed = MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.slots)!
+        let slot = MemoryLayout<vigil_hook_slot>.stride
+        // ring records are padded to 8 bytes; both sizes are multiples of 8 already
+        XCTAssertEqual(sizes["size-no-args"], [fixed], "a hook without arguments sends no slot")
+        XCTAssertEqual(sizes["size-two-args"], [fixed + 2 * slot], "two arguments, two slots")
+        XCTAssertLessThan(fixed + 2 * slot, MemoryLayout<vigil_hook_record>.size)
+    }
+}
