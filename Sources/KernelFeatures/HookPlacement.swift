@@ -5,7 +5,8 @@ import BPFKit
 public enum HookTarget: Sendable, Equatable {
     /// A kernel function (kprobes:/fentries:), already resolved to its symbol.
     case function(symbol: String, isReturn: Bool, preferFentry: Bool)
-    case tracepoint(subsystem: String, event: String, raw: Bool)
+    /// `readsFields`: whether the hook reads the tracepoint record's fields (its `args`).
+    case tracepoint(subsystem: String, event: String, raw: Bool, readsFields: Bool = true)
     case lsm(hook: String)
     case uprobe(path: String)
     case usdt(path: String)
@@ -54,12 +55,22 @@ public enum HookPlacement {
             if let p = attempt(probe, "\(probe)/\(symbol)", [.kprobe], exists) { return p }
             if !isReturn, cgroupConnectForm(call: symbol) != nil,
                let p = attempt(cgroupConnectTier, "cgroup/connect4+connect6", [.cgroupSockAddr]) { return p }
-        case .tracepoint(let subsystem, let event, let raw):
+        case .tracepoint(let subsystem, let event, let raw, let readsFields):
             let exists = tracepointExists(subsystem, event) ? nil : "tracepoint \(subsystem)/\(event) does not exist on this kernel"
             if raw {
                 if let p = attempt("raw_tp", "raw_tp/\(event)", [.rawTracepoint], exists) { return p }
-            } else if let p = attempt("tracepoint", "tracepoint/\(subsystem)/\(event)", [.tracepoint], exists) {
-                return p
+            } else {
+                // sched_process_exec without fields runs as tp_btf: matchBinaries and the posted
+                // process read the process table, which the process sensor's own tp_btf program
+                // updates on this tracepoint, so the hook must run after it. Programs on a
+                // tracepoint run in attach order only among programs of one kind; the perf probe
+                // behind classic tracepoint programs is registered by the first perf user on the
+                // machine (another tracer, even before the agent started) and can run first. As
+                // tp_btf, attached after the sensor, the hook runs after it whatever else is
+                // attached. A hook that reads the record's fields keeps the classic tracepoint.
+                if subsystem == "sched" && event == "sched_process_exec" && !readsFields,
+                   let p = attempt("tp_btf", "tp_btf/\(event)", [.tpBTF], exists) { return p }
+                if let p = attempt("tracepoint", "tracepoint/\(subsystem)/\(event)", [.tracepoint], exists) { return p }
             }
         case .lsm(let hook):
             let active = bpfLSMActive ? nil : "bpf is not in the active LSM list (boot with lsm=...,bpf)"

@@ -5,7 +5,7 @@ public enum HookFlavour: String, Sendable, CaseIterable {
     case tracepoint, rawTracepoint = "raw_tp", kprobe, kretprobe, fentry, fexit, fmodRet = "fmod_ret", lsm
     /// A connect hook lowered to cgroup sock_addr programs (see `ConnectLowering`).
     case cgroupConnect4 = "cgroup/connect4", cgroupConnect6 = "cgroup/connect6"
-    /// sched/sched_process_exec as tp_btf (PolicyCompiler.execTracepointOnBTF).
+    /// sched/sched_process_exec as tp_btf (HookPlacement.place).
     case execBTF = "tp_btf/sched_process_exec"
 
     /// The C function in hook.bpf.c.

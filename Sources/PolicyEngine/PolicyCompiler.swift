@@ -191,7 +191,7 @@ public enum PolicyCompiler {
 
     static func tracepoint(_ t: TracepointSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
         let name = "\(path) (\(t.raw ? "raw_tp" : "tracepoint") \(t.subsystem)/\(t.event))"
-        let placement = env.place(.tracepoint(subsystem: t.subsystem, event: t.event, raw: t.raw))
+        let placement = env.place(.tracepoint(subsystem: t.subsystem, event: t.event, raw: t.raw, readsFields: !t.common.args.isEmpty))
         guard placement.tier != nil else { return .failure(.unplaceable(hook: name, tried: placement.skipped)) }
         var config = vigil_hook_config()
         var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
@@ -226,7 +226,7 @@ public enum PolicyCompiler {
             }
         }
         config.nargs = UInt32(slots.count)
-        let flavour: HookFlavour = t.raw ? .rawTracepoint : execTracepointOnBTF(t, env: env) ? .execBTF : .tracepoint
+        let flavour: HookFlavour = t.raw ? .rawTracepoint : placement.tier == "tp_btf" ? .execBTF : .tracepoint
         return finish(config: config, slots: slots, selectors: t.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env, byPosition: true) { config, sets in
             var p = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .tracepoint, flavour: flavour,
                              attach: t.raw ? .rawTracepoint(event: t.event) : .tracepoint(subsystem: t.subsystem, event: t.event),
@@ -236,18 +236,6 @@ public enum PolicyCompiler {
             p.event = t.event
             return p
         }
-    }
-
-    /// Whether a sched_process_exec hook runs as tp_btf. matchBinaries and the posted process
-    /// read the process table, which the process sensor's exec program updates on the same
-    /// tracepoint: the hook must run after it. BPF programs on a tracepoint run in attach
-    /// order only among programs of one kind (raw/tp_btf probes, or the perf event's program
-    /// list); the perf probe, registered by the first perf user of the tracepoint on the
-    /// machine (another tracer, even before the agent started), can run before the sensor's
-    /// tp_btf probe. As tp_btf, attached after the sensor, the hook runs after it whatever
-    /// else is attached. Hooks with arguments keep the classic tracepoint (its record fields).
-    static func execTracepointOnBTF(_ t: TracepointSpec, env: KernelEnvironment) -> Bool {
-        t.subsystem == "sched" && t.event == "sched_process_exec" && t.common.args.isEmpty && env.status(.tpBTF).isSupported
     }
 
     static func lsm(_ l: LSMHookSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {

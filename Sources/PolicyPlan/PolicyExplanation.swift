@@ -44,7 +44,7 @@ public struct PolicyExplanation: Sendable, Codable {
         func add(_ path: String, _ name: String, _ target: HookTarget, _ common: HookCommon, overrideVia: () -> (String, Bool)) {
             var placement = HookPlacement.place(target, status: status)
             var args = common.args.map { "arg index \($0.index): \($0.type.rawValue)" }
-            if case .tracepoint(let sub, let event, false) = target, placement.tier != nil, let format = TracepointFormat.load(subsystem: sub, event: event) {
+            if case .tracepoint(let sub, let event, false, _) = target, placement.tier != nil, let format = TracepointFormat.load(subsystem: sub, event: event) {
                 // Tracepoint arg indexes are positions in the format's field list (common fields included).
                 var problems: [String] = []
                 args = common.args.map { arg in
@@ -77,7 +77,7 @@ public struct PolicyExplanation: Sendable, Codable {
         }
         for (i, t) in spec.tracepoints.enumerated() {
             add("spec.tracepoints[\(i)]", "\(t.raw ? "raw tracepoint" : "tracepoint") \(t.subsystem)/\(t.event)",
-                .tracepoint(subsystem: t.subsystem, event: t.event, raw: t.raw), t.common) { ("a tracepoint cannot override", false) }
+                .tracepoint(subsystem: t.subsystem, event: t.event, raw: t.raw, readsFields: !t.common.args.isEmpty), t.common) { ("a tracepoint cannot override", false) }
         }
         for (i, l) in spec.lsmHooks.enumerated() {
             let placement = HookPlacement.place(.lsm(hook: l.hook), status: status)

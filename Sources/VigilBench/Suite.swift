@@ -171,34 +171,36 @@ func suite(rounds: Int, scale: Double, jsonPath: String) {
         try? FileManager.default.removeItem(atPath: policyPath)
     }
     for w in workloads { _ = w.run(max(1, w.iterations / 10)) } // warm up
-    for round in 0..<rounds {
-        FileHandle.standardError.write(Data("suite: round \(round + 1) of \(rounds)\n".utf8))
-        for w in workloads {
-            for c in configs {
-                let t: Double?
-                switch c {
-                case "none": t = w.run(w.iterations)
-                case "floor": t = withFloor("floor_empty", on: w.hook) { w.run(w.iterations) }
-                case "floor+ring": t = withFloor("floor_ringbuf", on: w.hook) { w.run(w.iterations) }
-                case "bpftrace": t = withBpftrace(w.bpftrace) { w.run(w.iterations) }
-                default:
-                    var extra: [String] = []
-                    if c != "vigil" {
-                        try! (c == "vigil+match" ? w.matchPolicy : w.nomatchPolicy).write(toFile: policyPath, atomically: true, encoding: .utf8)
-                        extra = ["--policy", policyPath]
+    withBPFStats(false) {
+        for round in 0..<rounds {
+            FileHandle.standardError.write(Data("suite: round \(round + 1) of \(rounds)\n".utf8))
+            for w in workloads {
+                for c in configs {
+                    let t: Double?
+                    switch c {
+                    case "none": t = w.run(w.iterations)
+                    case "floor": t = withFloor("floor_empty", on: w.hook) { w.run(w.iterations) }
+                    case "floor+ring": t = withFloor("floor_ringbuf", on: w.hook) { w.run(w.iterations) }
+                    case "bpftrace": t = withBpftrace(w.bpftrace) { w.run(w.iterations) }
+                    default:
+                        var extra: [String] = []
+                        if c != "vigil" {
+                            try! (c == "vigil+match" ? w.matchPolicy : w.nomatchPolicy).write(toFile: policyPath, atomically: true, encoding: .utf8)
+                            extra = ["--policy", policyPath]
+                        }
+                        try? FileManager.default.removeItem(atPath: export)
+                        let agent = startAgent(export: export, extra: extra)
+                        t = agent.isRunning ? w.run(w.iterations) : nil
+                        kill(agent.processIdentifier, SIGINT)
+                        agent.waitUntilExit()
                     }
-                    try? FileManager.default.removeItem(atPath: export)
-                    let agent = startAgent(export: export, extra: extra)
-                    t = agent.isRunning ? w.run(w.iterations) : nil
-                    kill(agent.processIdentifier, SIGINT)
-                    agent.waitUntilExit()
+                    if let t { samples[w.name, default: [:]][c, default: []].append(t) }
                 }
-                if let t { samples[w.name, default: [:]][c, default: []].append(t) }
             }
         }
     }
     var results: [SuiteResult] = []
-    print("vigil-bench suite: \(rounds) rounds, interleaved; workload on CPU 0, agents and bpftrace on CPU 1; ns per operation (median, min-max)")
+    print("vigil-bench suite: \(rounds) rounds, interleaved; workload on CPU 0, agents and bpftrace on CPU 1; kernel.bpf_stats_enabled=0; ns per operation (median, min-max)")
     func pad(_ x: String, _ w: Int) -> String { x.count >= w ? x : x + String(repeating: " ", count: w - x.count) }
     func lpad(_ x: String, _ w: Int) -> String { x.count >= w ? x : String(repeating: " ", count: w - x.count) + x }
     print(pad("workload", 18) + pad("config", 15) + lpad("median", 10) + lpad("min - max", 22) + lpad("added", 10) + lpad("vs floor", 10))

@@ -94,6 +94,17 @@ func rssKB(_ pid: Int32) -> Int {
     return 0
 }
 
+/// Runs `body` with kernel.bpf_stats_enabled set to `on`, then puts the old value back.
+/// Overhead figures are taken with it off, the kernel's default: with it on, every BPF
+/// program run (the floor's, Vigil's and bpftrace's alike) also pays two clock reads.
+func withBPFStats<T>(_ on: Bool, _ body: () -> T) -> T {
+    let path = "/proc/sys/kernel/bpf_stats_enabled"
+    let old = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"
+    try? (on ? "1" : "0").write(toFile: path, atomically: false, encoding: .utf8)
+    defer { try? old.write(toFile: path, atomically: false, encoding: .utf8) }
+    return body()
+}
+
 /// run_time_ns and run_cnt of the programs whose names start with `prefix` (the process
 /// sensor's by default), summed by name (kernel.bpf_stats_enabled=1).
 func bpfStats(prefix: String = "process_") -> [String: (ns: UInt64, count: UInt64)] {

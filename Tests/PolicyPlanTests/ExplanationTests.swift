@@ -30,6 +30,22 @@ final class ExplanationTests: XCTestCase {
         XCTAssertEqual(missing.skipped.last, "kprobe: no kernel function no_such_fn (not in /proc/kallsyms)")
     }
 
+    /// sched_process_exec without fields goes to tp_btf where the kernel has it (so it runs
+    /// after the process sensor); with fields, or without tp_btf, to the classic tracepoint.
+    func testExecHookWithoutFieldsIsPlacedOnTpBTF() {
+        let exists: (String, String) -> Bool = { _, _ in true }
+        let withBTF = status(Self.host.union([.tpBTF]))
+        let bare = HookPlacement.place(.tracepoint(subsystem: "sched", event: "sched_process_exec", raw: false, readsFields: false), status: withBTF, tracepointExists: exists)
+        XCTAssertEqual(bare.attachPoint, "tp_btf/sched_process_exec")
+        let fields = HookPlacement.place(.tracepoint(subsystem: "sched", event: "sched_process_exec", raw: false, readsFields: true), status: withBTF, tracepointExists: exists)
+        XCTAssertEqual(fields.attachPoint, "tracepoint/sched/sched_process_exec")
+        let noBTF = HookPlacement.place(.tracepoint(subsystem: "sched", event: "sched_process_exec", raw: false, readsFields: false), status: status(Self.host.subtracting([.tpBTF])), tracepointExists: exists)
+        XCTAssertEqual(noBTF.attachPoint, "tracepoint/sched/sched_process_exec")
+        XCTAssertEqual(noBTF.skipped.count, 1, "the tp_btf attempt says why it was not used")
+        let openat = HookPlacement.place(.tracepoint(subsystem: "syscalls", event: "sys_enter_openat", raw: false, readsFields: false), status: withBTF, tracepointExists: exists)
+        XCTAssertEqual(openat.attachPoint, "tracepoint/syscalls/sys_enter_openat", "only the exec tracepoint has the ordering need")
+    }
+
     func testTracepointsAndLSM() {
         let s = status(Self.host)
         XCTAssertEqual(HookPlacement.place(.tracepoint(subsystem: "syscalls", event: "sys_enter_openat", raw: false), status: s, tracepointExists: { _, _ in true }).attachPoint,

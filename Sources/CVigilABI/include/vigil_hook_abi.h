@@ -41,7 +41,7 @@
 #define VIGIL_HOOK_CGROUP_SOCK6 10u
 /* sched/sched_process_exec without arguments, as a tp_btf program: it runs after the process
  * sensor's own tp_btf program on that tracepoint (attached first), so matchBinaries sees the
- * new image whatever else is attached there (see PolicyCompiler.execTracepointOnBTF). */
+ * new image whatever else is attached there (see HookPlacement.place). */
 #define VIGIL_HOOK_EXEC_BTF 11u
 
 /* How an argument is read (struct vigil_arg_spec.kind). */
