@@ -4,7 +4,7 @@ import PackageDescription
 /// Vigil: runtime security and enforcement for Linux on eBPF.
 ///
 /// Module map (one concern each; see README "Layout"):
-/// - C system libraries: CLibbpf, CYAML, CJSONC.
+/// - C system libraries: CLibbpf, CYAML, CJSONC, CZlib; CMalloc (glibc malloc.h, which the Glibc module lacks).
 /// - CVigilABI: the one definition of every struct that crosses the BPF/user boundary.
 /// - CBPFShim: the few libbpf calls Swift can't make directly (va_list print callback, BTF walks).
 /// - BPFObjects / BPFTestObjects: eBPF objects compiled from bpf/ and embedded in the binary.
@@ -34,6 +34,7 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMalloc"),
         .target(name: "CVigilABI"),
         .target(name: "CBPFShim", dependencies: ["CLibbpf"]),
         .plugin(name: "EmbedBPFObjects", capability: .buildTool()),
@@ -57,7 +58,7 @@ let package = Package(
         .target(name: "Datapath", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "NetworkPolicy"]),
         .target(
             name: "AgentRuntime",
-            dependencies: ["AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", "CMalloc", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON"]),
         .executableTarget(

@@ -1,6 +1,7 @@
 import AgentCore
 import BPFKit
 import Datapath
+import CMalloc
 import CVigilABI
 import EventJSON
 import Export
@@ -132,7 +133,7 @@ public final class Agent {
         writeStatus()
         // Start-up (feature probes, kernel BTF for CO-RE, object loads) frees megabytes that
         // glibc keeps in the heap; hand them back before the long run.
-        _ = mallocTrim(0)
+        _ = malloc_trim(0)
         // Periodic work between wakeups, on the monotonic clock (the wall clock can step).
         var lastStatusNs: UInt64 = 0, lastDatapathNs: UInt64 = 0, lastLossNs: UInt64 = 0
         func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
@@ -413,6 +414,3 @@ public struct AgentStartError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// glibc's malloc_trim (malloc.h, which the Glibc module does not export).
-@_silgen_name("malloc_trim")
-private func mallocTrim(_ pad: Int) -> Int32
