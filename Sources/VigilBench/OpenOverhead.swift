@@ -58,7 +58,7 @@ func openOverhead(rounds: Int, opens: Int) {
     // and the default agent, which adds the network sensor (on kernels without trampolines
     // its accept tracepoints tax every syscall: that tax shows as the difference).
     let vigilConfigs: [(name: String, args: [String])] = [("policy engine", ["--disable-network-sensor"]), ("default agent", [])]
-    var off: [Double] = [], empty: [Double] = [], vigil: [[Double]] = vigilConfigs.map { _ in [] }, bpftrace: [Double] = []
+    var off: [Double] = [], empty: [Double] = [], readPath: [Double] = [], vigil: [[Double]] = vigilConfigs.map { _ in [] }, bpftrace: [Double] = []
     withBPFStats(false) {
         for _ in 0..<rounds {
             off.append(openLoop(opens, path: file))
@@ -68,6 +68,9 @@ func openOverhead(rounds: Int, opens: Int) {
             let link = try! object.program("empty_openat").attach()
             empty.append(openLoop(opens, path: file))
             link.close()
+            let readLink = try! object.program("read_path_openat").attach()
+            readPath.append(openLoop(opens, path: file))
+            readLink.close()
 
             for (i, config) in vigilConfigs.enumerated() {
                 let export = "/tmp/vigil-bench-open-\(getpid()).json"
@@ -103,6 +106,9 @@ func openOverhead(rounds: Int, opens: Int) {
     print("open-overhead: open()+close() of a file no prefix matches, \(rounds) rounds x \(opens) opens, interleaved; workload on CPU 0, agents on CPU 1; kernel.bpf_stats_enabled=0")
     print(String(format: "  no program:                 median %.0f ns per open+close", mOff))
     print(String(format: "  empty program (the floor):  median %.0f ns  (+%.0f ns, %+.1f%%)", mEmpty, mEmpty - mOff, (mEmpty / mOff - 1) * 100))
+    let mRead = median(readPath)
+    print(String(format: "  empty + path read (helper): median %.0f ns  (+%.0f ns, %+.1f%%): the floor of any filter on the path",
+                 mRead, mRead - mOff, (mRead / mOff - 1) * 100))
     let mB = bpftrace.isEmpty ? nil : median(bpftrace)
     if let mB {
         print(String(format: "  bpftrace, same prefixes:    median %.0f ns  (+%.0f ns, %+.1f%%)", mB, mB - mOff, (mB / mOff - 1) * 100))
@@ -114,6 +120,7 @@ func openOverhead(rounds: Int, opens: Int) {
         var line = String(format: "  vigil FIM, %@: median %.0f ns  (+%.0f ns, %+.1f%%); / floor %.2fx (target <= 1.5x)",
                           config.name, m, m - mOff, (m / mOff - 1) * 100, (m - mOff) / max(mEmpty - mOff, 1))
         if let mB { line += String(format: "; / bpftrace %.2fx (target <= 0.5x)", (m - mOff) / max(mB - mOff, 1)) }
+        line += String(format: "; beyond the path read %+.0f ns", m - mRead)
         print(line)
     }
 }

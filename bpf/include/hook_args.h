@@ -294,6 +294,21 @@ static __always_inline void read_sock_addr_ctx(struct bpf_sock_addr *sa, __u32 f
 }
 
 /* A kernel char array (net_device name, module name) as a string. */
+/* A NUL-terminated string behind `raw` (user or kernel memory) into the slot. */
+static __always_inline void read_string(struct vigil_hook_arg *a, __u8 *out, __u64 raw, bool user)
+{
+	long n = user ? bpf_probe_read_user_str(out, VIGIL_ARG_BYTES, (void *)raw)
+		      : bpf_probe_read_kernel_str(out, VIGIL_ARG_BYTES, (void *)raw);
+	if (n <= 0) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		out[0] = 0;
+	} else {
+		a->len = (n - 1) & (VIGIL_ARG_BYTES - 1);
+		if (n == VIGIL_ARG_BYTES)
+			a->flags |= VIGIL_ARG_TRUNCATED;
+	}
+}
+
 static __always_inline void read_kernel_name(struct vigil_hook_arg *a, __u8 *out, const void *name)
 {
 	long n = name ? bpf_probe_read_kernel_str(out, 64, name) : -1;
@@ -342,19 +357,9 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	case VIGIL_ARG_INT:
 		a->value = extend(raw, size, flags & VIGIL_ARGF_SIGNED);
 		break;
-	case VIGIL_ARG_STRING: {
-		long n = user ? bpf_probe_read_user_str(out, VIGIL_ARG_BYTES, (void *)raw)
-			      : bpf_probe_read_kernel_str(out, VIGIL_ARG_BYTES, (void *)raw);
-		if (n <= 0) {
-			a->flags |= VIGIL_ARG_READ_FAILED;
-			out[0] = 0;
-		} else {
-			a->len = (n - 1) & (VIGIL_ARG_BYTES - 1);
-			if (n == VIGIL_ARG_BYTES)
-				a->flags |= VIGIL_ARG_TRUNCATED;
-		}
+	case VIGIL_ARG_STRING:
+		read_string(a, out, raw, user);
 		break;
-	}
 	case VIGIL_ARG_BUFFER: {
 		__u64 want = VIGIL_ARG_BYTES;
 		if (hook_config.args[i].size_arg) {
@@ -436,5 +441,26 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	}
 }
 
+
+/*
+ * An argument a selector tests, read before the selectors run (on every call). A
+ * tracepoint's string field (the FIM shape: a path a Prefix list tests) is read inline: with
+ * `i` a constant here the verifier keeps one context load and the string read, where the
+ * shared read_arg subprogram dispatches on kind, flavour and offset at run time.
+ */
+static __always_inline void read_filtered_arg(void *ctx, __u32 flavour, struct vigil_hook_record *r, int i)
+{
+	if (flavour == VIGIL_HOOK_TRACEPOINT && hook_config.args[i].kind == VIGIL_ARG_STRING &&
+	    !(hook_config.args[i].flags & VIGIL_ARGF_RETURN)) {
+		struct vigil_hook_arg *a = &r->args[i];
+		a->len = 0;
+		a->flags = 0;
+		a->value = 0;
+		__u64 raw = tracepoint_field(ctx, hook_config.args[i].source, hook_config.args[i].size, false);
+		read_string(a, r->slots[i].data, raw, hook_config.args[i].flags & VIGIL_ARGF_USER);
+		return;
+	}
+	read_arg(ctx, flavour, r, i);
+}
 
 #endif

@@ -220,7 +220,7 @@ static __always_inline bool sock_op(const volatile struct vigil_arg_filter *f, c
 	return false;
 }
 
-static __noinline bool arg_filter_matches(int s, int fi, struct vigil_hook_record *r)
+static __always_inline bool arg_filter_matches(int s, int fi, struct vigil_hook_record *r)
 {
 	const volatile struct vigil_arg_filter *f = &hook_config.selectors[s].filters[fi];
 	__u32 slot = f->slot;

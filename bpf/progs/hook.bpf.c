@@ -54,7 +54,7 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		if (i >= hook_config.nargs)
 			break;
 		if (hook_config.args[i].flags & VIGIL_ARGF_FILTERED)
-			read_arg(ctx, flavour, r, i);
+			read_filtered_arg(ctx, flavour, r, i);
 	}
 
 	/* The caller's table entry: its binary for matchBinaries (looked up before the selectors
