@@ -413,4 +413,3 @@ public struct AgentStartError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }
 }
-

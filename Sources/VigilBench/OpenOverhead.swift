@@ -85,20 +85,7 @@ func openOverhead(rounds: Int, opens: Int) {
             }
 
             if hasBpftrace {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
-                p.arguments = ["-c", "1", "/usr/bin/bpftrace", "-e", bpftraceProgram]
-                let out = Pipe()
-                p.standardOutput = out
-                p.standardError = FileHandle.nullDevice
-                try! p.run()
-                // bpftrace prints "Attaching 1 probe..." once attached.
-                let ready = out.fileHandleForReading.availableData
-                if ready.isEmpty { print("  bpftrace exited early") }
-                usleep(200_000)
-                bpftrace.append(openLoop(opens, path: file))
-                kill(p.processIdentifier, SIGINT)
-                p.waitUntilExit()
+                if let t = withBpftrace(bpftraceProgram, { openLoop(opens, path: file) }) { bpftrace.append(t) } else { print("  bpftrace exited early") }
             }
         }
     }

@@ -10,34 +10,7 @@ import XCTest
 /// ring holds more of them (a hook without arguments: 144 bytes, not the 1464 of a full
 /// record). In-process on the tracepoint tier (every kernel, the host's included).
 final class HookRecordSizeTests: XCTestCase {
-    static let cat = URL(fileURLWithPath: "/bin/cat").resolvingSymlinksInPath().path
-
-    /// sys_enter_openat with `args` arguments (0: none, 2: dfd and filename), filtered in the
-    /// kernel to the given binary.
-    static func policy(name: String, args: Int, binary: String) -> String {
-        let argList = args == 0 ? "" : """
-            args:
-            - index: 5
-              type: int
-            - index: 6
-              type: string
-        """
-        return """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata:
-          name: \(name)
-        spec:
-          tracepoints:
-          - subsystem: syscalls
-            event: sys_enter_openat
-        \(argList)
-            selectors:
-            - matchBinaries:
-              - operator: In
-                values: ["\(binary)"]
-        """
-    }
+    static let cat = PolicyTracepointTests.cat
 
     func testRecordsCarryOnlyTheSlotsTheirHookUses() throws {
         try KernelTest.require(.tracepoint)
@@ -47,8 +20,9 @@ final class HookRecordSizeTests: XCTestCase {
         let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes),
                                     environment: .running)
         defer { manager.unloadAll() }
-        for (name, args) in [("size-no-args", 0), ("size-two-args", 2)] {
-            let parsed = PolicyLoader.parse(Array(Self.policy(name: name, args: args, binary: Self.cat).utf8), file: name + ".yaml")
+        for (name, prefix) in [("size-no-args", nil), ("size-two-args", "/etc/")] {
+            let yaml = PolicyTracepointTests.openatPolicy(name: name, prefix: prefix, binary: Self.cat)
+            let parsed = PolicyLoader.parse(Array(yaml.utf8), file: name + ".yaml")
             XCTAssertTrue(parsed.isValid, "\(parsed.diagnostics)")
             try manager.load(XCTUnwrap(parsed.policies.first))
         }

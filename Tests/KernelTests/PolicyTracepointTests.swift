@@ -10,8 +10,26 @@ final class PolicyTracepointTests: XCTestCase {
     /// /bin/cat's real path (merged /usr: the kernel reports /usr/bin/cat).
     static let cat = URL(fileURLWithPath: "/bin/cat").resolvingSymlinksInPath().path
 
-    static func openatPolicy(name: String, prefix: String, binary: String, actions: String = "") -> String {
+    /// sys_enter_openat for `binary`; with a `prefix`, the hook reads dfd and filename and a
+    /// Prefix filter tests the filename; without one it reads no argument.
+    static func openatPolicy(name: String, prefix: String?, binary: String, actions: String = "") -> String {
+        let args = prefix == nil ? "" : """
+            args:
+            - index: 5
+              type: int
+            - index: 6
+              type: string
         """
+        let matchArgs = prefix.map { """
+            - matchArgs:
+              - index: 1
+                operator: Prefix
+                values: ["\($0)"]
+              matchBinaries:
+        """ } ?? """
+            - matchBinaries:
+        """
+        return """
         apiVersion: cilium.io/v1alpha1
         kind: TracingPolicy
         metadata:
@@ -20,17 +38,9 @@ final class PolicyTracepointTests: XCTestCase {
           tracepoints:
           - subsystem: syscalls
             event: sys_enter_openat
-            args:
-            - index: 5
-              type: int
-            - index: 6
-              type: string
+        \(args)
             selectors:
-            - matchArgs:
-              - index: 1
-                operator: Prefix
-                values: ["\(prefix)"]
-              matchBinaries:
+        \(matchArgs)
               - operator: In
                 values: ["\(binary)"]
         \(actions)

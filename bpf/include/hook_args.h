@@ -293,7 +293,6 @@ static __always_inline void read_sock_addr_ctx(struct bpf_sock_addr *sa, __u32 f
 	a->value = d->family;
 }
 
-/* A kernel char array (net_device name, module name) as a string. */
 /* A NUL-terminated string behind `raw` (user or kernel memory) into the slot. */
 static __always_inline void read_string(struct vigil_hook_arg *a, __u8 *out, __u64 raw, bool user)
 {
@@ -309,6 +308,7 @@ static __always_inline void read_string(struct vigil_hook_arg *a, __u8 *out, __u
 	}
 }
 
+/* A kernel char array (net_device name, module name) as a string. */
 static __always_inline void read_kernel_name(struct vigil_hook_arg *a, __u8 *out, const void *name)
 {
 	long n = name ? bpf_probe_read_kernel_str(out, 64, name) : -1;
@@ -440,7 +440,6 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 		break;
 	}
 }
-
 
 /*
  * An argument a selector tests, read before the selectors run (on every call). A
