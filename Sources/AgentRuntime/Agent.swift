@@ -61,7 +61,8 @@ public final class Agent {
             network = nil
         } else {
             network = try NetworkSensor(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes,
-                                        scanThreshold: configuration.scanThreshold, scanWindowNs: UInt64(configuration.scanWindowSeconds) * 1_000_000_000)
+                                        scanThreshold: configuration.scanThreshold, scanWindowNs: UInt64(configuration.scanWindowSeconds) * 1_000_000_000,
+                                        acceptHook: configuration.acceptHook)
         }
         if !configuration.datapath {
             datapath = nil
@@ -101,11 +102,18 @@ public final class Agent {
         // and the kernel's record (same pid, later identity) simply supersedes the scan.
         try sensor.attach()
         logger.info("process sensor attached", metadata: ["hook.tier": "\(sensor.tier)"])
-        seedFromProcfs()
+        let running = seedFromProcfs()
         try flushOutput()
         if let network {
             try network.attach()
-            logger.info("network sensor attached", metadata: ["accept.hook": "\(network.acceptHook)"])
+            // after the attach, as for processes: a listener opened in between is recorded by
+            // the kernel, whose entry the seed does not override
+            if network.needsListenerSeed {
+                let seeded = try network.seed(listeners: ListenerScanner.scan(processes: running))
+                logger.info("network sensor attached", metadata: ["accept.hook": "\(network.acceptHook.description)", "listeners.seeded": "\(seeded)"])
+            } else {
+                logger.info("network sensor attached", metadata: ["accept.hook": "\(network.acceptHook.description)"])
+            }
         }
         if let datapath {
             try datapath.controller.kernel.attachOwners()
@@ -225,13 +233,16 @@ public final class Agent {
         }
     }
 
-    private func seedFromProcfs() {
-        for entry in ProcfsScanner.scan(clock: clock) {
+    /// Returns the processes /proc listed.
+    private func seedFromProcfs() -> [ProcessEntry] {
+        let running = ProcfsScanner.scan(clock: clock)
+        for entry in running {
             if cache.current(pid: entry.pid) != nil { continue } // the kernel already reported a newer image
             cache.insert(entry)
             try? sensor.seed(entry)
             emit(.exec(process: entry, parent: cache.parent(of: entry), ancestors: ancestors(of: entry), timeNs: KernelClock.nowWallNs()))
         }
+        return running
     }
 
     private func ancestors(of entry: ProcessEntry) -> [ProcessEntry] {

@@ -1,6 +1,7 @@
 import EventJSON
 import Export
 import Foundation
+import Sensors
 import PolicyYAML
 
 /// `vigil agent --config FILE`: the same settings as the flags, as YAML keys named like the
@@ -8,7 +9,7 @@ import PolicyYAML
 public enum AgentConfigFile {
     public static let keys = ["node-name", "export-stdout", "export-file", "export-file-max-size", "export-file-max-backups",
                               "export-file-compress", "export-allowlist", "export-denylist", "field-filters", "enable-ancestors", "disable-network-sensor", "enable-process-cred", "enable-process-ns",
-                              "rb-size", "process-cache-size", "policy-dir"]
+                              "rb-size", "process-cache-size", "policy-dir", "netpolicy-dir", "endpoints", "accept-hook", "disable-datapath"]
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -56,6 +57,7 @@ public enum AgentConfigFile {
             case "policy-dir": config.policyDirectory = text
             case "netpolicy-dir": config.netPolicyDirectory = text
             case "endpoints": config.endpointsFile = text
+            case "accept-hook": config.acceptHook = try AcceptHook(rawValue: text) ?? { throw fail("expected one of \(AcceptHook.allCases.map(\.rawValue).joined(separator: ", "))") }()
             case "disable-datapath": config.datapath = !(try bool(text) ?? { throw fail("expected true or false") }())
             default: break
             }

@@ -1,5 +1,6 @@
 import EventJSON
 import Export
+import Sensors
 
 /// Everything `vigil agent` can be told, from flags or a --config file.
 public struct AgentConfiguration: Sendable {
@@ -27,6 +28,9 @@ public struct AgentConfiguration: Sendable {
     /// `scanWindowSeconds` raise process_scan (0: off).
     public var scanThreshold: UInt32 = 20
     public var scanWindowSeconds: UInt32 = 5
+    /// How accepts are seen (`AcceptHook`): auto takes fexit where trampolines work, else the
+    /// handshake; syscalls is exact everywhere but taxes every syscall on the machine.
+    public var acceptHook: AcceptHook = .auto
     /// Force classic tracepoints even where tp_btf works (testing the fallback tier).
     public var forceTracepoints = false
     /// Directory of TracingPolicy files (`*.yaml`, `*.yml`), loaded at start and on SIGHUP.

@@ -153,7 +153,8 @@ struct SelectorCompiler {
         let type = slots[slot].arg.type.rawValue
 
         switch layout.kind {
-        case VIGIL_ARG_INT, VIGIL_ARG_FD where Self.integerOps[f.op] != nil:
+        // an fd compares as a number under integer operators, as its path under string ones
+        case let k where k == VIGIL_ARG_INT || (k == VIGIL_ARG_FD && Self.integerOps[f.op] != nil):
             guard let op = Self.integerOps[f.op] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }
             out.op = op
             if op == VIGIL_OP_IN_RANGE || op == VIGIL_OP_NOT_IN_RANGE {

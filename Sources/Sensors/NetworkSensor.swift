@@ -8,18 +8,14 @@ import KernelFeatures
 /// sensor's ring buffer (shared by file descriptor), so they arrive after the exec they
 /// refer to; the process table is shared the same way.
 ///
-/// Every hook it uses exists on every kernel Vigil runs on (tp_btf, syscall tracepoints,
-/// cgroup sock_addr programs on the cgroup v2 root); no kprobe is needed. Accepts are seen
-/// at inet_csk_accept's return (fexit) where trampolines work, else at the accept syscalls'
-/// exit tracepoints, which tax every syscall on the machine (see network.bpf.c).
+/// Every hook it uses exists on every kernel Vigil runs on (tp_btf, cgroup sock_addr and
+/// cgroup_skb programs on the cgroup v2 root); no kprobe is needed. How accepts are seen
+/// depends on the kernel: `AcceptHook`.
 public final class NetworkSensor {
     let object: BPFObject
     private var links: [BPFLink] = []
-    /// How accepts are seen: "fexit/inet_csk_accept" or "tracepoint/syscalls/sys_exit_accept{,4}".
-    public let acceptHook: String
-
-    static let acceptByTrampoline = "net_accept_fexit"
-    static let acceptByTracepoints: Set<String> = ["net_accept4", "net_accept"]
+    /// How accepts are seen (never `.auto`: resolved for this kernel).
+    public let acceptHook: AcceptHook
 
     /// Why the sensor cannot run on this kernel, or nil when it can.
     public static func unavailableReason(probe: FeatureProbe = .shared) -> String? {
@@ -32,17 +28,17 @@ public final class NetworkSensor {
     /// Scan detection: `scanThreshold` distinct TCP destinations (address, port) tried by one
     /// process within `scanWindowNs` make one process_scan event (0 turns it off).
     public init(events: BPFMap, processes: BPFMap, wakeupBytes: UInt64, scanThreshold: UInt32 = 20, scanWindowNs: UInt64 = 5_000_000_000,
-                probe: FeatureProbe = .shared) throws(BPFError) {
+                acceptHook requested: AcceptHook = .auto, probe: FeatureProbe = .shared) throws(BPFError) {
+        acceptHook = try AcceptHook.resolve(requested, probe: probe)
         guard let bytes = BPFObjects.object(named: "network") else {
             throw BPFError(operation: "embedded object lookup", subject: "object network", errno: 2)
         }
         object = try BPFObject(bytes: bytes, name: "network")
-        let trampoline = probe.isSupported(.fexit) && KernelBTF.hasFunction("inet_csk_accept")
-        let unused = trampoline ? Self.acceptByTracepoints : [Self.acceptByTrampoline]
+        let unused = AcceptHook.allPrograms.subtracting(acceptHook.programs)
         try object.keepOnly(programs: Set(object.programs.map(\.name)).subtracting(unused))
-        acceptHook = trampoline ? "fexit/inet_csk_accept" : "tracepoint/syscalls/sys_exit_accept{,4}"
         try object.map("events").reuse(events)
         try object.map("processes").reuse(processes)
+        try object.setRodata("accept_at_handshake", to: UInt8(acceptHook == .handshake ? 1 : 0))
         try object.setRodata("wakeup_bytes", to: wakeupBytes)
         try object.setRodata("scan_threshold", to: scanThreshold)
         try object.setRodata("scan_window_ns", to: max(scanWindowNs, 1))
@@ -75,6 +71,37 @@ public final class NetworkSensor {
     }
 
     deinit { detach() }
+
+    /// Whether the kernel must be told of listeners older than the sensor (`seed(listeners:)`).
+    public var needsListenerSeed: Bool { acceptHook == .handshake }
+
+    /// Listeners that existed before the sensor was attached (the handshake tier learns later
+    /// ones at listen()). Never overrides what the kernel recorded itself. Returns how many
+    /// were added.
+    @discardableResult
+    public func seed(listeners: [ListeningSocket]) throws(BPFError) -> Int {
+        let map = try object.map("listeners")
+        var added = 0
+        for l in listeners {
+            var key = vigil_listener_key()
+            key.netns = l.netns
+            key.port = l.port
+            withUnsafeMutableBytes(of: &key.addr) { $0.copyBytes(from: l.address.prefix(16)) }
+            var value = vigil_listener()
+            value.owner.process = vigil_exec_id(ktime: l.owner.ktime, pid: l.owner.pid, pad: 0)
+            value.owner.pid = l.owner.pid
+            value.owner.tid = l.owner.pid
+            value.owner.uid = l.uid
+            value.owner.sport = l.port
+            do throws(BPFError) {
+                try map.update(key, value, flags: 1) // BPF_NOEXIST: the kernel's own entry is newer
+                added += 1
+            } catch where error.errno == 17 { // EEXIST
+                continue
+            }
+        }
+        return added
+    }
 
     /// Records the kernel could not queue (ring buffer full), summed over CPUs.
     public func lostCount() throws(BPFError) -> UInt64 {

@@ -6,6 +6,7 @@ import Foundation
 import KernelFeatures
 import Logging
 import PolicyYAML
+import Sensors
 
 #if canImport(Glibc)
 import Glibc
@@ -61,6 +62,8 @@ struct AgentCommand: ParsableCommand {
     var scanThreshold: UInt32?
     @Option(help: "Scan detection window in seconds (default 5).")
     var scanWindow: UInt32?
+    @Option(help: "How accepts are seen: auto (fexit where the kernel has trampolines, else handshake), fexit, handshake (named by the listening socket's owner; no syscall cost), syscalls (the accepting process; taxes every syscall).")
+    var acceptHook: String?
     @Flag(help: .hidden)
     var forceTracepoints = false
     @Flag(help: "Do not load the identity-aware network datapath (endpoints, network policy, flow events).")
@@ -121,6 +124,12 @@ struct AgentCommand: ParsableCommand {
         if let scanWindow {
             guard scanWindow > 0 else { throw fail("--scan-window: expected a number of seconds above 0, got 0", code: 2) }
             cfg.scanWindowSeconds = scanWindow
+        }
+        if let acceptHook {
+            guard let h = AcceptHook(rawValue: acceptHook) else {
+                throw fail("--accept-hook: expected one of \(AcceptHook.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(acceptHook)\"", code: 2)
+            }
+            cfg.acceptHook = h
         }
         if disableDatapath { cfg.datapath = false }
         if let endpoints { cfg.endpointsFile = endpoints }

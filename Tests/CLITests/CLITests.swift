@@ -116,6 +116,18 @@ final class AgentCLITests: XCTestCase {
         XCTAssertTrue(r.err.contains("\(path):2:1: error: unknown setting \"export-fille\" (did you mean \"export-file\"?)"), r.err)
     }
 
+    func testBadAcceptHookNamesTheWays() throws {
+        let flag = try run(["agent", "--accept-hook", "sometimes"])
+        XCTAssertEqual(flag.status, 2)
+        XCTAssertTrue(flag.err.contains("--accept-hook: expected one of auto, fexit, handshake, syscalls, got \"sometimes\""), flag.err)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cfg-hook-\(getpid()).yaml").path
+        try "disable-datapath: true\naccept-hook: sometimes\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try run(["agent", "--config", path])
+        XCTAssertEqual(file.status, 2)
+        XCTAssertTrue(file.err.contains("\(path):2:14: error: accept-hook: expected one of auto, fexit, handshake, syscalls"), file.err)
+    }
+
     func testBadSizeAndFilterFlags() throws {
         let size = try run(["agent", "--export-file-max-size", "lots"])
         XCTAssertEqual(size.status, 2)

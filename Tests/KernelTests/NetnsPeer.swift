@@ -48,7 +48,8 @@ final class NetnsPeer {
 
     /// Runs `command` in the peer namespace until `remove()`; ready when the busybox shell
     /// test `readyWhen` (run in the namespace) succeeds.
-    func serve(_ command: [String], readyWhen: String) throws {
+    @discardableResult
+    func serve(_ command: [String], readyWhen: String) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         p.arguments = ["netns", "exec", name] + command
@@ -61,7 +62,7 @@ final class NetnsPeer {
         let deadline = Date().addingTimeInterval(KernelTest.eventTimeout)
         while Date() < deadline {
             let out = try KernelTest.run("/usr/sbin/ip", ["netns", "exec", name, "/bin/busybox", "sh", "-c", readyWhen])
-            if out.status == 0 { return }
+            if out.status == 0 { return p }
             usleep(50_000)
         }
         XCTFail("\(command.joined(separator: " ")) in \(name) did not start (\(readyWhen))")

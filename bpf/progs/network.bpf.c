@@ -9,9 +9,16 @@
  *                                in the caller's context (owner recorded), reported when
  *                                the handshake ends (established or failed); any tracked
  *                                socket's -> CLOSE reports the close with byte counts.
- *   fexit inet_csk_accept, or where trampolines fail, tracepoint sys_exit_accept4 /
- *                                sys_exit_accept: the accepting process, in its context (the
- *                                tracepoints find the new socket through the returned fd).
+ *   accepts, one of three ways (the loader keeps one; Sensors/AcceptHook.swift chooses):
+ *     fexit inet_csk_accept      where trampolines work: the accepting process, in its context.
+ *     handshake                  elsewhere: the same tp_btf program sees the passive connection
+ *                                established (SYN_RECV -> ESTABLISHED, in softirq) and names the
+ *                                listening socket's owner: the process that called listen(),
+ *                                recorded at CLOSE -> LISTEN in its context (user space seeds the
+ *                                listeners older than the agent). No syscall pays for it.
+ *     tracepoint sys_exit_accept4 / sys_exit_accept (opt-in): the accepting process, found
+ *                                through the returned fd; any enabled syscall tracepoint sends
+ *                                every syscall on the machine through the tracing path.
  *   cgroup/connect4/6, sendmsg4/6 (cgroup v2 root) UDP: the first datagram or connect from
  *                                a socket to a peer (an LRU of (cookie, peer) seen); the
  *                                socket's owner is kept by cookie for the DNS programs.
@@ -34,6 +41,18 @@ const volatile __u64 wakeup_bytes = 256 * 1024;
  * destinations within one window is reported once per window. 0 turns it off. */
 const volatile __u32 scan_threshold = 20;
 const volatile __u64 scan_window_ns = 5000000000ull;
+
+/* 1: accepts are seen at the handshake and named by the listener's owner (set at load). */
+const volatile __u8 accept_at_handshake = 0;
+
+/* Listening TCP sockets -> who listens (the handshake tier only). A hash, not an LRU: a live
+ * listener must not be evicted by churn; closes remove entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vigil_listener_key);
+	__type(value, struct vigil_listener);
+} listeners SEC(".maps");
 
 /* connect'ed and accept'ed TCP sockets -> their owner, until they close. */
 struct {
@@ -188,6 +207,73 @@ static __always_inline void count_scan(struct sock *sk, const struct vigil_sock_
 	submit(r);
 }
 
+/* The listener key of `sk`'s local end; wildcard binds (0.0.0.0, ::) get the all-zero address. */
+static __always_inline void listener_key(struct vigil_listener_key *k, struct sock *sk)
+{
+	k->netns = sk->__sk_common.skc_net.net->ns.inum;
+	k->port = sk->__sk_common.skc_num;
+	k->pad = 0;
+	if (sk->__sk_common.skc_family == VIGIL_AF_INET6) {
+		__builtin_memcpy(k->addr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+	} else if (sk->__sk_common.skc_rcv_saddr) {
+		map_v4(k->addr, sk->__sk_common.skc_rcv_saddr);
+	} else {
+		__builtin_memset(k->addr, 0, 16);
+	}
+}
+
+/* listen(), in the caller's context: remember who listens on this address and port. */
+static __always_inline void listener_opened(struct sock *sk)
+{
+	struct vigil_listener l;
+	owner_from_current(&l.owner, 0);
+	l.owner.sport = sk->__sk_common.skc_num;
+	l.sk = (__u64)sk;
+	struct vigil_listener_key k;
+	listener_key(&k, sk);
+	bpf_map_update_elem(&listeners, &k, &l, BPF_ANY);
+}
+
+/* A listener closed: forget it, unless another socket (SO_REUSEPORT) holds the entry now.
+ * Entries seeded from /proc carry no socket address and go with any close on their key. */
+static __always_inline void listener_closed(struct sock *sk)
+{
+	struct vigil_listener_key k;
+	listener_key(&k, sk);
+	struct vigil_listener *l = bpf_map_lookup_elem(&listeners, &k);
+	if (l && (l->sk == (__u64)sk || l->sk == 0))
+		bpf_map_delete_elem(&listeners, &k);
+}
+
+/* A passive connection just established (softirq: no process is current). Reported as the
+ * accept of the listener's owner, with the image that owner runs now (it may have exec'd since
+ * listen()); with no listener known, the event still goes out, without a process. */
+static __always_inline void accepted_at_handshake(struct sock *sk, __u64 key)
+{
+	struct vigil_listener_key k;
+	listener_key(&k, sk);
+	struct vigil_listener *l = bpf_map_lookup_elem(&listeners, &k);
+	if (!l) {
+		__builtin_memset(k.addr, 0, 16);
+		l = bpf_map_lookup_elem(&listeners, &k);
+	}
+	struct vigil_sock_owner o = {};
+	if (l) {
+		o = l->owner;
+		vigil_exec_id_of(&o.process, bpf_map_lookup_elem(&processes, &o.pid), o.pid);
+	}
+	o.start_ns = bpf_ktime_get_ns();
+	o.sport = sk->__sk_common.skc_num;
+	o.outbound = 0;
+	bpf_map_update_elem(&tcp_owners, &key, &o, BPF_ANY);
+	struct vigil_net_record *r = new_record(VIGIL_NET_ACCEPT, &o);
+	if (!r)
+		return;
+	vigil_sock_read_btf(&r->sock, sk);
+	r->cookie = bpf_get_socket_cookie(sk);
+	submit(r);
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 {
@@ -204,9 +290,19 @@ int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	}
 	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
-		/* a passive connection: give it its cookie now, so accept (a classic tracepoint,
-		 * which cannot ask for it) reads the same one from the socket */
-		bpf_get_socket_cookie(sk);
+		if (accept_at_handshake)
+			accepted_at_handshake(sk, key);
+		else /* give it its cookie now, so accept (a classic tracepoint, which cannot ask
+		      * for it) reads the same one from the socket */
+			bpf_get_socket_cookie(sk);
+		return 0;
+	}
+	if (accept_at_handshake && newstate == TCP_LISTEN) {
+		listener_opened(sk);
+		return 0;
+	}
+	if (accept_at_handshake && oldstate == TCP_LISTEN && newstate == TCP_CLOSE) {
+		listener_closed(sk);
 		return 0;
 	}
 	if (oldstate != TCP_SYN_SENT && newstate != TCP_CLOSE)

@@ -35,6 +35,25 @@ struct vigil_sock_owner {
 };
 _Static_assert(sizeof(struct vigil_sock_owner) == 40, "vigil_sock_owner size");
 
+/*
+ * A listening TCP socket's local end (map "listeners"; the handshake accept tier only, where
+ * the accepting process is not current when the connection is seen). User space seeds the
+ * listeners that existed before the agent started (found through /proc).
+ */
+struct vigil_listener_key {
+	__u32 netns;   /* network namespace inode */
+	__u16 port;    /* host order */
+	__u16 pad;
+	__u8 addr[16]; /* IPv4-mapped for AF_INET; all zeros for a wildcard bind (either family) */
+};
+_Static_assert(sizeof(struct vigil_listener_key) == 24, "vigil_listener_key size");
+
+struct vigil_listener {
+	struct vigil_sock_owner owner; /* who called listen(), or (seeded) the process holding it */
+	__u64 sk;                      /* the listening struct sock's address; 0 when seeded */
+};
+_Static_assert(sizeof(struct vigil_listener) == 48, "vigil_listener size");
+
 struct vigil_net_record {
 	struct vigil_record_header header;
 	struct vigil_exec_id process;

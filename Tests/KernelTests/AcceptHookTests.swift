@@ -1,0 +1,148 @@
+import Foundation
+import KernelFeatures
+import XCTest
+
+/// Accepts seen each way the network sensor can see them (Sensors/AcceptHook.swift), in the
+/// running kernel. The handshake way needs only tp_btf, the syscall way only tracepoints, so
+/// both run on every kernel in CI; fexit runs where trampolines work (the guests, through
+/// NetworkSensorTests' default).
+final class AcceptHookTests: XCTestCase {
+    /// A TCP server on 127.0.0.1 in Python: listens, prints "PORT ACCEPTOR_PID", accepts one
+    /// connection, reads, closes. With "worker", a forked child accepts (a pre-forking server).
+    static let serverScript = """
+    import os, socket, sys
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    child = os.fork() if sys.argv[1] == "worker" else 0
+    if child:
+        print(s.getsockname()[1], child, flush=True)
+        os.waitpid(child, 0)
+        sys.exit(0)
+    if sys.argv[1] != "worker":
+        print(s.getsockname()[1], os.getpid(), flush=True)
+    c, _ = s.accept()
+    c.recv(16)
+    c.close()
+    """
+
+    struct Server {
+        let process: Process
+        let port: Int
+        /// The process that called listen().
+        var listenerPid: Int { Int(process.processIdentifier) }
+        /// The process that calls accept().
+        let acceptorPid: Int
+
+        init(worker: Bool) throws {
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = ["-c", AcceptHookTests.serverScript, worker ? "worker" : "self"]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            var line = Data()
+            while !line.contains(UInt8(ascii: "\n")) {
+                let d = out.fileHandleForReading.availableData
+                if d.isEmpty { break }
+                line += d
+            }
+            let words = String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace)
+            guard words.count == 2, let port = Int(words[0]), let acceptor = Int(words[1]) else {
+                process.terminate()
+                throw KernelTest.Stop(reason: "test server did not start: \(String(decoding: line, as: UTF8.self))")
+            }
+            self.port = port
+            acceptorPid = acceptor
+        }
+
+        /// A client connects and sends "hello"; returns once the server has exited.
+        func serveOneClient() throws {
+            let client = try KernelTest.run("/usr/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port); printf hello >&3; exec 3<&-"])
+            XCTAssertEqual(client.status, 0, client.stderr)
+            process.waitUntilExit()
+        }
+    }
+
+    /// The process_accept of a connection to `port`, and the process_close of the accepted end.
+    static func acceptAndClose(_ agent: AgentHarness, port: Int) throws -> (accept: [String: Any], close: [String: Any]) {
+        func local(_ e: [String: Any]) -> Bool { NetworkSensorTests.sock(e)["sport"] as? Int == port }
+        let all = try agent.waitForAll { e in
+            e.contains { $0.kind == "process_accept" && local($0) } && e.contains { $0.kind == "process_close" && local($0) }
+        }
+        return (try XCTUnwrap(all.first { $0.kind == "process_accept" && local($0) }, "process_accept on port \(port)"),
+                try XCTUnwrap(all.first { $0.kind == "process_close" && local($0) }, "process_close of the accepted end"))
+    }
+
+    func testHandshakeNamesTheListenerOwnerWithItsExecIdentity() throws {
+        try KernelTest.require(.tpBTF)
+        let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
+        let server = try Server(worker: false)
+        try server.serveOneClient()
+        let (accept, close) = try Self.acceptAndClose(agent, port: server.port)
+        let all = try agent.events()
+        let exec = try XCTUnwrap(all.first { $0.kind == "process_exec" && $0.pid == server.listenerPid }, "process_exec of the server")
+        XCTAssertEqual(accept.pid, server.listenerPid)
+        XCTAssertEqual(accept.process["exec_id"] as? String, exec.process["exec_id"] as? String, "joined to the server's exec")
+        XCTAssertTrue((accept.process["binary"] as? String ?? "").contains("python3"), "\(accept.process)")
+        XCTAssertEqual(NetworkSensorTests.sock(accept)["daddr"] as? String, "127.0.0.1")
+        XCTAssertEqual(close.pid, server.listenerPid)
+        XCTAssertEqual(NetworkSensorTests.sock(close)["cookie"] as? Int, NetworkSensorTests.sock(accept)["cookie"] as? Int, "one cookie per connection")
+        XCTAssertEqual(agent.stop(), 0)
+        XCTAssertTrue(agent.stderrText().contains("accept.hook=tp_btf/inet_sock_set_state (listener owner)"), agent.stderrText())
+    }
+
+    /// A server that was listening before the agent started: the agent finds it through /proc.
+    func testHandshakeNamesListenersOlderThanTheAgent() throws {
+        try KernelTest.require(.tpBTF)
+        let server = try Server(worker: false)
+        let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
+        try server.serveOneClient()
+        let (accept, _) = try Self.acceptAndClose(agent, port: server.port)
+        let seeded = try XCTUnwrap(try agent.events().first { $0.kind == "process_exec" && $0.pid == server.listenerPid }, "the server from /proc")
+        XCTAssertEqual(accept.pid, server.listenerPid)
+        XCTAssertEqual(accept.process["exec_id"] as? String, seeded.process["exec_id"] as? String)
+        XCTAssertEqual(agent.stop(), 0)
+        XCTAssertFalse(agent.stderrText().contains("listeners.seeded=0"), agent.stderrText())
+    }
+
+    /// A pre-forking server: the handshake names the process that listened, the syscall
+    /// tracepoints the worker that accepted.
+    func testWorkerAcceptNamedByListenerAtHandshakeAndByAcceptorAtSyscall() throws {
+        try KernelTest.require(.tpBTF)
+        for (hook, expectAcceptor) in [("handshake", false), ("syscalls", true)] {
+            let agent = try AgentHarness(extraArguments: ["--accept-hook", hook])
+            let server = try Server(worker: true)
+            XCTAssertNotEqual(server.acceptorPid, server.listenerPid)
+            try server.serveOneClient()
+            let (accept, close) = try Self.acceptAndClose(agent, port: server.port)
+            let expected = expectAcceptor ? server.acceptorPid : server.listenerPid
+            XCTAssertEqual(accept.pid, expected, "\(hook): accept named by the \(expectAcceptor ? "worker" : "listener")")
+            XCTAssertEqual(close.pid, expected, "\(hook): the close by the same process")
+            XCTAssertEqual(agent.stop(), 0)
+        }
+    }
+
+    /// Listeners are keyed by network namespace: the same port in the host and in a peer
+    /// namespace belongs to two different processes.
+    func testHandshakeKeysListenersByNetworkNamespace() throws {
+        try KernelTest.require(.tpBTF)
+        let peer = try NetnsPeer(subnet: 36)
+        defer { peer.remove() }
+        let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
+        let hostListener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0) // same port, this process, host namespace
+        defer { close(hostListener) }
+        var any = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: UInt16(2224).bigEndian, sin_addr: in_addr(s_addr: 0), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        XCTAssertEqual(withUnsafePointer(to: &any) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(hostListener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }, 0)
+        XCTAssertEqual(listen(hostListener, 8), 0)
+        let nc = try peer.serve(["/bin/busybox", "nc", "-l", "-p", "2224"], readyWhen: "netstat -ltn | grep -q ':2224 '")
+        let client = try KernelTest.run("/usr/bin/bash", ["-c", "exec 3<>/dev/tcp/\(peer.peerAddress)/2224"])
+        XCTAssertEqual(client.status, 0, client.stderr)
+        // the readiness probe's connects (netstat does not connect; nc accepts one client) aside,
+        // the one accept on 2224 is in the peer namespace
+        let events = try agent.waitForEvents("process_accept") { e in e.contains { NetworkSensorTests.sock($0)["sport"] as? Int == 2224 } }
+        let accept = try XCTUnwrap(events.first { NetworkSensorTests.sock($0)["sport"] as? Int == 2224 })
+        XCTAssertEqual(accept.pid, Int(nc.processIdentifier), "named by the peer namespace's listener, not this process")
+        XCTAssertEqual(NetworkSensorTests.sock(accept)["saddr"] as? String, peer.peerAddress)
+    }
+}
