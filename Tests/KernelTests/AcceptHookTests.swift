@@ -123,6 +123,21 @@ final class AcceptHookTests: XCTestCase {
         }
     }
 
+    /// `--accept-hook fexit` where the kernel cannot: a clear error and exit, nothing left loaded.
+    func testForcedFexitRunsWhereTrampolinesWorkAndFailsClearlyElsewhere() throws {
+        try KernelTest.require(.tpBTF)
+        if FeatureProbe.shared.isSupported(.fexit) {
+            let agent = try AgentHarness(extraArguments: ["--accept-hook", "fexit"])
+            XCTAssertEqual(agent.stop(), 0)
+            XCTAssertTrue(agent.stderrText().contains("accept.hook=fexit/inet_csk_accept"), agent.stderrText())
+        } else {
+            let agent = try AgentHarness(extraArguments: ["--accept-hook", "fexit"], expectFailure: true)
+            agent.process.waitUntilExit()
+            XCTAssertNotEqual(agent.process.terminationStatus, 0)
+            XCTAssertTrue(agent.stderrText().contains("fexit/inet_csk_accept: this kernel has no usable trampolines"), agent.stderrText())
+        }
+    }
+
     /// Listeners are keyed by network namespace: the same port in the host and in a peer
     /// namespace belongs to two different processes.
     func testHandshakeKeysListenersByNetworkNamespace() throws {

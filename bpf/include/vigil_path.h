@@ -85,6 +85,24 @@ struct vigil_path_walk {
 	__s32 truncated;
 };
 
+/* A dentry's parent and name. */
+struct vigil_dentry_head {
+	struct dentry *parent;
+	struct qstr name;
+};
+
+/* One helper call where the two fields are adjacent (every kernel from 5.x to 6.18 has
+ * d_parent right before d_name), two otherwise: the walk's cost is its helper calls. */
+static __always_inline int vigil_dentry_head_read(struct vigil_dentry_head *h, struct dentry *dentry)
+{
+	__u32 parent_at = bpf_core_field_offset(struct dentry, d_parent);
+	if (bpf_core_field_offset(struct dentry, d_name) == parent_at + sizeof(h->parent))
+		return bpf_probe_read_kernel(h, sizeof(*h), (void *)dentry + parent_at);
+	h->parent = BPF_CORE_READ(dentry, d_parent);
+	h->name = BPF_CORE_READ(dentry, d_name);
+	return 0;
+}
+
 /*
  * One step: add one component, or cross one mount. A bpf_loop callback is verified once,
  * whatever the iteration count; an unrolled loop here explodes the verifier's state space
@@ -101,11 +119,13 @@ static long vigil_path_step(__u32 index, void *data)
 	struct mount *mnt = (struct mount *)w->mnt;
 	if (w->dentry == w->root_dentry && w->mnt == w->root_mnt)
 		return 1; /* reached the task's root */
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct vigil_dentry_head head;
+	if (vigil_dentry_head_read(&head, dentry) < 0)
+		return 1;
+	struct dentry *parent = head.parent;
 	if (dentry == parent && w->dentry != w->mnt_root && w->off == VIGIL_PATH_LEN - 1) {
 		/* a pseudo file's lone dentry (memfd, anonymous shmem): its name, as d_path gives it */
-		struct qstr name = BPF_CORE_READ(dentry, d_name);
-		if (vigil_path_prepend(s, &w->off, (const char *)name.name, name.len))
+		if (vigil_path_prepend(s, &w->off, (const char *)head.name.name, head.name.len))
 			w->truncated = 1;
 		return 1;
 	}
@@ -118,8 +138,7 @@ static long vigil_path_step(__u32 index, void *data)
 		w->mnt_root = (__u64)BPF_CORE_READ(mparent, mnt.mnt_root);
 		return 0;
 	}
-	struct qstr name = BPF_CORE_READ(dentry, d_name);
-	if (vigil_path_prepend(s, &w->off, (const char *)name.name, name.len)) {
+	if (vigil_path_prepend(s, &w->off, (const char *)head.name.name, head.name.len)) {
 		w->truncated = 1;
 		return 1;
 	}
