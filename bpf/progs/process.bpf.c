@@ -181,7 +181,7 @@ static __always_inline void handle_exec(struct task_struct *task)
 	r->cap_effective = read_caps(cred->cap_effective);
 	r->cap_inheritable = read_caps(cred->cap_inheritable);
 	fill_namespaces(r, task);
-	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->cgroup_id = task->cgroups->dfl_cgrp->kn->id; /* bpf_get_current_cgroup_id() by BTF loads: no helper call */
 	r->start_boottime = task->start_boottime;
 	__builtin_memset(r->pad2, 0, sizeof(r->pad2));
 	stdio_pipes(task, r);
@@ -228,7 +228,7 @@ static __always_inline void record_fork(struct task_struct *parent_task, __u32 c
 		proc->parent = parent->id;
 		/* a clone runs its parent's image until it execs */
 		proc->binary_len = parent->binary_len;
-		bpf_probe_read_kernel(proc->binary, sizeof(proc->binary), parent->binary);
+		__builtin_memcpy(proc->binary, parent->binary, sizeof(proc->binary)); /* map to map: plain loads and stores */
 	} else {
 		proc->parent.ktime = 0;
 		proc->parent.pid = ptgid;
