@@ -7,12 +7,16 @@ import XCTest
 /// both run on every kernel in CI; fexit runs where trampolines work (the guests, through
 /// NetworkSensorTests' default).
 final class AcceptHookTests: XCTestCase {
-    /// A TCP server on 127.0.0.1 in Python: listens, prints "PORT ACCEPTOR_PID", accepts one
-    /// connection, reads, closes. With "worker", a forked child accepts (a pre-forking server).
+    /// A TCP server in Python on the address argv[2] ("::" is dual-stack): listens, prints
+    /// "PORT ACCEPTOR_PID", accepts one connection, reads, closes. With "worker" in argv[1], a
+    /// forked child accepts (a pre-forking server).
     static let serverScript = """
     import os, socket, sys
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
+    host = sys.argv[2]
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    if host == "::":
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind((host, 0))
     s.listen(8)
     child = os.fork() if sys.argv[1] == "worker" else 0
     if child:
@@ -34,10 +38,10 @@ final class AcceptHookTests: XCTestCase {
         /// The process that calls accept().
         let acceptorPid: Int
 
-        init(worker: Bool) throws {
+        init(worker: Bool, address: String = "127.0.0.1") throws {
             process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            process.arguments = ["-c", AcceptHookTests.serverScript, worker ? "worker" : "self"]
+            process.arguments = ["-c", AcceptHookTests.serverScript, worker ? "worker" : "self", address]
             let out = Pipe()
             process.standardOutput = out
             try process.run()
@@ -56,9 +60,9 @@ final class AcceptHookTests: XCTestCase {
             acceptorPid = acceptor
         }
 
-        /// A client connects and sends "hello"; returns once the server has exited.
-        func serveOneClient() throws {
-            let client = try KernelTest.run("/usr/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port); printf hello >&3; exec 3<&-"])
+        /// A client connects to `address` and sends "hello"; returns once the server has exited.
+        func serveOneClient(address: String = "127.0.0.1") throws {
+            let client = try KernelTest.run("/usr/bin/bash", ["-c", "exec 3<>/dev/tcp/\(address)/\(port); printf hello >&3; exec 3<&-"])
             XCTAssertEqual(client.status, 0, client.stderr)
             process.waitUntilExit()
         }
@@ -92,10 +96,12 @@ final class AcceptHookTests: XCTestCase {
         XCTAssertTrue(agent.stderrText().contains("accept.hook=tp_btf/inet_sock_set_state (listener owner)"), agent.stderrText())
     }
 
-    /// A server that was listening before the agent started: the agent finds it through /proc.
+    /// A server that was listening before the agent started: the agent finds it through /proc
+    /// (/proc/net/tcp6: a dual-stack wildcard listener, reached over IPv4, so the connection's
+    /// IPv4-mapped local address finds the wildcard entry).
     func testHandshakeNamesListenersOlderThanTheAgent() throws {
         try KernelTest.require(.tpBTF)
-        let server = try Server(worker: false)
+        let server = try Server(worker: false, address: "::")
         let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
         try server.serveOneClient()
         let (accept, _) = try Self.acceptAndClose(agent, port: server.port)
@@ -104,6 +110,19 @@ final class AcceptHookTests: XCTestCase {
         XCTAssertEqual(accept.process["exec_id"] as? String, seeded.process["exec_id"] as? String)
         XCTAssertEqual(agent.stop(), 0)
         XCTAssertFalse(agent.stderrText().contains("listeners.seeded=0"), agent.stderrText())
+    }
+
+    /// IPv6: a dual-stack wildcard listener opened after the agent, reached over ::1.
+    func testHandshakeNamesIPv6Listeners() throws {
+        try KernelTest.require(.tpBTF)
+        let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
+        let server = try Server(worker: false, address: "::")
+        try server.serveOneClient(address: "::1")
+        let (accept, close) = try Self.acceptAndClose(agent, port: server.port)
+        XCTAssertEqual(accept.pid, server.listenerPid)
+        XCTAssertEqual(NetworkSensorTests.sock(accept)["family"] as? String, "AF_INET6")
+        XCTAssertEqual(NetworkSensorTests.sock(accept)["daddr"] as? String, "::1")
+        XCTAssertEqual(close.pid, server.listenerPid)
     }
 
     /// A pre-forking server: the handshake names the process that listened, the syscall
