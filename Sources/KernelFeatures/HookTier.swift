@@ -25,6 +25,8 @@ public enum Capability: String, CaseIterable, Sendable, Codable {
     case execObservation = "exec"
     case fileObservation = "file"
     case networkObservation = "network"
+    /// How the network sensor sees accepted connections (Sensors/AcceptHook.swift).
+    case acceptObservation = "accept"
     case kill
     case denyFile = "deny-file"
     case denyNetwork = "deny-network"
@@ -44,6 +46,10 @@ public enum Capability: String, CaseIterable, Sendable, Codable {
              HookTier("kprobe", "kprobe/tcp_connect", requires: [.kprobe, .ringBuffer]),
              HookTier("tracepoint+cgroup", "tracepoint/sock/inet_sock_set_state + cgroup/connect4,6",
                       requires: [.tracepoint, .cgroupSockAddr, .ringBuffer])]
+        case .acceptObservation:
+            // the opt-in third way, syscall exit tracepoints, is never chosen: it taxes every syscall
+            [HookTier("fexit", "fexit/inet_csk_accept, in the accepting process", requires: [.fexit, .ringBuffer]),
+             HookTier("handshake", "tp_btf/inet_sock_set_state, named by the listening socket's owner", requires: [.tpBTF, .ringBuffer])]
         case .kill:
             [HookTier("send_signal", "bpf_send_signal(SIGKILL) from the matching hook", requires: [.sendSignal])]
         case .denyFile:

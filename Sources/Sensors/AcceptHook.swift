@@ -17,9 +17,11 @@ import KernelFeatures
 public enum AcceptHook: String, CaseIterable, Sendable {
     case auto, fexit, handshake, syscalls
 
-    /// The way `auto` takes on this kernel: exact and free where trampolines work.
+    /// The way `auto` takes on this kernel: the accept tier of the hook-tier table (what
+    /// `vigil probe` shows), fexit only where the function is in the kernel's BTF as well.
     public static func resolve(_ requested: AcceptHook, probe: FeatureProbe = .shared) throws(BPFError) -> AcceptHook {
-        let trampoline = probe.isSupported(.fexit) && KernelBTF.hasFunction("inet_csk_accept")
+        let tier = KernelReport.choose(.acceptObservation, bpfLSMActive: false, status: probe.status).tier?.name
+        let trampoline = tier == "fexit" && KernelBTF.hasFunction("inet_csk_accept")
         switch requested {
         case .auto: return trampoline ? .fexit : .handshake
         case .fexit where !trampoline:

@@ -15,6 +15,7 @@ final class TierChoiceTests: XCTestCase {
         XCTAssertEqual(KernelReport.choose(.fileObservation, bpfLSMActive: true, status: s).tier?.name, "tracepoint")
         XCTAssertEqual(KernelReport.choose(.denyNetwork, bpfLSMActive: true, status: s).tier?.name, "cgroup")
         XCTAssertEqual(KernelReport.choose(.kill, bpfLSMActive: true, status: s).tier?.name, "send_signal")
+        XCTAssertEqual(KernelReport.choose(.acceptObservation, bpfLSMActive: true, status: s).tier?.name, "handshake")
         let denyFile = KernelReport.choose(.denyFile, bpfLSMActive: true, status: s)
         XCTAssertNil(denyFile.tier)
         XCTAssertEqual(denyFile.skipped.count, 3)
@@ -26,6 +27,7 @@ final class TierChoiceTests: XCTestCase {
         XCTAssertEqual(KernelReport.choose(.fileObservation, bpfLSMActive: true, status: s).tier?.name, "fentry")
         XCTAssertEqual(KernelReport.choose(.denyFile, bpfLSMActive: true, status: s).tier?.name, "lsm")
         XCTAssertEqual(KernelReport.choose(.denyNetwork, bpfLSMActive: true, status: s).tier?.name, "lsm")
+        XCTAssertEqual(KernelReport.choose(.acceptObservation, bpfLSMActive: true, status: s).tier?.name, "fexit")
     }
 
     func testInactiveBPFLSMFallsBackToFmodRet() {
