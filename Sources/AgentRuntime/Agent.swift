@@ -108,12 +108,16 @@ public final class Agent {
             try network.attach()
             // after the attach, as for processes: a listener opened in between is recorded by
             // the kernel, whose entry the seed does not override
+            var metadata: Logger.Metadata = ["accept.hook": "\(network.acceptHook.description)"]
             if network.needsListenerSeed {
-                let seeded = try network.seed(listeners: ListenerScanner.scan(processes: running))
-                logger.info("network sensor attached", metadata: ["accept.hook": "\(network.acceptHook.description)", "listeners.seeded": "\(seeded)"])
-            } else {
-                logger.info("network sensor attached", metadata: ["accept.hook": "\(network.acceptHook.description)"])
+                do {
+                    metadata["listeners.seeded"] = "\(try network.seed(listeners: ListenerScanner.scan(processes: running)))"
+                } catch {
+                    // not fatal: connections to those listeners are reported without a process
+                    logger.warning("listeners older than the agent not recorded", metadata: ["error": "\(error)"])
+                }
             }
+            logger.info("network sensor attached", metadata: metadata)
         }
         if let datapath {
             try datapath.controller.kernel.attachOwners()

@@ -48,7 +48,7 @@ public enum ListenerScanner {
         var result: [ListeningSocket] = []
         for (inode, procs) in holders {
             guard let netns = netnsOf[inode], let row = rows[netns]?[inode], let owner = owner(among: procs) else { continue }
-            result.append(ListeningSocket(netns: netns, address: row.address, port: row.port, owner: owner.id, uid: owner.uid))
+            result.append(ListeningSocket(netns: netns, address: row.address, port: row.port, owner: owner.id, ownerParent: owner.parent, uid: owner.uid))
         }
         return result
     }

@@ -9,13 +9,16 @@ public struct ListeningSocket: Sendable, Equatable {
     public var address: [UInt8]
     public var port: UInt16
     public var owner: ExecIdentity
+    /// The owner's parent (the kernel tells an exec of the owner from a reused pid by it).
+    public var ownerParent: ExecIdentity?
     public var uid: UInt32
 
-    public init(netns: UInt32, address: [UInt8], port: UInt16, owner: ExecIdentity, uid: UInt32) {
+    public init(netns: UInt32, address: [UInt8], port: UInt16, owner: ExecIdentity, ownerParent: ExecIdentity?, uid: UInt32) {
         self.netns = netns
         self.address = address
         self.port = port
         self.owner = owner
+        self.ownerParent = ownerParent
         self.uid = uid
     }
 }

@@ -93,6 +93,7 @@ public final class NetworkSensor {
             value.owner.tid = l.owner.pid
             value.owner.uid = l.uid
             value.owner.sport = l.port
+            if let p = l.ownerParent { value.parent = vigil_exec_id(ktime: p.ktime, pid: p.pid, pad: 0) }
             do throws(BPFError) {
                 try map.update(key, value, flags: 1) // BPF_NOEXIST: the kernel's own entry is newer
                 added += 1

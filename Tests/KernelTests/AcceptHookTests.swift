@@ -8,8 +8,9 @@ import XCTest
 /// NetworkSensorTests' default).
 final class AcceptHookTests: XCTestCase {
     /// A TCP server in Python on the address argv[2] ("::" is dual-stack): listens, prints
-    /// "PORT ACCEPTOR_PID", accepts one connection, reads, closes. With "worker" in argv[1], a
-    /// forked child accepts (a pre-forking server).
+    /// "PORT ACCEPTOR_PID", accepts one connection, reads, closes. argv[1] "worker": a forked
+    /// child accepts (a pre-forking server); "exec": the process execs a new image that keeps
+    /// the socket and accepts.
     static let serverScript = """
     import os, socket, sys
     host = sys.argv[2]
@@ -18,6 +19,10 @@ final class AcceptHookTests: XCTestCase {
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     s.bind((host, 0))
     s.listen(8)
+    if sys.argv[1] == "exec":
+        os.set_inheritable(s.fileno(), True)
+        accept = "import os, socket, sys; s = socket.socket(fileno=int(sys.argv[1])); print(s.getsockname()[1], os.getpid(), flush=True); c, _ = s.accept(); c.recv(16); c.close()"
+        os.execv(sys.executable, [sys.executable, "-c", accept, str(s.fileno())])
     child = os.fork() if sys.argv[1] == "worker" else 0
     if child:
         print(s.getsockname()[1], child, flush=True)
@@ -38,10 +43,10 @@ final class AcceptHookTests: XCTestCase {
         /// The process that calls accept().
         let acceptorPid: Int
 
-        init(worker: Bool, address: String = "127.0.0.1") throws {
+        init(mode: String = "self", address: String = "127.0.0.1") throws {
             process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            process.arguments = ["-c", AcceptHookTests.serverScript, worker ? "worker" : "self", address]
+            process.arguments = ["-c", AcceptHookTests.serverScript, mode, address]
             let out = Pipe()
             process.standardOutput = out
             try process.run()
@@ -81,7 +86,7 @@ final class AcceptHookTests: XCTestCase {
     func testHandshakeNamesTheListenerOwnerWithItsExecIdentity() throws {
         try KernelTest.require(.tpBTF)
         let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
-        let server = try Server(worker: false)
+        let server = try Server()
         try server.serveOneClient()
         let (accept, close) = try Self.acceptAndClose(agent, port: server.port)
         let all = try agent.events()
@@ -101,7 +106,7 @@ final class AcceptHookTests: XCTestCase {
     /// IPv4-mapped local address finds the wildcard entry).
     func testHandshakeNamesListenersOlderThanTheAgent() throws {
         try KernelTest.require(.tpBTF)
-        let server = try Server(worker: false, address: "::")
+        let server = try Server(address: "::")
         let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
         try server.serveOneClient()
         let (accept, _) = try Self.acceptAndClose(agent, port: server.port)
@@ -112,11 +117,26 @@ final class AcceptHookTests: XCTestCase {
         XCTAssertFalse(agent.stderrText().contains("listeners.seeded=0"), agent.stderrText())
     }
 
+    /// A server that listens, then execs a new image that keeps the socket and accepts: named
+    /// by the image it runs now (the table entry of the same pid has the same parent).
+    func testHandshakeNamesTheListenersCurrentImageAfterExec() throws {
+        try KernelTest.require(.tpBTF)
+        let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
+        let server = try Server(mode: "exec")
+        XCTAssertEqual(server.acceptorPid, server.listenerPid, "exec keeps the pid")
+        try server.serveOneClient()
+        let (accept, _) = try Self.acceptAndClose(agent, port: server.port)
+        let execs = try agent.events().filter { $0.kind == "process_exec" && $0.pid == server.listenerPid }
+        XCTAssertEqual(execs.count, 2, "the server and the image it exec'd")
+        XCTAssertEqual(accept.process["exec_id"] as? String, execs.last?.process["exec_id"] as? String, "the image that accepts")
+        XCTAssertNotEqual(accept.process["exec_id"] as? String, execs.first?.process["exec_id"] as? String)
+    }
+
     /// IPv6: a dual-stack wildcard listener opened after the agent, reached over ::1.
     func testHandshakeNamesIPv6Listeners() throws {
         try KernelTest.require(.tpBTF)
         let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
-        let server = try Server(worker: false, address: "::")
+        let server = try Server(address: "::")
         try server.serveOneClient(address: "::1")
         let (accept, close) = try Self.acceptAndClose(agent, port: server.port)
         XCTAssertEqual(accept.pid, server.listenerPid)
@@ -131,7 +151,7 @@ final class AcceptHookTests: XCTestCase {
         try KernelTest.require(.tpBTF)
         for (hook, expectAcceptor) in [("handshake", false), ("syscalls", true)] {
             let agent = try AgentHarness(extraArguments: ["--accept-hook", hook])
-            let server = try Server(worker: true)
+            let server = try Server(mode: "worker")
             XCTAssertNotEqual(server.acceptorPid, server.listenerPid)
             try server.serveOneClient()
             let (accept, close) = try Self.acceptAndClose(agent, port: server.port)

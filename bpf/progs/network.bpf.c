@@ -229,6 +229,11 @@ static __always_inline void listener_opened(struct sock *sk)
 	owner_from_current(&l.owner, 0);
 	l.owner.sport = sk->__sk_common.skc_num;
 	l.sk = (__u64)sk;
+	struct vigil_process *p = bpf_map_lookup_elem(&processes, &l.owner.pid);
+	if (p)
+		l.parent = p->parent;
+	else
+		__builtin_memset(&l.parent, 0, sizeof(l.parent));
 	struct vigil_listener_key k;
 	listener_key(&k, sk);
 	bpf_map_update_elem(&listeners, &k, &l, BPF_ANY);
@@ -246,8 +251,9 @@ static __always_inline void listener_closed(struct sock *sk)
 }
 
 /* A passive connection just established (softirq: no process is current). Reported as the
- * accept of the listener's owner, with the image that owner runs now (it may have exec'd since
- * listen()); with no listener known, the event still goes out, without a process. */
+ * accept of the listener's owner: with the image it runs now if it exec'd since listen() (its
+ * table entry has the same parent), else as recorded (it exited: its pid may belong to another
+ * process by now). With no listener known, the event still goes out, without a process. */
 static __always_inline void accepted_at_handshake(struct sock *sk, __u64 key)
 {
 	struct vigil_listener_key k;
@@ -260,7 +266,9 @@ static __always_inline void accepted_at_handshake(struct sock *sk, __u64 key)
 	struct vigil_sock_owner o = {};
 	if (l) {
 		o = l->owner;
-		vigil_exec_id_of(&o.process, bpf_map_lookup_elem(&processes, &o.pid), o.pid);
+		struct vigil_process *p = bpf_map_lookup_elem(&processes, &o.pid);
+		if (p && p->parent.ktime == l->parent.ktime && p->parent.pid == l->parent.pid)
+			o.process = p->id;
 	}
 	o.start_ns = bpf_ktime_get_ns();
 	o.sport = sk->__sk_common.skc_num;

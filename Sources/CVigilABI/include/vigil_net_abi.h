@@ -50,9 +50,11 @@ _Static_assert(sizeof(struct vigil_listener_key) == 24, "vigil_listener_key size
 
 struct vigil_listener {
 	struct vigil_sock_owner owner; /* who called listen(), or (seeded) the process holding it */
+	struct vigil_exec_id parent;   /* the owner's parent then: tells an exec of the owner (same
+	                                * parent) from its pid reused by another process */
 	__u64 sk;                      /* the listening struct sock's address; 0 when seeded */
 };
-_Static_assert(sizeof(struct vigil_listener) == 48, "vigil_listener size");
+_Static_assert(sizeof(struct vigil_listener) == 64, "vigil_listener size");
 
 struct vigil_net_record {
 	struct vigil_record_header header;
