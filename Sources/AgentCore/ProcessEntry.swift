@@ -16,6 +16,12 @@ public struct Namespaces: Sendable, Equatable {
     public static let names = ["uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time", "time_for_children", "cgroup", "user"]
     public var inodes: [UInt32]
     public init(inodes: [UInt32] = Array(repeating: 0, count: 10)) { self.inodes = inodes }
+
+    /// The network namespace's inode (0 when unknown).
+    public var net: UInt32 {
+        let i = Self.names.firstIndex(of: "net")!
+        return i < inodes.count ? inodes[i] : 0
+    }
 }
 
 /// Where a process entry came from and what is special about it (Tetragon's flag words).

@@ -20,11 +20,10 @@ public enum ListenerScanner {
     }
 
     public static func scan(processes: [ProcessEntry], root: String = "/proc") -> [ListeningSocket] {
-        let netIndex = Namespaces.names.firstIndex(of: "net")!
         // each network namespace's listeners, read once through one of its processes
         var rows: [UInt32: [UInt64: Row]] = [:]
         for p in processes {
-            let netns = p.namespaces.inodes.count > netIndex ? p.namespaces.inodes[netIndex] : 0
+            let netns = p.namespaces.net
             guard netns != 0, rows[netns] == nil else { continue }
             var found: [UInt64: Row] = [:]
             for (file, v6) in [("tcp", false), ("tcp6", true)] {
@@ -35,7 +34,7 @@ public enum ListenerScanner {
         var holders: [UInt64: [ProcessEntry]] = [:]
         var netnsOf: [UInt64: UInt32] = [:]
         for p in processes {
-            let netns = p.namespaces.inodes.count > netIndex ? p.namespaces.inodes[netIndex] : 0
+            let netns = p.namespaces.net
             guard let here = rows[netns], !here.isEmpty else { continue }
             let dir = "\(root)/\(p.pid)/fd"
             for fd in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {

@@ -55,8 +55,8 @@ func openOverhead(rounds: Int, opens: Int) {
     _ = openLoop(opens, path: file) // warm up
     // Two Vigil configurations: the policy engine (the FIM policy and the process sensor it
     // needs for binaries and identities), which is what "the same filter" as bpftrace means,
-    // and the default agent, which adds the network sensor (on kernels without trampolines
-    // its accept tracepoints tax every syscall: that tax shows as the difference).
+    // and the default agent, which adds the network sensor (whose syscall-free hooks should
+    // cost nothing here: a difference would show a tax on every syscall).
     let vigilConfigs: [(name: String, args: [String])] = [("policy engine", ["--disable-network-sensor"]), ("default agent", [])]
     var off: [Double] = [], empty: [Double] = [], readPath: [Double] = [], vigil: [[Double]] = vigilConfigs.map { _ in [] }, bpftrace: [Double] = []
     withBPFStats(false) {

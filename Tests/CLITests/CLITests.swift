@@ -107,9 +107,15 @@ final class AgentCLITests: XCTestCase {
         return (p.terminationStatus, String(decoding: e, as: UTF8.self))
     }
 
+    /// A temporary `vigil agent --config` file holding `text`; the caller removes it.
+    private func configFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cfg-\(getpid())-\(UUID().uuidString.prefix(8)).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     func testUnknownConfigKeyIsPositionedAndExits2() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cfg-\(getpid()).yaml").path
-        try "node-name: n1\nexport-fille: /tmp/x.json\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try configFile("node-name: n1\nexport-fille: /tmp/x.json\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let r = try run(["agent", "--config", path])
         XCTAssertEqual(r.status, 2)
@@ -120,8 +126,7 @@ final class AgentCLITests: XCTestCase {
         let flag = try run(["agent", "--accept-hook", "sometimes"])
         XCTAssertEqual(flag.status, 2)
         XCTAssertTrue(flag.err.contains("--accept-hook: expected one of auto, fexit, handshake, syscalls, got \"sometimes\""), flag.err)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cfg-hook-\(getpid()).yaml").path
-        try "disable-datapath: true\naccept-hook: sometimes\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try configFile("disable-datapath: true\naccept-hook: sometimes\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let file = try run(["agent", "--config", path])
         XCTAssertEqual(file.status, 2)

@@ -18,8 +18,8 @@
  * program (the verifier needs it; clang would drop it as redundant). */
 #define vigil_opaque(v) asm volatile("" : "+r"(v))
 
-/* Fill a record header; size is the sizeof of the full record type. */
-/* With a time the caller already read: a clock read costs ~60 ns on this project's VMs. */
+/* Fill a record header; size is the sizeof of the full record type. _at: with a time the
+ * caller already read (a clock read costs ~60 ns on this project's VMs). */
 static __always_inline void vigil_header_at(struct vigil_record_header *h, __u32 kind, __u32 size, __u64 ktime_ns)
 {
 	h->kind = kind;

@@ -137,8 +137,9 @@ static __always_inline void owner_from_current(struct vigil_sock_owner *o, __u8 
 	o->pad = 0;
 }
 
-/* A reserved record with its owner filled in, or NULL (counted as lost). */
-static __always_inline struct vigil_net_record *new_record(__u32 kind, const struct vigil_sock_owner *o)
+/* A reserved record with its owner filled in, or NULL (counted as lost). `now`: the record's
+ * time, which callers that just filled an owner have already read (o->start_ns). */
+static __always_inline struct vigil_net_record *new_record(__u32 kind, const struct vigil_sock_owner *o, __u64 now)
 {
 	struct vigil_net_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
@@ -148,7 +149,7 @@ static __always_inline struct vigil_net_record *new_record(__u32 kind, const str
 			__sync_fetch_and_add(n, 1);
 		return NULL;
 	}
-	vigil_header(&r->header, VIGIL_RECORD_NET, sizeof(*r));
+	vigil_header_at(&r->header, VIGIL_RECORD_NET, sizeof(*r), now);
 	r->process = o->process;
 	r->pid = o->pid;
 	r->tid = o->tid;
@@ -198,7 +199,7 @@ static __always_inline void count_scan(struct sock *sk, const struct vigil_sock_
 	if (c->distinct < scan_threshold || c->reported)
 		return;
 	c->reported = 1;
-	struct vigil_net_record *r = new_record(VIGIL_NET_SCAN, o);
+	struct vigil_net_record *r = new_record(VIGIL_NET_SCAN, o, o->start_ns);
 	if (!r)
 		return;
 	vigil_sock_read_btf(&r->sock, sk);
@@ -274,7 +275,7 @@ static __always_inline void accepted_at_handshake(struct sock *sk, __u64 key)
 	o.sport = sk->__sk_common.skc_num;
 	o.outbound = 0;
 	bpf_map_update_elem(&tcp_owners, &key, &o, BPF_ANY);
-	struct vigil_net_record *r = new_record(VIGIL_NET_ACCEPT, &o);
+	struct vigil_net_record *r = new_record(VIGIL_NET_ACCEPT, &o, o.start_ns);
 	if (!r)
 		return;
 	vigil_sock_read_btf(&r->sock, sk);
@@ -322,7 +323,7 @@ int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 	bool handshake = oldstate == TCP_SYN_SENT;
 	if (handshake && newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
 		return 0;
-	struct vigil_net_record *r = new_record(handshake ? VIGIL_NET_CONNECT : VIGIL_NET_CLOSE, o);
+	struct vigil_net_record *r = new_record(handshake ? VIGIL_NET_CONNECT : VIGIL_NET_CLOSE, o, bpf_ktime_get_ns());
 	if (r) {
 		vigil_sock_read_btf(&r->sock, sk);
 		r->cookie = bpf_get_socket_cookie(sk);
@@ -390,7 +391,7 @@ static __always_inline int on_accepted(struct sock *sk)
 	o.sport = d.sport;
 	__u64 key = (__u64)sk;
 	bpf_map_update_elem(&tcp_owners, &key, &o, BPF_ANY);
-	struct vigil_net_record *r = new_record(VIGIL_NET_ACCEPT, &o);
+	struct vigil_net_record *r = new_record(VIGIL_NET_ACCEPT, &o, o.start_ns);
 	if (!r)
 		return 0;
 	r->sock = d;
@@ -444,7 +445,7 @@ static __always_inline int udp_peer(struct bpf_sock_addr *ctx, bool v6)
 	struct vigil_sock_owner o;
 	owner_from_current(&o, 1);
 	bpf_map_update_elem(&cookie_owners, &k.cookie, &o, BPF_ANY);
-	struct vigil_net_record *r = new_record(VIGIL_NET_UDP, &o);
+	struct vigil_net_record *r = new_record(VIGIL_NET_UDP, &o, o.start_ns);
 	if (!r)
 		return 1;
 	d.state = 0; /* a UDP socket's state says nothing here */
