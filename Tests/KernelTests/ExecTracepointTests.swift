@@ -46,6 +46,39 @@ final class ExecTracepointTests: XCTestCase {
         XCTAssertEqual(r.entry.cgroupID, UInt64(st.st_ino), "bpf_get_current_cgroup_id is the cgroup directory's inode")
     }
 
+    /// Records do not wake the reader one by one (a wakeup costs the producing CPU an
+    /// irq_work): a few execs stay quiet until the reader's own poll, and a burst past a
+    /// quarter of the ring wakes it at once (bpf/include/vigil_shared_maps.h).
+    func testReaderIsWokenOncePerQuarterOfTheRing() throws {
+        try KernelTest.require(.tracepoint)
+        let sensor = try ProcessSensor(ringBufferBytes: 64 * 1024) // wakes every 16 KiB
+        try sensor.attach()
+        defer { sensor.detach() }
+        var execs = 0
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
+            if case .exec? = try? ProcessRecord.decode(bytes) { execs += 1 }
+            return true
+        }
+        let epfd = ring.epollFD
+        func woken(withinMs ms: Int32) -> Bool {
+            var p = pollfd(fd: epfd, events: Int16(POLLIN), revents: 0) // the epoll fd is readable once woken
+            return poll(&p, 1, ms) > 0
+        }
+        try ring.consume()
+        // one exec record (~2.3 KiB) and its fork and exit: below the quarter
+        XCTAssertEqual(try KernelTest.run("/bin/true", []).status, 0)
+        XCTAssertFalse(woken(withinMs: 1000), "a single exec woke the reader")
+        try ring.consume()
+        XCTAssertGreaterThanOrEqual(execs, 1, "the exec record was there for the poll to find")
+        // a burst of 12 execs (~28 KiB) crosses a quarter: the reader is woken before its poll
+        execs = 0
+        let burst = try KernelTest.run("/bin/sh", ["-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do /bin/true; done"])
+        XCTAssertEqual(burst.status, 0)
+        XCTAssertTrue(woken(withinMs: Int32(KernelTest.eventTimeout * 1000)), "a burst past a quarter of the ring did not wake the reader")
+        try ring.consume()
+        XCTAssertGreaterThanOrEqual(execs, 12)
+    }
+
     private func checkExecRecord(useTracepoints: Bool) throws {
         let sensor = try ProcessSensor(ringBufferBytes: 1 << 20, useTracepoints: useTracepoints)
         XCTAssertEqual(sensor.tier, useTracepoints ? "tracepoint" : "tp_btf")

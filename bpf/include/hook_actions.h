@@ -11,9 +11,6 @@
 
 #include "hook_maps.h"
 
-/* Bytes of unread ring data at which user space is woken early (set at load, as the process sensor). */
-const volatile __u64 wakeup_bytes = 256 * 1024;
-
 /* Whether a Post with a rate limit must stay quiet: one event per (selector, scope, arguments) per period. */
 static __always_inline bool rate_limited(int s, __u32 scope, __u64 period, struct vigil_hook_record *r)
 {
@@ -110,8 +107,7 @@ static __noinline long run_actions(void *ctx, int s, struct vigil_hook_record *r
 	r->tid = (__u32)id;
 	r->selector = s;
 	r->actions = taken;
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, r, size, flags) < 0)
+	if (bpf_ringbuf_output(&events, r, size, vigil_wakeup_flags()) < 0)
 		count_stat(VIGIL_STAT_LOST, 1);
 	else
 		count_stat(VIGIL_STAT_POSTED, 1);

@@ -5,6 +5,7 @@
  * live here once.
  *   events:    one ring buffer for exec/fork/exit and hook records, in order; sized at load.
  *   processes: tgid -> exec identity, parent identity, binary (struct vigil_process).
+ * and how records are submitted to `events` (vigil_wakeup_flags).
  */
 #ifndef VIGIL_SHARED_MAPS_H
 #define VIGIL_SHARED_MAPS_H
@@ -22,6 +23,29 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vigil_process);
 } processes SEC(".maps");
+
+/* Bytes produced into `events` between two early wakeups of its reader (a quarter of the
+ * ring; each loader sets it). Below that, records wait for the reader's poll timeout. */
+const volatile __u64 wakeup_bytes = 256 * 1024;
+/* The ring's producer position at this object's last early wakeup. */
+__u64 vigil_last_wakeup_pos;
+
+/*
+ * The flags to submit a record with: a wakeup once `wakeup_bytes` have been produced (by
+ * any object) since this object last woke the reader, otherwise none. Decided on the
+ * producer position, a line the producing CPU has just written, not on the unread-data
+ * count: that reads the consumer position, a line the reader's CPU writes, and cost
+ * ~100 ns per record here (BENCHMARKS.md). Several objects (or CPUs racing) may each wake
+ * the reader for the same stretch; a spare wakeup is harmless, a missing one is not.
+ */
+static __always_inline __u64 vigil_wakeup_flags(void)
+{
+	__u64 pos = bpf_ringbuf_query(&events, BPF_RB_PROD_POS);
+	if (pos - vigil_last_wakeup_pos < wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	vigil_last_wakeup_pos = pos;
+	return BPF_RB_FORCE_WAKEUP;
+}
 
 /* The exec identity of the caller's table entry `proc`; for a process the table does not hold,
  * ktime 0 and the pid (user space then takes the pid's current image). */

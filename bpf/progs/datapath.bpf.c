@@ -31,9 +31,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define VIGIL_TCP_RST 0x04
 #define VIGIL_TCP_ACK 0x10
 
-/* Bytes of unread ring data at which user space is woken early (set at load). */
-const volatile __u64 wakeup_bytes = 256 * 1024;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -265,8 +262,7 @@ static __always_inline void flow_event(__u32 kind, const struct packet *p, const
 	r->pad = 0;
 	r->packets = ct ? ct->packets : 1;
 	r->bytes = ct ? ct->bytes : p->len;
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	bpf_ringbuf_submit(r, flags);
+	bpf_ringbuf_submit(r, vigil_wakeup_flags());
 }
 
 static __always_inline const struct vigil_flow_owner *owner_of(const struct vigil_flow_tuple *t)

@@ -34,9 +34,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Bytes of unread ring data at which user space is woken early (set at load). */
-const volatile __u64 wakeup_bytes = 256 * 1024;
-
 /* Scan detection (set at load): a process that tries this many distinct (address, port) TCP
  * destinations within one window is reported once per window. 0 turns it off. */
 const volatile __u32 scan_threshold = 20;
@@ -166,8 +163,7 @@ static __always_inline struct vigil_net_record *new_record(__u32 kind, const str
 
 static __always_inline void submit(struct vigil_net_record *r)
 {
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	bpf_ringbuf_submit(r, flags);
+	bpf_ringbuf_submit(r, vigil_wakeup_flags());
 }
 
 /* Counts a connect attempt towards its process's distinct destinations; reports the process

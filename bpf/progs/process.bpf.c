@@ -79,14 +79,6 @@ static __always_inline void fill_namespaces(struct vigil_exec_record *r, struct 
 /* kernel_cap_t is u32[2] before 6.3 and a u64 after: either way 8 little-endian bytes. */
 #define read_caps(field) (*(__u64 *)&(field))
 
-/* Bytes of unread data at which user space is woken early (a quarter of the ring; set at load). */
-const volatile __u64 wakeup_bytes = 256 * 1024;
-
-static __always_inline __u64 submit_flags(void)
-{
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-}
-
 #define VIGIL_S_IFMT 0170000
 #define VIGIL_S_IFIFO 0010000
 #define VIGIL_S_IFSOCK 0140000
@@ -189,7 +181,8 @@ static __always_inline void handle_exec(struct task_struct *task)
 	if (vigil_cgroup_path(task, r->cgroup_path) < 0)
 		r->cgroup_path[0] = 0;
 
-	bpf_probe_read_kernel(r->binary, sizeof(r->binary), proc->binary);
+	/* the path and its NUL only: readers stop at the NUL (a full copy wrote 4 cache lines) */
+	bpf_probe_read_kernel(r->binary, (proc->binary_len & VIGIL_PATH_MASK) + 1, proc->binary);
 	if (plen < 0 || (plen & VIGIL_PATH_TRUNCATED))
 		r->flags |= VIGIL_EXEC_PATH_TRUNCATED;
 	struct fs_struct *fs = task->fs;
@@ -208,7 +201,7 @@ static __always_inline void handle_exec(struct task_struct *task)
 	if (bpf_probe_read_user(r->args, len, (void *)arg_start) < 0)
 		len = 0;
 	r->args_len = len;
-	bpf_ringbuf_submit(r, submit_flags());
+	bpf_ringbuf_submit(r, vigil_wakeup_flags());
 }
 
 /* A new thread group: its clone identity in the table, and a FORK record. */
@@ -249,7 +242,7 @@ static __always_inline void record_fork(struct task_struct *parent_task, __u32 c
 	r->pid = child_tgid;
 	r->ppid = ptgid;
 	__builtin_memcpy(r->comm, parent_task->comm, sizeof(r->comm));
-	bpf_ringbuf_submit(r, submit_flags());
+	bpf_ringbuf_submit(r, vigil_wakeup_flags());
 }
 
 static __always_inline void handle_exit(struct task_struct *task)
@@ -276,7 +269,7 @@ static __always_inline void handle_exit(struct task_struct *task)
 		r->exit_code = task->exit_code;
 		r->pad = 0;
 		__builtin_memcpy(r->comm, task->comm, sizeof(r->comm));
-		bpf_ringbuf_submit(r, submit_flags());
+		bpf_ringbuf_submit(r, vigil_wakeup_flags());
 	}
 	if (proc)
 		bpf_map_delete_elem(&processes, &tgid);
