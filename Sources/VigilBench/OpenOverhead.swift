@@ -59,6 +59,9 @@ func openOverhead(rounds: Int, opens: Int) {
     // cost nothing here: a difference would show a tax on every syscall).
     let vigilConfigs: [(name: String, args: [String])] = [("policy engine", ["--disable-network-sensor"]), ("default agent", [])]
     var off: [Double] = [], empty: [Double] = [], readPath: [Double] = [], vigil: [[Double]] = vigilConfigs.map { _ in [] }, bpftrace: [Double] = []
+    // ns per run inside the programs (bpf_stats, a shorter loop after the timed one): steadier
+    // than the wall-clock figures, which move by tens of ns from run to run here
+    var readPathNs: [Double] = [], hookNs: [Double] = []
     withBPFStats(false) {
         for _ in 0..<rounds {
             off.append(openLoop(opens, path: file))
@@ -70,12 +73,14 @@ func openOverhead(rounds: Int, opens: Int) {
             link.close()
             let readLink = try! object.program("read_path_openat").attach()
             readPath.append(openLoop(opens, path: file))
+            if let ns = programNsPerRun(prefix: "read_path_openat", { _ = openLoop(opens / 4, path: file) }) { readPathNs.append(ns) }
             readLink.close()
 
             for (i, config) in vigilConfigs.enumerated() {
                 let export = "/tmp/vigil-bench-open-\(getpid()).json"
                 let agent = startAgent(export: export, extra: ["--policy", policyPath] + config.args)
                 vigil[i].append(openLoop(opens, path: file))
+                if i == 0, let ns = programNsPerRun(prefix: "hook_tracepoint", { _ = openLoop(opens / 4, path: file) }) { hookNs.append(ns) }
                 kill(agent.processIdentifier, SIGINT)
                 agent.waitUntilExit()
                 if let text = try? String(contentsOfFile: export, encoding: .utf8), text.contains("\"string_arg\":\"\(file)\"") {
@@ -109,7 +114,38 @@ func openOverhead(rounds: Int, opens: Int) {
         if let mB { line += String(format: "; / bpftrace %.2fx (target <= 0.5x)", (m - mOff) / max(mB - mOff, 1)) }
         line += String(format: "; beyond the path read %+.0f ns", m - mRead)
         print(line)
+        // the same ratios round by round (each round's own floor), with a 90% bootstrap
+        // interval of their median: how far the verdict is from the noise
+        let added = zip(vigil[i], off).map { $0 - $1 }
+        let toFloor = zip(added, zip(empty, off).map { max($0 - $1, 1) }).map { $0 / $1 }
+        var rounds = String(format: "      per round: / floor median %.2fx (90%% interval %.2f .. %.2f)",
+                            median(toFloor), medianInterval(toFloor).low, medianInterval(toFloor).high)
+        if bpftrace.count == added.count {
+            let toPeer = zip(added, zip(bpftrace, off).map { max($0 - $1, 1) }).map { $0 / $1 }
+            rounds += String(format: "; / bpftrace median %.2fx (%.2f .. %.2f)", median(toPeer), medianInterval(toPeer).low, medianInterval(toPeer).high)
+        }
+        print(rounds)
     }
+    if !readPathNs.isEmpty && !hookNs.isEmpty {
+        print(String(format: "  inside the programs (bpf_stats, ns per run with its own clock reads): path-read floor %.0f, vigil's hook %.0f (%+.0f)",
+                     median(readPathNs), median(hookNs), median(hookNs) - median(readPathNs)))
+    }
+}
+
+/// ns per run of the programs whose names start with `prefix` while `body` runs, with
+/// kernel.bpf_stats_enabled=1 only for that time; nil when none ran.
+func programNsPerRun(prefix: String, _ body: () -> Void) -> Double? {
+    let before = bpfStats(prefix: prefix)
+    body()
+    let after = bpfStats(prefix: prefix)
+    try? "0".write(toFile: "/proc/sys/kernel/bpf_stats_enabled", atomically: false, encoding: .utf8)
+    var ns: UInt64 = 0, runs: UInt64 = 0
+    for (name, a) in after {
+        let b = before[name] ?? (0, 0)
+        ns += a.ns - b.ns
+        runs += a.count - b.count
+    }
+    return runs > 0 ? Double(ns) / Double(runs) : nil
 }
 
 /// The same FIM prefixes on the trampoline and LSM tiers (`security_file_open` as fentry,
