@@ -1,3 +1,4 @@
+import CLibbpf
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -154,6 +155,18 @@ public struct BPFMap {
     /// Typed update for fixed-layout keys and values.
     public func update<K: BitwiseCopyable, V: BitwiseCopyable>(_ key: K, _ value: V, flags: UInt64 = 0) throws(BPFError) {
         try update(key: bytesOf(key), value: bytesOf(value), flags: flags)
+    }
+
+    /// Writes `value` at `key` only if the key is absent (BPF_NOEXIST). Returns false, writing
+    /// nothing, when an entry is already there.
+    @discardableResult
+    public func insertIfAbsent<K: BitwiseCopyable, V: BitwiseCopyable>(_ key: K, _ value: V) throws(BPFError) -> Bool {
+        do {
+            try update(key: bytesOf(key), value: bytesOf(value), flags: UInt64(BPF_NOEXIST))
+            return true
+        } catch where error.errno == EEXIST {
+            return false
+        }
     }
 
     /// Pins the map at `path` in bpffs. The corresponding libbpf function is `bpf_obj_pin`.

@@ -1,5 +1,8 @@
 import BPFKit
 import KernelFeatures
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How the network sensor sees accepted TCP connections: the one place that names the ways,
 /// their programs in network.bpf.c and which one a kernel gets.
@@ -25,7 +28,7 @@ public enum AcceptHook: String, CaseIterable, Sendable {
         switch requested {
         case .auto: return trampoline ? .fexit : .handshake
         case .fexit where !trampoline:
-            throw BPFError(operation: "accept hook", subject: "fexit/inet_csk_accept: this kernel has no usable trampolines (\(probe.status(.fexit))); use --accept-hook handshake or syscalls", errno: 95)
+            throw BPFError(operation: "accept hook", subject: "fexit/inet_csk_accept: this kernel has no usable trampolines (\(probe.status(.fexit))); use --accept-hook handshake or syscalls", errno: EOPNOTSUPP)
         default: return requested
         }
     }

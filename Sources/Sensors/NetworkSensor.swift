@@ -94,12 +94,7 @@ public final class NetworkSensor {
             value.owner.uid = l.uid
             value.owner.sport = l.port
             if let p = l.ownerParent { value.parent = vigil_exec_id(ktime: p.ktime, pid: p.pid, pad: 0) }
-            do throws(BPFError) {
-                try map.update(key, value, flags: 1) // BPF_NOEXIST: the kernel's own entry is newer
-                added += 1
-            } catch where error.errno == 17 { // EEXIST
-                continue
-            }
+            if try map.insertIfAbsent(key, value) { added += 1 } // the kernel's own entry is newer
         }
         return added
     }

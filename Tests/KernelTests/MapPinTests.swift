@@ -12,6 +12,11 @@ final class MapPinTests: XCTestCase {
         XCTAssertEqual(try map.lookup(UInt32(7), as: UInt64.self), 0xfeed)
         XCTAssertNil(try map.lookup(UInt32(8), as: UInt64.self))
         XCTAssertEqual(try map.keys().count, 1)
+        XCTAssertFalse(try map.insertIfAbsent(UInt32(7), UInt64(1)), "an entry is there: nothing written")
+        XCTAssertEqual(try map.lookup(UInt32(7), as: UInt64.self), 0xfeed)
+        XCTAssertTrue(try map.insertIfAbsent(UInt32(9), UInt64(2)))
+        XCTAssertEqual(try map.lookup(UInt32(9), as: UInt64.self), 2)
+        XCTAssertTrue(try map.delete(key: Array(withUnsafeBytes(of: UInt32(9)) { $0 })))
         let path = "/sys/fs/bpf/vigil-test-\(getpid())"
         try map.pin(at: path)
         let reopened = try BPFMap.openPinned(path, keySize: 4, valueSize: 8)

@@ -181,7 +181,7 @@ static __always_inline void handle_exec(struct task_struct *task)
 	if (vigil_cgroup_path(task, r->cgroup_path) < 0)
 		r->cgroup_path[0] = 0;
 
-	/* the path and its NUL only: readers stop at the NUL (a full copy wrote 4 cache lines) */
+	/* the path and its NUL only (readers stop at the NUL); a full copy wrote 256 bytes */
 	bpf_probe_read_kernel(r->binary, (proc->binary_len & VIGIL_PATH_MASK) + 1, proc->binary);
 	if (plen < 0 || (plen & VIGIL_PATH_TRUNCATED))
 		r->flags |= VIGIL_EXEC_PATH_TRUNCATED;
