@@ -52,42 +52,53 @@ public struct ProcessCache: Sendable {
 
     /// Adds a running process image. A previous image of the same pid (before an exec, or a
     /// clone) is released: the exec replaced it.
+    ///
+    /// Slots are changed in place through their dictionary index: reading a slot out and
+    /// writing it back copied its entry (strings and arrays retained and released) and hashed
+    /// the identity twice, at three events per spawn.
     public mutating func insert(_ entry: ProcessEntry) {
-        if let previous = byPID[entry.pid], previous != entry.id { markExited(previous) }
+        let previous = byPID.updateValue(entry.id, forKey: entry.pid)
+        if let previous, previous != entry.id { markExited(previous) } // byPID already names the new image
         sequence += 1
-        if let existing = slots[entry.id] {
-            slots[entry.id] = Slot(entry: entry, refs: existing.refs, exited: false, sequence: sequence)
+        if let i = slots.index(forKey: entry.id) {
+            slots.values[i].entry = entry
+            slots.values[i].exited = false
+            slots.values[i].sequence = sequence
         } else {
             slots[entry.id] = Slot(entry: entry, refs: 1, exited: false, sequence: sequence)
-            if let p = entry.parent, slots[p] != nil { slots[p]!.refs += 1 }
+            if let p = entry.parent, let i = slots.index(forKey: p) { slots.values[i].refs += 1 }
         }
-        byPID[entry.pid] = entry.id
         evictIfNeeded()
     }
 
     /// Marks the image exited: it stays while children or pending events may mention it.
     public mutating func markExited(_ id: ExecIdentity) {
-        guard var slot = slots[id], !slot.exited else { return }
-        slot.exited = true
-        slots[id] = slot
+        guard let i = slots.index(forKey: id), !slots.values[i].exited else { return }
+        slots.values[i].exited = true
         if byPID[id.pid] == id { byPID[id.pid] = nil }
         release(id)
     }
 
     private mutating func release(_ id: ExecIdentity) {
-        guard var slot = slots[id] else { return }
-        slot.refs -= 1
-        if slot.refs > 0 {
-            slots[id] = slot
-            return
+        var id = id
+        // iteratively up the parent chain: a long chain of exited ancestors must not recurse deeply
+        while let i = slots.index(forKey: id) {
+            slots.values[i].refs -= 1
+            guard slots.values[i].refs <= 0 else { return }
+            let parent = slots.values[i].entry.parent
+            slots.remove(at: i)
+            guard let parent else { return }
+            id = parent
         }
-        slots[id] = nil
-        if let p = slot.entry.parent { release(p) }
     }
 
+    /// Beyond capacity, drops the oldest exited entries first, then the oldest of all. It
+    /// drops an eighth of the capacity at once: choosing victims sorts the whole cache, which
+    /// done for every insert on a full cache (a fork bomb, a node with more processes than
+    /// the capacity) would cost the agent milliseconds per event.
     private mutating func evictIfNeeded() {
         guard slots.count > capacity else { return }
-        let excess = slots.count - capacity
+        let excess = slots.count - capacity + max(capacity / 8, 1) - 1
         let victims = slots.sorted { (a, b) in
             a.value.exited != b.value.exited ? a.value.exited : a.value.sequence < b.value.sequence
         }.prefix(excess)

@@ -7,6 +7,7 @@ import PolicyModel
 /// JSON export, so existing pipelines ingest Vigil unchanged.
 public final class EventEncoder {
     public let nodeName: String
+    private let nodeNameBytes: [UInt8]
     /// The host's namespace inodes (from /proc/1/ns), for `is_host`.
     public let hostNamespaces: Namespaces
     public var fieldFilters: [FieldFilter]
@@ -18,6 +19,7 @@ public final class EventEncoder {
     public init(nodeName: String, hostNamespaces: Namespaces, fieldFilters: [FieldFilter] = [],
                 includeCredentials: Bool = true, includeNamespaces: Bool = true) {
         self.nodeName = nodeName
+        nodeNameBytes = Array(nodeName.utf8)
         self.hostNamespaces = hostNamespaces
         self.fieldFilters = fieldFilters
         self.includeCredentials = includeCredentials
@@ -50,7 +52,7 @@ public final class EventEncoder {
             if let parent { body.set("parent", processObject(parent)) }
             if signal != 0 { body.set("signal", Signals.name(signal)) }
             if status != 0 { body.set("status", status) }
-            body.set("time", Self.rfc3339(t))
+            body.set("time", eventTime(t))
             name = "process_exit"
             time = t
         case .hook(let h):
@@ -122,30 +124,14 @@ public final class EventEncoder {
     private func remember(_ key: ProcessKey, _ object: JSONObject) {
         recentProcessObjects = ((key, object), recentProcessObjects.0)
     }
-    /// The "YYYY-MM-DDTHH:MM:SS." of the last event time formatted (20 bytes): events come in
-    /// bursts within one second, so only the nanoseconds change.
-    private var lastSecond: (second: UInt64, prefix: [UInt8]) = (UInt64.max, [])
+    /// Event times and process start times, each with its own last second (they are of
+    /// different seconds for any process older than a second).
+    private var eventTimes = TimeFormatter()
+    private var startTimes = TimeFormatter()
 
-    /// An event's time (RFC 3339, nanoseconds) as a JSON string, written into 30 bytes on the
-    /// stack: formatting it through Swift Strings cost four allocations per event.
+    /// An event's time (RFC 3339, nanoseconds) as a JSON string.
     func eventTime(_ ns: UInt64) -> JSONObject {
-        let second = ns / 1_000_000_000
-        var frac = ns % 1_000_000_000
-        if lastSecond.second != second {
-            lastSecond = (second, Array(Self.rfc3339(second * 1_000_000_000).utf8.dropLast(10))) // drop "000000000Z"
-        }
-        let prefix = lastSecond.prefix
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: prefix.count + 10) { out in
-            for i in prefix.indices { out[i] = prefix[i] }
-            var i = prefix.count + 8
-            while i >= prefix.count {
-                out[i] = 0x30 + UInt8(frac % 10)
-                frac /= 10
-                i -= 1
-            }
-            out[prefix.count + 9] = 0x5a // "Z"
-            return JSONObject.string(utf8: UnsafeBufferPointer(out))
-        }
+        eventTimes.withText(ns) { JSONObject.string(utf8: $0) }
     }
 
     static let processObjectCacheSize = 4096
@@ -181,18 +167,18 @@ public final class EventEncoder {
 
     private func buildProcessObject(_ p: ProcessEntry) -> JSONObject {
         let o = JSONObject.object()
-        o.set("exec_id", p.id.execID(node: nodeName))
+        o.set("exec_id", execID(p.id))
         o.set("pid", p.pid)
         o.set("uid", p.euid)
         if !p.cwd.isEmpty { o.set("cwd", p.cwd) }
         o.set("binary", p.binary)
         if !p.arguments.isEmpty { o.set("arguments", p.arguments) }
         o.set("flags", p.flags.words)
-        o.set("start_time", Self.rfc3339(p.startTimeNs))
+        o.set("start_time", startTimes.withText(p.startTimeNs) { JSONObject.string(utf8: $0) })
         o.set("auid", p.auid)
         // Key order follows Tetragon's protobuf field numbers (protojson writes them in order).
         if let c = p.containerID { o.set("docker", String(c.prefix(31))) }
-        if let parent = p.parent { o.set("parent_exec_id", parent.execID(node: nodeName)) }
+        if let parent = p.parent { o.set("parent_exec_id", execID(parent)) }
         if includeCredentials { addCapabilities(p, to: o) }
         if includeNamespaces { addNamespaces(p, to: o) }
         o.set("tid", p.tid)
@@ -230,15 +216,14 @@ public final class EventEncoder {
         o.set("ns", ns)
     }
 
+    private func execID(_ id: ExecIdentity) -> JSONObject {
+        nodeNameBytes.withUnsafeBufferPointer { node in id.withExecID(node: node) { JSONObject.string(utf8: $0) } }
+    }
+
     /// RFC 3339 UTC with nanoseconds, as Tetragon prints times.
     public static func rfc3339(_ ns: UInt64) -> String {
-        var t = time_t(ns / 1_000_000_000)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        let frac = ns % 1_000_000_000
-        func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        let f = String(frac)
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(String(repeating: "0", count: 9 - f.count) + f)Z"
+        var f = TimeFormatter()
+        return f.withText(ns) { String(decoding: $0, as: UTF8.self) }
     }
 }
 

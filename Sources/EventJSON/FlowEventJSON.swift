@@ -5,7 +5,7 @@ import AgentCore
 /// (and parent) that opened the flow, in Tetragon's process shape, and the rule that decided.
 extension EventEncoder {
     func fillFlow(_ f: FlowEvent, into body: JSONObject) {
-        body.set("time", Self.rfc3339(f.timeNs))
+        body.set("time", eventTime(f.timeNs))
         body.set("verdict", f.verdict)
         if let reason = f.dropReasonName {
             body.set("drop_reason", f.dropReason)

@@ -37,3 +37,63 @@ func encodeBench(events: Int) {
         print(String(format: "round %d: %.0f ns per event (%d events, %.0f bytes each)", round + 1, ns, events, Double(bytes + buffer.count) / Double(events * (round + 1))))
     }
 }
+
+/// `vigil-bench process-events [SPAWNS]`: the agent's user-space work per fork+exec+exit of a
+/// new process, without the kernel: the process cache's fork, exec and exit steps in the order
+/// the agent runs them, and the exec and exit JSON lines. Every spawn is a new image, so the
+/// process object is built each time (the hook bench above reuses one). The agent's CPU per
+/// spawn in `exec-overhead` is this plus record decoding and the write.
+func processEventsBench(spawns: Int) {
+    var shell = ProcessEntry(id: ExecIdentity(ktime: 99_000, pid: 4000), parent: nil, binary: "/bin/bash")
+    shell.flags = [.procFS]
+    shell.namespaces = Namespaces(inodes: [4_026_531_838, 4_026_531_839, 4_026_531_841, 4_026_531_836, 4_026_531_836, 4_026_531_840, 4_026_531_834, 4_026_531_834, 4_026_531_835, 4_026_531_837])
+    shell.caps = CapabilitySets(permitted: 0x1ff_ffff_ffff, effective: 0x1ff_ffff_ffff, inheritable: 0)
+    // the agent's defaults (Tetragon's): no credentials or namespaces unless asked for
+    let encoder = EventEncoder(nodeName: "bench-node", hostNamespaces: shell.namespaces, includeCredentials: false, includeNamespaces: false)
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(2 << 20)
+    var bytes = 0
+    for round in 0..<3 {
+        var cache = ProcessCache()
+        cache.insert(shell)
+        let t0 = now()
+        for i in 0..<spawns {
+            let pid = UInt32(10_000 + i % 30_000)
+            let forkTime = 1_000_000_000 + UInt64(i) * 1_000
+            // fork: the clone runs the shell's image
+            var clone = shell
+            clone.id = ExecIdentity(ktime: forkTime, pid: pid)
+            clone.pid = pid
+            clone.tid = pid
+            clone.parent = shell.id
+            clone.flags = [.clone]
+            cache.insert(clone)
+            // exec: a new image replaces the clone
+            var exec = shell
+            exec.id = ExecIdentity(ktime: forkTime + 300, pid: pid)
+            exec.pid = pid
+            exec.tid = pid
+            exec.parent = cache.resolveParent(shell.id)
+            exec.binary = "/usr/bin/true"
+            exec.arguments = "--version"
+            exec.cwd = "/work/main"
+            exec.flags = [.execve, .clone]
+            exec.startTimeNs = 1_795_000_000_000_000_000 + forkTime
+            cache.insert(exec)
+            encoder.encode(.exec(process: exec, parent: cache.parent(of: exec), ancestors: [], timeNs: exec.startTimeNs + 300), into: &buffer)
+            // exit
+            if let process = cache.entry(exec.id) {
+                encoder.encode(.exit(process: process, parent: cache.parent(of: process), status: 0, signal: 0, timeNs: exec.startTimeNs + 900), into: &buffer)
+                cache.markExited(process.id)
+            }
+            if buffer.count > 1 << 20 {
+                bytes += buffer.count
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        if ProcessInfo.processInfo.environment["VIGIL_BENCH_SHOW"] != nil { print(String(decoding: buffer.prefix(3000), as: UTF8.self)) }
+        let ns = Double(now() - t0) / Double(spawns)
+        print(String(format: "round %d: %.0f ns per spawn (fork+exec+exit, 2 JSON lines, %.0f bytes per spawn); cache %d entries",
+                     round + 1, ns, Double(bytes + buffer.count) / Double(spawns * (round + 1)), cache.count))
+    }
+}

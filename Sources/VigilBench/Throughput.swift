@@ -41,6 +41,19 @@ func cpuTicks(_ pid: Int32) -> Double {
     return (Double(f[11]) ?? 0) + (Double(f[12]) ?? 0) // utime, stime (fields 14, 15)
 }
 
+/// CPU time of all of a process's threads in ns (the first field of each thread's
+/// /proc/PID/task/TID/schedstat): exact, where `cpuTicks` counts 10 ms ticks.
+func cpuNs(_ pid: Int32) -> Double {
+    let dir = "/proc/\(pid)/task"
+    var total = 0.0
+    for tid in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+        if let s = try? String(contentsOfFile: "\(dir)/\(tid)/schedstat", encoding: .utf8), let ns = s.split(separator: " ").first.flatMap({ Double($0) }) {
+            total += ns
+        }
+    }
+    return total
+}
+
 /// Lines of `path` starting with `prefix`, and the median size of such lines (one pass over
 /// raw 4 MiB reads with memchr: a 30 s hold writes several GB, which a scan through Data
 /// slices took minutes to count).

@@ -155,6 +155,7 @@ func execOverheadRounds(rounds: Int, spawns: Int) {
     _ = spawnLoop(200) // warm up
     var off: [Double] = [], on: [Double] = []
     var rssIdle: [Int] = [], rssBusy: [Int] = []
+    var agentCPU: [Double] = [] // ns of agent CPU time (user + system) per spawn, timed loops
     var kernelCost: (nsPerSpawn: Double, detail: String)? = nil
     // VIGIL_BENCH_EXPORT_DIR: where the agent writes (default /tmp, a disk here; a tmpfs
     // takes the page cache's writeback out of the figure)
@@ -168,7 +169,9 @@ func execOverheadRounds(rounds: Int, spawns: Int) {
         rssIdle.append(rssKB(agent.processIdentifier))
         // timed with kernel.bpf_stats_enabled=0 (its clock reads would add to every program
         // run); the kernel-side cost from a shorter loop after it, with stats on
+        let cpuBefore = cpuNs(agent.processIdentifier)
         on.append(withBPFStats(false) { spawnLoop(spawns) })
+        agentCPU.append((cpuNs(agent.processIdentifier) - cpuBefore) / Double(spawns))
         let before = bpfStats()
         _ = spawnLoop(max(spawns / 4, 1))
         let after = bpfStats()
@@ -203,6 +206,8 @@ func execOverheadRounds(rounds: Int, spawns: Int) {
         print(String(format: "  kernel-side cost (bpf_stats): %.2f us per spawn in the sensor's programs = %.2f%% of a spawn%@",
                      k.nsPerSpawn / 1000, k.nsPerSpawn / mOff * 100, k.detail))
     }
+    print(String(format: "  agent CPU (user + system, on CPU 1): median %.1f us per spawn (%.1f%% of a CPU at this rate)",
+                 median(agentCPU) / 1000, median(agentCPU) / mOn * 100))
     print("  agent RSS: idle median \(median(rssIdle.map(Double.init)) / 1024) MiB, after the loop \(median(rssBusy.map(Double.init)) / 1024) MiB (target idle <= 40 MiB)")
     if !sizes.isEmpty {
         print("  JSON event size (exec+exit lines of the last round): median \(median(sizes.map(Double.init))) bytes, max \(sizes.max()!) (target median <= 1.5 KB)")
@@ -234,10 +239,12 @@ case "datapath":
                   megabytes: Int(args.dropFirst(3).first ?? "") ?? 512)
 case "encode":
     encodeBench(events: Int(args.dropFirst().first ?? "") ?? 1_000_000)
+case "process-events":
+    processEventsBench(spawns: Int(args.dropFirst().first ?? "") ?? 300_000)
 case "policy-parse":
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
-    print("usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES]")
+    print("usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES] | encode [EVENTS] | process-events [SPAWNS]")
     exit(2)
 }

@@ -1,4 +1,5 @@
 import AgentCore
+import Foundation
 import XCTest
 
 final class ProcessCacheTests: XCTestCase {
@@ -8,6 +9,16 @@ final class ProcessCacheTests: XCTestCase {
 
     func testExecIDIsTetragonsEncoding() {
         XCTAssertEqual(ExecIdentity(ktime: 1234, pid: 42).execID(node: "node1"), "bm9kZTE6MTIzNDo0Mg==") // base64("node1:1234:42")
+    }
+
+    /// The hand-written encoder against Foundation's, over every padding case and the extremes.
+    func testExecIDMatchesFoundationsBase64() {
+        for node in ["", "n", "no", "node", "a-much-longer-node-name.example.internal", "nœud"] {
+            for (ktime, pid) in [(0 as UInt64, 0 as UInt32), (9, 1), (10, 10), (1_795_000_000_123_456_789, 4_194_304), (.max, .max)] {
+                let expected = Data("\(node):\(ktime):\(pid)".utf8).base64EncodedString()
+                XCTAssertEqual(ExecIdentity(ktime: ktime, pid: pid).execID(node: node), expected, "\(node):\(ktime):\(pid)")
+            }
+        }
     }
 
     func testParentLivesWhileChildrenNeedIt() {
@@ -66,6 +77,40 @@ final class ProcessCacheTests: XCTestCase {
         XCTAssertEqual(cache.count, 3)
         XCTAssertEqual(cache.evictions, 1)
         XCTAssertNil(cache.entry(root.id), "the exited entry goes first")
+    }
+
+    /// A full cache sheds an eighth of its capacity at once, so the sort that picks victims
+    /// runs once per capacity/8 inserts, not on every insert.
+    func testFullCacheEvictsInBatches() {
+        var cache = ProcessCache(capacity: 64)
+        for pid in UInt32(1)...64 { cache.insert(entry(pid, UInt64(pid))) }
+        XCTAssertEqual(cache.evictions, 0)
+        cache.insert(entry(65, 65))
+        XCTAssertEqual(cache.evictions, 8, "the excess and seven more")
+        XCTAssertEqual(cache.count, 57)
+        XCTAssertNil(cache.entry(ExecIdentity(ktime: 8, pid: 8)), "the oldest go")
+        XCTAssertNotNil(cache.entry(ExecIdentity(ktime: 9, pid: 9)))
+        XCTAssertNil(cache.current(pid: 1), "an evicted image is no pid's current one")
+        for pid in UInt32(66)...72 { cache.insert(entry(pid, UInt64(pid))) }
+        XCTAssertEqual(cache.evictions, 8, "room left by the batch: no eviction until full again")
+        XCTAssertEqual(cache.count, 64)
+    }
+
+    /// Releasing runs up a chain of exited ancestors without recursion, collecting each.
+    func testLongExitedChainIsCollected() {
+        var cache = ProcessCache()
+        var parent: ExecIdentity? = nil
+        var ids: [ExecIdentity] = []
+        for pid in UInt32(1)...20_000 {
+            let e = entry(pid, UInt64(pid), parent: parent)
+            cache.insert(e)
+            ids.append(e.id)
+            parent = e.id
+        }
+        for id in ids.dropLast() { cache.markExited(id) }
+        XCTAssertEqual(cache.count, 20_000, "each kept by its child")
+        cache.markExited(ids.last!)
+        XCTAssertEqual(cache.count, 0)
     }
 
     func testArgumentsJoinAndContainerIDs() {
