@@ -38,6 +38,7 @@ public final class Agent {
     var sinks: [EventSink] = []
     var cache: ProcessCache
     var pipelines = PipelineDetector()
+    var statusWriter = StatusFileWriter()
     var output: [UInt8] = []
     var lostReported: [UInt32: UInt64] = [:]
     var decodeErrors = 0
@@ -210,16 +211,12 @@ public final class Agent {
 
     /// The loaded policies with hook states and counters, for `vigil policy list`.
     private func writeStatus() {
-        let path = configuration.statusFile
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         guard let data = try? encoder.encode(policies.status()) else { return }
-        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        statusWriter.write(data, to: configuration.statusFile)
         if let datapath, let d = try? encoder.encode(datapath.controller.status(errors: datapath.errors)) {
-            let dpath = configuration.datapathStatusFile
-            try? FileManager.default.createDirectory(atPath: (dpath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try? d.write(to: URL(fileURLWithPath: dpath), options: .atomic)
+            statusWriter.write(d, to: configuration.datapathStatusFile)
         }
     }
 
