@@ -53,6 +53,8 @@ func processEventsBench(spawns: Int) {
     var buffer: [UInt8] = []
     buffer.reserveCapacity(2 << 20)
     var bytes = 0
+    // the baseline, measured in the same run: what the spawn being described costs here
+    let spawn = spawnLoop(2000)
     for round in 0..<3 {
         var cache = ProcessCache()
         cache.insert(shell)
@@ -93,7 +95,7 @@ func processEventsBench(spawns: Int) {
         }
         if ProcessInfo.processInfo.environment["VIGIL_BENCH_SHOW"] != nil { print(String(decoding: buffer.prefix(3000), as: UTF8.self)) }
         let ns = Double(now() - t0) / Double(spawns)
-        print(String(format: "round %d: %.0f ns per spawn (fork+exec+exit, 2 JSON lines, %.0f bytes per spawn); cache %d entries",
-                     round + 1, ns, Double(bytes + buffer.count) / Double(spawns * (round + 1)), cache.count))
+        print(String(format: "round %d: %.0f ns per spawn (fork+exec+exit, 2 JSON lines, %.0f bytes per spawn) = %.2f%% of a spawn of /bin/true here (%.0f us); cache %d entries",
+                     round + 1, ns, Double(bytes + buffer.count) / Double(spawns * (round + 1)), ns / spawn * 100, spawn / 1000, cache.count))
     }
 }
