@@ -60,7 +60,7 @@ let package = Package(
             name: "AgentRuntime",
             dependencies: ["AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", "CMalloc", .product(name: "Logging", package: "swift-log")]
         ),
-        .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON"]),
+        .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON", "Sensors", "CVigilABI"]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [

@@ -98,23 +98,73 @@ public struct ProcessEntry: Sendable, Equatable {
         containerID = nil
     }
 
-    /// Tetragon's `arguments`: argv[1...] joined by spaces, an argument with a space quoted.
-    public static func joinArguments(_ argv: [String]) -> String {
-        argv.dropFirst().map { $0.contains(" ") || $0.isEmpty ? "'\($0)'" : $0 }.joined(separator: " ")
+    /// Tetragon's `arguments` from argv as the kernel keeps it (the exec record, /proc/PID/cmdline):
+    /// NUL-terminated strings, argv[0] first. argv[1...] joined by spaces, an argument that is
+    /// empty or holds a space quoted; a last argument cut off (no NUL) is kept as it is.
+    /// Works on the bytes: through split, [String] and joined it was a twentieth of the agent's
+    /// work per exec.
+    public static func arguments(fromArgv argv: UnsafeRawBufferPointer) -> String {
+        var n = argv.count
+        if n > 0 && argv[n - 1] == 0 { n -= 1 } // the last argument's NUL: not an empty argument after it
+        var i = 0
+        while i < n && argv[i] != 0 { i += 1 } // argv[0]
+        guard i < n else { return "" }
+        i += 1
+        var out: [UInt8] = []
+        out.reserveCapacity(n - i + 8)
+        var first = true
+        while i <= n {
+            var end = i
+            var quote = false
+            while end < n && argv[end] != 0 {
+                if argv[end] == 0x20 { quote = true }
+                end += 1
+            }
+            if end == i { quote = true }
+            if !first { out.append(0x20) }
+            first = false
+            if quote { out.append(0x27) }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: argv[i..<end]))
+            if quote { out.append(0x27) }
+            i = end + 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A container id from a cgroup path: the innermost component that holds one
     /// (`.../docker-<64 hex>.scope`, `.../cri-containerd-<64 hex>.scope`, `/docker/<64 hex>`).
+    /// On the UTF-8 bytes: Character-level String work here cost more than the rest of an
+    /// exec record's decoding.
     public static func containerID(fromCgroupPath path: String) -> String? {
-        path.split(separator: "/").reversed().lazy.compactMap { containerID(fromCgroupName: String($0)) }.first
+        var path = path
+        return path.withUTF8 { p in
+            guard p.count >= 64 else { return nil } // no component can hold one
+            var end = p.count
+            while end > 0 {
+                var start = end
+                while start > 0 && p[start - 1] != 0x2f { start -= 1 } // "/"
+                if let id = containerID(inName: UnsafeBufferPointer(rebasing: p[start..<end])) { return id }
+                end = start - 1
+            }
+            return nil
+        }
     }
 
     /// A container id from one cgroup name (docker-<64 hex>.scope, cri-containerd-..., <64 hex>).
     public static func containerID(fromCgroupName name: String) -> String? {
-        var s = Substring(name)
-        if s.hasSuffix(".scope") { s = s.dropLast(6) }
-        if let dash = s.lastIndex(of: "-") { s = s[s.index(after: dash)...] }
-        guard s.count == 64, s.allSatisfy(\.isHexDigit) else { return nil }
-        return String(s)
+        var name = name
+        return name.withUTF8 { containerID(inName: $0) }
+    }
+
+    private static let scopeSuffix = Array(".scope".utf8)
+
+    private static func containerID(inName n: UnsafeBufferPointer<UInt8>) -> String? {
+        var end = n.count
+        if end >= scopeSuffix.count && n[(end - scopeSuffix.count)...].elementsEqual(scopeSuffix) { end -= scopeSuffix.count }
+        var start = end
+        while start > 0 && n[start - 1] != 0x2d { start -= 1 } // after the last "-"
+        guard end - start == 64 else { return nil }
+        for b in n[start..<end] where !(b >= 0x30 && b <= 0x39 || b >= 0x61 && b <= 0x66 || b >= 0x41 && b <= 0x46) { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: n[start..<end]), as: UTF8.self)
     }
 }

@@ -23,9 +23,7 @@ public enum ProcfsScanner {
             e.tid = pid
             e.cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/\(name)/cwd")) ?? ""
             if let cmdline = FileManager.default.contents(atPath: "\(root)/\(name)/cmdline") {
-                var argv = cmdline.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-                if argv.last == "" { argv.removeLast() }
-                e.arguments = ProcessEntry.joinArguments(argv)
+                e.arguments = cmdline.withUnsafeBytes { ProcessEntry.arguments(fromArgv: $0) }
             }
             if let status = readTextFile("\(root)/\(name)/status") { apply(status: status, to: &e) }
             if let login = readTextFile("\(root)/\(name)/loginuid"), let auid = UInt32(login.trimmingCharacters(in: .whitespacesAndNewlines)) { e.auid = auid }

@@ -76,10 +76,7 @@ public enum ProcessRecord: Sendable {
         entry.auid = r.auid
         entry.cwd = string(bytes, cwdOffset, Int(VIGIL_PATH_LEN))
         let argsLen = min(Int(r.args_len), Int(VIGIL_ARGS_LEN))
-        let argv = UnsafeRawBufferPointer(rebasing: bytes[argsOffset..<(argsOffset + argsLen)])
-            .split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-        // argv ends with a NUL, which leaves one empty trailing piece
-        entry.arguments = ProcessEntry.joinArguments(argv.last == "" ? Array(argv.dropLast()) : argv)
+        entry.arguments = ProcessEntry.arguments(fromArgv: UnsafeRawBufferPointer(rebasing: bytes[argsOffset..<(argsOffset + argsLen)]))
         var flags: ProcessFlags = [.execve]
         if r.flags & VIGIL_EXEC_ARGS_TRUNCATED != 0 { flags.insert(.truncArgs) }
         if r.flags & VIGIL_EXEC_PATH_TRUNCATED != 0 { flags.insert(.truncPath) }

@@ -1,5 +1,7 @@
 import AgentCore
+import CVigilABI
 import EventJSON
+import Sensors
 import Foundation
 
 /// `vigil-bench encode [EVENTS]`: the JSON encoder alone, on the event the throughput bench
@@ -39,10 +41,11 @@ func encodeBench(events: Int) {
 }
 
 /// `vigil-bench process-events [SPAWNS]`: the agent's user-space work per fork+exec+exit of a
-/// new process, without the kernel: the process cache's fork, exec and exit steps in the order
-/// the agent runs them, and the exec and exit JSON lines. Every spawn is a new image, so the
-/// process object is built each time (the hook bench above reuses one). The agent's CPU per
-/// spawn in `exec-overhead` is this plus record decoding and the write.
+/// new process, without the kernel: the exec record's decoding, the process cache's fork, exec
+/// and exit steps in the order the agent runs them, and the exec and exit JSON lines. Every spawn is a new image, so the
+/// process object is built each time (the hook bench above reuses one). The exec record is
+/// decoded from kernel-layout bytes as the agent receives it. The agent's CPU per spawn in
+/// `exec-overhead` is this plus the ring buffer's reading and the write.
 func processEventsBench(spawns: Int) {
     var shell = ProcessEntry(id: ExecIdentity(ktime: 99_000, pid: 4000), parent: nil, binary: "/bin/bash")
     shell.flags = [.procFS]
@@ -55,6 +58,27 @@ func processEventsBench(spawns: Int) {
     var bytes = 0
     // the baseline, measured in the same run: what the spawn being described costs here
     let spawn = spawnLoop(2000)
+    // an exec record as the kernel writes it for `/usr/bin/true --version` run by the shell;
+    // each spawn patches its identity and pid
+    var r = vigil_exec_record()
+    r.header.kind = VIGIL_RECORD_EXEC
+    r.header.size = UInt32(MemoryLayout<vigil_exec_record>.size)
+    r.parent = vigil_exec_id(ktime: shell.id.ktime, pid: shell.id.pid, pad: 0)
+    r.ppid = shell.pid
+    r.auid = .max
+    r.cap_permitted = shell.caps.permitted
+    r.cap_effective = shell.caps.effective
+    withUnsafeMutableBytes(of: &r.ns) { ns in for (i, inode) in shell.namespaces.inodes.enumerated() { ns.storeBytes(of: inode, toByteOffset: i * 4, as: UInt32.self) } }
+    var record = [UInt8](repeating: 0, count: MemoryLayout<vigil_exec_record>.size)
+    record.withUnsafeMutableBytes { $0.storeBytes(of: r, as: vigil_exec_record.self) }
+    func put(_ text: String, at offset: Int) { for (i, b) in text.utf8.enumerated() { record[offset + i] = b } }
+    put("/user.slice/user-0.slice/session-1.scope", at: MemoryLayout<vigil_exec_record>.offset(of: \.cgroup_path)!)
+    put("/usr/bin/true", at: MemoryLayout<vigil_exec_record>.offset(of: \.binary)!)
+    put("/work/main", at: MemoryLayout<vigil_exec_record>.offset(of: \.cwd)!)
+    put("/usr/bin/true\0--version\0", at: MemoryLayout<vigil_exec_record>.offset(of: \.args)!)
+    record.withUnsafeMutableBytes { $0.storeBytes(of: UInt16(24), toByteOffset: MemoryLayout<vigil_exec_record>.offset(of: \.args_len)!, as: UInt16.self) }
+    let idOffset = MemoryLayout<vigil_exec_record>.offset(of: \.id)!
+    let pidOffset = MemoryLayout<vigil_exec_record>.offset(of: \.pid)! // pid, then tid
     for round in 0..<3 {
         var cache = ProcessCache()
         cache.insert(shell)
@@ -70,17 +94,18 @@ func processEventsBench(spawns: Int) {
             clone.parent = shell.id
             clone.flags = [.clone]
             cache.insert(clone)
-            // exec: a new image replaces the clone
-            var exec = shell
-            exec.id = ExecIdentity(ktime: forkTime + 300, pid: pid)
-            exec.pid = pid
-            exec.tid = pid
-            exec.parent = cache.resolveParent(shell.id)
-            exec.binary = "/usr/bin/true"
-            exec.arguments = "--version"
-            exec.cwd = "/work/main"
-            exec.flags = [.execve, .clone]
+            // exec: the kernel's record decoded, then a new image replaces the clone
+            record.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: forkTime + 300, toByteOffset: idOffset, as: UInt64.self)
+                raw.storeBytes(of: pid, toByteOffset: idOffset + 8, as: UInt32.self)
+                raw.storeBytes(of: pid, toByteOffset: pidOffset, as: UInt32.self)
+                raw.storeBytes(of: pid, toByteOffset: pidOffset + 4, as: UInt32.self)
+            }
+            guard case .exec(let decoded)? = record.withUnsafeBytes({ try? ProcessRecord.decode($0) }) else { fatalError("exec record did not decode") }
+            var exec = decoded.entry
+            exec.parent = cache.resolveParent(decoded.parent)
             exec.startTimeNs = 1_795_000_000_000_000_000 + forkTime
+            if let previous = cache.current(pid: pid), previous.flags.contains(.clone) { exec.flags.insert(.clone) }
             cache.insert(exec)
             encoder.encode(.exec(process: exec, parent: cache.parent(of: exec), ancestors: [], timeNs: exec.startTimeNs + 300), into: &buffer)
             // exit

@@ -114,7 +114,16 @@ final class ProcessCacheTests: XCTestCase {
     }
 
     func testArgumentsJoinAndContainerIDs() {
-        XCTAssertEqual(ProcessEntry.joinArguments(["sh", "-c", "sleep 1; true", ""]), "-c 'sleep 1; true' ''")
+        func arguments(_ argv: String) -> String { Array(argv.utf8).withUnsafeBytes { ProcessEntry.arguments(fromArgv: $0) } }
+        XCTAssertEqual(arguments("sh\0-c\0sleep 1; true\0\0"), "-c 'sleep 1; true' ''")
+        XCTAssertEqual(arguments("/usr/bin/true\0--version\0"), "--version")
+        XCTAssertEqual(arguments("/bin/true\0"), "", "argv[0] alone")
+        XCTAssertEqual(arguments(""), "")
+        XCTAssertEqual(arguments("a\0\0"), "''", "one empty argument")
+        XCTAssertEqual(arguments("a\0b\0\0"), "b ''")
+        XCTAssertEqual(arguments("a\0\0b\0"), "'' b", "an empty argument first")
+        XCTAssertEqual(arguments("ls\0-l\0/tm"), "-l /tm", "cut off (no NUL): kept as it is")
+        XCTAssertEqual(arguments("echo\0a b\0c\0"), "'a b' c")
         let id = String(repeating: "ab", count: 32)
         XCTAssertEqual(ProcessEntry.containerID(fromCgroupName: "docker-\(id).scope"), id)
         XCTAssertEqual(ProcessEntry.containerID(fromCgroupName: id), id)
@@ -122,5 +131,12 @@ final class ProcessCacheTests: XCTestCase {
         XCTAssertEqual(ProcessEntry.containerID(fromCgroupPath: "/kubepods/besteffort/pod1234/\(id)"), id)
         XCTAssertEqual(ProcessEntry.containerID(fromCgroupPath: "/system.slice/docker-\(id).scope/init"), id, "an inner component holds it")
         XCTAssertNil(ProcessEntry.containerID(fromCgroupPath: "/user.slice/user-0.slice/session-3.scope"))
+        XCTAssertEqual(ProcessEntry.containerID(fromCgroupPath: "/system.slice/cri-containerd-\(id).scope"), id)
+        XCTAssertEqual(ProcessEntry.containerID(fromCgroupPath: "/docker/\(id)/"), id, "a trailing slash")
+        XCTAssertEqual(ProcessEntry.containerID(fromCgroupPath: "/docker/\(id.uppercased())"), id.uppercased())
+        XCTAssertNil(ProcessEntry.containerID(fromCgroupPath: "/docker/\(id.dropLast())g"), "not hex")
+        XCTAssertNil(ProcessEntry.containerID(fromCgroupPath: "/docker/\(id)0"), "65 digits")
+        XCTAssertNil(ProcessEntry.containerID(fromCgroupPath: "/"))
+        XCTAssertNil(ProcessEntry.containerID(fromCgroupName: ".scope"))
     }
 }
