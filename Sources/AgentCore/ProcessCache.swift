@@ -71,6 +71,33 @@ public struct ProcessCache: Sendable {
         evictIfNeeded()
     }
 
+    /// A fork the kernel reported: the clone runs its parent's image until it execs, so it gets
+    /// a copy of what is known of that image under its own identity, flagged clone.
+    public mutating func recordFork(child: ExecIdentity, kernelParent: ExecIdentity, pid: UInt32, startTimeNs: UInt64) {
+        let parentID = resolveParent(kernelParent)
+        var clone = parentID.flatMap { entry($0) } ?? ProcessEntry(id: child, parent: nil, binary: "")
+        clone.id = child
+        clone.pid = pid
+        clone.tid = pid
+        clone.parent = parentID
+        clone.flags = clone.flags.subtracting([.execve, .procFS]).union(.clone)
+        clone.startTimeNs = startTimeNs
+        insert(clone)
+    }
+
+    /// An exec the kernel reported: its parent resolved, flagged clone when it replaces a
+    /// fork's image (as Tetragon reports an exec after a fork), inserted. Returns the entry as
+    /// the cache now holds it.
+    public mutating func recordExec(_ entry: ProcessEntry, kernelParent: ExecIdentity) -> ProcessEntry {
+        var entry = entry
+        entry.parent = resolveParent(kernelParent)
+        if let previous = byPID[entry.pid], let i = slots.index(forKey: previous), slots.values[i].entry.flags.contains(.clone) {
+            entry.flags.insert(.clone)
+        }
+        insert(entry)
+        return entry
+    }
+
     /// Marks the image exited: it stays while children or pending events may mention it.
     public mutating func markExited(_ id: ExecIdentity) {
         guard let i = slots.index(forKey: id), !slots.values[i].exited else { return }

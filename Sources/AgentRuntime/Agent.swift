@@ -275,12 +275,8 @@ public final class Agent {
         }
         switch record {
         case .exec(var r):
-            r.entry.parent = cache.resolveParent(r.parent)
             r.entry.startTimeNs = clock.wall(boottime: r.startBoottimeNs)
-            if let previous = cache.current(pid: r.entry.pid), previous.flags.contains(.clone) {
-                r.entry.flags.insert(.clone) // exec after fork, as Tetragon reports it
-            }
-            cache.insert(r.entry)
+            r.entry = cache.recordExec(r.entry, kernelParent: r.parent)
             let time = clock.wall(monotonic: r.timeNs)
             emit(.exec(process: r.entry, parent: cache.parent(of: r.entry), ancestors: ancestors(of: r.entry), timeNs: time))
             if PipelineDetector.isReverseShell(r.entry, stdioSocket: r.stdioSocket) {
@@ -297,16 +293,7 @@ public final class Agent {
                                                tags: ["execution", "T1059.004", "T1105"], timeNs: time)))
             }
         case .fork(let child, let parent, let pid, _, _):
-            // A clone runs its parent's image until it execs: copy what is known of it.
-            let parentID = cache.resolveParent(parent)
-            var entry = parentID.flatMap { cache.entry($0) } ?? ProcessEntry(id: child, parent: nil, binary: "")
-            entry.id = child
-            entry.pid = pid
-            entry.tid = pid
-            entry.parent = parentID
-            entry.flags = entry.flags.subtracting([.execve, .procFS]).union(.clone)
-            entry.startTimeNs = clock.wall(monotonic: child.ktime)
-            cache.insert(entry)
+            cache.recordFork(child: child, kernelParent: parent, pid: pid, startTimeNs: clock.wall(monotonic: child.ktime))
         case .exit(let id, let pid, _, let code, let time):
             let known = cache.entry(id) ?? cache.current(pid: pid)
             guard let process = known else { return } // never seen: nothing to correlate with

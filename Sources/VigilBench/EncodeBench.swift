@@ -42,9 +42,9 @@ func encodeBench(events: Int) {
 
 /// `vigil-bench process-events [SPAWNS]`: the agent's user-space work per fork+exec+exit of a
 /// new process, without the kernel: the exec record's decoding, the process cache's fork, exec
-/// and exit steps in the order the agent runs them, and the exec and exit JSON lines. Every spawn is a new image, so the
-/// process object is built each time (the hook bench above reuses one). The exec record is
-/// decoded from kernel-layout bytes as the agent receives it. The agent's CPU per spawn in
+/// and exit steps (the agent's own calls), and the exec and exit JSON lines. Every spawn is a
+/// new image, so the process object is built each time (the hook bench above reuses one). The
+/// exec record is decoded from kernel-layout bytes as the agent receives it. The agent's CPU per spawn in
 /// `exec-overhead` is this plus the ring buffer's reading and the write.
 func processEventsBench(spawns: Int) {
     var shell = ProcessEntry(id: ExecIdentity(ktime: 99_000, pid: 4000), parent: nil, binary: "/bin/bash")
@@ -87,13 +87,7 @@ func processEventsBench(spawns: Int) {
             let pid = UInt32(10_000 + i % 30_000)
             let forkTime = 1_000_000_000 + UInt64(i) * 1_000
             // fork: the clone runs the shell's image
-            var clone = shell
-            clone.id = ExecIdentity(ktime: forkTime, pid: pid)
-            clone.pid = pid
-            clone.tid = pid
-            clone.parent = shell.id
-            clone.flags = [.clone]
-            cache.insert(clone)
+            cache.recordFork(child: ExecIdentity(ktime: forkTime, pid: pid), kernelParent: shell.id, pid: pid, startTimeNs: forkTime)
             // exec: the kernel's record decoded, then a new image replaces the clone
             record.withUnsafeMutableBytes { raw in
                 raw.storeBytes(of: forkTime + 300, toByteOffset: idOffset, as: UInt64.self)
@@ -103,10 +97,8 @@ func processEventsBench(spawns: Int) {
             }
             guard case .exec(let decoded)? = record.withUnsafeBytes({ try? ProcessRecord.decode($0) }) else { fatalError("exec record did not decode") }
             var exec = decoded.entry
-            exec.parent = cache.resolveParent(decoded.parent)
             exec.startTimeNs = 1_795_000_000_000_000_000 + forkTime
-            if let previous = cache.current(pid: pid), previous.flags.contains(.clone) { exec.flags.insert(.clone) }
-            cache.insert(exec)
+            exec = cache.recordExec(exec, kernelParent: decoded.parent)
             encoder.encode(.exec(process: exec, parent: cache.parent(of: exec), ancestors: [], timeNs: exec.startTimeNs + 300), into: &buffer)
             // exit
             if let process = cache.entry(exec.id) {

@@ -35,14 +35,8 @@ func pacedGetppid(rate: Int, seconds: Double) -> Int {
     return done
 }
 
-func cpuTicks(_ pid: Int32) -> Double {
-    guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = s.lastIndex(of: ")") else { return 0 }
-    let f = s[s.index(after: close)...].split(separator: " ")
-    return (Double(f[11]) ?? 0) + (Double(f[12]) ?? 0) // utime, stime (fields 14, 15)
-}
-
 /// CPU time of all of a process's threads in ns (the first field of each thread's
-/// /proc/PID/task/TID/schedstat): exact, where `cpuTicks` counts 10 ms ticks.
+/// /proc/PID/task/TID/schedstat): exact, where /proc/PID/stat counts 10 ms ticks.
 func cpuNs(_ pid: Int32) -> Double {
     let dir = "/proc/\(pid)/task"
     var total = 0.0
@@ -107,7 +101,7 @@ func throughputStep(rate: Int, seconds: Double, policyPath: String) -> Throughpu
     let agent = startAgent(export: export, extra: ["--policy", policyPath, "--export-file-max-size", "64G", "--rb-size", "8M"])
     let pid = agent.processIdentifier
     let idleRSS = Double(rssKB(pid)) / 1024
-    let ticks0 = cpuTicks(pid)
+    let cpu0 = cpuNs(pid)
     let t0 = now()
     let calls = pacedGetppid(rate: rate, seconds: seconds)
     let burstEnd = now()
@@ -122,7 +116,7 @@ func throughputStep(rate: Int, seconds: Double, policyPath: String) -> Throughpu
         }
         usleep(10_000)
     }
-    let ticks1 = cpuTicks(pid)
+    let cpu1 = cpuNs(pid)
     let wall = Double(lastGrowth - t0) / 1e9
     let rss = max(Double(rssKB(pid)) / 1024, idleRSS)
     usleep(1_100_000) // the status file is rewritten every second
@@ -131,11 +125,10 @@ func throughputStep(rate: Int, seconds: Double, policyPath: String) -> Throughpu
     agent.waitUntilExit()
     let lines = countLines(export, prefix: "{\"process_tracepoint\"")
     try? FileManager.default.removeItem(atPath: export)
-    let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
     return ThroughputStep(targetRate: rate, achievedRate: Double(calls) / seconds, seconds: seconds, posted: counters.posted,
                           exported: lines.count, lostInKernel: counters.lost, lostEventsReported: lines.lostReports,
                           recoveryMs: Double(lastGrowth > burstEnd ? lastGrowth - burstEnd : 0) / 1e6,
-                          agentCPUPercent: (ticks1 - ticks0) / hz / max(wall, 0.001) * 100, agentRSSMiB: rss, medianEventBytes: lines.medianBytes)
+                          agentCPUPercent: (cpu1 - cpu0) / 1e9 / max(wall, 0.001) * 100, agentRSSMiB: rss, medianEventBytes: lines.medianBytes)
 }
 
 /// No loss of any kind, and the workload reached the rate.

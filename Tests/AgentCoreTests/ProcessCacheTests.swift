@@ -50,6 +50,34 @@ final class ProcessCacheTests: XCTestCase {
         XCTAssertNil(cache.entry(clone.id), "the clone image is released by the exec")
     }
 
+    /// The kernel's fork then exec, as the agent records them: the clone copies its parent's
+    /// image under its own identity; the exec replaces it, keeps the clone flag (Tetragon's
+    /// "execve clone"), and resolves a parent the kernel's table did not know by pid.
+    func testForkThenExecAsTheKernelReportsThem() {
+        var cache = ProcessCache()
+        var shell = entry(1, 10)
+        shell.flags = [.procFS]
+        shell.arguments = "-l"
+        cache.insert(shell)
+        let child = ExecIdentity(ktime: 20, pid: 2)
+        cache.recordFork(child: child, kernelParent: shell.id, pid: 2, startTimeNs: 77)
+        let clone = cache.entry(child)
+        XCTAssertEqual(clone?.binary, "/bin/p1", "runs the parent's image")
+        XCTAssertEqual(clone?.arguments, "-l")
+        XCTAssertEqual(clone?.flags, [.clone], "procFS and execve dropped, clone added")
+        XCTAssertEqual(clone?.parent, shell.id)
+        XCTAssertEqual(clone?.startTimeNs, 77)
+        var exec = entry(2, 25)
+        exec.flags = [.execve]
+        let stored = cache.recordExec(exec, kernelParent: ExecIdentity(ktime: 0, pid: 1)) // the kernel's table lacked the parent
+        XCTAssertEqual(stored.flags, [.execve, .clone])
+        XCTAssertEqual(stored.parent, shell.id, "resolved by pid")
+        XCTAssertEqual(cache.current(pid: 2), stored)
+        XCTAssertNil(cache.entry(child), "the clone image is released")
+        let direct = cache.recordExec(entry(3, 40), kernelParent: shell.id)
+        XCTAssertFalse(direct.flags.contains(.clone), "no fork seen for pid 3: no clone flag")
+    }
+
     func testResolveParentFallsBackToThePIDsCurrentImage() {
         var cache = ProcessCache()
         let seeded = entry(7, 99)
