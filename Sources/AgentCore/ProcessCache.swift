@@ -86,13 +86,15 @@ public struct ProcessCache: Sendable {
     }
 
     /// An exec the kernel reported: its parent resolved, flagged clone when it replaces a
-    /// fork's image (as Tetragon reports an exec after a fork), inserted. Returns the entry as
-    /// the cache now holds it.
+    /// fork's image (as Tetragon reports the first exec after a fork; a later exec by the same
+    /// process replaces an exec'd image and is not flagged), inserted. Returns the entry as the
+    /// cache now holds it.
     public mutating func recordExec(_ entry: ProcessEntry, kernelParent: ExecIdentity) -> ProcessEntry {
         var entry = entry
         entry.parent = resolveParent(kernelParent)
-        if let previous = byPID[entry.pid], let i = slots.index(forKey: previous), slots.values[i].entry.flags.contains(.clone) {
-            entry.flags.insert(.clone)
+        if let previous = byPID[entry.pid], let i = slots.index(forKey: previous) {
+            let flags = slots.values[i].entry.flags
+            if flags.contains(.clone) && !flags.contains(.execve) { entry.flags.insert(.clone) } // a fork's image, not yet exec'd
         }
         insert(entry)
         return entry

@@ -74,6 +74,10 @@ final class ProcessCacheTests: XCTestCase {
         XCTAssertEqual(stored.parent, shell.id, "resolved by pid")
         XCTAssertEqual(cache.current(pid: 2), stored)
         XCTAssertNil(cache.entry(child), "the clone image is released")
+        var second = entry(2, 30)
+        second.flags = [.execve]
+        XCTAssertEqual(cache.recordExec(second, kernelParent: shell.id).flags, [.execve],
+                       "a second exec by the same process replaces an exec'd image: not a clone (Tetragon clears the flag at the first exec)")
         let direct = cache.recordExec(entry(3, 40), kernelParent: shell.id)
         XCTAssertFalse(direct.flags.contains(.clone), "no fork seen for pid 3: no clone flag")
     }
