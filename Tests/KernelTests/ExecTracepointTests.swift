@@ -118,7 +118,11 @@ final class ExecTracepointTests: XCTestCase {
         XCTAssertEqual(r.entry.euid, geteuid())
         XCTAssertNotEqual(r.entry.caps.effective, 0, "root has capabilities")
         XCTAssertEqual(r.entry.namespaces.inodes.count, 10)
-        XCTAssertNotEqual(r.entry.namespaces.inodes[2], 0, "mnt namespace inode")
+        // the child shares every namespace of ours (ABI order: VIGIL_NS_UTS ... VIGIL_NS_USER)
+        for (i, name) in ["uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time", "time_for_children", "cgroup", "user"].enumerated() {
+            guard let own = Self.namespaceInode("/proc/self/ns/\(name)") else { continue } // time: Linux 5.6+
+            XCTAssertEqual(r.entry.namespaces.inodes[i], own, "\(name) namespace inode")
+        }
         XCTAssertGreaterThan(r.entry.id.ktime, 0)
         // The child inherits our cgroup: the kernel's kernfs walk must match /proc's view.
         let own = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("0::") }
@@ -137,7 +141,30 @@ final class ExecTracepointTests: XCTestCase {
         XCTAssertEqual(forks.filter { $0.ppid == tpid }.count, 0, "5 threads started, no process forked")
         XCTAssertEqual(exits.filter { $0.0 == tpid }.count, 1, "one exit for the whole thread group")
 
+        // A process one pid namespace down: its pid namespace is read past level 0 (the
+        // kernel's upid array at a variable index), and must be the one it sees itself.
+        let marker = "vigil-pidns-\(getpid())"
+        let nested = try KernelTest.run("/usr/bin/unshare", ["--pid", "--fork", "/bin/sh", "-c", "readlink /proc/self/ns/pid # \(marker)"])
+        XCTAssertEqual(nested.status, 0, nested.stderr)
+        let inner = try XCTUnwrap(Self.namespaceInode(fromLink: nested.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), nested.stdout)
+        // unshare's own exec (in our namespace) carries the marker too: the shell is the one inside
+        let isNestedShell = { (e: ProcessRecord.ExecRecord) in e.entry.arguments.contains(marker) && !e.entry.binary.hasSuffix("/unshare") }
+        try KernelTest.poll(ring) { execs.contains(where: isNestedShell) }
+        let n = try XCTUnwrap(execs.first(where: isNestedShell), "no exec record for the nested shell")
+        XCTAssertEqual(n.entry.namespaces.inodes[3], inner, "pid namespace of a process in a child pid namespace")
+        XCTAssertNotEqual(inner, Self.namespaceInode("/proc/self/ns/pid"))
+
         let lost = try sensor.lostCounts()
         XCTAssertEqual(lost.values.reduce(0, +), 0, "nothing lost with a 1 MiB ring")
+    }
+
+    /// The inode in a namespace link ("pid:[4026531836]").
+    static func namespaceInode(fromLink link: String) -> UInt32? {
+        guard let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]") else { return nil }
+        return UInt32(link[link.index(after: open)..<close])
+    }
+
+    static func namespaceInode(_ path: String) -> UInt32? {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).flatMap { namespaceInode(fromLink: $0) }
     }
 }

@@ -258,11 +258,7 @@ static __always_inline __u32 namespace_inum(struct task_struct *task, __u32 ns)
 	case VIGIL_NS_UTS: return nsp->uts_ns->ns.inum;
 	case VIGIL_NS_IPC: return nsp->ipc_ns->ns.inum;
 	case VIGIL_NS_MNT: return nsp->mnt_ns->ns.inum;
-	case VIGIL_NS_PID: {
-		struct pid *tp = task->thread_pid;
-		unsigned int level = tp->level;
-		return BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
-	}
+	case VIGIL_NS_PID: return vigil_pid_ns_inum(task);
 	case VIGIL_NS_PID_FOR_CHILDREN: return nsp->pid_ns_for_children->ns.inum;
 	case VIGIL_NS_NET: return nsp->net_ns->ns.inum;
 	case VIGIL_NS_TIME: return bpf_core_field_exists(nsp->time_ns) ? nsp->time_ns->ns.inum : 0;

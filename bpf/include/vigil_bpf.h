@@ -32,4 +32,16 @@ static __always_inline void vigil_header(struct vigil_record_header *h, __u32 ki
 	vigil_header_at(h, kind, size, bpf_ktime_get_ns());
 }
 
+/* The inode of the pid namespace `task` lives in (ns_of_pid(task_pid(task))). Processes of
+ * the initial namespace (level 0) are read with BTF loads; a deeper level is a variable index
+ * into the upid array, which only a helper read can take (two calls, ~150 ns here). */
+static __always_inline __u32 vigil_pid_ns_inum(struct task_struct *task)
+{
+	struct pid *tp = task->thread_pid;
+	unsigned int level = tp->level;
+	if (level == 0)
+		return tp->numbers[0].ns->ns.inum;
+	return BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
+}
+
 #endif /* VIGIL_BPF_H */

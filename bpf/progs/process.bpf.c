@@ -31,6 +31,12 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+/* Fork and exit records never wake the reader early: deciding costs a helper call per record
+ * (~60 ns, two per spawn), and their bytes still count towards the next exec record's decision
+ * (which reads the ring's producer position). Without execs, the reader's 100 ms poll drains
+ * them: filling the ring between two polls would take millions of forks per second. */
+#define VIGIL_SMALL_RECORD_WAKEUP BPF_RB_NO_WAKEUP
+
 /* Building a table entry (296 bytes) on the 512-byte BPF stack leaves too little for the rest. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -55,7 +61,6 @@ static __always_inline void count_lost(__u32 kind)
 static __always_inline void fill_namespaces(struct vigil_exec_record *r, struct task_struct *task)
 {
 	struct nsproxy *nsp = task->nsproxy;
-	struct pid *tp = task->thread_pid;
 
 	if (nsp) {
 		r->ns[VIGIL_NS_UTS] = nsp->uts_ns->ns.inum;
@@ -69,10 +74,7 @@ static __always_inline void fill_namespaces(struct vigil_exec_record *r, struct 
 		}
 		r->ns[VIGIL_NS_CGROUP] = nsp->cgroup_ns->ns.inum;
 	}
-	/* A variable index into a BTF struct is not a plain load: this one stays a helper read.
-	 * level is at most 32 (MAX_PID_NS_LEVEL); the mask keeps the index provably bounded. */
-	unsigned int level = tp->level;
-	r->ns[VIGIL_NS_PID] = BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
+	r->ns[VIGIL_NS_PID] = vigil_pid_ns_inum(task);
 	r->ns[VIGIL_NS_USER] = task->cred->user_ns->ns.inum;
 }
 
@@ -204,14 +206,15 @@ static __always_inline void handle_exec(struct task_struct *task)
 	bpf_ringbuf_submit(r, vigil_wakeup_flags());
 }
 
-/* A new thread group: its clone identity in the table, and a FORK record. */
-static __always_inline void record_fork(struct task_struct *parent_task, __u32 child_tgid)
+/* A new thread group: its clone identity in the table, and a FORK record. `now`: the child's
+ * start time where the tracepoint names the child (the same clock as bpf_ktime_get_ns, set by
+ * copy_process just before: a plain load instead of a clock read). */
+static __always_inline void record_fork(struct task_struct *parent_task, __u32 child_tgid, __u64 now)
 {
 	__u32 ptgid = parent_task->tgid;
 	struct vigil_process *proc = scratch_process();
 	if (!proc)
 		return;
-	__u64 now = bpf_ktime_get_ns();
 	proc->id.ktime = now;
 	proc->id.pid = child_tgid;
 	proc->id.pad = 0;
@@ -242,7 +245,7 @@ static __always_inline void record_fork(struct task_struct *parent_task, __u32 c
 	r->pid = child_tgid;
 	r->ppid = ptgid;
 	__builtin_memcpy(r->comm, parent_task->comm, sizeof(r->comm));
-	bpf_ringbuf_submit(r, vigil_wakeup_flags());
+	bpf_ringbuf_submit(r, VIGIL_SMALL_RECORD_WAKEUP);
 }
 
 static __always_inline void handle_exit(struct task_struct *task)
@@ -269,7 +272,7 @@ static __always_inline void handle_exit(struct task_struct *task)
 		r->exit_code = task->exit_code;
 		r->pad = 0;
 		__builtin_memcpy(r->comm, task->comm, sizeof(r->comm));
-		bpf_ringbuf_submit(r, vigil_wakeup_flags());
+		bpf_ringbuf_submit(r, VIGIL_SMALL_RECORD_WAKEUP);
 	}
 	if (proc)
 		bpf_map_delete_elem(&processes, &tgid);
@@ -293,7 +296,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(process_fork_btf, struct task_struct *parent, struct task_struct *child)
 {
 	if (child->pid == child->tgid) /* a new process, not a new thread */
-		record_fork(parent, child->tgid);
+		record_fork(parent, child->tgid, child->start_time);
 	return 0;
 }
 
@@ -305,7 +308,7 @@ SEC("tracepoint/task/task_newtask")
 int process_fork_tp(struct trace_event_raw_task_newtask *ctx)
 {
 	if (!(ctx->clone_flags & VIGIL_CLONE_THREAD))
-		record_fork(bpf_get_current_task_btf(), ctx->pid);
+		record_fork(bpf_get_current_task_btf(), ctx->pid, bpf_ktime_get_ns());
 	return 0;
 }
 
