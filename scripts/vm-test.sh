@@ -41,7 +41,7 @@ fi
 cache="$root/.cache/vm"
 mkdir -p "$cache"
 # Guests must reach every tier their kernel offers: a skip there is a failure.
-common_features="btf,ring_buffer,tracepoint,raw_tp,tp_btf,kprobe,fentry,fexit,fmod_ret,lsm,cgroup_sock_addr,cgroup_skb,tc,send_signal,d_path,get_current_task_btf"
+common_features="btf,ring_buffer,tracepoint,raw_tp,tp_btf,kprobe,fentry,fexit,fmod_ret,lsm,cgroup_sock_addr,cgroup_skb,tc,send_signal,d_path,get_current_task_btf,uprobe"
 # Debian builds without CONFIG_BPF_KPROBE_OVERRIDE.
 expect_missing="override_return"
 # The KernelTests classes, as XCTest filters (it takes Module.Class, not a module alone).

@@ -28,6 +28,7 @@ public enum AgentEvent: Sendable, Equatable {
             case .kprobe: "PROCESS_KPROBE"
             case .tracepoint: "PROCESS_TRACEPOINT"
             case .lsm: "PROCESS_LSM"
+            case .uprobe: "PROCESS_UPROBE"
             }
         case .network(let n): n.kind.eventType
         case .dns: "PROCESS_DNS"

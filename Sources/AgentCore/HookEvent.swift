@@ -60,19 +60,22 @@ public struct HookArgument: Sendable, Equatable {
     }
 }
 
-/// What a policy hook reported: Tetragon's `process_kprobe`, `process_tracepoint`, `process_lsm`.
+/// What a policy hook reported: Tetragon's `process_kprobe`, `process_tracepoint`, `process_lsm`,
+/// `process_uprobe`.
 public struct HookEvent: Sendable, Equatable {
     public enum Family: String, Sendable {
-        case kprobe = "process_kprobe", tracepoint = "process_tracepoint", lsm = "process_lsm"
+        case kprobe = "process_kprobe", tracepoint = "process_tracepoint", lsm = "process_lsm", uprobe = "process_uprobe"
     }
     public var family: Family
     public var process: ProcessEntry
     public var parent: ProcessEntry?
-    /// kprobes: the kernel function; lsm: the hook name.
+    /// kprobes: the kernel function; lsm: the hook name; uprobes: the symbol.
     public var functionName: String
     /// tracepoints: subsystem and event.
     public var subsystem: String
     public var event: String
+    /// uprobes: the probed binary or library.
+    public var path: String
     public var args: [HookArgument]
     public var returnValue: HookArgument?
     /// Tetragon's action name, e.g. KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL.
@@ -83,13 +86,14 @@ public struct HookEvent: Sendable, Equatable {
     public var timeNs: UInt64
 
     public init(family: Family, process: ProcessEntry, parent: ProcessEntry?, functionName: String, subsystem: String = "", event: String = "",
-                args: [HookArgument], returnValue: HookArgument? = nil, action: String, policyName: String, message: String?, tags: [String], timeNs: UInt64) {
+                path: String = "", args: [HookArgument], returnValue: HookArgument? = nil, action: String, policyName: String, message: String?, tags: [String], timeNs: UInt64) {
         self.family = family
         self.process = process
         self.parent = parent
         self.functionName = functionName
         self.subsystem = subsystem
         self.event = event
+        self.path = path
         self.args = args
         self.returnValue = returnValue
         self.action = action

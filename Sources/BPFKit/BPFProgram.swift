@@ -58,6 +58,14 @@ public struct BPFProgram {
         return BPFLink(libbpfLink: l, description: "\(retprobe ? "kretprobe" : "kprobe")/\(function)")
     }
 
+    /// Attaches a uprobe-section program to a user-space function of `binary` for every process
+    /// (the ELF symbol `function`, or file offset `offset` when `function` is nil). Requires
+    /// CONFIG_UPROBES.
+    public func attachUprobe(binary: String, function: String?, offset: UInt64 = 0) throws(BPFError) -> BPFLink {
+        let l = try Libbpf.attachUprobe(handle, binary: binary, function: function, offset: offset, subject: subject)
+        return BPFLink(libbpfLink: l, description: "uprobe/\(binary):\(function ?? String(offset, radix: 16))")
+    }
+
     /// Attaches a BTF-typed tracing program (fentry, fexit, fmod_ret, tp_btf) at the target fixed at load.
     public func attachTrace() throws(BPFError) -> BPFLink {
         BPFLink(libbpfLink: try Libbpf.attachTrace(handle, subject: subject), description: "\(section) (\(name))")

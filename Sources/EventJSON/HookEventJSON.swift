@@ -2,7 +2,7 @@ import AgentCore
 import Foundation
 import PolicyModel
 
-/// `process_kprobe`, `process_tracepoint` and `process_lsm` bodies, with keys in the order
+/// `process_kprobe`, `process_tracepoint`, `process_lsm` and `process_uprobe` bodies, with keys in the order
 /// of Tetragon's protobuf field numbers (its JSON export writes them in that order).
 extension EventEncoder {
     func fillHook(_ h: HookEvent, into body: JSONObject) {
@@ -33,6 +33,14 @@ extension EventEncoder {
             body.set("args", argList(h.args))
             body.set("action", h.action)
             if !h.tags.isEmpty { body.set("tags", stringList(h.tags)) }
+        case .uprobe:
+            body.set("path", h.path)
+            body.set("symbol", h.functionName)
+            body.set("policy_name", h.policyName)
+            if let m = h.message { body.set("message", m) }
+            body.set("args", argList(h.args))
+            if !h.tags.isEmpty { body.set("tags", stringList(h.tags)) }
+            body.set("action", h.action)
         }
     }
 

@@ -79,6 +79,9 @@ public final class FeatureProbe: Sendable {
                 link = try program.attachTC(ifindex: loopbackIndex(), ingress: true, handle: 0x7167, priority: 0xfff1, replace: false)
             case .tcxLoopback:
                 link = try program.attachTCX(ifindex: loopbackIndex(), ingress: true)
+            case .uprobeSelf:
+                link = try program.attachUprobe(binary: UprobeSelfTarget.binary, function: UprobeSelfTarget.symbol)
+                UprobeSelfTarget.call() // the probe returns 0: nothing changes
             }
             link.close()
             return .supported

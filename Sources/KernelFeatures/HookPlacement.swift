@@ -8,6 +8,7 @@ public enum HookTarget: Sendable, Equatable {
     /// `readsFields`: whether the hook reads the tracepoint record's fields (its `args`).
     case tracepoint(subsystem: String, event: String, raw: Bool, readsFields: Bool = true)
     case lsm(hook: String)
+    /// A user-space function of the binary or library at `path`.
     case uprobe(path: String)
     case usdt(path: String)
 }
@@ -35,6 +36,7 @@ public enum HookPlacement {
     public static func place(_ target: HookTarget, status: (KernelFeature) -> FeatureStatus = FeatureProbe.shared.status,
                              hasBTF: (String) -> Bool = KernelBTF.hasFunction, hasSymbol: (String) -> Bool = KernelSymbols.hasFunction,
                              tracepointExists: (String, String) -> Bool = tracepointExists,
+                             fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) },
                              bpfLSMActive: Bool = activeLSMs().contains("bpf")) -> Placement {
         var skipped: [String] = []
         func attempt(_ tier: String, _ point: String, _ needs: [KernelFeature], _ extra: String? = nil) -> Placement? {
@@ -77,8 +79,11 @@ public enum HookPlacement {
             let btf = hasBTF("bpf_lsm_\(hook)") ? nil : "no LSM hook named \(hook) on this kernel"
             if let p = attempt("lsm", "lsm/\(hook)", [.lsm], [active, btf].compactMap { $0 }.first) { return p }
             if cgroupConnectForm(lsmHook: hook), let p = attempt(cgroupConnectTier, "cgroup/connect4+connect6", [.cgroupSockAddr]) { return p }
-        case .uprobe, .usdt:
-            skipped.append("uprobe: Vigil does not attach user-space probes yet")
+        case .uprobe(let path):
+            let exists = fileExists(path) ? nil : "no file \(path) on this host"
+            if let p = attempt("uprobe", "uprobe/\(path)", [.uprobe], exists) { return p }
+        case .usdt:
+            skipped.append("usdt: Vigil does not attach USDT probes yet")
         }
         return Placement(tier: nil, attachPoint: nil, skipped: skipped)
     }

@@ -13,6 +13,7 @@ public enum KernelFeature: String, CaseIterable, Sendable, Codable, CustomString
     case tpBTF = "tp_btf"
     case kprobe
     case kprobeMulti = "kprobe_multi"
+    case uprobe
     case fentry
     case fexit
     case fmodRet = "fmod_ret"
@@ -48,6 +49,8 @@ public enum KernelFeature: String, CaseIterable, Sendable, Codable, CustomString
         case tcLoopback
         /// As a tcx link on loopback ingress.
         case tcxLoopback
+        /// As a uprobe on a function of the probing executable (`UprobeSelfTarget`).
+        case uprobeSelf
     }
 
     /// The probe for this feature.
@@ -60,6 +63,7 @@ public enum KernelFeature: String, CaseIterable, Sendable, Codable, CustomString
         case .tpBTF: .attach(program: "probe_tp_btf", how: .bySection)
         case .kprobe: .attach(program: "probe_kprobe", how: .bySection)
         case .kprobeMulti: .attach(program: "probe_kprobe_multi", how: .bySection)
+        case .uprobe: .attach(program: "probe_uprobe", how: .uprobeSelf)
         case .fentry: .attach(program: "probe_fentry", how: .bySection)
         case .fexit: .attach(program: "probe_fexit", how: .bySection)
         case .fmodRet: .attach(program: "probe_fmod_ret", how: .bySection)
@@ -85,6 +89,7 @@ public enum KernelFeature: String, CaseIterable, Sendable, Codable, CustomString
         case .tpBTF: KernelVersion(major: 5, minor: 5)
         case .kprobe: KernelVersion(major: 4, minor: 1)
         case .kprobeMulti: KernelVersion(major: 5, minor: 18)
+        case .uprobe: KernelVersion(major: 4, minor: 3)
         case .fentry, .fexit: KernelVersion(major: 5, minor: 5)
         case .fmodRet: KernelVersion(major: 5, minor: 7)
         case .lsm: KernelVersion(major: 5, minor: 7)
@@ -109,6 +114,7 @@ public enum KernelFeature: String, CaseIterable, Sendable, Codable, CustomString
         case .tpBTF: "BTF-typed raw tracepoints"
         case .kprobe: "kprobe/kretprobe on kernel functions"
         case .kprobeMulti: "kprobe.multi links (many functions, one link)"
+        case .uprobe: "uprobe on user-space functions (uprobes: in policies)"
         case .fentry: "fentry trampolines"
         case .fexit: "fexit trampolines"
         case .fmodRet: "fmod_ret on security_*/error-injectable functions"

@@ -7,6 +7,8 @@ public enum HookFlavour: String, Sendable, CaseIterable {
     case cgroupConnect4 = "cgroup/connect4", cgroupConnect6 = "cgroup/connect6"
     /// sched/sched_process_exec as tp_btf (HookPlacement.place).
     case execBTF = "tp_btf/sched_process_exec"
+    /// A user-space function (`uprobes:`).
+    case uprobe
 
     /// The C function in hook.bpf.c.
     var programName: String {
@@ -22,6 +24,7 @@ public enum HookFlavour: String, Sendable, CaseIterable {
         case .cgroupConnect4: "hook_connect4"
         case .cgroupConnect6: "hook_connect6"
         case .execBTF: "hook_exec_btf"
+        case .uprobe: "hook_uprobe"
         }
     }
 
@@ -50,6 +53,8 @@ public enum AttachPoint: Sendable, Equatable, CustomStringConvertible {
     case lsm(hook: String)
     /// The cgroup v2 root (a lowered connect hook: every process below it).
     case cgroupRoot
+    /// A function of a user-space binary, by ELF symbol (or at a file offset when nil).
+    case uprobe(binary: String, symbol: String?, offset: UInt64)
 
     public var description: String {
         switch self {
@@ -58,6 +63,7 @@ public enum AttachPoint: Sendable, Equatable, CustomStringConvertible {
         case .function(let f): f
         case .lsm(let h): h
         case .cgroupRoot: "cgroup v2 root"
+        case .uprobe(let b, let s, let o): "\(b):\(s ?? "0x" + String(o, radix: 16))"
         }
     }
 }

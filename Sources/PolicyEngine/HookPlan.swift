@@ -18,6 +18,8 @@ public struct HookPlan: @unchecked Sendable {
     public var functionName: String
     public var subsystem = ""
     public var event = ""
+    /// uprobes: the probed binary or library, as the policy names it (JSON `path`).
+    public var path = ""
     public var config: vigil_hook_config
     public var sets: ValueSets
     /// Per recorded slot: the policy argument and its layout (for decoding).

@@ -75,6 +75,7 @@ public final class HookProgram {
             case (.kprobe, .function(let f)): link = try program.attachKprobe(f)
             case (.kretprobe, .function(let f)): link = try program.attachKprobe(f, retprobe: true)
             case (.lsm, _): link = try program.attachLSM()
+            case (.uprobe, .uprobe(let binary, let symbol, let offset)): link = try program.attachUprobe(binary: binary, function: symbol, offset: offset)
             case (_, .cgroupRoot):
                 guard let root = KernelFilesystems.cgroup2Root() else {
                     throw BPFError(operation: "attach", subject: "\(plan.flavour.rawValue): no cgroup v2 mount in /proc/mounts", errno: 2)

@@ -62,7 +62,6 @@ public enum PolicyCompiler {
             }
         }
         func add(_ r: Result<HookPlan, EngineError>) { add(r.map { [$0] }) }
-        if !spec.uprobes.isEmpty { errors.append(.unsupported("spec.uprobes: Vigil does not attach user-space probes yet")) }
         if !spec.usdts.isEmpty { errors.append(.unsupported("spec.usdts: Vigil does not attach USDT probes yet")) }
         if spec.loader { errors.append(.unsupported("spec.loader: loader (mapped ELF) events are not implemented by Vigil")) }
         if !spec.enforcers.isEmpty { errors.append(.unsupported("spec.enforcers: Vigil's engine enforces from the hooks themselves (Sigkill/Override); enforcers are not implemented")) }
@@ -91,6 +90,7 @@ public enum PolicyCompiler {
         for (i, k) in spec.fentries.enumerated() { add(function(k, path: "spec.fentries[\(i)]", policy: policy, env: env, monitor: monitor)) }
         for (i, t) in spec.tracepoints.enumerated() { add(tracepoint(t, path: "spec.tracepoints[\(i)]", policy: policy, env: env, monitor: monitor)) }
         for (i, l) in spec.lsmHooks.enumerated() { add(lsm(l, path: "spec.lsmhooks[\(i)]", policy: policy, env: env, monitor: monitor)) }
+        for (i, u) in spec.uprobes.enumerated() { add(uprobe(u, path: "spec.uprobes[\(i)]", policy: policy, env: env, monitor: monitor)) }
         if !errors.isEmpty && !(spec.allowsPartialLoad && !plans.isEmpty) {
             return .failure(PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: errors))
         }
@@ -266,6 +266,60 @@ public enum PolicyCompiler {
                      functionName: l.hook, config: config, sets: sets, slots: slots, returnArg: nil,
                      message: l.common.message, tags: l.common.tags)
         }.map { [$0] }
+    }
+
+    /// A user-space function hook: one plan per symbol, each a uprobe on `u.path` for every
+    /// process that maps it. Arguments are registers of the probed function; pointers are
+    /// read from the process's memory, so only values a user-space function can pass are
+    /// accepted (integers, strings, char buffers).
+    static func uprobe(_ u: UProbeSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
+        guard u.offsets.isEmpty, u.addrs.isEmpty, u.refCtrOffsets.isEmpty else {
+            return .failure(.unsupported("\(path): uprobe offsets, refCtrOffsets and addrs are not attached by Vigil yet; name the functions in symbols"))
+        }
+        let binary = hostPath(u.path)
+        let placement = env.place(.uprobe(path: binary))
+        guard placement.tier != nil else { return .failure(.unplaceable(hook: "\(path) (uprobe \(u.path))", tried: placement.skipped)) }
+        var plans: [HookPlan] = []
+        for symbol in u.symbols {
+            let name = "\(path) (uprobe \(u.path):\(symbol))"
+            var config = vigil_hook_config()
+            var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
+            for (i, a) in u.common.args.enumerated() {
+                guard a.index <= PolicyLimits.maxFunctionArgIndex else { return .failure(.unsupported("\(name): arg index \(a.index) is past the 6 register arguments")) }
+                switch ArgumentLayout.forFunction(a.type) {
+                case .success(let l) where [VIGIL_ARG_INT, VIGIL_ARG_STRING, VIGIL_ARG_BUFFER].contains(l.kind):
+                    slots.append((a, l))
+                    var spec = vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: VIGIL_ARGF_USER | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0)
+                    if let s = a.sizeArgIndex, s > 0 { spec.size_arg = s }
+                    if a.maxData { spec.flags |= VIGIL_ARGF_MAXDATA }
+                    setElement(&config.args, i, spec)
+                case .success:
+                    return .failure(.unsupported("\(name): arg index \(a.index): a uprobe reads user-space values (integers, string, char_buf), not kernel objects (\(a.type.rawValue))"))
+                case .failure(let e): return .failure(.unsupported("\(name): arg index \(a.index): \(e)"))
+                }
+            }
+            config.nargs = UInt32(slots.count)
+            let plan = finish(config: config, slots: slots, selectors: u.common.selectors, flavour: .uprobe, monitor: monitor, path: path, name: name, env: env) { config, sets in
+                var p = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .uprobe, flavour: .uprobe,
+                                 attach: .uprobe(binary: binary, symbol: symbol, offset: 0), functionName: symbol, config: config, sets: sets,
+                                 slots: slots, returnArg: nil, message: u.common.message, tags: u.common.tags)
+                p.path = u.path
+                return p
+            }
+            switch plan {
+            case .success(let p): plans.append(p)
+            case .failure(let e): return .failure(e)
+            }
+        }
+        return .success(plans)
+    }
+
+    /// Tetragon runs in a container with the host's procfs at `/procRoot` (its policies say
+    /// `/procRoot/1/root/usr/bin/bash` for the host's bash); Vigil runs on the host, where that
+    /// is `/proc`. Other paths are the node's own.
+    static func hostPath(_ path: String) -> String {
+        guard path.hasPrefix("/procRoot/"), !FileManager.default.fileExists(atPath: "/procRoot") else { return path }
+        return "/proc/" + path.dropFirst("/procRoot/".count)
     }
 
     /// Selectors and flags common to every hook kind.

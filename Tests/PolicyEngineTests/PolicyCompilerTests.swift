@@ -22,11 +22,13 @@ final class PolicyCompilerTests: XCTestCase {
         \tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;
         """)!
 
-    /// A kernel with the given features; every function has BTF and every tracepoint exists.
+    /// A kernel with the given features; every function has BTF, every tracepoint exists, and
+    /// every file outside /no/.
     static func env(_ features: Set<KernelFeature>) -> KernelEnvironment {
         let status: @Sendable (KernelFeature) -> FeatureStatus = { features.contains($0) ? .supported : .unsupported(step: "load", errno: 1, errnoName: "EPERM", detail: "") }
         return KernelEnvironment(
-            place: { HookPlacement.place($0, status: status, hasBTF: { _ in true }, hasSymbol: { _ in true }, tracepointExists: { _, _ in true }, bpfLSMActive: true) },
+            place: { HookPlacement.place($0, status: status, hasBTF: { _ in true }, hasSymbol: { _ in true }, tracepointExists: { _, _ in true },
+                                      fileExists: { !$0.hasPrefix("/no/") }, bpfLSMActive: true) },
             status: status, tracepointFormat: { _, _ in openatFormat }, hostNamespace: { _ in 4026531836 })
     }
     static let hostFeatures: Set<KernelFeature> = [.tracepoint, .rawTracepoint, .sendSignal, .ringBuffer]
@@ -318,5 +320,57 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertEqual(plans.map(\.config.hook_id), [7, 8])
         XCTAssertEqual(plans[0].config.nselectors, 0)
         XCTAssertEqual(plans[0].config.selectors.0.actions.0.kind, VIGIL_ACT_POST, "no selectors: every call posts")
+    }
+
+    static func uprobe(path: String = "/bin/sh", symbols: String = "[readline, main]", args: String = "[{index: 0, type: int32}, {index: 1, type: string}]",
+                       extra: String = "", selectors: String = "") -> String {
+        """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: user-fn}
+        spec:
+          uprobes:
+          - path: "\(path)"
+            symbols: \(symbols)
+            args: \(args)\(extra)\(selectors)
+        """
+    }
+
+    /// One uprobe plan per symbol, arguments read from the process's memory.
+    func testUprobeIsOnePlanPerSymbolWithUserArguments() throws {
+        let plans = try compile(Self.uprobe(), Self.env(Self.hostFeatures.union([.uprobe]))).get()
+        XCTAssertEqual(plans.map(\.attach), [.uprobe(binary: "/bin/sh", symbol: "readline", offset: 0), .uprobe(binary: "/bin/sh", symbol: "main", offset: 0)])
+        XCTAssertEqual(plans.map(\.flavour), [.uprobe, .uprobe])
+        XCTAssertEqual(plans.map(\.family), [.uprobe, .uprobe])
+        XCTAssertEqual(plans.map(\.path), ["/bin/sh", "/bin/sh"])
+        XCTAssertEqual(plans.map(\.functionName), ["readline", "main"])
+        XCTAssertEqual(plans[0].config.nargs, 2)
+        XCTAssertEqual(plans[0].config.args.0.flags & VIGIL_ARGF_USER, VIGIL_ARGF_USER)
+        XCTAssertEqual(plans[0].config.args.1.flags & VIGIL_ARGF_USER, VIGIL_ARGF_USER, "a string is read from user memory")
+        XCTAssertEqual(plans[0].config.args.1.kind, VIGIL_ARG_STRING)
+        // Tetragon's container view of the host (/procRoot) is /proc for an agent on the host
+        let host = try compile(Self.uprobe(path: "/procRoot/1/root/bin/sh", symbols: "[main]"), Self.env(Self.hostFeatures.union([.uprobe]))).get()
+        XCTAssertEqual(host.map(\.attach), [.uprobe(binary: "/proc/1/root/bin/sh", symbol: "main", offset: 0)])
+        XCTAssertEqual(host.map(\.path), ["/procRoot/1/root/bin/sh"], "events name the policy's path, as Tetragon's do")
+    }
+
+    /// What a uprobe cannot be here, each refused with the reason.
+    func testUprobeRefusalsSayWhy() throws {
+        func reason(_ yaml: String, _ env: KernelEnvironment) throws -> String {
+            guard case .failure(let e) = try compile(yaml, env) else { XCTFail("compiled: \(yaml)"); return "" }
+            return e.description
+        }
+        let withUprobes = Self.env(Self.hostFeatures.union([.uprobe]))
+        var text = try reason(Self.uprobe(), Self.host)
+        XCTAssertTrue(text.contains("spec.uprobes[0]") && text.contains("uprobe: uprobe unavailable"), text)
+        text = try reason(Self.uprobe(path: "/no/such/binary"), withUprobes)
+        XCTAssertTrue(text.contains("no file /no/such/binary on this host"), text)
+        text = try reason(Self.uprobe(args: "[{index: 0, type: file}]"), withUprobes)
+        XCTAssertTrue(text.contains("a uprobe reads user-space values"), text)
+        text = try reason(Self.uprobe(extra: "\n    offsets: [4096]"), withUprobes)
+        XCTAssertTrue(text.contains("offsets"), text)
+        // (Override on a uprobe is refused by the parser already: PolicyYAML's selector checks)
+        let kill = try compile(Self.uprobe(selectors: "\n    selectors:\n    - matchActions: [{action: Sigkill}]"), withUprobes).get()
+        XCTAssertEqual(kill[0].config.selectors.0.actions.0.kind, VIGIL_ACT_SIGKILL, "Sigkill is sent from the uprobe (bpf_send_signal)")
     }
 }

@@ -31,7 +31,7 @@ static __always_inline __u64 function_arg(void *ctx, __u32 flavour, __u32 index)
 {
 	__u64 v = 0;
 	bool syscall = hook_config.flags & VIGIL_HOOKF_SYSCALL_REGS;
-	if (flavour == VIGIL_HOOK_KPROBE || flavour == VIGIL_HOOK_KRETPROBE) {
+	if (flavour == VIGIL_HOOK_KPROBE || flavour == VIGIL_HOOK_KRETPROBE || flavour == VIGIL_HOOK_UPROBE) {
 		struct pt_regs *regs = ctx;
 		if (syscall)
 			return syscall_arg((struct pt_regs *)PT_REGS_PARM1(regs), index);

@@ -123,6 +123,14 @@ int hook_kprobe(struct pt_regs *ctx)
 	return 0;
 }
 
+/* Attached per binary and symbol by BPFProgram.attachUprobe (the section names no target). */
+SEC("uprobe")
+int hook_uprobe(struct pt_regs *ctx)
+{
+	run_hook(ctx, VIGIL_HOOK_UPROBE);
+	return 0;
+}
+
 SEC("kretprobe")
 int hook_kretprobe(struct pt_regs *ctx)
 {

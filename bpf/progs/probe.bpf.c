@@ -40,6 +40,10 @@ int BPF_PROG(probe_fmod_ret, struct file *file) { return 0; }
 SEC("lsm/file_open")
 int BPF_PROG(probe_lsm, struct file *file) { return 0; }
 
+/* Attached to vigil_uprobe_probe_target in the probing executable (KernelFeatures). */
+SEC("uprobe")
+int probe_uprobe(struct pt_regs *ctx) { return 0; }
+
 SEC("cgroup/connect4")
 int probe_cgroup_sock_addr(struct bpf_sock_addr *ctx) { return 1; }
 

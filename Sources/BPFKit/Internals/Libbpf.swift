@@ -140,6 +140,20 @@ enum Libbpf {
         try pointer("bpf_program__attach_kprobe", subject) { bpf_program__attach_kprobe(prog, retprobe, function) }
     }
 
+    /// Every process mapping `binary`: by `function` (its ELF symbol, which libbpf resolves to a
+    /// file offset, plus `offset` into it) or, with no function, at file offset `offset`.
+    static func attachUprobe(_ prog: OpaquePointer, binary: String, function: String?, offset: UInt64, subject: String) throws(BPFError) -> OpaquePointer {
+        try pointer("bpf_program__attach_uprobe_opts", subject) {
+            var opts = bpf_uprobe_opts()
+            opts.sz = MemoryLayout<bpf_uprobe_opts>.size
+            guard let function else { return bpf_program__attach_uprobe_opts(prog, -1, binary, Int(offset), &opts) }
+            return function.withCString { name in
+                opts.func_name = name
+                return bpf_program__attach_uprobe_opts(prog, -1, binary, Int(offset), &opts)
+            }
+        }
+    }
+
     static func attachTrace(_ prog: OpaquePointer, subject: String) throws(BPFError) -> OpaquePointer {
         try pointer("bpf_program__attach_trace", subject) { bpf_program__attach_trace(prog) }
     }

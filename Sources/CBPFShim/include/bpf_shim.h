@@ -31,4 +31,10 @@ size_t vigil_libbpf_capture_copy(char *dst, size_t cap);
 int vigil_btf_datasec_var(struct bpf_object *obj, const char *section, const char *var,
 			  uint32_t *offset, uint32_t *size);
 
+/*
+ * A function of this executable the uprobe feature probe attaches to (by symbol, through
+ * /proc/self/exe). Never inlined, kept by the linker: the probe also calls it.
+ */
+int vigil_uprobe_probe_target(int x);
+
 #endif

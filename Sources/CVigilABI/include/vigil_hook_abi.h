@@ -43,6 +43,9 @@
  * sensor's own tp_btf program on that tracepoint (attached first), so matchBinaries sees the
  * new image whatever else is attached there (see HookPlacement.place). */
 #define VIGIL_HOOK_EXEC_BTF 11u
+/* A user-space function (uprobes:): registers as a kprobe's, pointers into the process's
+ * memory (its arguments carry VIGIL_ARGF_USER). */
+#define VIGIL_HOOK_UPROBE 12u
 
 /* How an argument is read (struct vigil_arg_spec.kind). */
 #define VIGIL_ARG_NONE 0u
