@@ -74,8 +74,9 @@ public struct HookEvent: Sendable, Equatable {
     /// tracepoints: subsystem and event.
     public var subsystem: String
     public var event: String
-    /// uprobes: the probed binary or library.
+    /// uprobes: the probed binary or library, and the file offset when placed by offset.
     public var path: String
+    public var offset: UInt64?
     public var args: [HookArgument]
     public var returnValue: HookArgument?
     /// Tetragon's action name, e.g. KPROBE_ACTION_POST, KPROBE_ACTION_SIGKILL.
@@ -86,7 +87,7 @@ public struct HookEvent: Sendable, Equatable {
     public var timeNs: UInt64
 
     public init(family: Family, process: ProcessEntry, parent: ProcessEntry?, functionName: String, subsystem: String = "", event: String = "",
-                path: String = "", args: [HookArgument], returnValue: HookArgument? = nil, action: String, policyName: String, message: String?, tags: [String], timeNs: UInt64) {
+                path: String = "", offset: UInt64? = nil, args: [HookArgument], returnValue: HookArgument? = nil, action: String, policyName: String, message: String?, tags: [String], timeNs: UInt64) {
         self.family = family
         self.process = process
         self.parent = parent
@@ -94,6 +95,7 @@ public struct HookEvent: Sendable, Equatable {
         self.subsystem = subsystem
         self.event = event
         self.path = path
+        self.offset = offset
         self.args = args
         self.returnValue = returnValue
         self.action = action

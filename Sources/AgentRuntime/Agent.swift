@@ -309,7 +309,7 @@ public final class Agent {
         guard let (r, loaded) = policies.decode(bytes) else { return } // its policy was just unloaded
         let p = process(r.process, pid: r.pid, tid: r.tid)
         emit(.hook(HookEvent(family: loaded.plan.family, process: p, parent: cache.parent(of: p), functionName: loaded.plan.functionName,
-                             subsystem: loaded.plan.subsystem, event: loaded.plan.event, path: loaded.plan.path, args: r.args, returnValue: r.returnValue, action: r.action,
+                             subsystem: loaded.plan.subsystem, event: loaded.plan.event, path: loaded.plan.path, offset: loaded.plan.offset, args: r.args, returnValue: r.returnValue, action: r.action,
                              policyName: loaded.plan.policyName, message: loaded.plan.message, tags: loaded.plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs))))
     }
 

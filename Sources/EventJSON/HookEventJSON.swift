@@ -35,11 +35,12 @@ extension EventEncoder {
             if !h.tags.isEmpty { body.set("tags", stringList(h.tags)) }
         case .uprobe:
             body.set("path", h.path)
-            body.set("symbol", h.functionName)
+            if h.offset == nil { body.set("symbol", h.functionName) }
             body.set("policy_name", h.policyName)
             if let m = h.message { body.set("message", m) }
             body.set("args", argList(h.args))
             if !h.tags.isEmpty { body.set("tags", stringList(h.tags)) }
+            if let o = h.offset { body.set("offset", o) }
             body.set("action", h.action)
         }
     }

@@ -18,8 +18,10 @@ public struct HookPlan: @unchecked Sendable {
     public var functionName: String
     public var subsystem = ""
     public var event = ""
-    /// uprobes: the probed binary or library, as the policy names it (JSON `path`).
+    /// uprobes: the probed binary or library, as the policy names it (JSON `path`), and the
+    /// file offset for a uprobe placed by offset rather than symbol (JSON `offset`).
     public var path = ""
+    public var offset: UInt64? = nil
     public var config: vigil_hook_config
     public var sets: ValueSets
     /// Per recorded slot: the policy argument and its layout (for decoding).

@@ -84,6 +84,13 @@ final class EventJSONTests: XCTestCase {
                           message: "interactive command", tags: ["shell"], timeNs: 1_700_000_000_123_456_789)
         XCTAssertEqual(AgentEvent.hook(e).eventType, "PROCESS_UPROBE")
         try check(.hook(e), golden: "process_uprobe.json")
+        // placed by file offset: `offset` instead of `symbol` (Tetragon's fields are exclusive)
+        var byOffset = e
+        byOffset.functionName = ""
+        byOffset.offset = 0x1f40
+        let line = EventEncoder(nodeName: "n", hostNamespaces: Namespaces()).line(.hook(byOffset))
+        XCTAssertTrue(line.contains(#""tags":["shell"],"offset":8000,"action":"KPROBE_ACTION_POST""#), line)
+        XCTAssertFalse(line.contains("\"symbol\""), line)
     }
 
     func testFieldFiltersExcludeAndInclude() {

@@ -105,6 +105,34 @@ final class PolicyUprobeTests: XCTestCase {
         XCTAssertTrue(records().allSatisfy { if case .string(let s)? = $0.args.first?.value { return s.hasPrefix(marker) } else { return false } })
     }
 
+    /// Placed by file offset (Tetragon's `offsets`, for stripped binaries): the same function,
+    /// its file offset computed here from the executable's ELF symbol and load segments.
+    func testPlacedByFileOffset() throws {
+        try KernelTest.require(.uprobe)
+        let offset = try XCTUnwrap(ELFSymbols.fileOffset(of: UprobeSelfTarget.symbol, in: Self.executable), "no \(UprobeSelfTarget.symbol) in \(Self.executable)")
+        let policy = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: by-offset}
+        spec:
+          uprobes:
+          - path: "\(Self.executable)"
+            offsets: [\(offset)]
+            args: [{index: 0, type: int32}]
+            selectors:
+            - matchArgs: [{index: 0, operator: Equal, values: ["1234"]}]
+        """
+        let (sensor, manager, ring, records) = try load(policy, name: "by-offset")
+        defer { manager.unloadAll(); sensor.detach() }
+        XCTAssertEqual(manager.loaded["by-offset"]?.hooks.first?.plan.offset, offset)
+        UprobeSelfTarget.call(1234)
+        UprobeSelfTarget.call(99)
+        let me = UInt32(getpid())
+        try KernelTest.poll(ring) { records().contains { $0.pid == me } }
+        ring.consumeBriefly()
+        XCTAssertEqual(records().filter { $0.pid == me }.map { $0.args.first?.value }, [.int(1234)])
+    }
+
     /// Sigkill from a uprobe: a process calling getenv with the marked name dies in the call
     /// (python's ctypes calls libc's getenv directly); the same program asking for another
     /// name exits normally.
@@ -142,5 +170,42 @@ private extension RingBuffer {
     func consumeBriefly() {
         usleep(200_000)
         _ = try? consume()
+    }
+}
+
+/// Just enough of ELF64 to turn a function symbol into the file offset a uprobe takes.
+enum ELFSymbols {
+    static func fileOffset(of name: String, in path: String) throws -> UInt64? {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        func u16(_ o: Int) -> Int { Int(data[o]) | Int(data[o + 1]) << 8 }
+        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
+        func u64(_ o: Int) -> UInt64 { UInt64(u32(o)) | UInt64(u32(o + 4)) << 32 }
+        guard data.count > 64, data[0] == 0x7f, data[4] == 2 else { return nil } // ELF64
+        let phoff = Int(u64(32)), shoff = Int(u64(40))
+        let phentsize = u16(54), phnum = u16(56), shentsize = u16(58), shnum = u16(60)
+        var value: UInt64?
+        for i in 0..<shnum where value == nil {
+            let sh = shoff + i * shentsize
+            let type = u32(sh + 4)
+            guard type == 2 || type == 11 else { continue } // SHT_SYMTAB, SHT_DYNSYM
+            let symOff = Int(u64(sh + 24)), symSize = Int(u64(sh + 32)), entSize = Int(u64(sh + 56))
+            let strSh = shoff + u32(sh + 40) * shentsize
+            let strOff = Int(u64(strSh + 24))
+            for j in 0..<(entSize > 0 ? symSize / entSize : 0) {
+                let sym = symOff + j * entSize
+                var k = strOff + u32(sym)
+                var bytes: [UInt8] = []
+                while data[k] != 0 { bytes.append(data[k]); k += 1 }
+                if String(decoding: bytes, as: UTF8.self) == name, u64(sym + 8) != 0 { value = u64(sym + 8); break }
+            }
+        }
+        guard let vaddr = value else { return nil }
+        for i in 0..<phnum {
+            let ph = phoff + i * phentsize
+            guard u32(ph) == 1 else { continue } // PT_LOAD
+            let off = u64(ph + 8), segVaddr = u64(ph + 16), fileSize = u64(ph + 32)
+            if vaddr >= segVaddr && vaddr < segVaddr + fileSize { return vaddr - segVaddr + off }
+        }
+        return nil
     }
 }

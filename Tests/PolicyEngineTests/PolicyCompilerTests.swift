@@ -348,6 +348,11 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertEqual(plans[0].config.args.0.flags & VIGIL_ARGF_USER, VIGIL_ARGF_USER)
         XCTAssertEqual(plans[0].config.args.1.flags & VIGIL_ARGF_USER, VIGIL_ARGF_USER, "a string is read from user memory")
         XCTAssertEqual(plans[0].config.args.1.kind, VIGIL_ARG_STRING)
+        // offsets (stripped binaries): one plan each, after the symbols, reported by offset
+        let both = try compile(Self.uprobe(symbols: "[main]", extra: "\n    offsets: [4096]"), Self.env(Self.hostFeatures.union([.uprobe]))).get()
+        XCTAssertEqual(both.map(\.attach), [.uprobe(binary: "/bin/sh", symbol: "main", offset: 0), .uprobe(binary: "/bin/sh", symbol: nil, offset: 4096)])
+        XCTAssertEqual(both.map(\.offset), [nil, 4096])
+        XCTAssertEqual(both.map(\.functionName), ["main", ""])
         // Tetragon's container view of the host (/procRoot) is /proc for an agent on the host
         let host = try compile(Self.uprobe(path: "/procRoot/1/root/bin/sh", symbols: "[main]"), Self.env(Self.hostFeatures.union([.uprobe]))).get()
         XCTAssertEqual(host.map(\.attach), [.uprobe(binary: "/proc/1/root/bin/sh", symbol: "main", offset: 0)])
@@ -367,8 +372,8 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertTrue(text.contains("no file /no/such/binary on this host"), text)
         text = try reason(Self.uprobe(args: "[{index: 0, type: file}]"), withUprobes)
         XCTAssertTrue(text.contains("a uprobe reads user-space values"), text)
-        text = try reason(Self.uprobe(extra: "\n    offsets: [4096]"), withUprobes)
-        XCTAssertTrue(text.contains("offsets"), text)
+        text = try reason(Self.uprobe(extra: "\n    offsets: [4096]\n    refCtrOffsets: [8192]"), withUprobes)
+        XCTAssertTrue(text.contains("refCtrOffsets and addrs are not attached"), text)
         // (Override on a uprobe is refused by the parser already: PolicyYAML's selector checks)
         let kill = try compile(Self.uprobe(selectors: "\n    selectors:\n    - matchActions: [{action: Sigkill}]"), withUprobes).get()
         XCTAssertEqual(kill[0].config.selectors.0.actions.0.kind, VIGIL_ACT_SIGKILL, "Sigkill is sent from the uprobe (bpf_send_signal)")

@@ -34,7 +34,8 @@ static __always_inline void vigil_header(struct vigil_record_header *h, __u32 ki
 
 /* The inode of the pid namespace `task` lives in (ns_of_pid(task_pid(task))). Processes of
  * the initial namespace (level 0) are read with BTF loads; a deeper level is a variable index
- * into the upid array, which only a helper read can take (two calls, ~150 ns here). */
+ * into the upid array, which only helper reads can take (level <= 32, MAX_PID_NS_LEVEL: the
+ * mask keeps the index provably bounded). */
 static __always_inline __u32 vigil_pid_ns_inum(struct task_struct *task)
 {
 	struct pid *tp = task->thread_pid;

@@ -123,7 +123,8 @@ int hook_kprobe(struct pt_regs *ctx)
 	return 0;
 }
 
-/* Attached per binary and symbol by BPFProgram.attachUprobe (the section names no target). */
+/* Attached per binary and symbol (or file offset) by BPFProgram.attachUprobe; the section
+ * names no target. */
 SEC("uprobe")
 int hook_uprobe(struct pt_regs *ctx)
 {
