@@ -301,10 +301,11 @@ public enum PolicyCompiler {
         let targets = u.symbols.map { (symbol: Optional($0), offset: UInt64(0)) } + u.offsets.map { (symbol: String?.none, offset: $0) }
         var plans: [HookPlan] = []
         for (symbol, offset) in targets {
-            let name = "\(path) (uprobe \(u.path):\(symbol ?? "0x" + String(offset, radix: 16)))"
+            let attach = AttachPoint.uprobe(binary: binary, symbol: symbol, offset: offset)
+            let name = "\(path) (uprobe \(attach))"
             let plan = finish(config: config, slots: slots, selectors: u.common.selectors, flavour: .uprobe, monitor: monitor, path: path, name: name, env: env) { config, sets in
                 var p = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .uprobe, flavour: .uprobe,
-                                 attach: .uprobe(binary: binary, symbol: symbol, offset: offset), functionName: symbol ?? "", config: config, sets: sets,
+                                 attach: attach, functionName: symbol ?? "", config: config, sets: sets,
                                  slots: slots, returnArg: nil, message: u.common.message, tags: u.common.tags)
                 p.path = u.path
                 p.offset = symbol == nil ? offset : nil

@@ -27,6 +27,32 @@ final class PolicyUprobeTests: XCTestCase {
         return try XCTUnwrap(path, "no libc in /proc/self/maps: \(maps.split(separator: "\n").filter { $0.contains("libc") })")
     }
 
+    /// A one-hook uprobe policy on `path` (`place`: its symbols: or offsets: line) with one
+    /// argument and one selector testing it.
+    static func policy(_ name: String, path: String, place: String, arg: String, test: String, actions: String = "") -> String {
+        """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: \(name)}
+        spec:
+          uprobes:
+          - path: "\(path)"
+            \(place)
+            args: [{index: 0, type: \(arg)}]
+            selectors:
+            - matchArgs: [{index: 0, \(test)}]\(actions.isEmpty ? "" : "\n      matchActions: [\(actions)]")
+        """
+    }
+
+    /// This process's records, once the first has arrived and what followed it was drained.
+    static func ownRecords(_ ring: RingBuffer, _ records: () -> [DecodedHookRecord]) throws -> [DecodedHookRecord] {
+        let me = UInt32(getpid())
+        try KernelTest.poll(ring) { records().contains { $0.pid == me } }
+        usleep(200_000) // a record the filter should have dropped would be there by now
+        _ = try? ring.consume()
+        return records().filter { $0.pid == me }
+    }
+
     private func load(_ yaml: String, name: String) throws -> (ProcessSensor, PolicyManager, RingBuffer, () -> [DecodedHookRecord]) {
         let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
         try sensor.attach()
@@ -47,27 +73,14 @@ final class PolicyUprobeTests: XCTestCase {
     /// An integer register argument, filtered in the kernel: only the call with 41 posts.
     func testIntegerArgumentOfOwnFunctionFilteredInKernel() throws {
         try KernelTest.require(.uprobe)
-        let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: own-function}
-        spec:
-          uprobes:
-          - path: "\(Self.executable)"
-            symbols: ["\(UprobeSelfTarget.symbol)"]
-            args: [{index: 0, type: int32}]
-            selectors:
-            - matchArgs: [{index: 0, operator: Equal, values: ["41"]}]
-        """
+        let policy = Self.policy("own-function", path: Self.executable, place: "symbols: [\(UprobeSelfTarget.symbol)]",
+                                 arg: "int32", test: "operator: Equal, values: [\"41\"]")
         let (sensor, manager, ring, records) = try load(policy, name: "own-function")
         defer { manager.unloadAll(); sensor.detach() }
         XCTAssertEqual(manager.loaded["own-function"]?.hooks.first?.plan.attach,
                        .uprobe(binary: Self.executable, symbol: UprobeSelfTarget.symbol, offset: 0))
         for x: Int32 in [7, 41, 8, 9] { XCTAssertEqual(UprobeSelfTarget.call(x), x + 1) }
-        let me = UInt32(getpid())
-        try KernelTest.poll(ring) { records().contains { $0.pid == me } }
-        ring.consumeBriefly()
-        let mine = records().filter { $0.pid == me }
+        let mine = try Self.ownRecords(ring, records)
         XCTAssertEqual(mine.count, 1, "one call of four passes the filter: \(mine.map(\.args))")
         XCTAssertEqual(mine.first?.args.first?.value, .int(41))
         // (no exec identity: this test process started before the sensor, and only the agent
@@ -81,26 +94,12 @@ final class PolicyUprobeTests: XCTestCase {
         try KernelTest.require(.uprobe)
         let libc = try Self.mappedLibc()
         let marker = "VIGIL_UPROBE_\(getpid())"
-        let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: getenv-watch}
-        spec:
-          uprobes:
-          - path: "\(libc)"
-            symbols: ["getenv"]
-            args: [{index: 0, type: string}]
-            selectors:
-            - matchArgs: [{index: 0, operator: Prefix, values: ["\(marker)"]}]
-        """
+        let policy = Self.policy("getenv-watch", path: libc, place: "symbols: [getenv]", arg: "string", test: "operator: Prefix, values: [\"\(marker)\"]")
         let (sensor, manager, ring, records) = try load(policy, name: "getenv-watch")
         defer { manager.unloadAll(); sensor.detach() }
         _ = getenv(marker + "_A")
         _ = getenv("VIGIL_OTHER_\(getpid())")
-        let me = UInt32(getpid())
-        try KernelTest.poll(ring) { records().contains { $0.pid == me } }
-        ring.consumeBriefly()
-        let mine = records().filter { $0.pid == me }
+        let mine = try Self.ownRecords(ring, records)
         XCTAssertEqual(mine.map { $0.args.first?.value }, [.string(marker + "_A")], "only the name with the prefix is posted")
         XCTAssertTrue(records().allSatisfy { if case .string(let s)? = $0.args.first?.value { return s.hasPrefix(marker) } else { return false } })
     }
@@ -110,27 +109,13 @@ final class PolicyUprobeTests: XCTestCase {
     func testPlacedByFileOffset() throws {
         try KernelTest.require(.uprobe)
         let offset = try XCTUnwrap(ELFSymbols.fileOffset(of: UprobeSelfTarget.symbol, in: Self.executable), "no \(UprobeSelfTarget.symbol) in \(Self.executable)")
-        let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: by-offset}
-        spec:
-          uprobes:
-          - path: "\(Self.executable)"
-            offsets: [\(offset)]
-            args: [{index: 0, type: int32}]
-            selectors:
-            - matchArgs: [{index: 0, operator: Equal, values: ["1234"]}]
-        """
+        let policy = Self.policy("by-offset", path: Self.executable, place: "offsets: [\(offset)]", arg: "int32", test: "operator: Equal, values: [\"1234\"]")
         let (sensor, manager, ring, records) = try load(policy, name: "by-offset")
         defer { manager.unloadAll(); sensor.detach() }
         XCTAssertEqual(manager.loaded["by-offset"]?.hooks.first?.plan.offset, offset)
         UprobeSelfTarget.call(1234)
         UprobeSelfTarget.call(99)
-        let me = UInt32(getpid())
-        try KernelTest.poll(ring) { records().contains { $0.pid == me } }
-        ring.consumeBriefly()
-        XCTAssertEqual(records().filter { $0.pid == me }.map { $0.args.first?.value }, [.int(1234)])
+        XCTAssertEqual(try Self.ownRecords(ring, records).map { $0.args.first?.value }, [.int(1234)])
     }
 
     /// Sigkill from a uprobe: a process calling getenv with the marked name dies in the call
@@ -141,19 +126,8 @@ final class PolicyUprobeTests: XCTestCase {
         try KernelTest.require(.sendSignal)
         let libc = try Self.mappedLibc()
         let marker = "VIGIL_KILL_\(getpid())"
-        let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: getenv-kill}
-        spec:
-          uprobes:
-          - path: "\(libc)"
-            symbols: ["getenv"]
-            args: [{index: 0, type: string}]
-            selectors:
-            - matchArgs: [{index: 0, operator: Equal, values: ["\(marker)"]}]
-              matchActions: [{action: Sigkill}]
-        """
+        let policy = Self.policy("getenv-kill", path: libc, place: "symbols: [getenv]", arg: "string",
+                                 test: "operator: Equal, values: [\"\(marker)\"]", actions: "{action: Sigkill}")
         let (sensor, manager, _, _) = try load(policy, name: "getenv-kill")
         defer { manager.unloadAll(); sensor.detach() }
         func ask(_ name: String) throws -> Int32 {
@@ -161,15 +135,6 @@ final class PolicyUprobeTests: XCTestCase {
         }
         XCTAssertEqual(try ask(marker + "_OTHER"), 0, "another name is not killed")
         XCTAssertEqual(try ask(marker), SIGKILL, "killed inside getenv by the uprobe")
-    }
-}
-
-private extension RingBuffer {
-    /// Drains what arrived shortly after the awaited record (a record the filter should have
-    /// dropped would be there too).
-    func consumeBriefly() {
-        usleep(200_000)
-        _ = try? consume()
     }
 }
 
