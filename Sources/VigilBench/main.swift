@@ -161,8 +161,14 @@ func execOverheadRounds(rounds: Int, spawns: Int) {
     // takes the page cache's writeback out of the figure)
     let exportDir = ProcessInfo.processInfo.environment["VIGIL_BENCH_EXPORT_DIR"] ?? "/tmp"
     let export = "\(exportDir)/vigil-bench-\(getpid()).json"
-    for _ in 0..<rounds {
-        off.append(withBPFStats(false) { spawnLoop(spawns) })
+    // The order alternates: odd rounds measure with the agent first and without it after the
+    // agent has stopped (and settled as long as it did after starting), so whatever drifts
+    // within a round (startup's leftovers, the export file's writeback) falls on both sides.
+    var offFirst: [Bool] = []
+    for round in 0..<rounds {
+        let agentFirst = round % 2 == 1
+        offFirst.append(!agentFirst)
+        if !agentFirst { off.append(withBPFStats(false) { spawnLoop(spawns) }) }
         try? FileManager.default.removeItem(atPath: export)
         let agent = startAgent(export: export)
         usleep(1_000_000)
@@ -188,6 +194,10 @@ func execOverheadRounds(rounds: Int, spawns: Int) {
         rssBusy.append(rssKB(agent.processIdentifier))
         kill(agent.processIdentifier, SIGINT)
         agent.waitUntilExit()
+        if agentFirst {
+            usleep(1_000_000)
+            off.append(withBPFStats(false) { spawnLoop(spawns) })
+        }
     }
     var sizes: [Int] = []
     if let text = try? String(contentsOfFile: export, encoding: .utf8) {
@@ -196,12 +206,17 @@ func execOverheadRounds(rounds: Int, spawns: Int) {
     try? FileManager.default.removeItem(atPath: export)
     let mOff = median(off), mOn = median(on)
     let paired = zip(on, off).map { $0 / $1 }
-    print("exec-overhead: fork+exec+wait of /bin/true, \(rounds) rounds x \(spawns) spawns, interleaved off/on; workload on CPU 0, agent on CPU 1")
+    print("exec-overhead: fork+exec+wait of /bin/true, \(rounds) rounds x \(spawns) spawns, interleaved off/on (order alternating by round); workload on CPU 0, agent on CPU 1")
     print(String(format: "  agent off: median %.1f us/spawn (min %.1f, max %.1f)", mOff / 1000, off.min()! / 1000, off.max()! / 1000))
     print(String(format: "  agent on:  median %.1f us/spawn (min %.1f, max %.1f)", mOn / 1000, on.min()! / 1000, on.max()! / 1000))
     let interval = medianInterval(paired)
     print(String(format: "  overhead: %+.2f%% (medians), %+.2f%% (median of per-round on/off ratios; 90%% interval %+.2f%% .. %+.2f%%)  (target <= +1%%)",
                  (mOn / mOff - 1) * 100, (median(paired) - 1) * 100, (interval.low - 1) * 100, (interval.high - 1) * 100))
+    let byOrder = { (first: Bool) in zip(paired, offFirst).filter { $0.1 == first }.map(\.0) }
+    if rounds >= 2 {
+        print(String(format: "  by order: %+.2f%% in rounds measured without the agent first, %+.2f%% with the agent first",
+                     (median(byOrder(true)) - 1) * 100, (median(byOrder(false)) - 1) * 100))
+    }
     if let k = kernelCost {
         print(String(format: "  kernel-side cost (bpf_stats): %.2f us per spawn in the sensor's programs = %.2f%% of a spawn%@",
                      k.nsPerSpawn / 1000, k.nsPerSpawn / mOff * 100, k.detail))
