@@ -42,9 +42,15 @@ public struct BPFMap {
 
     var subject: String { "map \(name)" }
 
+    /// Kinds of standalone maps the agent creates (values of the kernel's `enum bpf_map_type`).
+    public enum Kind: UInt32, Sendable {
+        case hash = 1
+        case lruHash = 9
+    }
+
     /// Creates a standalone map (not part of an object). The corresponding libbpf function is `bpf_map_create`.
-    public static func create(type: UInt32, name: String, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32 = 0) throws(BPFError) -> BPFMap {
-        let fd = try Libbpf.mapCreate(type: type, name: name, keySize: UInt32(keySize), valueSize: UInt32(valueSize), maxEntries: UInt32(maxEntries), flags: flags)
+    public static func create(kind: Kind, name: String, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32 = 0) throws(BPFError) -> BPFMap {
+        let fd = try Libbpf.mapCreate(type: kind.rawValue, name: name, keySize: UInt32(keySize), valueSize: UInt32(valueSize), maxEntries: UInt32(maxEntries), flags: flags)
         return BPFMap(fd: FileDescriptorBox(fd), name: name, keySize: keySize, valueSize: valueSize)
     }
 

@@ -13,16 +13,39 @@ public final class HookProgram {
     private var link: BPFLink?
     private var companionLink: BPFLink?
 
-    /// The shared maps every hook writes to / reads from (the process sensor's).
+    /// The shared maps every hook writes to / reads from (the process sensor's), and the
+    /// tracked sockets, made when the first hook that tracks or reads sockets loads.
     public struct SharedMaps {
         public var events: BPFMap
         public var processes: BPFMap
         public var wakeupBytes: UInt64
+        public let trackedSockets = TrackedSockets()
         public init(events: BPFMap, processes: BPFMap, wakeupBytes: UInt64) {
             self.events = events
             self.processes = processes
             self.wakeupBytes = wakeupBytes
         }
+    }
+
+    /// The one `tracked_socks` map of all hooks (TrackSock / UntrackSock, bpf/include/hook_maps.h).
+    public final class TrackedSockets {
+        /// Tetragon's socket-tracking map holds 32768 sockets; an LRU map preallocates them
+        /// (about 2.5 MiB of kernel memory), hence only once a hook needs it.
+        public static let capacity = 32768
+        private var created: BPFMap?
+
+        public init() {}
+
+        public func map() throws(BPFError) -> BPFMap {
+            if let created { return created }
+            let m = try BPFMap.create(kind: .lruHash, name: "tracked_socks", keySize: 8,
+                                      valueSize: MemoryLayout<vigil_tracked_sock>.size, maxEntries: Self.capacity)
+            created = m
+            return m
+        }
+
+        /// Sockets tracked now (for `vigil policy list` and tests); 0 before any hook needed the map.
+        public func count() -> Int { (try? created?.keys().count) ?? 0 }
     }
 
     /// Opens, specializes, loads (verifier) and fills the hook's maps. Nothing is attached.
@@ -51,6 +74,7 @@ public final class HookProgram {
             try object.map("ints").setMaxEntries(max(1, plan.sets.integers.count))
             // The rate-limit LRU is preallocated (about 1 MiB at 8192 entries): only hooks that limit get it.
             if !plan.usesRateLimit { try object.map("rates").setMaxEntries(1) }
+            if plan.usesTrackedSockets { try object.map("tracked_socks").reuse(shared.trackedSockets.map()) }
             try object.setRodata("hook_config", to: plan.config)
             try object.setRodata("wakeup_bytes", to: shared.wakeupBytes)
             try object.load()

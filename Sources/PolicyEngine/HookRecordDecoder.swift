@@ -77,6 +77,8 @@ public enum HookRecordDecoder {
         if bits & (1 << VIGIL_ACT_SIGKILL) != 0 { return "KPROBE_ACTION_SIGKILL" }
         if bits & (1 << VIGIL_ACT_OVERRIDE) != 0 { return "KPROBE_ACTION_OVERRIDE" }
         if bits & (1 << VIGIL_ACT_SIGNAL) != 0 { return "KPROBE_ACTION_SIGNAL" }
+        if bits & (1 << VIGIL_ACT_UNTRACK_SOCK) != 0 { return "KPROBE_ACTION_UNTRACKSOCK" }
+        if bits & (1 << VIGIL_ACT_TRACK_SOCK) != 0 { return "KPROBE_ACTION_TRACKSOCK" }
         return "KPROBE_ACTION_POST"
     }
 

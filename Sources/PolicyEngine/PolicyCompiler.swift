@@ -62,10 +62,26 @@ public enum PolicyCompiler {
             }
         }
         func add(_ r: Result<HookPlan, EngineError>) { add(r.map { [$0] }) }
+        /// The hook with its matchArgs' `list:NAME` values replaced by syscall numbers.
+        func listsExpanded<H>(_ hook: H, _ path: String, _ common: WritableKeyPath<H, HookCommon>) -> Result<H, EngineError> {
+            guard hook[keyPath: common].selectors.contains(where: { s in (s.matchArgs + s.matchReturnArgs).contains { $0.values.contains { $0.hasPrefix("list:") } } }) else {
+                return .success(hook)
+            }
+            return SyscallListValues.expand(hook[keyPath: common].selectors, lists: spec.lists, path: path).map { selectors in
+                var h = hook
+                h[keyPath: common].selectors = selectors
+                return h
+            }
+        }
         if !spec.usdts.isEmpty { errors.append(.unsupported("spec.usdts: Vigil does not attach USDT probes yet")) }
         if spec.loader { errors.append(.unsupported("spec.loader: loader (mapped ELF) events are not implemented by Vigil")) }
         if !spec.enforcers.isEmpty { errors.append(.unsupported("spec.enforcers: Vigil's engine enforces from the hooks themselves (Sigkill/Override); enforcers are not implemented")) }
-        for (i, k) in spec.kprobes.enumerated() {
+        for (i, written) in spec.kprobes.enumerated() {
+            let k: KProbeSpec
+            switch listsExpanded(written, "spec.kprobes[\(i)]", \.common) {
+            case .success(let e): k = e
+            case .failure(let e): errors.append(e); continue
+            }
             // `call: list:NAME` hooks every function of a `spec.lists` entry, one hook each.
             guard k.call.hasPrefix("list:") else {
                 add(function(k, path: "spec.kprobes[\(i)]", policy: policy, env: env, monitor: monitor))
@@ -87,10 +103,22 @@ public enum PolicyCompiler {
                 add(function(one, path: "spec.kprobes[\(i)] (list \(name)[\(j)])", policy: policy, env: env, monitor: monitor))
             }
         }
-        for (i, k) in spec.fentries.enumerated() { add(function(k, path: "spec.fentries[\(i)]", policy: policy, env: env, monitor: monitor)) }
-        for (i, t) in spec.tracepoints.enumerated() { add(tracepoint(t, path: "spec.tracepoints[\(i)]", policy: policy, env: env, monitor: monitor)) }
-        for (i, l) in spec.lsmHooks.enumerated() { add(lsm(l, path: "spec.lsmhooks[\(i)]", policy: policy, env: env, monitor: monitor)) }
-        for (i, u) in spec.uprobes.enumerated() { add(uprobe(u, path: "spec.uprobes[\(i)]", policy: policy, env: env, monitor: monitor)) }
+        for (i, k) in spec.fentries.enumerated() {
+            let path = "spec.fentries[\(i)]"
+            add(listsExpanded(k, path, \.common).flatMap { function($0, path: path, policy: policy, env: env, monitor: monitor) })
+        }
+        for (i, t) in spec.tracepoints.enumerated() {
+            let path = "spec.tracepoints[\(i)]"
+            add(listsExpanded(t, path, \.common).flatMap { tracepoint($0, path: path, policy: policy, env: env, monitor: monitor) })
+        }
+        for (i, l) in spec.lsmHooks.enumerated() {
+            let path = "spec.lsmhooks[\(i)]"
+            add(listsExpanded(l, path, \.common).flatMap { lsm($0, path: path, policy: policy, env: env, monitor: monitor) })
+        }
+        for (i, u) in spec.uprobes.enumerated() {
+            let path = "spec.uprobes[\(i)]"
+            add(listsExpanded(u, path, \.common).flatMap { uprobe($0, path: path, policy: policy, env: env, monitor: monitor) })
+        }
         if !errors.isEmpty && !(spec.allowsPartialLoad && !plans.isEmpty) {
             return .failure(PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: errors))
         }
@@ -180,7 +208,7 @@ public enum PolicyCompiler {
         }
         config.nargs = UInt32(slots.count)
         return finish(config: config, slots: slots, selectors: k.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env,
-                      returnSlot: returnSlot) { config, sets in
+                      returnSlot: returnSlot, returnArgAction: k.isReturn ? k.returnArgAction : nil) { config, sets in
             var plan = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .kprobe, flavour: flavour,
                                 attach: .function(symbol: symbol), functionName: symbol, config: config, sets: sets, slots: slots,
                                 returnArg: returnArg, message: k.common.message, tags: k.common.tags)
@@ -329,6 +357,7 @@ public enum PolicyCompiler {
     /// Selectors and flags common to every hook kind.
     static func finish(config: vigil_hook_config, slots: [(arg: HookArg, layout: ArgumentLayout)], selectors: [Selector], flavour: HookFlavour,
                        monitor: Bool, path: String, name: String, env: KernelEnvironment, byPosition: Bool = false, returnSlot: Int? = nil,
+                       returnArgAction: ActionKind? = nil,
                        make: (vigil_hook_config, ValueSets) -> HookPlan) -> Result<HookPlan, EngineError> {
         var config = config
         if monitor { config.flags |= VIGIL_HOOKF_MONITOR }
@@ -358,6 +387,32 @@ public enum PolicyCompiler {
             setElement(&s.actions, 0, vigil_action(kind: VIGIL_ACT_POST, arg: 0, rate_ns: 0, scope: 0, pad: 0))
             s.nactions = 1
             setElement(&config.selectors, 0, s)
+        }
+        // returnArgAction TrackSock/UntrackSock: one more action of every selector (of the one
+        // above when there are none), on the return slot; it runs for the calls a selector
+        // matches, as Tetragon's runs for the calls its entry filter let through.
+        if let kind = returnArgAction, kind == .trackSock || kind == .untrackSock {
+            let what = "\(name).returnArgAction"
+            guard let rs = returnSlot else {
+                return .failure(.unsupported("\(what): \(kind.rawValue) needs returnArg of type sock or socket"))
+            }
+            let slot: Int
+            do { slot = try compiler.socketSlot(rs, what: what) } catch { return .failure(error) }
+            let action = vigil_action(kind: kind == .trackSock ? VIGIL_ACT_TRACK_SOCK : VIGIL_ACT_UNTRACK_SOCK, arg: Int32(slot), rate_ns: 0, scope: 0, pad: 0)
+            for i in 0..<max(1, Int(config.nselectors)) {
+                var sel = element(config.selectors, i, as: vigil_selector.self)
+                guard sel.nactions < VIGIL_SEL_ACTIONS else {
+                    return .failure(.unsupported("\(what): selectors[\(i)] already has \(VIGIL_SEL_ACTIONS) actions"))
+                }
+                setElement(&sel.actions, Int(sel.nactions), action)
+                sel.nactions += 1
+                setElement(&config.selectors, i, sel)
+            }
+        }
+        // A socket argument a TrackSock may have claimed: records name its owner (Tetragon's
+        // socket tracking applies to every hook that reads a socket).
+        if !flavour.isCgroup, let owned = slots.firstIndex(where: { $0.layout.kind == VIGIL_ARG_SOCK || $0.layout.kind == VIGIL_ARG_SOCKET }) {
+            config.owner_slot = UInt32(owned + 1)
         }
         return .success(make(config, compiler.sets))
     }

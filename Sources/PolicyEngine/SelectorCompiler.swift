@@ -130,6 +130,9 @@ struct SelectorCompiler {
                 act.kind = VIGIL_ACT_OVERRIDE
                 let e = a.argError ?? -1
                 act.arg = e > 0 ? -e : e
+            case .trackSock, .untrackSock:
+                act.kind = a.kind == .trackSock ? VIGIL_ACT_TRACK_SOCK : VIGIL_ACT_UNTRACK_SOCK
+                act.arg = Int32(try socketSlot(Int(a.argSock ?? 0), what: "matchActions[\(i)].argSock"))
             default:
                 throw unsupported("matchActions[\(i)]", "action \(a.kind.rawValue) is not implemented by Vigil's engine")
             }
@@ -137,6 +140,20 @@ struct SelectorCompiler {
         }
         out.nactions = UInt32(actions.count)
         return out
+    }
+
+    /// The slot at `position` when it holds a socket TrackSock/UntrackSock can key on (argSock
+    /// counts positions in `args`, as Tetragon's does).
+    func socketSlot(_ position: Int, what: String) throws(EngineError) -> Int {
+        guard !flavour.isCgroup else {
+            throw .unsupported("\(what): a connect hook run as a cgroup program has no kernel socket to track")
+        }
+        guard position < slots.count else { throw .unsupported("\(what): no argument at position \(position)") }
+        let kind = slots[position].layout.kind
+        guard kind == VIGIL_ARG_SOCK || kind == VIGIL_ARG_SOCKET else {
+            throw .unsupported("\(what): argument \(position) is \(slots[position].arg.type.rawValue); TrackSock and UntrackSock take a sock or socket argument")
+        }
+        return position
     }
 
     func slot(of f: ArgFilter) -> Int? {
@@ -185,8 +202,8 @@ struct SelectorCompiler {
                     cidrs.append(c)
                 }
                 out.set = sets.addAddresses(cidrs)
-            case VIGIL_OP_PROTOCOL, VIGIL_OP_FAMILY:
-                let table = op == VIGIL_OP_PROTOCOL ? Self.protocols : Self.families
+            case VIGIL_OP_PROTOCOL, VIGIL_OP_FAMILY, VIGIL_OP_STATE:
+                let table = op == VIGIL_OP_PROTOCOL ? Self.protocols : op == VIGIL_OP_FAMILY ? Self.families : Self.tcpStates
                 guard f.values.count <= Int(VIGIL_FILTER_INTS) else { throw bad("at most \(VIGIL_FILTER_INTS) values") }
                 for (i, v) in f.values.enumerated() {
                     guard let n = table[v] ?? Self.parseInteger(v) else { throw bad("unknown value \"\(v)\"") }
@@ -257,9 +274,15 @@ struct SelectorCompiler {
         .sPortPriv: VIGIL_OP_SPORT_PRIV, .notSPortPriv: VIGIL_OP_NOT_SPORT_PRIV, .dPortPriv: VIGIL_OP_DPORT_PRIV,
         .notDPortPriv: VIGIL_OP_NOT_DPORT_PRIV, .sAddr: VIGIL_OP_SADDR, .notSAddr: VIGIL_OP_NOT_SADDR,
         .dAddr: VIGIL_OP_DADDR, .notDAddr: VIGIL_OP_NOT_DADDR, .proto: VIGIL_OP_PROTOCOL, .family: VIGIL_OP_FAMILY,
+        .state: VIGIL_OP_STATE,
     ]
     static let protocols: [String: Int64] = ["IPPROTO_IP": 0, "IPPROTO_ICMP": 1, "IPPROTO_TCP": 6, "IPPROTO_UDP": 17,
                                              "IPPROTO_ICMPV6": 58, "IPPROTO_SCTP": 132, "IPPROTO_RAW": 255]
+    /// The kernel's TCP states (include/net/tcp_states.h), as Tetragon's State operator names them.
+    static let tcpStates: [String: Int64] = [
+        "TCP_ESTABLISHED": 1, "TCP_SYN_SENT": 2, "TCP_SYN_RECV": 3, "TCP_FIN_WAIT1": 4, "TCP_FIN_WAIT2": 5, "TCP_TIME_WAIT": 6,
+        "TCP_CLOSE": 7, "TCP_CLOSE_WAIT": 8, "TCP_LAST_ACK": 9, "TCP_LISTEN": 10, "TCP_CLOSING": 11, "TCP_NEW_SYN_RECV": 12,
+    ]
     static let families: [String: Int64] = ["AF_UNIX": 1, "AF_LOCAL": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17]
 
     /// Decimal, 0x hex or 0 octal, optionally negative (Tetragon's values are strings).

@@ -7,7 +7,7 @@ final class MapPinTests: XCTestCase {
     func testCreateUpdatePinReopenUnpin() throws {
         try KernelTest.requireRoot()
         try KernelFilesystems.ensureMounted(KernelFilesystems.bpf)
-        let map = try BPFMap.create(type: 1 /* BPF_MAP_TYPE_HASH */, name: "vigil_pin_test", keySize: 4, valueSize: 8, maxEntries: 16)
+        let map = try BPFMap.create(kind: .hash, name: "vigil_pin_test", keySize: 4, valueSize: 8, maxEntries: 16)
         try map.update(UInt32(7), UInt64(0xfeed))
         XCTAssertEqual(try map.lookup(UInt32(7), as: UInt64.self), 0xfeed)
         XCTAssertNil(try map.lookup(UInt32(8), as: UInt64.self))

@@ -87,6 +87,110 @@ final class PolicySocketTests: XCTestCase {
         XCTAssertFalse(socks.contains { $0.dport == otherPort }, "the other port is filtered in the kernel")
     }
 
+    /// A socket made by one process and connected by its child: with Tetragon's socket
+    /// tracking (sk_alloc's returnArgAction TrackSock), tcp_connect's event names the
+    /// socket's owner, not the child that called connect; __sk_free's UntrackSock forgets it.
+    func testTrackSockNamesTheOwnerAndUntrackSockForgetsIt() throws {
+        try KernelTest.requireRoot()
+        try KernelTest.require(.fexit) // sk_alloc's return value; fentry for the other two comes with it
+        // A listener that never accepts: the kernel completes the handshake and acknowledges the
+        // client's FIN, so the closed client socket is freed from the softirq that receives the
+        // ACK (a refused connect would not do: its disconnect clears the port __sk_free filters on).
+        let (lfd, port) = try Self.listener()
+        defer { close(lfd) }
+        let python = URL(fileURLWithPath: "/usr/bin/python3").resolvingSymlinksInPath().path
+        let policy = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: sock-tracking}
+        spec:
+          kprobes:
+          - call: sk_alloc
+            syscall: false
+            return: true
+            args: [{index: 1, type: int, label: Family}]
+            returnArg: {index: 0, type: sock}
+            returnArgAction: TrackSock
+            selectors:
+            - matchArgs: [{index: 1, operator: Equal, values: ["2"]}]
+              matchBinaries: [{operator: In, values: ["\(python)"]}]
+              matchActions: [{action: NoPost}]
+          - call: tcp_connect
+            syscall: false
+            args: [{index: 0, type: sock}]
+            selectors:
+            - matchArgs: [{index: 0, operator: DPort, values: ["\(port)"]}]
+          - call: __sk_free
+            syscall: false
+            args: [{index: 0, type: sock}]
+            selectors:
+            - matchArgs: [{index: 0, operator: DPort, values: ["\(port)"]}]
+              matchActions: [{action: UntrackSock, argSock: 0}]
+          - call: tcp_set_state
+            syscall: false
+            args: [{index: 0, type: sock}, {index: 1, type: int}]
+            selectors:
+            - matchArgs:
+              - {index: 0, operator: DPort, values: ["\(port)"]}
+              - {index: 0, operator: State, values: ["TCP_SYN_SENT"]}
+        """
+        // The parent makes the socket, its child connects it; the parent closes it after 2 s.
+        let script = """
+        import os, socket, sys, time
+        s = socket.socket()
+        child = os.fork()
+        if child == 0:
+            s.connect(("127.0.0.1", \(port)))
+            os._exit(0)
+        os.waitpid(child, 0)
+        print(child, flush=True)
+        time.sleep(2)
+        s.close()
+        """
+        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
+        try sensor.attach()
+        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+        let parsed = PolicyLoader.parse(Array(policy.utf8), file: "sock-tracking.yaml")
+        try manager.load(XCTUnwrap(parsed.policies.first))
+        var connects: [(pid: UInt32, action: String)] = [], frees: [(pid: UInt32, action: String)] = []
+        var leftSynSent: [(pid: UInt32, newState: HookArgValue?)] = []
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
+            if let (r, plan) = manager.decode(bytes) {
+                if plan.plan.functionName == "tcp_connect" { connects.append((r.pid, r.action)) }
+                if plan.plan.functionName == "__sk_free" { frees.append((r.pid, r.action)) }
+                if plan.plan.functionName == "tcp_set_state" { leftSynSent.append((r.pid, r.args.last?.value)) }
+            }
+            return true
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["-c", script]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let owner = UInt32(p.processIdentifier)
+        try KernelTest.poll(ring) { !connects.isEmpty }
+        let ownedWhileOpen = manager.shared.trackedSockets.count()
+        let childLine = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let child = try XCTUnwrap(UInt32(childLine.trimmingCharacters(in: .whitespacesAndNewlines)), "the script prints its child's pid")
+        try KernelTest.poll(ring) { !frees.isEmpty }
+
+        let connect = try XCTUnwrap(connects.first, "tcp_connect to port \(port) is reported")
+        XCTAssertEqual(connect.pid, owner, "the event names the socket's owner (the parent \(owner)), not the child \(child) that connected")
+        XCTAssertEqual(ownedWhileOpen, 1, "sk_alloc's TrackSock tracked the one socket the script made")
+        let free = try XCTUnwrap(frees.first, "__sk_free of the socket is reported")
+        XCTAssertEqual(free.action, "KPROBE_ACTION_UNTRACKSOCK")
+        XCTAssertEqual(free.pid, owner, "the owner is read before this call's UntrackSock removes it")
+        XCTAssertEqual(manager.shared.trackedSockets.count(), 0, "UntrackSock removed the socket from the tracked sockets")
+        // State filters the socket's state as the call finds it: SYN_SENT is left once, for ESTABLISHED (1).
+        XCTAssertFalse(leftSynSent.isEmpty, "tcp_set_state on the SYN_SENT socket is reported")
+        for e in leftSynSent {
+            XCTAssertEqual(e.newState, .int(1), "only the call that moves the socket out of SYN_SENT matches (not CLOSE -> SYN_SENT, nor the later ones)")
+            XCTAssertEqual(e.pid, owner, "the socket's owner, whoever ran the state change")
+        }
+    }
+
     func testLSMSocketConnectDeniesOnePortOnly() throws {
         try KernelTest.requireActiveBPFLSM()
         let (lfd, port) = try Self.listener()

@@ -77,6 +77,39 @@ final class PolicyTracepointTests: XCTestCase {
         XCTAssertEqual(agent.stop(), 0)
     }
 
+    /// `list:NAME` as a matchArgs value (Tetragon's list-syscalls-tracepoint example): the
+    /// numbers of the list's syscalls, tested in the kernel against raw_syscalls' id.
+    func testSyscallListValueFiltersRawSyscallIdsInKernel() throws {
+        try KernelTest.require(.tracepoint)
+        let python = URL(fileURLWithPath: "/usr/bin/python3").resolvingSymlinksInPath().path
+        let agent = try AgentHarness(policies: ["""
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: list-syscalls-tracepoint}
+        spec:
+          lists:
+          - name: dups
+            type: syscalls
+            values: ["sys_dup", "sys_dup2"]
+          tracepoints:
+          - subsystem: raw_syscalls
+            event: sys_enter
+            args: [{index: 4, type: uint64}]
+            selectors:
+            - matchArgs: [{index: 0, operator: InMap, values: ["list:dups"]}]
+              matchBinaries: [{operator: In, values: ["\(python)"]}]
+        """])
+        let run = try KernelTest.run(python, ["-c", "import ctypes, os; libc = ctypes.CDLL(None); libc.dup(0); os.getppid(); libc.dup2(0, 9); libc.dup3(0, 10, 0)"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let events = try agent.waitForEvents("process_tracepoint") { evs in
+            Set(evs.filter { $0.pid == Int(run.pid) }.compactMap { $0.args.first?["size_arg"] as? Int }).isSuperset(of: [32, 33])
+        }
+        let ids = events.filter { $0.pid == Int(run.pid) }.compactMap { $0.args.first?["size_arg"] as? Int }
+        XCTAssertTrue(Set(ids).isSuperset(of: [32, 33]), "dup (32) and dup2 (33) are reported: \(ids)")
+        XCTAssertTrue(ids.allSatisfy { $0 == 32 || $0 == 33 }, "nothing but the list's syscalls leaves the kernel (dup3 292, getppid 110): \(ids)")
+        XCTAssertEqual(agent.stop(), 0)
+    }
+
     /// An exec hook's matchBinaries sees the new image even when another tracer's perf event
     /// sat on sched_process_exec before the agent started (its perf probe then runs before the
     /// process sensor's tp_btf program; a hook on that perf probe saw the old image: a dropper

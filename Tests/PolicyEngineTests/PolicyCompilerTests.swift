@@ -304,6 +304,121 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertEqual(f.1.values.1, 8000 << 32 | 8080)
     }
 
+    /// Tetragon's socket tracking: returnArgAction TrackSock is one more action of every
+    /// selector on the return slot; UntrackSock's argSock names a position in args; hooks that
+    /// read a socket name its tracked owner (owner_slot) and share the owners map.
+    func testTrackSockAndUntrackSockCompileToActionsOnSocketSlots() throws {
+        let yaml = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: socks}
+        spec:
+          kprobes:
+          - call: sk_alloc
+            syscall: false
+            return: true
+            args: [{index: 1, type: int}]
+            returnArg: {index: 0, type: sock}
+            returnArgAction: TrackSock
+            selectors:
+            - matchArgs: [{index: 1, operator: Equal, values: ["2"]}]
+          - call: inet_csk_accept
+            syscall: false
+            return: true
+            returnArg: {index: 0, type: sock}
+            returnArgAction: TrackSock
+          - call: __sk_free
+            syscall: false
+            args: [{index: 0, type: int}, {index: 0, type: sock}]
+            selectors:
+            - matchActions: [{action: UntrackSock, argSock: 1}]
+          - call: tcp_set_state
+            syscall: false
+            args: [{index: 1, type: int}]
+          - call: tcp_set_state
+            syscall: false
+            args: [{index: 0, type: sock}]
+            selectors:
+            - matchArgs: [{index: 0, operator: State, values: ["TCP_SYN_RECV", "TCP_LISTEN"]}]
+        """
+        let plans = try compile(yaml, Self.full).get()
+        XCTAssertEqual(plans.count, 5)
+        XCTAssertEqual(plans[4].config.selectors.0.filters.0.op, VIGIL_OP_STATE)
+        XCTAssertEqual(plans[4].config.selectors.0.filters.0.nvalues, 2)
+        XCTAssertEqual(plans[4].config.selectors.0.filters.0.values.0, 3)
+        XCTAssertEqual(plans[4].config.selectors.0.filters.0.values.1, 10)
+        let alloc = plans[0]
+        XCTAssertEqual(alloc.returnSlot, 1)
+        XCTAssertEqual(alloc.config.selectors.0.nactions, 2, "Post, then TrackSock")
+        XCTAssertEqual(alloc.config.selectors.0.actions.1.kind, VIGIL_ACT_TRACK_SOCK)
+        XCTAssertEqual(alloc.config.selectors.0.actions.1.arg, 1, "the return slot")
+        XCTAssertEqual(alloc.config.owner_slot, 2, "1 + the first socket slot")
+        XCTAssertTrue(alloc.usesTrackedSockets)
+        let accept = plans[1]
+        XCTAssertEqual(accept.config.nselectors, 0)
+        XCTAssertEqual(accept.config.selectors.0.nactions, 2, "the no-selector hook's Post, then TrackSock")
+        XCTAssertEqual(accept.config.selectors.0.actions.1.kind, VIGIL_ACT_TRACK_SOCK)
+        let free = plans[2]
+        XCTAssertEqual(free.config.selectors.0.actions.0.kind, VIGIL_ACT_UNTRACK_SOCK)
+        XCTAssertEqual(free.config.selectors.0.actions.0.arg, 1)
+        XCTAssertEqual(free.config.owner_slot, 2)
+        XCTAssertFalse(plans[3].usesTrackedSockets, "no socket: the hook keeps its stand-in map")
+        XCTAssertEqual(plans[3].config.owner_slot, 0)
+
+        func refusal(_ hook: String) throws -> String {
+            let policy = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: bad}\nspec:\n  kprobes:\n" + hook
+            guard case .failure(let e) = try compile(policy, Self.full) else { XCTFail("refused: \(hook)"); return "" }
+            return e.description
+        }
+        let notASocket = try refusal("""
+          - call: __sk_free
+            syscall: false
+            args: [{index: 0, type: int}]
+            selectors:
+            - matchActions: [{action: UntrackSock, argSock: 0}]
+        """)
+        XCTAssertTrue(notASocket.contains("argument 0 is int; TrackSock and UntrackSock take a sock or socket argument"), notASocket)
+        let intReturn = try refusal("""
+          - call: sk_alloc
+            syscall: false
+            return: true
+            returnArg: {index: 0, type: int}
+            returnArgAction: TrackSock
+        """)
+        XCTAssertTrue(intReturn.contains("returnArgAction: TrackSock needs returnArg of type sock or socket"), intReturn)
+    }
+
+    /// `list:NAME` values become the listed syscalls' numbers; bad lists are refused with the reason.
+    func testSyscallListValuesBecomeSyscallNumbers() throws {
+        func yaml(_ lists: String, _ value: String) -> String {
+            """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: lists}
+            spec:
+              lists:
+            \(lists)
+              tracepoints:
+              - subsystem: raw_syscalls
+                event: sys_enter
+                args: [{index: 4, type: uint64}]
+                selectors:
+                - matchArgs: [{index: 0, operator: InMap, values: ["\(value)", "59"]}]
+            """
+        }
+        let dups = "  - {name: dups, type: syscalls, values: [sys_dup, __x64_sys_dup2, dup3]}"
+        let plan = try XCTUnwrap(compile(yaml(dups, "list:dups"), Self.full).get().first)
+        XCTAssertEqual(plan.config.selectors.0.filters.0.op, VIGIL_OP_IN_MAP)
+        XCTAssertEqual(Set(plan.sets.integers.map(\.1)), [32, 33, 292, 59], "the list's numbers and the plain value")
+        for (lists, value, why) in [
+            ("  - {name: bad, type: syscalls, values: [sys_not_a_call]}", "list:bad", "list bad: sys_not_a_call is not an x86-64 syscall"),
+            ("  - {name: gen, type: generated_syscalls}", "list:gen", "list gen is generated_syscalls"),
+        ] {
+            guard case .failure(let e) = try compile(yaml(lists, value), Self.full) else { XCTFail("refused: \(value)"); continue }
+            XCTAssertTrue(e.description.contains("spec.tracepoints[0].selectors[0].matchArgs[0]: \(why)"), e.description)
+        }
+    }
+
     func testPartialLoadIsOptIn() throws {
         let mixed = Self.kprobeOverride.replacingOccurrences(of: "spec:\n", with: "spec:\n  tracepoints:\n  - {subsystem: syscalls, event: sys_enter_openat}\n")
         guard case .failure = try compile(mixed, Self.host) else { return XCTFail("all or nothing by default") }

@@ -44,8 +44,28 @@ static __always_inline void signal_caller(__u32 sig)
 	}
 }
 
+/* TrackSock: the socket in slot `slot` is the caller's from now on. */
+static __always_inline void track_sock(void *ctx, __u32 flavour, struct vigil_hook_record *r, int slot, struct vigil_process *proc)
+{
+	__u64 sk = arg_sock(ctx, flavour, r, slot);
+	if (!sk)
+		return;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct vigil_tracked_sock owner = { .pid = id >> 32, .tid = (__u32)id };
+	vigil_exec_id_of(&owner.id, proc, id >> 32);
+	bpf_map_update_elem(&tracked_socks, &sk, &owner, BPF_ANY);
+}
+
+/* UntrackSock: the socket in slot `slot` has no owner any more. */
+static __always_inline void untrack_sock(void *ctx, __u32 flavour, struct vigil_hook_record *r, int slot)
+{
+	__u64 sk = arg_sock(ctx, flavour, r, slot);
+	if (sk)
+		bpf_map_delete_elem(&tracked_socks, &sk);
+}
+
 /* Runs selector `s`'s actions; returns what the program returns (an Override's error, else 0). */
-static __noinline long run_actions(void *ctx, int s, struct vigil_hook_record *r, struct vigil_process *proc)
+static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil_hook_record *r, struct vigil_process *proc)
 {
 	const volatile struct vigil_selector *sel = &hook_config.selectors[s];
 	bool monitor = hook_config.flags & VIGIL_HOOKF_MONITOR;
@@ -53,6 +73,19 @@ static __noinline long run_actions(void *ctx, int s, struct vigil_hook_record *r
 	__u32 taken = 0;
 	__u64 enforced = 0;
 	long ret = 0;
+
+	/* The record names the tracked socket's owner, looked up before this call's own
+	 * UntrackSock can remove it (as Tetragon, which reads the owner with the argument). */
+	struct vigil_tracked_sock owner = {};
+	bool owned = false;
+	if (hook_config.owner_slot) {
+		__u64 sk = arg_sock(ctx, flavour, r, hook_config.owner_slot - 1);
+		struct vigil_tracked_sock *o = sk ? bpf_map_lookup_elem(&tracked_socks, &sk) : NULL;
+		if (o) {
+			owner = *o;
+			owned = true;
+		}
+	}
 
 #pragma unroll
 	for (int i = 0; i < VIGIL_SEL_ACTIONS; i++) {
@@ -87,6 +120,14 @@ static __noinline long run_actions(void *ctx, int s, struct vigil_hook_record *r
 			taken |= 1u << VIGIL_ACT_OVERRIDE;
 			enforced++;
 			break;
+		case VIGIL_ACT_TRACK_SOCK:
+			track_sock(ctx, flavour, r, sel->actions[i].arg, proc);
+			taken |= 1u << VIGIL_ACT_TRACK_SOCK;
+			break;
+		case VIGIL_ACT_UNTRACK_SOCK:
+			untrack_sock(ctx, flavour, r, sel->actions[i].arg);
+			taken |= 1u << VIGIL_ACT_UNTRACK_SOCK;
+			break;
 		}
 	}
 	if (enforced)
@@ -105,6 +146,11 @@ static __noinline long run_actions(void *ctx, int s, struct vigil_hook_record *r
 	r->hook_id = hook_config.hook_id;
 	r->pid = id >> 32;
 	r->tid = (__u32)id;
+	if (owned) {
+		r->process = owner.id;
+		r->pid = owner.pid;
+		r->tid = owner.tid;
+	}
 	r->selector = s;
 	r->actions = taken;
 	if (bpf_ringbuf_output(&events, r, size, vigil_wakeup_flags()) < 0)

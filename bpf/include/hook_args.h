@@ -441,6 +441,29 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	}
 }
 
+/* The struct sock * behind slot i (a sock or socket argument, or the return value), read
+ * again from the context: the record keeps the socket's endpoints, not its address. 0 for
+ * other kinds and for cgroup sock_addr programs (no kernel socket pointer there). */
+static __always_inline __u64 arg_sock(void *ctx, __u32 flavour, struct vigil_hook_record *r, int i)
+{
+	if (i < 0 || i >= VIGIL_HOOK_ARGS)
+		return 0;
+	__u32 kind = hook_config.args[i].kind;
+	if ((kind != VIGIL_ARG_SOCK && kind != VIGIL_ARG_SOCKET) ||
+	    flavour == VIGIL_HOOK_CGROUP_SOCK4 || flavour == VIGIL_HOOK_CGROUP_SOCK6)
+		return 0;
+	__u64 raw;
+	if (hook_config.args[i].flags & VIGIL_ARGF_RETURN)
+		raw = r->ret;
+	else if (flavour == VIGIL_HOOK_TRACEPOINT)
+		raw = tracepoint_field(ctx, hook_config.args[i].source, hook_config.args[i].size, false);
+	else
+		raw = function_arg(ctx, flavour, hook_config.args[i].source);
+	if (kind == VIGIL_ARG_SOCKET && raw)
+		raw = (__u64)BPF_CORE_READ((struct socket *)raw, sk);
+	return raw;
+}
+
 /*
  * An argument a selector tests, read before the selectors run (on every call). A
  * tracepoint's string field (the FIM shape: a path a Prefix list tests) is read inline: with

@@ -216,6 +216,7 @@ static __always_inline bool sock_op(const volatile struct vigil_arg_filter *f, c
 	case VIGIL_OP_NOT_DADDR: return !addr_in_set(f->set, d->daddr);
 	case VIGIL_OP_PROTOCOL: return int_listed(f, d->protocol);
 	case VIGIL_OP_FAMILY: return int_listed(f, d->family);
+	case VIGIL_OP_STATE: return int_listed(f, d->state);
 	}
 	return false;
 }

@@ -53,6 +53,17 @@ struct {
 	__type(value, __u32);
 } deferred_signals SEC(".maps");
 
+/* Socket owners (TrackSock / UntrackSock): the struct sock's address -> who tracked it. One
+ * map for all hooks (the agent shares it by file descriptor with every hook that tracks or
+ * reads sockets; other hooks keep this one-entry stand-in). LRU: a socket freed without an
+ * UntrackSock (a policy that untracks only some) ages out instead of filling the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, struct vigil_tracked_sock);
+} tracked_socks SEC(".maps");
+
 /* Counters for `vigil policy list` (VIGIL_STAT_*). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -76,7 +76,7 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		read_unfiltered_args(ctx, flavour, r);
 		tgid = bpf_get_current_pid_tgid() >> 32;
 		proc = bpf_map_lookup_elem(&processes, &tgid);
-		return run_actions(ctx, 0, r, proc); /* no selectors: every call posts */
+		return run_actions(ctx, flavour, 0, r, proc); /* no selectors: every call posts */
 	}
 #pragma unroll
 	for (int s = 0; s < VIGIL_HOOK_SELECTORS; s++) {
@@ -89,7 +89,7 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 				tgid = bpf_get_current_pid_tgid() >> 32;
 				proc = bpf_map_lookup_elem(&processes, &tgid);
 			}
-			return run_actions(ctx, s, r, proc);
+			return run_actions(ctx, flavour, s, r, proc);
 		}
 	}
 	return 0;

@@ -107,6 +107,7 @@
 #define VIGIL_OP_FAMILY 25u
 #define VIGIL_OP_IN_MAP 26u    /* integer value in the filter's set (hash) */
 #define VIGIL_OP_NOT_IN_MAP 27u
+#define VIGIL_OP_STATE 28u     /* socket's TCP state (sk_state) in the listed values */
 
 /* Actions (struct vigil_action.kind); also bits (1 << kind) of vigil_hook_record.actions. */
 #define VIGIL_ACT_POST 1u
@@ -114,6 +115,12 @@
 #define VIGIL_ACT_SIGKILL 3u
 #define VIGIL_ACT_SIGNAL 4u
 #define VIGIL_ACT_OVERRIDE 5u
+/* TrackSock / UntrackSock: the socket argument in slot `arg` is owned by the caller from now
+ * on / no longer owned (map `tracked_socks`); events that carry a tracked socket are the owner's
+ * (hook_config.owner_slot), whoever runs when the kernel calls the hook (softirq, a child
+ * the socket was passed to). A policy's returnArgAction is the same action on the return slot. */
+#define VIGIL_ACT_TRACK_SOCK 6u
+#define VIGIL_ACT_UNTRACK_SOCK 7u
 
 /* struct vigil_action.scope for rate limits */
 #define VIGIL_SCOPE_THREAD 0u
@@ -211,10 +218,12 @@ struct vigil_hook_config {
 	__u32 flags;      /* VIGIL_HOOKF_* */
 	__u32 nargs;
 	__u32 nselectors; /* 0: every call matches and posts */
+	__u32 owner_slot; /* 1 + the slot of the socket argument whose tracked owner a record names; 0: none */
+	__u32 pad;
 	struct vigil_arg_spec args[VIGIL_HOOK_ARGS];
 	struct vigil_selector selectors[VIGIL_HOOK_SELECTORS];
 };
-_Static_assert(sizeof(struct vigil_hook_config) == 16 + 5 * 24 + 5 * sizeof(struct vigil_selector), "vigil_hook_config size");
+_Static_assert(sizeof(struct vigil_hook_config) == 24 + 5 * 24 + 5 * sizeof(struct vigil_selector), "vigil_hook_config size");
 
 /* Key of the string-set tries: Prefix/Equal on the string, Postfix on the reversed string. */
 struct vigil_string_key {
@@ -242,6 +251,14 @@ struct vigil_rate_key {
 	__u8 data[VIGIL_RATE_KEY_BYTES];
 };
 _Static_assert(sizeof(struct vigil_rate_key) == 8 + VIGIL_RATE_KEY_BYTES, "vigil_rate_key size");
+
+/* Value of map `tracked_socks` (key: the struct sock's address): who tracked the socket. */
+struct vigil_tracked_sock {
+	struct vigil_exec_id id; /* the owner's exec identity (ktime 0: not in the process table) */
+	__u32 pid;
+	__u32 tid;
+};
+_Static_assert(sizeof(struct vigil_tracked_sock) == 24, "vigil_tracked_sock size");
 
 /* VIGIL_ARG_SOCK data: the socket's endpoints. Ports in host order; IPv4 addresses as
  * IPv4-mapped IPv6 (::ffff:a.b.c.d), so one address trie serves both families. */
