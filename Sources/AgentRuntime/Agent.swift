@@ -25,6 +25,8 @@ let reloadRequested = Atomic<Bool>(false)
 public final class Agent {
     public let configuration: AgentConfiguration
     let logger: Logger
+    /// GetUrl / DnsLookup of posted hook records, off the event path.
+    let userSpaceActions: UserSpaceActionRunner
     let clock = KernelClock()
     let sensor: ProcessSensor
     /// nil when disabled, or when the kernel cannot host it (said at start).
@@ -51,6 +53,7 @@ public final class Agent {
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        userSpaceActions = UserSpaceActionRunner(logger: logger)
         cache = ProcessCache(capacity: configuration.processCacheSize)
         _ = KernelFilesystems.ensureAll()
         sensor = try ProcessSensor(ringBufferBytes: configuration.ringBufferBytes, useTracepoints: configuration.forceTracepoints ? true : nil)
@@ -307,6 +310,7 @@ public final class Agent {
     /// A policy hook's record: its process and parent from the cache, by exec identity.
     func handleHook(_ bytes: UnsafeRawBufferPointer) {
         guard let (r, loaded) = policies.decode(bytes) else { return } // its policy was just unloaded
+        for action in r.userActions { userSpaceActions.run(action, policy: loaded.plan.policyName) }
         let p = process(r.process, pid: r.pid, tid: r.tid)
         emit(.hook(HookEvent(family: loaded.plan.family, process: p, parent: cache.parent(of: p), functionName: loaded.plan.functionName,
                              subsystem: loaded.plan.subsystem, event: loaded.plan.event, path: loaded.plan.path, offset: loaded.plan.offset, args: r.args, returnValue: r.returnValue, action: r.action,

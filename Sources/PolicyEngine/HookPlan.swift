@@ -32,6 +32,8 @@ public struct HookPlan: @unchecked Sendable {
     public var returnSlot: Int? = nil
     public var message: String?
     public var tags: [String]
+    /// Per selector: what the agent carries out for a record that selector posted (GetUrl, DnsLookup).
+    public var userActions: [[UserSpaceAction]] = []
 
     /// Whether the hook reads or writes the tracked sockets (a socket argument, TrackSock or
     /// UntrackSock): it then shares the agent's one map of them.

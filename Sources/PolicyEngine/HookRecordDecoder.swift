@@ -17,6 +17,8 @@ public struct DecodedHookRecord: Sendable {
     public var returnValue: HookArgument?
     public var action: String
     public var ktimeNs: UInt64
+    /// What the agent is to carry out for this record (its selector's GetUrl / DnsLookup).
+    public var userActions: [UserSpaceAction] = []
 }
 
 public enum HookRecordDecoder {
@@ -68,8 +70,13 @@ public enum HookRecordDecoder {
             let meta = vigil_hook_arg(len: 0, flags: 0, value: ret)
             returnValue = HookArgument(value(meta, UnsafeRawBufferPointer(start: nil, count: 0), r.layout), label: r.arg.label)
         }
-        return DecodedHookRecord(hookID: hookID, process: id.ktime == 0 ? nil : ExecIdentity(ktime: id.ktime, pid: id.pid),
-                                 pid: pid, tid: tid, args: args, returnValue: returnValue, action: actionName(actions), ktimeNs: header.ktime_ns)
+        var record = DecodedHookRecord(hookID: hookID, process: id.ktime == 0 ? nil : ExecIdentity(ktime: id.ktime, pid: id.pid),
+                                       pid: pid, tid: tid, args: args, returnValue: returnValue, action: actionName(actions), ktimeNs: header.ktime_ns)
+        if actions & (1 << VIGIL_ACT_GET_URL | 1 << VIGIL_ACT_DNS_LOOKUP) != 0 {
+            let selector = Int(bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.selector)!, as: UInt32.self))
+            if selector < plan.userActions.count { record.userActions = plan.userActions[selector] }
+        }
+        return record
     }
 
     /// Tetragon's action name for the strongest action taken.
@@ -77,6 +84,8 @@ public enum HookRecordDecoder {
         if bits & (1 << VIGIL_ACT_SIGKILL) != 0 { return "KPROBE_ACTION_SIGKILL" }
         if bits & (1 << VIGIL_ACT_OVERRIDE) != 0 { return "KPROBE_ACTION_OVERRIDE" }
         if bits & (1 << VIGIL_ACT_SIGNAL) != 0 { return "KPROBE_ACTION_SIGNAL" }
+        if bits & (1 << VIGIL_ACT_GET_URL) != 0 { return "KPROBE_ACTION_GETURL" }
+        if bits & (1 << VIGIL_ACT_DNS_LOOKUP) != 0 { return "KPROBE_ACTION_DNSLOOKUP" }
         if bits & (1 << VIGIL_ACT_UNTRACK_SOCK) != 0 { return "KPROBE_ACTION_UNTRACKSOCK" }
         if bits & (1 << VIGIL_ACT_TRACK_SOCK) != 0 { return "KPROBE_ACTION_TRACKSOCK" }
         return "KPROBE_ACTION_POST"

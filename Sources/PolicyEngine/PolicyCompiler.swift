@@ -103,22 +103,18 @@ public enum PolicyCompiler {
                 add(function(one, path: "spec.kprobes[\(i)] (list \(name)[\(j)])", policy: policy, env: env, monitor: monitor))
             }
         }
-        for (i, k) in spec.fentries.enumerated() {
-            let path = "spec.fentries[\(i)]"
-            add(listsExpanded(k, path, \.common).flatMap { function($0, path: path, policy: policy, env: env, monitor: monitor) })
+        /// Each hook of one spec section, its `list:` values expanded, through that kind's compile step.
+        func addEach<H>(_ hooks: [H], _ section: String, _ common: WritableKeyPath<H, HookCommon>,
+                        _ compile: (H, String) -> Result<[HookPlan], EngineError>) {
+            for (i, hook) in hooks.enumerated() {
+                let path = "spec.\(section)[\(i)]"
+                add(listsExpanded(hook, path, common).flatMap { compile($0, path) })
+            }
         }
-        for (i, t) in spec.tracepoints.enumerated() {
-            let path = "spec.tracepoints[\(i)]"
-            add(listsExpanded(t, path, \.common).flatMap { tracepoint($0, path: path, policy: policy, env: env, monitor: monitor) })
-        }
-        for (i, l) in spec.lsmHooks.enumerated() {
-            let path = "spec.lsmhooks[\(i)]"
-            add(listsExpanded(l, path, \.common).flatMap { lsm($0, path: path, policy: policy, env: env, monitor: monitor) })
-        }
-        for (i, u) in spec.uprobes.enumerated() {
-            let path = "spec.uprobes[\(i)]"
-            add(listsExpanded(u, path, \.common).flatMap { uprobe($0, path: path, policy: policy, env: env, monitor: monitor) })
-        }
+        addEach(spec.fentries, "fentries", \.common) { function($0, path: $1, policy: policy, env: env, monitor: monitor) }
+        addEach(spec.tracepoints, "tracepoints", \.common) { tracepoint($0, path: $1, policy: policy, env: env, monitor: monitor).map { [$0] } }
+        addEach(spec.lsmHooks, "lsmhooks", \.common) { lsm($0, path: $1, policy: policy, env: env, monitor: monitor) }
+        addEach(spec.uprobes, "uprobes", \.common) { uprobe($0, path: $1, policy: policy, env: env, monitor: monitor) }
         if !errors.isEmpty && !(spec.allowsPartialLoad && !plans.isEmpty) {
             return .failure(PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: errors))
         }
@@ -414,6 +410,8 @@ public enum PolicyCompiler {
         if !flavour.isCgroup, let owned = slots.firstIndex(where: { $0.layout.kind == VIGIL_ARG_SOCK || $0.layout.kind == VIGIL_ARG_SOCKET }) {
             config.owner_slot = UInt32(owned + 1)
         }
-        return .success(make(config, compiler.sets))
+        var plan = make(config, compiler.sets)
+        plan.userActions = compiler.userActionsBySelector
+        return .success(plan)
     }
 }

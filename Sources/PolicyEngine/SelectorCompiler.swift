@@ -1,4 +1,5 @@
 import Foundation
+import AgentCore
 import CVigilABI
 import PolicyModel
 
@@ -17,6 +18,8 @@ struct SelectorCompiler {
     /// The slot the return value is read into (fexit / kretprobe with matchReturnArgs).
     var returnSlot: Int? = nil
     var sets = ValueSets()
+    /// GetUrl / DnsLookup of each compiled selector, in order (the agent carries them out).
+    var userActionsBySelector: [[UserSpaceAction]] = []
 
     /// Compiles selector `s` (at `path`, for messages); throws the first reason it cannot run in the kernel.
     mutating func compile(_ s: Selector, path: String) throws(EngineError) -> vigil_selector {
@@ -109,6 +112,8 @@ struct SelectorCompiler {
         }
 
         // actions
+        var userActions: [UserSpaceAction] = []
+        defer { userActionsBySelector.append(userActions) }
         let actions = s.effectiveActions
         guard actions.count <= Int(VIGIL_SEL_ACTIONS) else { throw unsupported("matchActions", "at most \(VIGIL_SEL_ACTIONS) actions") }
         for (i, a) in actions.enumerated() {
@@ -130,6 +135,23 @@ struct SelectorCompiler {
                 act.kind = VIGIL_ACT_OVERRIDE
                 let e = a.argError ?? -1
                 act.arg = e > 0 ? -e : e
+            case .getURL, .dnsLookup:
+                // carried out by the agent for the posted record: a NoPost would leave it nothing to act on
+                if actions.contains(where: { $0.kind == .noPost }) {
+                    throw unsupported("matchActions[\(i)]", "\(a.kind.rawValue) is carried out by the agent for the posted event; NoPost in the same selector leaves nothing to act on")
+                }
+                if a.kind == .getURL {
+                    switch HTTPURL.parse(a.argURL ?? "") {
+                    case .success(let url): userActions.append(.getURL(url))
+                    case .failure(let why): throw unsupported("matchActions[\(i)].argUrl", why.description)
+                    }
+                    act.kind = VIGIL_ACT_GET_URL
+                } else {
+                    let name = a.argFQDN ?? ""
+                    guard !name.isEmpty, name.utf8.count <= 253 else { throw unsupported("matchActions[\(i)].argFqdn", "a host name of 1 to 253 bytes") }
+                    userActions.append(.dnsLookup(name))
+                    act.kind = VIGIL_ACT_DNS_LOOKUP
+                }
             case .trackSock, .untrackSock:
                 act.kind = a.kind == .trackSock ? VIGIL_ACT_TRACK_SOCK : VIGIL_ACT_UNTRACK_SOCK
                 act.arg = Int32(try socketSlot(Int(a.argSock ?? 0), what: "matchActions[\(i)].argSock"))

@@ -110,6 +110,54 @@ final class PolicyTracepointTests: XCTestCase {
         XCTAssertEqual(agent.stop(), 0)
     }
 
+    /// Tetragon's canary-token actions, carried out by the agent for the posted event: GetUrl
+    /// fetches its URL (a listener of the test's sees the request), DnsLookup resolves its name.
+    func testGetUrlAndDnsLookupAreCarriedOutForAMatch() throws {
+        try KernelTest.require(.tracepoint)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let canary = dir + "/canary"
+        FileManager.default.createFile(atPath: canary, contents: Data("x\n".utf8))
+        let (lfd, port) = try PolicySocketTests.listener()
+        defer { close(lfd) }
+        let token = "canary-\(UUID().uuidString.prefix(8))"
+        let url = "http://127.0.0.1:\(port)/\(token)?from=vigil"
+        let agent = try AgentHarness(policies: [Self.openatPolicy(name: "canary", prefix: canary, binary: Self.cat, actions: """
+              matchActions:
+              - {action: GetUrl, argUrl: "\(url)"}
+              - {action: DnsLookup, argFqdn: localhost}
+        """)])
+        let other = try KernelTest.run(Self.cat, ["/etc/hostname"])
+        XCTAssertEqual(other.status, 0)
+        let hit = try KernelTest.run(Self.cat, [canary])
+        XCTAssertEqual(hit.status, 0)
+        // The agent's request: accept it, answer 204.
+        var pfd = pollfd(fd: lfd, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&pfd, 1, Int32(KernelTest.eventTimeout * 1000)), 1, "the agent connects to the GetUrl listener")
+        let conn = accept(lfd, nil, nil)
+        XCTAssertGreaterThanOrEqual(conn, 0)
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let n = recv(conn, &buffer, buffer.count, 0)
+        let request = String(decoding: buffer.prefix(max(n, 0)), as: UTF8.self)
+        _ = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".withCString { send(conn, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        close(conn)
+        XCTAssertTrue(request.hasPrefix("GET /\(token)?from=vigil HTTP/1.1\r\n"), request)
+        XCTAssertTrue(request.contains("\r\nHost: 127.0.0.1:\(port)\r\n"), request)
+        var pfd2 = pollfd(fd: lfd, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&pfd2, 1, 500), 0, "one request: cat of /etc/hostname was filtered in the kernel")
+
+        let events = try agent.waitForEvents("process_tracepoint") { evs in evs.contains { $0.pid == Int(hit.pid) } }
+        let event = try XCTUnwrap(events.first { $0.pid == Int(hit.pid) })
+        XCTAssertEqual(event.body["action"] as? String, "KPROBE_ACTION_GETURL")
+        usleep(500_000) // the lookup runs after the GET, on the agent's action queue
+        XCTAssertEqual(agent.stop(), 0)
+        let log = agent.stderrText()
+        XCTAssertTrue(log.contains("GetUrl \(url): HTTP/1.1 204 No Content"), log)
+        XCTAssertTrue(log.contains("DnsLookup localhost: resolved to"), log)
+    }
+
     /// An exec hook's matchBinaries sees the new image even when another tracer's perf event
     /// sat on sched_process_exec before the agent started (its perf probe then runs before the
     /// process sensor's tp_btf program; a hook on that perf probe saw the old image: a dropper

@@ -1,3 +1,4 @@
+import AgentCore
 import CVigilABI
 import KernelFeatures
 import PolicyEngine
@@ -417,6 +418,45 @@ final class PolicyCompilerTests: XCTestCase {
             guard case .failure(let e) = try compile(yaml(lists, value), Self.full) else { XCTFail("refused: \(value)"); continue }
             XCTAssertTrue(e.description.contains("spec.tracepoints[0].selectors[0].matchArgs[0]: \(why)"), e.description)
         }
+    }
+
+    /// GetUrl and DnsLookup are marked in the kernel and carried out by the agent: the plan keeps
+    /// them per selector; URLs the agent cannot fetch, and a NoPost beside them, are refused.
+    func testGetUrlAndDnsLookupArePlannedPerSelector() throws {
+        func yaml(_ actions: String) -> String {
+            """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: canary}
+            spec:
+              tracepoints:
+              - subsystem: syscalls
+                event: sys_enter_openat
+                args: [{index: 6, type: string}]
+                selectors:
+                - matchArgs: [{index: 0, operator: Equal, values: ["/etc/shadow"]}]
+                - matchArgs: [{index: 0, operator: Equal, values: ["/etc/passwd"]}]
+                  matchActions:
+            \(actions)
+            """
+        }
+        let plan = try XCTUnwrap(compile(yaml("      - {action: GetUrl, argUrl: \"http://canary.example:8080/t/abc?x=1\"}\n      - {action: DnsLookup, argFqdn: abc.canary.example}"), Self.host).get().first)
+        XCTAssertEqual(plan.userActions.count, 2)
+        XCTAssertEqual(plan.userActions[0], [], "selector 0 only posts")
+        XCTAssertEqual(plan.userActions[1], [.getURL(HTTPURL(host: "canary.example", port: 8080, target: "/t/abc?x=1")), .dnsLookup("abc.canary.example")])
+        XCTAssertEqual(plan.config.selectors.1.actions.0.kind, VIGIL_ACT_GET_URL)
+        XCTAssertEqual(plan.config.selectors.1.actions.1.kind, VIGIL_ACT_DNS_LOOKUP)
+        for (actions, why) in [
+            ("      - {action: GetUrl, argUrl: \"https://canary.example/t\"}", "argUrl: https needs TLS"),
+            ("      - {action: GetUrl, argUrl: \"ftp://x\"}", "argUrl: not an http:// URL"),
+            ("      - {action: GetUrl, argUrl: \"http://x/a b\"}", "argUrl: the path must be ASCII without spaces"),
+            ("      - {action: DnsLookup, argFqdn: x.example}\n      - {action: NoPost}", "NoPost in the same selector leaves nothing to act on"),
+        ] {
+            guard case .failure(let e) = try compile(yaml(actions), Self.host) else { XCTFail("refused: \(actions)"); continue }
+            XCTAssertTrue(e.description.contains(why), e.description)
+        }
+        XCTAssertEqual(HTTPURL.parse("http://[::1]:81").map(\.description), .success("http://[::1]:81/"))
+        XCTAssertEqual(HTTPURL.parse("http://h?q").map(\.target), .success("/?q"))
     }
 
     func testPartialLoadIsOptIn() throws {

@@ -128,6 +128,10 @@ static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil
 			untrack_sock(ctx, flavour, r, sel->actions[i].arg);
 			taken |= 1u << VIGIL_ACT_UNTRACK_SOCK;
 			break;
+		case VIGIL_ACT_GET_URL:
+		case VIGIL_ACT_DNS_LOOKUP:
+			taken |= 1u << kind; /* the agent acts on the posted record */
+			break;
 		}
 	}
 	if (enforced)

@@ -121,6 +121,10 @@
  * the socket was passed to). A policy's returnArgAction is the same action on the return slot. */
 #define VIGIL_ACT_TRACK_SOCK 6u
 #define VIGIL_ACT_UNTRACK_SOCK 7u
+/* GetUrl / DnsLookup: carried out by the agent for the posted record (an HTTP GET of argUrl,
+ * a lookup of argFqdn: Tetragon's canary-token actions); the kernel only marks the record. */
+#define VIGIL_ACT_GET_URL 8u
+#define VIGIL_ACT_DNS_LOOKUP 9u
 
 /* struct vigil_action.scope for rate limits */
 #define VIGIL_SCOPE_THREAD 0u
