@@ -16,6 +16,7 @@ public enum HookArgValue: Sendable, Equatable {
     case netDevice(String)     // net_dev_arg
     case module(String)        // module_arg
     case capability(Int64)     // capability_arg
+    case userNamespace(level: UInt32, uid: UInt32, gid: UInt32, inum: UInt32) // user_ns_arg
     case unreadable(String)    // the kernel could not read it; the reason
 
     public struct Credentials: Sendable, Equatable {

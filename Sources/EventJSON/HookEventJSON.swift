@@ -127,6 +127,17 @@ extension EventEncoder {
             k.set("protocol", s.proto)
             k.set("family", s.family)
             o.set("skb_arg", k)
+        case .userNamespace(let level, let uid, let gid, let inum):
+            let k = JSONObject.object()
+            k.set("level", level)
+            k.set("uid", uid)
+            k.set("gid", gid)
+            let ns = JSONObject.object()
+            ns.set("inum", inum)
+            let user = Namespaces.names.firstIndex(of: "user")!
+            if user < hostNamespaces.inodes.count && inum == hostNamespaces.inodes[user] { ns.set("is_host", true) }
+            k.set("ns", ns)
+            o.set("user_ns_arg", k)
         case .netDevice(let name):
             let k = JSONObject.object()
             k.set("name", name)

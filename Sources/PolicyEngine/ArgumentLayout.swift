@@ -13,7 +13,7 @@ public struct ArgumentLayout: Sendable, Equatable {
     public var presentation: Presentation
 
     public enum Presentation: Sendable, Equatable {
-        case int, uint, size, long, capability, string, bytes, file, path, linuxBinprm, sock, sockaddr, cred, skb, netDevice, module
+        case int, uint, size, long, capability, string, bytes, file, path, linuxBinprm, sock, sockaddr, cred, skb, netDevice, module, userNamespace
     }
 
     static func integer(_ size: UInt32, signed: Bool, _ p: Presentation) -> ArgumentLayout {
@@ -49,6 +49,7 @@ public struct ArgumentLayout: Sendable, Equatable {
         case .netDevice: .success(ArgumentLayout(kind: VIGIL_ARG_NETDEV, size: 8, signed: false, presentation: .netDevice))
         case .kiocb: .success(ArgumentLayout(kind: VIGIL_ARG_KIOCB, size: 8, signed: false, presentation: .file))
         case .module: .success(ArgumentLayout(kind: VIGIL_ARG_MODULE, size: 8, signed: false, presentation: .module))
+        case .userNamespace: .success(ArgumentLayout(kind: VIGIL_ARG_USER_NS, size: 8, signed: false, presentation: .userNamespace))
         case .nop: .success(ArgumentLayout(kind: VIGIL_ARG_NONE, size: 0, signed: false, presentation: .int))
         default: .failure(UnsupportedArgument(type: type))
         }

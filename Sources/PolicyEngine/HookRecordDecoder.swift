@@ -129,6 +129,10 @@ public enum HookRecordDecoder {
             return .skb(socketInfo(data.loadUnaligned(as: vigil_sock_data.self)), length: UInt64(bitPattern: meta.value))
         case .netDevice: return failed ? .unreadable("the kernel could not read the device") : .netDevice(text())
         case .module: return failed ? .unreadable("the kernel could not read the module") : .module(text())
+        case .userNamespace:
+            if failed || data.count < MemoryLayout<vigil_user_ns_data>.size { return .unreadable("the kernel could not read the user namespace") }
+            let n = data.loadUnaligned(as: vigil_user_ns_data.self)
+            return .userNamespace(level: n.level, uid: n.uid, gid: n.gid, inum: n.inum)
         case .cred:
             if failed || data.count < MemoryLayout<vigil_cred_data>.size { return .unreadable("the kernel could not read the credentials") }
             let c = data.loadUnaligned(as: vigil_cred_data.self)

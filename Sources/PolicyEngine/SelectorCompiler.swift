@@ -211,7 +211,7 @@ struct SelectorCompiler {
                 for (i, n) in ints.enumerated() { setElement(&out.values, i, n) }
                 out.nvalues = UInt32(ints.count)
             }
-        case VIGIL_ARG_CRED:
+        case VIGIL_ARG_CRED, VIGIL_ARG_USER_NS:
             throw bad("filters on \(type) arguments are not run in the kernel by Vigil yet")
         case VIGIL_ARG_SOCK, VIGIL_ARG_SOCKET, VIGIL_ARG_SOCKADDR, VIGIL_ARG_SKB:
             guard let op = Self.socketOps[f.op] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }

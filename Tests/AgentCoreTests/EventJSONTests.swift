@@ -61,6 +61,21 @@ final class EventJSONTests: XCTestCase {
         try check(.hook(e), golden: "process_kprobe.json")
     }
 
+    /// user_ns_arg as Tetragon writes it; `is_host` against the host's user namespace.
+    func testUserNamespaceArgument() throws {
+        let (p, parent) = Self.sample()
+        var host = Namespaces()
+        host.inodes[Namespaces.names.firstIndex(of: "user")!] = 4_026_531_837
+        let encoder = EventEncoder(nodeName: "node-1", hostNamespaces: host)
+        let e = HookEvent(family: .kprobe, process: p, parent: parent, functionName: "cap_capable",
+                          args: [HookArgument(.userNamespace(level: 0, uid: 0, gid: 0, inum: 4_026_531_837)),
+                                 HookArgument(.userNamespace(level: 1, uid: 1000, gid: 1000, inum: 4_026_532_600)), HookArgument(.capability(18))],
+                          action: "KPROBE_ACTION_POST", policyName: "caps", message: nil, tags: [], timeNs: 1_700_000_000_123_456_789)
+        let line = encoder.line(.hook(e))
+        XCTAssertTrue(line.contains(#""args":[{"user_ns_arg":{"level":0,"uid":0,"gid":0,"ns":{"inum":4026531837,"is_host":true}}},"#
+                                    + #"{"user_ns_arg":{"level":1,"uid":1000,"gid":1000,"ns":{"inum":4026532600}}},{"capability_arg":18}]"#), line)
+    }
+
     func testProcessTracepointAndLSMGolden() throws {
         let (p, parent) = Self.sample()
         let tp = HookEvent(family: .tracepoint, process: p, parent: parent, functionName: "", subsystem: "syscalls", event: "sys_enter_openat",

@@ -90,6 +90,67 @@ final class PolicyFunctionTests: XCTestCase {
         XCTAssertTrue(manager.loaded.isEmpty)
     }
 
+    /// A user_namespace argument (Tetragon's creds-capability-usage shape: cap_capable's target
+    /// namespace): the host's (level 0) for a chroot in the host namespace, a child (level 1,
+    /// owned by root) for the same chroot under `unshare --user --map-root-user`.
+    func testUserNamespaceArgumentOfCapCapable() throws {
+        try KernelTest.require(.fexit)
+        let python = URL(fileURLWithPath: "/usr/bin/python3").resolvingSymlinksInPath().path
+        let policy = """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: caps}
+        spec:
+          kprobes:
+          - call: cap_capable
+            syscall: false
+            return: true
+            args: [{index: 1, type: user_namespace}, {index: 2, type: capability}]
+            returnArg: {index: 0, type: int}
+            selectors:
+            - matchBinaries: [{operator: In, values: ["\(python)"]}]
+        """
+        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
+        try sensor.attach()
+        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+        try manager.load(XCTUnwrap(PolicyLoader.parse(Array(policy.utf8), file: "caps.yaml").policies.first))
+        var records: [DecodedHookRecord] = []
+        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
+            if let (r, _) = manager.decode(bytes) { records.append(r) }
+            return true
+        }
+        let chroot = "import os; os.chroot('/')"
+        let host = try KernelTest.run(python, ["-c", chroot])
+        // The VM harness runs the tests chrooted into the host's tree over 9p, where the kernel
+        // refuses new user namespaces (CLONE_NEWUSER from a chroot is EPERM): there, only the
+        // host namespace's case runs; on a machine with fexit and no chroot, both do.
+        let child = try KernelTest.run("/usr/bin/unshare", ["--user", "--map-root-user", python, "-c", chroot])
+        let childRefused = child.status != 0 && child.stderr.contains("Operation not permitted")
+        XCTAssertEqual(host.status, 0, host.stderr)
+        if !childRefused { XCTAssertEqual(child.status, 0, child.stderr) }
+        func chroots(_ pid: Int32) -> [(level: UInt32, uid: UInt32)] {
+            records.filter { $0.pid == UInt32(pid) && $0.args.last?.value == .capability(18) }.compactMap {
+                if case .userNamespace(let level, let uid, _, _) = $0.args.first?.value { return (level, uid) }
+                return nil
+            }
+        }
+        try KernelTest.poll(ring) { !chroots(host.pid).isEmpty && (childRefused || !chroots(child.pid).isEmpty) }
+        let inHost = try XCTUnwrap(chroots(host.pid).first, "CAP_SYS_CHROOT checked for the host's chroot")
+        XCTAssertEqual(inHost.level, 0)
+        XCTAssertEqual(inHost.uid, 0)
+        if !childRefused {
+            let inChild = try XCTUnwrap(chroots(child.pid).first, "CAP_SYS_CHROOT checked in the child user namespace")
+            XCTAssertEqual(inChild.level, 1)
+            XCTAssertEqual(inChild.uid, 0, "root made the namespace")
+        }
+        let hostInum = try XCTUnwrap(records.first { $0.pid == UInt32(host.pid) }.flatMap { r -> UInt32? in
+            if case .userNamespace(_, _, _, let inum) = r.args.first?.value { return inum }
+            return nil
+        })
+        let expected = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/user")
+        XCTAssertEqual("user:[\(hostInum)]", expected, "the host's user namespace inode")
+    }
+
     /// fexit: the return value read and filtered in the kernel (matchReturnArgs), with the
     /// syscall's own arguments (a kretprobe could not read them).
     func testReturnValueFilterOnFexit() throws {

@@ -200,6 +200,21 @@ static __always_inline void read_sockaddr(struct vigil_hook_arg *a, __u8 *out, _
 	a->value = d->family;
 }
 
+static __always_inline void read_user_ns(struct vigil_hook_arg *a, __u8 *out, struct user_namespace *ns)
+{
+	struct vigil_user_ns_data *d = (struct vigil_user_ns_data *)out;
+	if (!ns) {
+		a->flags |= VIGIL_ARG_READ_FAILED;
+		return;
+	}
+	d->level = BPF_CORE_READ(ns, level);
+	d->uid = BPF_CORE_READ(ns, owner.val);
+	d->gid = BPF_CORE_READ(ns, group.val);
+	d->inum = BPF_CORE_READ(ns, ns.inum);
+	a->len = sizeof(*d);
+	a->value = d->level;
+}
+
 static __always_inline void read_cred(struct vigil_hook_arg *a, __u8 *out, const struct cred *c)
 {
 	struct vigil_cred_data *d = (struct vigil_cred_data *)out;
@@ -425,6 +440,9 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 		break;
 	case VIGIL_ARG_CRED:
 		read_cred(a, out, (const struct cred *)raw);
+		break;
+	case VIGIL_ARG_USER_NS:
+		read_user_ns(a, out, (struct user_namespace *)raw);
 		break;
 	case VIGIL_ARG_SKB:
 		read_skb(a, out, (struct sk_buff *)raw);

@@ -240,7 +240,8 @@ static __always_inline bool arg_filter_matches(int s, int fi, struct vigil_hook_
 	case VIGIL_ARG_SKB:
 		return sock_op(f, (const struct vigil_sock_data *)r->slots[slot].data);
 	case VIGIL_ARG_CRED:
-		return false; /* the compiler refuses filters on cred arguments */
+	case VIGIL_ARG_USER_NS:
+		return false; /* the compiler refuses filters on these */
 	case VIGIL_ARG_FD:
 		if (f->op >= VIGIL_OP_GT) /* numeric operators on an fd compare the number */
 			return int_op(f, a->value);

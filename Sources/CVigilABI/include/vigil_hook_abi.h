@@ -67,6 +67,7 @@
 #define VIGIL_ARG_NETDEV 16u  /* struct net_device * -> its name */
 #define VIGIL_ARG_KIOCB 17u   /* struct kiocb * -> its file's full path */
 #define VIGIL_ARG_MODULE 18u  /* struct module * -> its name */
+#define VIGIL_ARG_USER_NS 19u /* struct user_namespace * -> level, owner, group, inode */
 
 /* struct vigil_arg_spec.flags */
 #define VIGIL_ARGF_SIGNED (1u << 0)    /* sign-extend an integer */
@@ -278,6 +279,16 @@ struct vigil_sock_data {
 	__u8 daddr[16];
 };
 _Static_assert(sizeof(struct vigil_sock_data) == 48, "vigil_sock_data size");
+
+/* VIGIL_ARG_USER_NS data (Tetragon's user_ns_arg; whether it is the host's is decided in
+ * user space against /proc/1/ns/user). */
+struct vigil_user_ns_data {
+	__u32 level; /* 0: the initial user namespace */
+	__u32 uid;   /* the owner (creator's euid) */
+	__u32 gid;
+	__u32 inum;
+};
+_Static_assert(sizeof(struct vigil_user_ns_data) == 16, "vigil_user_ns_data size");
 
 /* VIGIL_ARG_CRED data. */
 struct vigil_cred_data {
