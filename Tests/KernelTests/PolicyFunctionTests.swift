@@ -57,21 +57,13 @@ final class PolicyFunctionTests: XCTestCase {
         FileManager.default.createFile(atPath: other, contents: Data("y\n".utf8))
         defer { try? FileManager.default.removeItem(atPath: other) }
 
-        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
-        try sensor.attach()
-        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes),
-                                    environment: Self.environment(kprobeOnly: kprobeOnly))
-        let parsed = PolicyLoader.parse(Array(Self.policy(prefix: dir + "/").utf8), file: "fd-install.yaml")
-        XCTAssertTrue(parsed.isValid, "\(parsed.diagnostics)")
-        try manager.load(XCTUnwrap(parsed.policies.first))
+        let loaded = try LoadedPolicy(Self.policy(prefix: dir + "/"), file: "fd-install.yaml", environment: Self.environment(kprobeOnly: kprobeOnly))
+        let manager = loaded.manager
         let hook = try XCTUnwrap(manager.loaded["fd-install-watch"]?.hooks.first)
         XCTAssertEqual(hook.plan.flavour, kprobeOnly ? .kprobe : .fentry)
 
         var records: [DecodedHookRecord] = []
-        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
-            if HookRecordDecoder.isHookRecord(bytes), let (r, _) = manager.decode(bytes) { records.append(r) }
-            return true
-        }
+        let ring = try loaded.records { r, _ in records.append(r) }
         let hit = try KernelTest.run(Self.cat, [watched])
         let miss = try KernelTest.run(Self.cat, [other])
         XCTAssertEqual(hit.status, 0)
@@ -110,15 +102,9 @@ final class PolicyFunctionTests: XCTestCase {
             selectors:
             - matchBinaries: [{operator: In, values: ["\(python)"]}]
         """
-        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
-        try sensor.attach()
-        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
-        try manager.load(XCTUnwrap(PolicyLoader.parse(Array(policy.utf8), file: "caps.yaml").policies.first))
+        let loaded = try LoadedPolicy(policy, file: "caps.yaml")
         var records: [DecodedHookRecord] = []
-        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
-            if let (r, _) = manager.decode(bytes) { records.append(r) }
-            return true
-        }
+        let ring = try loaded.records { r, _ in records.append(r) }
         let chroot = "import os; os.chroot('/')"
         let host = try KernelTest.run(python, ["-c", chroot])
         // The VM harness runs the tests chrooted into the host's tree over 9p, where the kernel
@@ -174,16 +160,10 @@ final class PolicyFunctionTests: XCTestCase {
             - matchArgs: [{index: 1, operator: Prefix, values: ["\(dir)/"]}]
               matchReturnArgs: [{index: 0, operator: Equal, values: ["-2"]}]
         """
-        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
-        try sensor.attach()
-        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
-        try manager.load(XCTUnwrap(PolicyLoader.parse(Array(policy.utf8), file: "failed-opens.yaml").policies.first))
-        XCTAssertEqual(manager.loaded["failed-opens"]?.hooks.first?.plan.flavour, .fexit)
+        let loaded = try LoadedPolicy(policy, file: "failed-opens.yaml")
+        XCTAssertEqual(loaded.manager.loaded["failed-opens"]?.hooks.first?.plan.flavour, .fexit)
         var records: [DecodedHookRecord] = []
-        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
-            if let (r, _) = manager.decode(bytes) { records.append(r) }
-            return true
-        }
+        let ring = try loaded.records { r, _ in records.append(r) }
         let failed = try KernelTest.run(Self.cat, [missing])
         let fine = try KernelTest.run(Self.cat, [present])
         XCTAssertNotEqual(failed.status, 0)

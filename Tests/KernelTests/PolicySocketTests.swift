@@ -65,15 +65,10 @@ final class PolicySocketTests: XCTestCase {
               - {index: 0, operator: DAddr, values: ["127.0.0.0/8"]}
               - {index: 0, operator: DPort, values: ["\(port)"]}
         """
-        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
-        try sensor.attach()
-        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
-        let parsed = PolicyLoader.parse(Array(policy.utf8), file: "connect.yaml")
-        try manager.load(XCTUnwrap(parsed.policies.first))
+        let loaded = try LoadedPolicy(policy, file: "connect.yaml")
         var socks: [HookArgValue.SocketInfo] = []
-        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
-            if let (r, _) = manager.decode(bytes), r.pid == UInt32(getpid()), case .sock(let s) = r.args.first?.value { socks.append(s) }
-            return true
+        let ring = try loaded.records { r, _ in
+            if r.pid == UInt32(getpid()), case .sock(let s) = r.args.first?.value { socks.append(s) }
         }
         XCTAssertEqual(Self.connectTo(port), 0)
         XCTAssertEqual(Self.connectTo(otherPort), 0)
@@ -147,20 +142,14 @@ final class PolicySocketTests: XCTestCase {
         time.sleep(2)
         s.close()
         """
-        let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
-        try sensor.attach()
-        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
-        let parsed = PolicyLoader.parse(Array(policy.utf8), file: "sock-tracking.yaml")
-        try manager.load(XCTUnwrap(parsed.policies.first))
+        let loaded = try LoadedPolicy(policy, file: "sock-tracking.yaml")
+        let manager = loaded.manager
         var connects: [(pid: UInt32, action: String)] = [], frees: [(pid: UInt32, action: String)] = []
         var leftSynSent: [(pid: UInt32, newState: HookArgValue?)] = []
-        let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
-            if let (r, plan) = manager.decode(bytes) {
-                if plan.plan.functionName == "tcp_connect" { connects.append((r.pid, r.action)) }
-                if plan.plan.functionName == "__sk_free" { frees.append((r.pid, r.action)) }
-                if plan.plan.functionName == "tcp_set_state" { leftSynSent.append((r.pid, r.args.last?.value)) }
-            }
-            return true
+        let ring = try loaded.records { r, plan in
+            if plan.plan.functionName == "tcp_connect" { connects.append((r.pid, r.action)) }
+            if plan.plan.functionName == "__sk_free" { frees.append((r.pid, r.action)) }
+            if plan.plan.functionName == "tcp_set_state" { leftSynSent.append((r.pid, r.args.last?.value)) }
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
