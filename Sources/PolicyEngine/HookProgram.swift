@@ -44,7 +44,7 @@ public final class HookProgram {
             return m
         }
 
-        /// Sockets tracked now (for `vigil policy list` and tests); 0 before any hook needed the map.
+        /// Sockets tracked now (tests); 0 before any hook needed the map.
         public func count() -> Int { (try? created?.keys().count) ?? 0 }
     }
 
