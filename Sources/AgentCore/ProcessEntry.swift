@@ -18,10 +18,13 @@ public struct Namespaces: Sendable, Equatable {
     public init(inodes: [UInt32] = Array(repeating: 0, count: 10)) { self.inodes = inodes }
 
     /// The network namespace's inode (0 when unknown).
-    public var net: UInt32 {
-        let i = Self.names.firstIndex(of: "net")!
-        return i < inodes.count ? inodes[i] : 0
-    }
+    public var net: UInt32 { inode(Self.netIndex) }
+    /// The user namespace's inode (0 when unknown).
+    public var user: UInt32 { inode(Self.userIndex) }
+
+    static let netIndex = names.firstIndex(of: "net")!
+    static let userIndex = names.firstIndex(of: "user")!
+    private func inode(_ i: Int) -> UInt32 { i < inodes.count ? inodes[i] : 0 }
 }
 
 /// Where a process entry came from and what is special about it (Tetragon's flag words).

@@ -47,9 +47,6 @@ final class UserSpaceActionRunner: @unchecked Sendable {
         }
     }
 
-    /// Waits until every queued action has run (tests, shutdown).
-    func drain() { queue.sync {} }
-
     /// The addresses `name` resolves to through the node's resolver, or the resolver's error.
     static func lookup(_ name: String) -> String {
         var hints = addrinfo()

@@ -134,8 +134,7 @@ extension EventEncoder {
             k.set("gid", gid)
             let ns = JSONObject.object()
             ns.set("inum", inum)
-            let user = Namespaces.names.firstIndex(of: "user")!
-            if user < hostNamespaces.inodes.count && inum == hostNamespaces.inodes[user] { ns.set("is_host", true) }
+            if inum != 0 && inum == hostNamespaces.user { ns.set("is_host", true) }
             k.set("ns", ns)
             o.set("user_ns_arg", k)
         case .netDevice(let name):
