@@ -10,7 +10,7 @@ import PackageDescription
 /// - BPFObjects / BPFTestObjects: eBPF objects compiled from bpf/ and embedded in the binary.
 /// - BPFKit: typed wrappers over libbpf; the only module that calls libbpf.
 /// - KernelFeatures: cached probes of what the running kernel offers, and hook tiers.
-/// - PolicyModel: TracingPolicy as Swift values (no C, no kernel).
+/// - PolicyModel: TracingPolicy as Swift values and the concept tables (no libbpf, no kernel; the ABI header for kernel codes).
 /// - NetworkPolicy: network policies, label identities and their resolution into datapath map entries (no C, no kernel).
 /// - PolicyYAML: libyaml reader, strict decoding and validation with positioned errors.
 /// - PolicyPlan: what a policy becomes on the running kernel (placement, enforcement).
@@ -45,7 +45,7 @@ let package = Package(
             dependencies: ["CLibbpf", "CBPFShim", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "KernelFeatures", dependencies: ["BPFKit", "BPFObjects"]),
-        .target(name: "PolicyModel"),
+        .target(name: "PolicyModel", dependencies: ["CVigilABI"]),
         .target(name: "NetworkPolicy"),
         .target(name: "PolicyYAML", dependencies: ["PolicyModel", "NetworkPolicy", "CYAML"]),
         .target(name: "PolicyPlan", dependencies: ["PolicyModel", "KernelFeatures"]),
@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "Export", dependencies: ["AgentCore", "CZlib"]),
         .target(name: "Sensors", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures"]),
         .target(name: "PolicyEngine", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "PolicyModel", "Sensors"]),
-        .target(name: "Datapath", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "NetworkPolicy"]),
+        .target(name: "Datapath", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "NetworkPolicy", "Sensors"]),
         .target(
             name: "AgentRuntime",
             dependencies: ["AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", "CMalloc", .product(name: "Logging", package: "swift-log")]

@@ -49,7 +49,7 @@ for c in "$src"/*.bpf.c; do
   name="$(basename "$c" .bpf.c)"
   # -Wno-default-const-init-var-unsafe: libbpf 1.1's BPF_CORE_READ declares an uninitialized
   # typeof(field) temporary, which clang 21 flags when the field is const (e.g. struct file::f_path).
-  "$CLANG" -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Wno-unused-function -Wno-default-const-init-var-unsafe \
+  "$CLANG" -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Wswitch-enum -Wno-unused-function -Wno-default-const-init-var-unsafe \
     -I "$out" -I "$here/include" -I "$root/Sources/CVigilABI/include" \
     -c "$c" -o "$out/$name.full.o"
   # bpftool's static linker drops DWARF but keeps .BTF/.BTF.ext: a smaller object to embed.

@@ -11,6 +11,7 @@ public enum HookArgValue: Sendable, Equatable {
     case linuxBinprm(path: String, permission: String) // linux_binprm_arg
     case sock(SocketInfo)      // sock_arg
     case sockaddr(family: String, address: String, port: UInt16) // sockaddr_arg
+    case sockaddrUn(family: String, path: String) // sockaddrun_arg
     case credentials(Credentials) // process_credentials_arg
     case skb(SocketInfo, length: UInt64) // skb_arg
     case netDevice(String)     // net_dev_arg

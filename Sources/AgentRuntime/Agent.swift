@@ -57,14 +57,14 @@ public final class Agent {
         cache = ProcessCache(capacity: configuration.processCacheSize)
         _ = KernelFilesystems.ensureAll()
         sensor = try ProcessSensor(ringBufferBytes: configuration.ringBufferBytes, useTracepoints: configuration.forceTracepoints ? true : nil)
-        policies = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+        policies = PolicyManager(shared: .init(try sensor.sharedMaps()))
         if !configuration.networkSensor {
             network = nil
         } else if let why = NetworkSensor.unavailableReason() {
             logger.warning("network sensor not loaded: this kernel lacks what it needs", metadata: ["reason": "\(why)"])
             network = nil
         } else {
-            network = try NetworkSensor(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes,
+            network = try NetworkSensor(shared: try sensor.sharedMaps(),
                                         scanThreshold: configuration.scanThreshold, scanWindowNs: UInt64(configuration.scanWindowSeconds) * 1_000_000_000,
                                         acceptHook: configuration.acceptHook)
         }
@@ -74,7 +74,7 @@ public final class Agent {
             logger.warning("network datapath not loaded: this kernel lacks what it needs", metadata: ["reason": "\(why)"])
             datapath = nil
         } else {
-            let kernel = try DatapathKernel(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes,
+            let kernel = try DatapathKernel(shared: try sensor.sharedMaps(),
                                             pinDirectory: configuration.datapathPinDirectory)
             if kernel.resumed { logger.info("network datapath: taking over from the previous agent", metadata: ["pins": "\(configuration.datapathPinDirectory)"]) }
             datapath = DatapathSources(controller: try DatapathController(kernel: kernel), endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),

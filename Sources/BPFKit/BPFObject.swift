@@ -67,6 +67,11 @@ public final class BPFObject {
         try setGlobal(variable, section: ".rodata", value: value)
     }
 
+    /// Whether the object has a `const volatile` global named `variable`.
+    public func hasRodata(_ variable: String) -> Bool {
+        Libbpf.datasecVariable(handle, section: ".rodata", variable: variable) != nil
+    }
+
     /// Sets a mutable global (in `.data` or `.bss`) before load.
     public func setGlobal<T: BitwiseCopyable>(_ variable: String, section: String, value: T) throws(BPFError) {
         let subject = "object \(name), \(section) variable \(variable)"

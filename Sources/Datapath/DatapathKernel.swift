@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import CVigilABI
+import Sensors
 import Foundation
 import KernelFeatures
 import NetworkPolicy
@@ -29,23 +30,21 @@ public final class DatapathKernel {
         return KernelFilesystems.cgroup2Root() == nil ? "no cgroup v2 mount in /proc/mounts" : nil
     }
 
-    /// `events` / `processes`: the process sensor's ring buffer and process table, shared so
-    /// flow records arrive in order with the execs they name; nil gives the datapath its own
-    /// (tools and tests that run it alone).
+    /// `shared`: the process sensor's maps (ring buffer, process table), shared so flow records
+    /// arrive in order with the execs they name; nil gives the datapath its own (tools and
+    /// tests that run it alone).
     ///
     /// `pinDirectory`: maps pinned there by an earlier agent are taken over (so enforcement and
     /// conntrack carry on across a restart); a pin that no longer fits this object's map (an
     /// upgrade changed it) is replaced.
-    public init(events: BPFMap? = nil, processes: BPFMap? = nil, wakeupBytes: UInt64 = 256 * 1024, pinDirectory: String? = nil,
+    public init(shared: SharedKernelMaps? = nil, pinDirectory: String? = nil,
                 probe: FeatureProbe = .shared) throws(BPFError) {
         guard let bytes = BPFObjects.object(named: "datapath") else {
             throw BPFError(operation: "embedded object lookup", subject: "object datapath", errno: 2)
         }
         object = try BPFObject(bytes: bytes, name: "datapath")
         self.pinDirectory = pinDirectory
-        if let events { try object.map("events").reuse(events) }
-        if let processes { try object.map("processes").reuse(processes) }
-        try object.setRodata("wakeup_bytes", to: wakeupBytes)
+        if let shared { try shared.share(with: object) } else { try object.setRodata("wakeup_bytes", to: UInt64(256 * 1024)) }
         var reused: Set<String> = []
         if let dir = pinDirectory {
             try Self.makeDirectory(dir + "/links")

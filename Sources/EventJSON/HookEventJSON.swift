@@ -104,6 +104,11 @@ extension EventEncoder {
             k.set("addr", address)
             k.set("port", UInt32(port))
             o.set("sockaddr_arg", k)
+        case .sockaddrUn(let family, let path):
+            let k = JSONObject.object()
+            k.set("family", family)
+            k.set("path", path)
+            o.set("sockaddrun_arg", k)
         case .credentials(let c):
             let k = JSONObject.object()
             for (name, v) in [("uid" as StaticString, c.uid), ("gid", c.gid), ("euid", c.euid), ("egid", c.egid), ("suid", c.suid), ("sgid", c.sgid), ("fsuid", c.fsuid), ("fsgid", c.fsgid)] {

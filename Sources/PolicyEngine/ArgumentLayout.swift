@@ -13,7 +13,7 @@ public struct ArgumentLayout: Sendable, Equatable {
     public var presentation: Presentation
 
     public enum Presentation: Sendable, Equatable {
-        case int, uint, size, long, capability, string, bytes, file, path, linuxBinprm, sock, sockaddr, cred, skb, netDevice, module, userNamespace
+        case int, uint, size, long, capability, string, bytes, file, path, linuxBinprm, sock, sockaddr, sockaddrUn, cred, skb, netDevice, module, userNamespace
     }
 
     static func integer(_ size: UInt32, signed: Bool, _ p: Presentation) -> ArgumentLayout {
@@ -44,6 +44,7 @@ public struct ArgumentLayout: Sendable, Equatable {
         case .sock: .success(ArgumentLayout(kind: VIGIL_ARG_SOCK, size: 8, signed: false, presentation: .sock))
         case .socket: .success(ArgumentLayout(kind: VIGIL_ARG_SOCKET, size: 8, signed: false, presentation: .sock))
         case .sockaddr: .success(ArgumentLayout(kind: VIGIL_ARG_SOCKADDR, size: 8, signed: false, presentation: .sockaddr))
+        case .sockaddrUn: .success(ArgumentLayout(kind: VIGIL_ARG_SOCKADDR_UN, size: 8, signed: false, presentation: .sockaddrUn))
         case .cred: .success(ArgumentLayout(kind: VIGIL_ARG_CRED, size: 8, signed: false, presentation: .cred))
         case .skb: .success(ArgumentLayout(kind: VIGIL_ARG_SKB, size: 8, signed: false, presentation: .skb))
         case .netDevice: .success(ArgumentLayout(kind: VIGIL_ARG_NETDEV, size: 8, signed: false, presentation: .netDevice))
@@ -98,6 +99,6 @@ public struct UnsupportedArgument: Error, Sendable, Equatable, CustomStringConve
     public var type: ArgType
     public var detail: String? = nil
     public var description: String {
-        detail ?? "argument type \(type.rawValue) is not read by Vigil's engine yet (supported: integers, string, char_buf, fd, file, path, dentry, linux_binprm, kiocb, sock, socket, sockaddr, skb, net_device, cred, module)"
+        detail ?? "argument type \(type.rawValue) is not read by Vigil's engine yet (supported: integers, string, char_buf, fd, file, path, dentry, linux_binprm, kiocb, sock, socket, sockaddr, sockaddr_un, skb, net_device, cred, module, user_namespace)"
     }
 }

@@ -9,6 +9,27 @@ public enum HookFlavour: String, Sendable, CaseIterable {
     case execBTF = "tp_btf/sched_process_exec"
     /// A user-space function (`uprobes:`).
     case uprobe
+    /// A syscall's exit tracepoint, judging what the syscall resolved (TracepointHook's lowering).
+    case syscallExit = "tracepoint/syscalls/sys_exit"
+
+    /// The kernel's flavour (vigil_concepts.h VIGIL_HOOK_FLAVOUR_LIST).
+    public var code: UInt32 {
+        switch self {
+        case .tracepoint: VIGIL_HOOK_TRACEPOINT
+        case .rawTracepoint: VIGIL_HOOK_RAW_TP
+        case .kprobe: VIGIL_HOOK_KPROBE
+        case .kretprobe: VIGIL_HOOK_KRETPROBE
+        case .fentry: VIGIL_HOOK_FENTRY
+        case .fexit: VIGIL_HOOK_FEXIT
+        case .fmodRet: VIGIL_HOOK_FMOD_RET
+        case .lsm: VIGIL_HOOK_LSM
+        case .cgroupConnect4: VIGIL_HOOK_CGROUP_SOCK4
+        case .cgroupConnect6: VIGIL_HOOK_CGROUP_SOCK6
+        case .execBTF: VIGIL_HOOK_EXEC_BTF
+        case .uprobe: VIGIL_HOOK_UPROBE
+        case .syscallExit: VIGIL_HOOK_SYSCALL_EXIT
+        }
+    }
 
     /// The C function in hook.bpf.c.
     var programName: String {
@@ -25,6 +46,7 @@ public enum HookFlavour: String, Sendable, CaseIterable {
         case .cgroupConnect6: "hook_connect6"
         case .execBTF: "hook_exec_btf"
         case .uprobe: "hook_uprobe"
+        case .syscallExit: "hook_syscall_exit"
         }
     }
 

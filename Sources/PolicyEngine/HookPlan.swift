@@ -24,6 +24,8 @@ public struct HookPlan: @unchecked Sendable {
     public var offset: UInt64? = nil
     public var config: vigil_hook_config
     public var sets: ValueSets
+    /// The files the hook's filters name exactly, matched by identity too (FileIdentitySet).
+    public var identities = FileIdentitySet()
     /// Per recorded slot: the policy argument and its layout (for decoding).
     public var slots: [(arg: HookArg, layout: ArgumentLayout)]
     public var returnArg: (arg: HookArg, layout: ArgumentLayout)?

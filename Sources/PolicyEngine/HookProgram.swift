@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import CVigilABI
+import Sensors
 
 /// One loaded hook: its own copy of bpf/progs/hook.bpf.c, specialized by the plan's
 /// config, its value sets written, and (after `attach`) its link.
@@ -12,19 +13,18 @@ public final class HookProgram {
     let companion: BPFProgram?
     private var link: BPFLink?
     private var companionLink: BPFLink?
+    /// The identities of the files the hook's filters name (map `file_ids`).
+    private var fileIDs: BPFMap?
+    /// Identities written so far (never removed while loaded: a replaced file's old inode
+    /// may still be reachable through a hardlink made before).
+    private var writtenIdentities: Set<FileIdentitySet.Identity> = []
 
-    /// The shared maps every hook writes to / reads from (the process sensor's), and the
-    /// tracked sockets, made when the first hook that tracks or reads sockets loads.
+    /// The maps every hook shares: the process sensor's (SharedKernelMaps) and the tracked
+    /// sockets, made when the first hook that tracks or reads sockets loads.
     public struct SharedMaps {
-        public var events: BPFMap
-        public var processes: BPFMap
-        public var wakeupBytes: UInt64
+        public var kernel: SharedKernelMaps
         public let trackedSockets = TrackedSockets()
-        public init(events: BPFMap, processes: BPFMap, wakeupBytes: UInt64) {
-            self.events = events
-            self.processes = processes
-            self.wakeupBytes = wakeupBytes
-        }
+        public init(_ kernel: SharedKernelMaps) { self.kernel = kernel }
     }
 
     /// The one `tracked_socks` map of all hooks (TrackSock / UntrackSock, bpf/include/hook_maps.h).
@@ -67,16 +67,16 @@ public final class HookProgram {
             case .lsm(let h): try program.setAttachTarget(function: h) // libbpf adds the bpf_lsm_ prefix
             default: break
             }
-            try object.map("events").reuse(shared.events)
-            try object.map("processes").reuse(shared.processes)
+            try shared.kernel.share(with: object)
             try object.map("strings").setMaxEntries(max(1, plan.sets.strings.count))
+            try object.map("substrings").setMaxEntries(max(1, plan.sets.substrings.count))
+            try object.map("file_ids").setMaxEntries(max(1, plan.identities.capacity))
             try object.map("rstrings").setMaxEntries(max(1, plan.sets.reversedStrings.count))
             try object.map("ints").setMaxEntries(max(1, plan.sets.integers.count))
             // The rate-limit LRU is preallocated (about 1 MiB at 8192 entries): only hooks that limit get it.
             if !plan.usesRateLimit { try object.map("rates").setMaxEntries(1) }
             if plan.usesTrackedSockets { try object.map("tracked_socks").reuse(shared.trackedSockets.map()) }
             try object.setRodata("hook_config", to: plan.config)
-            try object.setRodata("wakeup_bytes", to: shared.wakeupBytes)
             try object.load()
             let value = vigil_string_value()
             for e in plan.sets.strings { try object.map("strings").update(key: ValueSets.trieKey(e), value: bytes(of: withLength(value, e.length))) }
@@ -84,6 +84,14 @@ public final class HookProgram {
             for (set, v) in plan.sets.integers {
                 try object.map("ints").update(vigil_int_key(set: set, pad: 0, value: v), UInt8(1))
             }
+            for (i, bytes) in plan.sets.substrings.enumerated() {
+                var v = vigil_substring()
+                v.len = UInt32(bytes.count)
+                withUnsafeMutableBytes(of: &v.bytes) { $0.copyBytes(from: bytes) }
+                try object.map("substrings").update(UInt32(i), v)
+            }
+            fileIDs = try object.map("file_ids")
+            try refreshIdentities()
         } catch {
             throw .kernel(hook: hook, error: error)
         }
@@ -94,7 +102,8 @@ public final class HookProgram {
         guard link == nil else { return }
         do throws(BPFError) {
             switch (plan.flavour, plan.attach) {
-            case (.tracepoint, .tracepoint(let s, let e)): link = try program.attachTracepoint(category: s, name: e)
+            case (.tracepoint, .tracepoint(let s, let e)), (.syscallExit, .tracepoint(let s, let e)):
+                link = try program.attachTracepoint(category: s, name: e)
             case (.rawTracepoint, .rawTracepoint(let e)): link = try program.attachRawTracepoint(e)
             case (.kprobe, .function(let f)): link = try program.attachKprobe(f)
             case (.kretprobe, .function(let f)): link = try program.attachKprobe(f, retprobe: true)
@@ -122,6 +131,22 @@ public final class HookProgram {
     }
 
     public var isAttached: Bool { link != nil }
+
+    /// Resolves the files the hook's filters name to their current identities and adds new
+    /// ones to the kernel's set (a file replaced since load has a new inode). Returns how many
+    /// were added. Identities beyond the plan's capacity are left out (logged by the caller).
+    @discardableResult
+    public func refreshIdentities() throws(BPFError) -> Int {
+        guard let map = fileIDs, !plan.identities.sets.isEmpty else { return 0 }
+        var added = 0
+        for id in plan.identities.resolve() where !writtenIdentities.contains(id) {
+            guard writtenIdentities.count < plan.identities.capacity else { break }
+            try map.update(vigil_file_id(set: id.set, dev: id.device, ino: id.inode), UInt8(1))
+            writtenIdentities.insert(id)
+            added += 1
+        }
+        return added
+    }
 
     deinit { detach() }
 

@@ -56,18 +56,26 @@ public enum HookRecordDecoder {
         let ret = bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.ret)!, as: Int64.self)
         var args: [HookArgument] = []
         args.reserveCapacity(plan.slots.count)
+        var globalPaths: [HookArgument] = []
         for (i, slot) in plan.slots.enumerated() where slot.layout.kind != VIGIL_ARG_NONE && i != plan.returnSlot {
             let meta = bytes.loadUnaligned(fromByteOffset: argOffset + i * MemoryLayout<vigil_hook_arg>.stride, as: vigil_hook_arg.self)
             let data = slotData(bytes, i)
             args.append(HookArgument(value(meta, data, slot.layout), label: slot.arg.label))
+            // A file seen from a chroot or container: its global path beside the caller's view,
+            // after the policy's own arguments (their positions stay as the policy lists them).
+            if let global = ResolvedPath(meta, data)?.globalWhereDifferent {
+                globalPaths.append(HookArgument(.path(path: global, permission: ""), label: "global_path"))
+            }
         }
+        args += globalPaths
         var returnValue: HookArgument?
         if let i = plan.returnSlot {
             let meta = bytes.loadUnaligned(fromByteOffset: argOffset + i * MemoryLayout<vigil_hook_arg>.stride, as: vigil_hook_arg.self)
             let data = slotData(bytes, i)
             returnValue = HookArgument(value(meta, data, plan.slots[i].layout), label: plan.slots[i].arg.label)
         } else if let r = plan.returnArg {
-            let meta = vigil_hook_arg(len: 0, flags: 0, value: ret)
+            var meta = vigil_hook_arg()
+            meta.value = ret
             returnValue = HookArgument(value(meta, UnsafeRawBufferPointer(start: nil, count: 0), r.layout), label: r.arg.label)
         }
         var record = DecodedHookRecord(hookID: hookID, process: id.ktime == 0 ? nil : ExecIdentity(ktime: id.ktime, pid: id.pid),
@@ -101,19 +109,23 @@ public enum HookRecordDecoder {
         case .size: return .size(UInt64(bitPattern: meta.value))
         case .long: return .long(meta.value)
         case .capability: return .capability(meta.value)
-        case .string: return failed ? .unreadable("the kernel could not read the string") : .string(text())
+        case .string:
+            if failed { return .unreadable("the kernel could not read the string") }
+            return .string(ResolvedPath(meta, data)?.view ?? text()) // a pathname: as the kernel side resolved it
         case .bytes:
             if failed { return .unreadable("the kernel could not read the buffer") }
             return .bytes(Array(UnsafeRawBufferPointer(rebasing: data[0..<len])), truncated: meta.flags & VIGIL_ARG_TRUNCATED != 0,
                           originalSize: UInt64(bitPattern: meta.value))
         case .file, .path, .linuxBinprm:
             if failed { return .unreadable(layout.kind == VIGIL_ARG_FD ? "fd \(meta.value) is not open" : "the kernel could not read the path") }
-            let mode = layout.kind == VIGIL_ARG_FD ? 0 : UInt32(truncatingIfNeeded: meta.value)
+            let resolved = ResolvedPath(meta, data)
+            let mode = resolved == nil || meta.flags & VIGIL_ARG_NO_IDENTITY != 0 ? 0 : UInt32(truncatingIfNeeded: meta.value)
             let perm = mode == 0 ? "" : permissionString(mode)
+            let path = resolved?.view ?? text()
             switch layout.presentation {
-            case .path: return .path(path: text(), permission: perm)
-            case .linuxBinprm: return .linuxBinprm(path: text(), permission: perm)
-            default: return .file(path: text(), permission: perm)
+            case .path: return .path(path: path, permission: perm)
+            case .linuxBinprm: return .linuxBinprm(path: path, permission: perm)
+            default: return .file(path: path, permission: perm)
             }
         case .sock:
             if failed || data.count < MemoryLayout<vigil_sock_data>.size { return .unreadable("the kernel could not read the socket") }
@@ -124,6 +136,10 @@ public enum HookRecordDecoder {
             let s = data.loadUnaligned(as: vigil_sock_data.self)
             let info = socketInfo(s)
             return .sockaddr(family: info.family, address: s.family == 2 || s.family == 10 ? info.daddr : "", port: s.dport)
+        case .sockaddrUn:
+            if failed { return .unreadable("the kernel could not read the address") }
+            let family = HookArgValue.SocketInfo.families[UInt16(truncatingIfNeeded: meta.value)] ?? "\(meta.value)"
+            return .sockaddrUn(family: family, path: text())
         case .skb:
             if failed || data.count < MemoryLayout<vigil_sock_data>.size { return .unreadable("the kernel could not read the packet") }
             return .skb(socketInfo(data.loadUnaligned(as: vigil_sock_data.self)), length: UInt64(bitPattern: meta.value))
@@ -160,4 +176,33 @@ public enum HookRecordDecoder {
     }
 
     static func socketInfo(_ s: vigil_sock_data) -> HookArgValue.SocketInfo { HookArgValue.SocketInfo(s) }
+}
+
+/// The paths of a resolved file argument (bpf/include/vigil_resolve.h): the global one (from
+/// the agent's root) and the caller's own view (from its root, in a chroot or container).
+struct ResolvedPath {
+    /// The global path; a long one as its first and last bytes around "[...]".
+    var global: String
+    /// The path as the caller sees it, when its root is not the agent's.
+    var callerView: String?
+
+    init?(_ meta: vigil_hook_arg, _ data: UnsafeRawBufferPointer) {
+        guard meta.flags & VIGIL_ARG_RESOLVED != 0, meta.flags & VIGIL_ARG_READ_FAILED == 0 else { return nil }
+        let len = min(Int(meta.len), data.count)
+        if meta.flags & VIGIL_ARG_LONG_PATH != 0, data.count >= 2 * Int(VIGIL_PATH_END_BYTES) {
+            let end = Int(VIGIL_PATH_END_BYTES)
+            global = String(decoding: UnsafeRawBufferPointer(rebasing: data[0..<end]), as: UTF8.self) + "[...]"
+                + String(decoding: UnsafeRawBufferPointer(rebasing: data[end..<(2 * end)]), as: UTF8.self)
+            return
+        }
+        global = String(decoding: UnsafeRawBufferPointer(rebasing: data[0..<len]), as: UTF8.self)
+        if meta.flags & VIGIL_ARG_ROOT_VIEW != 0, Int(meta.root_off) < len {
+            callerView = String(decoding: UnsafeRawBufferPointer(rebasing: data[Int(meta.root_off)..<len]), as: UTF8.self)
+        }
+    }
+
+    /// What the event's argument shows: the caller's view (as Tetragon's d_path), else the global path.
+    var view: String { callerView ?? global }
+    /// The global path, when the caller's view differs from it.
+    var globalWhereDifferent: String? { callerView == nil ? nil : global }
 }

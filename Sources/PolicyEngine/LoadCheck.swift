@@ -5,11 +5,13 @@ import PolicyModel
 /// runs here (`vigil policy try`, and the conformance load table in docs/conformance-load.md).
 public enum LoadCheck {
     /// One line: `loads: <hook> as <tier>, ...` or `fails: <first reason>`.
-    public static func check(_ policy: TracingPolicy, manager: PolicyManager) -> String {
+    public static func check(_ policy: TracingPolicy, manager: PolicyManager, fullLog: Bool = false) -> String {
         do {
             try manager.load(policy)
         } catch {
-            return "fails: " + (error.reasons.first.map(shortReason) ?? "unknown")
+            var line = "fails: " + (error.reasons.first.map(shortReason) ?? "unknown")
+            if fullLog, case .kernel(_, let e)? = error.reasons.first { line += "\n" + e.libbpfLog }
+            return line
         }
         let hooks = manager.loaded[policy.name]?.hooks.map { "\($0.plan.attach) as \($0.plan.flavour.rawValue)" } ?? []
         let skipped = manager.loaded[policy.name]?.skipped ?? []

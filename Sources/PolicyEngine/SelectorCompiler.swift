@@ -18,6 +18,7 @@ struct SelectorCompiler {
     /// The slot the return value is read into (fexit / kretprobe with matchReturnArgs).
     var returnSlot: Int? = nil
     var sets = ValueSets()
+    var identities = FileIdentitySet()
     /// GetUrl / DnsLookup of each compiled selector, in order (the agent carries them out).
     var userActionsBySelector: [[UserSpaceAction]] = []
 
@@ -78,10 +79,12 @@ struct SelectorCompiler {
             case .notPostfix: op = VIGIL_OP_NOT_POSTFIX
             }
             let set = sets.addStrings(b.values, reversed: b.op == .postfix || b.op == .notPostfix)
+            // a listed binary's hardlink is that binary (FileIdentitySet)
+            let ids = b.op == .postfix || b.op == .notPostfix ? nil : identities.add(b.values, prefix: b.op == .prefix || b.op == .notPrefix)
             if key == "matchBinaries" {
-                (out.binary_op, out.binary_set) = (op, set)
+                (out.binary_op, out.binary_set, out.binary_id_set) = (op, set, ids ?? 0)
             } else {
-                (out.parent_binary_op, out.parent_binary_set) = (op, set)
+                (out.parent_binary_op, out.parent_binary_set, out.parent_binary_id_set) = (op, set, ids ?? 0)
             }
         }
 
@@ -120,19 +123,19 @@ struct SelectorCompiler {
             var act = vigil_action()
             switch a.kind {
             case .post:
-                act.kind = VIGIL_ACT_POST
+                act.kind = a.kind.kernelCode!
                 if let r = a.rateLimitSeconds { act.rate_ns = r * 1_000_000_000 }
                 act.scope = a.rateLimitScope == .thread ? VIGIL_SCOPE_THREAD : a.rateLimitScope == .process ? VIGIL_SCOPE_PROCESS : VIGIL_SCOPE_GLOBAL
             case .noPost:
-                act.kind = VIGIL_ACT_NOPOST
+                act.kind = a.kind.kernelCode!
             case .sigkill, .signal:
-                act.kind = a.kind == .sigkill ? VIGIL_ACT_SIGKILL : VIGIL_ACT_SIGNAL
+                act.kind = a.kind.kernelCode!
                 if a.kind == .signal { act.arg = Int32(a.argSig ?? 9) }
             case .override:
                 guard flavour.canOverride || monitor else {
                     throw unsupported("matchActions[\(i)]", "Override needs the hook placed as BPF-LSM or fmod_ret (it is placed as \(flavour.rawValue))")
                 }
-                act.kind = VIGIL_ACT_OVERRIDE
+                act.kind = a.kind.kernelCode!
                 let e = a.argError ?? -1
                 act.arg = e > 0 ? -e : e
             case .getURL, .dnsLookup:
@@ -145,18 +148,18 @@ struct SelectorCompiler {
                     case .success(let url): userActions.append(.getURL(url))
                     case .failure(let why): throw unsupported("matchActions[\(i)].argUrl", why.description)
                     }
-                    act.kind = VIGIL_ACT_GET_URL
+                    act.kind = a.kind.kernelCode!
                 } else {
                     let name = a.argFQDN ?? ""
                     guard !name.isEmpty, name.utf8.count <= 253 else { throw unsupported("matchActions[\(i)].argFqdn", "a host name of 1 to 253 bytes") }
                     userActions.append(.dnsLookup(name))
-                    act.kind = VIGIL_ACT_DNS_LOOKUP
+                    act.kind = a.kind.kernelCode!
                 }
             case .trackSock, .untrackSock:
-                act.kind = a.kind == .trackSock ? VIGIL_ACT_TRACK_SOCK : VIGIL_ACT_UNTRACK_SOCK
+                act.kind = a.kind.kernelCode!
                 act.arg = Int32(try socketSlot(Int(a.argSock ?? 0), what: "matchActions[\(i)].argSock"))
-            default:
-                throw unsupported("matchActions[\(i)]", "action \(a.kind.rawValue) is not implemented by Vigil's engine")
+            case .followFD, .unfollowFD, .copyFD, .notifyEnforcer, .cleanupEnforcerNotification, .set:
+                throw unsupported("matchActions[\(i)]", a.kind.notRunBecause ?? "action \(a.kind.rawValue) is not run by Vigil")
             }
             setElement(&out.actions, i, act)
         }
@@ -185,138 +188,97 @@ struct SelectorCompiler {
 
     mutating func compileArgFilter(_ f: ArgFilter, path: String, slotOverride: Int? = nil) throws(EngineError) -> vigil_arg_filter {
         guard let slot = slotOverride ?? slot(of: f) else { throw .unsupported("\(path): no recorded argument for index \(f.index)") }
-        let layout = slots[slot].layout
+        let arg = slots[slot].arg
+        let kind = slots[slot].layout.kind
         var out = vigil_arg_filter()
         out.slot = UInt32(slot)
         func bad(_ why: String) -> EngineError { .unsupported("\(path): \(why)") }
-        let type = slots[slot].arg.type.rawValue
+        let type = arg.type.rawValue
 
-        switch layout.kind {
-        // an fd compares as a number under integer operators, as its path under string ones
-        case let k where k == VIGIL_ARG_INT || (k == VIGIL_ARG_FD && Self.integerOps[f.op] != nil):
-            guard let op = Self.integerOps[f.op] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }
-            out.op = op
-            if op == VIGIL_OP_IN_RANGE || op == VIGIL_OP_NOT_IN_RANGE {
-                try fillRanges(&out, f.values, bad)
-                break
-            }
-            var ints: [Int64] = []
-            for v in f.values {
-                guard let n = Self.parseInteger(v) else { throw bad("\"\(v)\" is not an integer") }
-                ints.append(n)
-            }
-            if op == VIGIL_OP_IN_MAP || op == VIGIL_OP_NOT_IN_MAP || ints.count > Int(VIGIL_FILTER_INTS) {
-                out.set = sets.addIntegers(ints)
+        // The one operator table (PolicyModel/OperatorRules.swift) decides what applies and parses
+        // the values, exactly as `vigil policy validate` does.
+        let rule = f.op.rule
+        guard let grammar = rule.forms[arg.type.family] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }
+        guard let code = rule.kernelCode else { throw bad(rule.notRunBecause ?? "\(f.op.rawValue) is not run in the kernel by Vigil") }
+        switch kind {
+        case VIGIL_ARG_CRED, VIGIL_ARG_USER_NS: throw bad("filters on \(type) arguments are not run in the kernel by Vigil yet")
+        case VIGIL_ARG_NONE: throw bad("argument type \(type) records nothing to filter on")
+        default: break
+        }
+        let values: FilterValues
+        switch grammar.parse(f.values) {
+        case .success(let v): values = v
+        case .failure(let p): throw bad(p.all.map(\.message).joined(separator: "; "))
+        }
+        out.op = code
+
+        func inline(_ ints: [Int64]) throws(EngineError) {
+            guard ints.count <= Int(VIGIL_FILTER_INTS) else { throw bad("at most \(VIGIL_FILTER_INTS) values") }
+            for (i, n) in ints.enumerated() { setElement(&out.values, i, n) }
+            out.nvalues = UInt32(ints.count)
+        }
+        switch values {
+        case .none:
+            break
+        case .integers(let ints) where [VIGIL_OP_GT, VIGIL_OP_LT, VIGIL_OP_MASK].contains(code):
+            // Several values as Tetragon tests them (any may match): GT the least, LT the
+            // greatest, Mask every bit of any value.
+            let combined = code == VIGIL_OP_GT ? ints.min()! : code == VIGIL_OP_LT ? ints.max()! : ints.reduce(0, |)
+            try inline([combined])
+        case .integers(let ints):
+            if [VIGIL_OP_PROTOCOL, VIGIL_OP_FAMILY, VIGIL_OP_STATE, VIGIL_OP_FILE_TYPE, VIGIL_OP_NOT_FILE_TYPE].contains(code)
+                || ints.count <= Int(VIGIL_FILTER_INTS) {
+                try inline(ints)
             } else {
-                for (i, n) in ints.enumerated() { setElement(&out.values, i, n) }
-                out.nvalues = UInt32(ints.count)
+                out.set = sets.addIntegers(ints) // Equal / NotEqual lists longer than the inline values
             }
-        case VIGIL_ARG_CRED, VIGIL_ARG_USER_NS:
-            throw bad("filters on \(type) arguments are not run in the kernel by Vigil yet")
-        case VIGIL_ARG_SOCK, VIGIL_ARG_SOCKET, VIGIL_ARG_SOCKADDR, VIGIL_ARG_SKB:
-            guard let op = Self.socketOps[f.op] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }
-            out.op = op
-            switch op {
-            case VIGIL_OP_SADDR, VIGIL_OP_NOT_SADDR, VIGIL_OP_DADDR, VIGIL_OP_NOT_DADDR:
-                var cidrs: [(bytes: [UInt8], bits: Int)] = []
-                for v in f.values {
-                    guard let c = ValueSets.parseCIDR(v) else { throw bad("\"\(v)\" is not an address or CIDR") }
-                    cidrs.append(c)
+        case .ranges(let ranges):
+            // Long lists of single ports go to the integer set (ranges stay inline, at most VIGIL_FILTER_INTS).
+            if ranges.count > Int(VIGIL_FILTER_INTS) && ranges.allSatisfy({ $0.lowerBound == $0.upperBound }) && [VIGIL_OP_SPORT, VIGIL_OP_NOT_SPORT, VIGIL_OP_DPORT, VIGIL_OP_NOT_DPORT].contains(code) {
+                out.set = sets.addIntegers(ranges.map(\.lowerBound))
+            } else {
+                try inline(ranges.map { ($0.lowerBound << 32) | $0.upperBound })
+            }
+        case .integerSet(let ints, let ranges, let lists):
+            guard lists.isEmpty else { throw bad("list:\(lists[0]) was not expanded (spec.lists)") }
+            var all = ints
+            for r in ranges {
+                guard r.upperBound - r.lowerBound < Int64(PolicyLimits.valuesPerArgFilter) else {
+                    throw bad("range \(r.lowerBound):\(r.upperBound) has more than \(PolicyLimits.valuesPerArgFilter) values; InMap keeps each value in the kernel's set")
                 }
-                out.set = sets.addAddresses(cidrs)
-            case VIGIL_OP_PROTOCOL, VIGIL_OP_FAMILY, VIGIL_OP_STATE:
-                let table = op == VIGIL_OP_PROTOCOL ? Self.protocols : op == VIGIL_OP_FAMILY ? Self.families : Self.tcpStates
-                guard f.values.count <= Int(VIGIL_FILTER_INTS) else { throw bad("at most \(VIGIL_FILTER_INTS) values") }
-                for (i, v) in f.values.enumerated() {
-                    guard let n = table[v] ?? Self.parseInteger(v) else { throw bad("unknown value \"\(v)\"") }
-                    setElement(&out.values, i, n)
-                }
-                out.nvalues = UInt32(f.values.count)
-            case VIGIL_OP_SPORT_PRIV, VIGIL_OP_NOT_SPORT_PRIV, VIGIL_OP_DPORT_PRIV, VIGIL_OP_NOT_DPORT_PRIV:
+                all += Array(r)
+            }
+            out.set = sets.addIntegers(all)
+        case .cidrs(let cidrs):
+            out.set = sets.addAddresses(cidrs.map { (bytes: $0.bytes, bits: $0.bits) })
+        case .strings(let strings):
+            if code == VIGIL_OP_SUBSTRING || code == VIGIL_OP_SUBSTRING_IGNCASE {
+                guard strings.count <= Int(VIGIL_SEL_SUBSTRINGS) else { throw bad("at most \(VIGIL_SEL_SUBSTRINGS) SubString values") }
+                out.set = sets.addSubstrings(strings, ignoringCase: code == VIGIL_OP_SUBSTRING_IGNCASE)
+                out.nvalues = UInt32(strings.count)
                 break
-            default:
-                // Long lists of single ports go to the integer set (ranges stay inline, at most VIGIL_FILTER_INTS).
-                let singles = f.values.compactMap(Self.parseInteger)
-                if f.values.count > Int(VIGIL_FILTER_INTS) && singles.count == f.values.count && singles.allSatisfy({ (0...65535).contains($0) }) {
-                    out.set = sets.addIntegers(singles)
-                } else {
-                    try fillRanges(&out, f.values, bad)
-                }
             }
-        case VIGIL_ARG_NONE:
-            throw bad("argument type \(type) records nothing to filter on")
-        default: // strings, buffers, paths (and fd paths)
-            guard let op = Self.stringOps[f.op] else { throw bad("operator \(f.op.rawValue) does not apply to \(type)") }
-            out.op = op
-            if let long = f.values.first(where: { $0.utf8.count > Int(VIGIL_STRING_KEY_BYTES) }) {
-                throw bad("value \"\(long.prefix(40))...\" is longer than \(VIGIL_STRING_KEY_BYTES) bytes")
+            // A resolved file's exactly named files are matched by identity too (FileIdentitySet).
+            let identified: Set<UInt32> = [VIGIL_ARG_FILE, VIGIL_ARG_PATH, VIGIL_ARG_FD, VIGIL_ARG_BINPRM, VIGIL_ARG_DENTRY, VIGIL_ARG_KIOCB]
+            if identified.contains(kind), [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX].contains(code) {
+                out.id_set = identities.add(strings, prefix: code == VIGIL_OP_PREFIX || code == VIGIL_OP_NOT_PREFIX) ?? 0
             }
-            let inlineable = [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX].contains(op)
-                && f.values.count <= Int(VIGIL_INLINE_STRINGS) && f.values.allSatisfy { $0.utf8.count <= Int(VIGIL_INLINE_STRING_BYTES) }
+            let inlineable = [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX].contains(code)
+                && strings.count <= Int(VIGIL_INLINE_STRINGS) && strings.allSatisfy { $0.utf8.count <= Int(VIGIL_INLINE_STRING_BYTES) }
             if inlineable {
                 // Short lists compare inline with masked word compares (no trie lookup in the kernel).
-                for (j, v) in f.values.enumerated() {
+                for (j, v) in strings.enumerated() {
                     var bytes = Array(v.utf8)
                     setElement(&out.inline_lens, j, UInt8(bytes.count))
                     bytes += [UInt8](repeating: 0, count: 16 - bytes.count)
                     setElement(&out.values, 2 * j, bytes[0..<8].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
                     setElement(&out.values, 2 * j + 1, bytes[8..<16].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
                 }
-                out.nvalues = UInt32(f.values.count)
+                out.nvalues = UInt32(strings.count)
             } else {
-                out.set = sets.addStrings(f.values, reversed: op == VIGIL_OP_POSTFIX || op == VIGIL_OP_NOT_POSTFIX)
+                out.set = sets.addStrings(strings, reversed: code == VIGIL_OP_POSTFIX || code == VIGIL_OP_NOT_POSTFIX)
             }
         }
         return out
-    }
-
-    private func fillRanges(_ out: inout vigil_arg_filter, _ values: [String], _ bad: (String) -> EngineError) throws(EngineError) {
-        guard values.count <= Int(VIGIL_FILTER_INTS) else { throw bad("at most \(VIGIL_FILTER_INTS) values or ranges") }
-        for (i, v) in values.enumerated() {
-            let parts = v.split(separator: ":", maxSplits: 1).map(String.init)
-            guard let lo = parts.first.flatMap(Self.parseInteger), let hi = parts.count > 1 ? Self.parseInteger(parts[1]) : lo,
-                  lo >= 0, hi >= lo, hi <= Int64(UInt32.max)
-            else { throw bad("\"\(v)\" is not a value or LOW:HIGH range") }
-            setElement(&out.values, i, (lo << 32) | hi)
-        }
-        out.nvalues = UInt32(values.count)
-    }
-
-    static let integerOps: [ArgOperator: UInt32] = [
-        .equal: VIGIL_OP_EQ, .notEqual: VIGIL_OP_NEQ, .greaterThan: VIGIL_OP_GT, .gt: VIGIL_OP_GT,
-        .lessThan: VIGIL_OP_LT, .lt: VIGIL_OP_LT, .mask: VIGIL_OP_MASK, .inRange: VIGIL_OP_IN_RANGE,
-        .notInRange: VIGIL_OP_NOT_IN_RANGE, .inMap: VIGIL_OP_IN_MAP, .notInMap: VIGIL_OP_NOT_IN_MAP,
-    ]
-    static let stringOps: [ArgOperator: UInt32] = [
-        .equal: VIGIL_OP_EQ, .notEqual: VIGIL_OP_NEQ, .prefix: VIGIL_OP_PREFIX, .notPrefix: VIGIL_OP_NOT_PREFIX,
-        .postfix: VIGIL_OP_POSTFIX, .notPostfix: VIGIL_OP_NOT_POSTFIX,
-    ]
-    static let socketOps: [ArgOperator: UInt32] = [
-        .sPort: VIGIL_OP_SPORT, .notSPort: VIGIL_OP_NOT_SPORT, .dPort: VIGIL_OP_DPORT, .notDPort: VIGIL_OP_NOT_DPORT,
-        .sPortPriv: VIGIL_OP_SPORT_PRIV, .notSPortPriv: VIGIL_OP_NOT_SPORT_PRIV, .dPortPriv: VIGIL_OP_DPORT_PRIV,
-        .notDPortPriv: VIGIL_OP_NOT_DPORT_PRIV, .sAddr: VIGIL_OP_SADDR, .notSAddr: VIGIL_OP_NOT_SADDR,
-        .dAddr: VIGIL_OP_DADDR, .notDAddr: VIGIL_OP_NOT_DADDR, .proto: VIGIL_OP_PROTOCOL, .family: VIGIL_OP_FAMILY,
-        .state: VIGIL_OP_STATE,
-    ]
-    static let protocols: [String: Int64] = ["IPPROTO_IP": 0, "IPPROTO_ICMP": 1, "IPPROTO_TCP": 6, "IPPROTO_UDP": 17,
-                                             "IPPROTO_ICMPV6": 58, "IPPROTO_SCTP": 132, "IPPROTO_RAW": 255]
-    /// The kernel's TCP states (include/net/tcp_states.h), as Tetragon's State operator names them.
-    static let tcpStates: [String: Int64] = [
-        "TCP_ESTABLISHED": 1, "TCP_SYN_SENT": 2, "TCP_SYN_RECV": 3, "TCP_FIN_WAIT1": 4, "TCP_FIN_WAIT2": 5, "TCP_TIME_WAIT": 6,
-        "TCP_CLOSE": 7, "TCP_CLOSE_WAIT": 8, "TCP_LAST_ACK": 9, "TCP_LISTEN": 10, "TCP_CLOSING": 11, "TCP_NEW_SYN_RECV": 12,
-    ]
-    static let families: [String: Int64] = ["AF_UNIX": 1, "AF_LOCAL": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17]
-
-    /// Decimal, 0x hex or 0 octal, optionally negative (Tetragon's values are strings).
-    static func parseInteger(_ text: String) -> Int64? {
-        var t = text.trimmingCharacters(in: .whitespaces)
-        var negative = false
-        if t.hasPrefix("-") { negative = true; t.removeFirst() }
-        let v: UInt64?
-        if t.hasPrefix("0x") || t.hasPrefix("0X") { v = UInt64(t.dropFirst(2), radix: 16) }
-        else if t.count > 1 && t.hasPrefix("0") { v = UInt64(t.dropFirst(), radix: 8) }
-        else { v = UInt64(t) }
-        guard let v else { return nil }
-        return negative ? -Int64(bitPattern: v) : Int64(bitPattern: v)
     }
 }

@@ -27,6 +27,18 @@ enum SyscallListValues {
         return .success(out)
     }
 
+    /// `hook` with its selectors' `list:NAME` values expanded (unchanged when it has none).
+    static func expanded<H>(_ hook: H, _ common: WritableKeyPath<H, HookCommon>, lists: [ListSpec], path: String) -> Result<H, EngineError> {
+        guard hook[keyPath: common].selectors.contains(where: { s in (s.matchArgs + s.matchReturnArgs).contains { $0.values.contains { $0.hasPrefix("list:") } } }) else {
+            return .success(hook)
+        }
+        return expand(hook[keyPath: common].selectors, lists: lists, path: path).map { selectors in
+            var h = hook
+            h[keyPath: common].selectors = selectors
+            return h
+        }
+    }
+
     struct Refusal: Error, CustomStringConvertible { let description: String }
 
     static func numbers(of name: String, lists: [ListSpec]) -> Result<[Int64], Refusal> {

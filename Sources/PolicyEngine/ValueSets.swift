@@ -20,12 +20,16 @@ public struct ValueSets: Sendable, Equatable {
     public private(set) var strings: [TrieEntry] = []
     public private(set) var reversedStrings: [TrieEntry] = []
     public private(set) var integers: [(set: UInt32, value: Int64)] = []
+    /// SubString values, in the hook's `substrings` array: a filter's values are `nvalues`
+    /// consecutive entries from its `set` (an index here).
+    public private(set) var substrings: [[UInt8]] = []
     private var nextSet: UInt32 = 1
 
     public init() {}
 
     public static func == (a: ValueSets, b: ValueSets) -> Bool {
         a.strings == b.strings && a.reversedStrings == b.reversedStrings && a.integers.elementsEqual(b.integers, by: { $0 == $1 })
+            && a.substrings == b.substrings
     }
 
     mutating func newSet() -> UInt32 {
@@ -50,6 +54,13 @@ public struct ValueSets: Sendable, Equatable {
         let set = newSet()
         for c in cidrs { strings.append(TrieEntry(set: set, bytes: c.bytes, prefixBits: c.bits, length: 16)) }
         return set
+    }
+
+    /// SubString values (lower-cased for SubStringIgnCase: the kernel lower-cases the argument's ASCII letters).
+    mutating func addSubstrings(_ values: [String], ignoringCase: Bool) -> UInt32 {
+        let first = UInt32(substrings.count)
+        for v in values { substrings.append(Array((ignoringCase ? v.lowercased() : v).utf8)) }
+        return first
     }
 
     mutating func addIntegers(_ values: [Int64]) -> UInt32 {

@@ -71,6 +71,8 @@ public struct UProbeSpec: Sendable, Equatable {
     public var offsets: [UInt64] = []
     public var refCtrOffsets: [UInt64] = []
     public var addrs: [UInt64] = []
+    /// Tetragon's option to probe a container's own copy of the binary.
+    public var resolvePathInContainer = false
     public var common = HookCommon()
     public init(path: String) { self.path = path }
 }

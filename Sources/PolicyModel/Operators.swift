@@ -14,30 +14,7 @@ public enum ArgOperator: String, PolicyEnum {
     case subString = "SubString", subStringIgnCase = "SubStringIgnCase"
     case fileType = "FileType", notFileType = "NotFileType"
     case celExpr = "CelExpr"
-
-    /// The argument families this operator can test (Tetragon's parser rules, `pkg/selectors/kernel.go`),
-    /// with one extension: a sockaddr is one address, so Vigil also accepts the destination
-    /// operators on it (what users write for `socket_connect`); both name the same address.
-    public var families: Set<ArgType.Family> {
-        switch self {
-        case .equal, .notEqual: [.integer, .string, .path, .sockaddrUnix]
-        case .prefix, .postfix: [.string, .path, .sockaddrUnix]
-        case .notPrefix, .notPostfix: [.string, .path, .sockaddrUnix]
-        case .greaterThan, .lessThan, .gt, .lt, .mask, .inRange, .notInRange: [.integer]
-        case .sPort, .notSPort, .sPortPriv, .notSPortPriv, .sAddr, .notSAddr: [.socket, .sockaddr]
-        case .dPort, .notDPort, .dPortPriv, .notDPortPriv, .dAddr, .notDAddr: [.socket, .sockaddr]
-        case .proto, .state: [.socket]
-        case .family: [.socket, .sockaddr, .sockaddrUnix]
-        case .inMap, .notInMap: [.integer, .syscallID]
-        case .capabilitiesGained: [.integer]
-        case .subString, .subStringIgnCase: [.string]
-        case .fileType, .notFileType: [.path]
-        case .celExpr: [.integer, .string, .path, .socket, .sockaddr, .sockaddrUnix, .syscallID, .other]
-        }
-    }
-
-    /// Whether the operator takes no values (SPortPriv and friends).
-    public var takesNoValues: Bool { [.sPortPriv, .notSPortPriv, .dPortPriv, .notDPortPriv].contains(self) }
+    // Which arguments it applies to, the values it takes and its kernel code: OperatorRules.swift.
 }
 
 /// matchBinaries / matchParentBinaries operators.

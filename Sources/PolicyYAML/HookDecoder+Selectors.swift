@@ -89,68 +89,27 @@ extension HookDecoder {
             d.error(f.mark("values"), f.sub("values"), "\(op.rawValue) takes no values")
         }
         if let target {
-            if !op.families.contains(target.type.family) {
-                let fitting = ArgOperator.allCases.filter { $0.families.contains(target.type.family) }.map(\.rawValue)
+            // One table says which arguments an operator applies to and parses its values, for
+            // this check and for the compiler alike (PolicyModel/OperatorRules.swift).
+            guard let grammar = op.rule.forms[target.type.family] else {
+                let fitting = ArgOperator.allCases.filter { $0.rule.forms[target.type.family] != nil }.map(\.rawValue)
                 d.error(f.mark("operator"), f.sub("operator"), "\(op.rawValue) does not apply to a \(target.type.rawValue) argument; operators for \(target.type.rawValue): \(fitting.isEmpty ? "none" : fitting.joined(separator: ", "))")
                 return nil
             }
-            for v in values { checkValue(v.value, v.mark, v.path, op: op, type: target.type) }
+            // A missing or malformed `values` was reported above; an explicit empty list is checked here.
+            let listed: Bool = { if let v = f.value("values"), case .sequence = v.value { return true } else { return false } }()
+            if case .failure(let problems) = grammar.parse(values.map(\.value)), listed || !values.isEmpty {
+                for p in problems.all {
+                    if let i = p.index, i < values.count { d.error(values[i].mark, values[i].path, p.message) } else {
+                        d.error(f.keyMark("values"), f.sub("values"), "\(op.rawValue) \(p.message)")
+                    }
+                }
+            }
+            for v in values where v.value.hasPrefix("list:") && grammar == .integerSet {
+                SpecDecoder(d: d).checkListReference(v.value, v.mark, v.path, shared.lists)
+            }
         }
         return ArgFilter(index: target?.index ?? index, args: positions, op: op, values: values.map(\.value))
-    }
-
-    /// Checks one value's syntax for its operator (numbers, ports, CIDRs, lengths, names).
-    private func checkValue(_ v: String, _ mark: SourceMark, _ path: String, op: ArgOperator, type: ArgType) {
-        func fail(_ why: String) { d.error(mark, path, "\"\(v)\" \(why)") }
-        switch op {
-        case .equal, .notEqual:
-            if type.family == .integer {
-                if Scalars.parseInteger(v) == nil { fail("is not an integer (decimal, 0x hex or 0 octal)") }
-            } else if v.utf8.count > PolicyLimits.stringBytes {
-                fail("is \(v.utf8.count) bytes; at most \(PolicyLimits.stringBytes)")
-            }
-        case .prefix, .notPrefix:
-            if v.utf8.count > PolicyLimits.prefixBytes { fail("is \(v.utf8.count) bytes; a Prefix is at most \(PolicyLimits.prefixBytes)") }
-        case .postfix, .notPostfix:
-            if v.utf8.count > PolicyLimits.postfixBytes { fail("is \(v.utf8.count) bytes; a Postfix is at most \(PolicyLimits.postfixBytes)") }
-        case .subString, .subStringIgnCase:
-            if v.utf8.count > PolicyLimits.substringBytes { fail("is \(v.utf8.count) bytes; a SubString is at most \(PolicyLimits.substringBytes)") }
-        case .greaterThan, .lessThan, .gt, .lt, .mask, .capabilitiesGained:
-            if Scalars.parseInteger(v) == nil && CapabilityName(rawValue: v) == nil { fail("is not an integer") }
-        case .inRange, .notInRange:
-            if !isRange(v, Int64.min...Int64.max) { fail("is not a range MIN:MAX") }
-        case .sPort, .notSPort, .dPort, .notDPort:
-            if !isRange(v, 0...65535) { fail("is not a port (0-65535) or a port range MIN:MAX") }
-        case .sAddr, .notSAddr, .dAddr, .notDAddr:
-            if !NetworkValues.isAddressOrCIDR(v) { fail("is not an IPv4/IPv6 address or CIDR, e.g. 10.0.0.0/8 or ::1/128") }
-        case .proto:
-            if NetworkValues.protocols[v] == nil && Scalars.parseInteger(v) == nil { fail("is not a protocol; use a number or one of \(NetworkValues.protocols.keys.sorted().joined(separator: ", "))") }
-        case .family:
-            if NetworkValues.families[v] == nil && Scalars.parseInteger(v) == nil { fail("is not an address family; use a number or one of \(NetworkValues.families.keys.sorted().joined(separator: ", "))") }
-        case .state:
-            if NetworkValues.tcpStates[v] == nil && Scalars.parseInteger(v) == nil { fail("is not a TCP state; use a number or one of \(NetworkValues.tcpStates.keys.sorted().joined(separator: ", "))") }
-        case .inMap, .notInMap:
-            if v.hasPrefix("list:") {
-                SpecDecoder(d: d).checkListReference(v, mark, path, shared.lists)
-            } else if type.family == .syscallID {
-                if Scalars.parseInteger(v) == nil { fail("is neither list:NAME nor a syscall number") }
-            } else if !isRange(v, Int64.min...Int64.max) {
-                fail("is not an integer or range MIN:MAX")
-            }
-        case .fileType, .notFileType:
-            let kinds = ["reg", "dir", "lnk", "sock", "chr", "blk", "fifo"]
-            if !kinds.contains(v) { fail("is not a file type\(Suggest.hint(v, kinds)); use one of \(kinds.joined(separator: ", "))") }
-        case .sPortPriv, .notSPortPriv, .dPortPriv, .notDPortPriv, .celExpr:
-            break
-        }
-    }
-
-    private func isRange(_ v: String, _ bounds: ClosedRange<Int64>) -> Bool {
-        let parts = v.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 1 || parts.count == 2 else { return false }
-        let nums = parts.compactMap { Scalars.parseInteger(String($0)) }
-        guard nums.count == parts.count, nums.allSatisfy(bounds.contains) else { return false }
-        return nums.count == 1 || nums[0] <= nums[1]
     }
 
     // MARK: process filters
@@ -199,7 +158,7 @@ extension HookDecoder {
             let op = f.enumeration("operator", SetOperator.self, required: "In or NotIn")
         else { return nil }
         let values = f.strings("values", required: "namespace inode numbers or host_ns")
-        for v in values where v.value != "host_ns" && Scalars.parseInteger(v.value) == nil {
+        for v in values where v.value != "host_ns" && PolicyValues.integer(v.value) == nil {
             d.error(v.mark, v.path, "\"\(v.value)\" is neither a namespace inode number nor host_ns")
         }
         return NamespaceFilter(namespace: ns, op: op, values: values.map(\.value))

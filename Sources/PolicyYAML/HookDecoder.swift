@@ -105,6 +105,7 @@ struct HookDecoder {
         spec.offsets = numbers(m, "offsets")
         spec.refCtrOffsets = numbers(m, "refCtrOffsets")
         spec.addrs = numbers(m, "addrs")
+        spec.resolvePathInContainer = m.bool("resolvePathInContainer") ?? false
         if spec.symbols.isEmpty && spec.offsets.isEmpty && spec.addrs.isEmpty {
             d.error(m.node.mark, m.sub("symbols"), "a uprobe needs symbols, offsets or addrs")
         }

@@ -156,21 +156,7 @@ enum Scalars {
         return nil
     }
 
-    static func parseInteger(_ text: String) -> Int64? {
-        var s = Substring(text)
-        var negative = false
-        if s.hasPrefix("-") { negative = true; s = s.dropFirst() } else if s.hasPrefix("+") { s = s.dropFirst() }
-        s = Substring(s.replacingOccurrences(of: "_", with: ""))
-        guard !s.isEmpty else { return nil }
-        let magnitude: UInt64?
-        if s.hasPrefix("0x") || s.hasPrefix("0X") { magnitude = UInt64(s.dropFirst(2), radix: 16) }
-        else if s.hasPrefix("0o") { magnitude = UInt64(s.dropFirst(2), radix: 8) }
-        else if s.count > 1 && s.hasPrefix("0") { magnitude = UInt64(s.dropFirst(), radix: 8) }
-        else { magnitude = UInt64(s, radix: 10) }
-        guard let m = magnitude else { return nil }
-        if negative { return m <= UInt64(Int64.max) + 1 ? (m == UInt64(Int64.max) + 1 ? Int64.min : -Int64(m)) : nil }
-        return m <= UInt64(Int64.max) ? Int64(m) : nil
-    }
+    static func parseInteger(_ text: String) -> Int64? { PolicyValues.integer(text) }
 
     static func integer(_ v: YAMLNode, _ path: String, _ d: Diagnostics, in range: ClosedRange<Int64>) -> Int64? {
         guard case .scalar(let s, let style) = v.value else {

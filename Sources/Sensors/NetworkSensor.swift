@@ -27,7 +27,7 @@ public final class NetworkSensor {
 
     /// Scan detection: `scanThreshold` distinct TCP destinations (address, port) tried by one
     /// process within `scanWindowNs` make one process_scan event (0 turns it off).
-    public init(events: BPFMap, processes: BPFMap, wakeupBytes: UInt64, scanThreshold: UInt32 = 20, scanWindowNs: UInt64 = 5_000_000_000,
+    public init(shared: SharedKernelMaps, scanThreshold: UInt32 = 20, scanWindowNs: UInt64 = 5_000_000_000,
                 acceptHook requested: AcceptHook = .auto, probe: FeatureProbe = .shared) throws(BPFError) {
         acceptHook = try AcceptHook.resolve(requested, probe: probe)
         guard let bytes = BPFObjects.object(named: "network") else {
@@ -36,10 +36,8 @@ public final class NetworkSensor {
         object = try BPFObject(bytes: bytes, name: "network")
         let unused = AcceptHook.allPrograms.subtracting(acceptHook.programs)
         try object.keepOnly(programs: Set(object.programs.map(\.name)).subtracting(unused))
-        try object.map("events").reuse(events)
-        try object.map("processes").reuse(processes)
+        try shared.share(with: object)
         try object.setRodata("accept_at_handshake", to: UInt8(acceptHook == .handshake ? 1 : 0))
-        try object.setRodata("wakeup_bytes", to: wakeupBytes)
         try object.setRodata("scan_threshold", to: scanThreshold)
         try object.setRodata("scan_window_ns", to: max(scanWindowNs, 1))
         try object.load()

@@ -1,4 +1,5 @@
 import AgentCore
+import Foundation
 import BPFKit
 import BPFObjects
 import CVigilABI
@@ -37,7 +38,18 @@ public final class ProcessSensor {
         wakeupBytes = UInt64(size / 4)
         try object.setRodata("wakeup_bytes", to: wakeupBytes)
         try object.load()
+        // Before any program runs: every path the kernel resolves is named from these roots.
+        try refreshSuperBlockRoots()
     }
+
+    /// Rewrites the kernel's table of where each file system's root is mounted (map
+    /// `sb_roots`) from /proc/self/mountinfo. Called at load and whenever the mounts change.
+    public func refreshSuperBlockRoots() throws(BPFError) {
+        try SuperBlockRoots.write(SuperBlockRoots.current(), into: object.map("sb_roots"))
+    }
+
+    /// The table of file system roots, shared with policy hooks (vigil_resolve.h).
+    public func superBlockRootsMap() throws(BPFError) -> BPFMap { try object.map("sb_roots") }
 
     /// Attaches every kept program. Idempotent.
     public func attach() throws(BPFError) {
@@ -71,17 +83,32 @@ public final class ProcessSensor {
     }
 
     /// Writes a process found in /proc into the kernel's table, so its children's exec
-    /// records name it as parent.
+    /// records name it as parent and hooks judge its executable (path and identity, as the
+    /// exec program would have written them).
     public func seed(_ entry: ProcessEntry) throws(BPFError) {
         var proc = vigil_process()
         proc.id = vigil_exec_id(ktime: entry.id.ktime, pid: entry.id.pid, pad: 0)
         if let p = entry.parent { proc.parent = vigil_exec_id(ktime: p.ktime, pid: p.pid, pad: 0) }
         proc.flags = UInt32(VIGIL_PROC_PROCFS)
-        let path = Array(entry.binary.utf8.prefix(Int(VIGIL_PATH_LEN) - 1))
-        proc.binary_len = UInt32(path.count)
+        // /proc/PID/exe reads as the agent sees the file: the global path the kernel would give.
+        var path = Array(entry.binary.utf8)
+        proc.binary_full_len = UInt16(min(path.count, Int(UInt16.max)))
+        let end = Int(VIGIL_PATH_END_BYTES)
+        if path.count >= Int(VIGIL_PATH_LEN) {
+            path = Array(path.prefix(end)) + Array(path.suffix(end))
+            proc.flags |= UInt32(VIGIL_PROC_LONG_PATH)
+            proc.binary_len = UInt32(VIGIL_PATH_LEN)
+        } else {
+            proc.binary_len = UInt32(path.count)
+        }
         withUnsafeMutableBytes(of: &proc.binary) { raw in
             raw.copyBytes(from: path)
-            raw[path.count] = 0
+            if path.count < raw.count { raw[path.count] = 0 }
+        }
+        var st = stat()
+        if stat("/proc/\(entry.pid)/exe", &st) == 0 {
+            proc.binary_dev = SuperBlockRoots.kernelDevice(statDevice: UInt64(st.st_dev))
+            proc.binary_ino = UInt64(st.st_ino)
         }
         try object.map("processes").update(entry.pid, proc)
     }

@@ -7,7 +7,7 @@ import Glibc
 /// struct vigil_sock_data (addresses IPv4-mapped, ports in host order) as Tetragon names its
 /// fields: one decoder for policy sock arguments and the network sensor.
 extension HookArgValue.SocketInfo {
-    static let families: [UInt16: String] = [1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"]
+    public static let families: [UInt16: String] = [1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"]
     static let types: [UInt16: String] = [1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"]
     static let protocols: [UInt16: String] = [0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 6: "IPPROTO_TCP", 17: "IPPROTO_UDP", 58: "IPPROTO_ICMPV6", 132: "IPPROTO_SCTP"]
     static let states: [UInt16: String] = [1: "TCP_ESTABLISHED", 2: "TCP_SYN_SENT", 3: "TCP_SYN_RECV", 4: "TCP_FIN_WAIT1", 5: "TCP_FIN_WAIT2",

@@ -15,13 +15,16 @@ extension PolicyCommand {
         @Argument(help: "Policy files.")
         var files: [String]
 
+        @Flag(name: .long, help: "Print the kernel's whole verifier log of a program it refuses.")
+        var verifierLog = false
+
         func run() throws {
             guard geteuid() == 0 else {
                 FileHandle.standardError.write(Data("vigil policy try: needs root (it loads BPF programs)\n".utf8))
                 throw ExitCode(1)
             }
             let sensor = try ProcessSensor(ringBufferBytes: 1 << 16)
-            let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+            let manager = PolicyManager(shared: .init(try sensor.sharedMaps()))
             var failed = false
             for file in files {
                 let r = PolicyLoader.load(path: file)
@@ -31,7 +34,7 @@ extension PolicyCommand {
                     continue
                 }
                 for p in r.policies {
-                    let line = LoadCheck.check(p, manager: manager)
+                    let line = LoadCheck.check(p, manager: manager, fullLog: verifierLog)
                     failed = failed || line.hasPrefix("fails")
                     print("\(file): \(p.name): \(line)")
                 }

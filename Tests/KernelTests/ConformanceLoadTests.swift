@@ -52,7 +52,7 @@ final class ConformanceLoadTests: XCTestCase {
         let files = try Self.policyFiles()
         XCTAssertEqual(files.count, 71, "the conformance set has 71 policies")
         let sensor = try ProcessSensor(ringBufferBytes: 1 << 16)
-        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+        let manager = PolicyManager(shared: .init(try sensor.sharedMaps()))
         var computed: [String: String] = [:]
         for file in files {
             let r = PolicyLoader.load(path: Self.fixtures.appendingPathComponent(file).path)

@@ -17,7 +17,7 @@ final class HookRecordSizeTests: XCTestCase {
         let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
         try sensor.attach()
         defer { sensor.detach() }
-        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes),
+        let manager = PolicyManager(shared: .init(try sensor.sharedMaps()),
                                     environment: .running)
         defer { manager.unloadAll() }
         for (name, prefix) in [("size-no-args", nil), ("size-two-args", "/etc/")] {

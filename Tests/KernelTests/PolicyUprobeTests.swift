@@ -56,7 +56,7 @@ final class PolicyUprobeTests: XCTestCase {
     private func load(_ yaml: String, name: String) throws -> (ProcessSensor, PolicyManager, RingBuffer, () -> [DecodedHookRecord]) {
         let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
         try sensor.attach()
-        let manager = PolicyManager(shared: .init(events: try sensor.eventsMap(), processes: try sensor.processesMap(), wakeupBytes: sensor.wakeupBytes))
+        let manager = PolicyManager(shared: .init(try sensor.sharedMaps()))
         let parsed = PolicyLoader.parse(Array(yaml.utf8), file: "\(name).yaml")
         XCTAssertTrue(parsed.isValid, "\(parsed.diagnostics)")
         try manager.load(XCTUnwrap(parsed.policies.first))

@@ -87,20 +87,27 @@ final class PolicyCompilerTests: XCTestCase {
         """
         XCTAssertEqual(try XCTUnwrap(compile(exec, Self.env(Self.hostFeatures.union([.tpBTF]))).get().first).flavour, .execBTF)
         XCTAssertEqual(try XCTUnwrap(compile(exec, Self.host).get().first).flavour, .tracepoint)
-        XCTAssertEqual(try XCTUnwrap(compile(Self.fim, Self.env(Self.hostFeatures.union([.tpBTF]))).get().first).flavour, .tracepoint)
+        XCTAssertEqual(try XCTUnwrap(compile(Self.fim, Self.env(Self.hostFeatures.union([.tpBTF]))).get().first).flavour, .syscallExit)
     }
 
+    /// An open whose filename a selector judges runs at the syscall's exit: the filename slot is
+    /// the file behind the returned descriptor (falling back to the name, resolved, when the
+    /// open was refused), the other arguments the registers the call was entered with.
     func testTracepointHookIsSpecializedFromTheFormat() throws {
         let plan = try XCTUnwrap(compile(Self.fim, Self.host).get().first)
-        XCTAssertEqual(plan.flavour, .tracepoint)
+        XCTAssertEqual(plan.flavour, .syscallExit)
+        XCTAssertEqual(plan.attach, .tracepoint(subsystem: "syscalls", event: "sys_exit_openat"))
+        XCTAssertEqual(plan.event, "sys_enter_openat", "the event keeps the policy's name")
         XCTAssertEqual(plan.config.hook_id, 7)
         XCTAssertEqual(plan.config.nargs, 2)
         XCTAssertEqual(plan.config.nselectors, 1)
         XCTAssertEqual(plan.config.args.0.kind, VIGIL_ARG_INT)
-        XCTAssertEqual(plan.config.args.0.source, 16, "field offset from the format")
+        XCTAssertEqual(plan.config.args.0.source, 0, "dfd: syscall argument 0, from the registers")
         XCTAssertEqual(plan.config.args.0.size, 4, "`int dfd` occupies 8 bytes; the policy's int reads 4")
-        XCTAssertEqual(plan.config.args.1.kind, VIGIL_ARG_STRING)
-        XCTAssertEqual(plan.config.args.1.source, 24)
+        XCTAssertEqual(plan.config.args.1.kind, VIGIL_ARG_FD)
+        XCTAssertEqual(plan.config.args.1.source, 1, "the filename register, for a refused open")
+        XCTAssertEqual(plan.config.args.1.size_arg, 1, "1 + the dirfd's register")
+        XCTAssertEqual(plan.config.args.1.flags & (VIGIL_ARGF_RETURN | VIGIL_ARGF_PATHNAME_FALLBACK), VIGIL_ARGF_RETURN | VIGIL_ARGF_PATHNAME_FALLBACK)
         XCTAssertNotEqual(plan.config.args.1.flags & VIGIL_ARGF_USER, 0, "syscall pointers are user memory")
         let sel = plan.config.selectors.0
         XCTAssertEqual(sel.nfilters, 2)

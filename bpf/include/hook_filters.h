@@ -221,6 +221,155 @@ static __always_inline bool sock_op(const volatile struct vigil_arg_filter *f, c
 	return false;
 }
 
+/* SubString: one needle against the argument's bytes (lower-cased for SubStringIgnCase). */
+struct substr_ctx {
+	__u32 slot;
+	__u32 hay_len;
+	__u32 index;   /* the needle's entry in `substrings` */
+	__u32 fold;    /* ignore ASCII case */
+	__u32 found;
+};
+
+static __always_inline __u8 fold_ascii(__u8 c, __u32 fold)
+{
+	return fold && c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* One start position: does the needle occur at `at`? */
+static long substr_step(__u32 at, void *data)
+{
+	struct substr_ctx *c = data;
+	__u32 zero = 0;
+	struct vigil_hook_record *r = bpf_map_lookup_elem(&record_scratch, &zero);
+	struct vigil_substring *needle = bpf_map_lookup_elem(&substrings, &c->index);
+	if (!r || !needle || c->slot >= VIGIL_HOOK_ARGS)
+		return 1;
+	__u32 n = needle->len;
+	if (n == 0 || at + n > c->hay_len) {
+		c->found = n == 0;
+		return 1;
+	}
+	const __u8 *hay = r->slots[c->slot].data;
+	for (__u32 k = 0; k < VIGIL_SUBSTRING_BYTES; k++) {
+		if (k >= n) {
+			c->found = 1;
+			return 1;
+		}
+		if (fold_ascii(hay[(at + k) & (VIGIL_ARG_BYTES - 1)], c->fold) != needle->bytes[k & 127])
+			return 0;
+	}
+	c->found = 1;
+	return 1;
+}
+
+static __noinline bool substring_match(__u32 slot, __u32 hay_len, __u32 first, __u32 count, __u32 fold)
+{
+#pragma unroll
+	for (int j = 0; j < VIGIL_SEL_SUBSTRINGS; j++) {
+		if (j >= count)
+			break;
+		struct substr_ctx c = { .slot = slot, .hay_len = hay_len > VIGIL_ARG_BYTES ? VIGIL_ARG_BYTES : hay_len, .index = first + j, .fold = fold };
+		bpf_loop(VIGIL_ARG_BYTES, substr_step, &c, 0);
+		if (c.found)
+			return true;
+	}
+	return false;
+}
+
+/* A string of `len` bytes at `data + at` (a suffix of a slot: the caller's view of a path)
+ * against the filter's values, by the positive operator `op` (Equal, Prefix). */
+static __always_inline bool view_matches(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_slot *slot, __u32 at, __u32 len)
+{
+	at &= VIGIL_ARG_BYTES - 1;
+	if (f->nvalues) {
+		/* inline values: compare the view's first 16 bytes word by word */
+		__u64 w[2] = {};
+		bpf_probe_read_kernel(w, 16, &slot->data[at]);
+		int best = -1;
+#pragma unroll
+		for (int j = 0; j < VIGIL_INLINE_STRINGS; j++) {
+			if (j >= f->nvalues)
+				break;
+			__u32 n = f->inline_lens[j];
+			if (n <= len && low_bytes(w[0] ^ f->values[2 * j], n) == 0 && (n <= 8 || low_bytes(w[1] ^ f->values[2 * j + 1], n - 8) == 0) &&
+			    (int)n > best)
+				best = n;
+		}
+		return op == VIGIL_OP_EQ ? best == (int)len : best >= 0;
+	}
+	int m = string_set_match(f->set, &slot->data[at], len, false);
+	return op == VIGIL_OP_EQ ? m == (int)len : m >= 0;
+}
+
+/*
+ * A resolved file against a path operator, taken positively (`op`: Equal, Prefix, Postfix):
+ * whether any of the file's names matches. Its names: the global path (vigil_resolve.h), its
+ * identity (a named file's hardlinks and binds are that file) and, for the positive reading
+ * only, the path as the caller sees it (a chroot or container view): the caller controls that
+ * view, so it may add a match but never take one away (negated operators ignore it).
+ */
+static __always_inline bool file_names_match(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_record *r, __u32 slot,
+					     bool with_view)
+{
+	struct vigil_hook_arg *a = &r->args[slot & (VIGIL_HOOK_ARGS - 1)];
+	struct vigil_hook_slot *sl = &r->slots[slot & (VIGIL_HOOK_ARGS - 1)];
+	__u32 flags = a->flags;
+	bool long_path = flags & VIGIL_ARG_LONG_PATH;
+	if (f->id_set && !(flags & VIGIL_ARG_NO_IDENTITY)) {
+		struct vigil_file_id id = { .set = f->id_set, .dev = a->dev, .ino = a->ino };
+		if (bpf_map_lookup_elem(&file_ids, &id))
+			return true;
+	}
+	switch (op) {
+	case VIGIL_OP_EQ:
+		if (!long_path && slot_string_op(f, sl, a->len))
+			return true;
+		break;
+	case VIGIL_OP_PREFIX:
+		if (slot_string_op(f, sl, long_path ? VIGIL_PATH_END_BYTES : a->len))
+			return true;
+		break;
+	case VIGIL_OP_POSTFIX:
+		/* a long path keeps its last VIGIL_PATH_END_BYTES bytes after its first ones */
+		return long_path ? string_set_match(f->set, &sl->data[VIGIL_PATH_END_BYTES], VIGIL_PATH_END_BYTES, true) >= 0
+				 : string_set_match(f->set, sl->data, a->len, true) >= 0;
+	}
+	if (with_view && (flags & VIGIL_ARG_ROOT_VIEW) && !long_path) {
+		__u32 at = a->root_off;
+		if (at < a->len && view_matches(f, op, sl, at, a->len - at))
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool is_resolved_file(__u32 kind)
+{
+	return kind == VIGIL_ARG_FILE || kind == VIGIL_ARG_PATH || kind == VIGIL_ARG_FD || kind == VIGIL_ARG_BINPRM ||
+	       kind == VIGIL_ARG_DENTRY || kind == VIGIL_ARG_KIOCB || kind == VIGIL_ARG_PATHNAME;
+}
+
+/* Equal/NotEqual/Prefix/... on a string, a buffer, a socket path or a resolved file. */
+static __always_inline bool path_op(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_record *r, __u32 slot, __u32 kind)
+{
+	struct vigil_hook_arg *a = &r->args[slot & (VIGIL_HOOK_ARGS - 1)];
+	if (!is_resolved_file(kind) || !(a->flags & VIGIL_ARG_RESOLVED))
+		return slot_string_op(f, &r->slots[slot & (VIGIL_HOOK_ARGS - 1)], a->len);
+	/* a name the kernel side could not follow (another process's /proc/PID/cwd): fail closed */
+	if (a->flags & VIGIL_ARG_UNRESOLVED)
+		return true;
+	switch (op) {
+	case VIGIL_OP_EQ: return file_names_match(f, VIGIL_OP_EQ, r, slot, true);
+	case VIGIL_OP_NEQ: return !file_names_match(f, VIGIL_OP_EQ, r, slot, false);
+	case VIGIL_OP_PREFIX: return file_names_match(f, VIGIL_OP_PREFIX, r, slot, true);
+	case VIGIL_OP_NOT_PREFIX: return !file_names_match(f, VIGIL_OP_PREFIX, r, slot, false);
+	case VIGIL_OP_POSTFIX: return file_names_match(f, VIGIL_OP_POSTFIX, r, slot, true);
+	case VIGIL_OP_NOT_POSTFIX: return !file_names_match(f, VIGIL_OP_POSTFIX, r, slot, false);
+	}
+	return false;
+}
+
+#define VIGIL_S_IFMT_MASK 0170000
+
 /* Inlined into selector_matches (one copy per filter index there, not per selector): as a
  * subprogram it ran its generic dispatch on every call, ~15 ns of a FIM hook's run. */
 static __always_inline bool arg_filter_matches(int s, int fi, struct vigil_hook_record *r)
@@ -231,24 +380,64 @@ static __always_inline bool arg_filter_matches(int s, int fi, struct vigil_hook_
 		return false;
 	__u32 kind = hook_config.args[slot].kind;
 	struct vigil_hook_arg *a = &r->args[slot];
-	switch (kind) {
-	case VIGIL_ARG_INT:
-		return int_op(f, a->value);
-	case VIGIL_ARG_SOCK:
-	case VIGIL_ARG_SOCKET:
-	case VIGIL_ARG_SOCKADDR:
-	case VIGIL_ARG_SKB:
-		return sock_op(f, (const struct vigil_sock_data *)r->slots[slot].data);
-	case VIGIL_ARG_CRED:
-	case VIGIL_ARG_USER_NS:
-		return false; /* the compiler refuses filters on these */
-	case VIGIL_ARG_FD:
-		if (f->op >= VIGIL_OP_GT) /* numeric operators on an fd compare the number */
+	bool sock = kind == VIGIL_ARG_SOCK || kind == VIGIL_ARG_SOCKET || kind == VIGIL_ARG_SOCKADDR || kind == VIGIL_ARG_SKB;
+	/* Every operator has its case (bpf/build.sh: -Wswitch-enum); which argument kinds each
+	 * applies to is PolicyModel/OperatorRules.swift's table, checked at compile time. */
+	switch ((enum vigil_op)f->op) {
+	case VIGIL_OP_EQ:
+	case VIGIL_OP_NEQ:
+		if (kind == VIGIL_ARG_INT)
 			return int_op(f, a->value);
 		/* fallthrough */
-	default:
-		return slot_string_op(f, &r->slots[slot], a->len);
+	case VIGIL_OP_PREFIX:
+	case VIGIL_OP_NOT_PREFIX:
+	case VIGIL_OP_POSTFIX:
+	case VIGIL_OP_NOT_POSTFIX:
+		if (kind == VIGIL_ARG_CRED || kind == VIGIL_ARG_USER_NS || sock)
+			return false; /* the compiler refuses these */
+		return path_op(f, f->op, r, slot, kind);
+	case VIGIL_OP_GT:
+	case VIGIL_OP_LT:
+	case VIGIL_OP_MASK:
+	case VIGIL_OP_IN_RANGE:
+	case VIGIL_OP_NOT_IN_RANGE:
+	case VIGIL_OP_IN_MAP:
+	case VIGIL_OP_NOT_IN_MAP:
+		return int_op(f, a->value);
+	case VIGIL_OP_SPORT:
+	case VIGIL_OP_NOT_SPORT:
+	case VIGIL_OP_DPORT:
+	case VIGIL_OP_NOT_DPORT:
+	case VIGIL_OP_SPORT_PRIV:
+	case VIGIL_OP_NOT_SPORT_PRIV:
+	case VIGIL_OP_DPORT_PRIV:
+	case VIGIL_OP_NOT_DPORT_PRIV:
+	case VIGIL_OP_SADDR:
+	case VIGIL_OP_NOT_SADDR:
+	case VIGIL_OP_DADDR:
+	case VIGIL_OP_NOT_DADDR:
+	case VIGIL_OP_PROTOCOL:
+	case VIGIL_OP_STATE:
+		return sock && sock_op(f, (const struct vigil_sock_data *)r->slots[slot].data);
+	case VIGIL_OP_FAMILY:
+		if (kind == VIGIL_ARG_SOCKADDR_UN)
+			return int_listed(f, a->value);
+		return sock && sock_op(f, (const struct vigil_sock_data *)r->slots[slot].data);
+	case VIGIL_OP_SUBSTRING:
+	case VIGIL_OP_SUBSTRING_IGNCASE:
+		if (is_resolved_file(kind) && (a->flags & VIGIL_ARG_UNRESOLVED))
+			return true;
+		return substring_match(slot, a->len, f->set, f->nvalues, f->op == VIGIL_OP_SUBSTRING_IGNCASE);
+	case VIGIL_OP_FILE_TYPE:
+	case VIGIL_OP_NOT_FILE_TYPE: {
+		/* the inode's type; a pathname resolved as a string has none yet: fail closed */
+		if (!(a->flags & VIGIL_ARG_RESOLVED) || (a->flags & (VIGIL_ARG_NO_IDENTITY | VIGIL_ARG_UNRESOLVED)))
+			return true;
+		bool listed = int_listed(f, a->value & VIGIL_S_IFMT_MASK);
+		return f->op == VIGIL_OP_FILE_TYPE ? listed : !listed;
 	}
+	}
+	return false;
 }
 
 static __always_inline __u32 namespace_inum(struct task_struct *task, __u32 ns)
@@ -316,6 +505,61 @@ static __always_inline bool pid_listed(const volatile struct vigil_selector *sel
 	return false;
 }
 
+/*
+ * A process's executable against matchBinaries values, taken positively (`op`: Equal for In,
+ * Prefix, Postfix): its global path, its identity (a hardlink of a listed binary is that
+ * binary) and, for the positive reading only, the path as the process sees it (chroot or
+ * container) which the process controls, so it may add a match, never remove one.
+ */
+static __noinline bool binary_names_match(__u32 op, __u32 set, __u32 id_set, const struct vigil_process *p, bool with_view)
+{
+	if (id_set) {
+		struct vigil_file_id id = { .set = id_set, .dev = p->binary_dev, .ino = p->binary_ino };
+		if (bpf_map_lookup_elem(&file_ids, &id))
+			return true;
+	}
+	bool long_path = p->flags & VIGIL_PROC_LONG_PATH;
+	__u32 len = p->binary_len;
+	if (len > VIGIL_PATH_LEN - 1)
+		len = VIGIL_PATH_LEN - 1;
+	int m;
+	switch (op) {
+	case VIGIL_OP_EQ:
+		if (!long_path && string_set_match(set, p->binary, len, false) == (int)len)
+			return true;
+		break;
+	case VIGIL_OP_PREFIX:
+		if (string_set_match(set, p->binary, long_path ? VIGIL_PATH_END_BYTES : len, false) >= 0)
+			return true;
+		break;
+	case VIGIL_OP_POSTFIX:
+		return long_path ? string_set_match(set, &p->binary[VIGIL_PATH_END_BYTES], VIGIL_PATH_END_BYTES, true) >= 0
+				 : string_set_match(set, p->binary, len, true) >= 0;
+	}
+	if (with_view && (p->flags & VIGIL_PROC_ROOT_VIEW) && !long_path) {
+		__u32 at = p->binary_root_off;
+		if (at < len) {
+			m = string_set_match(set, &p->binary[at & (VIGIL_PATH_LEN - 1)], len - at, false);
+			if (op == VIGIL_OP_EQ ? m == (int)(len - at) : m >= 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static __always_inline bool binary_op_matches(__u32 op, __u32 set, __u32 id_set, const struct vigil_process *p)
+{
+	switch (op) {
+	case VIGIL_OP_EQ: return binary_names_match(VIGIL_OP_EQ, set, id_set, p, true);
+	case VIGIL_OP_NEQ: return !binary_names_match(VIGIL_OP_EQ, set, id_set, p, false);
+	case VIGIL_OP_PREFIX: return binary_names_match(VIGIL_OP_PREFIX, set, id_set, p, true);
+	case VIGIL_OP_NOT_PREFIX: return !binary_names_match(VIGIL_OP_PREFIX, set, id_set, p, false);
+	case VIGIL_OP_POSTFIX: return binary_names_match(VIGIL_OP_POSTFIX, set, id_set, p, true);
+	case VIGIL_OP_NOT_POSTFIX: return !binary_names_match(VIGIL_OP_POSTFIX, set, id_set, p, false);
+	}
+	return false;
+}
+
 /* All of selector s's filters, cheapest first. Subprograms keep the code within branch range;
  * `s` is a known constant at each call, so config reads stay constants. */
 static __noinline bool selector_matches(int s, struct vigil_hook_record *r, struct vigil_process *proc)
@@ -348,7 +592,7 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 		if (!proc) /* a process the table does not know: only the Not* operators match it */
 			return sel->binary_op == VIGIL_OP_NEQ || sel->binary_op == VIGIL_OP_NOT_PREFIX ||
 			       sel->binary_op == VIGIL_OP_NOT_POSTFIX;
-		if (!string_op(sel->binary_op, sel->binary_set, proc->binary, proc->binary_len))
+		if (!binary_op_matches(sel->binary_op, sel->binary_set, sel->binary_id_set, proc))
 			return false;
 	}
 	if (sel->parent_binary_op) {
@@ -357,7 +601,7 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 		if (!parent)
 			return sel->parent_binary_op == VIGIL_OP_NEQ || sel->parent_binary_op == VIGIL_OP_NOT_PREFIX ||
 			       sel->parent_binary_op == VIGIL_OP_NOT_POSTFIX;
-		if (!string_op(sel->parent_binary_op, sel->parent_binary_set, parent->binary, parent->binary_len))
+		if (!binary_op_matches(sel->parent_binary_op, sel->parent_binary_set, sel->parent_binary_id_set, parent))
 			return false;
 	}
 	return true;

@@ -36,6 +36,25 @@ struct {
 	__type(value, __u8);
 } ints SEC(".maps");
 
+/* Identities (device, inode) of the files a filter's values name (vigil_arg_filter.id_set):
+ * a hardlink, a bind mount or another name of one of them is that file. Filled and kept
+ * current by the agent (a replaced file gets its new inode added); sized to the policy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_file_id);
+	__type(value, __u8);
+} file_ids SEC(".maps");
+
+/* SubString values: a filter's are `nvalues` entries from index `set`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_substring);
+} substrings SEC(".maps");
+
 /* Post rate limits: last post time per (selector, scope, arguments). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -13,6 +13,9 @@
 #ifndef EPERM
 #define EPERM 1
 #endif
+#ifndef EACCES
+#define EACCES 13
+#endif
 
 /* Hides a value's known range from the compiler, so the bound check that follows stays in the
  * program (the verifier needs it; clang would drop it as redundant). */

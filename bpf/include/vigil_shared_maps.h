@@ -5,6 +5,8 @@
  * live here once.
  *   events:    one ring buffer for exec/fork/exit and hook records, in order; sized at load.
  *   processes: tgid -> exec identity, parent identity, binary (struct vigil_process).
+ *   sb_roots:  super block device -> where its root is in the agent's view (vigil_resolve.h),
+ *              filled by the agent from /proc/self/mountinfo.
  * and how records are submitted to `events` (vigil_wakeup_flags).
  */
 #ifndef VIGIL_SHARED_MAPS_H
@@ -23,6 +25,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vigil_process);
 } processes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct vigil_sb_root);
+} sb_roots SEC(".maps");
 
 /* Bytes produced into `events` between two early wakeups of its reader (a quarter of the
  * ring; each loader sets it). Below that, records wait for the reader's poll timeout. */

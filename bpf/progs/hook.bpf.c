@@ -17,7 +17,6 @@
  * one ordered stream and hooks see every process's identity and binary.
  */
 #include "vigil_bpf.h"
-#include "vigil_path.h"
 #include "hook_maps.h"
 #include "hook_args.h"
 #include "hook_filters.h"
@@ -45,7 +44,7 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		return 0;
 	r->nargs = hook_config.nargs;
 	r->ret = 0;
-	if (flavour == VIGIL_HOOK_FEXIT || flavour == VIGIL_HOOK_KRETPROBE)
+	if (flavour == VIGIL_HOOK_FEXIT || flavour == VIGIL_HOOK_KRETPROBE || flavour == VIGIL_HOOK_SYSCALL_EXIT)
 		r->ret = hook_return_value(ctx, flavour);
 
 	/* Arguments a selector tests first; the rest only for a call that matched (most do not). */
@@ -99,6 +98,17 @@ SEC("tracepoint")
 int hook_tracepoint(void *ctx)
 {
 	run_hook(ctx, VIGIL_HOOK_TRACEPOINT);
+	return 0;
+}
+
+/* A syscall's exit tracepoint (sys_exit_*): the arguments are the registers the call was
+ * entered with, the result is the tracepoint's. A call that returns a descriptor is judged by
+ * the file the kernel opened, after it resolved every name and before the caller can use the
+ * descriptor: a Sigkill here ends the caller before it returns to user space. */
+SEC("tracepoint")
+int hook_syscall_exit(void *ctx)
+{
+	run_hook(ctx, VIGIL_HOOK_SYSCALL_EXIT);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "vigil_bpf.h"
 #include "vigil_shared_maps.h"
 #include "vigil_path.h"
+#include "vigil_resolve.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -112,6 +113,31 @@ static __always_inline void stdio_pipes(struct task_struct *task, struct vigil_e
 		r->flags |= VIGIL_EXEC_STDOUT_SOCKET;
 }
 
+/* The executable into the table entry: global path (first and last bytes when long), the
+ * process's own view where it differs, identity. */
+static __noinline void resolve_binary(struct vigil_process *proc, struct file *exe, struct task_struct *task)
+{
+	proc->binary_len = 0;
+	proc->binary[0] = 0;
+	proc->binary_dev = 0;
+	proc->binary_ino = 0;
+	proc->binary_root_off = 0;
+	proc->binary_full_len = 0;
+	if (!exe)
+		return;
+	struct dentry *dentry = exe->f_path.dentry;
+	__s64 mode = 0;
+	vigil_inode_id(dentry, &proc->binary_dev, &proc->binary_ino, &mode);
+	struct vigil_gpath p;
+	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
+	if (!s || vigil_gpath_walk(exe->f_path.mnt, dentry, task, &p) < 0)
+		return;
+	__u32 flags = 0;
+	vigil_gpath_emit(s, &p, proc->binary, &proc->binary_len, &proc->binary_full_len, &proc->binary_root_off, &flags,
+			 VIGIL_PROC_ROOT_VIEW, VIGIL_PROC_LONG_PATH);
+	proc->flags |= flags;
+}
+
 static __always_inline void handle_exec(struct task_struct *task)
 {
 	__u64 now = bpf_ktime_get_ns();
@@ -141,13 +167,11 @@ static __always_inline void handle_exec(struct task_struct *task)
 		proc->parent.pid = ppid;
 		proc->parent.pad = 0;
 	}
-	/* The table entry first: hooks match on the binary even when the record is lost. */
+	/* The table entry first: hooks match on the binary even when the record is lost. Hooks
+	 * judge the executable the kernel ran: its global path and identity (vigil_resolve.h). */
 	struct mm_struct *mm = task->mm;
 	struct file *exe = mm ? mm->exe_file : NULL;
-	int plen = exe ? vigil_path(exe->f_path.mnt, exe->f_path.dentry, proc->binary, task) : -1;
-	if (plen < 0)
-		proc->binary[0] = 0;
-	proc->binary_len = plen < 0 ? 0 : (plen & 0xffff);
+	resolve_binary(proc, exe, task);
 	if (!in_table)
 		bpf_map_update_elem(&processes, &tgid, proc, BPF_ANY);
 
@@ -183,10 +207,21 @@ static __always_inline void handle_exec(struct task_struct *task)
 	if (vigil_cgroup_path(task, r->cgroup_path) < 0)
 		r->cgroup_path[0] = 0;
 
-	/* the path and its NUL only (readers stop at the NUL); a full copy wrote 256 bytes */
-	bpf_probe_read_kernel(r->binary, (proc->binary_len & VIGIL_PATH_MASK) + 1, proc->binary);
-	if (plen < 0 || (plen & VIGIL_PATH_TRUNCATED))
-		r->flags |= VIGIL_EXEC_PATH_TRUNCATED;
+	/* The exported path is the process's own view (as Tetragon's): the table's global path
+	 * when the two are the same, its suffix in a chroot or container, else a walk of its own. */
+	if (!(proc->flags & (VIGIL_PROC_ROOT_VIEW | VIGIL_PROC_LONG_PATH)) && proc->binary_len) {
+		/* the path and its NUL only (readers stop at the NUL); a full copy wrote 256 bytes */
+		bpf_probe_read_kernel(r->binary, (proc->binary_len & VIGIL_PATH_MASK) + 1, proc->binary);
+	} else if ((proc->flags & VIGIL_PROC_ROOT_VIEW) && !(proc->flags & VIGIL_PROC_LONG_PATH)) {
+		__u32 at = proc->binary_root_off & VIGIL_PATH_MASK;
+		bpf_probe_read_kernel(r->binary, ((proc->binary_len - at) & VIGIL_PATH_MASK) + 1, &proc->binary[at]);
+	} else {
+		int plen = exe ? vigil_path(exe->f_path.mnt, exe->f_path.dentry, r->binary, task) : -1;
+		if (plen < 0 || (plen & VIGIL_PATH_TRUNCATED))
+			r->flags |= VIGIL_EXEC_PATH_TRUNCATED;
+		if (plen < 0)
+			r->binary[0] = 0;
+	}
 	struct fs_struct *fs = task->fs;
 	int clen = vigil_path(fs->pwd.mnt, fs->pwd.dentry, r->cwd, task);
 	if (clen < 0 || (clen & VIGIL_PATH_TRUNCATED))

@@ -40,6 +40,8 @@
 /* struct vigil_process.flags */
 #define VIGIL_PROC_CLONE (1u << 0)       /* forked, has not exec'd since */
 #define VIGIL_PROC_PROCFS (1u << 1)      /* seeded from /proc at agent start */
+#define VIGIL_PROC_ROOT_VIEW (1u << 2)   /* the process's root is not the agent's: binary[binary_root_off..] is its view */
+#define VIGIL_PROC_LONG_PATH (1u << 3)   /* binary holds the first and last VIGIL_PATH_END_BYTES bytes */
 
 /* Namespace slots in struct vigil_exec_record.ns, in Tetragon's order. */
 #define VIGIL_NS_UTS 0
@@ -80,9 +82,27 @@ struct vigil_process {
 	struct vigil_exec_id parent;
 	__u32 flags;
 	__u32 binary_len; /* bytes in binary, without the NUL */
-	__u8 binary[VIGIL_PATH_LEN]; /* the executable's full path; a clone keeps its parent's */
+	__u64 binary_ino; /* the executable's identity (matchBinaries: a hardlink of a listed binary is it) */
+	__u32 binary_dev; /* its super block's device, kernel encoding */
+	__u16 binary_root_off; /* VIGIL_PROC_ROOT_VIEW: where the path as the process sees it starts */
+	__u16 binary_full_len; /* the global path's full length (VIGIL_PROC_LONG_PATH when > binary_len) */
+	/* the executable's global path (from the agent's root, through bind mounts and chroots; the
+	 * first and last VIGIL_PATH_END_BYTES bytes when longer); a clone keeps its parent's */
+	__u8 binary[VIGIL_PATH_LEN];
 };
-_Static_assert(sizeof(struct vigil_process) == 40 + VIGIL_PATH_LEN, "vigil_process size");
+_Static_assert(sizeof(struct vigil_process) == 56 + VIGIL_PATH_LEN, "vigil_process size");
+
+/* Map "sb_roots" (key: a super block's device, kernel encoding): where that file system's root
+ * is in the agent's view, e.g. "" for the root file system, "/dev/shm" for its tmpfs. Kept by
+ * the agent from /proc/self/mountinfo; the in-kernel path walk stops at a super block root it
+ * finds here, so bind mounts and chroots resolve to the file's own place. */
+#define VIGIL_SB_ROOT_BYTES 256
+struct vigil_sb_root {
+	__u32 len;
+	__u32 pad;
+	char path[VIGIL_SB_ROOT_BYTES];
+};
+_Static_assert(sizeof(struct vigil_sb_root) == 8 + VIGIL_SB_ROOT_BYTES, "vigil_sb_root size");
 
 /* One exec, from sched_process_exec. */
 struct vigil_exec_record {

@@ -22,52 +22,14 @@
 #define VIGIL_STRING_KEY_BYTES 252 /* bytes of a string compared through the string-set tries
                                     * (the kernel caps LPM trie data at 256 bytes: 4 go to the set id) */
 #define VIGIL_RATE_KEY_BYTES 40    /* argument bytes a rate limit tells apart (as Tetragon) */
+#define VIGIL_PATH_END_BYTES 128   /* a resolved path longer than a slot keeps its first and last this many bytes:
+                                    * Prefix and Postfix values up to this length are judged on any path */
+#define VIGIL_SUBSTRING_BYTES 100  /* bytes of a SubString value (Tetragon: 100) */
+#define VIGIL_SEL_SUBSTRINGS 8     /* SubString values per matchArgs entry */
 
 #define VIGIL_RECORD_HOOK 4u       /* struct vigil_hook_record */
 
-/* Program flavours of the generic hook: which section of hook.bpf.c is kept. */
-#define VIGIL_HOOK_TRACEPOINT 1u
-#define VIGIL_HOOK_RAW_TP 2u
-#define VIGIL_HOOK_KPROBE 3u
-#define VIGIL_HOOK_KRETPROBE 4u
-#define VIGIL_HOOK_FENTRY 5u
-#define VIGIL_HOOK_FEXIT 6u
-#define VIGIL_HOOK_FMOD_RET 7u
-#define VIGIL_HOOK_LSM 8u
-/* cgroup sock_addr programs (connect4/sendmsg4 and connect6/sendmsg6): a connect hook
- * (lsm socket_connect, kprobe tcp_connect / sys_connect) lowered for kernels without LSM
- * or without a way to override the function; the arguments come from struct bpf_sock_addr. */
-#define VIGIL_HOOK_CGROUP_SOCK4 9u
-#define VIGIL_HOOK_CGROUP_SOCK6 10u
-/* sched/sched_process_exec without arguments, as a tp_btf program: it runs after the process
- * sensor's own tp_btf program on that tracepoint (attached first), so matchBinaries sees the
- * new image whatever else is attached there (see HookPlacement.place). */
-#define VIGIL_HOOK_EXEC_BTF 11u
-/* A user-space function (uprobes:): registers as a kprobe's, pointers into the process's
- * memory (its arguments carry VIGIL_ARGF_USER). */
-#define VIGIL_HOOK_UPROBE 12u
-
-/* How an argument is read (struct vigil_arg_spec.kind). */
-#define VIGIL_ARG_NONE 0u
-#define VIGIL_ARG_INT 1u      /* integer of `size` bytes (VIGIL_ARGF_SIGNED) */
-#define VIGIL_ARG_STRING 2u   /* NUL-terminated string behind a pointer */
-#define VIGIL_ARG_BUFFER 3u   /* bytes behind a pointer; length from another argument */
-#define VIGIL_ARG_FILE 4u     /* struct file * -> full path */
-#define VIGIL_ARG_PATH 5u     /* struct path * -> full path */
-#define VIGIL_ARG_FD 6u       /* file descriptor -> full path through the caller's fd table */
-#define VIGIL_ARG_BINPRM 7u   /* struct linux_binprm * -> the executable's full path */
-#define VIGIL_ARG_DENTRY 8u   /* struct dentry * -> path within its file system */
-#define VIGIL_ARG_INLINE 9u   /* tracepoint field holding the bytes itself (char comm[16]) */
-#define VIGIL_ARG_DATA_LOC 10u /* tracepoint __data_loc field (offset/length word) */
-#define VIGIL_ARG_SOCK 11u    /* struct sock * -> addresses, ports, family, protocol */
-#define VIGIL_ARG_CRED 12u    /* struct cred * -> ids and capabilities */
-#define VIGIL_ARG_SOCKADDR 13u /* struct sockaddr * -> family, address, port (as vigil_sock_data) */
-#define VIGIL_ARG_SOCKET 14u  /* struct socket * -> its struct sock */
-#define VIGIL_ARG_SKB 15u     /* struct sk_buff * -> IP addresses, ports, protocol (as vigil_sock_data); value: len */
-#define VIGIL_ARG_NETDEV 16u  /* struct net_device * -> its name */
-#define VIGIL_ARG_KIOCB 17u   /* struct kiocb * -> its file's full path */
-#define VIGIL_ARG_MODULE 18u  /* struct module * -> its name */
-#define VIGIL_ARG_USER_NS 19u /* struct user_namespace * -> level, owner, group, inode */
+#include "vigil_concepts.h" /* flavours, argument kinds, operators, actions */
 
 /* struct vigil_arg_spec.flags */
 #define VIGIL_ARGF_SIGNED (1u << 0)    /* sign-extend an integer */
@@ -76,56 +38,22 @@
 #define VIGIL_ARGF_RETURN (1u << 3)    /* the value is the function's return (fexit) */
 #define VIGIL_ARGF_FILTERED (1u << 4)  /* a selector tests it: read before the selectors (others only on a match) */
 
+#define VIGIL_ARGF_PATHNAME_FALLBACK (1u << 5) /* an opened file (the return value as a descriptor): when the
+                                               * call failed with EACCES/EPERM, the pathname argument in
+                                               * `source` (dirfd slot in size_arg) resolved as a string */
+
 /* struct vigil_hook_arg.flags (set by the kernel) */
 #define VIGIL_ARG_TRUNCATED (1u << 0)
 #define VIGIL_ARG_READ_FAILED (1u << 1)
-
-/* Filter operators (struct vigil_arg_filter.op, binary_op). 0 = no filter. */
-#define VIGIL_OP_EQ 1u
-#define VIGIL_OP_NEQ 2u
-#define VIGIL_OP_PREFIX 3u
-#define VIGIL_OP_NOT_PREFIX 4u
-#define VIGIL_OP_POSTFIX 5u
-#define VIGIL_OP_NOT_POSTFIX 6u
-#define VIGIL_OP_GT 7u
-#define VIGIL_OP_LT 8u
-#define VIGIL_OP_MASK 9u
-#define VIGIL_OP_IN_RANGE 10u
-#define VIGIL_OP_NOT_IN_RANGE 11u
-#define VIGIL_OP_SPORT 12u
-#define VIGIL_OP_NOT_SPORT 13u
-#define VIGIL_OP_DPORT 14u
-#define VIGIL_OP_NOT_DPORT 15u
-#define VIGIL_OP_SPORT_PRIV 16u
-#define VIGIL_OP_NOT_SPORT_PRIV 17u
-#define VIGIL_OP_DPORT_PRIV 18u
-#define VIGIL_OP_NOT_DPORT_PRIV 19u
-#define VIGIL_OP_SADDR 20u
-#define VIGIL_OP_NOT_SADDR 21u
-#define VIGIL_OP_DADDR 22u
-#define VIGIL_OP_NOT_DADDR 23u
-#define VIGIL_OP_PROTOCOL 24u
-#define VIGIL_OP_FAMILY 25u
-#define VIGIL_OP_IN_MAP 26u    /* integer value in the filter's set (hash) */
-#define VIGIL_OP_NOT_IN_MAP 27u
-#define VIGIL_OP_STATE 28u     /* socket's TCP state (sk_state) in the listed values */
-
-/* Actions (struct vigil_action.kind); also bits (1 << kind) of vigil_hook_record.actions. */
-#define VIGIL_ACT_POST 1u
-#define VIGIL_ACT_NOPOST 2u
-#define VIGIL_ACT_SIGKILL 3u
-#define VIGIL_ACT_SIGNAL 4u
-#define VIGIL_ACT_OVERRIDE 5u
-/* TrackSock / UntrackSock: the socket argument in slot `arg` is owned by the caller from now
- * on / no longer owned (map `tracked_socks`); events that carry a tracked socket are the owner's
- * (hook_config.owner_slot), whoever runs when the kernel calls the hook (softirq, a child
- * the socket was passed to). A policy's returnArgAction is the same action on the return slot. */
-#define VIGIL_ACT_TRACK_SOCK 6u
-#define VIGIL_ACT_UNTRACK_SOCK 7u
-/* GetUrl / DnsLookup: carried out by the agent for the posted record (an HTTP GET of argUrl,
- * a lookup of argFqdn: Tetragon's canary-token actions); the kernel only marks the record. */
-#define VIGIL_ACT_GET_URL 8u
-#define VIGIL_ACT_DNS_LOOKUP 9u
+#define VIGIL_ARG_RESOLVED (1u << 2)   /* a resolved file: dev, ino, root_off, full_len are set */
+#define VIGIL_ARG_LONG_PATH (1u << 3)  /* the path is longer than the slot: data holds its first and last
+                                        * VIGIL_PATH_END_BYTES bytes; full_len has its length */
+#define VIGIL_ARG_ROOT_VIEW (1u << 4)  /* the caller's root is not the agent's: the path as the caller sees it
+                                        * starts at data[root_off] */
+#define VIGIL_ARG_UNRESOLVED (1u << 5) /* a pathname the kernel side could not resolve (another process's
+                                        * /proc/PID/cwd or fd): path filters fail closed on it */
+#define VIGIL_ARG_NO_IDENTITY (1u << 6) /* a pathname resolved as a string (the file may not exist yet):
+                                         * no dev/ino */
 
 /* struct vigil_action.scope for rate limits */
 #define VIGIL_SCOPE_THREAD 0u
@@ -172,7 +100,8 @@ struct vigil_arg_filter {
 	__u32 set;     /* string / address / integer set id in the maps; 0 = none */
 	__u32 nvalues; /* inline integer values used; for strings: inline strings used (0: use the set) */
 	__u8 inline_lens[VIGIL_INLINE_STRINGS]; /* lengths of the inline strings */
-	__u32 pad;
+	__u32 id_set;  /* resolved files: the identities (dev, ino) of the files the values name (map
+	                * `file_ids`); 0 = none. A hardlink or bind mount of a named file is that file. */
 	__s64 values[VIGIL_FILTER_INTS];
 };
 _Static_assert(sizeof(struct vigil_arg_filter) == 24 + 8 * VIGIL_FILTER_INTS, "vigil_arg_filter size");
@@ -207,15 +136,17 @@ struct vigil_selector {
 	__u32 pid_ns;      /* matchPIDs isNamespacePID: compare the pid inside the process's own pid namespace */
 	__u32 parent_binary_op;  /* matchParentBinaries: as binary_op, on the parent's binary (process table) */
 	__u32 parent_binary_set;
-	__u32 pad;
+	__u32 binary_id_set;     /* identities of the files matchBinaries lists (map file_ids); 0 = none */
 	__u32 cap_op;      /* matchCapabilities: VIGIL_OP_EQ (In: has any), NEQ (NotIn: has none) */
 	__u32 cap_set;     /* 0 effective, 1 inheritable, 2 permitted */
+	__u32 parent_binary_id_set;
+	__u32 pad;
 	__u64 cap_mask;
 	struct vigil_ns_filter ns[VIGIL_SEL_NS_FILTERS];
 	struct vigil_arg_filter filters[VIGIL_SEL_ARG_FILTERS];
 	struct vigil_action actions[VIGIL_SEL_ACTIONS];
 };
-_Static_assert(sizeof(struct vigil_selector) == 24 + 4 * VIGIL_SEL_PIDS + 16 + 16 + 2 * 32 + 5 * 88 + 4 * 24, "vigil_selector size");
+_Static_assert(sizeof(struct vigil_selector) == 24 + 4 * VIGIL_SEL_PIDS + 16 + 24 + 2 * 32 + 5 * 88 + 4 * 24, "vigil_selector size");
 
 /* Everything that specializes one loaded hook program (its .rodata `config`). */
 struct vigil_hook_config {
@@ -242,6 +173,14 @@ struct vigil_string_value {
 	__u32 len;        /* the value's length in bytes; Equal needs the match to be the whole string */
 	__u32 pad;
 };
+
+/* One SubString value (map `substrings`, an array: a filter's values are `nvalues` entries from index `set`). */
+struct vigil_substring {
+	__u32 len;
+	__u32 pad;
+	__u8 bytes[128];
+};
+_Static_assert(sizeof(struct vigil_substring) == 136, "vigil_substring size");
 
 struct vigil_int_key {
 	__u32 set;
@@ -304,10 +243,14 @@ _Static_assert(sizeof(struct vigil_cred_data) == 64, "vigil_cred_data size");
 /* One recorded argument's metadata; its bytes are in vigil_hook_record.slots[slot].data. */
 struct vigil_hook_arg {
 	__u32 len;     /* bytes used in data (strings without the NUL) */
-	__u32 flags;   /* VIGIL_ARG_TRUNCATED, VIGIL_ARG_READ_FAILED */
-	__s64 value;   /* integers; fd numbers; a buffer's full size; sock: family | type<<16 | proto<<32 */
+	__u32 flags;   /* VIGIL_ARG_* flags above */
+	__s64 value;   /* integers; fd numbers; a buffer's full size; sock: family; resolved files: the inode mode */
+	__u64 ino;     /* resolved files: the inode number */
+	__u32 dev;     /* resolved files: the super block's device (kernel encoding, MAJOR << 20 | MINOR) */
+	__u16 root_off; /* VIGIL_ARG_ROOT_VIEW: where the path as the caller sees it starts in data */
+	__u16 full_len; /* resolved files: the global path's full length */
 };
-_Static_assert(sizeof(struct vigil_hook_arg) == 16, "vigil_hook_arg size");
+_Static_assert(sizeof(struct vigil_hook_arg) == 32, "vigil_hook_arg size");
 
 /*
  * One argument's bytes, behind an 8-byte header that has the layout of struct
@@ -337,6 +280,14 @@ struct vigil_hook_record {
 	struct vigil_hook_arg args[VIGIL_HOOK_ARGS];
 	struct vigil_hook_slot slots[VIGIL_HOOK_ARGS];
 };
-_Static_assert(sizeof(struct vigil_hook_record) == 16 + 16 + 24 + 8 + 5 * 16 + 5 * (8 + VIGIL_ARG_BYTES), "vigil_hook_record size");
+_Static_assert(sizeof(struct vigil_hook_record) == 16 + 16 + 24 + 8 + 5 * 32 + 5 * (8 + VIGIL_ARG_BYTES), "vigil_hook_record size");
+
+/* Key of map `file_ids`: one file of an identity set (a filter's id_set). */
+struct vigil_file_id {
+	__u32 set;
+	__u32 dev;
+	__u64 ino;
+};
+_Static_assert(sizeof(struct vigil_file_id) == 16, "vigil_file_id size");
 
 #endif /* VIGIL_HOOK_ABI_H */

@@ -1,0 +1,47 @@
+import AgentCore
+import CVigilABI
+import KernelFeatures
+import PolicyModel
+
+/// `lsmhooks:`: a BPF-LSM hook (`file_open`, `bprm_check_security`, ...), whose program's
+/// return value denies (Override). `socket_connect` also has a cgroup form (ConnectLowering).
+enum LSMHook: HookKind {
+    static let section = "lsmhooks"
+    static var hooks: KeyPath<PolicySpec, [LSMHookSpec]> { \.lsmHooks }
+    static var common: WritableKeyPath<LSMHookSpec, HookCommon> { \.common }
+    static func describe(_ l: LSMHookSpec) -> String { "lsm \(l.hook)" }
+    static func compile(_ l: LSMHookSpec, _ c: CompileContext) -> Result<[HookPlan], EngineError> {
+        lsm(l, path: c.path, policy: c.policy, env: c.env, monitor: c.monitor)
+    }
+
+    static func lsm(_ l: LSMHookSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
+        let name = "\(path) (lsm \(l.hook))"
+        let placement = env.place(.lsm(hook: l.hook))
+        guard let tier = placement.tier, tier != HookPlacement.cgroupConnectTier else {
+            // socket_connect without BPF-LSM: its cgroup form (ConnectLowering)
+            if let form = ConnectLowering.form(lsmHook: l.hook) {
+                return ConnectLowering.plans(form: form, common: l.common, path: path, name: name, family: .lsm, functionName: l.hook,
+                                             policy: policy, env: env, monitor: monitor)
+                    .mapError { ConnectLowering.combine(native: .unplaceable(hook: name, tried: placement.skipped), lowered: $0) }
+            }
+            return .failure(.unplaceable(hook: name, tried: placement.skipped))
+        }
+        var config = vigil_hook_config()
+        var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
+        for (i, a) in l.common.args.enumerated() {
+            switch ArgumentLayout.forFunction(a.type) {
+            case .success(let lay):
+                slots.append((a, lay))
+                setElement(&config.args, i, vigil_arg_spec(kind: lay.kind, source: a.index, size: lay.size, flags: lay.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: a.sizeArgIndex ?? 0, pad: 0))
+            case .failure(let e): return .failure(.unsupported("\(name): arg index \(a.index): \(e)"))
+            }
+        }
+        config.nargs = UInt32(slots.count)
+        return PolicyCompiler.finish(config: config, slots: slots, selectors: l.common.selectors, flavour: .lsm, monitor: monitor, path: path, name: name, env: env) { config, sets in
+            HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .lsm, flavour: .lsm, attach: .lsm(hook: l.hook),
+                     functionName: l.hook, config: config, sets: sets, slots: slots, returnArg: nil,
+                     message: l.common.message, tags: l.common.tags)
+        }.map { [$0] }
+    }
+
+}
