@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "Datapath", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "NetworkPolicy", "Sensors"]),
         .target(
             name: "AgentRuntime",
-            dependencies: ["AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "EventJSON", "Export", "BPFKit", "PolicyYAML", "CMalloc", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "PolicyModel", "KernelFeatures", "EventJSON", "Export", "BPFKit", "PolicyYAML", "CMalloc", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON", "Sensors", "CVigilABI"]),
         .executableTarget(

@@ -7,7 +7,7 @@ struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract: "Validate, explain and list TracingPolicy files.",
-        subcommands: [Validate.self, Explain.self, List.self, Try.self]
+        subcommands: [Validate.self, Explain.self, List.self, Try.self, Test.self]
     )
 
     /// `vigil policy validate FILE...`: every problem, positioned; exit 2 if any.

@@ -7,7 +7,7 @@ import Sensors
 import XCTest
 
 /// A hook's records carry the fixed part and only the argument slots the hook uses, so the
-/// ring holds more of them (a hook without arguments: 144 bytes, not the 1464 of a full
+/// ring holds more of them (a hook without arguments: 224 bytes, not the 1544 of a full
 /// record). In-process on the tracepoint tier (every kernel, the host's included).
 final class HookRecordSizeTests: XCTestCase {
     static let cat = PolicyTracepointTests.cat
@@ -31,7 +31,10 @@ final class HookRecordSizeTests: XCTestCase {
         let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
             if HookRecordDecoder.isHookRecord(bytes), let (r, loaded) = manager.decode(bytes) {
                 sizes[loaded.plan.policyName, default: []].insert(bytes.count)
-                if case .string(let p) = r.args.last?.value { paths.append(p) }
+                switch r.args.last?.value {
+                case .string(let p)?, .file(let p, _)?: paths.append(p) // a filtered filename is the opened file
+                default: break
+                }
             }
             return true
         }

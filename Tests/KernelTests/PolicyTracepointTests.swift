@@ -200,7 +200,11 @@ final class PolicyTracepointTests: XCTestCase {
         XCTAssertTrue(events.allSatisfy { ($0.process["binary"] as? String)?.hasPrefix(dir + "/") ?? false }, "only the dropper's exec is reported: \(events.map { $0.process["binary"] ?? "" })")
     }
 
-    static func path(_ e: [String: Any]) -> String? { e.args.count > 1 ? e.args[1]["string_arg"] as? String : nil }
+    /// The filename argument: a judged open reports the file it opened (file_arg), others the resolved name.
+    static func path(_ e: [String: Any]) -> String? {
+        guard e.args.count > 1 else { return nil }
+        return (e.args[1]["file_arg"] as? [String: Any])?["path"] as? String ?? e.args[1]["string_arg"] as? String
+    }
 
     static func execvePolicy(name: String, binary: String, mode: String? = nil) -> String {
         """

@@ -311,8 +311,10 @@ static __always_inline bool view_matches(const volatile struct vigil_arg_filter 
 static __always_inline bool file_names_match(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_record *r, __u32 slot,
 					     bool with_view)
 {
-	struct vigil_hook_arg *a = &r->args[slot & (VIGIL_HOOK_ARGS - 1)];
-	struct vigil_hook_slot *sl = &r->slots[slot & (VIGIL_HOOK_ARGS - 1)];
+	if (slot >= VIGIL_HOOK_ARGS) /* VIGIL_HOOK_ARGS is 5: a bound, not a mask */
+		return false;
+	struct vigil_hook_arg *a = &r->args[slot];
+	struct vigil_hook_slot *sl = &r->slots[slot];
 	__u32 flags = a->flags;
 	bool long_path = flags & VIGIL_ARG_LONG_PATH;
 	if (f->id_set && !(flags & VIGIL_ARG_NO_IDENTITY)) {
@@ -351,9 +353,11 @@ static __always_inline bool is_resolved_file(__u32 kind)
 /* Equal/NotEqual/Prefix/... on a string, a buffer, a socket path or a resolved file. */
 static __always_inline bool path_op(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_record *r, __u32 slot, __u32 kind)
 {
-	struct vigil_hook_arg *a = &r->args[slot & (VIGIL_HOOK_ARGS - 1)];
+	if (slot >= VIGIL_HOOK_ARGS)
+		return false;
+	struct vigil_hook_arg *a = &r->args[slot];
 	if (!is_resolved_file(kind) || !(a->flags & VIGIL_ARG_RESOLVED))
-		return slot_string_op(f, &r->slots[slot & (VIGIL_HOOK_ARGS - 1)], a->len);
+		return slot_string_op(f, &r->slots[slot], a->len);
 	/* a name the kernel side could not follow (another process's /proc/PID/cwd): fail closed */
 	if (a->flags & VIGIL_ARG_UNRESOLVED)
 		return true;

@@ -1,0 +1,284 @@
+import Foundation
+import KernelFeatures
+import PolicyModel
+
+/// The outcome of one attack-test case on this kernel (`vigil policy test`).
+public struct AttackResult: Sendable, Codable, Equatable {
+    public var suite: String
+    public var name: String
+    public var attackClass: String
+    public var access: String
+    public var benign: Bool
+    /// The hook tier the policies run as here (`tracepoint`, `lsm`).
+    public var tier: String
+    public var kernel: String
+    public var expected: String
+    /// The case's known kernel limit on this tier, if it names one.
+    public var limit: String?
+    public var got: String
+    public var passed: Bool
+    /// What was seen, for a failure: exit status, events.
+    public var detail: String
+}
+
+/// Runs attack-test suites against the running kernel: the real agent (`vigil agent`, this
+/// executable) with the suite's policies, the steps as real processes, the outcome read from
+/// the agent's JSON export and the processes' exit statuses.
+public final class PolicyTestRunner {
+    let executable: String
+    /// How long to wait for the events a case expects (and, for `nothing`, to be sure none come).
+    let settle: TimeInterval
+    let log: (String) -> Void
+
+    public init(executable: String, settle: TimeInterval? = nil, log: @escaping (String) -> Void = { _ in }) {
+        self.executable = executable
+        let inVM = ProcessInfo.processInfo.environment["VIGIL_IN_VM"] != nil
+        self.settle = settle ?? (inVM ? 6 : 1.5)
+        self.log = log
+    }
+
+    /// The tier the running kernel gives file and exec policies: BPF-LSM where it loads and is
+    /// active, syscall tracepoints elsewhere.
+    public static func currentTier(probe: FeatureProbe = .shared) -> String {
+        probe.isSupported(.lsm) && HookPlacement.activeLSMs().contains("bpf") ? "lsm" : "tracepoint"
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Runs every case of `suite`; results in case order.
+    public func run(_ suite: AttackSuite) throws -> [AttackResult] {
+        let tier = Self.currentTier()
+        let kernel = KernelFeatures.runningKernelRelease
+        let dir = (suite.file as NSString).deletingLastPathComponent
+        let policies = suite.policies.map { $0.hasPrefix("/") ? $0 : (dir as NSString).appendingPathComponent($0) }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-policy-test-\(getpid())-\(UUID().uuidString.prefix(6))").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+
+        let agent = try AgentUnderTest(executable: executable, policies: policies, directory: work, timeout: settle * 20)
+        defer { agent.stop() }
+        log("\(suite.file): \(suite.cases.count) cases, tier \(tier), kernel \(kernel)")
+
+        let suiteScratch = work + "/suite"
+        try FileManager.default.createDirectory(atPath: suiteScratch, withIntermediateDirectories: true)
+        for step in suite.setup {
+            let r = try StepRunner.run(step, user: nil, mountNamespace: false, scratch: suiteScratch, suiteScratch: suiteScratch)
+            guard r.status == 0 else { throw Failure(description: "\(suite.file): setup step failed (\(r.status)): \(step): \(r.stderr)") }
+        }
+
+        var results: [AttackResult] = []
+        for (i, c) in suite.cases.enumerated() {
+            let scratch = work + "/case-\(i)"
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+            chmod(scratch, 0o777) // a case may run as another user
+            var steps: [StepRunner.Outcome] = []
+            for step in c.steps {
+                steps.append(try StepRunner.run(step, user: c.user, mountNamespace: c.mountNamespace, scratch: scratch, suiteScratch: suiteScratch))
+            }
+            let pids = Set(steps.map(\.pid))
+            let expectation = c.expectation(on: tier) ?? AttackExpectation(outcome: .nothing)
+            let events = agent.events(from: pids, until: { evs in
+                expectation.outcome != .nothing && Self.judge(expectation, last: steps.last, events: evs).passed
+            }, timeout: settle)
+            let verdict = Self.judge(expectation, last: steps.last, events: events)
+            results.append(AttackResult(suite: suite.file, name: c.name, attackClass: c.attackClass ?? "", access: c.access ?? "", benign: c.benign,
+                                        tier: tier, kernel: kernel, expected: Self.describe(expectation), limit: expectation.limit,
+                                        got: verdict.got, passed: verdict.passed, detail: verdict.passed ? "" : verdict.detail))
+            log("  \(verdict.passed ? "pass" : "FAIL")  \(c.name): expected \(Self.describe(expectation)), got \(verdict.got)\(verdict.passed ? "" : " (\(verdict.detail))")")
+        }
+        return results
+    }
+
+    static func describe(_ e: AttackExpectation) -> String {
+        var s = e.outcome.rawValue
+        if let m = e.event {
+            let fields = [m.policy.map { "policy \($0)" }, m.path.map { "path \($0)" }, m.binary.map { "binary \($0)" }].compactMap { $0 }
+            if !fields.isEmpty { s += " (" + fields.joined(separator: ", ") + ")" }
+        }
+        return s
+    }
+
+    /// Whether what happened is what `e` expects; `got` says what happened.
+    static func judge(_ e: AttackExpectation, last: StepRunner.Outcome?, events: [[String: Any]]) -> (passed: Bool, got: String, detail: String) {
+        let matching = events.filter { matches($0, e.event) }
+        let killedEvent = matching.contains { action($0) == "KPROBE_ACTION_SIGKILL" }
+        let deniedEvent = matching.contains { action($0) == "KPROBE_ACTION_OVERRIDE" }
+        let killed = last.map { $0.killedBySIGKILL } ?? false
+        let quiet = last.map { $0.stdout.isEmpty } ?? true
+        let status = last.map { "exit \($0.status)\($0.killedBySIGKILL ? " (SIGKILL)" : "")" } ?? "no step"
+        let got: String
+        if events.isEmpty { got = "nothing" }
+        else if killed && killedEvent { got = "killed" }
+        else if deniedEvent && (last?.status ?? 0) != 0 { got = "denied" }
+        else { got = "event" }
+        let detail = "\(status); \(events.count) event(s)" + (events.isEmpty ? "" : ": " + events.prefix(3).map(summary).joined(separator: "; "))
+        switch e.outcome {
+        case .nothing: return (events.isEmpty, got, detail)
+        case .event: return (!matching.isEmpty, matching.isEmpty ? got : "event", detail)
+        case .killed: return (killed && killedEvent && quiet, got, detail + (quiet ? "" : "; the attack printed \(last?.stdout.count ?? 0) bytes"))
+        case .denied: return (deniedEvent && (last?.status ?? 0) != 0 && !killed && quiet, got, detail)
+        }
+    }
+
+    static func body(_ event: [String: Any]) -> [String: Any]? {
+        for k in ["process_kprobe", "process_tracepoint", "process_lsm", "process_uprobe"] { if let b = event[k] as? [String: Any] { return b } }
+        return nil
+    }
+
+    static func action(_ event: [String: Any]) -> String? { body(event)?["action"] as? String }
+
+    static func matches(_ event: [String: Any], _ m: AttackEventMatch?) -> Bool {
+        guard let b = body(event) else { return false }
+        guard let m else { return true }
+        if let p = m.policy, !((b["policy_name"] as? String) ?? "").hasPrefix(p) { return false }
+        if let bin = m.binary, ((b["process"] as? [String: Any])?["binary"] as? String) != bin { return false }
+        if let path = m.path, !paths(b).contains(path) { return false }
+        return true
+    }
+
+    /// Every path an event's arguments show.
+    static func paths(_ body: [String: Any]) -> [String] {
+        var out: [String] = []
+        for a in (body["args"] as? [[String: Any]]) ?? [] {
+            for k in ["file_arg", "path_arg", "linux_binprm_arg"] { if let p = (a[k] as? [String: Any])?["path"] as? String { out.append(p) } }
+            if let s = a["string_arg"] as? String { out.append(s) }
+        }
+        return out
+    }
+
+    static func summary(_ event: [String: Any]) -> String {
+        guard let b = body(event) else { return "?" }
+        let bin = (b["process"] as? [String: Any])?["binary"] as? String ?? "?"
+        return "\(b["policy_name"] as? String ?? "?") \(action(event) ?? "?") \(bin) \(paths(b).joined(separator: ","))"
+    }
+}
+
+/// One shell step of a case, run as a real process.
+enum StepRunner {
+    struct Outcome {
+        var pid: Int32
+        var status: Int32
+        var killedBySIGKILL: Bool
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ command: String, user: String?, mountNamespace: Bool, scratch: String, suiteScratch: String) throws -> Outcome {
+        var argv = ["/bin/sh", "-c", command]
+        if let user {
+            let (uid, gid) = try ids(of: user)
+            argv = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--"] + argv
+        }
+        if mountNamespace { argv = ["/usr/bin/unshare", "--mount", "--propagation", "private", "--"] + argv }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0])
+        p.arguments = Array(argv.dropFirst())
+        p.currentDirectoryURL = URL(fileURLWithPath: scratch)
+        var env = ProcessInfo.processInfo.environment
+        env["SCRATCH"] = scratch
+        env["SUITE"] = suiteScratch
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let collected = OutputBox()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { collected.out = out.fileHandleForReading.readDataToEndOfFile() }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        let signaled = p.terminationReason == .uncaughtSignal
+        let status = p.terminationStatus
+        // a shell reports a command killed by a signal as 128 + the signal
+        let killed = (signaled && status == SIGKILL) || (!signaled && status == 128 + SIGKILL)
+        return Outcome(pid: p.processIdentifier, status: signaled ? 128 + status : status, killedBySIGKILL: killed,
+                       stdout: String(decoding: collected.out, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func ids(of user: String) throws -> (uid_t, gid_t) {
+        if let uid = UInt32(user) { return (uid, uid) }
+        guard let pw = getpwnam(user) else { throw PolicyTestRunner.Failure(description: "no user \(user) on this machine") }
+        return (pw.pointee.pw_uid, pw.pointee.pw_gid)
+    }
+
+    final class OutputBox: @unchecked Sendable { var out = Data() }
+}
+
+/// `vigil agent` started for a suite: its policies loaded, exporting JSON lines to a file.
+final class AgentUnderTest {
+    let process = Process()
+    let exportPath: String
+    let errPath: String
+    private var offset: UInt64 = 0
+    private var lines: [[String: Any]] = []
+
+    init(executable: String, policies: [String], directory: String, timeout: TimeInterval) throws {
+        exportPath = directory + "/events.json"
+        errPath = directory + "/agent.log"
+        let status = directory + "/status.json"
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["agent", "--node-name", "policy-test", "--export-file", exportPath, "--status-file", status, "--enable-ancestors",
+                             "--disable-network-sensor", "--disable-datapath"] + policies.flatMap { ["--policy", $0] }
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // ready once every policy is attached (the status file is written after) and the /proc
+        // seeding has exported this process
+        let me = "\"pid\":\(getpid()),"
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if !process.isRunning {
+                throw PolicyTestRunner.Failure(description: "the agent stopped: \((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")")
+            }
+            if FileManager.default.fileExists(atPath: status), let text = try? String(contentsOfFile: exportPath, encoding: .utf8), text.contains(me) { return }
+            usleep(50_000)
+        }
+        stop()
+        throw PolicyTestRunner.Failure(description: "the agent did not become ready in \(Int(timeout)) s")
+    }
+
+    /// Policy events of the processes `pids` started (they or an ancestor), read until `done`
+    /// holds or `timeout` passes.
+    func events(from pids: Set<Int32>, until done: ([[String: Any]]) -> Bool, timeout: TimeInterval) -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var found: [[String: Any]] = []
+        repeat {
+            readNew()
+            found = lines.filter { e in
+                guard let b = PolicyTestRunner.body(e) else { return false }
+                var chain: [Int32] = []
+                for key in ["process", "parent"] { if let p = (b[key] as? [String: Any])?["pid"] as? Int { chain.append(Int32(p)) } }
+                for a in (b["ancestors"] as? [[String: Any]]) ?? [] { if let p = a["pid"] as? Int { chain.append(Int32(p)) } }
+                return chain.contains(where: pids.contains)
+            }
+            if done(found) { return found }
+            usleep(100_000)
+        } while Date() < deadline
+        return found
+    }
+
+    private func readNew() {
+        guard let h = FileHandle(forReadingAtPath: exportPath) else { return }
+        defer { try? h.close() }
+        try? h.seek(toOffset: offset)
+        let data = h.readDataToEndOfFile()
+        guard let lastNewline = data.lastIndex(of: 10) else { return }
+        let complete = data[data.startIndex...lastNewline]
+        offset += UInt64(complete.count)
+        for line in complete.split(separator: 10) {
+            if let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { lines.append(obj) }
+        }
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
