@@ -61,6 +61,7 @@ public final class PolicyTestRunner {
         defer { agent.stop() }
         log("\(suite.file): \(suite.cases.count) cases, tier \(tier), kernel \(kernel)")
 
+        StepRunner.suiteDirectory = URL(fileURLWithPath: dir.isEmpty ? "." : dir).standardizedFileURL.path
         let suiteScratch = work + "/suite"
         try FileManager.default.createDirectory(atPath: suiteScratch, withIntermediateDirectories: true)
         for step in suite.setup {
@@ -165,6 +166,9 @@ enum StepRunner {
         var stderr: String
     }
 
+    /// The directory of the suite file, for its helpers ($SUITE_DIR).
+    nonisolated(unsafe) static var suiteDirectory = ""
+
     static func run(_ command: String, user: String?, mountNamespace: Bool, scratch: String, suiteScratch: String) throws -> Outcome {
         var argv = ["/bin/sh", "-c", command]
         if let user {
@@ -179,6 +183,7 @@ enum StepRunner {
         var env = ProcessInfo.processInfo.environment
         env["SCRATCH"] = scratch
         env["SUITE"] = suiteScratch
+        env["SUITE_DIR"] = suiteDirectory
         p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
