@@ -64,6 +64,9 @@ public final class PolicyTestRunner {
         StepRunner.suiteDirectory = URL(fileURLWithPath: dir.isEmpty ? "." : dir).standardizedFileURL.path
         let suiteScratch = work + "/suite"
         try FileManager.default.createDirectory(atPath: suiteScratch, withIntermediateDirectories: true)
+        defer {
+            for step in suite.teardown { _ = try? StepRunner.run(step, user: nil, mountNamespace: false, scratch: suiteScratch, suiteScratch: suiteScratch) }
+        }
         for step in suite.setup {
             let r = try StepRunner.run(step, user: nil, mountNamespace: false, scratch: suiteScratch, suiteScratch: suiteScratch)
             guard r.status == 0 else { throw Failure(description: "\(suite.file): setup step failed (\(r.status)): \(step): \(r.stderr)") }

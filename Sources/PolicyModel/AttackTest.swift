@@ -23,11 +23,14 @@ public struct AttackSuite: Sendable, Equatable {
     /// Policy files, as written (relative to the suite's directory unless absolute).
     public var policies: [String]
     public var setup: [String]
+    /// Run after the cases, even when one failed (to remove what setup or the attacks made).
+    public var teardown: [String]
     public var cases: [AttackCase]
-    public init(file: String, policies: [String], setup: [String], cases: [AttackCase]) {
+    public init(file: String, policies: [String], setup: [String], teardown: [String] = [], cases: [AttackCase]) {
         self.file = file
         self.policies = policies
         self.setup = setup
+        self.teardown = teardown
         self.cases = cases
     }
 }

@@ -25,7 +25,7 @@ public enum AttackSuiteLoader {
             d.error(SourceMark(line: 1, column: 1), "", "an attack-test file is one YAML document with policies and cases")
             return (nil, d.errors)
         }
-        guard let top = MappingReader(root, path: "", keys: ["policies", "setup", "cases"], d) else { return (nil, d.errors) }
+        guard let top = MappingReader(root, path: "", keys: ["policies", "setup", "teardown", "cases"], d) else { return (nil, d.errors) }
         let policies = top.strings("policies", required: "the policy files the cases run against").map(\.value)
         let setup = top.strings("setup").map(\.value)
         var cases: [AttackCase] = []
@@ -35,7 +35,7 @@ public enum AttackSuiteLoader {
                 cases.append(c)
             }
         }
-        let suite = AttackSuite(file: file, policies: policies, setup: setup, cases: cases)
+        let suite = AttackSuite(file: file, policies: policies, setup: setup, teardown: top.strings("teardown").map(\.value), cases: cases)
         return (d.isEmpty ? suite : nil, d.errors)
     }
 
