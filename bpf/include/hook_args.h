@@ -164,6 +164,17 @@ static __always_inline void read_file(struct vigil_hook_arg *a, __u8 *out, struc
 	read_path(a, out, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), task);
 }
 
+/* The file mapped at user address `addr` of the current task (bpf_find_vma). */
+struct vigil_vma_find {
+	__u64 file;
+};
+
+static long vigil_vma_file_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	((struct vigil_vma_find *)data)->file = (__u64)vma->vm_file;
+	return 0;
+}
+
 /* struct sockaddr_un: the family, and the socket path (an abstract name, whose first byte is
  * NUL, as "@name", the way ss and Tetragon print it). */
 static __always_inline void read_sockaddr_un(struct vigil_hook_arg *a, __u8 *out, __u64 ptr, bool user)
@@ -533,6 +544,15 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	case VIGIL_ARG_MODULE:
 		read_kernel_name(a, out, raw ? ((struct module *)raw)->name : NULL);
 		break;
+	case VIGIL_ARG_VMA:
+		read_file(a, out, BPF_CORE_READ((struct vm_area_struct *)raw, vm_file), bpf_get_current_task_btf());
+		break;
+	case VIGIL_ARG_ADDR_FILE: {
+		struct vigil_vma_find found = {};
+		bpf_find_vma(bpf_get_current_task_btf(), raw, vigil_vma_file_cb, &found, 0);
+		read_file(a, out, (struct file *)found.file, bpf_get_current_task_btf());
+		break;
+	}
 	}
 }
 

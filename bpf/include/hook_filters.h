@@ -347,7 +347,8 @@ static __always_inline bool file_names_match(const volatile struct vigil_arg_fil
 static __always_inline bool is_resolved_file(__u32 kind)
 {
 	return kind == VIGIL_ARG_FILE || kind == VIGIL_ARG_PATH || kind == VIGIL_ARG_FD || kind == VIGIL_ARG_BINPRM ||
-	       kind == VIGIL_ARG_DENTRY || kind == VIGIL_ARG_KIOCB || kind == VIGIL_ARG_PATHNAME;
+	       kind == VIGIL_ARG_DENTRY || kind == VIGIL_ARG_KIOCB || kind == VIGIL_ARG_PATHNAME || kind == VIGIL_ARG_VMA ||
+	       kind == VIGIL_ARG_ADDR_FILE;
 }
 
 /* Equal/NotEqual/Prefix/... on a string, a buffer, a socket path or a resolved file. */

@@ -65,7 +65,11 @@
 	/* a pathname string resolved in the kernel: relative names against the dirfd in  \
 	 * slot `size_arg` - 1 (or the cwd), `.`, `..`, `//` and /proc/<pid>/{root,cwd,    \
 	 * fd/N} normalised (hook_pathname.h) */                                          \
-	X(PATHNAME, 21)
+	X(PATHNAME, 21)                                                                  \
+	/* struct vm_area_struct * -> the file it maps (file_mprotect) */               \
+	X(VMA, 22)                                                                       \
+	/* a user address -> the file mapped there (mprotect's start, bpf_find_vma) */  \
+	X(ADDR_FILE, 23)
 
 /* Filter operators (struct vigil_arg_filter.op, the binary ops). 0 = no filter. Which
  * argument kinds each applies to, and what values it takes: PolicyModel/OperatorRules.swift. */

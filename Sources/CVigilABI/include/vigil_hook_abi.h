@@ -64,6 +64,8 @@
 #define VIGIL_HOOKF_MONITOR (1u << 0)      /* policy-mode monitor: enforcement actions only post */
 #define VIGIL_HOOKF_SYSCALL_REGS (1u << 1) /* kernel function is a syscall wrapper: args in the inner pt_regs */
 #define VIGIL_HOOKF_TCP_ONLY (1u << 2)     /* cgroup-lowered tcp_connect: other protocols are not the hook's calls */
+#define VIGIL_HOOKF_SCRIPT_OPEN (1u << 4)  /* exec lowering: a match counts only when the opened file is the script the
+                                            * interpreter was started with (hook_script.h) */
 #define VIGIL_HOOKF_DEFER_SIGNAL (1u << 3) /* cgroup-lowered connect: Sigkill/Signal are sent at the connect
                                             * syscall's exit (a cgroup program cannot signal) */
 

@@ -11,7 +11,18 @@ enum LSMHook: HookKind {
     static var common: WritableKeyPath<LSMHookSpec, HookCommon> { \.common }
     static func describe(_ l: LSMHookSpec) -> String { "lsm \(l.hook)" }
     static func compile(_ l: LSMHookSpec, _ c: CompileContext) -> Result<[HookPlan], EngineError> {
-        lsm(l, path: c.path, policy: c.policy, env: c.env, monitor: c.monitor)
+        lsm(l, path: c.path, policy: c.policy, env: c.env, monitor: c.monitor).flatMap { plans in
+            // an exec check also judges scripts and executable mappings of the files it names
+            guard ["bprm_check_security", "bprm_creds_for_exec", "bprm_creds_from_file"].contains(l.hook),
+                  let binprm = l.common.args.first(where: { $0.type == .linuxBinprm || $0.type == .file }) else { return .success(plans) }
+            let filter: (Selector) -> (op: ArgOperator, values: [String])? = { s in
+                guard s.matchArgs.count == 1, let f = s.matchArgs.first, f.index == binprm.index, [.equal, .prefix, .postfix].contains(f.op) else { return nil }
+                return (f.op, f.values)
+            }
+            return ExecLowering.plans(source: l.common.selectors, fileFilter: filter, family: .lsm, functionName: l.hook, subsystem: "", event: "",
+                                      message: l.common.message, tags: l.common.tags, path: c.path, policy: c.policy, env: c.env, monitor: c.monitor)
+                .map { plans + $0 }
+        }
     }
 
     static func lsm(_ l: LSMHookSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {

@@ -13,7 +13,13 @@ enum TracepointHook: HookKind {
     static var common: WritableKeyPath<TracepointSpec, HookCommon> { \.common }
     static func describe(_ t: TracepointSpec) -> String { "\(t.raw ? "raw tracepoint" : "tracepoint") \(t.subsystem)/\(t.event)" }
     static func compile(_ t: TracepointSpec, _ c: CompileContext) -> Result<[HookPlan], EngineError> {
-        tracepoint(t, path: c.path, policy: c.policy, env: c.env, monitor: c.monitor).map { [$0] }
+        tracepoint(t, path: c.path, policy: c.policy, env: c.env, monitor: c.monitor).flatMap { plan in
+            // an exec policy also judges scripts and executable mappings of the files it names
+            guard t.subsystem == "sched" && t.event == "sched_process_exec" && !t.raw else { return .success([plan]) }
+            return ExecLowering.plans(source: t.common.selectors, fileFilter: ExecLowering.binaryFilter, family: .tracepoint, functionName: "",
+                                      subsystem: t.subsystem, event: t.event, message: t.common.message, tags: t.common.tags,
+                                      path: c.path, policy: c.policy, env: c.env, monitor: c.monitor).map { [plan] + $0 }
+        }
     }
 
     static func tracepoint(_ t: TracepointSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError> {
