@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export", "Sensors"], exclude: ["Golden"]),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel", "Datapath", "NetworkPolicy", "EventJSON"]
+            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel", "Datapath", "NetworkPolicy", "EventJSON", "AgentRuntime"]
         ),
     ]
 )

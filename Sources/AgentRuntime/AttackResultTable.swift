@@ -46,4 +46,21 @@ public enum AttackResultTable {
         out += "\nBenign neighbours quiet: " + benign.joined(separator: ", ") + "\n"
         return out
     }
+
+    /// The cells of `column` in a markdown table of this kind (row key -> cell), for comparing a
+    /// document with a run; nil when the table or column is not there.
+    public static func column(_ column: String, in text: String) -> [String: String]? {
+        let rows = text.split(separator: "\n").filter { $0.hasPrefix("| ") }.map { line in
+            line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        guard let header = rows.first(where: { $0.first == "class" && $0.count > 2 && $0[1] == "access" }), let index = header.firstIndex(of: column) else { return nil }
+        var out: [String: String] = [:]
+        var inTable = false
+        for row in rows {
+            if row == header { inTable = true; continue }
+            guard inTable, row.count == header.count, !row[0].hasPrefix("---") else { if inTable && row.count != header.count { break }; continue }
+            out["\(row[0]) | \(row[1])"] = row[index]
+        }
+        return out
+    }
 }

@@ -67,6 +67,9 @@ static __always_inline void untrack_sock(void *ctx, __u32 flavour, struct vigil_
 /* Runs selector `s`'s actions; returns what the program returns (an Override's error, else 0). */
 static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil_hook_record *r, struct vigil_process *proc)
 {
+	/* exec lowering: only the interpreter's own script counts (hook_script.h) */
+	if ((hook_config.flags & VIGIL_HOOKF_SCRIPT_OPEN) && !opened_script(ctx, flavour, r))
+		return 0;
 	const volatile struct vigil_selector *sel = &hook_config.selectors[s];
 	bool monitor = hook_config.flags & VIGIL_HOOKF_MONITOR;
 	bool post = true;

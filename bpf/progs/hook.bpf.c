@@ -20,8 +20,8 @@
 #include "hook_maps.h"
 #include "hook_args.h"
 #include "hook_filters.h"
-#include "hook_actions.h"
 #include "hook_script.h"
+#include "hook_actions.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -84,9 +84,6 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 			break;
 		/* actions run here, with s a constant, so they read the config at constant offsets */
 		if (selector_matches(s, r, proc)) {
-			/* exec lowering: only the interpreter's own script counts (hook_script.h) */
-			if ((hook_config.flags & VIGIL_HOOKF_SCRIPT_OPEN) && !opened_script(ctx, flavour, r))
-				return 0;
 			read_unfiltered_args(ctx, flavour, r);
 			if (!proc) {
 				tgid = bpf_get_current_pid_tgid() >> 32;

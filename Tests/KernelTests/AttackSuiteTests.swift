@@ -1,0 +1,49 @@
+import AgentRuntime
+import BPFKit
+import Foundation
+import PolicyYAML
+import XCTest
+
+/// The attack suites of tests/attacks (`vigil policy test`) on this kernel: every attack and
+/// its variations, and the benign neighbours, through the real agent binary. The README's
+/// evasion table is computed from these results: the test fails when its column for this
+/// kernel differs and writes the computed results to `$VIGIL_RESULTS_DIR/attacks-<kernel>.json`,
+/// which `scripts/attack-table` merges into the README.
+final class AttackSuiteTests: XCTestCase {
+    static let root = ConformanceLoadTests.root
+    static let suites = root.appendingPathComponent("tests/attacks")
+    static let readme = root.appendingPathComponent("README.md")
+
+    func testAttackSuitesOnThisKernel() throws {
+        try KernelTest.require(.tracepoint)
+        let vigil = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.suites.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 5)
+        let runner = PolicyTestRunner(executable: vigil) { print($0) }
+        var results: [AttackResult] = []
+        for f in files {
+            let (suite, diagnostics) = AttackSuiteLoader.load(path: Self.suites.appendingPathComponent(f).path)
+            XCTAssertTrue(diagnostics.isEmpty, "\(f): \(diagnostics.map(\.description))")
+            guard let suite else { continue }
+            results += try runner.run(suite)
+        }
+        print(AttackResultTable.text(results))
+        for r in results where !r.passed {
+            XCTFail("\((r.suite as NSString).lastPathComponent): \(r.name): expected \(r.expected), got \(r.got) (\(r.detail))")
+        }
+        // The README's column for this kernel must be what these results say.
+        let column = ConformanceLoadTests.column
+        let dir = ProcessInfo.processInfo.environment["VIGIL_RESULTS_DIR"] ?? NSTemporaryDirectory()
+        let path = "\(dir)/attacks-\(column.replacingOccurrences(of: " ", with: "_")).json"
+        let computed = AttackResultTable.markdown([(column, results)])
+        let readme = try String(contentsOf: Self.readme, encoding: .utf8)
+        let documented = AttackResultTable.column(column, in: readme)
+        let expected = AttackResultTable.column(column, in: computed)
+        if documented != expected {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(results).write(to: URL(fileURLWithPath: path))
+            XCTFail("README.md's evasion table, column '\(column)', differs from this run (results written to \(path); merge with scripts/attack-table)")
+        }
+    }
+}
