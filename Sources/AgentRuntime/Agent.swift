@@ -151,7 +151,8 @@ public final class Agent {
         // glibc keeps in the heap; hand them back before the long run.
         _ = malloc_trim(0)
         // Periodic work between wakeups, on the monotonic clock (the wall clock can step).
-        var lastStatusNs: UInt64 = 0, lastDatapathNs: UInt64 = 0, lastLossNs: UInt64 = 0
+        var lastStatusNs: UInt64 = 0, lastDatapathNs: UInt64 = 0, lastLossNs: UInt64 = 0, lastFilesNs: UInt64 = 0
+        var mounts = SuperBlockRoots.current()
         func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
             let now = KernelClock.nowMonotonicNs()
             guard now &- last >= ms * 1_000_000 else { return false }
@@ -174,6 +175,18 @@ public final class Agent {
                 writeStatus()
             }
             if due(&lastStatusNs, everyMs: 1000) { writeStatus() }
+            // What the path walk and the identity filters rest on: where file systems are
+            // mounted, and which inodes the watched names are now (a file replaced by rename).
+            // Until this runs, a replaced file is still matched by its path.
+            if due(&lastFilesNs, everyMs: 2000) {
+                let now = SuperBlockRoots.current()
+                if now != mounts {
+                    do { try sensor.refreshSuperBlockRoots() } catch { logger.error("file system roots not refreshed", metadata: ["error": "\(error)"]) }
+                    mounts = now
+                }
+                let added = policies.refreshIdentities()
+                if added > 0 { logger.info("watched files re-resolved", metadata: ["identities.added": "\(added)"]) }
+            }
         }
         try ring.consume()
         policies.unloadAll()

@@ -38,7 +38,7 @@ public enum AttackResultTable {
                 if rs.contains(where: { !$0.passed }) { return "FAIL" }
                 var outcomes: [String] = []
                 for r in rs where !outcomes.contains(r.got) { outcomes.append(r.got) }
-                let limits = Set(rs.compactMap(\.limit))
+                let limits = Set(rs.compactMap(\.limit) + rs.filter { $0.got == "n/a" }.map { "n/a: \($0.detail)" })
                 return outcomes.joined(separator: ", ") + " (\(rs.count))" + (limits.isEmpty ? "" : ": " + limits.sorted().joined(separator: "; "))
             }.joined(separator: " | ") + " |\n"
         }

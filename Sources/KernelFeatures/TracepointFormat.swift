@@ -16,6 +16,23 @@ public struct TracepointFormat: Sendable, Equatable {
         public let isSigned: Bool
         /// Whether the declaration is a pointer (e.g. a user-space string).
         public var isPointer: Bool { declaration.contains("*") }
+
+        public init(declaration: String, offset: Int, size: Int, isSigned: Bool) {
+            self.declaration = declaration
+            // The name is the last identifier, before any array suffix: "char comm[16]" -> comm.
+            let beforeBracket = declaration.split(separator: "[").first.map(String.init) ?? declaration
+            self.name = beforeBracket.split(whereSeparator: { $0 == " " || $0 == "*" }).last.map(String.init) ?? declaration
+            self.offset = offset
+            self.size = size
+            self.isSigned = isSigned
+        }
+    }
+
+    public init(subsystem: String, event: String, id: Int, fields: [Field]) {
+        self.subsystem = subsystem
+        self.event = event
+        self.id = id
+        self.fields = fields
     }
 
     public let subsystem: String
@@ -44,10 +61,7 @@ public struct TracepointFormat: Sendable, Equatable {
                 else if p.hasPrefix("signed:") { signed = p.dropFirst(7) == "1" }
             }
             guard offset >= 0, size >= 0, !decl.isEmpty else { return nil }
-            // The name is the last identifier, before any array suffix: "char comm[16]" -> comm.
-            let beforeBracket = decl.split(separator: "[").first.map(String.init) ?? decl
-            let name = beforeBracket.split(whereSeparator: { $0 == " " || $0 == "*" }).last.map(String.init) ?? decl
-            fields.append(Field(declaration: decl, name: name, offset: offset, size: size, isSigned: signed))
+            fields.append(Field(declaration: decl, offset: offset, size: size, isSigned: signed))
         }
         guard id >= 0, !fields.isEmpty else { return nil }
         self.subsystem = subsystem

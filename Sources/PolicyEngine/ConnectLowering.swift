@@ -46,7 +46,7 @@ enum ConnectLowering {
                       policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
         let why = "\(name) as cgroup/connect4+connect6"
         guard env.status(.cgroupSockAddr).isSupported else {
-            return .failure(.unsupported("cgroup sock_addr programs \(env.status(.cgroupSockAddr))"))
+            return .failure(.unplaceable(hook: why, tried: ["cgroup sock_addr programs \(env.status(.cgroupSockAddr))"]))
         }
         var config = vigil_hook_config()
         if form.tcpOnly { config.flags |= VIGIL_HOOKF_TCP_ONLY }

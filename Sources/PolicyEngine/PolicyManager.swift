@@ -18,6 +18,18 @@ public final class PolicyManager {
     public let shared: HookProgram.SharedMaps
     public let environment: KernelEnvironment
     public private(set) var loaded: [String: Loaded] = [:]
+
+    /// Re-resolves the files the loaded hooks' filters name (FileIdentitySet): a watched file
+    /// replaced since (a new inode, e.g. passwd writing /etc/shadow+ and renaming it over) gets
+    /// its new identity added. Returns how many identities were added.
+    @discardableResult
+    public func refreshIdentities() -> Int {
+        var added = 0
+        for (_, p) in loaded {
+            for h in p.hooks { added += (try? h.refreshIdentities()) ?? 0 }
+        }
+        return added
+    }
     /// Boxed: a plan carries its 3.7 KB kernel config, and every record looks its plan up.
     private var plansByID: [UInt32: LoadedPlan] = [:]
     private var nextHookID: UInt32 = 1

@@ -133,7 +133,7 @@ struct SelectorCompiler {
                 if a.kind == .signal { act.arg = Int32(a.argSig ?? 9) }
             case .override:
                 guard flavour.canOverride || monitor else {
-                    throw unsupported("matchActions[\(i)]", "Override needs the hook placed as BPF-LSM or fmod_ret (it is placed as \(flavour.rawValue))")
+                    throw .unplaceable(hook: "\(path).matchActions[\(i)]", tried: ["Override needs the hook placed as BPF-LSM or fmod_ret (it is placed as \(flavour.rawValue))"])
                 }
                 act.kind = a.kind.kernelCode!
                 let e = a.argError ?? -1

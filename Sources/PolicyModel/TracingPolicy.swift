@@ -11,6 +11,26 @@ public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(file):\(line):\(column)" }
 }
 
+/// Where each part of a policy is in its file, by YAML path (`spec.kprobes[0].selectors[1]`):
+/// how a refusal found after parsing (by the compiler) is reported at FILE:LINE:COL. Not part
+/// of a policy's meaning: two policies that differ only in layout are equal.
+public struct SourcePositions: Sendable, Equatable {
+    public var byPath: [String: SourceLocation] = [:]
+    public init() {}
+    public static func == (a: SourcePositions, b: SourcePositions) -> Bool { true }
+
+    /// The position of `path`, or of its nearest recorded ancestor.
+    public func location(of path: String) -> SourceLocation? {
+        var p = path
+        while !p.isEmpty {
+            if let l = byPath[p] { return l }
+            guard let cut = p.lastIndex(where: { $0 == "." || $0 == "[" }) else { break }
+            p = String(p[..<cut])
+        }
+        return nil
+    }
+}
+
 /// `spec.lists[]`: a named set of functions or syscalls, referenced as `list:NAME`.
 public struct ListSpec: Sendable, Equatable {
     public enum Kind: String, PolicyEnum {
@@ -114,6 +134,8 @@ public struct TracingPolicy: Sendable, Equatable {
     public var annotations: [String: String] = [:]
     public var spec: PolicySpec
     public var location: SourceLocation
+    /// Where each part is in the file (for refusals found after parsing).
+    public var positions = SourcePositions()
 
     public init(kind: Kind, name: String, spec: PolicySpec, location: SourceLocation) {
         self.kind = kind

@@ -18,6 +18,7 @@ struct MappingReader {
         self.diagnostics = diagnostics
         self.node = node
         self.path = path
+        if diagnostics.positions[path] == nil { diagnostics.positions[path] = node.mark }
         guard case .mapping(let pairs) = node.value else {
             diagnostics.error(node.mark, path, "expected a mapping with keys \(Self.list(known)), found \(node.kindDescription)")
             return nil
@@ -29,6 +30,7 @@ struct MappingReader {
             }
             if known.contains(name) {
                 entries[name] = (k, v)
+                diagnostics.positions[Self.join(path, name)] = v.mark
             } else {
                 if let s = Suggest.closest(to: name, in: known) { suggested.insert(s) }
                 diagnostics.error(k.mark, Self.join(path, name),
@@ -110,7 +112,11 @@ struct MappingReader {
             diagnostics.error(v.mark, sub(key), "expected a list, found \(v.kindDescription)")
             return []
         }
-        return list.enumerated().map { ($1, "\(sub(key))[\($0)]") }
+        return list.enumerated().map { i, item in
+            let p = "\(sub(key))[\(i)]"
+            diagnostics.positions[p] = item.mark
+            return (item, p)
+        }
     }
 
     /// A list of scalars as strings, each with its position and path (`values[2]`).

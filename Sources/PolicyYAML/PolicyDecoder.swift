@@ -9,6 +9,7 @@ struct PolicyDecoder {
     static let apiVersion = "cilium.io/v1alpha1"
 
     func policy(_ root: YAMLNode, start: SourceMark) -> TracingPolicy? {
+        d.positions = [:]
         guard let top = MappingReader(root, path: "", keys: ["apiVersion", "kind", "metadata", "spec"], d) else { return nil }
         let errorsBefore = d.errors.count
         if let api = top.string("apiVersion", required: "TracingPolicy documents start with apiVersion: \(Self.apiVersion)"), api != Self.apiVersion {
@@ -48,6 +49,7 @@ struct PolicyDecoder {
         policy.namespace = namespace
         policy.labels = labels
         policy.annotations = annotations
+        for (path, mark) in d.positions { policy.positions.byPath[path] = SourceLocation(file: d.file, line: mark.line, column: mark.column) }
         return policy
     }
 

@@ -30,6 +30,9 @@ final class Diagnostics {
     let file: String
     private(set) var all: [PolicyDiagnostic] = []
 
+    /// Positions of the mappings and list items read, by YAML path (of the current document).
+    var positions: [String: SourceMark] = [:]
+
     init(file: String) { self.file = file }
 
     func error(_ mark: SourceMark, _ path: String, _ message: String) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PolicyEngine
 import PolicyYAML
 
 /// `vigil policy ...`: work with TracingPolicy files.
@@ -14,7 +15,11 @@ struct PolicyCommand: ParsableCommand {
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check TracingPolicy files without loading anything into the kernel.",
-            discussion: "Prints 'FILE: ok (N hooks)' per valid file, or every error as FILE:LINE:COL. Exits 2 when any file has errors."
+            discussion: """
+                Checks the YAML against Tetragon's schema and compiles each policy for a kernel with every feature: \
+                what it accepts, a kernel loads unless that kernel lacks a hook tier. Prints 'FILE: ok (N hooks)' per \
+                valid file, or every error as FILE:LINE:COL. Exits 2 when any file has errors. Needs no root.
+                """
         )
 
         @Argument(help: "Policy files (YAML, one or more documents each).")
@@ -29,7 +34,16 @@ struct PolicyCommand: ParsableCommand {
             for file in files {
                 let result = PolicyLoader.load(path: file)
                 for warning in result.warnings { FileHandle.standardError.write(Data((warning.description + "\n").utf8)) }
-                if result.isValid {
+                // What no kernel would load (the compiler on a kernel with every feature), positioned.
+                let refusals = result.policies.flatMap { PolicyValidator.refusals($0) }
+                for p in result.policies {
+                    for note in PolicyValidator.notCollected(p) { FileHandle.standardError.write(Data("\(p.location): warning: \(note)\n".utf8)) }
+                }
+                if !refusals.isEmpty {
+                    failed = true
+                    for r in refusals { FileHandle.standardError.write(Data((r.description + "\n").utf8)) }
+                    FileHandle.standardError.write(Data("\(file): \(refusals.count) error\(refusals.count == 1 ? "" : "s") (Vigil would not load it on any kernel)\n".utf8))
+                } else if result.isValid {
                     let hooks = result.policies.reduce(0) { $0 + $1.spec.hookCount }
                     let names = result.policies.map(\.name).joined(separator: ", ")
                     print("\(file): ok (\(hooks) hook\(hooks == 1 ? "" : "s"); \(names))")

@@ -351,8 +351,10 @@ static __always_inline bool is_resolved_file(__u32 kind)
 	       kind == VIGIL_ARG_ADDR_FILE;
 }
 
-/* Equal/NotEqual/Prefix/... on a string, a buffer, a socket path or a resolved file. */
-static __always_inline bool path_op(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_record *r, __u32 slot, __u32 kind)
+/* Equal/NotEqual/Prefix/... on a string, a buffer, a socket path or a resolved file. A
+ * subprogram: inlined into each of the five filter positions it made selector_matches too
+ * large to unroll. */
+static __noinline bool path_op(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_record *r, __u32 slot, __u32 kind)
 {
 	if (slot >= VIGIL_HOOK_ARGS)
 		return false;
@@ -586,13 +588,18 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 		if (sel->cap_op == VIGIL_OP_EQ ? !any : any)
 			return false;
 	}
-#pragma unroll
-	for (int f = 0; f < VIGIL_SEL_ARG_FILTERS; f++) {
-		if (f >= sel->nfilters)
-			break;
-		if (!arg_filter_matches(s, f, r))
-			return false;
-	}
+	/* Unrolled by hand: clang stops honouring `#pragma unroll` once the body is this large,
+	 * and a loop left in (its back-edge a fall-through) is refused by 6.1's verifier. */
+#define VIGIL_FILTER_AT(fi)                                            \
+	if (fi < VIGIL_SEL_ARG_FILTERS && fi < sel->nfilters && !arg_filter_matches(s, fi, r)) \
+		return false;
+	VIGIL_FILTER_AT(0)
+	VIGIL_FILTER_AT(1)
+	VIGIL_FILTER_AT(2)
+	VIGIL_FILTER_AT(3)
+	VIGIL_FILTER_AT(4)
+#undef VIGIL_FILTER_AT
+	_Static_assert(VIGIL_SEL_ARG_FILTERS == 5, "one VIGIL_FILTER_AT per filter");
 	if (sel->binary_op) {
 		if (!proc) /* a process the table does not know: only the Not* operators match it */
 			return sel->binary_op == VIGIL_OP_NEQ || sel->binary_op == VIGIL_OP_NOT_PREFIX ||

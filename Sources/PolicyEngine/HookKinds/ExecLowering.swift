@@ -70,7 +70,7 @@ enum ExecLowering {
         let lsm = env.place(.lsm(hook: "file_open")).tier == "lsm"
         let needsLSM = lowered.contains { $0.matchActions.contains { $0.kind == .override } } && !monitor
         if needsLSM && !lsm {
-            return .failure(.unsupported("\(path): Override on the scripts and mappings of an exec policy needs BPF-LSM"))
+            return .failure(.unplaceable(hook: path, tried: ["Override on the scripts and mappings of an exec policy needs BPF-LSM"]))
         }
         var scriptSelectors = lowered
         for i in scriptSelectors.indices { scriptSelectors[i].matchBinaries = [BinaryFilter(op: .postfix, values: interpreters)] }

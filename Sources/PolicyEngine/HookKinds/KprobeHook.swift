@@ -71,7 +71,7 @@ enum FunctionHooks {
         if !k.data.isEmpty { return .failure(.unsupported("\(path).data: data arguments (read from the current task) are not read by Vigil")) }
         let placement = env.place(.function(symbol: symbol, isReturn: k.isReturn, preferFentry: true))
         guard let tier = placement.tier, tier != HookPlacement.cgroupConnectTier else {
-            if k.ignoreCallNotFound { return .failure(.unsupported("\(name): function not hostable and ignoreCallNotFound set; skipped")) }
+            if k.ignoreCallNotFound { return .failure(.unplaceable(hook: name, tried: ["function not hostable and ignoreCallNotFound set; skipped"])) }
             return .failure(.unplaceable(hook: name, tried: placement.skipped))
         }
         var flavour: HookFlavour = tier == "fentry" ? .fentry : tier == "fexit" ? .fexit : tier == "kretprobe" ? .kretprobe : .kprobe
@@ -88,7 +88,7 @@ enum FunctionHooks {
                 let why = !injectable ? "only security_* functions and syscalls can be overridden (fmod_ret)"
                     : needsReturn ? "matchReturnArgs and Override together need bpf_override_return: override_return \(env.status(.overrideReturn))"
                     : "fmod_ret \(env.status(.fmodRet)); override_return \(env.status(.overrideReturn))"
-                return .failure(.unsupported("\(name): Override is not possible here: \(why)"))
+                return .failure(.unplaceable(hook: name, tried: ["Override is not possible here: \(why)"]))
             }
         }
         var config = vigil_hook_config()
@@ -101,7 +101,7 @@ enum FunctionHooks {
             }
         }
         if !flavour.readsArguments && !slots.isEmpty {
-            return .failure(.unsupported("\(name): a kretprobe cannot read arguments (needs fexit, which this kernel lacks: \(placement.skipped.joined(separator: "; ")))"))
+            return .failure(.unplaceable(hook: name, tried: ["a kretprobe cannot read arguments (needs fexit, which this kernel lacks: \(placement.skipped.joined(separator: "; ")))"]))
         }
         var returnArg: (arg: HookArg, layout: ArgumentLayout)?
         var returnSlot: Int?
