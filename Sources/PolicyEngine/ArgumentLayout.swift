@@ -16,6 +16,19 @@ public struct ArgumentLayout: Sendable, Equatable {
         case int, uint, size, long, capability, string, bytes, file, path, linuxBinprm, sock, sockaddr, sockaddrUn, cred, skb, netDevice, module, userNamespace
     }
 
+    /// Every argument kind the kernel reads (vigil_concepts.h VIGIL_ARG_KIND_LIST), as the
+    /// compiler emits them; ABIConceptTests checks the two lists are the same.
+    public static let kernelKinds: [UInt32] = [
+        VIGIL_ARG_NONE, VIGIL_ARG_INT, VIGIL_ARG_STRING, VIGIL_ARG_BUFFER, VIGIL_ARG_FILE, VIGIL_ARG_PATH, VIGIL_ARG_FD, VIGIL_ARG_BINPRM,
+        VIGIL_ARG_DENTRY, VIGIL_ARG_INLINE, VIGIL_ARG_DATA_LOC, VIGIL_ARG_SOCK, VIGIL_ARG_CRED, VIGIL_ARG_SOCKADDR, VIGIL_ARG_SOCKET,
+        VIGIL_ARG_SKB, VIGIL_ARG_NETDEV, VIGIL_ARG_KIOCB, VIGIL_ARG_MODULE, VIGIL_ARG_USER_NS, VIGIL_ARG_SOCKADDR_UN, VIGIL_ARG_PATHNAME,
+        VIGIL_ARG_VMA, VIGIL_ARG_ADDR_FILE,
+    ]
+
+    /// Kinds only the compiler's lowerings produce (not a policy type's own layout): tracepoint
+    /// char arrays, resolved syscall pathnames, an mprotect'ed mapping's file.
+    public static let loweringKinds: Set<UInt32> = [VIGIL_ARG_INLINE, VIGIL_ARG_PATHNAME, VIGIL_ARG_VMA, VIGIL_ARG_ADDR_FILE]
+
     static func integer(_ size: UInt32, signed: Bool, _ p: Presentation) -> ArgumentLayout {
         ArgumentLayout(kind: VIGIL_ARG_INT, size: size, signed: signed, presentation: p)
     }
