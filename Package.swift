@@ -13,7 +13,6 @@ import PackageDescription
 /// - PolicyModel: TracingPolicy as Swift values and the concept tables (no libbpf, no kernel; the ABI header for kernel codes).
 /// - NetworkPolicy: network policies, label identities and their resolution into datapath map entries (no C, no kernel).
 /// - PolicyYAML: libyaml reader, strict decoding and validation with positioned errors.
-/// - PolicyPlan: what a policy becomes on the running kernel (placement, enforcement).
 /// - PolicyEngine: compiles policy hooks into specialized hook programs, loads them atomically, decodes their records.
 /// - Datapath: the identity-aware network datapath: endpoints (netns + veth + cgroup), tc programs, their maps, flow records.
 /// - VigilCLI: the `vigil` executable.
@@ -48,7 +47,6 @@ let package = Package(
         .target(name: "PolicyModel", dependencies: ["CVigilABI"]),
         .target(name: "NetworkPolicy"),
         .target(name: "PolicyYAML", dependencies: ["PolicyModel", "NetworkPolicy", "CYAML"]),
-        .target(name: "PolicyPlan", dependencies: ["PolicyModel", "KernelFeatures"]),
         .executableTarget(name: "PolicyFuzz", dependencies: ["PolicyYAML"]),
         .target(name: "AgentCore"),
         .target(name: "EventJSON", dependencies: ["AgentCore", "PolicyModel", "CJSONC"]),
@@ -64,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "VigilCLI",
             dependencies: [
-                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "PolicyPlan", "Datapath", "NetworkPolicy", "PolicyEngine", "Sensors", "AgentRuntime", "EventJSON", "Export",
+                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "Datapath", "NetworkPolicy", "PolicyEngine", "Sensors", "AgentRuntime", "EventJSON", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -72,7 +70,6 @@ let package = Package(
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]),
         .testTarget(name: "PolicyYAMLTests", dependencies: ["PolicyYAML", "PolicyModel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NetworkPolicyTests", dependencies: ["NetworkPolicy", "PolicyYAML"]),
-        .testTarget(name: "PolicyPlanTests", dependencies: ["PolicyPlan", "PolicyModel", "KernelFeatures"]),
         .testTarget(name: "CLITests"),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "PolicyYAML", "PolicyModel", "KernelFeatures", "CVigilABI", "AgentCore"]),
         .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "AgentCore"]),

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import PolicyEngine
 import PolicyModel
-import PolicyPlan
 import PolicyYAML
 
 #if canImport(Glibc)

@@ -1,11 +1,11 @@
 import KernelFeatures
+import PolicyEngine
+import PolicyYAML
 import PolicyModel
-import PolicyPlan
 import XCTest
 
-/// Placement and action feasibility from probe tables (no kernel): the host's profile and
-/// a full Debian kernel's.
-final class ExplanationTests: XCTestCase {
+/// Placement from probe tables (no kernel): the host's profile and a full Debian kernel's.
+final class HookPlacementTests: XCTestCase {
     static let host: Set<KernelFeature> = [.btf, .ringBuffer, .tracepoint, .rawTracepoint, .tpBTF, .cgroupSockAddr, .cgroupSKB, .tc, .tcx, .sendSignal]
     static let full = host.union([.kprobe, .fentry, .fexit, .fmodRet, .lsm])
 
@@ -66,22 +66,63 @@ final class ExplanationTests: XCTestCase {
         XCTAssertEqual(HookPlacement.symbol(call: "__x64_sys_openat", syscall: true), "__x64_sys_openat")
         XCTAssertEqual(HookPlacement.symbol(call: "fd_install", syscall: false), "fd_install")
     }
+}
 
-    func testActionFeasibilityAndMonitorMode() {
-        var spec = PolicySpec()
-        var hook = TracepointSpec(subsystem: "sched", event: "sched_process_exec")
-        var sel = Selector()
-        sel.matchActions = [Action(kind: .sigkill)]
-        hook.common.selectors = [sel]
-        spec.tracepoints = [hook]
-        let policy = TracingPolicy(kind: .tracingPolicy, name: "k", spec: spec, location: SourceLocation(file: "f", line: 1, column: 1))
-        let onHost = PolicyExplanation.explain(policy, status: status(Self.host))
-        XCTAssertEqual(onHost.hooks[0].selectors[0].actions[0].effect, "bpf_send_signal from the hook")
-        let noSignal = PolicyExplanation.explain(policy, status: status([.tracepoint]))
-        XCTAssertFalse(noSignal.hooks[0].selectors[0].actions[0].possible)
-        var monitored = policy
-        monitored.spec.options = [OptionSpec(name: "policy-mode", value: "monitor")]
-        XCTAssertEqual(PolicyExplanation.explain(monitored, status: status([.tracepoint])).hooks[0].selectors[0].actions[0].effect,
-                       "monitor mode: reported, not enforced")
+/// `vigil policy explain` describes the compiler's own result (no second compiler).
+final class ExplanationTests: XCTestCase {
+    static func policy(_ yaml: String) throws -> TracingPolicy {
+        try XCTUnwrap(PolicyLoader.parse(Array(yaml.utf8), file: "e.yaml").policies.first)
+    }
+
+    func testExplainShowsTheCompiledProgramsAndLoweredForms() throws {
+        let p = try Self.policy("""
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: e}
+        spec:
+          tracepoints:
+          - subsystem: syscalls
+            event: sys_enter_openat
+            args: [{index: 6, type: string}]
+            selectors:
+            - matchArgs: [{index: 0, operator: Prefix, values: ["/etc/shadow"]}]
+              matchActions: [{action: Sigkill}]
+          kprobes:
+          - call: tcp_connect
+            syscall: false
+            args: [{index: 0, type: sock}]
+            selectors:
+            - matchArgs: [{index: 0, operator: DPort, values: ["22"]}]
+              matchActions: [{action: Override, argError: -1}, {action: GetUrl, argUrl: "http://127.0.0.1/x"}]
+        """)
+        let host = PolicyExplanation.explain(p, environment: KernelProfiles.host, kernel: "profile")
+        let open = try XCTUnwrap(host.hooks.first { $0.path == "spec.tracepoints[0]" })
+        XCTAssertEqual(open.programs.map(\.attach), ["syscalls/sys_exit_openat"])
+        XCTAssertEqual(open.programs.first?.role, "judged at the syscall's exit, on the opened file")
+        XCTAssertTrue(open.selectors[0].actions[0].possible)
+        let connect = try XCTUnwrap(host.hooks.first { $0.path == "spec.kprobes[0]" })
+        XCTAssertEqual(connect.programs.map(\.flavour), ["cgroup/connect4", "cgroup/connect6"], "no kprobes on the host: the cgroup form")
+        XCTAssertEqual(connect.selectors[0].actions.map(\.possible), [true, true], "GetUrl is carried out by the agent, not 'not implemented'")
+        let full = PolicyExplanation.explain(p, environment: KernelProfiles.debian612, kernel: "profile")
+        let fullConnect = try XCTUnwrap(full.hooks.first { $0.path == "spec.kprobes[0]" })
+        XCTAssertEqual(fullConnect.programs.map(\.flavour), ["cgroup/connect4", "cgroup/connect6"], "tcp_connect cannot be overridden as a function: the same choice as the compiler")
+        XCTAssertTrue(full.isFullyHostable)
+    }
+
+    func testExplainNamesWhatCannotRunAndTheScopeRefusal() throws {
+        let p = try Self.policy("""
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: e}
+        spec:
+          podSelector: {matchLabels: {app: x}}
+          lsmhooks:
+          - hook: file_open
+            args: [{index: 0, type: file}]
+        """)
+        let host = PolicyExplanation.explain(p, environment: KernelProfiles.host, kernel: "profile")
+        XCTAssertEqual(host.policyRefusals.count, 1)
+        XCTAssertNotNil(host.hooks[0].refused, "no BPF-LSM on the host")
+        XCTAssertFalse(host.isFullyHostable)
     }
 }
