@@ -29,7 +29,9 @@ public struct Placement: Sendable, Equatable, Codable {
     }
 }
 
-/// The one table of which tiers can host which hook kinds, in preference order.
+/// Which tiers can host a policy's hooks, in preference order: the one table of policy hook
+/// placement (the compiler, explain and try all place through it). Vigil's own sensors are
+/// reported by Capability (HookTier.swift).
 public enum HookPlacement {
     /// Places `target` on the running kernel. `status` answers feature probes
     /// (normally `FeatureProbe.shared.status`); `hasBTF` says whether a function has BTF.

@@ -19,8 +19,10 @@ public struct HookTier: Sendable, Equatable, Codable, CustomStringConvertible {
     public var description: String { "\(name) (\(attachPoint))" }
 }
 
-/// What Vigil does in the kernel, each hosted by the first tier (in preference order)
-/// that the running kernel supports. This table is the one place tiers are ranked.
+/// What Vigil's own sensors and its policy library do in the kernel, each hosted by the first
+/// tier (in preference order) the running kernel supports: what `vigil probe` reports. Every
+/// tier listed is one some code attaches (the sensors', or the policy library's forms). How a
+/// policy's own hooks are placed is HookPlacement's table, which this one does not repeat.
 public enum Capability: String, CaseIterable, Sendable, Codable {
     case execObservation = "exec"
     case fileObservation = "file"
@@ -38,14 +40,13 @@ public enum Capability: String, CaseIterable, Sendable, Codable {
             [HookTier("tp_btf", "tp_btf/sched_process_exec", requires: [.tpBTF, .ringBuffer]),
              HookTier("tracepoint", "tracepoint/sched/sched_process_exec", requires: [.tracepoint, .ringBuffer])]
         case .fileObservation:
-            [HookTier("fentry", "fentry/security_file_open", requires: [.fentry, .ringBuffer]),
-             HookTier("kprobe", "kprobe/security_file_open", requires: [.kprobe, .ringBuffer]),
-             HookTier("tracepoint", "tracepoint/syscalls/sys_enter_openat", requires: [.tracepoint, .ringBuffer])]
+            // the policy library's file forms (credential-access, fim-sensitive-files, ...)
+            [HookTier("lsm", "lsm/file_open, file_permission, path_* (the library's LSM forms)", requires: [.lsm, .ringBuffer], needsActiveBPFLSM: true),
+             HookTier("tracepoint", "tracepoint/syscalls: opens judged at sys_exit_*, pathnames resolved at sys_enter_*",
+                      requires: [.tracepoint, .ringBuffer])]
         case .networkObservation:
-            [HookTier("fentry", "fentry/tcp_connect", requires: [.fentry, .ringBuffer]),
-             HookTier("kprobe", "kprobe/tcp_connect", requires: [.kprobe, .ringBuffer]),
-             HookTier("tracepoint+cgroup", "tracepoint/sock/inet_sock_set_state + cgroup/connect4,6",
-                      requires: [.tracepoint, .cgroupSockAddr, .ringBuffer])]
+            [HookTier("tracepoint+cgroup", "tp_btf/inet_sock_set_state + cgroup/connect4,6, sendmsg4,6, cgroup_skb",
+                      requires: [.tpBTF, .cgroupSockAddr, .ringBuffer])]
         case .acceptObservation:
             // the opt-in third way, syscall exit tracepoints, is never chosen: it taxes every syscall
             [HookTier("fexit", "fexit/inet_csk_accept, in the accepting process", requires: [.fexit, .ringBuffer]),
@@ -54,8 +55,7 @@ public enum Capability: String, CaseIterable, Sendable, Codable {
             [HookTier("send_signal", "bpf_send_signal(SIGKILL) from the matching hook", requires: [.sendSignal])]
         case .denyFile:
             [HookTier("lsm", "lsm/file_open returns -EPERM", requires: [.lsm], needsActiveBPFLSM: true),
-             HookTier("fmod_ret", "fmod_ret/security_file_open returns -EPERM", requires: [.fmodRet]),
-             HookTier("override_return", "kprobe + bpf_override_return", requires: [.kprobe, .overrideReturn])]
+             HookTier("fmod_ret", "fmod_ret/security_file_open returns -EPERM (a kprobe with Override)", requires: [.fmodRet])]
         case .denyNetwork:
             [HookTier("lsm", "lsm/socket_connect returns -EPERM", requires: [.lsm], needsActiveBPFLSM: true),
              HookTier("cgroup", "cgroup/connect4,connect6,sendmsg4,sendmsg6 return 0 (EPERM)", requires: [.cgroupSockAddr])]

@@ -34,6 +34,9 @@ public enum KernelProfiles {
             hostNamespace: { _ in 4026531836 })
     }
 
+    /// A tracepoint's format from the committed snapshot (nil when it is not there).
+    public static func tracepointFormat(_ subsystem: String, _ event: String) -> TracepointFormat? { snapshot["\(subsystem)/\(event)"] }
+
     /// The snapshot's formats, by `subsystem/event`.
     static let snapshot: [String: TracepointFormat] = {
         var out: [String: TracepointFormat] = [:]

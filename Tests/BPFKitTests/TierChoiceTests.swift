@@ -18,13 +18,13 @@ final class TierChoiceTests: XCTestCase {
         XCTAssertEqual(KernelReport.choose(.acceptObservation, bpfLSMActive: true, status: s).tier?.name, "handshake")
         let denyFile = KernelReport.choose(.denyFile, bpfLSMActive: true, status: s)
         XCTAssertNil(denyFile.tier)
-        XCTAssertEqual(denyFile.skipped.count, 3)
+        XCTAssertEqual(denyFile.skipped.count, 2, "lsm, fmod_ret: the tiers some code uses")
         XCTAssertTrue(denyFile.skipped[0].contains("lsm: unavailable (load: EPERM"), denyFile.skipped[0])
     }
 
-    func testFullKernelPrefersFentryAndLSM() {
+    func testFullKernelPrefersLSM() {
         let s = statuses(Self.host.union([.kprobe, .fentry, .fexit, .fmodRet, .lsm]))
-        XCTAssertEqual(KernelReport.choose(.fileObservation, bpfLSMActive: true, status: s).tier?.name, "fentry")
+        XCTAssertEqual(KernelReport.choose(.fileObservation, bpfLSMActive: true, status: s).tier?.name, "lsm")
         XCTAssertEqual(KernelReport.choose(.denyFile, bpfLSMActive: true, status: s).tier?.name, "lsm")
         XCTAssertEqual(KernelReport.choose(.denyNetwork, bpfLSMActive: true, status: s).tier?.name, "lsm")
         XCTAssertEqual(KernelReport.choose(.acceptObservation, bpfLSMActive: true, status: s).tier?.name, "fexit")

@@ -49,7 +49,7 @@ final class CLITests: XCTestCase {
     }
 
     func testValidateMixedFilesReportsBothAndExits2() throws {
-        let good = Self.fixtures.appendingPathComponent("conformance/write.yaml").path
+        let good = Self.fixtures.appendingPathComponent("conformance/tcp-connect.yaml").path
         let r = try vigil(["policy", "validate", good, "/nonexistent.yaml"])
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.out.contains("\(good): ok"))

@@ -30,7 +30,8 @@ final class PolicyCompilerTests: XCTestCase {
         return KernelEnvironment(
             place: { HookPlacement.place($0, status: status, hasBTF: { _ in true }, hasSymbol: { _ in true }, tracepointExists: { _, _ in true },
                                       fileExists: { !$0.hasPrefix("/no/") }, bpfLSMActive: true) },
-            status: status, tracepointFormat: { _, _ in openatFormat }, hostNamespace: { _ in 4026531836 })
+            status: status, tracepointFormat: { $0 == "syscalls" && $1 == "sys_enter_openat" ? openatFormat : KernelProfiles.tracepointFormat($0, $1) },
+            hostNamespace: { _ in 4026531836 })
     }
     static let hostFeatures: Set<KernelFeature> = [.tracepoint, .rawTracepoint, .sendSignal, .ringBuffer]
     static let fullFeatures = hostFeatures.union([.kprobe, .fentry, .fexit, .fmodRet, .lsm])
