@@ -143,6 +143,10 @@ mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
 # /run too: named network namespaces (/run/netns), endpoint records (/run/vigil) and locks are
 # per machine, and the two guests run side by side over the same host tree.
 mount -t tmpfs tmpfs /run && mkdir -p /run/lock
+# /etc/ssh too: the file integrity attacks (tests/attacks/fim-writes.yaml) make and delete
+# files there, and the other guest does the same at the same time. A copy of the host's on a
+# guest tmpfs (a mount boundary the attacks then cross as well).
+mkdir -p /dev/shm/etc-ssh && cp -a /etc/ssh/. /dev/shm/etc-ssh/ 2>/dev/null; mount -t tmpfs tmpfs /etc/ssh && cp -a /dev/shm/etc-ssh/. /etc/ssh/ && rm -rf /dev/shm/etc-ssh
 export TMPDIR=/dev/shm
 ip link set lo up 2>/dev/null
 cd "$root"

@@ -26,7 +26,7 @@ public struct AttackResult: Sendable, Codable, Equatable {
 /// the agent's JSON export and the processes' exit statuses.
 public final class PolicyTestRunner {
     let executable: String
-    /// How long to wait for the events a case expects (and, for `nothing`, to be sure none come).
+    /// Bounds the wait for a case's events (normally ended by the barrier, see `run`).
     let settle: TimeInterval
     let log: (String) -> Void
 
@@ -84,9 +84,10 @@ public final class PolicyTestRunner {
             }
             let pids = Set(steps.map(\.pid))
             let expectation = c.expectation(on: tier) ?? AttackExpectation(outcome: .nothing)
-            let events = agent.events(from: pids, until: { evs in
-                expectation.outcome != .nothing && Self.judge(expectation, last: steps.last, events: evs).passed
-            }, timeout: settle)
+            // Every record goes through one ordered ring buffer: once a process started after
+            // the steps shows up in the export, every event of the steps is there too.
+            let barrier = try StepRunner.run("true vigil-policy-test-barrier-\(i)", user: nil, mountNamespace: false, scratch: scratch, suiteScratch: suiteScratch)
+            let events = agent.events(from: pids, barrier: barrier.pid, timeout: settle * 5)
             var verdict = Self.judge(expectation, last: steps.last, events: events)
             // exit 77: the attack cannot be carried out on this system (the step says why)
             if let last = steps.last, last.status == Self.notApplicable {
@@ -120,7 +121,9 @@ public final class PolicyTestRunner {
         let deniedEvent = matching.contains { action($0) == "KPROBE_ACTION_OVERRIDE" }
         let killed = last.map { $0.killedBySIGKILL } ?? false
         let quiet = last.map { $0.stdout.isEmpty } ?? true
-        let status = last.map { "exit \($0.status)\($0.killedBySIGKILL ? " (SIGKILL)" : "")" } ?? "no step"
+        // A failing step's last stderr line says why (a missing file, a refused call).
+        let said = last.flatMap { $0.status == 0 ? nil : $0.stderr.split(separator: "\n").last.map { ": " + $0.prefix(160) } } ?? ""
+        let status = last.map { "exit \($0.status)\($0.killedBySIGKILL ? " (SIGKILL)" : "")\(said)" } ?? "no step"
         let got: String
         if events.isEmpty { got = "nothing" }
         else if killed && killedEvent { got = "killed" }
@@ -259,24 +262,27 @@ final class AgentUnderTest {
         throw PolicyTestRunner.Failure(description: "the agent did not become ready in \(Int(timeout)) s")
     }
 
-    /// Policy events of the processes `pids` started (they or an ancestor), read until `done`
-    /// holds or `timeout` passes.
-    func events(from pids: Set<Int32>, until done: ([[String: Any]]) -> Bool, timeout: TimeInterval) -> [[String: Any]] {
+    /// Policy events of the processes `pids` started (they or an ancestor), read until the
+    /// barrier process (started after them) has its exec in the export, or `timeout` passes.
+    func events(from pids: Set<Int32>, barrier: Int32, timeout: TimeInterval) -> [[String: Any]] {
         let deadline = Date().addingTimeInterval(timeout)
-        var found: [[String: Any]] = []
+        var passed = false
         repeat {
             readNew()
-            found = lines.filter { e in
-                guard let b = PolicyTestRunner.body(e) else { return false }
-                var chain: [Int32] = []
-                for key in ["process", "parent"] { if let p = (b[key] as? [String: Any])?["pid"] as? Int { chain.append(Int32(p)) } }
-                for a in (b["ancestors"] as? [[String: Any]]) ?? [] { if let p = a["pid"] as? Int { chain.append(Int32(p)) } }
-                return chain.contains(where: pids.contains)
+            passed = lines.contains { e in
+                guard let exec = e["process_exec"] as? [String: Any], let p = exec["process"] as? [String: Any] else { return false }
+                return (p["pid"] as? Int).map { Int32($0) } == barrier
             }
-            if done(found) { return found }
-            usleep(100_000)
+            if passed { break }
+            usleep(50_000)
         } while Date() < deadline
-        return found
+        return lines.filter { e in
+            guard let b = PolicyTestRunner.body(e) else { return false }
+            var chain: [Int32] = []
+            for key in ["process", "parent"] { if let p = (b[key] as? [String: Any])?["pid"] as? Int { chain.append(Int32(p)) } }
+            for a in (b["ancestors"] as? [[String: Any]]) ?? [] { if let p = a["pid"] as? Int { chain.append(Int32(p)) } }
+            return chain.contains(where: pids.contains)
+        }
     }
 
     private func readNew() {

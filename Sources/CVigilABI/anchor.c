@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The concept lists of vigil_concepts.h, for Swift to check its tables against. */
 #include "vigil_abi.h"
 

@@ -1,4 +1,5 @@
 import BPFKit
+import PolicyModel
 
 /// Why a policy, or one of its hooks, does not run.
 public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -34,12 +35,17 @@ public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
     public let reasons: [EngineError]
     /// The function whose fentry/fexit program the kernel refused (the loader may retry it as a kprobe).
     public var trampolineSymbol: String? = nil
+    /// Where each reason is in the policy's file (FILE:LINE:COL), when the policy came from one.
+    public var locations: [SourceLocation?] = []
     public init(policy: String, file: String, reasons: [EngineError]) {
         self.policy = policy
         self.file = file
         self.reasons = reasons
     }
     public var description: String {
-        "policy \(policy) (\(file)) not loaded:\n" + reasons.map { "  - \($0)" }.joined(separator: "\n")
+        "policy \(policy) (\(file)) not loaded:\n" + reasons.enumerated().map { i, r in
+            let at = i < locations.count ? locations[i].map { "\($0): " } ?? "" : ""
+            return "  - \(at)\(r)"
+        }.joined(separator: "\n")
     }
 }

@@ -63,7 +63,9 @@ public enum PolicyCompiler {
             }
         }
         if !errors.isEmpty && !(spec.allowsPartialLoad && !plans.isEmpty) {
-            return .failure(PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: errors))
+            var e = PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: errors)
+            e.locations = errors.map { $0.yamlPath.flatMap { policy.positions.location(of: $0) } }
+            return .failure(e)
         }
         return .success(CompiledPolicy(plans: plans, skipped: errors))
     }

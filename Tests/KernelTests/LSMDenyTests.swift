@@ -6,6 +6,7 @@ import XCTest
 
 /// BPF-LSM enforcement: lsm/file_open returns -EPERM for one marker file
 /// (bpf/tests/lsm_deny_inode.bpf.c). `cat` of the marker fails with EPERM; other files open.
+// kernel-test-requires: lsm  (read by scripts/test: the class runs only on kernels with all of them)
 final class LSMDenyTests: XCTestCase {
     func testFileOpenOfMarkerIsDeniedOthersAllowed() throws {
         try KernelTest.requireActiveBPFLSM()

@@ -10,6 +10,7 @@ import XCTest
 /// kprobes: policies on kernel functions, on each tier that can host them: fentry
 /// (trampolines, preferred) and kprobe. In-process: the process sensor, the policy
 /// manager and the ring buffer, without the agent around them.
+// kernel-test-requires: fentry fexit kprobe  (read by scripts/test: the class runs only on kernels with all of them)
 final class PolicyFunctionTests: XCTestCase {
     static let cat = URL(fileURLWithPath: "/bin/cat").resolvingSymlinksInPath().path
 

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 /// lsmhooks: Override denies in the kernel (BPF-LSM), through the real agent.
+// kernel-test-requires: lsm  (read by scripts/test: the class runs only on kernels with all of them)
 final class PolicyLSMTests: XCTestCase {
     static func policy(name: String, hook: String, type: String, path: String, mode: String? = nil) -> String {
         """

@@ -9,6 +9,7 @@ import XCTest
 
 /// Socket arguments read in the kernel and filtered there (tcp_connect's struct sock *), and
 /// a connect denied in the kernel by BPF-LSM (socket_connect with a sockaddr filter).
+// kernel-test-requires: fentry lsm  (read by scripts/test: the class runs only on kernels with all of them)
 final class PolicySocketTests: XCTestCase {
     /// 127.0.0.1:port (0: any port).
     static func loopback(port: UInt16) -> sockaddr_in {

@@ -6,6 +6,7 @@ import XCTest
 
 /// fentry and kprobe tiers, each observing the test's own unlink() through do_unlinkat
 /// (bpf/tests/trace_unlink.bpf.c). They need a full kernel: the qemu guests run them.
+// kernel-test-requires: fentry kprobe  (read by scripts/test: the class runs only on kernels with all of them)
 final class TracingTierTests: XCTestCase {
     func testFentryObservesUnlink() throws {
         try KernelTest.require(.fentry)

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * vigil_abi.h: the single definition of every record and constant that crosses
  * the boundary between Vigil's eBPF programs (bpf/) and the Swift agent.

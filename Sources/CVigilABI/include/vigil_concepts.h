@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * vigil_concepts.h: THE list of each policy concept that crosses the BPF/Swift boundary:
  * hook program flavours, argument kinds, filter operators and actions. One entry per value,

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * vigil_hook_abi.h: the policy engine's wire ABI. One generic hook program
  * (bpf/progs/hook.bpf.c) is loaded once per policy hook and specialized by a frozen
