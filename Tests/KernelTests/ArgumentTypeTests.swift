@@ -38,7 +38,9 @@ final class ArgumentTypeTests: XCTestCase {
         XCTAssertEqual(Set(paths.compactMap { $0["family"] as? String }), ["AF_UNIX"])
     }
 
-    /// FileType on an opened file: the inode's type, judged on the file the kernel opened.
+    /// FileType on a descriptor's file (fsync(2) takes any open file): the inode's type, judged
+    /// on the file the descriptor holds, so a directory and a regular file under the same
+    /// prefix are told apart in the kernel.
     func testFileTypeOnTheOpenedFile() throws {
         try KernelTest.require(.tracepoint)
         let dir = try KernelTest.scratchDirectory()
@@ -48,23 +50,25 @@ final class ArgumentTypeTests: XCTestCase {
         let agent = try AgentHarness(policies: ["""
         apiVersion: cilium.io/v1alpha1
         kind: TracingPolicy
-        metadata: {name: dir-opens}
+        metadata: {name: dir-syncs}
         spec:
           tracepoints:
           - subsystem: syscalls
-            event: sys_enter_openat
-            args: [{index: 6, type: string}]
+            event: sys_enter_fsync
+            args: [{index: 5, type: fd}]
             selectors:
             - matchArgs:
               - {index: 0, operator: Prefix, values: ["\(dir)/"]}
               - {index: 0, operator: FileType, values: [dir]}
         """])
-        let run = try KernelTest.run("/usr/bin/env", ["python3", "-c", "import os,sys; os.close(os.open(sys.argv[1]+'/sub', os.O_RDONLY)); os.close(os.open(sys.argv[1]+'/file', os.O_RDONLY))", dir])
+        let script = "import os,sys\nfor n in ['/file', '/sub', '/file']:\n    fd = os.open(sys.argv[1] + n, os.O_RDONLY); os.fsync(fd); os.close(fd)"
+        let run = try KernelTest.run("/usr/bin/env", ["python3", "-c", script, dir])
         XCTAssertEqual(run.status, 0, run.stderr)
-        let events = try agent.waitForEvents("process_tracepoint") { evs in evs.contains { $0.pid == Int(run.pid) } }
-        usleep(300_000) // the regular file's open would have come in the same batch
+        // the second regular file's fsync came after the directory's: once the directory's
+        // event is in, a wrongly passed regular file's would be too
+        _ = try agent.waitForEvents("process_tracepoint") { evs in evs.contains { $0.pid == Int(run.pid) } }
+        usleep(300_000)
         let mine = try agent.events().filter { $0.kind == "process_tracepoint" && $0.pid == Int(run.pid) }
-        XCTAssertFalse(events.isEmpty)
         XCTAssertEqual(mine.compactMap { ($0.args.first?["file_arg"] as? [String: Any])?["path"] as? String }, ["\(dir)/sub"], "the directory, not the regular file")
         XCTAssertEqual((mine.first?.args.first?["file_arg"] as? [String: Any])?["permission"] as? String, "drwxr-xr-x")
     }

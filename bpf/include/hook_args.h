@@ -176,8 +176,10 @@ static long vigil_vma_file_cb(struct task_struct *task, struct vm_area_struct *v
 }
 
 /* struct sockaddr_un: the family, and the socket path (an abstract name, whose first byte is
- * NUL, as "@name", the way ss and Tetragon print it). */
-static __always_inline void read_sockaddr_un(struct vigil_hook_arg *a, __u8 *out, __u64 ptr, bool user)
+ * NUL, as "@name", the way ss and Tetragon print it). `addrlen` is the caller's address length
+ * (0: not known): an abstract name is exactly addrlen - 3 bytes and need not end with a NUL,
+ * so without it the read stops at the first NUL, which may lie past the name. */
+static __always_inline void read_sockaddr_un(struct vigil_hook_arg *a, __u8 *out, __u64 ptr, bool user, __u64 addrlen)
 {
 	__u16 family = 0;
 	long err = user ? bpf_probe_read_user(&family, 2, (void *)ptr) : bpf_probe_read_kernel(&family, 2, (void *)ptr);
@@ -193,19 +195,38 @@ static __always_inline void read_sockaddr_un(struct vigil_hook_arg *a, __u8 *out
 		bpf_probe_read_user(&first, 1, path);
 	else
 		bpf_probe_read_kernel(&first, 1, path);
-	__u32 at = 0;
-	if (first == 0) { /* abstract: "@" and the name after the NUL */
-		out[0] = '@';
-		at = 1;
-		path++;
-	}
 	/* sun_path is 108 bytes */
-	long n = user ? bpf_probe_read_user_str(out + at, 108, path) : bpf_probe_read_kernel_str(out + at, 108, path);
+	__u64 room = addrlen > 2 && addrlen < 2 + 108 ? addrlen - 2 : 108;
+	if (first == 0) { /* abstract: "@" and the name after the NUL, exactly as long as addrlen says */
+		out[0] = '@';
+		path++;
+		__u32 n = addrlen > 3 ? (__u32)(room - 1) : 0;
+		if (!addrlen) {
+			long m = user ? bpf_probe_read_user_str(out + 1, 108, path) : bpf_probe_read_kernel_str(out + 1, 108, path);
+			a->len = (m > 0 ? (__u32)m : 1) & (VIGIL_ARG_BYTES - 1); /* "@" + name, its NUL not counted */
+			return;
+		}
+		vigil_opaque(n);
+		if (n > 107)
+			n = 107;
+		if (n && (user ? bpf_probe_read_user(out + 1, n, path) : bpf_probe_read_kernel(out + 1, n, path)) < 0)
+			n = 0;
+		out[(n + 1) & (VIGIL_ARG_BYTES - 1)] = 0;
+		a->len = (n + 1) & (VIGIL_ARG_BYTES - 1);
+		return;
+	}
+	__u32 want = (__u32)room + 1; /* a path need not end with a NUL inside addrlen either */
+	vigil_opaque(want);
+	if (want > 109)
+		want = 109;
+	if (want < 1)
+		want = 1;
+	long n = user ? bpf_probe_read_user_str(out, want, path) : bpf_probe_read_kernel_str(out, want, path);
 	if (n <= 0) {
-		out[at] = 0;
+		out[0] = 0;
 		n = 1;
 	}
-	a->len = ((n - 1) + at) & (VIGIL_ARG_BYTES - 1);
+	a->len = (n - 1) & (VIGIL_ARG_BYTES - 1);
 }
 
 static __always_inline void read_sock(struct vigil_hook_arg *a, __u8 *out, struct sock *sk)
@@ -523,9 +544,17 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	case VIGIL_ARG_SOCKADDR:
 		read_sockaddr(a, out, raw, user);
 		break;
-	case VIGIL_ARG_SOCKADDR_UN:
-		read_sockaddr_un(a, out, raw, user);
+	case VIGIL_ARG_SOCKADDR_UN: {
+		/* size_arg: 1 + where the address length is (a tracepoint field's offset, or a
+		 * function argument's index); 0: not known */
+		__u64 addrlen = 0;
+		__u32 len_arg = hook_config.args[i].size_arg;
+		if (len_arg)
+			addrlen = flavour == VIGIL_HOOK_TRACEPOINT ? (__u32)tracepoint_field(ctx, len_arg - 1, 8, false)
+								   : (__u32)function_arg(ctx, flavour, len_arg - 1);
+		read_sockaddr_un(a, out, raw, user, addrlen);
 		break;
+	}
 	case VIGIL_ARG_CRED:
 		read_cred(a, out, (const struct cred *)raw);
 		break;

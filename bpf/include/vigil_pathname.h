@@ -240,10 +240,13 @@ static __always_inline void vigil_pn_copy(__u8 *dst, const char *base, __u32 ble
 	__u32 n1 = 0;
 	if (at < blen) {
 		n1 = blen - at < count ? blen - at : count;
+		vigil_opaque(n1); /* clang would drop the mask (it knows count's bound); 6.1's verifier does not */
 		n1 &= VIGIL_ARG_BYTES - 1;
 		bpf_probe_read_kernel(dst, n1, base + (at & VIGIL_GPATH_MASK));
 	}
-	__u32 n2 = (count - n1) & (VIGIL_ARG_BYTES - 1);
+	__u32 n2 = count - n1;
+	vigil_opaque(n2);
+	n2 &= VIGIL_ARG_BYTES - 1;
 	__u32 from = (at + n1 - blen) & VIGIL_GPATH_MASK;
 	if (n2)
 		bpf_probe_read_kernel(dst + (n1 & (VIGIL_ARG_BYTES - 1)), n2, lit + from);

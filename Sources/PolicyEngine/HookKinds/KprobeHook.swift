@@ -129,6 +129,7 @@ enum FunctionHooks {
             var spec = vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, pad: 0)
             if k.syscall { spec.flags |= VIGIL_ARGF_USER }
             if let s = a.sizeArgIndex, s > 0 { spec.size_arg = s } // Tetragon's sizeArgIndex is 1-based: slot + 1
+            if l.kind == VIGIL_ARG_SOCKADDR_UN { spec.size_arg = SockaddrLength.function(symbol, argument: a) }
             if a.maxData { spec.flags |= VIGIL_ARGF_MAXDATA }
             setElement(&config.args, i, spec)
         }

@@ -69,6 +69,7 @@ enum TracepointHook: HookKind {
                     layout = ArgumentLayout(kind: VIGIL_ARG_PATHNAME, size: 8, signed: false, presentation: .string)
                     if let d = pf.dirfd, let dirfd = format.fields.first(where: { $0.name == d }) { sizeArg = UInt32(dirfd.offset) + 1 }
                 }
+                if layout.kind == VIGIL_ARG_SOCKADDR_UN { sizeArg = SockaddrLength.tracepoint(format: format) }
                 slots.append((a, layout))
                 var flags: UInt32 = layout.signed ? VIGIL_ARGF_SIGNED : 0
                 if user { flags |= VIGIL_ARGF_USER }
