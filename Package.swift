@@ -56,13 +56,19 @@ let package = Package(
         .target(name: "Datapath", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "NetworkPolicy", "Sensors"]),
         .target(
             name: "AgentRuntime",
-            dependencies: ["AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "PolicyModel", "KernelFeatures", "EventJSON", "Export", "BPFKit", "PolicyYAML", "CMalloc", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "PolicyModel", "KernelFeatures", "EventJSON", "Export", "BPFKit",
+                "PolicyYAML", "CMalloc", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
-        .executableTarget(name: "VigilBench", dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON", "Sensors", "CVigilABI"]),
+        .executableTarget(
+            name: "VigilBench",
+            dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON", "Sensors", "CVigilABI"]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [
-                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "Datapath", "NetworkPolicy", "PolicyEngine", "Sensors", "AgentRuntime", "EventJSON", "Export",
+                "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "Datapath", "NetworkPolicy", "PolicyEngine", "Sensors", "AgentRuntime", "EventJSON",
+                "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -76,7 +82,10 @@ let package = Package(
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export", "Sensors"], exclude: ["Golden"]),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel", "Datapath", "NetworkPolicy", "EventJSON", "AgentRuntime"]
+            dependencies: [
+                "BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel",
+                "Datapath", "NetworkPolicy", "EventJSON", "AgentRuntime",
+            ]
         ),
     ]
 )

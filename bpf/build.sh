@@ -27,6 +27,12 @@ BTF="${VIGIL_BTF:-/sys/kernel/btf/vmlinux}"
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "bpf/build.sh: '$1' not found: $2" >&2; exit 1; }; }
 need "$CLANG" "install a clang with the bpf target (the Swift toolchain's clang has it)"
+# The verifier judges the code clang emits: a bound one clang version keeps, another drops
+# (bpf/include/vigil_pathname.h), so the programs are built and tested with one clang version:
+# the Swift 6.3 toolchain's. VIGIL_CLANG_MAJOR overrides it, for trying another.
+want_major="${VIGIL_CLANG_MAJOR:-21}"
+have_major="$("$CLANG" -dumpversion 2>/dev/null | cut -d. -f1)"
+[ "$have_major" = "$want_major" ] || { echo "bpf/build.sh: $CLANG is clang $have_major; the BPF programs are built with clang $want_major (the Swift 6.3 toolchain's: put /opt/swift/usr/bin first in PATH or set CLANG; VIGIL_CLANG_MAJOR=$have_major to try this one)" >&2; exit 1; }
 need "$BPFTOOL" "run: apt-get install bpftool"
 [ -r "$BTF" ] || { echo "bpf/build.sh: $BTF not readable: the build needs kernel BTF to generate vmlinux.h" >&2; exit 1; }
 [ -r /usr/include/bpf/bpf_helpers.h ] || { echo "bpf/build.sh: libbpf headers missing: run apt-get install libbpf-dev" >&2; exit 1; }

@@ -40,8 +40,10 @@ public struct DNSEvent: Sendable, Equatable {
     public var truncated: Bool
     public var timeNs: UInt64
 
-    public init(process: ProcessEntry?, parent: ProcessEntry?, direction: String, socket: HookArgValue.SocketInfo, cookie: UInt64, id: UInt16,
-                isResponse: Bool, rcode: String, questions: [Question], answers: [Answer], truncated: Bool, timeNs: UInt64) {
+    public init(
+        process: ProcessEntry?, parent: ProcessEntry?, direction: String, socket: HookArgValue.SocketInfo, cookie: UInt64, id: UInt16,
+        isResponse: Bool, rcode: String, questions: [Question], answers: [Answer], truncated: Bool, timeNs: UInt64
+    ) {
         self.process = process
         self.parent = parent
         self.direction = direction

@@ -23,13 +23,18 @@ public struct ExecIdentity: Hashable, Sendable, CustomStringConvertible {
     /// two of them, and building them through Data, interpolation and Foundation's base64 took
     /// a tenth of the agent's time per spawn.
     public func withExecID<R>(node: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        let plainCount = node.count + 32 // ":" + up to 20 digits + ":" + up to 10 digits
+        let plainCount = node.count + 32  // ":" + up to 20 digits + ":" + up to 10 digits
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: plainCount + (plainCount + 2) / 3 * 4) { buf in
             var n = 0
-            for b in node { buf[n] = b; n += 1 }
-            buf[n] = 0x3a; n += 1
+            for b in node {
+                buf[n] = b
+                n += 1
+            }
+            buf[n] = 0x3a
+            n += 1
             n += Self.writeDecimal(ktime, into: UnsafeMutableBufferPointer(rebasing: buf[n...]))
-            buf[n] = 0x3a; n += 1
+            buf[n] = 0x3a
+            n += 1
             n += Self.writeDecimal(UInt64(pid), into: UnsafeMutableBufferPointer(rebasing: buf[n...]))
             let out = UnsafeMutableBufferPointer(rebasing: buf[plainCount...])
             let m = Self.base64(UnsafeBufferPointer(rebasing: buf[..<n]), into: out)
@@ -41,7 +46,10 @@ public struct ExecIdentity: Hashable, Sendable, CustomStringConvertible {
     static func writeDecimal(_ v: UInt64, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
         var digits = 1
         var t = v
-        while t >= 10 { t /= 10; digits += 1 }
+        while t >= 10 {
+            t /= 10
+            digits += 1
+        }
         var v = v
         for i in stride(from: digits - 1, through: 0, by: -1) {
             out[i] = 0x30 + UInt8(v % 10)
@@ -55,16 +63,22 @@ public struct ExecIdentity: Hashable, Sendable, CustomStringConvertible {
     /// Standard base64 with padding (RFC 4648 section 4); returns the bytes written.
     static func base64(_ input: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
         Self.base64Alphabet.withUnsafeBufferPointer { a in
-            var o = 0, i = 0
+            var o = 0
+            var i = 0
             while i + 3 <= input.count {
                 let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-                out[o] = a[Int(v >> 18)]; out[o + 1] = a[Int(v >> 12 & 63)]; out[o + 2] = a[Int(v >> 6 & 63)]; out[o + 3] = a[Int(v & 63)]
-                i += 3; o += 4
+                out[o] = a[Int(v >> 18)]
+                out[o + 1] = a[Int(v >> 12 & 63)]
+                out[o + 2] = a[Int(v >> 6 & 63)]
+                out[o + 3] = a[Int(v & 63)]
+                i += 3
+                o += 4
             }
             let rest = input.count - i
             if rest > 0 {
                 let v = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
-                out[o] = a[Int(v >> 18)]; out[o + 1] = a[Int(v >> 12 & 63)]
+                out[o] = a[Int(v >> 18)]
+                out[o + 1] = a[Int(v >> 12 & 63)]
                 out[o + 2] = rest == 2 ? a[Int(v >> 6 & 63)] : 0x3d
                 out[o + 3] = 0x3d
                 o += 4

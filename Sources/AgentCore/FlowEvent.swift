@@ -1,7 +1,11 @@
 /// A flow seen by the identity-aware datapath (Hubble's flow, plus the process that opened it):
 /// a new forwarded flow, a dropped packet, or a TCP flow's end.
 public struct FlowEvent: Sendable, Equatable {
-    public enum Kind: String, Sendable, Equatable { case new = "NEW", drop = "DROP", close = "CLOSE" }
+    public enum Kind: String, Sendable, Equatable {
+        case new = "NEW"
+        case drop = "DROP"
+        case close = "CLOSE"
+    }
 
     /// One end of the flow, as Hubble names it.
     public struct Endpoint: Sendable, Equatable {
@@ -15,7 +19,8 @@ public struct FlowEvent: Sendable, Equatable {
         public var namespace: String?
         public var endpointID: UInt32?
 
-        public init(address: String, port: UInt16, identity: UInt32, labels: [String], name: String? = nil, namespace: String? = nil, endpointID: UInt32? = nil) {
+        public init(address: String, port: UInt16, identity: UInt32, labels: [String], name: String? = nil, namespace: String? = nil, endpointID: UInt32? = nil)
+        {
             self.address = address
             self.port = port
             self.identity = identity
@@ -46,8 +51,10 @@ public struct FlowEvent: Sendable, Equatable {
     public var bytes: UInt64
     public var timeNs: UInt64
 
-    public init(kind: Kind, source: Endpoint, destination: Endpoint, proto: String, tcpFlags: UInt8, direction: String, isReply: Bool,
-                dropReason: UInt32, policyRule: String?, process: ProcessEntry?, parent: ProcessEntry?, packets: UInt64, bytes: UInt64, timeNs: UInt64) {
+    public init(
+        kind: Kind, source: Endpoint, destination: Endpoint, proto: String, tcpFlags: UInt8, direction: String, isReply: Bool,
+        dropReason: UInt32, policyRule: String?, process: ProcessEntry?, parent: ProcessEntry?, packets: UInt64, bytes: UInt64, timeNs: UInt64
+    ) {
         self.kind = kind
         self.source = source
         self.destination = destination

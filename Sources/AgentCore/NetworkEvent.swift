@@ -44,8 +44,10 @@ public struct NetworkEvent: Sendable, Equatable {
     public var durationNs: UInt64
     public var timeNs: UInt64
 
-    public init(kind: Kind, process: ProcessEntry, parent: ProcessEntry?, socket: HookArgValue.SocketInfo, cookie: UInt64, failed: Bool = false,
-                bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0, durationNs: UInt64 = 0, timeNs: UInt64) {
+    public init(
+        kind: Kind, process: ProcessEntry, parent: ProcessEntry?, socket: HookArgValue.SocketInfo, cookie: UInt64, failed: Bool = false,
+        bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0, durationNs: UInt64 = 0, timeNs: UInt64
+    ) {
         self.kind = kind
         self.process = process
         self.parent = parent

@@ -3,9 +3,13 @@
 /// which the kernel reports at each exec (`stdin_pipe` / `stdout_pipe` of the exec record).
 /// Either end may exec first; an end waits at most `window` for the other.
 public struct PipelineDetector: Sendable {
-    public static let downloaders: Set<String> = ["curl", "wget", "wget2", "fetch", "aria2c", "axel", "tftp", "ftp", "lwp-download", "lwp-request", "GET", "nc", "ncat", "socat"]
-    public static let shells: Set<String> = ["sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "csh", "tcsh", "fish",
-                                             "python", "python2", "python3", "perl", "ruby", "php", "node", "lua"]
+    public static let downloaders: Set<String> = [
+        "curl", "wget", "wget2", "fetch", "aria2c", "axel", "tftp", "ftp", "lwp-download", "lwp-request", "GET", "nc", "ncat", "socat",
+    ]
+    public static let shells: Set<String> = [
+        "sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "csh", "tcsh", "fish",
+        "python", "python2", "python3", "perl", "ruby", "php", "node", "lua",
+    ]
 
     /// A detected pipeline: what downloaded, what ran it, the pipe between them.
     public struct Match: Sendable, Equatable {
@@ -84,7 +88,9 @@ public struct DetectionEvent: Sendable, Equatable {
     public var tags: [String]
     public var timeNs: UInt64
 
-    public init(name: String, detection: String, process: ProcessEntry, parent: ProcessEntry?, source: ProcessEntry?, message: String, tags: [String], timeNs: UInt64) {
+    public init(
+        name: String, detection: String, process: ProcessEntry, parent: ProcessEntry?, source: ProcessEntry?, message: String, tags: [String], timeNs: UInt64
+    ) {
         self.name = name
         self.detection = detection
         self.process = process

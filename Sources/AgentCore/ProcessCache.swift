@@ -58,7 +58,7 @@ public struct ProcessCache: Sendable {
     /// the identity twice, at three events per spawn.
     public mutating func insert(_ entry: ProcessEntry) {
         let previous = byPID.updateValue(entry.id, forKey: entry.pid)
-        if let previous, previous != entry.id { markExited(previous) } // byPID already names the new image
+        if let previous, previous != entry.id { markExited(previous) }  // byPID already names the new image
         sequence += 1
         if let i = slots.index(forKey: entry.id) {
             slots.values[i].entry = entry
@@ -94,7 +94,7 @@ public struct ProcessCache: Sendable {
         entry.parent = resolveParent(kernelParent)
         if let previous = byPID[entry.pid], let i = slots.index(forKey: previous) {
             let flags = slots.values[i].entry.flags
-            if flags.contains(.clone) && !flags.contains(.execve) { entry.flags.insert(.clone) } // a fork's image, not yet exec'd
+            if flags.contains(.clone) && !flags.contains(.execve) { entry.flags.insert(.clone) }  // a fork's image, not yet exec'd
         }
         insert(entry)
         return entry

@@ -108,9 +108,9 @@ public struct ProcessEntry: Sendable, Equatable {
     /// work per exec.
     public static func arguments(fromArgv argv: UnsafeRawBufferPointer) -> String {
         var n = argv.count
-        if n > 0 && argv[n - 1] == 0 { n -= 1 } // the last argument's NUL: not an empty argument after it
+        if n > 0 && argv[n - 1] == 0 { n -= 1 }  // the last argument's NUL: not an empty argument after it
         var i = 0
-        while i < n && argv[i] != 0 { i += 1 } // argv[0]
+        while i < n && argv[i] != 0 { i += 1 }  // argv[0]
         guard i < n else { return "" }
         i += 1
         var out: [UInt8] = []
@@ -141,11 +141,11 @@ public struct ProcessEntry: Sendable, Equatable {
     public static func containerID(fromCgroupPath path: String) -> String? {
         var path = path
         return path.withUTF8 { p in
-            guard p.count >= 64 else { return nil } // no component can hold one
+            guard p.count >= 64 else { return nil }  // no component can hold one
             var end = p.count
             while end > 0 {
                 var start = end
-                while start > 0 && p[start - 1] != 0x2f { start -= 1 } // "/"
+                while start > 0 && p[start - 1] != 0x2f { start -= 1 }  // "/"
                 if let id = containerID(inName: UnsafeBufferPointer(rebasing: p[start..<end])) { return id }
                 end = start - 1
             }
@@ -165,7 +165,7 @@ public struct ProcessEntry: Sendable, Equatable {
         var end = n.count
         if end >= scopeSuffix.count && n[(end - scopeSuffix.count)...].elementsEqual(scopeSuffix) { end -= scopeSuffix.count }
         var start = end
-        while start > 0 && n[start - 1] != 0x2d { start -= 1 } // after the last "-"
+        while start > 0 && n[start - 1] != 0x2d { start -= 1 }  // after the last "-"
         guard end - start == 64 else { return nil }
         for b in n[start..<end] where !(b >= 0x30 && b <= 0x39 || b >= 0x61 && b <= 0x66 || b >= 0x41 && b <= 0x46) { return nil }
         return String(decoding: UnsafeBufferPointer(rebasing: n[start..<end]), as: UTF8.self)

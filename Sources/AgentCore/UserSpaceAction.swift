@@ -31,9 +31,11 @@ public struct HTTPURL: Sendable, Equatable, CustomStringConvertible {
     /// Parses `text`; the reason for anything but plain http.
     public static func parse(_ text: String) -> Result<HTTPURL, ParseFailure> {
         guard text.lowercased().hasPrefix("http://") else {
-            return .failure(ParseFailure(description: text.lowercased().hasPrefix("https://")
-                ? "https needs TLS, which the agent does not speak; use an http:// URL (canary-token services take both)"
-                : "not an http:// URL"))
+            return .failure(
+                ParseFailure(
+                    description: text.lowercased().hasPrefix("https://")
+                        ? "https needs TLS, which the agent does not speak; use an http:// URL (canary-token services take both)"
+                        : "not an http:// URL"))
         }
         let rest = text.dropFirst("http://".count)
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
@@ -48,7 +50,9 @@ public struct HTTPURL: Sendable, Equatable, CustomStringConvertible {
             if after.hasPrefix(":") {
                 guard let p = UInt16(after.dropFirst()), p > 0 else { return .failure(ParseFailure(description: "bad port")) }
                 port = p
-            } else if !after.isEmpty { return .failure(ParseFailure(description: "bad host")) }
+            } else if !after.isEmpty {
+                return .failure(ParseFailure(description: "bad host"))
+            }
             host = String(host[host.index(after: host.startIndex)..<close])
         } else if let colon = host.lastIndex(of: ":") {
             guard let p = UInt16(host[host.index(after: colon)...]), p > 0 else { return .failure(ParseFailure(description: "bad port")) }

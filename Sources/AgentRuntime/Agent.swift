@@ -1,8 +1,8 @@
 import AgentCore
 import BPFKit
-import Datapath
 import CMalloc
 import CVigilABI
+import Datapath
 import EventJSON
 import Export
 import Foundation
@@ -64,9 +64,10 @@ public final class Agent {
             logger.warning("network sensor not loaded: this kernel lacks what it needs", metadata: ["reason": "\(why)"])
             network = nil
         } else {
-            network = try NetworkSensor(shared: try sensor.sharedMaps(),
-                                        scanThreshold: configuration.scanThreshold, scanWindowNs: UInt64(configuration.scanWindowSeconds) * 1_000_000_000,
-                                        acceptHook: configuration.acceptHook)
+            network = try NetworkSensor(
+                shared: try sensor.sharedMaps(),
+                scanThreshold: configuration.scanThreshold, scanWindowNs: UInt64(configuration.scanWindowSeconds) * 1_000_000_000,
+                acceptHook: configuration.acceptHook)
         }
         if !configuration.datapath {
             datapath = nil
@@ -74,20 +75,27 @@ public final class Agent {
             logger.warning("network datapath not loaded: this kernel lacks what it needs", metadata: ["reason": "\(why)"])
             datapath = nil
         } else {
-            let kernel = try DatapathKernel(shared: try sensor.sharedMaps(),
-                                            pinDirectory: configuration.datapathPinDirectory)
-            if kernel.resumed { logger.info("network datapath: taking over from the previous agent", metadata: ["pins": "\(configuration.datapathPinDirectory)"]) }
-            datapath = DatapathSources(controller: try DatapathController(kernel: kernel), endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
-                                       policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, logger: logger)
+            let kernel = try DatapathKernel(
+                shared: try sensor.sharedMaps(),
+                pinDirectory: configuration.datapathPinDirectory)
+            if kernel.resumed {
+                logger.info("network datapath: taking over from the previous agent", metadata: ["pins": "\(configuration.datapathPinDirectory)"])
+            }
+            datapath = DatapathSources(
+                controller: try DatapathController(kernel: kernel), endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
+                policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, logger: logger)
         }
         sources = PolicySources(files: configuration.policyFiles, directory: configuration.policyDirectory, manager: policies, logger: logger)
-        encoder = EventEncoder(nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
-                               fieldFilters: configuration.fieldFilters, includeCredentials: configuration.enableProcessCred,
-                               includeNamespaces: configuration.enableProcessNS)
+        encoder = EventEncoder(
+            nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
+            fieldFilters: configuration.fieldFilters, includeCredentials: configuration.enableProcessCred,
+            includeNamespaces: configuration.enableProcessNS)
         if configuration.exportStdout { sinks.append(StdoutSink()) }
         if let path = configuration.exportFile {
-            sinks.append(try RotatingFileSink(path: path, maxBytes: configuration.exportFileMaxBytes,
-                                              maxBackups: configuration.exportFileBackups, compress: configuration.exportFileCompress))
+            sinks.append(
+                try RotatingFileSink(
+                    path: path, maxBytes: configuration.exportFileMaxBytes,
+                    maxBackups: configuration.exportFileBackups, compress: configuration.exportFileCompress))
         }
         output.reserveCapacity(1 << 20)
     }
@@ -129,13 +137,15 @@ public final class Agent {
             datapath.refresh()
             let bad = datapath.errors
             if !bad.isEmpty {
-                datapath.controller.releaseAll() // what was in force before stays in force
+                datapath.controller.releaseAll()  // what was in force before stays in force
                 policies.unloadAll()
                 network?.detach()
                 sensor.detach()
                 throw AgentStartError(message: "network policies or endpoints failed (nothing of them is left in the kernel):\n" + bad.joined(separator: "\n"))
             }
-            logger.info("network datapath attached", metadata: ["endpoints": "\(datapath.controller.endpointModels.count)", "policies": "\(datapath.controller.policies.count)"])
+            logger.info(
+                "network datapath attached",
+                metadata: ["endpoints": "\(datapath.controller.endpointModels.count)", "policies": "\(datapath.controller.policies.count)"])
         }
         // Policies after the seed: hooks match on binaries from the kernel's process table.
         let errors = sources.refresh()
@@ -151,7 +161,10 @@ public final class Agent {
         // glibc keeps in the heap; hand them back before the long run.
         _ = malloc_trim(0)
         // Periodic work between wakeups, on the monotonic clock (the wall clock can step).
-        var lastStatusNs: UInt64 = 0, lastDatapathNs: UInt64 = 0, lastLossNs: UInt64 = 0, lastFilesNs: UInt64 = 0
+        var lastStatusNs: UInt64 = 0
+        var lastDatapathNs: UInt64 = 0
+        var lastLossNs: UInt64 = 0
+        var lastFilesNs: UInt64 = 0
         var mounts = SuperBlockRoots.current()
         func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
             let now = KernelClock.nowMonotonicNs()
@@ -162,7 +175,7 @@ public final class Agent {
         while !stopRequested.load(ordering: .relaxed) {
             try ring.poll(timeoutMs: 100)
             if let datapath, due(&lastDatapathNs, everyMs: 200), datapath.refresh() { writeStatus() }
-            while output.count >= Self.flushBytes { // stopped early: more is waiting
+            while output.count >= Self.flushBytes {  // stopped early: more is waiting
                 try flushOutput()
                 try ring.consume()
             }
@@ -214,7 +227,7 @@ public final class Agent {
         var action = sigaction()
         action.__sigaction_handler.sa_handler = handler
         sigemptyset(&action.sa_mask)
-        action.sa_flags = 0 // no SA_RESTART: a signal interrupts the poll, and the loop sees the flag
+        action.sa_flags = 0  // no SA_RESTART: a signal interrupts the poll, and the loop sees the flag
         sigaction(SIGINT, &action, nil)
         sigaction(SIGTERM, &action, nil)
         reloadRequested.store(false, ordering: .relaxed)
@@ -254,7 +267,7 @@ public final class Agent {
     private func seedFromProcfs() -> [ProcessEntry] {
         let running = ProcfsScanner.scan(clock: clock)
         for entry in running {
-            if cache.current(pid: entry.pid) != nil { continue } // the kernel already reported a newer image
+            if cache.current(pid: entry.pid) != nil { continue }  // the kernel already reported a newer image
             cache.insert(entry)
             try? sensor.seed(entry)
             emit(.exec(process: entry, parent: cache.parent(of: entry), ancestors: ancestors(of: entry), timeNs: KernelClock.nowWallNs()))
@@ -296,23 +309,30 @@ public final class Agent {
             let time = clock.wall(monotonic: r.timeNs)
             emit(.exec(process: r.entry, parent: cache.parent(of: r.entry), ancestors: ancestors(of: r.entry), timeNs: time))
             if PipelineDetector.isReverseShell(r.entry, stdioSocket: r.stdioSocket) {
-                emit(.detection(DetectionEvent(name: "process_reverse_shell", detection: "shell-stdio-socket", process: r.entry,
-                                               parent: cache.parent(of: r.entry), source: nil,
-                                               message: "shell started with a socket as its standard input or output",
-                                               tags: ["execution", "command-and-control", "T1059.004", "T1071"], timeNs: time)))
+                emit(
+                    .detection(
+                        DetectionEvent(
+                            name: "process_reverse_shell", detection: "shell-stdio-socket", process: r.entry,
+                            parent: cache.parent(of: r.entry), source: nil,
+                            message: "shell started with a socket as its standard input or output",
+                            tags: ["execution", "command-and-control", "T1059.004", "T1071"], timeNs: time)))
             }
             if r.stdinPipe != 0 || r.stdoutPipe != 0,
-               let m = pipelines.observe(r.entry, stdinPipe: r.stdinPipe, stdoutPipe: r.stdoutPipe, timeNs: r.timeNs) {
-                emit(.detection(DetectionEvent(name: "process_pipeline", detection: "download-piped-to-shell", process: m.shell,
-                                               parent: cache.parent(of: m.shell), source: m.source,
-                                               message: "output of a download tool piped into a shell or interpreter",
-                                               tags: ["execution", "T1059.004", "T1105"], timeNs: time)))
+                let m = pipelines.observe(r.entry, stdinPipe: r.stdinPipe, stdoutPipe: r.stdoutPipe, timeNs: r.timeNs)
+            {
+                emit(
+                    .detection(
+                        DetectionEvent(
+                            name: "process_pipeline", detection: "download-piped-to-shell", process: m.shell,
+                            parent: cache.parent(of: m.shell), source: m.source,
+                            message: "output of a download tool piped into a shell or interpreter",
+                            tags: ["execution", "T1059.004", "T1105"], timeNs: time)))
             }
         case .fork(let child, let parent, let pid, _, _):
             cache.recordFork(child: child, kernelParent: parent, pid: pid, startTimeNs: clock.wall(monotonic: child.ktime))
         case .exit(let id, let pid, _, let code, let time):
             let known = cache.entry(id) ?? cache.current(pid: pid)
-            guard let process = known else { return } // never seen: nothing to correlate with
+            guard let process = known else { return }  // never seen: nothing to correlate with
             let signal = code & 0x7f
             let status = signal == 0 ? (code >> 8) & 0xff : 0
             emit(.exit(process: process, parent: cache.parent(of: process), status: status, signal: signal, timeNs: clock.wall(monotonic: time)))
@@ -322,18 +342,23 @@ public final class Agent {
 
     /// A policy hook's record: its process and parent from the cache, by exec identity.
     func handleHook(_ bytes: UnsafeRawBufferPointer) {
-        guard let (r, loaded) = policies.decode(bytes) else { return } // its policy was just unloaded
+        guard let (r, loaded) = policies.decode(bytes) else { return }  // its policy was just unloaded
         for action in r.userActions { userSpaceActions.run(action, policy: loaded.plan.policyName) }
         let p = process(r.process, pid: r.pid, tid: r.tid)
-        emit(.hook(HookEvent(family: loaded.plan.family, process: p, parent: cache.parent(of: p), functionName: loaded.plan.functionName,
-                             subsystem: loaded.plan.subsystem, event: loaded.plan.event, path: loaded.plan.path, offset: loaded.plan.offset, args: r.args, returnValue: r.returnValue, action: r.action,
-                             policyName: loaded.plan.policyName, message: loaded.plan.message, tags: loaded.plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs))))
+        emit(
+            .hook(
+                HookEvent(
+                    family: loaded.plan.family, process: p, parent: cache.parent(of: p), functionName: loaded.plan.functionName,
+                    subsystem: loaded.plan.subsystem, event: loaded.plan.event, path: loaded.plan.path, offset: loaded.plan.offset, args: r.args,
+                    returnValue: r.returnValue, action: r.action,
+                    policyName: loaded.plan.policyName, message: loaded.plan.message, tags: loaded.plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs))))
     }
 
     /// The process a kernel record names: by exec identity, else the pid's current image, else
     /// a bare entry (a process the cache never saw), with the record's thread.
     private func process(_ id: ExecIdentity?, pid: UInt32, tid: UInt32) -> ProcessEntry {
-        var p = id.flatMap { cache.entry($0) } ?? cache.current(pid: pid)
+        var p =
+            id.flatMap { cache.entry($0) } ?? cache.current(pid: pid)
             ?? ProcessEntry(id: id ?? ExecIdentity(ktime: 0, pid: pid), parent: nil, binary: "")
         p.tid = tid
         return p
@@ -346,9 +371,12 @@ public final class Agent {
             return
         }
         let process = process(r.process, pid: r.pid, tid: r.tid)
-        emit(.network(NetworkEvent(kind: r.kind, process: process, parent: cache.parent(of: process), socket: r.socket, cookie: r.cookie,
-                                   failed: r.failed, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, durationNs: r.durationNs,
-                                   timeNs: clock.wall(monotonic: r.timeNs))))
+        emit(
+            .network(
+                NetworkEvent(
+                    kind: r.kind, process: process, parent: cache.parent(of: process), socket: r.socket, cookie: r.cookie,
+                    failed: r.failed, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, durationNs: r.durationNs,
+                    timeNs: clock.wall(monotonic: r.timeNs))))
     }
 
     /// A datapath flow: identities named, the opening process from the cache.
@@ -358,8 +386,11 @@ public final class Agent {
             return
         }
         let process = r.pid == 0 ? nil : self.process(r.owner, pid: r.pid, tid: r.tid)
-        emit(.flow(datapath.controller.flowEvent(r, process: process, parent: process.flatMap { cache.parent(of: $0) },
-                                                 timeNs: clock.wall(monotonic: r.timeNs))))
+        emit(
+            .flow(
+                datapath.controller.flowEvent(
+                    r, process: process, parent: process.flatMap { cache.parent(of: $0) },
+                    timeNs: clock.wall(monotonic: r.timeNs))))
     }
 
     /// A DNS packet: parsed here, its socket's owner from the cache.
@@ -369,11 +400,14 @@ public final class Agent {
             return
         }
         let process = r.process.flatMap { cache.entry($0) ?? cache.current(pid: $0.pid) }
-        emit(.dns(DNSEvent(process: process, parent: process.flatMap { cache.parent(of: $0) }, direction: r.egress ? "egress" : "ingress",
-                           socket: r.socket, cookie: r.cookie, id: m.id, isResponse: m.isResponse, rcode: DNSMessage.rcodeName(m.rcode),
-                           questions: m.questions.map { .init(name: $0.name, type: DNSMessage.typeName($0.type)) },
-                           answers: m.answers.map { .init(name: $0.name, type: DNSMessage.typeName($0.type), ttl: $0.ttl, data: $0.data) },
-                           truncated: r.cut || m.incomplete, timeNs: clock.wall(monotonic: r.timeNs))))
+        emit(
+            .dns(
+                DNSEvent(
+                    process: process, parent: process.flatMap { cache.parent(of: $0) }, direction: r.egress ? "egress" : "ingress",
+                    socket: r.socket, cookie: r.cookie, id: m.id, isResponse: m.isResponse, rcode: DNSMessage.rcodeName(m.rcode),
+                    questions: m.questions.map { .init(name: $0.name, type: DNSMessage.typeName($0.type)) },
+                    answers: m.answers.map { .init(name: $0.name, type: DNSMessage.typeName($0.type), ttl: $0.ttl, data: $0.data) },
+                    truncated: r.cut || m.incomplete, timeNs: clock.wall(monotonic: r.timeNs))))
     }
 
     func emit(_ event: AgentEvent) {

@@ -1,8 +1,8 @@
 import EventJSON
 import Export
 import Foundation
-import Sensors
 import PolicyYAML
+import Sensors
 
 /// Value syntaxes shared by the agent's settings (AgentOptions): sizes and field filters.
 public enum AgentConfigFile {
@@ -13,9 +13,15 @@ public enum AgentConfigFile {
         let scale: Int
         var digits = Substring(s.uppercased())
         switch digits.last {
-        case "K": scale = 1024; digits = digits.dropLast()
-        case "M": scale = 1024 * 1024; digits = digits.dropLast()
-        case "G": scale = 1024 * 1024 * 1024; digits = digits.dropLast()
+        case "K":
+            scale = 1024
+            digits = digits.dropLast()
+        case "M":
+            scale = 1024 * 1024
+            digits = digits.dropLast()
+        case "G":
+            scale = 1024 * 1024 * 1024
+            digits = digits.dropLast()
         default: scale = 1
         }
         guard let n = Int(digits), n > 0 else { return nil }

@@ -25,8 +25,10 @@ public struct AgentOption: Sendable {
     public let defaultValue: String?
     let apply: @Sendable (inout AgentConfiguration, String) throws -> Void
 
-    init(_ name: String, _ kind: Kind, _ help: String, default defaultValue: String? = nil,
-         _ apply: @escaping @Sendable (inout AgentConfiguration, String) throws -> Void) {
+    init(
+        _ name: String, _ kind: Kind, _ help: String, default defaultValue: String? = nil,
+        _ apply: @escaping @Sendable (inout AgentConfiguration, String) throws -> Void
+    ) {
         self.name = name
         self.kind = kind
         self.help = help
@@ -63,7 +65,9 @@ public enum AgentOptions {
         AgentOption("node-name", .value("NAME"), "Node name in events.", default: "the host name") { $0.nodeName = $1 },
         AgentOption("export-stdout", .flag, "Write events to standard output (the default when no --export-file is given).") { $0.exportStdout = try bool($1) },
         AgentOption("export-file", .value("PATH"), "Write events to this file, rotating by size.") { $0.exportFile = $1 },
-        AgentOption("export-file-max-size", .value("SIZE"), "Rotate the export file at this size (10M, 64K, bytes).", default: "10M") { $0.exportFileMaxBytes = try size($1) },
+        AgentOption("export-file-max-size", .value("SIZE"), "Rotate the export file at this size (10M, 64K, bytes).", default: "10M") {
+            $0.exportFileMaxBytes = try size($1)
+        },
         AgentOption("export-file-max-backups", .value("N"), "Rotated files to keep.", default: "5") { $0.exportFileBackups = try integer($1) },
         AgentOption("export-file-compress", .flag, "gzip rotated files.") { $0.exportFileCompress = try bool($1) },
         AgentOption("export-allowlist", .value("JSONL"), "Export only events matching one of these filters (JSON objects, one per line; Tetragon's fields).") {
@@ -76,35 +80,60 @@ public enum AgentOptions {
             do { $0.fieldFilters = try AgentConfigFile.fieldFilters($1) } catch { throw Bad(why: "\(error)") }
         },
         AgentOption("enable-ancestors", .flag, "Add the ancestors list (beyond the parent) to events.") { $0.enableAncestors = try bool($1) },
-        AgentOption("enable-process-cred", .flag, "Add capabilities and credentials to processes (cap, process_credentials).") { $0.enableProcessCred = try bool($1) },
+        AgentOption("enable-process-cred", .flag, "Add capabilities and credentials to processes (cap, process_credentials).") {
+            $0.enableProcessCred = try bool($1)
+        },
         AgentOption("enable-process-ns", .flag, "Add namespaces to processes (ns).") { $0.enableProcessNS = try bool($1) },
         AgentOption("rb-size", .value("SIZE"), "Ring buffer size.", default: "4M") { $0.ringBufferBytes = try size($1) },
         AgentOption("process-cache-size", .value("N"), "Process cache capacity (entries).", default: "65536") { $0.processCacheSize = try integer($1, min: 1) },
         AgentOption("policy-dir", .value("DIR"), "Directory of TracingPolicy files (*.yaml) to load at start and on SIGHUP.") { $0.policyDirectory = $1 },
         AgentOption("policy", .list("FILE"), "A TracingPolicy file to load (repeatable); re-read on SIGHUP.") { $0.policyFiles.append($1) },
-        AgentOption("status-file", .value("PATH"), "Where to write loaded policies and hook counters for `vigil policy list`.", default: "/run/vigil/policies.json") {
+        AgentOption(
+            "status-file", .value("PATH"), "Where to write loaded policies and hook counters for `vigil policy list`.", default: "/run/vigil/policies.json"
+        ) {
             $0.statusFile = $1
         },
-        AgentOption("disable-network-sensor", .flag, "Do not load the network sensor (process_connect, _accept, _close, _dns, _scan events).") { $0.networkSensor = !(try bool($1)) },
-        AgentOption("scan-threshold", .value("N"), "Scan detection: distinct TCP destinations one process may try within --scan-window before process_scan (0: off).", default: "20") {
+        AgentOption("disable-network-sensor", .flag, "Do not load the network sensor (process_connect, _accept, _close, _dns, _scan events).") {
+            $0.networkSensor = !(try bool($1))
+        },
+        AgentOption(
+            "scan-threshold", .value("N"), "Scan detection: distinct TCP destinations one process may try within --scan-window before process_scan (0: off).",
+            default: "20"
+        ) {
             $0.scanThreshold = try integer($1)
         },
         AgentOption("scan-window", .value("SECONDS"), "Scan detection window.", default: "5") { $0.scanWindowSeconds = try integer($1, min: 1) },
-        AgentOption("accept-hook", .value("HOW"), "How accepts are seen: auto (fexit where the kernel has trampolines, else handshake), fexit, handshake, syscalls (taxes every syscall).", default: "auto") {
-            guard let h = AcceptHook(rawValue: $1) else { throw Bad(why: "expected one of \(AcceptHook.allCases.map(\.rawValue).joined(separator: ", ")), got \"\($1)\"") }
+        AgentOption(
+            "accept-hook", .value("HOW"),
+            "How accepts are seen: auto (fexit where the kernel has trampolines, else handshake), fexit, handshake, syscalls (taxes every syscall).",
+            default: "auto"
+        ) {
+            guard let h = AcceptHook(rawValue: $1) else {
+                throw Bad(why: "expected one of \(AcceptHook.allCases.map(\.rawValue).joined(separator: ", ")), got \"\($1)\"")
+            }
             $0.acceptHook = h
         },
-        AgentOption("force-tracepoints", .flag, "Run the process sensor on classic tracepoints even where tp_btf works (testing the fallback).") { $0.forceTracepoints = try bool($1) },
-        AgentOption("disable-datapath", .flag, "Do not load the identity-aware network datapath (endpoints, network policy, flow events).") { $0.datapath = !(try bool($1)) },
+        AgentOption("force-tracepoints", .flag, "Run the process sensor on classic tracepoints even where tp_btf works (testing the fallback).") {
+            $0.forceTracepoints = try bool($1)
+        },
+        AgentOption("disable-datapath", .flag, "Do not load the identity-aware network datapath (endpoints, network policy, flow events).") {
+            $0.datapath = !(try bool($1))
+        },
         AgentOption("endpoints", .value("FILE"), "Endpoints file (YAML): endpoints created or adopted at start when missing.") { $0.endpointsFile = $1 },
-        AgentOption("netpolicy-dir", .value("DIR"), "Directory of network policy files (CiliumNetworkPolicy, NetworkPolicy), watched for changes.") { $0.netPolicyDirectory = $1 },
+        AgentOption("netpolicy-dir", .value("DIR"), "Directory of network policy files (CiliumNetworkPolicy, NetworkPolicy), watched for changes.") {
+            $0.netPolicyDirectory = $1
+        },
         AgentOption("netpolicy", .list("FILE"), "A network policy file (repeatable), watched for changes.") { $0.netPolicyFiles.append($1) },
         AgentOption("endpoint-state-dir", .value("DIR"), "Endpoint records directory (`vigil endpoint` uses the same).", default: "/run/vigil/endpoints") {
             $0.endpointStateDirectory = $1
         },
-        AgentOption("datapath-status-file", .value("PATH"), "Where to write endpoints, identities and network policies for `vigil netpolicy list`.",
-                    default: "/run/vigil/datapath.json") { $0.datapathStatusFile = $1 },
-        AgentOption("datapath-pin-dir", .value("DIR"), "bpffs directory where the datapath stays in force while no agent runs.", default: "/sys/fs/bpf/vigil/datapath") {
+        AgentOption(
+            "datapath-status-file", .value("PATH"), "Where to write endpoints, identities and network policies for `vigil netpolicy list`.",
+            default: "/run/vigil/datapath.json"
+        ) { $0.datapathStatusFile = $1 },
+        AgentOption(
+            "datapath-pin-dir", .value("DIR"), "bpffs directory where the datapath stays in force while no agent runs.", default: "/sys/fs/bpf/vigil/datapath"
+        ) {
             $0.datapathPinDirectory = $1
         },
     ]
@@ -120,14 +149,15 @@ public enum AgentOptions {
             case .value(let v): flag = "--\(o.name) \(v)"
             case .list(let v): flag = "--\(o.name) \(v)..."
             }
-            return "  " + flag.padding(toLength: max(flag.count, 30), withPad: " ", startingAt: 0) + " " + o.help + (o.defaultValue.map { " (default: \($0))" } ?? "")
+            return "  " + flag.padding(toLength: max(flag.count, 30), withPad: " ", startingAt: 0) + " " + o.help
+                + (o.defaultValue.map { " (default: \($0))" } ?? "")
         }.joined(separator: "\n")
     }
 
     /// Applies command-line arguments (`--name`, `--name VALUE`, `--name=VALUE`) onto `config`.
     /// `--config FILE` is applied first wherever it appears, so flags win over the file.
     public static func parse(_ arguments: [String], into config: inout AgentConfiguration) throws(Failure) {
-        var pending: [(AgentOption, String, String)] = [] // option, value, as written
+        var pending: [(AgentOption, String, String)] = []  // option, value, as written
         var configFile: String?
         var i = 0
         while i < arguments.count {
@@ -186,8 +216,9 @@ public enum AgentOptions {
             guard let key = k.scalar, let o = byName[key] else {
                 let name = k.scalar ?? "?"
                 let near = Suggestion.closest(name, all.map(\.name))
-                throw Failure(description: "\(path):\(k.mark): error: unknown setting \"\(name)\"" + (near.map { " (did you mean \"\($0)\"?)" } ?? "")
-                              + "; settings: \(all.map(\.name).joined(separator: ", "))")
+                throw Failure(
+                    description: "\(path):\(k.mark): error: unknown setting \"\(name)\"" + (near.map { " (did you mean \"\($0)\"?)" } ?? "")
+                        + "; settings: \(all.map(\.name).joined(separator: ", "))")
             }
             var values: [(String, SourceMark)] = []
             if case .sequence(let items) = v.value, case .list = o.kind {

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Converts kernel clocks to wall-clock time. bpf_ktime_get_ns is CLOCK_MONOTONIC;

@@ -39,7 +39,8 @@ public enum ListenerScanner {
             let dir = "\(root)/\(p.pid)/fd"
             for fd in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
                 guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\(fd)"),
-                      let inode = socketInode(link), here[inode] != nil else { continue }
+                    let inode = socketInode(link), here[inode] != nil
+                else { continue }
                 holders[inode, default: []].append(p)
                 netnsOf[inode] = netns
             }
@@ -73,7 +74,8 @@ public enum ListenerScanner {
             guard f.count > 9, f[3] == "0A" else { continue }
             let local = f[1].split(separator: ":")
             guard local.count == 2, let port = UInt16(local[1], radix: 16), let inode = UInt64(f[9]),
-                  let words = words(local[0]), words.count == (v6 ? 4 : 1) else { continue }
+                let words = words(local[0]), words.count == (v6 ? 4 : 1)
+            else { continue }
             var address = [UInt8](repeating: 0, count: 16)
             if v6 {
                 for (i, w) in words.enumerated() { withUnsafeBytes(of: w) { for b in 0..<4 { address[i * 4 + b] = $0[b] } } }

@@ -54,7 +54,7 @@ final class PolicySources {
             for w in result.warnings { logger.warning("\(w.description)") }
             guard result.isValid else {
                 errors += result.diagnostics.map(\.description)
-                continue // the file's previous policies (if any) keep running
+                continue  // the file's previous policies (if any) keep running
             }
             var names: [String] = []
             for group in PolicyForms.groups(result.policies) {
@@ -64,14 +64,18 @@ final class PolicySources {
                     do {
                         try manager.load(policy)
                         names.append(policy.name)
-                        var meta: Logger.Metadata = ["policy": "\(policy.name)", "file": "\(file)",
-                                                     "hooks": "\(manager.loaded[policy.name]?.hooks.count ?? 0)"]
-                        if group.count > 1 { meta["form"] = "\(failures.count + 1) of \(group.count) (\(PolicyForms.label)=\(policy.labels[PolicyForms.label] ?? ""))" }
+                        var meta: Logger.Metadata = [
+                            "policy": "\(policy.name)", "file": "\(file)",
+                            "hooks": "\(manager.loaded[policy.name]?.hooks.count ?? 0)",
+                        ]
+                        if group.count > 1 {
+                            meta["form"] = "\(failures.count + 1) of \(group.count) (\(PolicyForms.label)=\(policy.labels[PolicyForms.label] ?? ""))"
+                        }
                         logger.info("policy loaded", metadata: meta)
                         break
                     } catch {
                         failures.append(error.description)
-                        if applied[file]?.names.contains(policy.name) == true { names.append(policy.name) } // the old one still runs
+                        if applied[file]?.names.contains(policy.name) == true { names.append(policy.name) }  // the old one still runs
                     }
                 }
                 if failures.count == group.count {

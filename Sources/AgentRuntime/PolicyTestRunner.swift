@@ -72,12 +72,11 @@ public final class PolicyTestRunner {
         defer { agent.stop() }
         log("\(suite.file): \(suite.cases.count) cases, tier \(tier), kernel \(kernel)")
 
-
         var results: [AttackResult] = []
         for (i, c) in suite.cases.enumerated() {
             let scratch = work + "/case-\(i)"
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-            chmod(scratch, 0o777) // a case may run as another user
+            chmod(scratch, 0o777)  // a case may run as another user
             var steps: [StepRunner.Outcome] = []
             for step in c.steps {
                 steps.append(try StepRunner.run(step, user: c.user, mountNamespace: c.mountNamespace, scratch: scratch, suiteScratch: suiteScratch))
@@ -86,17 +85,22 @@ public final class PolicyTestRunner {
             let expectation = c.expectation(on: tier) ?? AttackExpectation(outcome: .nothing)
             // Every record goes through one ordered ring buffer: once a process started after
             // the steps shows up in the export, every event of the steps is there too.
-            let barrier = try StepRunner.run("true vigil-policy-test-barrier-\(i)", user: nil, mountNamespace: false, scratch: scratch, suiteScratch: suiteScratch)
+            let barrier = try StepRunner.run(
+                "true vigil-policy-test-barrier-\(i)", user: nil, mountNamespace: false, scratch: scratch, suiteScratch: suiteScratch)
             let events = agent.events(from: pids, barrier: barrier.pid, timeout: settle * 5)
             var verdict = Self.judge(expectation, last: steps.last, events: events)
             // exit 77: the attack cannot be carried out on this system (the step says why)
             if let last = steps.last, last.status == Self.notApplicable {
                 verdict = (true, "n/a", last.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
             }
-            results.append(AttackResult(suite: suite.file, name: c.name, attackClass: c.attackClass ?? "", access: c.access ?? "", benign: c.benign,
-                                        tier: tier, kernel: kernel, expected: Self.describe(expectation), limit: expectation.limit,
-                                        got: verdict.got, passed: verdict.passed, detail: verdict.passed && verdict.got != "n/a" ? "" : verdict.detail))
-            log("  \(verdict.passed ? "pass" : "FAIL")  \(c.name): expected \(Self.describe(expectation)), got \(verdict.got)\(verdict.passed ? "" : " (\(verdict.detail))")")
+            results.append(
+                AttackResult(
+                    suite: suite.file, name: c.name, attackClass: c.attackClass ?? "", access: c.access ?? "", benign: c.benign,
+                    tier: tier, kernel: kernel, expected: Self.describe(expectation), limit: expectation.limit,
+                    got: verdict.got, passed: verdict.passed, detail: verdict.passed && verdict.got != "n/a" ? "" : verdict.detail))
+            log(
+                "  \(verdict.passed ? "pass" : "FAIL")  \(c.name): expected \(Self.describe(expectation)), got \(verdict.got)\(verdict.passed ? "" : " (\(verdict.detail))")"
+            )
         }
         return results
     }
@@ -125,10 +129,15 @@ public final class PolicyTestRunner {
         let said = last.flatMap { $0.status == 0 ? nil : $0.stderr.split(separator: "\n").last.map { ": " + $0.prefix(160) } } ?? ""
         let status = last.map { "exit \($0.status)\($0.killedBySIGKILL ? " (SIGKILL)" : "")\(said)" } ?? "no step"
         let got: String
-        if events.isEmpty { got = "nothing" }
-        else if killed && killedEvent { got = "killed" }
-        else if deniedEvent && (last?.status ?? 0) != 0 { got = "denied" }
-        else { got = "event" }
+        if events.isEmpty {
+            got = "nothing"
+        } else if killed && killedEvent {
+            got = "killed"
+        } else if deniedEvent && (last?.status ?? 0) != 0 {
+            got = "denied"
+        } else {
+            got = "event"
+        }
         let detail = "\(status); \(events.count) event(s)" + (events.isEmpty ? "" : ": " + events.prefix(3).map(summary).joined(separator: "; "))
         switch e.outcome {
         case .nothing: return (events.isEmpty, got, detail)
@@ -200,7 +209,8 @@ enum StepRunner {
         env["SUITE"] = suiteScratch
         env["SUITE_DIR"] = suiteDirectory
         p.environment = env
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         p.standardOutput = out
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
@@ -215,8 +225,9 @@ enum StepRunner {
         let status = p.terminationStatus
         // a shell reports a command killed by a signal as 128 + the signal
         let killed = (signaled && status == SIGKILL) || (!signaled && status == 128 + SIGKILL)
-        return Outcome(pid: p.processIdentifier, status: signaled ? 128 + status : status, killedBySIGKILL: killed,
-                       stdout: String(decoding: collected.out, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        return Outcome(
+            pid: p.processIdentifier, status: signaled ? 128 + status : status, killedBySIGKILL: killed,
+            stdout: String(decoding: collected.out, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
     }
 
     static func ids(of user: String) throws -> (uid_t, gid_t) {
@@ -241,8 +252,11 @@ final class AgentUnderTest {
         errPath = directory + "/agent.log"
         let status = directory + "/status.json"
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["agent", "--node-name", "policy-test", "--export-file", exportPath, "--status-file", status, "--enable-ancestors",
-                             "--disable-network-sensor", "--disable-datapath"] + policies.flatMap { ["--policy", $0] }
+        process.arguments =
+            [
+                "agent", "--node-name", "policy-test", "--export-file", exportPath, "--status-file", status, "--enable-ancestors",
+                "--disable-network-sensor", "--disable-datapath",
+            ] + policies.flatMap { ["--policy", $0] }
         FileManager.default.createFile(atPath: errPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: errPath)
         process.standardOutput = FileHandle.nullDevice

@@ -52,12 +52,13 @@ public enum ProcfsScanner {
     /// The namespace inodes of a /proc/<pid> directory (the host's, for /proc/1).
     public static func namespaces(of dir: String) -> Namespaces {
         let files = ["uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time", "time_for_children", "cgroup", "user"]
-        return Namespaces(inodes: files.map { file in
-            guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/ns/\(file)"),
-                let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]")
-            else { return 0 }
-            return UInt32(link[link.index(after: open)..<close]) ?? 0
-        })
+        return Namespaces(
+            inodes: files.map { file in
+                guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/ns/\(file)"),
+                    let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]")
+                else { return 0 }
+                return UInt32(link[link.index(after: open)..<close]) ?? 0
+            })
     }
 
     private static func apply(status: String, to e: inout ProcessEntry) {

@@ -14,7 +14,7 @@ struct StatusFileWriter {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
             written[path] = data
         } catch {
-            written[path] = nil // retried on the next refresh
+            written[path] = nil  // retried on the next refresh
         }
     }
 }

@@ -35,7 +35,11 @@ final class UserSpaceActionRunner: @unchecked Sendable {
         pending += 1
         lock.unlock()
         queue.async { [self] in
-            defer { lock.lock(); pending -= 1; lock.unlock() }
+            defer {
+                lock.lock()
+                pending -= 1
+                lock.unlock()
+            }
             switch action {
             case .getURL(let url):
                 let outcome = Self.get(url, timeout: timeout)
@@ -82,14 +86,21 @@ final class UserSpaceActionRunner: @unchecked Sendable {
         while let a = p {
             p = a.pointee.ai_next
             let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
-            guard fd >= 0 else { lastError = String(cString: strerror(errno)); continue }
+            guard fd >= 0 else {
+                lastError = String(cString: strerror(errno))
+                continue
+            }
             defer { close(fd) }
             // SO_SNDTIMEO bounds connect() too on Linux; SO_RCVTIMEO the wait for the answer
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            guard connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 else { lastError = "connect: \(String(cString: strerror(errno)))"; continue }
+            guard connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 else {
+                lastError = "connect: \(String(cString: strerror(errno)))"
+                continue
+            }
             let hostHeader = url.host.contains(":") ? "[\(url.host)]" : url.host
-            let request = "GET \(url.target) HTTP/1.1\r\nHost: \(hostHeader)\(url.port == 80 ? "" : ":\(url.port)")\r\nUser-Agent: vigil\r\nConnection: close\r\n\r\n"
+            let request =
+                "GET \(url.target) HTTP/1.1\r\nHost: \(hostHeader)\(url.port == 80 ? "" : ":\(url.port)")\r\nUser-Agent: vigil\r\nConnection: close\r\n\r\n"
             let sent = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
             guard sent == request.utf8.count else { return "send: \(String(cString: strerror(errno)))" }
             var buffer = [UInt8](repeating: 0, count: 512)

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A failed libbpf or bpf(2) operation: what was attempted, on what, the errno, and

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibbpf
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// An attached program. Owns the attachment: `close()` or deinit detaches it, so a link
 /// can never leak a hook. Pinning a link (`pin(at:)`) keeps it in the kernel past the
@@ -45,7 +46,9 @@ public final class BPFLink {
     public func close() {
         switch storage {
         case .libbpf(let link): Libbpf.destroyLink(link)
-        case .fd(let fd): Libbpf.detachLink(fd: fd); Glibc.close(fd)
+        case .fd(let fd):
+            Libbpf.detachLink(fd: fd)
+            Glibc.close(fd)
         case .tc(let hook, let handle, let priority, let destroyHook):
             Libbpf.tcDetach(hook, handle: handle, priority: priority)
             if destroyHook { Libbpf.tcHookDestroy(hook) }
@@ -59,7 +62,10 @@ public final class BPFLink {
     /// enforcing while the agent restarts).
     public func release() {
         if case .fd(let fd) = storage { Glibc.close(fd) }
-        if case .libbpf(let link) = storage { Libbpf.disconnectLink(link); Libbpf.destroyLink(link) }
+        if case .libbpf(let link) = storage {
+            Libbpf.disconnectLink(link)
+            Libbpf.destroyLink(link)
+        }
         storage = .closed
     }
 

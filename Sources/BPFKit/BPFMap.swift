@@ -1,6 +1,7 @@
 import CLibbpf
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A BPF map: either one of a `BPFObject`'s maps or a standalone map created with
@@ -50,7 +51,8 @@ public struct BPFMap {
 
     /// Creates a standalone map (not part of an object). The corresponding libbpf function is `bpf_map_create`.
     public static func create(kind: Kind, name: String, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32 = 0) throws(BPFError) -> BPFMap {
-        let fd = try Libbpf.mapCreate(type: kind.rawValue, name: name, keySize: UInt32(keySize), valueSize: UInt32(valueSize), maxEntries: UInt32(maxEntries), flags: flags)
+        let fd = try Libbpf.mapCreate(
+            type: kind.rawValue, name: name, keySize: UInt32(keySize), valueSize: UInt32(valueSize), maxEntries: UInt32(maxEntries), flags: flags)
         return BPFMap(fd: FileDescriptorBox(fd), name: name, keySize: keySize, valueSize: valueSize)
     }
 
@@ -170,7 +172,7 @@ public struct BPFMap {
         do {
             try update(key: bytesOf(key), value: bytesOf(value), flags: UInt64(BPF_NOEXIST))
             return true
-        } catch where error.errno == EEXIST {
+        } catch  where error.errno == EEXIST {
             return false
         }
     }

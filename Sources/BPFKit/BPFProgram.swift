@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One program of a `BPFObject`. It keeps its object alive.
@@ -96,8 +96,9 @@ public struct BPFProgram {
             if created { Libbpf.tcHookDestroy(hook) }
             throw error
         }
-        return BPFLink(tc: hook, handle: tcHandle, priority: priority, destroyHook: created,
-                       description: "tc/\(ingress ? "ingress" : "egress") on ifindex \(ifindex)")
+        return BPFLink(
+            tc: hook, handle: tcHandle, priority: priority, destroyHook: created,
+            description: "tc/\(ingress ? "ingress" : "egress") on ifindex \(ifindex)")
     }
 
     /// Attaches through tcx (Linux 6.6+), a BPF link on the interface's ingress or egress.

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The pseudo-filesystems BPF work depends on, mounted on demand: some kernels (this

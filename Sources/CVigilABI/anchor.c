@@ -9,9 +9,9 @@ static const struct vigil_abi_entry arg_kinds[] = {VIGIL_ARG_KIND_LIST(VIGIL_ABI
 static const struct vigil_abi_entry ops[] = {VIGIL_OP_LIST(VIGIL_ABI_ENTRY)};
 static const struct vigil_abi_entry acts[] = {VIGIL_ACT_LIST(VIGIL_ABI_ENTRY)};
 
-#define VIGIL_ABI_LIST(a)  \
-	do {               \
-		*entries = a; \
+#define VIGIL_ABI_LIST(a)                        \
+	do {                                     \
+		*entries = a;                    \
 		return sizeof(a) / sizeof(a[0]); \
 	} while (0)
 

@@ -81,8 +81,9 @@ public final class DatapathController {
 
     public var endpointModels: [EndpointModel] {
         live.values.sorted { $0.record.id < $1.record.id }.map {
-            EndpointModel(id: $0.record.id, name: $0.record.name, namespace: $0.record.namespace, labels: $0.record.fullLabels,
-                          identity: $0.identity, addresses: IPPrefix($0.record.address).map { [$0] } ?? [])
+            EndpointModel(
+                id: $0.record.id, name: $0.record.name, namespace: $0.record.namespace, labels: $0.record.fullLabels,
+                identity: $0.identity, addresses: IPPrefix($0.record.address).map { [$0] } ?? [])
         }
     }
 
@@ -92,7 +93,8 @@ public final class DatapathController {
     public func apply() throws(BPFError) {
         let state = resolver.resolve(endpoints: endpointModels, policies: policies, hostAddresses: Self.hostAddresses())
         var changed = false
-        let oldEntries = Set(applied.entries), newEntries = Set(state.entries)
+        let oldEntries = Set(applied.entries)
+        let newEntries = Set(state.entries)
         for e in state.entries where !oldEntries.contains(e) {
             try kernel.setPolicy(e)
             changed = true
@@ -156,10 +158,11 @@ public final class DatapathController {
     public func flowEvent(_ r: FlowRecord, process: ProcessEntry?, parent: ProcessEntry?, timeNs: UInt64) -> FlowEvent {
         let src = side(address: r.saddr, port: r.sport, identity: r.srcIdentity)
         let dst = side(address: r.daddr, port: r.dport, identity: r.dstIdentity)
-        return FlowEvent(kind: r.kind, source: src, destination: dst, proto: FlowRecord.protoName(r.proto), tcpFlags: r.tcpFlags,
-                         direction: r.ingress ? "INGRESS" : "EGRESS", isReply: r.isReply, dropReason: r.dropReason,
-                         policyRule: r.ruleID == 0 ? nil : applied.rules[r.ruleID], process: process, parent: parent,
-                         packets: r.packets, bytes: r.bytes, timeNs: timeNs)
+        return FlowEvent(
+            kind: r.kind, source: src, destination: dst, proto: FlowRecord.protoName(r.proto), tcpFlags: r.tcpFlags,
+            direction: r.ingress ? "INGRESS" : "EGRESS", isReply: r.isReply, dropReason: r.dropReason,
+            policyRule: r.ruleID == 0 ? nil : applied.rules[r.ruleID], process: process, parent: parent,
+            packets: r.packets, bytes: r.bytes, timeNs: timeNs)
     }
 
     private func side(address: [UInt8], port: UInt16, identity raw: UInt32) -> FlowEvent.Endpoint {
@@ -208,9 +211,10 @@ public final class DatapathController {
         DatapathStatus(
             revision: revision,
             endpoints: live.values.sorted { $0.record.id < $1.record.id }.map {
-                .init(name: $0.record.name, namespace: $0.record.namespace, id: $0.record.id, identity: $0.identity.rawValue,
-                      address: $0.record.address, labels: $0.record.fullLabels.description,
-                      enforcing: (applied.enforcement[$0.record.id] ?? Set<TrafficDirection>()).map { $0.rawValue }.sorted())
+                .init(
+                    name: $0.record.name, namespace: $0.record.namespace, id: $0.record.id, identity: $0.identity.rawValue,
+                    address: $0.record.address, labels: $0.record.fullLabels.description,
+                    enforcing: (applied.enforcement[$0.record.id] ?? Set<TrafficDirection>()).map { $0.rawValue }.sorted())
             },
             policies: policyFiles.keys.sorted().flatMap { file in
                 policyFiles[file]!.map { .init(name: $0.key, kind: $0.kind.rawValue, file: file, rules: $0.rules.count) }

@@ -1,10 +1,10 @@
 import BPFKit
 import BPFObjects
 import CVigilABI
-import Sensors
 import Foundation
 import KernelFeatures
 import NetworkPolicy
+import Sensors
 
 /// The datapath's programs and maps in the kernel (bpf/progs/datapath.bpf.c): the one place
 /// that writes its maps and attaches its programs. Everything above works with typed values
@@ -37,8 +37,10 @@ public final class DatapathKernel {
     /// `pinDirectory`: maps pinned there by an earlier agent are taken over (so enforcement and
     /// conntrack carry on across a restart); a pin that no longer fits this object's map (an
     /// upgrade changed it) is replaced.
-    public init(shared: SharedKernelMaps? = nil, pinDirectory: String? = nil,
-                probe: FeatureProbe = .shared) throws(BPFError) {
+    public init(
+        shared: SharedKernelMaps? = nil, pinDirectory: String? = nil,
+        probe: FeatureProbe = .shared
+    ) throws(BPFError) {
         guard let bytes = BPFObjects.object(named: "datapath") else {
             throw BPFError(operation: "embedded object lookup", subject: "object datapath", errno: 2)
         }
@@ -54,7 +56,7 @@ public final class DatapathKernel {
                     try map.reuse(BPFMap.openPinned("\(dir)/\(name)", keySize: map.keySize, valueSize: map.valueSize))
                     reused.insert(name)
                 } catch {
-                    try? BPFMap.unpin("\(dir)/\(name)") // does not fit this object: start that map afresh
+                    try? BPFMap.unpin("\(dir)/\(name)")  // does not fit this object: start that map afresh
                 }
             }
         }
@@ -102,7 +104,8 @@ public final class DatapathKernel {
     /// Puts the two tc programs on an endpoint's host-side interface (tcx where the kernel has it).
     public func attach(ifindex: Int32) throws(BPFError) {
         guard interfaceLinks[ifindex] == nil else { return }
-        let from = try object.program("dp_from_endpoint"), to = try object.program("dp_to_endpoint")
+        let from = try object.program("dp_from_endpoint")
+        let to = try object.program("dp_to_endpoint")
         var links: [BPFLink] = []
         do throws(BPFError) {
             for (program, ingress) in [(from, true), (to, false)] {
@@ -110,8 +113,9 @@ public final class DatapathKernel {
                     // a tc filter at the same handle/priority is replaced in place (an earlier agent's too)
                     links.append(try program.attachTC(ifindex: ifindex, ingress: ingress))
                 } else if let pin = linkPin(ifindex, ingress: ingress), FileManager.default.fileExists(atPath: pin),
-                          let old = try? BPFLink.openPinned(pin), (try? old.update(program)) != nil {
-                    links.append(old) // an earlier agent's link: now runs this program, no gap
+                    let old = try? BPFLink.openPinned(pin), (try? old.update(program)) != nil
+                {
+                    links.append(old)  // an earlier agent's link: now runs this program, no gap
                 } else {
                     if let pin = linkPin(ifindex, ingress: ingress) { try? BPFMap.unpin(pin) }
                     let link = try program.attachTCX(ifindex: ifindex, ingress: ingress)
@@ -140,7 +144,7 @@ public final class DatapathKernel {
         guard pinDirectory != nil else { return detachAll() }
         for (_, links) in interfaceLinks { for l in links { l.release() } }
         interfaceLinks.removeAll()
-        for l in ownerLinks { l.close() } // owners matter only while an agent reads flows
+        for l in ownerLinks { l.close() }  // owners matter only while an agent reads flows
         ownerLinks.removeAll()
     }
 
@@ -149,7 +153,7 @@ public final class DatapathKernel {
         guard let dir = pinDirectory else { return }
         for name in (try? FileManager.default.contentsOfDirectory(atPath: dir + "/links")) ?? [] {
             guard let ifindex = Int32(name.split(separator: "-").first ?? ""), !live.contains(ifindex) else { continue }
-            try? BPFMap.unpin("\(dir)/links/\(name)") // the last reference: the tcx link detaches
+            try? BPFMap.unpin("\(dir)/links/\(name)")  // the last reference: the tcx link detaches
         }
     }
 

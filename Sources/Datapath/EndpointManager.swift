@@ -70,7 +70,10 @@ public struct EndpointManager {
         // them either (another state directory's endpoints, a leftover interface or route)
         let id = (1...UInt32(4095)).first { n in !existing.contains { $0.id == n } && if_nametoindex("vxh\(n)") == 0 } ?? 0
         guard id != 0 else { throw Failure("4095 endpoints exist on this node; delete some") }
-        let routed = Set(((try? Shell.run("/usr/sbin/ip", ["-4", "route", "show"])) ?? "").split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+        let routed = Set(
+            ((try? Shell.run("/usr/sbin/ip", ["-4", "route", "show"])) ?? "").split(separator: "\n").compactMap {
+                $0.split(separator: " ").first.map(String.init)
+            })
         let used = Set(existing.map(\.address)).union(routed)
         let hosts = UInt32(1) << UInt32(32 - pool.length)
         let base = pool.address.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
@@ -78,12 +81,14 @@ public struct EndpointManager {
             throw Failure("the endpoint pool \(pool) is exhausted")
         }
         let netns = req.adoptNetns ?? "vigil-\(req.name)"
-        let hostIf = "vxh\(id)", peerTemp = "vxp\(id)"
+        let hostIf = "vxh\(id)"
+        let peerTemp = "vxp\(id)"
         // an adopted namespace may have its own eth0 already
         let inner = req.adoptNetns == nil ? "eth0" : "vigil0"
         let cgroup = (KernelFilesystems.cgroup2Root() ?? "/sys/fs/cgroup") + "/vigil/\(req.name)"
-        let record = EndpointRecord(name: req.name, namespace: req.namespace, labels: req.labels, id: id, address: addr, netns: netns,
-                                    hostInterface: hostIf, cgroup: cgroup, adopted: req.adoptNetns != nil)
+        let record = EndpointRecord(
+            name: req.name, namespace: req.namespace, labels: req.labels, id: id, address: addr, netns: netns,
+            hostInterface: hostIf, cgroup: cgroup, adopted: req.adoptNetns != nil)
         var undo: [() -> Void] = []
         do {
             if req.adoptNetns != nil {
@@ -181,7 +186,8 @@ enum Shell {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = args
-        let err = Pipe(), out = Pipe()
+        let err = Pipe()
+        let out = Pipe()
         p.standardError = err
         p.standardOutput = out
         p.standardInput = FileHandle.nullDevice
@@ -190,7 +196,8 @@ enum Shell {
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw EndpointManager.Failure("\(tool) \(args.joined(separator: " ")): \(String(decoding: e, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw EndpointManager.Failure(
+                "\(tool) \(args.joined(separator: " ")): \(String(decoding: e, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return String(decoding: o, as: UTF8.self)
     }

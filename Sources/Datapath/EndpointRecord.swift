@@ -27,8 +27,10 @@ public struct EndpointRecord: Codable, Sendable, Equatable {
         return Labels(l)
     }
 
-    public init(name: String, namespace: String, labels: [String: String], id: UInt32, address: String, netns: String,
-                hostInterface: String, cgroup: String, adopted: Bool) {
+    public init(
+        name: String, namespace: String, labels: [String: String], id: UInt32, address: String, netns: String,
+        hostInterface: String, cgroup: String, adopted: Bool
+    ) {
         self.name = name
         self.namespace = namespace
         self.labels = labels

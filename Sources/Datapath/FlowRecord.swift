@@ -39,12 +39,14 @@ public struct FlowRecord: Sendable, Equatable {
         case VIGIL_FLOW_CLOSE: kind = .close
         default: return nil
         }
-        return FlowRecord(kind: kind, owner: r.owner.pid == 0 ? nil : ExecIdentity(ktime: r.owner.process.ktime, pid: r.owner.process.pid), pid: r.owner.pid, tid: r.owner.tid,
-                          saddr: withUnsafeBytes(of: r.tuple.saddr) { Array($0) }, daddr: withUnsafeBytes(of: r.tuple.daddr) { Array($0) },
-                          sport: UInt16(bigEndian: r.tuple.sport), dport: UInt16(bigEndian: r.tuple.dport), proto: r.tuple.protocol,
-                          dropReason: r.drop_reason, endpointID: r.endpoint_id, srcIdentity: r.src_identity, dstIdentity: r.dst_identity,
-                          ruleID: r.rule_id, ingress: r.direction == UInt8(VIGIL_DIR_INGRESS), tcpFlags: r.tcp_flags, isReply: r.is_reply != 0,
-                          packets: r.packets, bytes: r.bytes, timeNs: r.header.ktime_ns)
+        return FlowRecord(
+            kind: kind, owner: r.owner.pid == 0 ? nil : ExecIdentity(ktime: r.owner.process.ktime, pid: r.owner.process.pid), pid: r.owner.pid,
+            tid: r.owner.tid,
+            saddr: withUnsafeBytes(of: r.tuple.saddr) { Array($0) }, daddr: withUnsafeBytes(of: r.tuple.daddr) { Array($0) },
+            sport: UInt16(bigEndian: r.tuple.sport), dport: UInt16(bigEndian: r.tuple.dport), proto: r.tuple.protocol,
+            dropReason: r.drop_reason, endpointID: r.endpoint_id, srcIdentity: r.src_identity, dstIdentity: r.dst_identity,
+            ruleID: r.rule_id, ingress: r.direction == UInt8(VIGIL_DIR_INGRESS), tcpFlags: r.tcp_flags, isReply: r.is_reply != 0,
+            packets: r.packets, bytes: r.bytes, timeNs: r.header.ktime_ns)
     }
 
     public static func protoName(_ p: UInt8) -> String {

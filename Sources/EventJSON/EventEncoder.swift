@@ -16,8 +16,10 @@ public final class EventEncoder {
     /// Add `ns` (Tetragon's --enable-process-ns).
     public var includeNamespaces: Bool
 
-    public init(nodeName: String, hostNamespaces: Namespaces, fieldFilters: [FieldFilter] = [],
-                includeCredentials: Bool = true, includeNamespaces: Bool = true) {
+    public init(
+        nodeName: String, hostNamespaces: Namespaces, fieldFilters: [FieldFilter] = [],
+        includeCredentials: Bool = true, includeNamespaces: Bool = true
+    ) {
         self.nodeName = nodeName
         nodeNameBytes = Array(nodeName.utf8)
         self.hostNamespaces = hostNamespaces
@@ -155,7 +157,7 @@ public final class EventEncoder {
         let tree = buildProcessObject(p)
         let o = JSONObject.preserialized(tree.text)
         tree.release()
-        processObjects[key] = o.retained() // the cache's own reference
+        processObjects[key] = o.retained()  // the cache's own reference
         remember(key, o)
         return o
     }
@@ -188,7 +190,8 @@ public final class EventEncoder {
 
     private func addCapabilities(_ p: ProcessEntry, to o: JSONObject) {
         let cap = JSONObject.object()
-        for (name, mask) in [("permitted" as StaticString, p.caps.permitted), ("effective", p.caps.effective), ("inheritable", p.caps.inheritable)] where mask != 0 {
+        for (name, mask) in [("permitted" as StaticString, p.caps.permitted), ("effective", p.caps.effective), ("inheritable", p.caps.inheritable)]
+        where mask != 0 {
             let list = JSONObject.array()
             for c in CapabilityName.allCases where mask & (1 << UInt64(c.bit)) != 0 { list.append(c.rawValue) }
             cap.set(name, list)
@@ -229,10 +232,12 @@ public final class EventEncoder {
 
 /// Signal names for exit events.
 public enum Signals {
-    static let names: [UInt32: String] = [1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS",
-                                          8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE",
-                                          14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP",
-                                          20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ",
-                                          26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"]
+    static let names: [UInt32: String] = [
+        1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS",
+        8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE",
+        14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP",
+        20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ",
+        26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
+    ]
     public static func name(_ n: UInt32) -> String { names[n] ?? "SIG\(n)" }
 }

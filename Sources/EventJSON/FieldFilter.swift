@@ -1,7 +1,10 @@
 /// Tetragon's `--field-filters`: keep only, or drop, some fields of some event types.
 /// Paths are relative to the event body, e.g. `process.cwd`, `parent`, `process.cap`.
 public struct FieldFilter: Sendable, Equatable {
-    public enum Action: String, Sendable { case include = "INCLUDE", exclude = "EXCLUDE" }
+    public enum Action: String, Sendable {
+        case include = "INCLUDE"
+        case exclude = "EXCLUDE"
+    }
     /// Event types it applies to (PROCESS_EXEC, ...); empty means all.
     public var eventSet: Set<String>
     public var fields: [[String]]
@@ -25,7 +28,10 @@ public struct FieldFilter: Sendable, Equatable {
 
     private static func remove(_ path: ArraySlice<String>, from node: JSONObject) {
         guard let first = path.first else { return }
-        if path.count == 1 { node.remove(first); return }
+        if path.count == 1 {
+            node.remove(first)
+            return
+        }
         if let child = node.child(first) { remove(path.dropFirst(), from: child) }
     }
 

@@ -111,11 +111,15 @@ extension EventEncoder {
             o.set("sockaddrun_arg", k)
         case .credentials(let c):
             let k = JSONObject.object()
-            for (name, v) in [("uid" as StaticString, c.uid), ("gid", c.gid), ("euid", c.euid), ("egid", c.egid), ("suid", c.suid), ("sgid", c.sgid), ("fsuid", c.fsuid), ("fsgid", c.fsgid)] {
+            for (name, v) in [
+                ("uid" as StaticString, c.uid), ("gid", c.gid), ("euid", c.euid), ("egid", c.egid), ("suid", c.suid), ("sgid", c.sgid), ("fsuid", c.fsuid),
+                ("fsgid", c.fsgid),
+            ] {
                 k.set(name, v)
             }
             let caps = JSONObject.object()
-            for (name, mask) in [("permitted" as StaticString, c.capPermitted), ("effective", c.capEffective), ("inheritable", c.capInheritable)] where mask != 0 {
+            for (name, mask) in [("permitted" as StaticString, c.capPermitted), ("effective", c.capEffective), ("inheritable", c.capInheritable)]
+            where mask != 0 {
                 let list = JSONObject.array()
                 for cap in CapabilityName.allCases where mask & (1 << UInt64(cap.bit)) != 0 { list.append(cap.rawValue) }
                 caps.set(name, list)

@@ -1,6 +1,7 @@
 import CJSONC
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A thin owner of a json-c object tree (the only json-c calls in Vigil live in this module).

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// RFC 3339 UTC with nanoseconds, as Tetragon prints times ("2026-11-22T23:23:35.000000007Z",
@@ -25,7 +25,7 @@ struct TimeFormatter {
                 out[i] = 0x30 + UInt8(frac % 10)
                 frac /= 10
             }
-            out[29] = 0x5a // "Z"
+            out[29] = 0x5a  // "Z"
             return body(UnsafeBufferPointer(out))
         }
     }
@@ -42,11 +42,17 @@ struct TimeFormatter {
                 v /= 10
             }
         }
-        put(tm.tm_year + 1900, 0, 4); out[4] = 0x2d // -
-        put(tm.tm_mon + 1, 5, 2); out[7] = 0x2d
-        put(tm.tm_mday, 8, 2); out[10] = 0x54 // T
-        put(tm.tm_hour, 11, 2); out[13] = 0x3a // :
-        put(tm.tm_min, 14, 2); out[16] = 0x3a
-        put(tm.tm_sec, 17, 2); out[19] = 0x2e // .
+        put(tm.tm_year + 1900, 0, 4)
+        out[4] = 0x2d  // -
+        put(tm.tm_mon + 1, 5, 2)
+        out[7] = 0x2d
+        put(tm.tm_mday, 8, 2)
+        out[10] = 0x54  // T
+        put(tm.tm_hour, 11, 2)
+        out[13] = 0x3a  // :
+        put(tm.tm_min, 14, 2)
+        out[16] = 0x3a
+        put(tm.tm_sec, 17, 2)
+        out[19] = 0x2e  // .
     }
 }

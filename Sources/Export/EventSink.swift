@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where JSON lines go. `write` receives whole lines only (each ends in a newline).

@@ -36,7 +36,8 @@ public struct ExportFilter: Sendable {
             case "pid_set": pidSet = Set(try Self.numbers(value, key))
             case "namespace": namespace = try Self.strings(value, key)
             default:
-                let hint = Self.fieldNames.min { a, b in a.commonPrefix(with: key).count > b.commonPrefix(with: key).count }.map { " (did you mean \"\($0)\"?)" } ?? ""
+                let hint =
+                    Self.fieldNames.min { a, b in a.commonPrefix(with: key).count > b.commonPrefix(with: key).count }.map { " (did you mean \"\($0)\"?)" } ?? ""
                 throw FilterError("unknown filter field \"\(key)\"\(hint); supported: \(Self.fieldNames.joined(separator: ", "))")
             }
         }
@@ -104,7 +105,7 @@ public struct ExportFilters: Sendable {
 
     public func admits(_ event: AgentEvent, ancestorPIDs: () -> [UInt32] = { [] }) -> Bool {
         if allow.isEmpty && deny.isEmpty { return true }
-        if case .lostEvents = event { return true } // loss reports are never filtered out
+        if case .lostEvents = event { return true }  // loss reports are never filtered out
         if !allow.isEmpty && !allow.contains(where: { $0.matches(event, ancestorPIDs: ancestorPIDs) }) { return false }
         return !deny.contains { $0.matches(event, ancestorPIDs: ancestorPIDs) }
     }

@@ -1,7 +1,7 @@
 import CZlib
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A JSON-lines file with size-based rotation: `PATH` is current, `PATH.1` the newest
@@ -47,11 +47,11 @@ public final class RotatingFileSink: EventSink {
         while start < lines.count {
             let remaining = lines.count - start
             let room = maxBytes > size ? maxBytes - size : 0
-            var end: Int // index of the last byte to write (a newline, or the batch's end)
+            var end: Int  // index of the last byte to write (a newline, or the batch's end)
             if remaining <= room {
                 end = lines.count - 1
             } else if let nl = Self.lastNewline(lines, from: start, before: start + room) {
-                end = nl // only at a rotation: a byte scan back is fine there
+                end = nl  // only at a rotation: a byte scan back is fine there
             } else if size > 0 {
                 try rotate()
                 continue

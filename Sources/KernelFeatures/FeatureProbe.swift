@@ -3,7 +3,7 @@ import BPFObjects
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs the feature probes against the running kernel and caches conclusive results.
@@ -81,7 +81,7 @@ public final class FeatureProbe: Sendable {
                 link = try program.attachTCX(ifindex: loopbackIndex(), ingress: true)
             case .uprobeSelf:
                 link = try program.attachUprobe(binary: UprobeSelfTarget.binary, function: UprobeSelfTarget.symbol)
-                UprobeSelfTarget.call() // the probe returns 0: nothing changes
+                UprobeSelfTarget.call()  // the probe returns 0: nothing changes
             }
             link.close()
             return .supported

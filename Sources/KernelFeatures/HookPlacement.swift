@@ -1,5 +1,5 @@
-import Foundation
 import BPFKit
+import Foundation
 
 /// A place in the kernel a policy hook asks for, independent of policy syntax.
 public enum HookTarget: Sendable, Equatable {
@@ -35,11 +35,13 @@ public struct Placement: Sendable, Equatable, Codable {
 public enum HookPlacement {
     /// Places `target` on the running kernel. `status` answers feature probes
     /// (normally `FeatureProbe.shared.status`); `hasBTF` says whether a function has BTF.
-    public static func place(_ target: HookTarget, status: (KernelFeature) -> FeatureStatus = FeatureProbe.shared.status,
-                             hasBTF: (String) -> Bool = KernelBTF.hasFunction, hasSymbol: (String) -> Bool = KernelSymbols.hasFunction,
-                             tracepointExists: (String, String) -> Bool = tracepointExists,
-                             fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) },
-                             bpfLSMActive: Bool = activeLSMs().contains("bpf")) -> Placement {
+    public static func place(
+        _ target: HookTarget, status: (KernelFeature) -> FeatureStatus = FeatureProbe.shared.status,
+        hasBTF: (String) -> Bool = KernelBTF.hasFunction, hasSymbol: (String) -> Bool = KernelSymbols.hasFunction,
+        tracepointExists: (String, String) -> Bool = tracepointExists,
+        fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) },
+        bpfLSMActive: Bool = activeLSMs().contains("bpf")
+    ) -> Placement {
         var skipped: [String] = []
         func attempt(_ tier: String, _ point: String, _ needs: [KernelFeature], _ extra: String? = nil) -> Placement? {
             let missing = needs.filter { !status($0).isSupported }
@@ -58,7 +60,10 @@ public enum HookPlacement {
             let exists = hasSymbol(symbol) ? nil : "no kernel function \(symbol) (not in /proc/kallsyms)"
             if let p = attempt(probe, "\(probe)/\(symbol)", [.kprobe], exists) { return p }
             if !isReturn, cgroupConnectForm(call: symbol) != nil,
-               let p = attempt(cgroupConnectTier, "cgroup/connect4+connect6", [.cgroupSockAddr]) { return p }
+                let p = attempt(cgroupConnectTier, "cgroup/connect4+connect6", [.cgroupSockAddr])
+            {
+                return p
+            }
         case .tracepoint(let subsystem, let event, let raw, let readsFields):
             let exists = tracepointExists(subsystem, event) ? nil : "tracepoint \(subsystem)/\(event) does not exist on this kernel"
             if raw {
@@ -73,7 +78,10 @@ public enum HookPlacement {
                 // tp_btf, attached after the sensor, the hook runs after it whatever else is
                 // attached. A hook that reads the record's fields keeps the classic tracepoint.
                 if subsystem == "sched" && event == "sched_process_exec" && !readsFields,
-                   let p = attempt("tp_btf", "tp_btf/\(event)", [.tpBTF], exists) { return p }
+                    let p = attempt("tp_btf", "tp_btf/\(event)", [.tpBTF], exists)
+                {
+                    return p
+                }
                 if let p = attempt("tracepoint", "tracepoint/\(subsystem)/\(event)", [.tracepoint], exists) { return p }
             }
         case .lsm(let hook):

@@ -1,5 +1,5 @@
-import Foundation
 import BPFKit
+import Foundation
 
 /// Everything `vigil probe` tells about the running kernel: version, security state,
 /// every probed feature, and the tier chosen for each capability.
@@ -48,8 +48,9 @@ public struct KernelReport: Sendable, Codable {
         }
         let bpfLSM = lsms.contains("bpf")
         let tiers = Capability.allCases.map { choose($0, bpfLSMActive: bpfLSM, status: probe.status) }
-        return KernelReport(kernel: KernelVersion.running.release, lockdown: lockdown, activeLSMs: lsms, bpfLSMActive: bpfLSM,
-                            cgroup2Root: KernelFilesystems.cgroup2Root(), features: features, tiers: tiers)
+        return KernelReport(
+            kernel: KernelVersion.running.release, lockdown: lockdown, activeLSMs: lsms, bpfLSMActive: bpfLSM,
+            cgroup2Root: KernelFilesystems.cgroup2Root(), features: features, tiers: tiers)
     }
 
     /// The first tier of `capability` this kernel supports, with reasons for the ones skipped.

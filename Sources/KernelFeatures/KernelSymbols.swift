@@ -10,7 +10,7 @@ public enum KernelSymbols {
     private static let text: [UInt8]? = {
         // procfs reports size 0: read to EOF (Foundation's file readers trust the size).
         guard let s = readTextFile("/proc/kallsyms"), !s.isEmpty else { return nil }
-        return Array(s.utf8) + [0] // NUL-terminated for strstr
+        return Array(s.utf8) + [0]  // NUL-terminated for strstr
     }()
 
     /// Whether `name` is a kernel function; true when kallsyms cannot be read (the attach then decides).

@@ -1,5 +1,5 @@
-import Foundation
 import BPFKit
+import Foundation
 
 /// The layout of a tracepoint's record, from tracefs `events/<subsystem>/<event>/format`.
 ///
@@ -52,13 +52,21 @@ public struct TracepointFormat: Sendable, Equatable {
             }
             guard line.hasPrefix("field:") else { continue }
             // field:const char * filename;\toffset:24;\tsize:8;\tsigned:0;
-            var decl = "", offset = -1, size = -1, signed = false
+            var decl = ""
+            var offset = -1
+            var size = -1
+            var signed = false
             for part in line.split(separator: ";") {
                 let p = part.trimmingCharacters(in: .whitespaces)
-                if p.hasPrefix("field:") { decl = String(p.dropFirst(6)) }
-                else if p.hasPrefix("offset:") { offset = Int(p.dropFirst(7)) ?? -1 }
-                else if p.hasPrefix("size:") { size = Int(p.dropFirst(5)) ?? -1 }
-                else if p.hasPrefix("signed:") { signed = p.dropFirst(7) == "1" }
+                if p.hasPrefix("field:") {
+                    decl = String(p.dropFirst(6))
+                } else if p.hasPrefix("offset:") {
+                    offset = Int(p.dropFirst(7)) ?? -1
+                } else if p.hasPrefix("size:") {
+                    size = Int(p.dropFirst(5)) ?? -1
+                } else if p.hasPrefix("signed:") {
+                    signed = p.dropFirst(7) == "1"
+                }
             }
             guard offset >= 0, size >= 0, !decl.isEmpty else { return nil }
             fields.append(Field(declaration: decl, offset: offset, size: size, isSigned: signed))

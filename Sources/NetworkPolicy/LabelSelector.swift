@@ -1,7 +1,12 @@
 /// Kubernetes' label selector: every matchLabels pair and every expression must hold.
 /// An empty selector selects everything.
 public struct LabelSelector: Hashable, Sendable {
-    public enum Operator: String, Sendable, CaseIterable { case `in` = "In", notIn = "NotIn", exists = "Exists", doesNotExist = "DoesNotExist" }
+    public enum Operator: String, Sendable, CaseIterable {
+        case `in` = "In"
+        case notIn = "NotIn"
+        case exists = "Exists"
+        case doesNotExist = "DoesNotExist"
+    }
 
     public struct Requirement: Hashable, Sendable {
         public let key: String

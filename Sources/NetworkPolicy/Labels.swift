@@ -9,9 +9,11 @@ public struct Labels: Hashable, Sendable, CustomStringConvertible {
 
     /// Keys that change on every rollout and would give each replica its own identity
     /// (Cilium leaves the same ones out of identities).
-    static let notIdentityRelevant: [String] = ["pod-template-hash", "controller-revision-hash", "pod-template-generation",
-                                                "statefulset.kubernetes.io/pod-name", "batch.kubernetes.io/controller-uid",
-                                                "controller-uid"]
+    static let notIdentityRelevant: [String] = [
+        "pod-template-hash", "controller-revision-hash", "pod-template-generation",
+        "statefulset.kubernetes.io/pod-name", "batch.kubernetes.io/controller-uid",
+        "controller-uid",
+    ]
 
     /// The labels that decide the identity: equal sets share one.
     public var identityRelevant: Labels {

@@ -21,8 +21,10 @@ public struct NetworkPolicy: Hashable, Sendable {
     /// Where the policy starts in its file (`file:line:col`), for messages and flow events.
     public var origin: String
 
-    public init(kind: Kind, name: String, namespace: String?, endpointSelector: LabelSelector, rules: [NetworkRule],
-                defaultDeny: Set<TrafficDirection>, origin: String) {
+    public init(
+        kind: Kind, name: String, namespace: String?, endpointSelector: LabelSelector, rules: [NetworkRule],
+        defaultDeny: Set<TrafficDirection>, origin: String
+    ) {
         self.kind = kind
         self.name = name
         self.namespace = namespace
@@ -78,13 +80,20 @@ public enum Peer: Hashable, Sendable {
 
 /// Cilium's named peers.
 public enum Entity: String, Hashable, Sendable, CaseIterable {
-    case all, world, cluster, host, remoteNode = "remote-node", health, unmanaged, kubeAPIServer = "kube-apiserver", `init`, ingress
+    case all, world, cluster, host
+    case remoteNode = "remote-node"
+    case health, unmanaged
+    case kubeAPIServer = "kube-apiserver"
+    case `init`, ingress
 }
 
 /// A protocol and an inclusive port range; protocol nil and ports 0...65535 mean any.
 public struct PortRange: Hashable, Sendable {
     public enum Proto: String, Hashable, Sendable, CaseIterable {
-        case tcp = "TCP", udp = "UDP", sctp = "SCTP", any = "ANY"
+        case tcp = "TCP"
+        case udp = "UDP"
+        case sctp = "SCTP"
+        case any = "ANY"
         public var number: UInt8 {
             switch self {
             case .tcp: 6

@@ -47,7 +47,9 @@ public final class PolicyResolver {
                 for rule in policy.rules {
                     let ruleID = ruleNumber("\(policy.key) \(rule.path)")
                     state.rules[ruleID] = "\(policy.key) \(rule.path)"
-                    let peers: Set<Identity> = rule.peers.isEmpty ? [.any]
+                    let peers: Set<Identity> =
+                        rule.peers.isEmpty
+                        ? [.any]
                         : Set(rule.peers.flatMap { identities(of: $0, policy: policy, endpoints: endpoints, state: state) })
                     let matches = rule.ports.isEmpty ? [ProtoPortPrefix(proto: 0, port: 0, bits: 0)] : rule.ports.flatMap(Self.prefixes)
                     for peer in peers {
@@ -68,19 +70,25 @@ public final class PolicyResolver {
     /// Across identities the kernel checks both the peer's and the wildcard's entry and
     /// lets a deny in either win. Of two entries with the same key the deny is kept.
     static func denyWins(_ entries: [PolicyEntry]) -> [PolicyEntry] {
-        struct Space: Hashable { let endpoint: UInt32; let direction: TrafficDirection; let identity: Identity }
+        struct Space: Hashable {
+            let endpoint: UInt32
+            let direction: TrafficDirection
+            let identity: Identity
+        }
         var out: [PolicyEntry] = []
         for (_, group) in Dictionary(grouping: entries, by: { Space(endpoint: $0.endpoint, direction: $0.direction, identity: $0.identity) }) {
             let denies = group.filter(\.deny)
             var byMatch: [ProtoPortPrefix: PolicyEntry] = [:]
             for e in group.sorted(by: { ($0.deny ? 0 : 1, $0.ruleID) < ($1.deny ? 0 : 1, $1.ruleID) }) {
-                if byMatch[e.match] != nil { continue } // first deny (or first allow) of this key
+                if byMatch[e.match] != nil { continue }  // first deny (or first allow) of this key
                 if !e.deny && denies.contains(where: { $0.match.contains(e.match) }) { continue }
                 byMatch[e.match] = e
             }
             out += byMatch.values
         }
-        return out.sorted { ($0.endpoint, $0.direction.rawValue, $0.identity.rawValue, $0.match) < ($1.endpoint, $1.direction.rawValue, $1.identity.rawValue, $1.match) }
+        return out.sorted {
+            ($0.endpoint, $0.direction.rawValue, $0.identity.rawValue, $0.match) < ($1.endpoint, $1.direction.rawValue, $1.identity.rawValue, $1.match)
+        }
     }
 
     static func prefixes(_ p: PortRange) -> [ProtoPortPrefix] {

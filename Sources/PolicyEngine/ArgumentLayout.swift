@@ -74,17 +74,23 @@ public struct ArgumentLayout: Sendable, Equatable {
         let size = UInt32(field.size)
         let isCharArray = field.declaration.contains("[") && field.declaration.contains("char")
         if field.declaration.contains("__data_loc") {
-            return .failure(UnsupportedArgument(type: type, detail: "field \(field.name) is a __data_loc (dynamic) field; Vigil reads pointer, integer and fixed-array fields"))
+            return .failure(
+                UnsupportedArgument(
+                    type: type, detail: "field \(field.name) is a __data_loc (dynamic) field; Vigil reads pointer, integer and fixed-array fields"))
         }
         switch type {
         case .auto:
-            if field.isPointer && field.declaration.contains("char") { return .success(ArgumentLayout(kind: VIGIL_ARG_STRING, size: 8, signed: false, presentation: .string)) }
+            if field.isPointer && field.declaration.contains("char") {
+                return .success(ArgumentLayout(kind: VIGIL_ARG_STRING, size: 8, signed: false, presentation: .string))
+            }
             if isCharArray { return .success(ArgumentLayout(kind: VIGIL_ARG_INLINE, size: size, signed: false, presentation: .string)) }
             guard [1, 2, 4, 8].contains(size) else { return .failure(UnsupportedArgument(type: type, detail: "field \(field.name) has size \(size)")) }
             return .success(.integer(size, signed: field.isSigned, size == 8 ? (field.isSigned ? .long : .size) : (field.isSigned ? .int : .uint)))
         case .string, .charBuf, .constBuf, .dataLoc:
             if isCharArray { return .success(ArgumentLayout(kind: VIGIL_ARG_INLINE, size: size, signed: false, presentation: .string)) }
-            guard field.isPointer else { return .failure(UnsupportedArgument(type: type, detail: "field \(field.name) (\(field.declaration)) is not a pointer or char array")) }
+            guard field.isPointer else {
+                return .failure(UnsupportedArgument(type: type, detail: "field \(field.name) (\(field.declaration)) is not a pointer or char array"))
+            }
             if type == .charBuf || type == .constBuf {
                 return .success(ArgumentLayout(kind: VIGIL_ARG_BUFFER, size: 8, signed: false, presentation: .bytes))
             }
@@ -112,6 +118,7 @@ public struct UnsupportedArgument: Error, Sendable, Equatable, CustomStringConve
     public var type: ArgType
     public var detail: String? = nil
     public var description: String {
-        detail ?? "argument type \(type.rawValue) is not read by Vigil's engine yet (supported: integers, string, char_buf, fd, file, path, dentry, linux_binprm, kiocb, sock, socket, sockaddr, sockaddr_un, skb, net_device, cred, module, user_namespace)"
+        detail
+            ?? "argument type \(type.rawValue) is not read by Vigil's engine yet (supported: integers, string, char_buf, fd, file, path, dentry, linux_binprm, kiocb, sock, socket, sockaddr, sockaddr_un, skb, net_device, cred, module, user_namespace)"
     }
 }

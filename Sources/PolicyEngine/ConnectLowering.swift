@@ -42,8 +42,10 @@ enum ConnectLowering {
     static let fillable: Set<UInt32> = [VIGIL_ARG_SOCK, VIGIL_ARG_SOCKET, VIGIL_ARG_SOCKADDR]
 
     /// One plan per connect program (IPv4, IPv6), or why the hook has no cgroup form here.
-    static func plans(form: Form, common: HookCommon, path: String, name: String, family: HookEvent.Family, functionName: String,
-                      policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
+    static func plans(
+        form: Form, common: HookCommon, path: String, name: String, family: HookEvent.Family, functionName: String,
+        policy: TracingPolicy, env: KernelEnvironment, monitor: Bool
+    ) -> Result<[HookPlan], EngineError> {
         let why = "\(name) as cgroup/connect4+connect6"
         guard env.status(.cgroupSockAddr).isSupported else {
             return .failure(.unplaceable(hook: why, tried: ["cgroup sock_addr programs \(env.status(.cgroupSockAddr))"]))
@@ -66,18 +68,23 @@ enum ConnectLowering {
         config.nargs = UInt32(slots.count)
         var out: [HookPlan] = []
         for flavour in [HookFlavour.cgroupConnect4, .cgroupConnect6] {
-            let r = PolicyCompiler.finish(config: config, slots: slots, selectors: common.selectors, flavour: flavour, monitor: monitor,
-                                          path: path, name: "\(name) as \(flavour.rawValue)", env: env) { config, sets in
-                HookPlan(policyName: policy.name, hookPath: path, hookName: "\(name) as \(flavour.rawValue)", family: family, flavour: flavour,
-                         attach: .cgroupRoot, functionName: functionName, config: config, sets: sets, slots: slots, returnArg: nil,
-                         message: common.message, tags: common.tags)
+            let r = PolicyCompiler.finish(
+                config: config, slots: slots, selectors: common.selectors, flavour: flavour, monitor: monitor,
+                path: path, name: "\(name) as \(flavour.rawValue)", env: env
+            ) { config, sets in
+                HookPlan(
+                    policyName: policy.name, hookPath: path, hookName: "\(name) as \(flavour.rawValue)", family: family, flavour: flavour,
+                    attach: .cgroupRoot, functionName: functionName, config: config, sets: sets, slots: slots, returnArg: nil,
+                    message: common.message, tags: common.tags)
             }
             switch r {
             case .success(let p):
                 // A filter on an argument the context cannot fill would test zeros: refuse it.
                 for (i, s) in slots.enumerated() where !fillable.contains(s.layout.kind) {
                     if element(p.config.args, i, as: vigil_arg_spec.self).flags & VIGIL_ARGF_FILTERED != 0 {
-                        return .failure(.unsupported("\(why): arg index \(s.arg.index) (\(s.arg.type.rawValue)) cannot be filtered there; only sock, socket and sockaddr arguments"))
+                        return .failure(
+                            .unsupported(
+                                "\(why): arg index \(s.arg.index) (\(s.arg.type.rawValue)) cannot be filtered there; only sock, socket and sockaddr arguments"))
                     }
                 }
                 out.append(p)

@@ -43,9 +43,10 @@ public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
         self.reasons = reasons
     }
     public var description: String {
-        "policy \(policy) (\(file)) not loaded:\n" + reasons.enumerated().map { i, r in
-            let at = i < locations.count ? locations[i].map { "\($0): " } ?? "" : ""
-            return "  - \(at)\(r)"
-        }.joined(separator: "\n")
+        "policy \(policy) (\(file)) not loaded:\n"
+            + reasons.enumerated().map { i, r in
+                let at = i < locations.count ? locations[i].map { "\($0): " } ?? "" : ""
+                return "  - \(at)\(r)"
+            }.joined(separator: "\n")
     }
 }

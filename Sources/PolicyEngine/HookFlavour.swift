@@ -2,9 +2,14 @@ import CVigilABI
 
 /// Which program of bpf/progs/hook.bpf.c a hook runs as, and where it attaches.
 public enum HookFlavour: String, Sendable, CaseIterable {
-    case tracepoint, rawTracepoint = "raw_tp", kprobe, kretprobe, fentry, fexit, fmodRet = "fmod_ret", lsm
+    case tracepoint
+    case rawTracepoint = "raw_tp"
+    case kprobe, kretprobe, fentry, fexit
+    case fmodRet = "fmod_ret"
+    case lsm
     /// A connect hook lowered to cgroup sock_addr programs (see `ConnectLowering`).
-    case cgroupConnect4 = "cgroup/connect4", cgroupConnect6 = "cgroup/connect6"
+    case cgroupConnect4 = "cgroup/connect4"
+    case cgroupConnect6 = "cgroup/connect6"
     /// sched/sched_process_exec as tp_btf (HookPlacement.place).
     case execBTF = "tp_btf/sched_process_exec"
     /// A user-space function (`uprobes:`).

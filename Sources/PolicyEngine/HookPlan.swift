@@ -40,13 +40,14 @@ public struct HookPlan: @unchecked Sendable {
     /// Whether the hook reads or writes the tracked sockets (a socket argument, TrackSock or
     /// UntrackSock): it then shares the agent's one map of them.
     public var usesTrackedSockets: Bool {
-        config.owner_slot != 0 || (0..<max(1, Int(config.nselectors))).contains { i in
-            let sel = element(config.selectors, i, as: vigil_selector.self)
-            return (0..<Int(sel.nactions)).contains {
-                let kind = element(sel.actions, $0, as: vigil_action.self).kind
-                return kind == VIGIL_ACT_TRACK_SOCK || kind == VIGIL_ACT_UNTRACK_SOCK
+        config.owner_slot != 0
+            || (0..<max(1, Int(config.nselectors))).contains { i in
+                let sel = element(config.selectors, i, as: vigil_selector.self)
+                return (0..<Int(sel.nactions)).contains {
+                    let kind = element(sel.actions, $0, as: vigil_action.self).kind
+                    return kind == VIGIL_ACT_TRACK_SOCK || kind == VIGIL_ACT_UNTRACK_SOCK
+                }
             }
-        }
     }
 
     /// Whether any selector's Post has a rate limit (the hook then needs its LRU map).

@@ -38,8 +38,9 @@ public final class HookProgram {
 
         public func map() throws(BPFError) -> BPFMap {
             if let created { return created }
-            let m = try BPFMap.create(kind: .lruHash, name: "tracked_socks", keySize: 8,
-                                      valueSize: MemoryLayout<vigil_tracked_sock>.size, maxEntries: Self.capacity)
+            let m = try BPFMap.create(
+                kind: .lruHash, name: "tracked_socks", keySize: 8,
+                valueSize: MemoryLayout<vigil_tracked_sock>.size, maxEntries: Self.capacity)
             created = m
             return m
         }
@@ -64,7 +65,7 @@ public final class HookProgram {
             if defersSignals { try object.map("deferred_signals").setMaxEntries(4096) }
             switch plan.attach {
             case .function(let symbol) where plan.flavour.needsAttachTargetAtLoad: try program.setAttachTarget(function: symbol)
-            case .lsm(let h): try program.setAttachTarget(function: h) // libbpf adds the bpf_lsm_ prefix
+            case .lsm(let h): try program.setAttachTarget(function: h)  // libbpf adds the bpf_lsm_ prefix
             default: break
             }
             try shared.kernel.share(with: object)

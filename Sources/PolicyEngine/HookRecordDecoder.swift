@@ -1,8 +1,9 @@
 import AgentCore
 import CVigilABI
 import Sensors
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A hook record from the ring buffer, decoded with its hook's plan; the agent adds the
@@ -78,8 +79,9 @@ public enum HookRecordDecoder {
             meta.value = ret
             returnValue = HookArgument(value(meta, UnsafeRawBufferPointer(start: nil, count: 0), r.layout), label: r.arg.label)
         }
-        var record = DecodedHookRecord(hookID: hookID, process: id.ktime == 0 ? nil : ExecIdentity(ktime: id.ktime, pid: id.pid),
-                                       pid: pid, tid: tid, args: args, returnValue: returnValue, action: actionName(actions), ktimeNs: header.ktime_ns)
+        var record = DecodedHookRecord(
+            hookID: hookID, process: id.ktime == 0 ? nil : ExecIdentity(ktime: id.ktime, pid: id.pid),
+            pid: pid, tid: tid, args: args, returnValue: returnValue, action: actionName(actions), ktimeNs: header.ktime_ns)
         if actions & (1 << VIGIL_ACT_GET_URL | 1 << VIGIL_ACT_DNS_LOOKUP) != 0 {
             let selector = Int(bytes.loadUnaligned(fromByteOffset: MemoryLayout<vigil_hook_record>.offset(of: \vigil_hook_record.selector)!, as: UInt32.self))
             if selector < plan.userActions.count { record.userActions = plan.userActions[selector] }
@@ -111,11 +113,12 @@ public enum HookRecordDecoder {
         case .capability: return .capability(meta.value)
         case .string:
             if failed { return .unreadable("the kernel could not read the string") }
-            return .string(ResolvedPath(meta, data)?.view ?? text()) // a pathname: as the kernel side resolved it
+            return .string(ResolvedPath(meta, data)?.view ?? text())  // a pathname: as the kernel side resolved it
         case .bytes:
             if failed { return .unreadable("the kernel could not read the buffer") }
-            return .bytes(Array(UnsafeRawBufferPointer(rebasing: data[0..<len])), truncated: meta.flags & VIGIL_ARG_TRUNCATED != 0,
-                          originalSize: UInt64(bitPattern: meta.value))
+            return .bytes(
+                Array(UnsafeRawBufferPointer(rebasing: data[0..<len])), truncated: meta.flags & VIGIL_ARG_TRUNCATED != 0,
+                originalSize: UInt64(bitPattern: meta.value))
         case .file, .path, .linuxBinprm:
             if failed { return .unreadable(layout.kind == VIGIL_ARG_FD ? "fd \(meta.value) is not open" : "the kernel could not read the path") }
             let resolved = ResolvedPath(meta, data)
@@ -152,8 +155,10 @@ public enum HookRecordDecoder {
         case .cred:
             if failed || data.count < MemoryLayout<vigil_cred_data>.size { return .unreadable("the kernel could not read the credentials") }
             let c = data.loadUnaligned(as: vigil_cred_data.self)
-            return .credentials(.init(uid: c.uid, gid: c.gid, euid: c.euid, egid: c.egid, suid: c.suid, sgid: c.sgid, fsuid: c.fsuid, fsgid: c.fsgid,
-                                      capPermitted: c.cap_permitted, capEffective: c.cap_effective, capInheritable: c.cap_inheritable))
+            return .credentials(
+                .init(
+                    uid: c.uid, gid: c.gid, euid: c.euid, egid: c.egid, suid: c.suid, sgid: c.sgid, fsuid: c.fsuid, fsgid: c.fsgid,
+                    capPermitted: c.cap_permitted, capEffective: c.cap_effective, capInheritable: c.cap_inheritable))
         }
     }
 
@@ -170,7 +175,9 @@ public enum HookRecordDecoder {
         default: type = "-"
         }
         var s = String(type)
-        let bits: [(UInt32, Character)] = [(0o400, "r"), (0o200, "w"), (0o100, "x"), (0o040, "r"), (0o020, "w"), (0o010, "x"), (0o004, "r"), (0o002, "w"), (0o001, "x")]
+        let bits: [(UInt32, Character)] = [
+            (0o400, "r"), (0o200, "w"), (0o100, "x"), (0o040, "r"), (0o020, "w"), (0o010, "x"), (0o004, "r"), (0o002, "w"), (0o001, "x"),
+        ]
         for (b, c) in bits { s.append(mode & b != 0 ? c : "-") }
         return s
     }
@@ -191,7 +198,8 @@ struct ResolvedPath {
         let len = min(Int(meta.len), data.count)
         if meta.flags & VIGIL_ARG_LONG_PATH != 0, data.count >= 2 * Int(VIGIL_PATH_END_BYTES) {
             let end = Int(VIGIL_PATH_END_BYTES)
-            global = String(decoding: UnsafeRawBufferPointer(rebasing: data[0..<end]), as: UTF8.self) + "[...]"
+            global =
+                String(decoding: UnsafeRawBufferPointer(rebasing: data[0..<end]), as: UTF8.self) + "[...]"
                 + String(decoding: UnsafeRawBufferPointer(rebasing: data[end..<(2 * end)]), as: UTF8.self)
             return
         }

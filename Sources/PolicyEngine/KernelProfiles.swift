@@ -12,7 +12,9 @@ public enum KernelProfiles {
 
     /// The host kernel of this project (6.18 in a sandboxed VM): no kprobes, no trampolines or LSM.
     public static var host: KernelEnvironment {
-        profile(features: [.tracepoint, .rawTracepoint, .tpBTF, .ringBuffer, .btf, .cgroupSockAddr, .cgroupSKB, .tc, .tcx, .sendSignal, .currentTaskBTF, .uprobe])
+        profile(features: [
+            .tracepoint, .rawTracepoint, .tpBTF, .ringBuffer, .btf, .cgroupSockAddr, .cgroupSKB, .tc, .tcx, .sendSignal, .currentTaskBTF, .uprobe,
+        ])
     }
 
     /// Debian 6.1 and 6.12 under qemu (every tier).
@@ -23,15 +25,18 @@ public enum KernelProfiles {
     public static var fixed: [(name: String, env: KernelEnvironment)] { [("host 6.18", host), ("Debian 6.1", debian61), ("Debian 6.12", debian612)] }
 
     static func profile(features: Set<KernelFeature>) -> KernelEnvironment {
-        let status: @Sendable (KernelFeature) -> FeatureStatus = { features.contains($0) ? .supported : .unsupported(step: "profile", errno: 95, errnoName: "EOPNOTSUPP", detail: "not in this kernel profile") }
+        let status: @Sendable (KernelFeature) -> FeatureStatus = {
+            features.contains($0) ? .supported : .unsupported(step: "profile", errno: 95, errnoName: "EOPNOTSUPP", detail: "not in this kernel profile")
+        }
         return KernelEnvironment(
             place: { target in
-                HookPlacement.place(target, status: status, hasBTF: { _ in true }, hasSymbol: { _ in true },
-                                    tracepointExists: { snapshot["\($0)/\($1)"] != nil }, fileExists: { _ in true }, bpfLSMActive: true)
+                HookPlacement.place(
+                    target, status: status, hasBTF: { _ in true }, hasSymbol: { _ in true },
+                    tracepointExists: { snapshot["\($0)/\($1)"] != nil }, fileExists: { _ in true }, bpfLSMActive: true)
             },
             status: status,
             tracepointFormat: { snapshot["\($0)/\($1)"] },
-            hostNamespace: { _ in 4026531836 })
+            hostNamespace: { _ in 4_026_531_836 })
     }
 
     /// A tracepoint's format from the committed snapshot (nil when it is not there).

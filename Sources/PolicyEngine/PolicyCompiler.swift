@@ -10,8 +10,10 @@ public struct KernelEnvironment: Sendable {
     public var tracepointFormat: @Sendable (String, String) -> TracepointFormat?
     public var hostNamespace: @Sendable (NamespaceKind) -> UInt32?
 
-    public init(place: @escaping @Sendable (HookTarget) -> Placement, status: @escaping @Sendable (KernelFeature) -> FeatureStatus,
-                tracepointFormat: @escaping @Sendable (String, String) -> TracepointFormat?, hostNamespace: @escaping @Sendable (NamespaceKind) -> UInt32?) {
+    public init(
+        place: @escaping @Sendable (HookTarget) -> Placement, status: @escaping @Sendable (KernelFeature) -> FeatureStatus,
+        tracepointFormat: @escaping @Sendable (String, String) -> TracepointFormat?, hostNamespace: @escaping @Sendable (NamespaceKind) -> UInt32?
+    ) {
         self.place = place
         self.status = status
         self.tracepointFormat = tracepointFormat
@@ -20,15 +22,19 @@ public struct KernelEnvironment: Sendable {
 
     /// The running kernel (feature probes are cached by `FeatureProbe.shared`).
     public static var running: KernelEnvironment {
-        KernelEnvironment(place: { HookPlacement.place($0) }, status: { FeatureProbe.shared.status($0) },
-                          tracepointFormat: { TracepointFormat.load(subsystem: $0, event: $1) },
-                          hostNamespace: { kind in
-                              let names: [NamespaceKind: String] = [.uts: "uts", .ipc: "ipc", .mnt: "mnt", .pid: "pid", .pidForChildren: "pid_for_children",
-                                                                    .net: "net", .time: "time", .timeForChildren: "time_for_children", .cgroup: "cgroup", .user: "user"]
-                              guard let n = names[kind], let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/1/ns/\(n)"),
-                                    let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]") else { return nil }
-                              return UInt32(link[link.index(after: open)..<close])
-                          })
+        KernelEnvironment(
+            place: { HookPlacement.place($0) }, status: { FeatureProbe.shared.status($0) },
+            tracepointFormat: { TracepointFormat.load(subsystem: $0, event: $1) },
+            hostNamespace: { kind in
+                let names: [NamespaceKind: String] = [
+                    .uts: "uts", .ipc: "ipc", .mnt: "mnt", .pid: "pid", .pidForChildren: "pid_for_children",
+                    .net: "net", .time: "time", .timeForChildren: "time_for_children", .cgroup: "cgroup", .user: "user",
+                ]
+                guard let n = names[kind], let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/1/ns/\(n)"),
+                    let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]")
+                else { return nil }
+                return UInt32(link[link.index(after: open)..<close])
+            })
     }
 }
 
@@ -44,13 +50,17 @@ public struct CompiledPolicy: @unchecked Sendable {
 /// fail, with every reason, unless the policy opts in to `allow-partial-load` (then at least
 /// one hook must remain).
 public enum PolicyCompiler {
-    public static func compile(_ policy: TracingPolicy, firstHookID: UInt32, environment env: KernelEnvironment = .running) -> Result<CompiledPolicy, PolicyLoadError> {
+    public static func compile(_ policy: TracingPolicy, firstHookID: UInt32, environment env: KernelEnvironment = .running) -> Result<
+        CompiledPolicy, PolicyLoadError
+    > {
         var plans: [HookPlan] = []
         var errors = PolicyScope.refusals(policy)
         let spec = policy.spec
         var nextID = firstHookID
         if spec.loader { errors.append(.unsupported("spec.loader: loader (mapped ELF) events are not implemented by Vigil")) }
-        if !spec.enforcers.isEmpty { errors.append(.unsupported("spec.enforcers: Vigil's engine enforces from the hooks themselves (Sigkill/Override); enforcers are not implemented")) }
+        if !spec.enforcers.isEmpty {
+            errors.append(.unsupported("spec.enforcers: Vigil's engine enforces from the hooks themselves (Sigkill/Override); enforcers are not implemented"))
+        }
         for hook in HookRegistry.compileAll(policy, env: env) {
             switch hook.result {
             case .success(let ps):
@@ -71,10 +81,12 @@ public enum PolicyCompiler {
     }
 
     /// Selectors and flags common to every hook kind.
-    static func finish(config: vigil_hook_config, slots: [(arg: HookArg, layout: ArgumentLayout)], selectors: [Selector], flavour: HookFlavour,
-                       monitor: Bool, path: String, name: String, env: KernelEnvironment, byPosition: Bool = false, returnSlot: Int? = nil,
-                       returnArgAction: ActionKind? = nil,
-                       make: (vigil_hook_config, ValueSets) -> HookPlan) -> Result<HookPlan, EngineError> {
+    static func finish(
+        config: vigil_hook_config, slots: [(arg: HookArg, layout: ArgumentLayout)], selectors: [Selector], flavour: HookFlavour,
+        monitor: Bool, path: String, name: String, env: KernelEnvironment, byPosition: Bool = false, returnSlot: Int? = nil,
+        returnArgAction: ActionKind? = nil,
+        make: (vigil_hook_config, ValueSets) -> HookPlan
+    ) -> Result<HookPlan, EngineError> {
         var config = config
         if monitor { config.flags |= VIGIL_HOOKF_MONITOR }
         guard selectors.count <= Int(VIGIL_HOOK_SELECTORS) else { return .failure(.unsupported("\(name): at most \(VIGIL_HOOK_SELECTORS) selectors")) }

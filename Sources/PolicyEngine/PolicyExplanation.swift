@@ -50,11 +50,15 @@ public struct PolicyExplanation: Sendable, Codable {
     public let policyRefusals: [String]
 
     /// Every hook runs here with every action possible.
-    public var isFullyHostable: Bool { policyRefusals.isEmpty && hooks.allSatisfy { $0.refused == nil && $0.selectors.allSatisfy { $0.actions.allSatisfy(\.possible) } } }
+    public var isFullyHostable: Bool {
+        policyRefusals.isEmpty && hooks.allSatisfy { $0.refused == nil && $0.selectors.allSatisfy { $0.actions.allSatisfy(\.possible) } }
+    }
 
     /// Explains `policy` on `environment` (the running kernel by default: probing needs root;
     /// without it every feature reads as unknown and nothing is placed).
-    public static func explain(_ policy: TracingPolicy, environment env: KernelEnvironment = .running, kernel: String = KernelFeatures.runningKernelRelease) -> PolicyExplanation {
+    public static func explain(_ policy: TracingPolicy, environment env: KernelEnvironment = .running, kernel: String = KernelFeatures.runningKernelRelease)
+        -> PolicyExplanation
+    {
         let monitor = policy.spec.mode == .monitor
         var hooks: [Hook] = []
         let commons = Dictionary(HookRegistry.commons(policy.spec), uniquingKeysWith: { a, _ in a })
@@ -72,19 +76,21 @@ public struct PolicyExplanation: Sendable, Codable {
             }
             let args = common.args.map { a in "arg index \(a.index): \(a.type.rawValue)" + (a.label.map { " (\($0))" } ?? "") }
             let selectors = (common.selectors.isEmpty ? [Selector()] : common.selectors).map { sel in
-                SelectorText(filters: sel.filterDescriptions.isEmpty ? ["(matches every call)"] : sel.filterDescriptions,
-                             actions: sel.effectiveActions.map { effect(of: $0, flavour: flavour, monitor: monitor, status: env.status) })
+                SelectorText(
+                    filters: sel.filterDescriptions.isEmpty ? ["(matches every call)"] : sel.filterDescriptions,
+                    actions: sel.effectiveActions.map { effect(of: $0, flavour: flavour, monitor: monitor, status: env.status) })
             }
             hooks.append(Hook(path: h.path, hook: h.hook, programs: programs, refused: refused, args: args, selectors: selectors))
         }
         var whole: [String] = PolicyScope.refusals(policy).map(\.description)
         if policy.spec.loader { whole.append("spec.loader: loader events are not implemented by Vigil") }
         if !policy.spec.enforcers.isEmpty { whole.append("spec.enforcers: not implemented by Vigil (its hooks enforce themselves)") }
-        return PolicyExplanation(policy: policy.name, file: policy.location.file, mode: policy.spec.mode.rawValue, kernel: kernel, hooks: hooks, policyRefusals: whole)
+        return PolicyExplanation(
+            policy: policy.name, file: policy.location.file, mode: policy.spec.mode.rawValue, kernel: kernel, hooks: hooks, policyRefusals: whole)
     }
 
     static func role(_ p: HookPlan, index: Int) -> String {
-        if p.config.flags & 0x10 != 0 { return "exec lowering: the script an interpreter opens" } // VIGIL_HOOKF_SCRIPT_OPEN
+        if p.config.flags & 0x10 != 0 { return "exec lowering: the script an interpreter opens" }  // VIGIL_HOOKF_SCRIPT_OPEN
         if p.hookName.contains("exec lowering") || (index > 0 && p.event == "sched_process_exec") { return "exec lowering: executable mappings" }
         if p.flavour == .syscallExit { return "judged at the syscall's exit, on the opened file" }
         if p.flavour.isCgroup { return "cgroup form (the kernel cannot host or override the hook)" }
@@ -101,13 +107,16 @@ public struct PolicyExplanation: Sendable, Codable {
         case .sigkill, .signal:
             if flavour.isCgroup { return ActionText(action: name, effect: "sent at the connect syscall's exit, before it returns", possible: true) }
             let s = status(.sendSignal)
-            return ActionText(action: name, effect: s.isSupported ? "bpf_send_signal from the hook, before the caller returns to user space" : "not possible here: send_signal \(s)",
-                              possible: s.isSupported)
+            return ActionText(
+                action: name,
+                effect: s.isSupported ? "bpf_send_signal from the hook, before the caller returns to user space" : "not possible here: send_signal \(s)",
+                possible: s.isSupported)
         case .override:
             switch flavour {
             case .lsm: return ActionText(action: name, effect: "the LSM program returns the error: the operation is refused", possible: true)
             case .fmodRet: return ActionText(action: name, effect: "fmod_ret returns the error before the function runs", possible: true)
-            case .cgroupConnect4, .cgroupConnect6: return ActionText(action: name, effect: "the cgroup program refuses the connect (the caller gets argError)", possible: true)
+            case .cgroupConnect4, .cgroupConnect6:
+                return ActionText(action: name, effect: "the cgroup program refuses the connect (the caller gets argError)", possible: true)
             default: return ActionText(action: name, effect: "not possible on a \(flavour.rawValue) hook", possible: false)
             }
         case .getURL, .dnsLookup: return ActionText(action: name, effect: "carried out by the agent for the posted event", possible: true)

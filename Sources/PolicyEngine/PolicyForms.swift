@@ -31,7 +31,9 @@ public enum PolicyForms {
     /// The form `vigil policy explain` predicts for the running kernel: the first that compiles
     /// (the verifier may still refuse it; `vigil policy try` loads for real), with why each
     /// earlier form does not.
-    public static func predict(_ group: [TracingPolicy], environment: KernelEnvironment = .running) -> (chosen: TracingPolicy?, refused: [(TracingPolicy, PolicyLoadError)]) {
+    public static func predict(_ group: [TracingPolicy], environment: KernelEnvironment = .running) -> (
+        chosen: TracingPolicy?, refused: [(TracingPolicy, PolicyLoadError)]
+    ) {
         var refused: [(TracingPolicy, PolicyLoadError)] = []
         for p in group {
             switch PolicyCompiler.compile(p, firstHookID: 1, environment: environment) {

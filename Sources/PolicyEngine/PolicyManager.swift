@@ -51,7 +51,8 @@ public final class PolicyManager {
                 return
             } catch let error {
                 guard case .kernel(_, _)? = error.reasons.first, let symbol = error.trampolineSymbol,
-                      !noTrampoline.contains(symbol), environment.status(.kprobe).isSupported else { throw error }
+                    !noTrampoline.contains(symbol), environment.status(.kprobe).isSupported
+                else { throw error }
                 noTrampoline.insert(symbol)
             }
         }
@@ -62,7 +63,9 @@ public final class PolicyManager {
         if !noTrampoline.isEmpty {
             let place = environment.place
             env.place = { target in
-                if case .function(let s, let r, true) = target, noTrampoline.contains(s) { return place(.function(symbol: s, isReturn: r, preferFentry: false)) }
+                if case .function(let s, let r, true) = target, noTrampoline.contains(s) {
+                    return place(.function(symbol: s, isReturn: r, preferFentry: false))
+                }
                 return place(target)
             }
         }
@@ -104,7 +107,8 @@ public final class PolicyManager {
             }
             var failure = PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: partial ? skipped : [error])
             if case .kernel(let hook, _) = error, let p = compiled.plans.first(where: { $0.hookName == hook }),
-               p.flavour == .fentry || p.flavour == .fexit, case .function(let symbol) = p.attach {
+                p.flavour == .fentry || p.flavour == .fexit, case .function(let symbol) = p.attach
+            {
                 failure.trampolineSymbol = symbol
             }
             throw failure
@@ -143,7 +147,8 @@ public final class PolicyManager {
     /// Decodes a hook record; nil for an unknown hook (its policy was just unloaded) or a short record.
     public func decode(_ bytes: UnsafeRawBufferPointer) -> (DecodedHookRecord, LoadedPlan)? {
         guard let id = HookRecordDecoder.hookID(bytes), let loaded = plansByID[id],
-              let record = HookRecordDecoder.decode(bytes, plan: loaded.plan) else { return nil }
+            let record = HookRecordDecoder.decode(bytes, plan: loaded.plan)
+        else { return nil }
         return (record, loaded)
     }
 
@@ -151,11 +156,13 @@ public final class PolicyManager {
     public func status() -> [PolicyStatus] {
         loaded.keys.sorted().map { name in
             let l = loaded[name]!
-            return PolicyStatus(name: name, file: l.policy.location.file, mode: l.policy.spec.mode.rawValue,
-                                hooks: l.hooks.map { h in
-                                    PolicyStatus.Hook(hook: h.plan.hookName, tier: h.plan.flavour.rawValue, attachPoint: h.plan.attach.description,
-                                                      state: h.isAttached ? "attached" : "detached", counters: h.counters())
-                                }, skipped: l.skipped.map(LoadCheck.shortReason))
+            return PolicyStatus(
+                name: name, file: l.policy.location.file, mode: l.policy.spec.mode.rawValue,
+                hooks: l.hooks.map { h in
+                    PolicyStatus.Hook(
+                        hook: h.plan.hookName, tier: h.plan.flavour.rawValue, attachPoint: h.plan.attach.description,
+                        state: h.isAttached ? "attached" : "detached", counters: h.counters())
+                }, skipped: l.skipped.map(LoadCheck.shortReason))
         }
     }
 }

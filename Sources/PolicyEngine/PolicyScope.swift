@@ -11,13 +11,22 @@ enum PolicyScope {
         // Kubernetes scopes: this node has no Kubernetes metadata to tell pods and containers
         // apart (no CRI, no pod labels), so a scoped policy would run for every process.
         if policy.kind == .tracingPolicyNamespaced {
-            out.append(.unsupported("kind: TracingPolicyNamespaced (namespace \(policy.namespace ?? "default")) applies to the pods of one Kubernetes namespace, which Vigil cannot tell apart on this node; loaded here it would run for every process. Write it as a TracingPolicy and narrow it with matchNamespaces, matchBinaries or matchPIDs"))
+            out.append(
+                .unsupported(
+                    "kind: TracingPolicyNamespaced (namespace \(policy.namespace ?? "default")) applies to the pods of one Kubernetes namespace, which Vigil cannot tell apart on this node; loaded here it would run for every process. Write it as a TracingPolicy and narrow it with matchNamespaces, matchBinaries or matchPIDs"
+                ))
         }
         if spec.podSelector != nil {
-            out.append(.unsupported("spec.podSelector: selects Kubernetes pods by label, which Vigil cannot tell apart on this node (even {} means every pod and no host process); loaded here the policy would run for every process. Remove it and narrow the policy with matchNamespaces (e.g. Pid NotIn host_ns for containers) or matchBinaries"))
+            out.append(
+                .unsupported(
+                    "spec.podSelector: selects Kubernetes pods by label, which Vigil cannot tell apart on this node (even {} means every pod and no host process); loaded here the policy would run for every process. Remove it and narrow the policy with matchNamespaces (e.g. Pid NotIn host_ns for containers) or matchBinaries"
+                ))
         }
         if spec.containerSelector != nil {
-            out.append(.unsupported("spec.containerSelector: selects containers by name, which Vigil cannot tell apart on this node; loaded here the policy would run for every process. Remove it and narrow the policy with matchNamespaces or matchBinaries"))
+            out.append(
+                .unsupported(
+                    "spec.containerSelector: selects containers by name, which Vigil cannot tell apart on this node; loaded here the policy would run for every process. Remove it and narrow the policy with matchNamespaces or matchBinaries"
+                ))
         }
         if let host = spec.hostSelector, !host.isEmpty {
             out.append(.unsupported("spec.hostSelector: only {} (every node) is applied by Vigil; a label selector over nodes belongs in fleet mode"))
@@ -25,14 +34,22 @@ enum PolicyScope {
         for (path, common) in hookCommons(spec) {
             for (i, a) in common.args.enumerated() {
                 let at = "\(path).args[\(i)]"
-                if a.resolve != nil { out.append(.unsupported("\(at).resolve: following a BTF path from an argument is not done by Vigil; the argument would be read as its declared type instead")) }
+                if a.resolve != nil {
+                    out.append(
+                        .unsupported(
+                            "\(at).resolve: following a BTF path from an argument is not done by Vigil; the argument would be read as its declared type instead"
+                        ))
+                }
                 if a.returnCopy { out.append(.unsupported("\(at).returnCopy: reading a buffer again at the function's return is not done by Vigil")) }
                 if a.btfType != nil || a.btfTypeModule != nil { out.append(.unsupported("\(at).btfType: arguments typed by BTF name are not read by Vigil")) }
                 if a.source != nil { out.append(.unsupported("\(at).source: data arguments from the current task are not read by Vigil")) }
             }
         }
         for (i, u) in spec.uprobes.enumerated() where u.resolvePathInContainer {
-            out.append(.unsupported("spec.uprobes[\(i)].resolvePathInContainer: Vigil probes the path as the node sees it; a container's own copy of the binary would not be probed"))
+            out.append(
+                .unsupported(
+                    "spec.uprobes[\(i)].resolvePathInContainer: Vigil probes the path as the node sees it; a container's own copy of the binary would not be probed"
+                ))
         }
         return out
     }

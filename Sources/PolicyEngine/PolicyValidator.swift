@@ -58,13 +58,17 @@ extension EngineError {
         case .unplaceable(let hook, _), .kernel(let hook, _): text = hook
         }
         // up to the first ": " outside parentheses, without the parenthesised descriptions
-        var out = "", depth = 0
+        var out = ""
+        var depth = 0
         var chars = Array(text)
         var i = 0
         while i < chars.count {
             let c = chars[i]
-            if c == "(" { depth += 1 } else if c == ")" { depth = max(0, depth - 1) }
-            else if depth == 0 {
+            if c == "(" {
+                depth += 1
+            } else if c == ")" {
+                depth = max(0, depth - 1)
+            } else if depth == 0 {
                 if c == ":" && (i + 1 == chars.count || chars[i + 1] == " ") { break }
                 if c != " " || (i + 1 < chars.count && chars[i + 1] != "(") { out.append(c) }
             }

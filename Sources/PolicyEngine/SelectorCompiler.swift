@@ -1,6 +1,6 @@
-import Foundation
 import AgentCore
 import CVigilABI
+import Foundation
 import PolicyModel
 
 /// Turns a policy selector into the kernel's `struct vigil_selector` plus value-set
@@ -133,7 +133,9 @@ struct SelectorCompiler {
                 if a.kind == .signal { act.arg = Int32(a.argSig ?? 9) }
             case .override:
                 guard flavour.canOverride || monitor else {
-                    throw .unplaceable(hook: "\(path).matchActions[\(i)]", tried: ["Override needs the hook placed as BPF-LSM or fmod_ret (it is placed as \(flavour.rawValue))"])
+                    throw .unplaceable(
+                        hook: "\(path).matchActions[\(i)]",
+                        tried: ["Override needs the hook placed as BPF-LSM or fmod_ret (it is placed as \(flavour.rawValue))"])
                 }
                 act.kind = a.kind.kernelCode!
                 let e = a.argError ?? -1
@@ -141,7 +143,9 @@ struct SelectorCompiler {
             case .getURL, .dnsLookup:
                 // carried out by the agent for the posted record: a NoPost would leave it nothing to act on
                 if actions.contains(where: { $0.kind == .noPost }) {
-                    throw unsupported("matchActions[\(i)]", "\(a.kind.rawValue) is carried out by the agent for the posted event; NoPost in the same selector leaves nothing to act on")
+                    throw unsupported(
+                        "matchActions[\(i)]",
+                        "\(a.kind.rawValue) is carried out by the agent for the posted event; NoPost in the same selector leaves nothing to act on")
                 }
                 if a.kind == .getURL {
                     switch HTTPURL.parse(a.argURL ?? "") {
@@ -176,7 +180,8 @@ struct SelectorCompiler {
         guard position < slots.count else { throw .unsupported("\(what): no argument at position \(position)") }
         let kind = slots[position].layout.kind
         guard kind == VIGIL_ARG_SOCK || kind == VIGIL_ARG_SOCKET else {
-            throw .unsupported("\(what): argument \(position) is \(slots[position].arg.type.rawValue); TrackSock and UntrackSock take a sock or socket argument")
+            throw .unsupported(
+                "\(what): argument \(position) is \(slots[position].arg.type.rawValue); TrackSock and UntrackSock take a sock or socket argument")
         }
         return position
     }
@@ -227,14 +232,17 @@ struct SelectorCompiler {
             try inline([combined])
         case .integers(let ints):
             if [VIGIL_OP_PROTOCOL, VIGIL_OP_FAMILY, VIGIL_OP_STATE, VIGIL_OP_FILE_TYPE, VIGIL_OP_NOT_FILE_TYPE].contains(code)
-                || ints.count <= Int(VIGIL_FILTER_INTS) {
+                || ints.count <= Int(VIGIL_FILTER_INTS)
+            {
                 try inline(ints)
             } else {
-                out.set = sets.addIntegers(ints) // Equal / NotEqual lists longer than the inline values
+                out.set = sets.addIntegers(ints)  // Equal / NotEqual lists longer than the inline values
             }
         case .ranges(let ranges):
             // Long lists of single ports go to the integer set (ranges stay inline, at most VIGIL_FILTER_INTS).
-            if ranges.count > Int(VIGIL_FILTER_INTS) && ranges.allSatisfy({ $0.lowerBound == $0.upperBound }) && [VIGIL_OP_SPORT, VIGIL_OP_NOT_SPORT, VIGIL_OP_DPORT, VIGIL_OP_NOT_DPORT].contains(code) {
+            if ranges.count > Int(VIGIL_FILTER_INTS) && ranges.allSatisfy({ $0.lowerBound == $0.upperBound })
+                && [VIGIL_OP_SPORT, VIGIL_OP_NOT_SPORT, VIGIL_OP_DPORT, VIGIL_OP_NOT_DPORT].contains(code)
+            {
                 out.set = sets.addIntegers(ranges.map(\.lowerBound))
             } else {
                 try inline(ranges.map { ($0.lowerBound << 32) | $0.upperBound })
@@ -244,7 +252,9 @@ struct SelectorCompiler {
             var all = ints
             for r in ranges {
                 guard r.upperBound - r.lowerBound < Int64(PolicyLimits.valuesPerArgFilter) else {
-                    throw bad("range \(r.lowerBound):\(r.upperBound) has more than \(PolicyLimits.valuesPerArgFilter) values; InMap keeps each value in the kernel's set")
+                    throw bad(
+                        "range \(r.lowerBound):\(r.upperBound) has more than \(PolicyLimits.valuesPerArgFilter) values; InMap keeps each value in the kernel's set"
+                    )
                 }
                 all += Array(r)
             }
@@ -263,7 +273,8 @@ struct SelectorCompiler {
             if identified.contains(kind), [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX].contains(code) {
                 out.id_set = identities.add(strings, prefix: code == VIGIL_OP_PREFIX || code == VIGIL_OP_NOT_PREFIX) ?? 0
             }
-            let inlineable = [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX].contains(code)
+            let inlineable =
+                [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX].contains(code)
                 && strings.count <= Int(VIGIL_INLINE_STRINGS) && strings.allSatisfy { $0.utf8.count <= Int(VIGIL_INLINE_STRING_BYTES) }
             if inlineable {
                 // Short lists compare inline with masked word compares (no trie lookup in the kernel).

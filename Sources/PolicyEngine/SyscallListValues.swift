@@ -13,7 +13,10 @@ enum SyscallListValues {
                 for (j, f) in filters.enumerated() where f.values.contains(where: { $0.hasPrefix("list:") }) {
                     var values: [String] = []
                     for v in f.values {
-                        guard v.hasPrefix("list:") else { values.append(v); continue }
+                        guard v.hasPrefix("list:") else {
+                            values.append(v)
+                            continue
+                        }
                         switch numbers(of: String(v.dropFirst(5)), lists: lists) {
                         case .success(let ns): values += ns.map(String.init)
                         case .failure(let why): return .failure(.unsupported("\(path).selectors[\(i)].\(key)[\(j)]: \(why)"))
@@ -29,7 +32,10 @@ enum SyscallListValues {
 
     /// `hook` with its selectors' `list:NAME` values expanded (unchanged when it has none).
     static func expanded<H>(_ hook: H, _ common: WritableKeyPath<H, HookCommon>, lists: [ListSpec], path: String) -> Result<H, EngineError> {
-        guard hook[keyPath: common].selectors.contains(where: { s in (s.matchArgs + s.matchReturnArgs).contains { $0.values.contains { $0.hasPrefix("list:") } } }) else {
+        guard
+            hook[keyPath: common].selectors.contains(where: { s in (s.matchArgs + s.matchReturnArgs).contains { $0.values.contains { $0.hasPrefix("list:") } } }
+            )
+        else {
             return .success(hook)
         }
         return expand(hook[keyPath: common].selectors, lists: lists, path: path).map { selectors in

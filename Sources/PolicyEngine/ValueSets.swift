@@ -1,6 +1,7 @@
 import CVigilABI
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The value sets one hook's selectors test against, as they go into the hook's maps:

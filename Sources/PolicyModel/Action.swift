@@ -2,12 +2,20 @@ import CVigilABI
 
 /// What a selector does when it matches (matchActions / matchReturnActions).
 public enum ActionKind: String, PolicyEnum {
-    case post = "Post", noPost = "NoPost"
-    case sigkill = "Sigkill", signal = "Signal", override = "Override"
-    case followFD = "FollowFD", unfollowFD = "UnfollowFD", copyFD = "CopyFD"
-    case getURL = "GetUrl", dnsLookup = "DnsLookup"
-    case trackSock = "TrackSock", untrackSock = "UntrackSock"
-    case notifyEnforcer = "NotifyEnforcer", cleanupEnforcerNotification = "CleanupEnforcerNotification"
+    case post = "Post"
+    case noPost = "NoPost"
+    case sigkill = "Sigkill"
+    case signal = "Signal"
+    case override = "Override"
+    case followFD = "FollowFD"
+    case unfollowFD = "UnfollowFD"
+    case copyFD = "CopyFD"
+    case getURL = "GetUrl"
+    case dnsLookup = "DnsLookup"
+    case trackSock = "TrackSock"
+    case untrackSock = "UntrackSock"
+    case notifyEnforcer = "NotifyEnforcer"
+    case cleanupEnforcerNotification = "CleanupEnforcerNotification"
     case set = "Set"
 
     /// Actions that change what the process experiences; `policy-mode: monitor` turns them into Post.

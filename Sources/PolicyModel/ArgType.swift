@@ -43,7 +43,7 @@ public enum ArgType: String, PolicyEnum {
     public var family: Family {
         switch self {
         case .int, .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64, .sizeT, .long, .ulong,
-             .capability, .kernelCapT, .capInheritable, .capPermitted, .capEffective, .bpfCmd:
+            .capability, .kernelCapT, .capInheritable, .capPermitted, .capEffective, .bpfCmd:
             .integer
         case .string, .charBuf, .charIovec, .constBuf, .dataLoc, .netDevice: .string  // net_device compares its name
         case .fd, .file, .filename, .path, .dentry, .linuxBinprm: .path

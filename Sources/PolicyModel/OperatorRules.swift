@@ -33,7 +33,10 @@ public enum ValueGrammar: Sendable, Equatable {
 
     /// The named-value tables.
     public enum NameTable: String, Sendable, Equatable {
-        case protocols = "protocol", families = "address family", tcpStates = "TCP state", fileTypes = "file type"
+        case protocols = "protocol"
+        case families = "address family"
+        case tcpStates = "TCP state"
+        case fileTypes = "file type"
         public var names: [String: Int64] {
             switch self {
             case .protocols: PolicyValues.protocols
@@ -85,27 +88,45 @@ public enum ValueGrammar: Sendable, Equatable {
             if values.isEmpty { problems.append(Problem(index: nil, message: "needs a value")) }
             var rs: [ClosedRange<Int64>] = []
             for (i, v) in values.enumerated() {
-                if let r = range(v, bounds) { rs.append(r) } else {
-                    bad(i, bounds == 0...65535 ? "is not a port (0-65535) or a port range MIN:MAX" : "is not a value or a range MIN:MAX (\(bounds.lowerBound)...\(bounds.upperBound))")
+                if let r = range(v, bounds) {
+                    rs.append(r)
+                } else {
+                    bad(
+                        i,
+                        bounds == 0...65535
+                            ? "is not a port (0-65535) or a port range MIN:MAX"
+                            : "is not a value or a range MIN:MAX (\(bounds.lowerBound)...\(bounds.upperBound))")
                 }
             }
             out = .ranges(rs)
         case .integerSet:
             if values.isEmpty { problems.append(Problem(index: nil, message: "needs a value")) }
-            var ints: [Int64] = [], rs: [ClosedRange<Int64>] = [], lists: [String] = []
+            var ints: [Int64] = []
+            var rs: [ClosedRange<Int64>] = []
+            var lists: [String] = []
             for (i, v) in values.enumerated() {
-                if v.hasPrefix("list:") { lists.append(String(v.dropFirst(5))) }
-                else if let n = PolicyValues.integer(v) { ints.append(n) }
-                else if let r = range(v, Int64.min...Int64.max) { rs.append(r) }
-                else { bad(i, "is neither an integer, a range MIN:MAX nor list:NAME") }
+                if v.hasPrefix("list:") {
+                    lists.append(String(v.dropFirst(5)))
+                } else if let n = PolicyValues.integer(v) {
+                    ints.append(n)
+                } else if let r = range(v, Int64.min...Int64.max) {
+                    rs.append(r)
+                } else {
+                    bad(i, "is neither an integer, a range MIN:MAX nor list:NAME")
+                }
             }
             out = .integerSet(values: ints, ranges: rs, lists: lists)
         case .names(let table):
             if values.isEmpty { problems.append(Problem(index: nil, message: "needs a value")) }
             var ints: [Int64] = []
             for (i, v) in values.enumerated() {
-                if let n = table.names[v] ?? (table.takesNumbers ? PolicyValues.integer(v) : nil) { ints.append(n) } else {
-                    bad(i, "is not a \(table.rawValue); use \(table.takesNumbers ? "a number or " : "")one of \(table.names.keys.sorted().joined(separator: ", "))")
+                if let n = table.names[v] ?? (table.takesNumbers ? PolicyValues.integer(v) : nil) {
+                    ints.append(n)
+                } else {
+                    bad(
+                        i,
+                        "is not a \(table.rawValue); use \(table.takesNumbers ? "a number or " : "")one of \(table.names.keys.sorted().joined(separator: ", "))"
+                    )
                 }
             }
             out = .integers(ints)
@@ -170,7 +191,8 @@ extension OperatorRule {
     public static let pathEndBytes = Int(VIGIL_PATH_END_BYTES)
 
     static let strings = ValueGrammar.strings(maxBytes: kernelStringBytes, why: "the kernel compares strings up to \(kernelStringBytes) bytes")
-    static let pathEnds = ValueGrammar.strings(maxBytes: pathEndBytes, why: "a path is judged by its first and last \(pathEndBytes) bytes, so a long one cannot hide its ends")
+    static let pathEnds = ValueGrammar.strings(
+        maxBytes: pathEndBytes, why: "a path is judged by its first and last \(pathEndBytes) bytes, so a long one cannot hide its ends")
     static let ports = ValueGrammar.ranges(0...65535)
     static let substrings = ValueGrammar.strings(maxBytes: Int(VIGIL_SUBSTRING_BYTES), why: "SubString values, as Tetragon's")
 
@@ -213,11 +235,17 @@ extension OperatorRule {
             OperatorRule(.subStringIgnCase, VIGIL_OP_SUBSTRING_IGNCASE, [.string: substrings, .path: substrings]),
             OperatorRule(.fileType, VIGIL_OP_FILE_TYPE, [.path: .names(.fileTypes)]),
             OperatorRule(.notFileType, VIGIL_OP_NOT_FILE_TYPE, [.path: .names(.fileTypes)], negated: true),
-            OperatorRule(.capabilitiesGained, nil, [.integer: .integers],
-                         notRunBecause: "CapabilitiesGained compares capability sets of a cred argument, which Vigil does not filter in the kernel yet"),
-            OperatorRule(.celExpr, nil, [.integer: .strings(maxBytes: 4096, why: "a CEL expression"), .string: .strings(maxBytes: 4096, why: "a CEL expression"), .path: .strings(maxBytes: 4096, why: "a CEL expression"),
-                                         .socket: .strings(maxBytes: 4096, why: "a CEL expression"), .sockaddr: .strings(maxBytes: 4096, why: "a CEL expression")],
-                         notRunBecause: "CEL expressions are not evaluated by Vigil"),
+            OperatorRule(
+                .capabilitiesGained, nil, [.integer: .integers],
+                notRunBecause: "CapabilitiesGained compares capability sets of a cred argument, which Vigil does not filter in the kernel yet"),
+            OperatorRule(
+                .celExpr, nil,
+                [
+                    .integer: .strings(maxBytes: 4096, why: "a CEL expression"), .string: .strings(maxBytes: 4096, why: "a CEL expression"),
+                    .path: .strings(maxBytes: 4096, why: "a CEL expression"),
+                    .socket: .strings(maxBytes: 4096, why: "a CEL expression"), .sockaddr: .strings(maxBytes: 4096, why: "a CEL expression"),
+                ],
+                notRunBecause: "CEL expressions are not evaluated by Vigil"),
         ]
         var t: [ArgOperator: OperatorRule] = [:]
         for r in rows { t[r.op] = r }

@@ -66,7 +66,12 @@ public struct OptionSpec: Sendable, Equatable {
 /// Kubernetes label selector (podSelector, containerSelector, hostSelector).
 public struct LabelSelector: Sendable, Equatable {
     public struct Requirement: Sendable, Equatable {
-        public enum Operator: String, PolicyEnum { case `in` = "In", notIn = "NotIn", exists = "Exists", doesNotExist = "DoesNotExist" }
+        public enum Operator: String, PolicyEnum {
+            case `in` = "In"
+            case notIn = "NotIn"
+            case exists = "Exists"
+            case doesNotExist = "DoesNotExist"
+        }
         public var key: String
         public var op: Operator
         public var values: [String]

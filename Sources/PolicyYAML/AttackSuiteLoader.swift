@@ -46,7 +46,9 @@ public enum AttackSuiteLoader {
         var c = AttackCase(name: name, steps: steps, location: SourceLocation(file: file, line: node.mark.line, column: node.mark.column))
         c.attackClass = m.string("class")
         c.access = m.string("access")
-        if let a = c.access, !["read", "write", "exec"].contains(a) { d.error(m.mark("access"), m.sub("access"), "access is read, write or exec, found \"\(a)\"") }
+        if let a = c.access, !["read", "write", "exec"].contains(a) {
+            d.error(m.mark("access"), m.sub("access"), "access is read, write or exec, found \"\(a)\"")
+        }
         c.user = m.string("user")
         c.mountNamespace = m.bool("mountNamespace") ?? false
         c.benign = m.bool("benign") ?? false
@@ -86,7 +88,8 @@ public enum AttackSuiteLoader {
         var e = AttackExpectation(outcome: outcome, limit: m.string("limit"))
         // `killed: true` is enough; a mapping names the event's fields
         if outcome != .nothing, let v = m.value(outcome.rawValue), v.scalar == nil,
-           let em = MappingReader(v, path: m.sub(outcome.rawValue), keys: ["policy", "path", "binary"], d) {
+            let em = MappingReader(v, path: m.sub(outcome.rawValue), keys: ["policy", "path", "binary"], d)
+        {
             e.event = AttackEventMatch(policy: em.string("policy"), path: em.string("path"), binary: em.string("binary"))
         }
         return e

@@ -30,7 +30,8 @@ public enum EndpointFileLoader {
             guard let root, let top = MappingReader(root, path: "", keys: ["endpoints"], d) else { continue }
             for item in top.items("endpoints", required: "the list of endpoints") {
                 guard let m = MappingReader(item.node, path: item.path, keys: ["name", "namespace", "labels", "netns"], d),
-                      let name = m.string("name", required: "each endpoint needs a name") else { continue }
+                    let name = m.string("name", required: "each endpoint needs a name")
+                else { continue }
                 var labels: [String: String] = [:]
                 for (k, v) in m.pairs("labels") {
                     guard let ks = k.scalar, let vs = v.scalar else {

@@ -3,9 +3,11 @@ import PolicyModel
 
 /// Selectors, filters and actions, with the rules that tie them to the hook's arguments.
 extension HookDecoder {
-    static let selectorKeys = ["matchArgs", "matchData", "matchReturnArgs", "matchPIDs", "matchBinaries", "matchParentBinaries",
-                               "matchNamespaces", "matchNamespaceChanges", "matchCapabilities", "matchCapabilityChanges",
-                               "matchActions", "matchReturnActions", "macros"]
+    static let selectorKeys = [
+        "matchArgs", "matchData", "matchReturnArgs", "matchPIDs", "matchBinaries", "matchParentBinaries",
+        "matchNamespaces", "matchNamespaceChanges", "matchCapabilities", "matchCapabilityChanges",
+        "matchActions", "matchReturnActions", "macros",
+    ]
 
     func selector(_ node: YAMLNode, path: String, _ ctx: Context) -> Selector? {
         guard let m = MappingReader(node, path: path, keys: Self.selectorKeys, d) else { return nil }
@@ -27,7 +29,9 @@ extension HookDecoder {
         if !returnFilters.isEmpty && ctx.kind != .macro && (!ctx.isReturn || ctx.returnArg == nil) {
             d.error(m.keyMark("matchReturnArgs"), m.sub("matchReturnArgs"), "matchReturnArgs needs return: true and a returnArg on the hook")
         } else {
-            s.matchReturnArgs = returnFilters.compactMap { argFilter($0.node, path: $0.path, against: ctx.returnArg.map { [$0] } ?? [], what: "returnArg", ctx) }
+            s.matchReturnArgs = returnFilters.compactMap {
+                argFilter($0.node, path: $0.path, against: ctx.returnArg.map { [$0] } ?? [], what: "returnArg", ctx)
+            }
         }
         s.matchPIDs = m.items("matchPIDs").compactMap { pidFilter($0.node, path: $0.path) }
         s.matchBinaries = binaryFilters(m, "matchBinaries")
@@ -37,7 +41,9 @@ extension HookDecoder {
             guard let f = MappingReader(item.node, path: item.path, keys: ["operator", "values"], d),
                 let op = f.enumeration("operator", SetOperator.self, required: "In or NotIn")
             else { return nil }
-            let values = f.items("values", required: "namespace kinds, e.g. Mnt, Pid").compactMap { Scalars.enumeration($0.node, $0.path, d, NamespaceKind.self) }
+            let values = f.items("values", required: "namespace kinds, e.g. Mnt, Pid").compactMap {
+                Scalars.enumeration($0.node, $0.path, d, NamespaceKind.self)
+            }
             return NamespaceChangeFilter(op: op, values: values)
         }
         s.matchCapabilities = m.items("matchCapabilities").compactMap { capabilityFilter($0.node, path: $0.path) }
@@ -45,7 +51,8 @@ extension HookDecoder {
         s.matchActions = actions(m, "matchActions", ctx)
         let returnActions = m.items("matchReturnActions")
         if !returnActions.isEmpty && ctx.kind != .macro && !ctx.isReturn {
-            d.error(m.keyMark("matchReturnActions"), m.sub("matchReturnActions"), "matchReturnActions run when the function returns: set return: true on the hook")
+            d.error(
+                m.keyMark("matchReturnActions"), m.sub("matchReturnActions"), "matchReturnActions run when the function returns: set return: true on the hook")
         }
         s.matchReturnActions = actions(m, "matchReturnActions", ctx)
         return s
@@ -64,20 +71,28 @@ extension HookDecoder {
         var target: HookArg?
         if ctx.kind != .macro {
             if let p = positions.first {
-                if Int(p) < args.count { target = args[Int(p)] } else {
+                if Int(p) < args.count {
+                    target = args[Int(p)]
+                } else {
                     d.error(f.mark("args"), f.sub("args"), "args position \(p) is past the hook's \(args.count) \(what)")
                     return nil
                 }
             } else if ctx.filtersByPosition && what == "args" {
-                if Int(index) < args.count { target = args[Int(index)] } else {
-                    d.error(f.mark("index"), f.sub("index"), "index \(index) is past the tracepoint's \(args.count) args (tracepoint filters count positions in args, from 0)")
+                if Int(index) < args.count {
+                    target = args[Int(index)]
+                } else {
+                    d.error(
+                        f.mark("index"), f.sub("index"),
+                        "index \(index) is past the tracepoint's \(args.count) args (tracepoint filters count positions in args, from 0)")
                     return nil
                 }
             } else if let a = args.first(where: { $0.index == index }) {
                 target = a
             } else {
                 let defined = args.map { String($0.index) }.joined(separator: ", ")
-                d.error(f.mark("index"), f.sub("index"), "no \(what) entry has index \(index)" + (defined.isEmpty ? "; the hook declares no \(what)" : "; declared: \(defined)"))
+                d.error(
+                    f.mark("index"), f.sub("index"),
+                    "no \(what) entry has index \(index)" + (defined.isEmpty ? "; the hook declares no \(what)" : "; declared: \(defined)"))
                 return nil
             }
         }
@@ -93,14 +108,19 @@ extension HookDecoder {
             // this check and for the compiler alike (PolicyModel/OperatorRules.swift).
             guard let grammar = op.rule.forms[target.type.family] else {
                 let fitting = ArgOperator.allCases.filter { $0.rule.forms[target.type.family] != nil }.map(\.rawValue)
-                d.error(f.mark("operator"), f.sub("operator"), "\(op.rawValue) does not apply to a \(target.type.rawValue) argument; operators for \(target.type.rawValue): \(fitting.isEmpty ? "none" : fitting.joined(separator: ", "))")
+                d.error(
+                    f.mark("operator"), f.sub("operator"),
+                    "\(op.rawValue) does not apply to a \(target.type.rawValue) argument; operators for \(target.type.rawValue): \(fitting.isEmpty ? "none" : fitting.joined(separator: ", "))"
+                )
                 return nil
             }
             // A missing or malformed `values` was reported above; an explicit empty list is checked here.
             let listed: Bool = { if let v = f.value("values"), case .sequence = v.value { return true } else { return false } }()
             if case .failure(let problems) = grammar.parse(values.map(\.value)), listed || !values.isEmpty {
                 for p in problems.all {
-                    if let i = p.index, i < values.count { d.error(values[i].mark, values[i].path, p.message) } else {
+                    if let i = p.index, i < values.count {
+                        d.error(values[i].mark, values[i].path, p.message)
+                    } else {
                         d.error(f.keyMark("values"), f.sub("values"), "\(op.rawValue) \(p.message)")
                     }
                 }
@@ -117,7 +137,10 @@ extension HookDecoder {
     private func binaryFilters(_ m: MappingReader, _ key: String) -> [BinaryFilter] {
         let items = m.items(key)
         if items.count > PolicyLimits.binaryFiltersPerSelector {
-            d.error(m.mark(key), m.sub(key), "\(items.count) \(key) entries; at most \(PolicyLimits.binaryFiltersPerSelector) per selector (put the values in one entry, or use another selector)")
+            d.error(
+                m.mark(key), m.sub(key),
+                "\(items.count) \(key) entries; at most \(PolicyLimits.binaryFiltersPerSelector) per selector (put the values in one entry, or use another selector)"
+            )
         }
         return items.compactMap { item in
             guard let f = MappingReader(item.node, path: item.path, keys: ["operator", "values", "followChildren"], d),
@@ -129,7 +152,8 @@ extension HookDecoder {
             }
             for v in values {
                 if (op == .in || op == .notIn) && !v.value.hasPrefix("/") {
-                    d.error(v.mark, v.path, "\"\(v.value)\" is not an absolute path: \(op.rawValue) compares the full executable path, e.g. /usr/bin/\(v.value)")
+                    d.error(
+                        v.mark, v.path, "\"\(v.value)\" is not an absolute path: \(op.rawValue) compares the full executable path, e.g. /usr/bin/\(v.value)")
                 }
                 if v.value.utf8.count > PolicyLimits.stringBytes { d.error(v.mark, v.path, "path longer than \(PolicyLimits.stringBytes) bytes") }
             }
@@ -145,7 +169,9 @@ extension HookDecoder {
         guard let f = MappingReader(node, path: path, keys: ["operator", "values", "isNamespacePID", "followForks"], d),
             let op = f.enumeration("operator", SetOperator.self, required: "In or NotIn")
         else { return nil }
-        let values = f.items("values", required: "process IDs").compactMap { Scalars.integer($0.node, $0.path, d, in: 0...Int64(UInt32.max)).map { UInt32($0) } }
+        let values = f.items("values", required: "process IDs").compactMap {
+            Scalars.integer($0.node, $0.path, d, in: 0...Int64(UInt32.max)).map { UInt32($0) }
+        }
         if values.count > PolicyLimits.valuesPerPIDFilter {
             d.error(f.mark("values"), f.sub("values"), "\(values.count) PIDs; at most \(PolicyLimits.valuesPerPIDFilter) per matchPIDs entry")
         }
@@ -169,14 +195,18 @@ extension HookDecoder {
             let op = f.enumeration("operator", SetOperator.self, required: "In or NotIn")
         else { return nil }
         let set = f.enumeration("type", CapabilitySet.self) ?? .effective
-        let values = f.items("values", required: "capability names, e.g. CAP_SYS_ADMIN").compactMap { Scalars.enumeration($0.node, $0.path, d, CapabilityName.self) }
+        let values = f.items("values", required: "capability names, e.g. CAP_SYS_ADMIN").compactMap {
+            Scalars.enumeration($0.node, $0.path, d, CapabilityName.self)
+        }
         return CapabilityFilter(set: set, op: op, isNamespaceCapability: f.bool("isNamespaceCapability") ?? false, values: values)
     }
 
     // MARK: actions
 
-    static let actionKeys = ["action", "argError", "argSig", "argFd", "argName", "argUrl", "argFqdn", "argSock", "rateLimit",
-                             "rateLimitScope", "kernelStackTrace", "userStackTrace", "imaHash", "argIndex", "argValue"]
+    static let actionKeys = [
+        "action", "argError", "argSig", "argFd", "argName", "argUrl", "argFqdn", "argSock", "rateLimit",
+        "rateLimitScope", "kernelStackTrace", "userStackTrace", "imaHash", "argIndex", "argValue",
+    ]
 
     private func actions(_ m: MappingReader, _ key: String, _ ctx: Context) -> [Action] {
         let items = m.items(key)
@@ -204,8 +234,12 @@ extension HookDecoder {
         a.argIndex = f.uint32("argIndex")
         a.argValue = f.int64("argValue")
         if let rate = f.string("rateLimit") {
-            if let seconds = Self.rateLimitSeconds(rate) { a.rateLimitSeconds = seconds } else {
-                d.error(f.mark("rateLimit"), f.sub("rateLimit"), "\"\(rate)\" is not a rate limit: a whole number of seconds, optionally with s, m or h (e.g. 30s, 5m, 1h)")
+            if let seconds = Self.rateLimitSeconds(rate) {
+                a.rateLimitSeconds = seconds
+            } else {
+                d.error(
+                    f.mark("rateLimit"), f.sub("rateLimit"),
+                    "\"\(rate)\" is not a rate limit: a whole number of seconds, optionally with s, m or h (e.g. 30s, 5m, 1h)")
             }
         }
         if let scope = f.enumeration("rateLimitScope", RateLimitScope.self) {
@@ -222,11 +256,20 @@ extension HookDecoder {
             }
         }
         // Tetragon ignores parameters an action does not use; so do we, with a warning.
-        only("rateLimit", [.post]); only("rateLimitScope", [.post]); only("kernelStackTrace", [.post]); only("userStackTrace", [.post])
-        only("imaHash", [.post]); only("argSig", [.signal, .notifyEnforcer]); only("argError", [.override, .notifyEnforcer])
-        only("argUrl", [.getURL]); only("argFqdn", [.dnsLookup]); only("argSock", [.trackSock, .untrackSock])
-        only("argFd", [.followFD, .unfollowFD, .copyFD]); only("argName", [.followFD, .copyFD])
-        only("argIndex", [.set]); only("argValue", [.set])
+        only("rateLimit", [.post])
+        only("rateLimitScope", [.post])
+        only("kernelStackTrace", [.post])
+        only("userStackTrace", [.post])
+        only("imaHash", [.post])
+        only("argSig", [.signal, .notifyEnforcer])
+        only("argError", [.override, .notifyEnforcer])
+        only("argUrl", [.getURL])
+        only("argFqdn", [.dnsLookup])
+        only("argSock", [.trackSock, .untrackSock])
+        only("argFd", [.followFD, .unfollowFD, .copyFD])
+        only("argName", [.followFD, .copyFD])
+        only("argIndex", [.set])
+        only("argValue", [.set])
 
         switch kind {
         case .signal:
@@ -235,7 +278,9 @@ extension HookDecoder {
         case .override:
             requires("argError", "the error to return, e.g. -1 (EPERM)")
             if !ctx.overrideAllowed {
-                d.error(f.mark("action"), f.sub("action"), "Override cannot change what a \(ctx.kindName) returns; use it on lsmhooks or kprobes (syscalls, security_* functions), or use Sigkill")
+                d.error(
+                    f.mark("action"), f.sub("action"),
+                    "Override cannot change what a \(ctx.kindName) returns; use it on lsmhooks or kprobes (syscalls, security_* functions), or use Sigkill")
             }
         case .getURL: requires("argUrl", "the URL to fetch")
         case .dnsLookup: requires("argFqdn", "the name to resolve")
@@ -247,8 +292,11 @@ extension HookDecoder {
         case .notifyEnforcer:
             if !shared.hasEnforcers { d.error(f.mark("action"), f.sub("action"), "NotifyEnforcer needs spec.enforcers (which syscalls the enforcer covers)") }
         case .set:
-            if ctx.kind != .usdt && ctx.kind != .macro { d.error(f.mark("action"), f.sub("action"), "Set writes a USDT argument: it works on usdts hooks only") }
-            requires("argIndex", "which USDT argument to set"); requires("argValue", "the value to write")
+            if ctx.kind != .usdt && ctx.kind != .macro {
+                d.error(f.mark("action"), f.sub("action"), "Set writes a USDT argument: it works on usdts hooks only")
+            }
+            requires("argIndex", "which USDT argument to set")
+            requires("argValue", "the value to write")
         case .post:
             if a.imaHash && ctx.kind != .lsm && ctx.kind != .macro { d.error(f.mark("imaHash"), f.sub("imaHash"), "imaHash is available on lsmhooks only") }
         case .noPost, .sigkill, .followFD, .unfollowFD, .copyFD, .cleanupEnforcerNotification:

@@ -152,7 +152,9 @@ struct HookDecoder {
         c.tags = tags.map(\.value)
         let selectors = m.items("selectors")
         if selectors.count > PolicyLimits.selectorsPerHook {
-            d.error(m.mark("selectors"), m.sub("selectors"), "\(selectors.count) selectors; at most \(PolicyLimits.selectorsPerHook) per hook (split the hook into several)")
+            d.error(
+                m.mark("selectors"), m.sub("selectors"),
+                "\(selectors.count) selectors; at most \(PolicyLimits.selectorsPerHook) per hook (split the hook into several)")
         }
         let ctx = Context(kind: kind, args: c.args, data: data, returnArg: returnArg, isReturn: isReturn, path: m.path)
         c.selectors = selectors.compactMap { selector($0.node, path: $0.path, ctx) }
@@ -184,7 +186,9 @@ struct HookDecoder {
             if !type.isBuffer {
                 d.error(a.mark("sizeArgIndex"), a.sub("sizeArgIndex"), "sizeArgIndex applies to char_buf and char_iovec, not \(type.rawValue)")
             } else if size == 0 || size > PolicyLimits.maxFunctionArgIndex + 1 {
-                d.error(a.mark("sizeArgIndex"), a.sub("sizeArgIndex"), "sizeArgIndex is 1-based (1...\(PolicyLimits.maxFunctionArgIndex + 1)): N names function argument N-1")
+                d.error(
+                    a.mark("sizeArgIndex"), a.sub("sizeArgIndex"),
+                    "sizeArgIndex is 1-based (1...\(PolicyLimits.maxFunctionArgIndex + 1)): N names function argument N-1")
             } else {
                 arg.sizeArgIndex = size
             }

@@ -33,8 +33,9 @@ struct MappingReader {
                 diagnostics.positions[Self.join(path, name)] = v.mark
             } else {
                 if let s = Suggest.closest(to: name, in: known) { suggested.insert(s) }
-                diagnostics.error(k.mark, Self.join(path, name),
-                                  "unknown key \"\(name)\"\(Suggest.hint(name, known)); accepted here: \(Self.list(known))")
+                diagnostics.error(
+                    k.mark, Self.join(path, name),
+                    "unknown key \"\(name)\"\(Suggest.hint(name, known)); accepted here: \(Self.list(known))")
             }
         }
     }
@@ -157,8 +158,10 @@ enum Scalars {
             }
         }
         let quoted = { if case .scalar(_, .quoted) = v.value { return true } else { return false } }()
-        d.error(v.mark, path, "expected true or false, found \(v.scalar.map { "\"\($0)\"" } ?? v.kindDescription)"
-            + (quoted ? " (a quoted value is a string: remove the quotes)" : ""))
+        d.error(
+            v.mark, path,
+            "expected true or false, found \(v.scalar.map { "\"\($0)\"" } ?? v.kindDescription)"
+                + (quoted ? " (a quoted value is a string: remove the quotes)" : ""))
         return nil
     }
 
@@ -170,7 +173,9 @@ enum Scalars {
             return nil
         }
         guard style == .plain, let n = parseInteger(s) else {
-            d.error(v.mark, path, "expected an integer, found \"\(s)\"" + (style == .quoted && parseInteger(s) != nil ? " (a quoted value is a string: remove the quotes)" : ""))
+            d.error(
+                v.mark, path,
+                "expected an integer, found \"\(s)\"" + (style == .quoted && parseInteger(s) != nil ? " (a quoted value is a string: remove the quotes)" : ""))
             return nil
         }
         guard range.contains(n) else {

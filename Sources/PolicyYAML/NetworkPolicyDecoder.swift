@@ -15,7 +15,8 @@ struct NetworkPolicyDecoder {
         let before = d.errors.count
         guard let kindName = top.string("kind", required: "CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy or NetworkPolicy") else { return [] }
         guard let kind = NetworkPolicy.Kind(rawValue: kindName) else {
-            d.error(top.mark("kind"), "kind", "unknown kind \"\(kindName)\"\(Suggest.hint(kindName, Self.kinds)); accepted: \(Self.kinds.joined(separator: ", "))")
+            d.error(
+                top.mark("kind"), "kind", "unknown kind \"\(kindName)\"\(Suggest.hint(kindName, Self.kinds)); accepted: \(Self.kinds.joined(separator: ", "))")
             return []
         }
         let api = kind == .kubernetesNetworkPolicy ? "networking.k8s.io/v1" : "cilium.io/v2"
@@ -24,16 +25,24 @@ struct NetworkPolicyDecoder {
         }
         var name = ""
         var namespace: String? = kind == .ciliumClusterwideNetworkPolicy ? nil : "default"
-        if let metaNode = top.value("metadata"), let meta = MappingReader(metaNode, path: "metadata", keys: ["name", "namespace", "labels", "annotations", "uid", "resourceVersion", "generation", "creationTimestamp"], d) {
+        if let metaNode = top.value("metadata"),
+            let meta = MappingReader(
+                metaNode, path: "metadata", keys: ["name", "namespace", "labels", "annotations", "uid", "resourceVersion", "generation", "creationTimestamp"], d
+            )
+        {
             if let n = meta.string("name", required: "every policy needs a name") {
-                if PolicyDecoder.isDNSSubdomain(n) { name = n } else {
+                if PolicyDecoder.isDNSSubdomain(n) {
+                    name = n
+                } else {
                     d.error(meta.mark("name"), "metadata.name", "\"\(n)\" is not a valid name: use lowercase letters, digits, '-' and '.'")
                 }
             }
             if let ns = meta.string("namespace") {
                 if kind == .ciliumClusterwideNetworkPolicy {
                     d.error(meta.mark("namespace"), "metadata.namespace", "a clusterwide policy has no namespace: remove it, or use kind CiliumNetworkPolicy")
-                } else { namespace = ns }
+                } else {
+                    namespace = ns
+                }
             }
         } else if !top.has("metadata") {
             top.missing("metadata", "every policy needs metadata.name")
@@ -44,7 +53,9 @@ struct NetworkPolicyDecoder {
             if top.has("specs") { d.error(top.keyMark("specs"), "specs", "a Kubernetes NetworkPolicy has one spec: use spec") }
             if let s = top.value("spec") {
                 if let p = kubernetesSpec(s, path: "spec", name: name, namespace: namespace ?? "default", origin: origin) { out.append(p) }
-            } else { top.missing("spec", "a NetworkPolicy needs spec.podSelector") }
+            } else {
+                top.missing("spec", "a NetworkPolicy needs spec.podSelector")
+            }
         } else {
             var specs: [(YAMLNode, String)] = []
             if let s = top.value("spec") { specs.append((s, "spec")) }
@@ -84,12 +95,16 @@ struct NetworkPolicyDecoder {
 
     // MARK: Cilium
 
-    static let ciliumSpecKeys = ["endpointSelector", "nodeSelector", "ingress", "egress", "ingressDeny", "egressDeny", "description", "labels", "enableDefaultDeny"]
+    static let ciliumSpecKeys = [
+        "endpointSelector", "nodeSelector", "ingress", "egress", "ingressDeny", "egressDeny", "description", "labels", "enableDefaultDeny",
+    ]
 
     func ciliumSpec(_ node: YAMLNode, path: String, kind: NetworkPolicy.Kind, name: String, namespace: String?, origin: String) -> NetworkPolicy? {
         guard let spec = MappingReader(node, path: path, keys: Self.ciliumSpecKeys, d) else { return nil }
         if spec.has("nodeSelector") {
-            d.error(spec.keyMark("nodeSelector"), spec.sub("nodeSelector"), "host policies (nodeSelector) are not enforced by Vigil; select endpoints with endpointSelector")
+            d.error(
+                spec.keyMark("nodeSelector"), spec.sub("nodeSelector"),
+                "host policies (nodeSelector) are not enforced by Vigil; select endpoints with endpointSelector")
         }
         guard let selNode = spec.value("endpointSelector") else {
             spec.missing("endpointSelector", "which endpoints the policy applies to ({} for all)")
@@ -98,12 +113,16 @@ struct NetworkPolicyDecoder {
         let selector = labelSelector(selNode, path: spec.sub("endpointSelector")) ?? LabelSelector()
         var rules: [NetworkRule] = []
         var defaults: Set<TrafficDirection> = []
-        for (key, direction, deny) in [("ingress", TrafficDirection.ingress, false), ("egress", .egress, false),
-                                       ("ingressDeny", .ingress, true), ("egressDeny", .egress, true)] {
+        for (key, direction, deny) in [
+            ("ingress", TrafficDirection.ingress, false), ("egress", .egress, false),
+            ("ingressDeny", .ingress, true), ("egressDeny", .egress, true),
+        ] {
             guard spec.value(key) != nil || present(spec, key) else { continue }
             defaults.insert(direction)
             for item in spec.items(key) {
-                if let r = ciliumRule(item.node, path: item.path, direction: direction, deny: deny, namespace: kind == .ciliumClusterwideNetworkPolicy ? nil : namespace) {
+                if let r = ciliumRule(
+                    item.node, path: item.path, direction: direction, deny: deny, namespace: kind == .ciliumClusterwideNetworkPolicy ? nil : namespace)
+                {
                     rules.append(r)
                 }
             }
@@ -113,8 +132,9 @@ struct NetworkPolicyDecoder {
                 if let on = m.bool(dir.rawValue) { if on { defaults.insert(dir) } else { defaults.remove(dir) } }
             }
         }
-        return NetworkPolicy(kind: kind, name: name, namespace: kind == .ciliumClusterwideNetworkPolicy ? nil : namespace,
-                             endpointSelector: selector, rules: rules, defaultDeny: defaults, origin: origin)
+        return NetworkPolicy(
+            kind: kind, name: name, namespace: kind == .ciliumClusterwideNetworkPolicy ? nil : namespace,
+            endpointSelector: selector, rules: rules, defaultDeny: defaults, origin: origin)
     }
 
     /// Whether `key` is written at all (`ingress:` with no value counts: it turns on default deny).
@@ -126,11 +146,14 @@ struct NetworkPolicyDecoder {
     func ciliumRule(_ node: YAMLNode, path: String, direction: TrafficDirection, deny: Bool, namespace: String?) -> NetworkRule? {
         let from = direction == .ingress ? "from" : "to"
         let peerKeys = ["Endpoints", "CIDR", "CIDRSet", "Entities"].map { from + $0 }
-        let unsupported = direction == .ingress ? ["fromRequires", "fromGroups", "fromNodes", "icmps", "authentication"]
+        let unsupported =
+            direction == .ingress
+            ? ["fromRequires", "fromGroups", "fromNodes", "icmps", "authentication"]
             : ["toRequires", "toGroups", "toNodes", "toFQDNs", "toServices", "icmps", "authentication"]
         guard let m = MappingReader(node, path: path, keys: peerKeys + ["toPorts"] + unsupported, d) else { return nil }
         for key in unsupported where m.has(key) {
-            d.error(m.keyMark(key), m.sub(key), "\(key) is not enforced by Vigil's datapath; express the peer with \(peerKeys.joined(separator: ", ")) and toPorts")
+            d.error(
+                m.keyMark(key), m.sub(key), "\(key) is not enforced by Vigil's datapath; express the peer with \(peerKeys.joined(separator: ", ")) and toPorts")
         }
         var peers: [Peer] = []
         for item in m.items(from + "Endpoints") {
@@ -149,7 +172,11 @@ struct NetworkPolicyDecoder {
             var except: [IPPrefix] = []
             for e in set.strings("except") {
                 guard let x = cidr(e.value, e.mark, e.path) else { continue }
-                if !p.contains(x) { d.error(e.mark, e.path, "\(x) is not inside \(p): an exception must lie within the CIDR it carves out of") } else { except.append(x) }
+                if !p.contains(x) {
+                    d.error(e.mark, e.path, "\(x) is not inside \(p): an exception must lie within the CIDR it carves out of")
+                } else {
+                    except.append(x)
+                }
             }
             peers.append(.cidr(p, except: except))
         }
@@ -163,7 +190,9 @@ struct NetworkPolicyDecoder {
         }
         var ports: [PortRange] = []
         for item in m.items("toPorts") {
-            guard let pr = MappingReader(item.node, path: item.path, keys: ["ports", "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"], d) else { continue }
+            guard
+                let pr = MappingReader(item.node, path: item.path, keys: ["ports", "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"], d)
+            else { continue }
             for key in ["rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"] where pr.has(key) {
                 d.error(pr.keyMark(key), pr.sub(key), "L7 rules (\(key)) are not enforced by Vigil; only ports and protocols are")
             }
@@ -172,8 +201,8 @@ struct NetworkPolicyDecoder {
             for p in list { if let r = portProtocol(p.node, path: p.path, protocolDefault: .any) { ports.append(r) } }
         }
         let hasPeerKeys = peerKeys.contains { m.has($0) }
-        if peers.isEmpty && hasPeerKeys { return nil } // the listed peers select nothing (errors already said)
-        if peers.isEmpty && ports.isEmpty { return nil } // `{}`: selects no peer (default deny only, as in Cilium)
+        if peers.isEmpty && hasPeerKeys { return nil }  // the listed peers select nothing (errors already said)
+        if peers.isEmpty && ports.isEmpty { return nil }  // `{}`: selects no peer (default deny only, as in Cilium)
         return NetworkRule(direction: direction, deny: deny, peers: peers, ports: ports, path: path)
     }
 
@@ -215,23 +244,28 @@ struct NetworkPolicyDecoder {
                 rules.append(NetworkRule(direction: direction, deny: false, peers: peers, ports: ports, path: item.path))
             }
         }
-        return NetworkPolicy(kind: .kubernetesNetworkPolicy, name: name, namespace: namespace, endpointSelector: selector,
-                             rules: rules.filter { types.contains($0.direction) }, defaultDeny: types, origin: origin)
+        return NetworkPolicy(
+            kind: .kubernetesNetworkPolicy, name: name, namespace: namespace, endpointSelector: selector,
+            rules: rules.filter { types.contains($0.direction) }, defaultDeny: types, origin: origin)
     }
 
     func kubernetesPeer(_ node: YAMLNode, path: String, namespace: String) -> [Peer] {
         guard let m = MappingReader(node, path: path, keys: ["podSelector", "namespaceSelector", "ipBlock"], d) else { return [] }
         if let b = m.value("ipBlock") {
             if m.has("podSelector") || m.has("namespaceSelector") {
-                d.error(m.keyMark("ipBlock"), m.sub("ipBlock"), "ipBlock cannot be combined with podSelector or namespaceSelector in one peer: make it its own list item")
+                d.error(
+                    m.keyMark("ipBlock"), m.sub("ipBlock"),
+                    "ipBlock cannot be combined with podSelector or namespaceSelector in one peer: make it its own list item")
             }
             guard let block = MappingReader(b, path: m.sub("ipBlock"), keys: ["cidr", "except"], d),
-                  let c = block.string("cidr", required: "the CIDR to allow"), let p = cidr(c, block.mark("cidr"), block.sub("cidr")) else { return [] }
+                let c = block.string("cidr", required: "the CIDR to allow"), let p = cidr(c, block.mark("cidr"), block.sub("cidr"))
+            else { return [] }
             let except = block.strings("except").compactMap { cidr($0.value, $0.mark, $0.path) }
             return [.cidr(p, except: except)]
         }
         let pods = m.value("podSelector").flatMap { labelSelector($0, path: m.sub("podSelector")) } ?? LabelSelector()
-        guard let nsNode = m.value("namespaceSelector") ?? (present(m, "namespaceSelector") ? YAMLNode(.mapping([]), at: m.mark("namespaceSelector")) : nil) else {
+        guard let nsNode = m.value("namespaceSelector") ?? (present(m, "namespaceSelector") ? YAMLNode(.mapping([]), at: m.mark("namespaceSelector")) : nil)
+        else {
             return [.endpoints(pods, namespace: namespace)]
         }
         guard let nsSel = labelSelector(nsNode, path: m.sub("namespaceSelector")) else { return [] }
@@ -243,7 +277,9 @@ struct NetworkPolicyDecoder {
         for (k, v) in nsSel.matchLabels { if k == nameKey { names.append(v) } else { understood = false } }
         for r in nsSel.matchExpressions { if r.key == nameKey && r.op == .in { names += r.values } else { understood = false } }
         if !understood || (nsSel.matchLabels[nameKey] != nil && nsSel.matchExpressions.contains { $0.key == nameKey }) {
-            d.error(nsNode.mark, m.sub("namespaceSelector"), "Vigil knows namespaces by name only: select them with \(nameKey) (matchLabels, or matchExpressions with In)")
+            d.error(
+                nsNode.mark, m.sub("namespaceSelector"),
+                "Vigil knows namespaces by name only: select them with \(nameKey) (matchLabels, or matchExpressions with In)")
             return []
         }
         return names.map { .endpoints(pods, namespace: $0) }
@@ -263,10 +299,13 @@ struct NetworkPolicyDecoder {
         }
         for item in m.items("matchExpressions") {
             guard let e = MappingReader(item.node, path: item.path, keys: ["key", "operator", "values"], d) else { continue }
-            guard let key = e.string("key", required: "the label key to test"), let opName = e.string("operator", required: "In, NotIn, Exists or DoesNotExist") else { continue }
+            guard let key = e.string("key", required: "the label key to test"), let opName = e.string("operator", required: "In, NotIn, Exists or DoesNotExist")
+            else { continue }
             guard let op = LabelSelector.Operator(rawValue: opName) else {
                 let names = LabelSelector.Operator.allCases.map(\.rawValue)
-                d.error(e.mark("operator"), e.sub("operator"), "unknown operator \"\(opName)\"\(Suggest.hint(opName, names)); accepted: \(names.joined(separator: ", "))")
+                d.error(
+                    e.mark("operator"), e.sub("operator"),
+                    "unknown operator \"\(opName)\"\(Suggest.hint(opName, names)); accepted: \(names.joined(separator: ", "))")
                 continue
             }
             let values = e.strings("values").map(\.value)
@@ -312,7 +351,10 @@ struct NetworkPolicyDecoder {
                 d.error(v.mark, m.sub("port"), "port \"\(s)\" is not a number in 0-65535 (named ports are not supported: write the number)")
                 return nil
             }
-            if n != 0 { first = n; last = n }
+            if n != 0 {
+                first = n
+                last = n
+            }
         }
         if let v = m.value("endPort") {
             guard let s = v.scalar, let n = UInt16(s) else {

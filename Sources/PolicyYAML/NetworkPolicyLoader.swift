@@ -33,13 +33,16 @@ public enum NetworkPolicyLoader {
             policies += NetworkPolicyDecoder(d: d).policies(root)
         }
         if docs.allSatisfy({ $0.root == nil }) {
-            d.error(SourceMark(line: 1, column: 1), "", "contains no YAML document; a network policy starts with apiVersion: cilium.io/v2 or networking.k8s.io/v1")
+            d.error(
+                SourceMark(line: 1, column: 1), "", "contains no YAML document; a network policy starts with apiVersion: cilium.io/v2 or networking.k8s.io/v1")
         }
         var seen: [String: String] = [:]
         for p in policies {
             if let first = seen[p.key] {
                 let mark = p.origin.split(separator: ":").suffix(2).compactMap { Int($0) }
-                d.error(SourceMark(line: mark.first ?? 1, column: mark.last ?? 1), "metadata.name", "policy \"\(p.key)\" is defined twice in this file (first at \(first))")
+                d.error(
+                    SourceMark(line: mark.first ?? 1, column: mark.last ?? 1), "metadata.name",
+                    "policy \"\(p.key)\" is defined twice in this file (first at \(first))")
             }
             seen[p.key] = p.origin
         }

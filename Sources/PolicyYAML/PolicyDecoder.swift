@@ -21,10 +21,18 @@ struct PolicyDecoder {
         var labels: [String: String] = [:]
         var annotations: [String: String] = [:]
         if let metaNode = top.value("metadata") {
-            if let meta = MappingReader(metaNode, path: "metadata", keys: ["name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion", "generation", "creationTimestamp"], d) {
+            if let meta = MappingReader(
+                metaNode, path: "metadata",
+                keys: ["name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion", "generation", "creationTimestamp"], d)
+            {
                 if let n = meta.string("name", required: "every policy needs a name") {
-                    if Self.isDNSSubdomain(n) { name = n } else {
-                        d.error(meta.mark("name"), "metadata.name", "\"\(n)\" is not a valid name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters")
+                    if Self.isDNSSubdomain(n) {
+                        name = n
+                    } else {
+                        d.error(
+                            meta.mark("name"), "metadata.name",
+                            "\"\(n)\" is not a valid name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"
+                        )
                     }
                 }
                 namespace = meta.string("namespace")

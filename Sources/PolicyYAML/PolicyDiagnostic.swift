@@ -69,7 +69,8 @@ enum Suggest {
     }
 
     static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a.utf8.prefix(64)), b = Array(b.utf8.prefix(64))
+        let a = Array(a.utf8.prefix(64))
+        let b = Array(b.utf8.prefix(64))
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var prev = Array(0...b.count)

@@ -44,8 +44,9 @@ public enum PolicyLoader {
         var names: [String: SourceLocation] = [:]
         for p in policies {
             if let first = names[p.name] {
-                diagnostics.error(SourceMark(line: p.location.line, column: p.location.column), "metadata.name",
-                                  "policy \"\(p.name)\" is defined twice in this file (first at line \(first.line))")
+                diagnostics.error(
+                    SourceMark(line: p.location.line, column: p.location.column), "metadata.name",
+                    "policy \"\(p.name)\" is defined twice in this file (first at line \(first.line))")
             }
             names[p.name] = p.location
         }
@@ -69,7 +70,8 @@ enum PolicyFile {
         // Read one byte past the limit: enough to know the file is too large without reading it all.
         let data = (try? handle.read(upToCount: PolicyLimits.fileBytes + 1)) ?? Data()
         if data.count > PolicyLimits.fileBytes {
-            return .failure(failure(path, "is larger than \(PolicyLimits.fileBytes / (1024 * 1024)) MiB; a policy file is never this big: is it the right file?"))
+            return .failure(
+                failure(path, "is larger than \(PolicyLimits.fileBytes / (1024 * 1024)) MiB; a policy file is never this big: is it the right file?"))
         }
         return .success([UInt8](data))
     }
@@ -80,7 +82,9 @@ enum PolicyFile {
         }
         if let nul = bytes.firstIndex(of: 0) {
             let line = bytes[..<nul].reduce(1) { $1 == 10 ? $0 + 1 : $0 }
-            return .failure(PolicyDiagnostic(file: file, mark: SourceMark(line: line, column: 1), path: "", message: "contains a NUL byte: this is a binary file, not YAML"))
+            return .failure(
+                PolicyDiagnostic(file: file, mark: SourceMark(line: line, column: 1), path: "", message: "contains a NUL byte: this is a binary file, not YAML")
+            )
         }
         do {
             return .success(try YAMLReader().documents(bytes))

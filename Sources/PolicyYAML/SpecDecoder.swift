@@ -5,8 +5,10 @@ import PolicyModel
 struct SpecDecoder {
     let d: Diagnostics
 
-    static let keys = ["kprobes", "fentries", "tracepoints", "lsmhooks", "uprobes", "usdts", "lists", "enforcers",
-                       "options", "loader", "podSelector", "containerSelector", "hostSelector", "selectorsMacros"]
+    static let keys = [
+        "kprobes", "fentries", "tracepoints", "lsmhooks", "uprobes", "usdts", "lists", "enforcers",
+        "options", "loader", "podSelector", "containerSelector", "hostSelector", "selectorsMacros",
+    ]
 
     /// Option names Vigil understands (Tetragon's, plus Vigil's own `allow-partial-load`).
     static let optionNames = ["policy-mode", "disable-kprobe-multi", "disable-uprobe-multi", "allow-partial-load"]
@@ -82,11 +84,15 @@ struct SpecDecoder {
             else { return nil }
             let value = o.string("value") ?? ""
             guard Self.optionNames.contains(name) else {
-                d.error(o.mark("name"), o.sub("name"), "unknown option \"\(name)\"\(Suggest.hint(name, Self.optionNames)); known: \(Self.optionNames.joined(separator: ", "))")
+                d.error(
+                    o.mark("name"), o.sub("name"),
+                    "unknown option \"\(name)\"\(Suggest.hint(name, Self.optionNames)); known: \(Self.optionNames.joined(separator: ", "))")
                 return nil
             }
             if name == "policy-mode" && PolicyMode(rawValue: value) == nil {
-                d.error(o.mark("value"), o.sub("value"), "policy-mode is \"enforce\" or \"monitor\", found \"\(value)\"\(Suggest.hint(value, PolicyMode.spellings))")
+                d.error(
+                    o.mark("value"), o.sub("value"), "policy-mode is \"enforce\" or \"monitor\", found \"\(value)\"\(Suggest.hint(value, PolicyMode.spellings))"
+                )
             } else if name != "policy-mode" && !["", "true", "false", "1", "0"].contains(value) {
                 d.error(o.mark("value"), o.sub("value"), "\(name) takes true or false, found \"\(value)\"")
             }
@@ -99,7 +105,10 @@ struct SpecDecoder {
         guard let s = MappingReader(node, path: m.sub(key), keys: ["matchLabels", "matchExpressions"], d) else { return nil }
         var sel = LabelSelector()
         for (k, v) in s.pairs("matchLabels") {
-            guard let ks = k.scalar, let vs = v.scalar else { d.error(v.mark, s.sub("matchLabels"), "labels are string: string"); continue }
+            guard let ks = k.scalar, let vs = v.scalar else {
+                d.error(v.mark, s.sub("matchLabels"), "labels are string: string")
+                continue
+            }
             sel.matchLabels[ks] = vs
         }
         for item in s.items("matchExpressions") {
@@ -119,7 +128,10 @@ struct SpecDecoder {
         let name = String(value.dropFirst("list:".count))
         if !lists.contains(where: { $0.name == name }) {
             let names = lists.map(\.name)
-            d.error(mark, path, "\"\(value)\" names no list in spec.lists" + (names.isEmpty ? " (there are none)" : "\(Suggest.hint(name, names)); defined: \(names.joined(separator: ", "))"))
+            d.error(
+                mark, path,
+                "\"\(value)\" names no list in spec.lists"
+                    + (names.isEmpty ? " (there are none)" : "\(Suggest.hint(name, names)); defined: \(names.joined(separator: ", "))"))
         }
     }
 }

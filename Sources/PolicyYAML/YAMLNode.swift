@@ -44,11 +44,12 @@ public struct YAMLNode: Sendable, Equatable {
         self.value = value
         self.mark = mark
         self.tag = tag
-        weight = switch value {
-        case .scalar: 1
-        case .sequence(let items): items.reduce(1) { $0 &+ $1.weight }
-        case .mapping(let pairs): pairs.reduce(1) { $0 &+ $1.key.weight &+ $1.value.weight }
-        }
+        weight =
+            switch value {
+            case .scalar: 1
+            case .sequence(let items): items.reduce(1) { $0 &+ $1.weight }
+            case .mapping(let pairs): pairs.reduce(1) { $0 &+ $1.key.weight &+ $1.value.weight }
+            }
     }
 
     public static func == (a: YAMLNode, b: YAMLNode) -> Bool { a.value == b.value && a.mark == b.mark && a.tag == b.tag }

@@ -47,9 +47,15 @@ public struct YAMLReader {
 
         /// Reader (encoding) errors carry a byte offset instead of a mark.
         func markOf(offset: Int) -> SourceMark {
-            var line = 1, column = 1
+            var line = 1
+            var column = 1
             for b in input.prefix(min(offset, input.count)) {
-                if b == 10 { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }
+                if b == 10 {
+                    line += 1
+                    column = 1
+                } else if b & 0xC0 != 0x80 {
+                    column += 1
+                }
             }
             return SourceMark(line: line, column: column)
         }
@@ -60,9 +66,10 @@ public struct YAMLReader {
                 let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
                 let c = parser.context_mark
                 // The context (e.g. where an unclosed quote started) is often the place to fix.
-                let context = parser.context.map {
-                    String(cString: $0) + (c.line > 0 || c.column > 0 ? " (started at line \(c.line + 1), column \(c.column + 1))" : "") + ": "
-                } ?? ""
+                let context =
+                    parser.context.map {
+                        String(cString: $0) + (c.line > 0 || c.column > 0 ? " (started at line \(c.line + 1), column \(c.column + 1))" : "") + ": "
+                    } ?? ""
                 let m = parser.problem_mark
                 let at = parser.error == YAML_READER_ERROR ? markOf(offset: parser.problem_offset) : SourceMark(line: m.line + 1, column: m.column + 1)
                 throw Failure(mark: at, message: "YAML syntax error: \(context)\(problem)")
@@ -137,11 +144,12 @@ public struct YAMLReader {
                 return YAMLNode(target.value, at: at, tag: target.tag)
             case YAML_SCALAR_EVENT:
                 let s = event.data.scalar
-                let style: YAMLNode.Style = switch s.style {
-                case YAML_SINGLE_QUOTED_SCALAR_STYLE, YAML_DOUBLE_QUOTED_SCALAR_STYLE: .quoted
-                case YAML_LITERAL_SCALAR_STYLE, YAML_FOLDED_SCALAR_STYLE: .block
-                default: .plain
-                }
+                let style: YAMLNode.Style =
+                    switch s.style {
+                    case YAML_SINGLE_QUOTED_SCALAR_STYLE, YAML_DOUBLE_QUOTED_SCALAR_STYLE: .quoted
+                    case YAML_LITERAL_SCALAR_STYLE, YAML_FOLDED_SCALAR_STYLE: .block
+                    default: .plain
+                    }
                 let built = YAMLNode(.scalar(text(s.value, s.length), style), at: at, tag: cString(s.tag))
                 if let anchor = cString(s.anchor) { anchors[anchor] = built }
                 return built
@@ -151,7 +159,10 @@ public struct YAMLReader {
                 var items: [YAMLNode] = []
                 while true {
                     var e = try next(&parser)
-                    if e.type == YAML_SEQUENCE_END_EVENT { yaml_event_delete(&e); break }
+                    if e.type == YAML_SEQUENCE_END_EVENT {
+                        yaml_event_delete(&e)
+                        break
+                    }
                     let child = Result { () throws(Failure) in try node(from: &e, parser: &parser, depth: depth + 1) }
                     yaml_event_delete(&e)
                     items.append(try child.get())
@@ -167,7 +178,10 @@ public struct YAMLReader {
                 var seen: [String: SourceMark] = [:]
                 while true {
                     var ke = try next(&parser)
-                    if ke.type == YAML_MAPPING_END_EVENT { yaml_event_delete(&ke); break }
+                    if ke.type == YAML_MAPPING_END_EVENT {
+                        yaml_event_delete(&ke)
+                        break
+                    }
                     let key = Result { () throws(Failure) in try node(from: &ke, parser: &parser, depth: depth + 1) }
                     yaml_event_delete(&ke)
                     let k = try key.get()

@@ -1,7 +1,8 @@
 import BPFKit
 import KernelFeatures
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How the network sensor sees accepted TCP connections: the one place that names the ways,
@@ -28,7 +29,10 @@ public enum AcceptHook: String, CaseIterable, Sendable {
         switch requested {
         case .auto: return trampoline ? .fexit : .handshake
         case .fexit where !trampoline:
-            throw BPFError(operation: "accept hook", subject: "fexit/inet_csk_accept: this kernel has no usable trampolines (\(probe.status(.fexit))); use --accept-hook handshake or syscalls", errno: EOPNOTSUPP)
+            throw BPFError(
+                operation: "accept hook",
+                subject: "fexit/inet_csk_accept: this kernel has no usable trampolines (\(probe.status(.fexit))); use --accept-hook handshake or syscalls",
+                errno: EOPNOTSUPP)
         default: return requested
         }
     }
@@ -38,7 +42,7 @@ public enum AcceptHook: String, CaseIterable, Sendable {
         switch self {
         case .fexit: ["net_accept_fexit"]
         case .syscalls: ["net_accept4", "net_accept"]
-        case .auto, .handshake: [] // the state-change program, which every way loads
+        case .auto, .handshake: []  // the state-change program, which every way loads
         }
     }
 

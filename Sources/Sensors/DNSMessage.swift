@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A DNS message (RFC 1035) parsed from the bytes the kernel copied: header, questions and
@@ -20,8 +20,10 @@ public struct DNSMessage: Sendable, Equatable {
             && a.answers.map(\.name) == b.answers.map(\.name) && a.answers.map(\.data) == b.answers.map(\.data)
     }
 
-    static let typeNames: [UInt16: String] = [1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
-                                               33: "SRV", 35: "NAPTR", 43: "DS", 46: "RRSIG", 48: "DNSKEY", 64: "SVCB", 65: "HTTPS", 255: "ANY"]
+    static let typeNames: [UInt16: String] = [
+        1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
+        33: "SRV", 35: "NAPTR", 43: "DS", 46: "RRSIG", 48: "DNSKEY", 64: "SVCB", 65: "HTTPS", 255: "ANY",
+    ]
     static let rcodeNames: [UInt8: String] = [0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"]
 
     public static func typeName(_ t: UInt16) -> String { typeNames[t] ?? "TYPE\(t)" }
@@ -31,10 +33,13 @@ public struct DNSMessage: Sendable, Equatable {
     public static func parse(_ bytes: [UInt8]) -> DNSMessage? {
         guard bytes.count >= 12 else { return nil }
         func u16(_ o: Int) -> UInt16? { o + 2 <= bytes.count ? UInt16(bytes[o]) << 8 | UInt16(bytes[o + 1]) : nil }
-        func u32(_ o: Int) -> UInt32? { o + 4 <= bytes.count ? UInt32(bytes[o]) << 24 | UInt32(bytes[o + 1]) << 16 | UInt32(bytes[o + 2]) << 8 | UInt32(bytes[o + 3]) : nil }
+        func u32(_ o: Int) -> UInt32? {
+            o + 4 <= bytes.count ? UInt32(bytes[o]) << 24 | UInt32(bytes[o + 1]) << 16 | UInt32(bytes[o + 2]) << 8 | UInt32(bytes[o + 3]) : nil
+        }
         let flags = u16(2)!
         var m = DNSMessage(id: u16(0)!, isResponse: flags & 0x8000 != 0, rcode: UInt8(flags & 0xf), questions: [], answers: [], incomplete: false)
-        let qd = Int(u16(4)!), an = Int(u16(6)!)
+        let qd = Int(u16(4)!)
+        let an = Int(u16(6)!)
         guard qd <= 32, an <= 256 else {
             m.incomplete = true
             return m
@@ -43,7 +48,9 @@ public struct DNSMessage: Sendable, Equatable {
         /// A (possibly compressed) name at `start`; returns it and the offset after it.
         func name(at start: Int) -> (String, Int)? {
             var labels: [String] = []
-            var o = start, end: Int? = nil, jumps = 0
+            var o = start
+            var end: Int? = nil
+            var jumps = 0
             while true {
                 guard o < bytes.count else { return nil }
                 let len = Int(bytes[o])
@@ -54,7 +61,7 @@ public struct DNSMessage: Sendable, Equatable {
                 if len & 0xc0 == 0xc0 {
                     guard let p = u16(o), jumps < 16 else { return nil }
                     let target = Int(p & 0x3fff)
-                    guard target < o else { return nil } // only backwards: no loops
+                    guard target < o else { return nil }  // only backwards: no loops
                     if end == nil { end = o + 2 }
                     o = target
                     jumps += 1
@@ -78,7 +85,8 @@ public struct DNSMessage: Sendable, Equatable {
         }
         for _ in 0..<an {
             guard let (n, next) = name(at: o), let t = u16(next), let ttl = u32(next + 4), let rdlen = u16(next + 8).map(Int.init),
-                  next + 10 + rdlen <= bytes.count else {
+                next + 10 + rdlen <= bytes.count
+            else {
                 m.incomplete = true
                 return m
             }
@@ -90,7 +98,8 @@ public struct DNSMessage: Sendable, Equatable {
             case 2, 5, 12: data = name(at: rd)?.0 ?? ""
             case 15: data = "\(u16(rd) ?? 0) " + (name(at: rd + 2)?.0 ?? "")
             case 16:
-                var parts: [String] = [], p = rd
+                var parts: [String] = []
+                var p = rd
                 while p < rd + rdlen {
                     let l = Int(bytes[p])
                     guard p + 1 + l <= rd + rdlen else { break }

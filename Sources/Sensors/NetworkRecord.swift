@@ -32,9 +32,10 @@ public struct NetworkRecord: Sendable {
         case VIGIL_NET_SCAN: kind = .scan
         default: return nil
         }
-        return NetworkRecord(kind: kind, process: ExecIdentity(r.process), pid: r.pid, tid: r.tid, socket: HookArgValue.SocketInfo(r.sock),
-                             cookie: r.cookie, failed: r.flags & VIGIL_NETF_FAILED != 0, bytesSent: r.bytes_sent,
-                             bytesReceived: r.bytes_received, durationNs: r.duration_ns, timeNs: r.header.ktime_ns)
+        return NetworkRecord(
+            kind: kind, process: ExecIdentity(r.process), pid: r.pid, tid: r.tid, socket: HookArgValue.SocketInfo(r.sock),
+            cookie: r.cookie, failed: r.flags & VIGIL_NETF_FAILED != 0, bytesSent: r.bytes_sent,
+            bytesReceived: r.bytes_received, durationNs: r.duration_ns, timeNs: r.header.ktime_ns)
     }
 }
 
@@ -60,8 +61,9 @@ public struct DNSRecord: Sendable {
         // scalars only: the 512-byte array is sliced in place
         let r = bytes.loadUnaligned(as: vigil_dns_record.self)
         let n = min(Int(r.len), Int(VIGIL_DNS_BYTES))
-        return DNSRecord(process: r.pid == 0 ? nil : ExecIdentity(r.process), pid: r.pid, egress: r.direction == VIGIL_DNS_EGRESS,
-                         socket: HookArgValue.SocketInfo(r.sock), cookie: r.cookie,
-                         message: Array(bytes[dataOffset..<(dataOffset + n)]), cut: r.orig_len > r.len, timeNs: r.header.ktime_ns)
+        return DNSRecord(
+            process: r.pid == 0 ? nil : ExecIdentity(r.process), pid: r.pid, egress: r.direction == VIGIL_DNS_EGRESS,
+            socket: HookArgValue.SocketInfo(r.sock), cookie: r.cookie,
+            message: Array(bytes[dataOffset..<(dataOffset + n)]), cut: r.orig_len > r.len, timeNs: r.header.ktime_ns)
     }
 }

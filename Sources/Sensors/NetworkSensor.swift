@@ -27,8 +27,10 @@ public final class NetworkSensor {
 
     /// Scan detection: `scanThreshold` distinct TCP destinations (address, port) tried by one
     /// process within `scanWindowNs` make one process_scan event (0 turns it off).
-    public init(shared: SharedKernelMaps, scanThreshold: UInt32 = 20, scanWindowNs: UInt64 = 5_000_000_000,
-                acceptHook requested: AcceptHook = .auto, probe: FeatureProbe = .shared) throws(BPFError) {
+    public init(
+        shared: SharedKernelMaps, scanThreshold: UInt32 = 20, scanWindowNs: UInt64 = 5_000_000_000,
+        acceptHook requested: AcceptHook = .auto, probe: FeatureProbe = .shared
+    ) throws(BPFError) {
         acceptHook = try AcceptHook.resolve(requested, probe: probe)
         guard let bytes = BPFObjects.object(named: "network") else {
             throw BPFError(operation: "embedded object lookup", subject: "object network", errno: 2)
@@ -47,8 +49,8 @@ public final class NetworkSensor {
     public func attach() throws(BPFError) {
         guard links.isEmpty else { return }
         do throws(BPFError) {
-            for p in object.programs where p.fd >= 0 { // loaded: one of the two accept ways is not
-                if p.section.hasPrefix("cgroup") { // cgroup/connect4, cgroup_skb/egress, ...
+            for p in object.programs where p.fd >= 0 {  // loaded: one of the two accept ways is not
+                if p.section.hasPrefix("cgroup") {  // cgroup/connect4, cgroup_skb/egress, ...
                     guard let root = KernelFilesystems.cgroup2Root() else {
                         throw BPFError(operation: "attach", subject: "\(p.section): no cgroup v2 mount in /proc/mounts", errno: 2)
                     }
@@ -92,7 +94,7 @@ public final class NetworkSensor {
             value.owner.uid = l.uid
             value.owner.sport = l.port
             if let p = l.ownerParent { value.parent = vigil_exec_id(ktime: p.ktime, pid: p.pid, pad: 0) }
-            if try map.insertIfAbsent(key, value) { added += 1 } // the kernel's own entry is newer
+            if try map.insertIfAbsent(key, value) { added += 1 }  // the kernel's own entry is newer
         }
         return added
     }

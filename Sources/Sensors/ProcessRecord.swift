@@ -89,9 +89,10 @@ public enum ProcessRecord: Sendable {
         let cgroupPath = string(bytes, cgOffset, Int(VIGIL_CGROUP_PATH_LEN))
         entry.cgroupPath = cgroupPath
         entry.containerID = ProcessEntry.containerID(fromCgroupPath: cgroupPath)
-        return ExecRecord(entry: entry, parent: ExecIdentity(r.parent), ppid: r.ppid, timeNs: r.header.ktime_ns,
-                          startBoottimeNs: r.start_boottime, cgroupPath: cgroupPath, stdinPipe: r.stdin_pipe, stdoutPipe: r.stdout_pipe,
-                          stdioSocket: r.flags & (VIGIL_EXEC_STDIN_SOCKET | VIGIL_EXEC_STDOUT_SOCKET) != 0)
+        return ExecRecord(
+            entry: entry, parent: ExecIdentity(r.parent), ppid: r.ppid, timeNs: r.header.ktime_ns,
+            startBoottimeNs: r.start_boottime, cgroupPath: cgroupPath, stdinPipe: r.stdin_pipe, stdoutPipe: r.stdout_pipe,
+            stdioSocket: r.flags & (VIGIL_EXEC_STDIN_SOCKET | VIGIL_EXEC_STDOUT_SOCKET) != 0)
     }
 }
 

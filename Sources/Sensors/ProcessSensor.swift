@@ -1,8 +1,8 @@
 import AgentCore
-import Foundation
 import BPFKit
 import BPFObjects
 import CVigilABI
+import Foundation
 import KernelFeatures
 
 /// The always-on process sensor (bpf/progs/process.bpf.c): exec, fork and exit of every
@@ -18,8 +18,10 @@ public final class ProcessSensor {
     let object: BPFObject
     private var links: [BPFLink] = []
 
-    static let variants = (btf: ["process_exec_btf", "process_fork_btf", "process_exit_btf"],
-                           tracepoint: ["process_exec_tp", "process_fork_tp", "process_exit_tp"])
+    static let variants = (
+        btf: ["process_exec_btf", "process_fork_btf", "process_exit_btf"],
+        tracepoint: ["process_exec_tp", "process_fork_tp", "process_exit_tp"]
+    )
 
     /// Opens, specializes and loads the sensor. `ringBufferBytes` is rounded up to a power of
     /// two of at least one page (the kernel requires it).

@@ -1,7 +1,8 @@
 import AgentCore
 import CVigilABI
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// struct vigil_sock_data (addresses IPv4-mapped, ports in host order) as Tetragon names its
@@ -9,14 +10,19 @@ import Glibc
 extension HookArgValue.SocketInfo {
     public static let families: [UInt16: String] = [1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"]
     static let types: [UInt16: String] = [1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"]
-    static let protocols: [UInt16: String] = [0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 6: "IPPROTO_TCP", 17: "IPPROTO_UDP", 58: "IPPROTO_ICMPV6", 132: "IPPROTO_SCTP"]
-    static let states: [UInt16: String] = [1: "TCP_ESTABLISHED", 2: "TCP_SYN_SENT", 3: "TCP_SYN_RECV", 4: "TCP_FIN_WAIT1", 5: "TCP_FIN_WAIT2",
-                                           6: "TCP_TIME_WAIT", 7: "TCP_CLOSE", 8: "TCP_CLOSE_WAIT", 9: "TCP_LAST_ACK", 10: "TCP_LISTEN", 11: "TCP_CLOSING"]
+    static let protocols: [UInt16: String] = [
+        0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 6: "IPPROTO_TCP", 17: "IPPROTO_UDP", 58: "IPPROTO_ICMPV6", 132: "IPPROTO_SCTP",
+    ]
+    static let states: [UInt16: String] = [
+        1: "TCP_ESTABLISHED", 2: "TCP_SYN_SENT", 3: "TCP_SYN_RECV", 4: "TCP_FIN_WAIT1", 5: "TCP_FIN_WAIT2",
+        6: "TCP_TIME_WAIT", 7: "TCP_CLOSE", 8: "TCP_CLOSE_WAIT", 9: "TCP_LAST_ACK", 10: "TCP_LISTEN", 11: "TCP_CLOSING",
+    ]
 
     public init(_ s: vigil_sock_data) {
-        self.init(family: Self.families[s.family] ?? "\(s.family)", type: Self.types[s.type] ?? "\(s.type)",
-                  protocol: Self.protocols[s.protocol] ?? "\(s.protocol)", saddr: socketAddressString(s.saddr), daddr: socketAddressString(s.daddr),
-                  sport: s.sport, dport: s.dport, state: Self.states[s.state] ?? "")
+        self.init(
+            family: Self.families[s.family] ?? "\(s.family)", type: Self.types[s.type] ?? "\(s.type)",
+            protocol: Self.protocols[s.protocol] ?? "\(s.protocol)", saddr: socketAddressString(s.saddr), daddr: socketAddressString(s.daddr),
+            sport: s.sport, dport: s.dport, state: Self.states[s.state] ?? "")
     }
 }
 

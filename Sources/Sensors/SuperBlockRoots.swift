@@ -46,7 +46,8 @@ public enum SuperBlockRoots {
         var i = 0
         while i < u.count {
             if u[i] == UInt8(ascii: "\\"),
-               u.count - i > 3, let v = UInt8(String(decoding: u[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                u.count - i > 3, let v = UInt8(String(decoding: u[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
+            {
                 bytes.append(v)
                 i += 4
             } else {

@@ -32,7 +32,9 @@ func connectLoop(_ n: Int, port: UInt16, address: String = "127.0.0.1") -> Doubl
     for _ in 0..<n {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, socklen_t(MemoryLayout<linger>.size))
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         if rc != 0 { fatalError("connect failed: \(errno)") }
         close(fd)
     }
@@ -42,11 +44,16 @@ func connectLoop(_ n: Int, port: UInt16, address: String = "127.0.0.1") -> Doubl
 /// Loopback connect+close with no agent, the agent without the network sensor, and the agent
 /// with it, interleaved in one run; plus the sensor's programs' own cost (bpf_stats).
 func connectOverhead(rounds: Int, connects: Int) {
-    guard geteuid() == 0 else { print("connect-overhead needs root (it runs the agent)"); exit(1) }
+    guard geteuid() == 0 else {
+        print("connect-overhead needs root (it runs the agent)")
+        exit(1)
+    }
     pin(cpu: 0)
     let port = startAcceptor()
-    _ = connectLoop(2000, port: port) // warm up
-    var none: [Double] = [], sensorOff: [Double] = [], sensorOn: [Double] = []
+    _ = connectLoop(2000, port: port)  // warm up
+    var none: [Double] = []
+    var sensorOff: [Double] = []
+    var sensorOn: [Double] = []
     var perConnKernel: [Double] = []
     var perProgram: [String: [Double]] = [:]
     var runsPerConn: [String: [Double]] = [:]
@@ -76,13 +83,17 @@ func connectOverhead(rounds: Int, connects: Int) {
         }
     }
     try? FileManager.default.removeItem(atPath: export)
-    let mNone = median(none), mOff = median(sensorOff), mOn = median(sensorOn)
+    let mNone = median(none)
+    let mOff = median(sensorOff)
+    let mOn = median(sensorOn)
     print("connect-overhead: loopback TCP connect+close, \(rounds) rounds x \(connects) connections, interleaved; workload on CPU 0, agent on CPU 1")
     print(String(format: "  no agent:              median %.2f us/connection (min %.2f, max %.2f)", mNone / 1000, none.min()! / 1000, none.max()! / 1000))
     print(String(format: "  agent, sensor off:     median %.2f us/connection", mOff / 1000))
     print(String(format: "  agent, sensor on:      median %.2f us/connection", mOn / 1000))
     print(String(format: "  sensor on / sensor off: %.3f (%+.1f%%); sensor on / no agent: %.3f", mOn / mOff, (mOn / mOff - 1) * 100, mOn / mNone))
-    print(String(format: "  kernel-side cost of the network sensor's programs (bpf_stats): %.0f ns per connection", median(perConnKernel))
-          + " (" + perProgram.sorted { $0.key < $1.key }.filter { median($0.value) > 0 }
+    print(
+        String(format: "  kernel-side cost of the network sensor's programs (bpf_stats): %.0f ns per connection", median(perConnKernel))
+            + " ("
+            + perProgram.sorted { $0.key < $1.key }.filter { median($0.value) > 0 }
             .map { String(format: "%@ %.0f ns in %.1f runs", $0.key, median($0.value), median(runsPerConn[$0.key] ?? [0])) }.joined(separator: ", ") + ")")
 }

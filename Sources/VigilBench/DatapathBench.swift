@@ -22,20 +22,28 @@ func enterNetns(fd: Int32) -> Int32 {
 /// a new flow: conntrack miss, ipcache and policy lookups, flow records), bulk TCP throughput
 /// over one connection (conntrack hits), and the tc programs' own ns per packet (bpf_stats).
 func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
-    guard geteuid() == 0 else { print("datapath needs root (it makes namespaces and loads programs)"); exit(1) }
+    guard geteuid() == 0 else {
+        print("datapath needs root (it makes namespaces and loads programs)")
+        exit(1)
+    }
     let state = "/tmp/vigil-bench-endpoints-\(getpid())"
     let manager = EndpointManager(stateDirectory: state, pool: IPPrefix("10.214.0.0/16")!)
-    let client: EndpointRecord, server: EndpointRecord
+    let client: EndpointRecord
+    let server: EndpointRecord
     do {
         client = try manager.create(.init(name: "bench-client", labels: ["app": "bench-client"]))
         server = try manager.create(.init(name: "bench-server", labels: ["app": "bench-server"]))
-    } catch { print("endpoints: \(error)"); exit(1) }
+    } catch {
+        print("endpoints: \(error)")
+        exit(1)
+    }
     defer {
         try? manager.delete(name: client.name)
         try? manager.delete(name: server.name)
         try? FileManager.default.removeItem(atPath: state)
     }
-    let port: UInt16 = 7070, bulkPort: UInt16 = 7071
+    let port: UInt16 = 7070
+    let bulkPort: UInt16 = 7071
     // server side: its own threads, in the server's namespace
     let ready = DispatchSemaphore(value: 0)
     for (p, bulk) in [(port, false), (bulkPort, true)] {
@@ -70,28 +78,42 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
         return body()
     }
 
-    let kernel: DatapathKernel, controller: DatapathController
+    let kernel: DatapathKernel
+    let controller: DatapathController
     do {
         kernel = try DatapathKernel()
         try kernel.attachOwners()
         controller = try DatapathController(kernel: kernel)
-    } catch { print("datapath load: \(error)"); exit(1) }
+    } catch {
+        print("datapath load: \(error)")
+        exit(1)
+    }
     // flow records drained on their own thread, as the agent would
     let records = Counter()
-    let drain = Unchecked(try! RingBuffer(maps: [kernel.eventsMap()]) { _ in records.add(); return true })
+    let drain = Unchecked(
+        try! RingBuffer(maps: [kernel.eventsMap()]) { _ in
+            records.add()
+            return true
+        })
     Thread.detachNewThread {
         while true { try? drain.value.poll(timeoutMs: 50) }
     }
 
     func policy(rules n: Int) -> NetworkPolicy {
-        var rules = [NetworkRule(direction: .ingress, deny: false, peers: [.endpoints(LabelSelector(matchLabels: ["app": "bench-client"]), namespace: "default")],
-                                 ports: [PortRange(proto: .tcp, first: port, last: bulkPort)], path: "spec.ingress[0]")]
-        for i in 1..<n { // decoys: other peers, other ports
-            rules.append(NetworkRule(direction: .ingress, deny: false, peers: [.cidr(IPPrefix("10.77.\(i / 250).\(i % 250 + 1)/32")!, except: [])],
-                                     ports: [PortRange(proto: .tcp, first: UInt16(20000 + i), last: UInt16(20000 + i))], path: "spec.ingress[\(i)]"))
+        var rules = [
+            NetworkRule(
+                direction: .ingress, deny: false, peers: [.endpoints(LabelSelector(matchLabels: ["app": "bench-client"]), namespace: "default")],
+                ports: [PortRange(proto: .tcp, first: port, last: bulkPort)], path: "spec.ingress[0]")
+        ]
+        for i in 1..<n {  // decoys: other peers, other ports
+            rules.append(
+                NetworkRule(
+                    direction: .ingress, deny: false, peers: [.cidr(IPPrefix("10.77.\(i / 250).\(i % 250 + 1)/32")!, except: [])],
+                    ports: [PortRange(proto: .tcp, first: UInt16(20000 + i), last: UInt16(20000 + i))], path: "spec.ingress[\(i)]"))
         }
-        return NetworkPolicy(kind: .ciliumNetworkPolicy, name: "bench", namespace: "default", endpointSelector: LabelSelector(matchLabels: ["app": "bench-server"]),
-                             rules: rules, defaultDeny: [.ingress], origin: "bench")
+        return NetworkPolicy(
+            kind: .ciliumNetworkPolicy, name: "bench", namespace: "default", endpointSelector: LabelSelector(matchLabels: ["app": "bench-server"]),
+            rules: rules, defaultDeny: [.ingress], origin: "bench")
     }
 
     func connectLoop(_ n: Int) -> Double { VigilBench.connectLoop(n, port: port, address: server.address) }
@@ -102,7 +124,9 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
         sa.sin_port = bulkPort.bigEndian
         inet_pton(AF_INET, server.address, &sa.sin_addr)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        let rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         if rc != 0 { fatalError("bulk connect failed: errno \(errno)") }
         let chunk = [UInt8](repeating: 0x5a, count: 1 << 16)
         let t = now()
@@ -112,13 +136,19 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
         }
         shutdown(fd, Int32(SHUT_WR))
         var b: UInt8 = 0
-        _ = recv(fd, &b, 1, 0) // the server closes after reading everything
+        _ = recv(fd, &b, 1, 0)  // the server closes after reading everything
         close(fd)
-        return Double(mb) * 8 * 1_048_576 / (Double(now() - t) / 1e9) / 1e9 // Gbit/s
+        return Double(mb) * 8 * 1_048_576 / (Double(now() - t) / 1e9) / 1e9  // Gbit/s
     }
 
-    enum Config: String, CaseIterable { case none = "no datapath", rules10 = "policy, 10 rules", rules1000 = "policy, 1,000 rules" }
-    var latency: [Config: [Double]] = [:], gbps: [Config: [Double]] = [:], nsPerRun: [Config: [Double]] = [:]
+    enum Config: String, CaseIterable {
+        case none = "no datapath"
+        case rules10 = "policy, 10 rules"
+        case rules1000 = "policy, 1,000 rules"
+    }
+    var latency: [Config: [Double]] = [:]
+    var gbps: [Config: [Double]] = [:]
+    var nsPerRun: [Config: [Double]] = [:]
     _ = inClient { connectLoop(500) }
     for _ in 0..<rounds {
         for c in Config.allCases {
@@ -126,14 +156,16 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
             if !errors.isEmpty { fatalError("endpoints: \(errors)") }
             controller.setPolicies(c == .none ? [] : [policy(rules: c == .rules10 ? 10 : 1000)], file: "bench")
             try! controller.apply()
-            _ = inClient { connectLoop(200) } // warm: ARP, conntrack
+            _ = inClient { connectLoop(200) }  // warm: ARP, conntrack
             let before = bpfStats(prefix: "dp_")
             latency[c, default: []].append(inClient { connectLoop(connects) })
             let after = bpfStats(prefix: "dp_")
-            var ns: UInt64 = 0, runs: UInt64 = 0
+            var ns: UInt64 = 0
+            var runs: UInt64 = 0
             // program names are cut to 15 characters by the kernel
             for name in ["dp_from_endpoin", "dp_to_endpoint"] {
-                let a = after[name] ?? (0, 0), b = before[name] ?? (0, 0)
+                let a = after[name] ?? (0, 0)
+                let b = before[name] ?? (0, 0)
                 ns += a.ns - b.ns
                 runs += a.count - b.count
             }
@@ -143,17 +175,25 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
     }
     let entries = controller.state.entries.count
     controller.detachAll()
-    print("datapath: client and server endpoints (veth, routed via the host), \(rounds) rounds interleaved; connect+close x \(connects), bulk \(megabytes) MiB per round")
-    let base = median(latency[.none]!), baseBW = median(gbps[.none]!)
+    print(
+        "datapath: client and server endpoints (veth, routed via the host), \(rounds) rounds interleaved; connect+close x \(connects), bulk \(megabytes) MiB per round"
+    )
+    let base = median(latency[.none]!)
+    let baseBW = median(gbps[.none]!)
     for c in Config.allCases {
-        let l = median(latency[c]!), g = median(gbps[c]!)
-        var line = "  " + c.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)
+        let l = median(latency[c]!)
+        let g = median(gbps[c]!)
+        var line =
+            "  " + c.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)
             + String(format: " connect+close %6.1f us (x%.3f)   throughput %6.2f Gbit/s (x%.3f)", l / 1000, l / base, g, g / baseBW)
         if let n = nsPerRun[c] { line += String(format: "   tc programs %4.0f ns/packet (new flows)", median(n)) }
         print(line)
     }
     if let n10 = nsPerRun[.rules10], let n1000 = nsPerRun[.rules1000] {
-        print(String(format: "  verdict cost, 1,000 rules vs 10: x%.3f per packet of new flows (target: does not grow); %d policy map entries at 1,000 rules", median(n1000) / median(n10), entries))
+        print(
+            String(
+                format: "  verdict cost, 1,000 rules vs 10: x%.3f per packet of new flows (target: does not grow); %d policy map entries at 1,000 rules",
+                median(n1000) / median(n10), entries))
     }
     print("  flow records drained: \(records.value)")
 }
@@ -162,8 +202,16 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var n = 0
-    func add() { lock.lock(); n += 1; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+    func add() {
+        lock.lock()
+        n += 1
+        lock.unlock()
+    }
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return n
+    }
 }
 
 /// Hands a value to one other thread that alone uses it from then on.

@@ -1,20 +1,23 @@
 import AgentCore
 import CVigilABI
 import EventJSON
-import Sensors
 import Foundation
+import Sensors
 
 /// `vigil-bench encode [EVENTS]`: the JSON encoder alone, on the event the throughput bench
 /// posts (a process_tracepoint with process and parent), so encoder changes can be measured
 /// to a few percent without the kernel, the ring buffer or the file in the way.
 func encodeBench(events: Int) {
-    var process = ProcessEntry(id: ExecIdentity(ktime: 123_456_789_000, pid: 4242), parent: ExecIdentity(ktime: 99_000, pid: 4000), binary: "/usr/local/bin/vigil-bench")
+    var process = ProcessEntry(
+        id: ExecIdentity(ktime: 123_456_789_000, pid: 4242), parent: ExecIdentity(ktime: 99_000, pid: 4000), binary: "/usr/local/bin/vigil-bench")
     process.arguments = "throughput 5 30 150000,200000"
     process.cwd = "/work/main"
     process.flags = [.execve, .clone]
     process.uid = 0
     process.caps = CapabilitySets(permitted: 0x1ff_ffff_ffff, effective: 0x1ff_ffff_ffff, inheritable: 0)
-    process.namespaces = Namespaces(inodes: [4_026_531_838, 4_026_531_839, 4_026_531_841, 4_026_531_836, 4_026_531_836, 4_026_531_840, 4_026_531_834, 4_026_531_834, 4_026_531_835, 4_026_531_837])
+    process.namespaces = Namespaces(inodes: [
+        4_026_531_838, 4_026_531_839, 4_026_531_841, 4_026_531_836, 4_026_531_836, 4_026_531_840, 4_026_531_834, 4_026_531_834, 4_026_531_835, 4_026_531_837,
+    ])
     process.cgroupPath = "/user.slice/user-0.slice/session-1.scope"
     var parent = ProcessEntry(id: ExecIdentity(ktime: 99_000, pid: 4000), parent: nil, binary: "/bin/bash")
     parent.flags = [.procFS]
@@ -26,9 +29,10 @@ func encodeBench(events: Int) {
     for round in 0..<3 {
         let t0 = now()
         for i in 0..<events {
-            let event = HookEvent(family: .tracepoint, process: process, parent: parent, functionName: "", subsystem: "syscalls",
-                                  event: "sys_enter_getppid", args: [], action: "KPROBE_ACTION_POST", policyName: "bench-every-getppid",
-                                  message: nil, tags: [], timeNs: 1_795_000_000_000_000_000 + UInt64(i) * 5_000)
+            let event = HookEvent(
+                family: .tracepoint, process: process, parent: parent, functionName: "", subsystem: "syscalls",
+                event: "sys_enter_getppid", args: [], action: "KPROBE_ACTION_POST", policyName: "bench-every-getppid",
+                message: nil, tags: [], timeNs: 1_795_000_000_000_000_000 + UInt64(i) * 5_000)
             encoder.encode(.hook(event), into: &buffer)
             if buffer.count > 1 << 20 {
                 bytes += buffer.count
@@ -36,7 +40,10 @@ func encodeBench(events: Int) {
             }
         }
         let ns = Double(now() - t0) / Double(events)
-        print(String(format: "round %d: %.0f ns per event (%d events, %.0f bytes each)", round + 1, ns, events, Double(bytes + buffer.count) / Double(events * (round + 1))))
+        print(
+            String(
+                format: "round %d: %.0f ns per event (%d events, %.0f bytes each)", round + 1, ns, events,
+                Double(bytes + buffer.count) / Double(events * (round + 1))))
     }
 }
 
@@ -49,7 +56,9 @@ func encodeBench(events: Int) {
 func processEventsBench(spawns: Int) {
     var shell = ProcessEntry(id: ExecIdentity(ktime: 99_000, pid: 4000), parent: nil, binary: "/bin/bash")
     shell.flags = [.procFS]
-    shell.namespaces = Namespaces(inodes: [4_026_531_838, 4_026_531_839, 4_026_531_841, 4_026_531_836, 4_026_531_836, 4_026_531_840, 4_026_531_834, 4_026_531_834, 4_026_531_835, 4_026_531_837])
+    shell.namespaces = Namespaces(inodes: [
+        4_026_531_838, 4_026_531_839, 4_026_531_841, 4_026_531_836, 4_026_531_836, 4_026_531_840, 4_026_531_834, 4_026_531_834, 4_026_531_835, 4_026_531_837,
+    ])
     shell.caps = CapabilitySets(permitted: 0x1ff_ffff_ffff, effective: 0x1ff_ffff_ffff, inheritable: 0)
     // the agent's defaults (Tetragon's): no credentials or namespaces unless asked for
     let encoder = EventEncoder(nodeName: "bench-node", hostNamespaces: shell.namespaces, includeCredentials: false, includeNamespaces: false)
@@ -68,7 +77,9 @@ func processEventsBench(spawns: Int) {
     r.auid = .max
     r.cap_permitted = shell.caps.permitted
     r.cap_effective = shell.caps.effective
-    withUnsafeMutableBytes(of: &r.ns) { ns in for (i, inode) in shell.namespaces.inodes.enumerated() { ns.storeBytes(of: inode, toByteOffset: i * 4, as: UInt32.self) } }
+    withUnsafeMutableBytes(of: &r.ns) { ns in
+        for (i, inode) in shell.namespaces.inodes.enumerated() { ns.storeBytes(of: inode, toByteOffset: i * 4, as: UInt32.self) }
+    }
     var record = [UInt8](repeating: 0, count: MemoryLayout<vigil_exec_record>.size)
     record.withUnsafeMutableBytes { $0.storeBytes(of: r, as: vigil_exec_record.self) }
     func put(_ text: String, at offset: Int) { for (i, b) in text.utf8.enumerated() { record[offset + i] = b } }
@@ -78,7 +89,7 @@ func processEventsBench(spawns: Int) {
     put("/usr/bin/true\0--version\0", at: MemoryLayout<vigil_exec_record>.offset(of: \.args)!)
     record.withUnsafeMutableBytes { $0.storeBytes(of: UInt16(24), toByteOffset: MemoryLayout<vigil_exec_record>.offset(of: \.args_len)!, as: UInt16.self) }
     let idOffset = MemoryLayout<vigil_exec_record>.offset(of: \.id)!
-    let pidOffset = MemoryLayout<vigil_exec_record>.offset(of: \.pid)! // pid, then tid
+    let pidOffset = MemoryLayout<vigil_exec_record>.offset(of: \.pid)!  // pid, then tid
     for round in 0..<3 {
         var cache = ProcessCache()
         cache.insert(shell)
@@ -112,7 +123,10 @@ func processEventsBench(spawns: Int) {
         }
         if ProcessInfo.processInfo.environment["VIGIL_BENCH_SHOW"] != nil { print(String(decoding: buffer.prefix(3000), as: UTF8.self)) }
         let ns = Double(now() - t0) / Double(spawns)
-        print(String(format: "round %d: %.0f ns per spawn (fork+exec+exit, 2 JSON lines, %.0f bytes per spawn) = %.2f%% of a spawn of /bin/true here (%.0f us); cache %d entries",
-                     round + 1, ns, Double(bytes + buffer.count) / Double(spawns * (round + 1)), ns / spawn * 100, spawn / 1000, cache.count))
+        print(
+            String(
+                format:
+                    "round %d: %.0f ns per spawn (fork+exec+exit, 2 JSON lines, %.0f bytes per spawn) = %.2f%% of a spawn of /bin/true here (%.0f us); cache %d entries",
+                round + 1, ns, Double(bytes + buffer.count) / Double(spawns * (round + 1)), ns / spawn * 100, spawn / 1000, cache.count))
     }
 }

@@ -14,36 +14,39 @@ func openLoop(_ n: Int, path: String) -> Double {
 
 /// A FIM policy on sys_enter_openat whose three prefixes never match the benchmark's file.
 let fimPolicy = """
-apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: bench-fim
-spec:
-  tracepoints:
-  - subsystem: syscalls
-    event: sys_enter_openat
-    args:
-    - index: 5
-      type: int
-    - index: 6
-      type: string
-    selectors:
-    - matchArgs:
-      - index: 1
-        operator: Prefix
-        values: ["/etc/", "/usr/", "/root/"]
-"""
+    apiVersion: cilium.io/v1alpha1
+    kind: TracingPolicy
+    metadata:
+      name: bench-fim
+    spec:
+      tracepoints:
+      - subsystem: syscalls
+        event: sys_enter_openat
+        args:
+        - index: 5
+          type: int
+        - index: 6
+          type: string
+        selectors:
+        - matchArgs:
+          - index: 1
+            operator: Prefix
+            values: ["/etc/", "/usr/", "/root/"]
+    """
 
 /// The same three prefixes in bpftrace (0.17 on Debian 12).
 let bpftraceProgram = """
-tracepoint:syscalls:sys_enter_openat /strncmp(str(args->filename), "/etc/", 5) == 0 || strncmp(str(args->filename), "/usr/", 5) == 0 || strncmp(str(args->filename), "/root/", 6) == 0/ { printf("%d %s\\n", pid, str(args->filename)); }
-"""
+    tracepoint:syscalls:sys_enter_openat /strncmp(str(args->filename), "/etc/", 5) == 0 || strncmp(str(args->filename), "/usr/", 5) == 0 || strncmp(str(args->filename), "/root/", 6) == 0/ { printf("%d %s\\n", pid, str(args->filename)); }
+    """
 
 /// open+close cost with nothing attached, with an empty program on the same tracepoint (the
 /// kernel's floor), with the agent running the FIM policy, and with bpftrace doing the same
 /// filter; interleaved rounds, medians, ratios of the added costs.
 func openOverhead(rounds: Int, opens: Int) {
-    guard geteuid() == 0 else { print("open-overhead needs root"); exit(1) }
+    guard geteuid() == 0 else {
+        print("open-overhead needs root")
+        exit(1)
+    }
     pin(cpu: 0)
     let file = "/tmp/vigil-bench-open-\(getpid())"
     FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
@@ -52,16 +55,21 @@ func openOverhead(rounds: Int, opens: Int) {
     try! fimPolicy.write(toFile: policyPath, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: policyPath) }
     let hasBpftrace = FileManager.default.isExecutableFile(atPath: "/usr/bin/bpftrace")
-    _ = openLoop(opens, path: file) // warm up
+    _ = openLoop(opens, path: file)  // warm up
     // Two Vigil configurations: the policy engine (the FIM policy and the process sensor it
     // needs for binaries and identities), which is what "the same filter" as bpftrace means,
     // and the default agent, which adds the network sensor (whose syscall-free hooks should
     // cost nothing here: a difference would show a tax on every syscall).
     let vigilConfigs: [(name: String, args: [String])] = [("policy engine", ["--disable-network-sensor"]), ("default agent", [])]
-    var off: [Double] = [], empty: [Double] = [], readPath: [Double] = [], vigil: [[Double]] = vigilConfigs.map { _ in [] }, bpftrace: [Double] = []
+    var off: [Double] = []
+    var empty: [Double] = []
+    var readPath: [Double] = []
+    var vigil: [[Double]] = vigilConfigs.map { _ in [] }
+    var bpftrace: [Double] = []
     // ns per run inside the programs (bpf_stats, a shorter loop after the timed one): steadier
     // than the wall-clock figures, which move by tens of ns from run to run here
-    var readPathNs: [Double] = [], hookNs: [Double] = []
+    var readPathNs: [Double] = []
+    var hookNs: [Double] = []
     withBPFStats(false) {
         for _ in 0..<rounds {
             off.append(openLoop(opens, path: file))
@@ -94,13 +102,18 @@ func openOverhead(rounds: Int, opens: Int) {
             }
         }
     }
-    let mOff = median(off), mEmpty = median(empty)
-    print("open-overhead: open()+close() of a file no prefix matches, \(rounds) rounds x \(opens) opens, interleaved; workload on CPU 0, agents on CPU 1; kernel.bpf_stats_enabled=0")
+    let mOff = median(off)
+    let mEmpty = median(empty)
+    print(
+        "open-overhead: open()+close() of a file no prefix matches, \(rounds) rounds x \(opens) opens, interleaved; workload on CPU 0, agents on CPU 1; kernel.bpf_stats_enabled=0"
+    )
     print(String(format: "  no program:                 median %.0f ns per open+close", mOff))
     print(String(format: "  empty program (the floor):  median %.0f ns  (+%.0f ns, %+.1f%%)", mEmpty, mEmpty - mOff, (mEmpty / mOff - 1) * 100))
     let mRead = median(readPath)
-    print(String(format: "  empty + path read (helper): median %.0f ns  (+%.0f ns, %+.1f%%): the floor of any filter on the path",
-                 mRead, mRead - mOff, (mRead / mOff - 1) * 100))
+    print(
+        String(
+            format: "  empty + path read (helper): median %.0f ns  (+%.0f ns, %+.1f%%): the floor of any filter on the path",
+            mRead, mRead - mOff, (mRead / mOff - 1) * 100))
     let mB = bpftrace.isEmpty ? nil : median(bpftrace)
     if let mB {
         print(String(format: "  bpftrace, same prefixes:    median %.0f ns  (+%.0f ns, %+.1f%%)", mB, mB - mOff, (mB / mOff - 1) * 100))
@@ -109,8 +122,9 @@ func openOverhead(rounds: Int, opens: Int) {
     }
     for (i, config) in vigilConfigs.enumerated() {
         let m = median(vigil[i])
-        var line = String(format: "  vigil FIM, %@: median %.0f ns  (+%.0f ns, %+.1f%%); / floor %.2fx (target <= 1.5x)",
-                          config.name, m, m - mOff, (m / mOff - 1) * 100, (m - mOff) / max(mEmpty - mOff, 1))
+        var line = String(
+            format: "  vigil FIM, %@: median %.0f ns  (+%.0f ns, %+.1f%%); / floor %.2fx (target <= 1.5x)",
+            config.name, m, m - mOff, (m / mOff - 1) * 100, (m - mOff) / max(mEmpty - mOff, 1))
         if let mB { line += String(format: "; / bpftrace %.2fx (target <= 0.5x)", (m - mOff) / max(mB - mOff, 1)) }
         line += String(format: "; beyond the path read %+.0f ns", m - mRead)
         print(line)
@@ -118,8 +132,9 @@ func openOverhead(rounds: Int, opens: Int) {
         // interval of their median: how far the verdict is from the noise
         let added = zip(vigil[i], off).map { $0 - $1 }
         let toFloor = zip(added, zip(empty, off).map { max($0 - $1, 1) }).map { $0 / $1 }
-        var rounds = String(format: "      per round: / floor median %.2fx (90%% interval %.2f .. %.2f)",
-                            median(toFloor), medianInterval(toFloor).low, medianInterval(toFloor).high)
+        var rounds = String(
+            format: "      per round: / floor median %.2fx (90%% interval %.2f .. %.2f)",
+            median(toFloor), medianInterval(toFloor).low, medianInterval(toFloor).high)
         if bpftrace.count == added.count {
             let toPeer = zip(added, zip(bpftrace, off).map { max($0 - $1, 1) }).map { $0 / $1 }
             rounds += String(format: "; / bpftrace median %.2fx (%.2f .. %.2f)", median(toPeer), medianInterval(toPeer).low, medianInterval(toPeer).high)
@@ -127,8 +142,10 @@ func openOverhead(rounds: Int, opens: Int) {
         print(rounds)
     }
     if !readPathNs.isEmpty && !hookNs.isEmpty {
-        print(String(format: "  inside the programs (bpf_stats, ns per run with its own clock reads): path-read floor %.0f, vigil's hook %.0f (%+.0f)",
-                     median(readPathNs), median(hookNs), median(hookNs) - median(readPathNs)))
+        print(
+            String(
+                format: "  inside the programs (bpf_stats, ns per run with its own clock reads): path-read floor %.0f, vigil's hook %.0f (%+.0f)",
+                median(readPathNs), median(hookNs), median(hookNs) - median(readPathNs)))
     }
 }
 
@@ -139,7 +156,8 @@ func programNsPerRun(prefix: String, _ body: () -> Void) -> Double? {
     body()
     let after = bpfStats(prefix: prefix)
     try? "0".write(toFile: "/proc/sys/kernel/bpf_stats_enabled", atomically: false, encoding: .utf8)
-    var ns: UInt64 = 0, runs: UInt64 = 0
+    var ns: UInt64 = 0
+    var runs: UInt64 = 0
     for (name, a) in after {
         let b = before[name] ?? (0, 0)
         ns += a.ns - b.ns
@@ -153,42 +171,53 @@ func programNsPerRun(prefix: String, _ body: () -> Void) -> Double? {
 /// guests (`scripts/vm-test.sh --bench "open-overhead-guest 5 20000"`): indicative only,
 /// their CPUs are emulated.
 func openOverheadGuest(rounds: Int, opens: Int) {
-    guard geteuid() == 0 else { print("open-overhead-guest needs root"); exit(1) }
+    guard geteuid() == 0 else {
+        print("open-overhead-guest needs root")
+        exit(1)
+    }
     pin(cpu: 0)
     let file = "/tmp/vigil-bench-open-\(getpid())"
     FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
     defer { try? FileManager.default.removeItem(atPath: file) }
     let prefixes = "[\"/etc/\", \"/usr/\", \"/root/\"]"
     let tiers: [(name: String, program: String, policy: String)] = [
-        ("fentry security_file_open", "empty_fentry_file_open", """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: bench-fim-fentry}
-        spec:
-          kprobes:
-          - call: security_file_open
-            syscall: false
-            args: [{index: 0, type: file}]
-            selectors:
-            - matchArgs: [{index: 0, operator: Prefix, values: \(prefixes)}]
-        """),
-        ("lsm file_open", "empty_lsm_file_open", """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: bench-fim-lsm}
-        spec:
-          lsmhooks:
-          - hook: file_open
-            args: [{index: 0, type: file}]
-            selectors:
-            - matchArgs: [{index: 0, operator: Prefix, values: \(prefixes)}]
-        """),
+        (
+            "fentry security_file_open", "empty_fentry_file_open",
+            """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: bench-fim-fentry}
+            spec:
+              kprobes:
+              - call: security_file_open
+                syscall: false
+                args: [{index: 0, type: file}]
+                selectors:
+                - matchArgs: [{index: 0, operator: Prefix, values: \(prefixes)}]
+            """
+        ),
+        (
+            "lsm file_open", "empty_lsm_file_open",
+            """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: bench-fim-lsm}
+            spec:
+              lsmhooks:
+              - hook: file_open
+                args: [{index: 0, type: file}]
+                selectors:
+                - matchArgs: [{index: 0, operator: Prefix, values: \(prefixes)}]
+            """
+        ),
     ]
     print("open-overhead-guest: open()+close() of a file no prefix matches, \(rounds) rounds x \(opens) opens; indicative (emulated CPU)")
     for tier in tiers {
         let policyPath = "/tmp/vigil-bench-\(getpid()).yaml"
         try! tier.policy.write(toFile: policyPath, atomically: true, encoding: .utf8)
-        var off: [Double] = [], empty: [Double] = [], vigil: [Double] = []
+        var off: [Double] = []
+        var empty: [Double] = []
+        var vigil: [Double] = []
         _ = openLoop(opens / 4, path: file)
         for _ in 0..<rounds {
             off.append(openLoop(opens, path: file))
@@ -213,9 +242,13 @@ func openOverheadGuest(rounds: Int, opens: Int) {
         }
         try? FileManager.default.removeItem(atPath: policyPath)
         guard !empty.isEmpty, !vigil.isEmpty else { continue }
-        let mOff = median(off), mEmpty = median(empty), mVigil = median(vigil)
+        let mOff = median(off)
+        let mEmpty = median(empty)
+        let mVigil = median(vigil)
         print("  \(tier.name):")
-        print(String(format: "    no program %.0f ns; empty program +%.0f ns (%+.1f%%); vigil FIM +%.0f ns (%+.1f%%, target <= +5%%); vigil / floor %.2fx",
-                     mOff, mEmpty - mOff, (mEmpty / mOff - 1) * 100, mVigil - mOff, (mVigil / mOff - 1) * 100, (mVigil - mOff) / max(mEmpty - mOff, 1)))
+        print(
+            String(
+                format: "    no program %.0f ns; empty program +%.0f ns (%+.1f%%); vigil FIM +%.0f ns (%+.1f%%, target <= +5%%); vigil / floor %.2fx",
+                mOff, mEmpty - mOff, (mEmpty / mOff - 1) * 100, mVigil - mOff, (mVigil / mOff - 1) * 100, (mVigil - mOff) / max(mEmpty - mOff, 1)))
     }
 }

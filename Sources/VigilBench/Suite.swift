@@ -61,63 +61,77 @@ func suiteWorkloads(scale: Double, openFile: String) -> [SuiteWorkload] {
                 for _ in 0..<count { _ = getppid() }
                 return Double(now() - t) / Double(count)
             },
-            nomatchPolicy: policyYAML("bench-nomatch", """
-              tracepoints:
-              - subsystem: syscalls
-                event: sys_enter_getppid
-                selectors:
-                - matchBinaries: [{operator: In, values: ["/nonexistent/vigil-bench"]}]
-            """),
-            matchPolicy: policyYAML("bench-match", """
-              tracepoints:
-              - subsystem: syscalls
-                event: sys_enter_getppid
-            """),
+            nomatchPolicy: policyYAML(
+                "bench-nomatch",
+                """
+                  tracepoints:
+                  - subsystem: syscalls
+                    event: sys_enter_getppid
+                    selectors:
+                    - matchBinaries: [{operator: In, values: ["/nonexistent/vigil-bench"]}]
+                """),
+            matchPolicy: policyYAML(
+                "bench-match",
+                """
+                  tracepoints:
+                  - subsystem: syscalls
+                    event: sys_enter_getppid
+                """),
             bpftrace: "tracepoint:syscalls:sys_enter_getppid /comm == \"vigil-nomatch\"/ { @c = count(); }"),
         SuiteWorkload(
             name: "open+close", hook: ("syscalls", "sys_enter_openat"), iterations: n(200_000),
             run: { openLoop($0, path: openFile) },
             nomatchPolicy: fimPolicy.replacingOccurrences(of: "bench-fim", with: "bench-nomatch"),
-            matchPolicy: policyYAML("bench-match", """
-              tracepoints:
-              - subsystem: syscalls
-                event: sys_enter_openat
-                args: [{index: 6, type: string}]
-                selectors:
-                - matchArgs: [{index: 0, operator: Prefix, values: ["\(openFile)"]}]
-            """),
+            matchPolicy: policyYAML(
+                "bench-match",
+                """
+                  tracepoints:
+                  - subsystem: syscalls
+                    event: sys_enter_openat
+                    args: [{index: 6, type: string}]
+                    selectors:
+                    - matchArgs: [{index: 0, operator: Prefix, values: ["\(openFile)"]}]
+                """),
             bpftrace: bpftraceProgram),
         SuiteWorkload(
             name: "fork+exec", hook: ("sched", "sched_process_exec"), iterations: n(1_000),
             run: { spawnLoop($0) },
-            nomatchPolicy: policyYAML("bench-nomatch", """
-              tracepoints:
-              - subsystem: sched
-                event: sched_process_exec
-                selectors:
-                - matchBinaries: [{operator: In, values: ["/nonexistent/vigil-bench"]}]
-            """),
-            matchPolicy: policyYAML("bench-match", """
-              tracepoints:
-              - subsystem: sched
-                event: sched_process_exec
-            """),
+            nomatchPolicy: policyYAML(
+                "bench-nomatch",
+                """
+                  tracepoints:
+                  - subsystem: sched
+                    event: sched_process_exec
+                    selectors:
+                    - matchBinaries: [{operator: In, values: ["/nonexistent/vigil-bench"]}]
+                """),
+            matchPolicy: policyYAML(
+                "bench-match",
+                """
+                  tracepoints:
+                  - subsystem: sched
+                    event: sched_process_exec
+                """),
             bpftrace: "tracepoint:sched:sched_process_exec /comm == \"vigil-nomatch\"/ { @c = count(); }"),
         SuiteWorkload(
             name: "tcp connect+close", hook: ("sock", "inet_sock_set_state"), iterations: n(10_000),
             run: { connectLoop($0, port: connectPort) },
-            nomatchPolicy: policyYAML("bench-nomatch", """
-              lsmhooks:
-              - hook: socket_connect
-                args: [{index: 1, type: sockaddr}]
-                selectors:
-                - matchArgs: [{index: 1, operator: DPort, values: ["1"]}]
-            """),
-            matchPolicy: policyYAML("bench-match", """
-              lsmhooks:
-              - hook: socket_connect
-                args: [{index: 1, type: sockaddr}]
-            """),
+            nomatchPolicy: policyYAML(
+                "bench-nomatch",
+                """
+                  lsmhooks:
+                  - hook: socket_connect
+                    args: [{index: 1, type: sockaddr}]
+                    selectors:
+                    - matchArgs: [{index: 1, operator: DPort, values: ["1"]}]
+                """),
+            matchPolicy: policyYAML(
+                "bench-match",
+                """
+                  lsmhooks:
+                  - hook: socket_connect
+                    args: [{index: 1, type: sockaddr}]
+                """),
             bpftrace: "tracepoint:sock:inet_sock_set_state /args->dport == 1/ { @c = count(); }"),
     ]
 }
@@ -132,7 +146,7 @@ func withBpftrace(_ program: String, _ body: () -> Double) -> Double? {
     p.standardOutput = out
     p.standardError = FileHandle.nullDevice
     guard (try? p.run()) != nil else { return nil }
-    if out.fileHandleForReading.availableData.isEmpty { return nil } // "Attaching N probes..." once attached
+    if out.fileHandleForReading.availableData.isEmpty { return nil }  // "Attaching N probes..." once attached
     usleep(200_000)
     let t = body()
     kill(p.processIdentifier, SIGINT)
@@ -156,7 +170,10 @@ func withFloor(_ program: String, on hook: (category: String, event: String), _ 
 }
 
 func suite(rounds: Int, scale: Double, jsonPath: String) {
-    guard geteuid() == 0 else { print("suite needs root (it loads programs and runs the agent)"); exit(1) }
+    guard geteuid() == 0 else {
+        print("suite needs root (it loads programs and runs the agent)")
+        exit(1)
+    }
     pin(cpu: 0)
     let openFile = "/tmp/vigil-bench-open-\(getpid())"
     FileManager.default.createFile(atPath: openFile, contents: Data("x".utf8))
@@ -170,7 +187,7 @@ func suite(rounds: Int, scale: Double, jsonPath: String) {
         try? FileManager.default.removeItem(atPath: export)
         try? FileManager.default.removeItem(atPath: policyPath)
     }
-    for w in workloads { _ = w.run(max(1, w.iterations / 10)) } // warm up
+    for w in workloads { _ = w.run(max(1, w.iterations / 10)) }  // warm up
     withBPFStats(false) {
         for round in 0..<rounds {
             FileHandle.standardError.write(Data("suite: round \(round + 1) of \(rounds)\n".utf8))
@@ -200,7 +217,9 @@ func suite(rounds: Int, scale: Double, jsonPath: String) {
         }
     }
     var results: [SuiteResult] = []
-    print("vigil-bench suite: \(rounds) rounds, interleaved; workload on CPU 0, agents and bpftrace on CPU 1; kernel.bpf_stats_enabled=0; ns per operation (median, min-max)")
+    print(
+        "vigil-bench suite: \(rounds) rounds, interleaved; workload on CPU 0, agents and bpftrace on CPU 1; kernel.bpf_stats_enabled=0; ns per operation (median, min-max)"
+    )
     func pad(_ x: String, _ w: Int) -> String { x.count >= w ? x : x + String(repeating: " ", count: w - x.count) }
     func lpad(_ x: String, _ w: Int) -> String { x.count >= w ? x : String(repeating: " ", count: w - x.count) + x }
     print(pad("workload", 18) + pad("config", 15) + lpad("median", 10) + lpad("min - max", 22) + lpad("added", 10) + lpad("vs floor", 10))
@@ -212,16 +231,20 @@ func suite(rounds: Int, scale: Double, jsonPath: String) {
                 print(pad(w.name, 18) + pad(c, 15) + lpad("n/a", 10))
                 continue
             }
-            let m = median(xs), added = m - base
+            let m = median(xs)
+            let added = m - base
             let vsFloor = (c == "none" || c == "floor") ? nil : floorAdded.flatMap { $0 > 0 ? added / $0 : nil }
-            results.append(SuiteResult(workload: w.name, config: c, medianNs: m, minNs: xs.min()!, maxNs: xs.max()!, samplesNs: xs, addedNs: added, vsFloor: vsFloor))
-            print(pad(w.name, 18) + pad(c, 15) + lpad(String(format: "%.0f", m), 10)
-                  + lpad(String(format: "%.0f - %.0f", xs.min()!, xs.max()!), 22) + lpad(String(format: "%+.0f", added), 10)
-                  + lpad(vsFloor.map { String(format: "%.2fx", $0) } ?? "-", 10))
+            results.append(
+                SuiteResult(workload: w.name, config: c, medianNs: m, minNs: xs.min()!, maxNs: xs.max()!, samplesNs: xs, addedNs: added, vsFloor: vsFloor))
+            print(
+                pad(w.name, 18) + pad(c, 15) + lpad(String(format: "%.0f", m), 10)
+                    + lpad(String(format: "%.0f - %.0f", xs.min()!, xs.max()!), 22) + lpad(String(format: "%+.0f", added), 10)
+                    + lpad(vsFloor.map { String(format: "%.2fx", $0) } ?? "-", 10))
         }
     }
-    let report = SuiteReport(date: ISO8601DateFormatter().string(from: Date()), kernel: ProcessInfo.processInfo.operatingSystemVersionString,
-                             cpus: ProcessInfo.processInfo.activeProcessorCount, rounds: rounds, results: results)
+    let report = SuiteReport(
+        date: ISO8601DateFormatter().string(from: Date()), kernel: ProcessInfo.processInfo.operatingSystemVersionString,
+        cpus: ProcessInfo.processInfo.activeProcessorCount, rounds: rounds, results: results)
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     if let data = try? enc.encode(report), (try? data.write(to: URL(fileURLWithPath: jsonPath))) != nil {

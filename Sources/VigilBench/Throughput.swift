@@ -55,8 +55,11 @@ func countLines(_ path: String, prefix: String) -> (count: Int, lostReports: Int
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return (0, 0, 0) }
     defer { close(fd) }
-    var count = 0, lost = 0, sizes: [Int] = []
-    let p = Array(prefix.utf8), l = Array("{\"lost_events\"".utf8)
+    var count = 0
+    var lost = 0
+    var sizes: [Int] = []
+    let p = Array(prefix.utf8)
+    let l = Array("{\"lost_events\"".utf8)
     let chunk = 1 << 22
     // the unfinished line of the previous read is moved to the front of the buffer
     var buf = [UInt8](repeating: 0, count: chunk * 2)
@@ -81,7 +84,7 @@ func countLines(_ path: String, prefix: String) -> (count: Int, lostReports: Int
             }
         }
         carried = end - start
-        if carried > chunk { carried = 0 } // a line longer than 4 MiB: not an event line
+        if carried > chunk { carried = 0 }  // a line longer than 4 MiB: not an event line
         if carried > 0 { buf.withUnsafeMutableBytes { _ = memmove($0.baseAddress!, $0.baseAddress! + start, carried) } }
     }
     return (count, lost, sizes.isEmpty ? 0 : Int(median(sizes.map(Double.init))))
@@ -90,8 +93,9 @@ func countLines(_ path: String, prefix: String) -> (count: Int, lostReports: Int
 /// The first hook's counters from the agent's status file.
 func hookCounters(_ statusPath: String) -> (posted: UInt64, lost: UInt64)? {
     guard let d = FileManager.default.contents(atPath: statusPath),
-          let a = try? JSONSerialization.jsonObject(with: d) as? [[String: Any]],
-          let h = (a.first?["hooks"] as? [[String: Any]])?.first, let c = h["counters"] as? [String: Any] else { return nil }
+        let a = try? JSONSerialization.jsonObject(with: d) as? [[String: Any]],
+        let h = (a.first?["hooks"] as? [[String: Any]])?.first, let c = h["counters"] as? [String: Any]
+    else { return nil }
     return ((c["posted"] as? NSNumber)?.uint64Value ?? 0, (c["lost"] as? NSNumber)?.uint64Value ?? 0)
 }
 
@@ -106,7 +110,9 @@ func throughputStep(rate: Int, seconds: Double, policyPath: String) -> Throughpu
     let calls = pacedGetppid(rate: rate, seconds: seconds)
     let burstEnd = now()
     // drained: the export stops growing (checked every 10 ms for 300 ms of quiet)
-    var lastSize = -1, lastGrowth = burstEnd, quietSince = now()
+    var lastSize = -1
+    var lastGrowth = burstEnd
+    var quietSince = now()
     while Double(now() - quietSince) < 0.3e9 && Double(now() - burstEnd) < 20e9 {
         let size = (try? FileManager.default.attributesOfItem(atPath: export)[.size] as? Int) ?? 0
         if size != lastSize {
@@ -119,16 +125,17 @@ func throughputStep(rate: Int, seconds: Double, policyPath: String) -> Throughpu
     let cpu1 = cpuNs(pid)
     let wall = Double(lastGrowth - t0) / 1e9
     let rss = max(Double(rssKB(pid)) / 1024, idleRSS)
-    usleep(1_100_000) // the status file is rewritten every second
+    usleep(1_100_000)  // the status file is rewritten every second
     let counters = hookCounters(export + ".status") ?? (0, 0)
     kill(pid, SIGINT)
     agent.waitUntilExit()
     let lines = countLines(export, prefix: "{\"process_tracepoint\"")
     try? FileManager.default.removeItem(atPath: export)
-    return ThroughputStep(targetRate: rate, achievedRate: Double(calls) / seconds, seconds: seconds, posted: counters.posted,
-                          exported: lines.count, lostInKernel: counters.lost, lostEventsReported: lines.lostReports,
-                          recoveryMs: Double(lastGrowth > burstEnd ? lastGrowth - burstEnd : 0) / 1e6,
-                          agentCPUPercent: (cpu1 - cpu0) / 1e9 / max(wall, 0.001) * 100, agentRSSMiB: rss, medianEventBytes: lines.medianBytes)
+    return ThroughputStep(
+        targetRate: rate, achievedRate: Double(calls) / seconds, seconds: seconds, posted: counters.posted,
+        exported: lines.count, lostInKernel: counters.lost, lostEventsReported: lines.lostReports,
+        recoveryMs: Double(lastGrowth > burstEnd ? lastGrowth - burstEnd : 0) / 1e6,
+        agentCPUPercent: (cpu1 - cpu0) / 1e9 / max(wall, 0.001) * 100, agentRSSMiB: rss, medianEventBytes: lines.medianBytes)
 }
 
 /// No loss of any kind, and the workload reached the rate.
@@ -137,14 +144,20 @@ func isClean(_ s: ThroughputStep, rate: Int) -> Bool {
 }
 
 func throughput(rates: [Int], seconds: Double, confirmSeconds: Double, jsonPath: String) {
-    guard geteuid() == 0 else { print("throughput needs root (it runs the agent)"); exit(1) }
+    guard geteuid() == 0 else {
+        print("throughput needs root (it runs the agent)")
+        exit(1)
+    }
     pin(cpu: 0)
     let policyPath = "/tmp/vigil-bench-tp-\(getpid()).yaml"
-    try! policyYAML("bench-every-getppid", """
-      tracepoints:
-      - subsystem: syscalls
-        event: sys_enter_getppid
-    """).write(toFile: policyPath, atomically: true, encoding: .utf8)
+    try! policyYAML(
+        "bench-every-getppid",
+        """
+          tracepoints:
+          - subsystem: syscalls
+            event: sys_enter_getppid
+        """
+    ).write(toFile: policyPath, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: policyPath) }
     // the agent's idle RSS, with the policy loaded and nothing happening
     let idleExport = "/dev/shm/vigil-bench-idle-\(getpid()).json"
@@ -156,8 +169,9 @@ func throughput(rates: [Int], seconds: Double, confirmSeconds: Double, jsonPath:
     try? FileManager.default.removeItem(atPath: idleExport)
 
     func line(_ s: ThroughputStep) -> String {
-        String(format: "%9d %10.0f %10llu %10d %9llu %6d %10.0f %8.1f %8.1f %7d", s.targetRate, s.achievedRate, s.posted, s.exported,
-               s.lostInKernel, s.lostEventsReported, s.recoveryMs, s.agentCPUPercent, s.agentRSSMiB, s.medianEventBytes)
+        String(
+            format: "%9d %10.0f %10llu %10d %9llu %6d %10.0f %8.1f %8.1f %7d", s.targetRate, s.achievedRate, s.posted, s.exported,
+            s.lostInKernel, s.lostEventsReported, s.recoveryMs, s.agentCPUPercent, s.agentRSSMiB, s.medianEventBytes)
     }
     print("vigil-bench throughput: every getppid() posts a process_tracepoint event, exported as JSON to a file on tmpfs; workload on CPU 0, agent on CPU 1")
     print(String(format: "agent idle RSS (policy loaded): %.1f MiB (target <= 40 MiB)", idleRSS))
@@ -186,13 +200,20 @@ func throughput(rates: [Int], seconds: Double, confirmSeconds: Double, jsonPath:
             }
         }
     }
-    print("highest rate with zero loss: \(zeroLoss)/s" + (confirmSeconds > 0 ? " held \(Int(confirmSeconds)) s" : " for \(Int(seconds)) s")
-          + " (target >= 200,000/s; recovery <= 1 s; RSS <= 100 MiB at the limit; median event <= 1.5 KB)")
-    struct Report: Codable { var idleRSSMiB: Double; var steps: [ThroughputStep]; var confirm: ThroughputStep?; var zeroLossRate: Int }
+    print(
+        "highest rate with zero loss: \(zeroLoss)/s" + (confirmSeconds > 0 ? " held \(Int(confirmSeconds)) s" : " for \(Int(seconds)) s")
+            + " (target >= 200,000/s; recovery <= 1 s; RSS <= 100 MiB at the limit; median event <= 1.5 KB)")
+    struct Report: Codable {
+        var idleRSSMiB: Double
+        var steps: [ThroughputStep]
+        var confirm: ThroughputStep?
+        var zeroLossRate: Int
+    }
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     if let data = try? enc.encode(Report(idleRSSMiB: idleRSS, steps: steps, confirm: confirm, zeroLossRate: zeroLoss)),
-       (try? data.write(to: URL(fileURLWithPath: jsonPath))) != nil {
+        (try? data.write(to: URL(fileURLWithPath: jsonPath))) != nil
+    {
         print("results: \(jsonPath)")
     }
 }

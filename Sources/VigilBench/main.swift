@@ -7,16 +7,21 @@ import PolicyYAML
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s[s.count / 2]
+}
 
 /// A 90% interval for the median of `xs` (percentile bootstrap, 2,000 resamples, fixed seed so
 /// a run's figures can be re-derived): how far this machine's round-to-round noise lets the
 /// median be trusted.
 func medianInterval(_ xs: [Double]) -> (low: Double, high: Double) {
-    var state: UInt64 = 0x9E3779B97F4A7C15
-    func next() -> Int { // xorshift64*: reproducible, no Foundation randomness
-        state ^= state >> 12; state ^= state << 25; state ^= state >> 27
-        return Int((state &* 2685821657736338717) >> 33)
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func next() -> Int {  // xorshift64*: reproducible, no Foundation randomness
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return Int((state &* 2_685_821_657_736_338_717) >> 33)
     }
     var medians: [Double] = []
     for _ in 0..<2000 { medians.append(median((0..<xs.count).map { _ in xs[next() % xs.count] })) }
@@ -34,7 +39,10 @@ func policyParse(_ dir: String) {
         if let d = FileManager.default.contents(atPath: path) { files.append((path, [UInt8](d))) }
     }
     files.sort { $0.0 < $1.0 }
-    guard !files.isEmpty else { print("no policies under \(dir)"); exit(1) }
+    guard !files.isEmpty else {
+        print("no policies under \(dir)")
+        exit(1)
+    }
     var parse: [Double] = []
     var load: [Double] = []
     var policies = 0
@@ -46,7 +54,10 @@ func policyParse(_ dir: String) {
         var n = 0
         for (path, bytes) in files {
             let r = PolicyLoader.parse(bytes, file: path)
-            if !r.isValid { print("invalid: \(path)"); exit(1) }
+            if !r.isValid {
+                print("invalid: \(path)")
+                exit(1)
+            }
             n += r.policies.count
         }
         parse.append(Double(now() - t) / 1e6)
@@ -89,14 +100,19 @@ func startAgent(export: String, extra: [String] = []) -> Process {
     p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
     // VIGIL_BENCH_AGENT_ARGS: extra agent flags, to compare configurations (e.g. --disable-datapath)
     let more = (ProcessInfo.processInfo.environment["VIGIL_BENCH_AGENT_ARGS"] ?? "").split(separator: " ").map(String.init)
-    p.arguments = ["-c", "1", exe.path, "agent", "--export-file", export, "--export-file-max-size", "512M",
-                   "--status-file", export + ".status"] + extra + more
+    p.arguments =
+        [
+            "-c", "1", exe.path, "agent", "--export-file", export, "--export-file-max-size", "512M",
+            "--status-file", export + ".status",
+        ] + extra + more
     p.standardError = FileHandle.nullDevice
     try! p.run()
     // Ready when the /proc seeding shows up in the export.
     // Up to a minute: the qemu guests' emulated CPUs start the agent slowly.
-    for _ in 0..<1200 where ((try? FileManager.default.attributesOfItem(atPath: export)[.size] as? Int) ?? 0) == 0
-        || !FileManager.default.fileExists(atPath: export + ".status") { usleep(50_000) }
+    for _ in 0..<1200
+    where ((try? FileManager.default.attributesOfItem(atPath: export)[.size] as? Int) ?? 0) == 0
+        || !FileManager.default.fileExists(atPath: export + ".status")
+    { usleep(50_000) }
     usleep(300_000)
     return p
 }
@@ -146,16 +162,21 @@ func bpfStats(prefix: String = "process_") -> [String: (ns: UInt64, count: UInt6
 
 /// Agent off vs on, interleaved, same run: spawn cost, agent RSS, JSON event sizes.
 func execOverhead(rounds: Int, spawns: Int) {
-    guard geteuid() == 0 else { print("exec-overhead needs root (it runs the agent)"); exit(1) }
+    guard geteuid() == 0 else {
+        print("exec-overhead needs root (it runs the agent)")
+        exit(1)
+    }
     pin(cpu: 0)
-    withBPFStats(false) { execOverheadRounds(rounds: rounds, spawns: spawns) } // the machine's setting back at the end
+    withBPFStats(false) { execOverheadRounds(rounds: rounds, spawns: spawns) }  // the machine's setting back at the end
 }
 
 func execOverheadRounds(rounds: Int, spawns: Int) {
-    _ = spawnLoop(200) // warm up
-    var off: [Double] = [], on: [Double] = []
-    var rssIdle: [Int] = [], rssBusy: [Int] = []
-    var agentCPU: [Double] = [] // ns of agent CPU time (user + system) per spawn, timed loops
+    _ = spawnLoop(200)  // warm up
+    var off: [Double] = []
+    var on: [Double] = []
+    var rssIdle: [Int] = []
+    var rssBusy: [Int] = []
+    var agentCPU: [Double] = []  // ns of agent CPU time (user + system) per spawn, timed loops
     var kernelCost: (nsPerSpawn: Double, detail: String)? = nil
     // VIGIL_BENCH_EXPORT_DIR: where the agent writes (default /tmp, a disk here; a tmpfs
     // takes the page cache's writeback out of the figure)
@@ -201,31 +222,48 @@ func execOverheadRounds(rounds: Int, spawns: Int) {
     }
     var sizes: [Int] = []
     if let text = try? String(contentsOfFile: export, encoding: .utf8) {
-        for line in text.split(separator: "\n") where line.hasPrefix("{\"process_exec\"") || line.hasPrefix("{\"process_exit\"") { sizes.append(line.utf8.count + 1) }
+        for line in text.split(separator: "\n") where line.hasPrefix("{\"process_exec\"") || line.hasPrefix("{\"process_exit\"") {
+            sizes.append(line.utf8.count + 1)
+        }
     }
     try? FileManager.default.removeItem(atPath: export)
-    let mOff = median(off), mOn = median(on)
+    let mOff = median(off)
+    let mOn = median(on)
     let paired = zip(on, off).map { $0 / $1 }
-    print("exec-overhead: fork+exec+wait of /bin/true, \(rounds) rounds x \(spawns) spawns, interleaved off/on (order alternating by round); workload on CPU 0, agent on CPU 1")
+    print(
+        "exec-overhead: fork+exec+wait of /bin/true, \(rounds) rounds x \(spawns) spawns, interleaved off/on (order alternating by round); workload on CPU 0, agent on CPU 1"
+    )
     print(String(format: "  agent off: median %.1f us/spawn (min %.1f, max %.1f)", mOff / 1000, off.min()! / 1000, off.max()! / 1000))
     print(String(format: "  agent on:  median %.1f us/spawn (min %.1f, max %.1f)", mOn / 1000, on.min()! / 1000, on.max()! / 1000))
     let interval = medianInterval(paired)
-    print(String(format: "  overhead: %+.2f%% (medians), %+.2f%% (median of per-round on/off ratios; 90%% interval %+.2f%% .. %+.2f%%)  (target <= +1%%)",
-                 (mOn / mOff - 1) * 100, (median(paired) - 1) * 100, (interval.low - 1) * 100, (interval.high - 1) * 100))
+    print(
+        String(
+            format: "  overhead: %+.2f%% (medians), %+.2f%% (median of per-round on/off ratios; 90%% interval %+.2f%% .. %+.2f%%)  (target <= +1%%)",
+            (mOn / mOff - 1) * 100, (median(paired) - 1) * 100, (interval.low - 1) * 100, (interval.high - 1) * 100))
     let byOrder = { (first: Bool) in zip(paired, offFirst).filter { $0.1 == first }.map(\.0) }
     if rounds >= 2 {
-        print(String(format: "  by order: %+.2f%% in rounds measured without the agent first, %+.2f%% with the agent first",
-                     (median(byOrder(true)) - 1) * 100, (median(byOrder(false)) - 1) * 100))
+        print(
+            String(
+                format: "  by order: %+.2f%% in rounds measured without the agent first, %+.2f%% with the agent first",
+                (median(byOrder(true)) - 1) * 100, (median(byOrder(false)) - 1) * 100))
     }
     if let k = kernelCost {
-        print(String(format: "  kernel-side cost (bpf_stats): %.2f us per spawn in the sensor's programs = %.2f%% of a spawn%@",
-                     k.nsPerSpawn / 1000, k.nsPerSpawn / mOff * 100, k.detail))
+        print(
+            String(
+                format: "  kernel-side cost (bpf_stats): %.2f us per spawn in the sensor's programs = %.2f%% of a spawn%@",
+                k.nsPerSpawn / 1000, k.nsPerSpawn / mOff * 100, k.detail))
     }
-    print(String(format: "  agent CPU (user + system, on CPU 1): median %.1f us per spawn (%.1f%% of a CPU at this rate)",
-                 median(agentCPU) / 1000, median(agentCPU) / mOn * 100))
-    print("  agent RSS: idle median \(median(rssIdle.map(Double.init)) / 1024) MiB, after the loop \(median(rssBusy.map(Double.init)) / 1024) MiB (target idle <= 40 MiB)")
+    print(
+        String(
+            format: "  agent CPU (user + system, on CPU 1): median %.1f us per spawn (%.1f%% of a CPU at this rate)",
+            median(agentCPU) / 1000, median(agentCPU) / mOn * 100))
+    print(
+        "  agent RSS: idle median \(median(rssIdle.map(Double.init)) / 1024) MiB, after the loop \(median(rssBusy.map(Double.init)) / 1024) MiB (target idle <= 40 MiB)"
+    )
     if !sizes.isEmpty {
-        print("  JSON event size (exec+exit lines of the last round): median \(median(sizes.map(Double.init))) bytes, max \(sizes.max()!) (target median <= 1.5 KB)")
+        print(
+            "  JSON event size (exec+exit lines of the last round): median \(median(sizes.map(Double.init))) bytes, max \(sizes.max()!) (target median <= 1.5 KB)"
+        )
     }
 }
 
@@ -235,13 +273,15 @@ case "exec-overhead":
     execOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 5, spawns: Int(args.dropFirst(2).first ?? "") ?? 2000)
 case "suite":
     // vigil-bench suite [ROUNDS] [SCALE] [JSON]
-    suite(rounds: Int(args.dropFirst().first ?? "") ?? 5, scale: Double(args.dropFirst(2).first ?? "") ?? 1,
-          jsonPath: args.dropFirst(3).first ?? "vigil-bench-suite.json")
+    suite(
+        rounds: Int(args.dropFirst().first ?? "") ?? 5, scale: Double(args.dropFirst(2).first ?? "") ?? 1,
+        jsonPath: args.dropFirst(3).first ?? "vigil-bench-suite.json")
 case "throughput":
     // vigil-bench throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON]
     let rates = (args.dropFirst(3).first ?? "50000,100000,200000,300000,400000,600000,800000").split(separator: ",").compactMap { Int($0) }
-    throughput(rates: rates, seconds: Double(args.dropFirst().first ?? "") ?? 5, confirmSeconds: Double(args.dropFirst(2).first ?? "") ?? 30,
-               jsonPath: args.dropFirst(4).first ?? "vigil-bench-throughput.json")
+    throughput(
+        rates: rates, seconds: Double(args.dropFirst().first ?? "") ?? 5, confirmSeconds: Double(args.dropFirst(2).first ?? "") ?? 30,
+        jsonPath: args.dropFirst(4).first ?? "vigil-bench-throughput.json")
 case "connect-overhead":
     connectOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, connects: Int(args.dropFirst(2).first ?? "") ?? 20_000)
 case "open-overhead":
@@ -250,8 +290,9 @@ case "open-overhead-guest":
     openOverheadGuest(rounds: Int(args.dropFirst().first ?? "") ?? 5, opens: Int(args.dropFirst(2).first ?? "") ?? 20_000)
 case "datapath":
     // vigil-bench datapath [ROUNDS] [CONNECTS] [MEGABYTES]
-    datapathBench(rounds: Int(args.dropFirst().first ?? "") ?? 5, connects: Int(args.dropFirst(2).first ?? "") ?? 5000,
-                  megabytes: Int(args.dropFirst(3).first ?? "") ?? 512)
+    datapathBench(
+        rounds: Int(args.dropFirst().first ?? "") ?? 5, connects: Int(args.dropFirst(2).first ?? "") ?? 5000,
+        megabytes: Int(args.dropFirst(3).first ?? "") ?? 512)
 case "encode":
     encodeBench(events: Int(args.dropFirst().first ?? "") ?? 1_000_000)
 case "process-events":
@@ -260,6 +301,8 @@ case "policy-parse":
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
-    print("usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES] | encode [EVENTS] | process-events [SPAWNS]")
+    print(
+        "usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES] | encode [EVENTS] | process-events [SPAWNS]"
+    )
     exit(2)
 }

@@ -9,7 +9,7 @@ import PolicyYAML
 import Sensors
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `vigil agent`: observe every exec and exit on the node and export JSON lines.
@@ -61,7 +61,9 @@ struct AgentCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
                 throw fail("--policy-dir \(dir): not a directory", code: 2)
             }
-            paths += ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { "\(dir)/\($0)" }
+            paths += ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map {
+                "\(dir)/\($0)"
+            }
         }
         var bad = false
         for f in paths {
@@ -80,7 +82,9 @@ struct AgentCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
                 throw fail("--netpolicy-dir \(dir): not a directory", code: 2)
             }
-            paths += ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { "\(dir)/\($0)" }
+            paths += ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map {
+                "\(dir)/\($0)"
+            }
         }
         var bad = false
         for f in paths {

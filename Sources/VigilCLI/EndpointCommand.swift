@@ -61,14 +61,17 @@ struct EndpointCommand: ParsableCommand {
         @Option(help: "The agent's datapath status file.") var statusFile = "/run/vigil/datapath.json"
         func run() throws {
             let status = FileManager.default.contents(atPath: statusFile).flatMap { try? JSONDecoder().decode(DatapathStatus.self, from: $0) }
-            print("NAME".padding(toLength: 16, withPad: " ", startingAt: 0) + "ADDRESS".padding(toLength: 16, withPad: " ", startingAt: 0)
-                  + "IDENTITY  ENFORCING        LABELS")
+            print(
+                "NAME".padding(toLength: 16, withPad: " ", startingAt: 0) + "ADDRESS".padding(toLength: 16, withPad: " ", startingAt: 0)
+                    + "IDENTITY  ENFORCING        LABELS")
             for r in options.manager.list() {
                 let live = status?.endpoints.first { $0.name == r.name }
-                print(r.name.padding(toLength: 16, withPad: " ", startingAt: 0) + r.address.padding(toLength: 16, withPad: " ", startingAt: 0)
-                      + (live.map { "\($0.identity)" } ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0)
-                      + (live.map { $0.enforcing.isEmpty ? "none" : $0.enforcing.joined(separator: ",") } ?? "-").padding(toLength: 17, withPad: " ", startingAt: 0)
-                      + r.fullLabels.description)
+                print(
+                    r.name.padding(toLength: 16, withPad: " ", startingAt: 0) + r.address.padding(toLength: 16, withPad: " ", startingAt: 0)
+                        + (live.map { "\($0.identity)" } ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0)
+                        + (live.map { $0.enforcing.isEmpty ? "none" : $0.enforcing.joined(separator: ",") } ?? "-").padding(
+                            toLength: 17, withPad: " ", startingAt: 0)
+                        + r.fullLabels.description)
             }
         }
     }

@@ -41,7 +41,8 @@ struct FlowsCommand: ParsableCommand {
 
     private func show(_ line: Data) {
         guard let obj = try? JSONSerialization.jsonObject(with: line) as? [String: Any], let flow = obj["flow"] as? [String: Any] else { return }
-        let src = flow["source"] as? [String: Any] ?? [:], dst = flow["destination"] as? [String: Any] ?? [:]
+        let src = flow["source"] as? [String: Any] ?? [:]
+        let dst = flow["destination"] as? [String: Any] ?? [:]
         if let v = verdict, flow["verdict"] as? String != v { return }
         if let id = identity, (src["identity"] as? NSNumber)?.uint32Value != id && (dst["identity"] as? NSNumber)?.uint32Value != id { return }
         if let l = label {
@@ -57,8 +58,9 @@ struct FlowsCommand: ParsableCommand {
         let ports = l4?.value as? [String: Any] ?? [:]
         let proc = (flow["process"] as? [String: Any]).map { " \($0["binary"] as? String ?? "?") pid \($0["pid"] ?? "?")" } ?? ""
         let name: ([String: Any]) -> String = { e in (e["pod_name"] as? String).map { "\($0)(\(e["identity"] ?? "?"))" } ?? "id \(e["identity"] ?? "?")" }
-        print("\(flow["time"] ?? "") \(flow["flow_type"] ?? "") \(flow["verdict"] ?? "") \(flow["drop_reason_desc"].map { "\($0) " } ?? "")"
-              + "\(ip["source"] ?? ""):\(ports["source_port"] ?? "") \(name(src)) -> \(ip["destination"] ?? ""):\(ports["destination_port"] ?? "") \(name(dst)) "
-              + "\(l4?.key ?? "")\(proc)")
+        print(
+            "\(flow["time"] ?? "") \(flow["flow_type"] ?? "") \(flow["verdict"] ?? "") \(flow["drop_reason_desc"].map { "\($0) " } ?? "")"
+                + "\(ip["source"] ?? ""):\(ports["source_port"] ?? "") \(name(src)) -> \(ip["destination"] ?? ""):\(ports["destination_port"] ?? "") \(name(dst)) "
+                + "\(l4?.key ?? "")\(proc)")
     }
 }

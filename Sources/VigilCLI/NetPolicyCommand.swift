@@ -29,7 +29,9 @@ struct NetPolicyCommand: ParsableCommand {
         var failed = false
         for f in files {
             let r = NetworkPolicyLoader.load(path: f)
-            if r.isValid { ok.append(r) } else {
+            if r.isValid {
+                ok.append(r)
+            } else {
                 failed = true
                 for d in r.diagnostics { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
             }
@@ -51,7 +53,8 @@ struct NetPolicyCommand: ParsableCommand {
     }
 
     struct Apply: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Validate a file and put it in the agent's policy directory (replacing a file of the same name).")
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a file and put it in the agent's policy directory (replacing a file of the same name).")
         @Argument var file: String
         @OptionGroup var dir: Dir
         func run() throws {
@@ -72,13 +75,16 @@ struct NetPolicyCommand: ParsableCommand {
         @Argument var name: String
         @OptionGroup var dir: Dir
         func run() throws {
-            let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.dir)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
+                .sorted()
             for f in files {
                 let path = "\(dir.dir)/\(f)"
                 let r = NetworkPolicyLoader.load(path: path)
                 guard r.policies.contains(where: { $0.key == name || $0.name == name }) else { continue }
                 if r.policies.count > 1 {
-                    throw NetPolicyCommand.fail("\(path) defines \(r.policies.count) policies (\(r.policies.map(\.key).joined(separator: ", "))): edit it, or remove the whole file", code: 1)
+                    throw NetPolicyCommand.fail(
+                        "\(path) defines \(r.policies.count) policies (\(r.policies.map(\.key).joined(separator: ", "))): edit it, or remove the whole file",
+                        code: 1)
                 }
                 try FileManager.default.removeItem(atPath: path)
                 print("\(name): removed (\(path))")
@@ -98,7 +104,9 @@ struct NetPolicyCommand: ParsableCommand {
             print("revision \(s.revision), \(s.policyEntries) policy map entries")
             for p in s.policies { print("policy \(p.name) (\(p.kind), \(p.rules) rule\(p.rules == 1 ? "" : "s"), \(p.file))") }
             for e in s.endpoints {
-                print("endpoint \(e.name) \(e.address) identity \(e.identity) enforcing \(e.enforcing.isEmpty ? "none" : e.enforcing.joined(separator: ",")) [\(e.labels)]")
+                print(
+                    "endpoint \(e.name) \(e.address) identity \(e.identity) enforcing \(e.enforcing.isEmpty ? "none" : e.enforcing.joined(separator: ",")) [\(e.labels)]"
+                )
             }
             for e in s.errors { print("error: \(e)") }
         }
@@ -107,11 +115,16 @@ struct NetPolicyCommand: ParsableCommand {
     struct Reset: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove the datapath a stopped agent left in force (endpoints become unenforced).",
-            discussion: "The agent leaves its programs and maps pinned when it stops, so endpoints stay enforced across restarts. This takes them away; run it with no agent running.")
+            discussion:
+                "The agent leaves its programs and maps pinned when it stops, so endpoints stay enforced across restarts. This takes them away; run it with no agent running."
+        )
         @Option(help: "The agent's --datapath-pin-dir.") var pinDir = "/sys/fs/bpf/vigil/datapath"
         func run() throws {
             guard geteuid() == 0 else { throw NetPolicyCommand.fail("needs root", code: 1) }
-            guard FileManager.default.fileExists(atPath: pinDir) else { print("nothing pinned at \(pinDir)"); return }
+            guard FileManager.default.fileExists(atPath: pinDir) else {
+                print("nothing pinned at \(pinDir)")
+                return
+            }
             do { try DatapathKernel.reset(pinDirectory: pinDir) } catch { throw NetPolicyCommand.fail("\(error)", code: 1) }
             print("datapath at \(pinDir) removed")
         }

@@ -42,7 +42,8 @@ struct PolicyCommand: ParsableCommand {
                 if !refusals.isEmpty {
                     failed = true
                     for r in refusals { FileHandle.standardError.write(Data((r.description + "\n").utf8)) }
-                    FileHandle.standardError.write(Data("\(file): \(refusals.count) error\(refusals.count == 1 ? "" : "s") (Vigil would not load it on any kernel)\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("\(file): \(refusals.count) error\(refusals.count == 1 ? "" : "s") (Vigil would not load it on any kernel)\n".utf8))
                 } else if result.isValid {
                     let hooks = result.policies.reduce(0) { $0 + $1.spec.hookCount }
                     let names = result.policies.map(\.name).joined(separator: ", ")

@@ -5,7 +5,7 @@ import PolicyModel
 import PolicyYAML
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension PolicyCommand {

@@ -3,7 +3,7 @@ import Foundation
 import KernelFeatures
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `vigil probe`: what the running kernel offers, and the hook tiers Vigil will use.

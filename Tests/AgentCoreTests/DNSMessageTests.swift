@@ -6,9 +6,10 @@ import XCTest
 final class DNSMessageTests: XCTestCase {
     static func name(_ n: String) -> [UInt8] { n.split(separator: ".").flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) } + [0] }
 
-    static let response: [UInt8] = [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0] + name("www.example.com") + [0, 1, 0, 1]
-        + [0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 0, 30, 0, 6] + [3] + Array("web".utf8) + [0xc0, 0x10] // CNAME web.example.com
-        + [0xc0, 0x2d, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7] // A 192.0.2.7 (name: the CNAME target)
+    static let response: [UInt8] =
+        [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0] + name("www.example.com") + [0, 1, 0, 1]
+        + [0xc0, 0x0c, 0, 5, 0, 1, 0, 0, 0, 30, 0, 6] + [3] + Array("web".utf8) + [0xc0, 0x10]  // CNAME web.example.com
+        + [0xc0, 0x2d, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]  // A 192.0.2.7 (name: the CNAME target)
         + [0xc0, 0x2d, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16] + [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]
 
     func testResponseWithCompressionCnameAndAddresses() throws {
@@ -41,7 +42,12 @@ final class DNSMessageTests: XCTestCase {
         for _ in 0..<20_000 {
             let n = Int.random(in: 0...80, using: &rng)
             var b = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            if b.count > 7 { b[5] = UInt8.random(in: 0...3); b[7] = UInt8.random(in: 0...3); b[4] = 0; b[6] = 0 }
+            if b.count > 7 {
+                b[5] = UInt8.random(in: 0...3)
+                b[7] = UInt8.random(in: 0...3)
+                b[4] = 0
+                b[6] = 0
+            }
             _ = DNSMessage.parse(b)
         }
     }
@@ -58,7 +64,8 @@ final class PipelineDetectorTests: XCTestCase {
         XCTAssertEqual(m?.source.pid, 10)
         XCTAssertEqual(m?.shell.pid, 11)
         XCTAssertNil(d.observe(entry("/usr/bin/python3.11", pid: 21), stdinPipe: 0xdef, stdoutPipe: 0, timeNs: 3))
-        XCTAssertEqual(d.observe(entry("/usr/bin/wget", pid: 20), stdinPipe: 0, stdoutPipe: 0xdef, timeNs: 4)?.shell.pid, 21, "python3.11 counts as an interpreter")
+        XCTAssertEqual(
+            d.observe(entry("/usr/bin/wget", pid: 20), stdinPipe: 0, stdoutPipe: 0xdef, timeNs: 4)?.shell.pid, 21, "python3.11 counts as an interpreter")
     }
 
     func testOtherPipesAndStaleEndsDoNotJoin() {

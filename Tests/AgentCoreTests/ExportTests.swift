@@ -59,9 +59,14 @@ final class ExportTests: XCTestCase {
         XCTAssertFalse(try ExportFilter(json: #"{"pid_set":[77]}"#).matches(exec))
         XCTAssertTrue(try ExportFilter(json: #"{"pid_set":[77]}"#).matches(exec) { [500, 77] }, "and the ancestors, asked only when needed")
         var asked = false
-        XCTAssertTrue(try ExportFilter(json: #"{"pid":[10]}"#).matches(exec) { asked = true; return [] })
+        XCTAssertTrue(
+            try ExportFilter(json: #"{"pid":[10]}"#).matches(exec) {
+                asked = true
+                return []
+            })
         XCTAssertFalse(asked, "filters without pid_set never walk the ancestors")
-        let filters = ExportFilters(allow: try ExportFilter.list(#"{"event_set":["PROCESS_EXEC"]}"#), deny: try ExportFilter.list(#"{"binary_regex":["curl"]}"#))
+        let filters = ExportFilters(
+            allow: try ExportFilter.list(#"{"event_set":["PROCESS_EXEC"]}"#), deny: try ExportFilter.list(#"{"binary_regex":["curl"]}"#))
         XCTAssertFalse(filters.admits(exec))
         XCTAssertFalse(filters.admits(exit))
         XCTAssertTrue(filters.admits(.lostEvents(counts: [:], total: 1, timeNs: 0)), "loss reports always pass")

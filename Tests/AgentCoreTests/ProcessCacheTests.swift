@@ -8,7 +8,7 @@ final class ProcessCacheTests: XCTestCase {
     }
 
     func testExecIDIsTetragonsEncoding() {
-        XCTAssertEqual(ExecIdentity(ktime: 1234, pid: 42).execID(node: "node1"), "bm9kZTE6MTIzNDo0Mg==") // base64("node1:1234:42")
+        XCTAssertEqual(ExecIdentity(ktime: 1234, pid: 42).execID(node: "node1"), "bm9kZTE6MTIzNDo0Mg==")  // base64("node1:1234:42")
     }
 
     /// The hand-written encoder against Foundation's, over every padding case and the extremes.
@@ -69,15 +69,16 @@ final class ProcessCacheTests: XCTestCase {
         XCTAssertEqual(clone?.startTimeNs, 77)
         var exec = entry(2, 25)
         exec.flags = [.execve]
-        let stored = cache.recordExec(exec, kernelParent: ExecIdentity(ktime: 0, pid: 1)) // the kernel's table lacked the parent
+        let stored = cache.recordExec(exec, kernelParent: ExecIdentity(ktime: 0, pid: 1))  // the kernel's table lacked the parent
         XCTAssertEqual(stored.flags, [.execve, .clone])
         XCTAssertEqual(stored.parent, shell.id, "resolved by pid")
         XCTAssertEqual(cache.current(pid: 2), stored)
         XCTAssertNil(cache.entry(child), "the clone image is released")
         var second = entry(2, 30)
         second.flags = [.execve]
-        XCTAssertEqual(cache.recordExec(second, kernelParent: shell.id).flags, [.execve],
-                       "a second exec by the same process replaces an exec'd image: not a clone (Tetragon clears the flag at the first exec)")
+        XCTAssertEqual(
+            cache.recordExec(second, kernelParent: shell.id).flags, [.execve],
+            "a second exec by the same process replaces an exec'd image: not a clone (Tetragon clears the flag at the first exec)")
         let direct = cache.recordExec(entry(3, 40), kernelParent: shell.id)
         XCTAssertFalse(direct.flags.contains(.clone), "no fork seen for pid 3: no clone flag")
     }
@@ -92,7 +93,10 @@ final class ProcessCacheTests: XCTestCase {
 
     func testAncestorsNearestFirst() {
         var cache = ProcessCache()
-        let a = entry(1, 1), b = entry(2, 2, parent: a.id), c = entry(3, 3, parent: b.id), d = entry(4, 4, parent: c.id)
+        let a = entry(1, 1)
+        let b = entry(2, 2, parent: a.id)
+        let c = entry(3, 3, parent: b.id)
+        let d = entry(4, 4, parent: c.id)
         for e in [a, b, c, d] { cache.insert(e) }
         XCTAssertEqual(cache.ancestors(of: d).map(\.pid), [2, 1])
     }
@@ -104,7 +108,7 @@ final class ProcessCacheTests: XCTestCase {
         let kid = entry(2, 2, parent: root.id)
         cache.insert(kid)
         cache.insert(entry(3, 3))
-        cache.markExited(root.id) // still referenced by kid
+        cache.markExited(root.id)  // still referenced by kid
         cache.insert(entry(4, 4))
         XCTAssertEqual(cache.count, 3)
         XCTAssertEqual(cache.evictions, 1)

@@ -1,6 +1,7 @@
-@testable import AgentRuntime
 import Foundation
 import XCTest
+
+@testable import AgentRuntime
 
 /// AgentOptions is the one table of the agent's settings: every flag has a config key that
 /// sets the configuration the same way, and bad values are refused the same way by both.
@@ -39,12 +40,18 @@ final class AgentOptionsTests: XCTestCase {
             let v = sample(o)
             var byFlag = AgentConfiguration(nodeName: "n")
             let argv = o.kind == .flag ? ["--\(o.name)"] : ["--\(o.name)", v]
-            do { try AgentOptions.parse(argv, into: &byFlag) } catch { XCTFail("--\(o.name) \(v): \(error)"); continue }
+            do { try AgentOptions.parse(argv, into: &byFlag) } catch {
+                XCTFail("--\(o.name) \(v): \(error)")
+                continue
+            }
             var byFile = AgentConfiguration(nodeName: "n")
             let yamlValue = v.hasPrefix("{") ? "'\(v)'" : v
             let path = try writeConfig("\(o.name): \(yamlValue)\n")
             defer { try? FileManager.default.removeItem(atPath: path) }
-            do { try AgentOptions.parse(["--config", path], into: &byFile) } catch { XCTFail("\(o.name): \(v) in a file: \(error)"); continue }
+            do { try AgentOptions.parse(["--config", path], into: &byFile) } catch {
+                XCTFail("\(o.name): \(v) in a file: \(error)")
+                continue
+            }
             XCTAssertEqual(fingerprint(byFlag), fingerprint(byFile), "--\(o.name) and the config key \(o.name) differ")
             XCTAssertNotEqual(fingerprint(byFlag), blank, "--\(o.name) \(v) changed nothing")
         }

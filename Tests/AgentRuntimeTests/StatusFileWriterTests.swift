@@ -1,6 +1,7 @@
-@testable import AgentRuntime
 import Foundation
 import XCTest
+
+@testable import AgentRuntime
 
 final class StatusFileWriterTests: XCTestCase {
     private func inode(_ path: String) -> UInt64? {

@@ -10,8 +10,9 @@ final class BPFErrorTests: XCTestCase {
     }
 
     func testDescriptionSaysWhatFailedOnWhatAndWhy() {
-        let e = BPFError(operation: "bpf_object__load", subject: "object x", errno: 13,
-                         libbpfLog: "libbpf: a\nlibbpf: b\ninvalid read from stack R1 off=64 size=1\n")
+        let e = BPFError(
+            operation: "bpf_object__load", subject: "object x", errno: 13,
+            libbpfLog: "libbpf: a\nlibbpf: b\ninvalid read from stack R1 off=64 size=1\n")
         XCTAssertTrue(e.description.hasPrefix("object x: bpf_object__load: Permission denied (EACCES)"), e.description)
         XCTAssertEqual(e.logTail(lines: 1), "invalid read from stack R1 off=64 size=1")
         XCTAssertEqual(e.reason, "Permission denied")

@@ -24,7 +24,8 @@ final class TracepointFormatTests: XCTestCase {
     func testParsesFieldsInOrderWithCommonFields() throws {
         let f = try XCTUnwrap(TracepointFormat(subsystem: "syscalls", event: "sys_enter_openat", text: Self.openat))
         XCTAssertEqual(f.id, 782)
-        XCTAssertEqual(f.fields.map(\.name), ["common_type", "common_flags", "common_preempt_count", "common_pid", "__syscall_nr", "dfd", "filename", "flags", "mode"])
+        XCTAssertEqual(
+            f.fields.map(\.name), ["common_type", "common_flags", "common_preempt_count", "common_pid", "__syscall_nr", "dfd", "filename", "flags", "mode"])
         XCTAssertEqual(f.fields[6].offset, 24)
         XCTAssertEqual(f.fields[6].size, 8)
         XCTAssertTrue(f.fields[6].isPointer)

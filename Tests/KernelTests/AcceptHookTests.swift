@@ -12,28 +12,28 @@ final class AcceptHookTests: XCTestCase {
     /// child accepts (a pre-forking server); "exec": the process execs a new image that keeps
     /// the socket and accepts.
     static let serverScript = """
-    import os, socket, sys
-    host = sys.argv[2]
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    if host == "::":
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind((host, 0))
-    s.listen(8)
-    if sys.argv[1] == "exec":
-        os.set_inheritable(s.fileno(), True)
-        accept = "import os, socket, sys; s = socket.socket(fileno=int(sys.argv[1])); print(s.getsockname()[1], os.getpid(), flush=True); c, _ = s.accept(); c.recv(16); c.close()"
-        os.execv(sys.executable, [sys.executable, "-c", accept, str(s.fileno())])
-    child = os.fork() if sys.argv[1] == "worker" else 0
-    if child:
-        print(s.getsockname()[1], child, flush=True)
-        os.waitpid(child, 0)
-        sys.exit(0)
-    if sys.argv[1] != "worker":
-        print(s.getsockname()[1], os.getpid(), flush=True)
-    c, _ = s.accept()
-    c.recv(16)
-    c.close()
-    """
+        import os, socket, sys
+        host = sys.argv[2]
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if host == "::":
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind((host, 0))
+        s.listen(8)
+        if sys.argv[1] == "exec":
+            os.set_inheritable(s.fileno(), True)
+            accept = "import os, socket, sys; s = socket.socket(fileno=int(sys.argv[1])); print(s.getsockname()[1], os.getpid(), flush=True); c, _ = s.accept(); c.recv(16); c.close()"
+            os.execv(sys.executable, [sys.executable, "-c", accept, str(s.fileno())])
+        child = os.fork() if sys.argv[1] == "worker" else 0
+        if child:
+            print(s.getsockname()[1], child, flush=True)
+            os.waitpid(child, 0)
+            sys.exit(0)
+        if sys.argv[1] != "worker":
+            print(s.getsockname()[1], os.getpid(), flush=True)
+        c, _ = s.accept()
+        c.recv(16)
+        c.close()
+        """
 
     struct Server {
         let process: Process
@@ -79,8 +79,10 @@ final class AcceptHookTests: XCTestCase {
         let all = try agent.waitForAll { e in
             e.contains { $0.kind == "process_accept" && local($0) } && e.contains { $0.kind == "process_close" && local($0) }
         }
-        return (try XCTUnwrap(all.first { $0.kind == "process_accept" && local($0) }, "process_accept on port \(port)"),
-                try XCTUnwrap(all.first { $0.kind == "process_close" && local($0) }, "process_close of the accepted end"))
+        return (
+            try XCTUnwrap(all.first { $0.kind == "process_accept" && local($0) }, "process_accept on port \(port)"),
+            try XCTUnwrap(all.first { $0.kind == "process_close" && local($0) }, "process_close of the accepted end")
+        )
     }
 
     func testHandshakeNamesTheListenerOwnerWithItsExecIdentity() throws {
@@ -184,10 +186,14 @@ final class AcceptHookTests: XCTestCase {
         let peer = try NetnsPeer(subnet: 36)
         defer { peer.remove() }
         let agent = try AgentHarness(extraArguments: ["--accept-hook", "handshake"])
-        let hostListener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0) // same port, this process, host namespace
+        let hostListener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)  // same port, this process, host namespace
         defer { close(hostListener) }
-        var any = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: UInt16(2224).bigEndian, sin_addr: in_addr(s_addr: 0), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
-        XCTAssertEqual(withUnsafePointer(to: &any) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(hostListener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }, 0)
+        var any = sockaddr_in(
+            sin_family: sa_family_t(AF_INET), sin_port: UInt16(2224).bigEndian, sin_addr: in_addr(s_addr: 0), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        XCTAssertEqual(
+            withUnsafePointer(to: &any) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(hostListener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }, 0)
         XCTAssertEqual(listen(hostListener, 8), 0)
         let nc = try peer.serve(["/bin/busybox", "nc", "-l", "-p", "2224"], readyWhen: "netstat -ltn | grep -q ':2224 '")
         let client = try KernelTest.run("/usr/bin/bash", ["-c", "exec 3<>/dev/tcp/\(peer.peerAddress)/2224"])

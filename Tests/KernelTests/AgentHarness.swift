@@ -28,13 +28,16 @@ final class AgentHarness {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil")
         process.executableURL = exe
         // the datapath's endpoint records and status are the test's own (never the machine's /run/vigil)
-        var datapathArgs = extraArguments.contains("--endpoint-state-dir") ? []
+        var datapathArgs =
+            extraArguments.contains("--endpoint-state-dir")
+            ? []
             : ["--endpoint-state-dir", directory + "/endpoints", "--datapath-status-file", directory + "/datapath.json"]
         if !extraArguments.contains("--datapath-pin-dir") {
             ownedPinDirectory = "/sys/fs/bpf/vigil-test-\(getpid())-\(UUID().uuidString.prefix(8))"
             datapathArgs += ["--datapath-pin-dir", ownedPinDirectory!]
         }
-        process.arguments = ["agent", "--node-name", "test-node", "--export-file", exportPath, "--status-file", directory + "/status.json"]
+        process.arguments =
+            ["agent", "--node-name", "test-node", "--export-file", exportPath, "--status-file", directory + "/status.json"]
             + policyArgs + datapathArgs + extraArguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
@@ -46,7 +49,10 @@ final class AgentHarness {
         while Date() < deadline {
             if expectFailure && !process.isRunning { return }
             if !expectFailure, let text = try? String(contentsOfFile: exportPath, encoding: .utf8), text.contains(me),
-               FileManager.default.fileExists(atPath: statusPath) { return }
+                FileManager.default.fileExists(atPath: statusPath)
+            {
+                return
+            }
             if !process.isRunning { break }
             usleep(50_000)
         }
@@ -95,6 +101,21 @@ final class AgentHarness {
             if done(all) { return all }
             usleep(100_000)
         } while Date() < deadline
+        return all
+    }
+
+    /// Every event the kernel produced before this call, exported: hook, exec and exit records
+    /// share one ordered ring buffer, so once a process started now has its exec in the export,
+    /// everything before it is there too. What a test checks for absence, it checks after this.
+    @discardableResult
+    func barrier(file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        let pid = Int(p.processIdentifier)
+        let all = try waitForAll { evs in evs.contains { $0.kind == "process_exec" && $0.pid == pid } }
+        XCTAssertTrue(all.contains { $0.kind == "process_exec" && $0.pid == pid }, "the barrier process's exec never came", file: file, line: line)
         return all
     }
 

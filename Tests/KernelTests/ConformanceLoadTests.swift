@@ -71,7 +71,9 @@ final class ConformanceLoadTests: XCTestCase {
             let body = "#\(Self.column)\n" + files.map { "\($0)\t\(computed[$0]!)" }.joined(separator: "\n") + "\n"
             try? body.write(toFile: tsv, atomically: true, encoding: .utf8)
             let sample = mismatches.prefix(5).map { "\($0): documented \(documented?[$0] ?? "(none)"), got \(computed[$0]!)" }
-            XCTFail("docs/conformance-load.md column '\(Self.column)' differs in \(mismatches.count) rows (computed column written to \(tsv); merge with scripts/conformance-table):\n" + sample.joined(separator: "\n"))
+            XCTFail(
+                "docs/conformance-load.md column '\(Self.column)' differs in \(mismatches.count) rows (computed column written to \(tsv); merge with scripts/conformance-table):\n"
+                    + sample.joined(separator: "\n"))
         }
     }
 }

@@ -34,22 +34,22 @@ final class ConnectDenyTests: XCTestCase {
         try FileManager.default.copyItem(atPath: "/usr/bin/bash", toPath: allowed)
         // The form users write (Tetragon's lsmhooks), with destination operators on the sockaddr.
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: deny-lateral}
-        spec:
-          lsmhooks:
-          - hook: socket_connect
-            args: [{index: 0, type: socket}, {index: 1, type: sockaddr}]
-            selectors:
-            - matchArgs:
-              - {index: 1, operator: DAddr, values: ["127.0.0.0/8"]}
-              - {index: 1, operator: DPort, values: ["\(port)"]}
-              matchBinaries:
-              - {operator: NotIn, values: ["\(allowed)"]}
-              matchActions:
-              - {action: Override, argError: -1}
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: deny-lateral}
+            spec:
+              lsmhooks:
+              - hook: socket_connect
+                args: [{index: 0, type: socket}, {index: 1, type: sockaddr}]
+                selectors:
+                - matchArgs:
+                  - {index: 1, operator: DAddr, values: ["127.0.0.0/8"]}
+                  - {index: 1, operator: DPort, values: ["\(port)"]}
+                  matchBinaries:
+                  - {operator: NotIn, values: ["\(allowed)"]}
+                  matchActions:
+                  - {action: Override, argError: -1}
+            """
         let agent = try AgentHarness(policies: [policy])
         let tiers = try Self.tiers(agent)
         XCTAssertEqual(tiers, Self.lsmActive ? ["lsm"] : ["cgroup/connect4", "cgroup/connect6"], "LSM where the kernel has it, cgroup programs elsewhere")
@@ -80,21 +80,21 @@ final class ConnectDenyTests: XCTestCase {
         let (lfd, port) = try PolicySocketTests.listener()
         defer { close(lfd) }
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: refuse-port}
-        spec:
-          kprobes:
-          - call: tcp_connect
-            syscall: false
-            args: [{index: 0, type: sock}]
-            selectors:
-            - matchArgs:
-              - {index: 0, operator: DPort, values: ["\(port)"]}
-              - {index: 0, operator: DAddr, values: ["127.0.0.1"]}
-              matchActions:
-              - {action: Override, argError: -111}
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: refuse-port}
+            spec:
+              kprobes:
+              - call: tcp_connect
+                syscall: false
+                args: [{index: 0, type: sock}]
+                selectors:
+                - matchArgs:
+                  - {index: 0, operator: DPort, values: ["\(port)"]}
+                  - {index: 0, operator: DAddr, values: ["127.0.0.1"]}
+                  matchActions:
+                  - {action: Override, argError: -111}
+            """
         let agent = try AgentHarness(policies: [policy])
         XCTAssertEqual(try Self.tiers(agent), ["cgroup/connect4", "cgroup/connect6"])
         XCTAssertEqual(PolicySocketTests.connectTo(port), ECONNREFUSED, "argError becomes the caller's errno")
@@ -102,7 +102,9 @@ final class ConnectDenyTests: XCTestCase {
         let u = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(u) }
         var addr = PolicySocketTests.loopback(port: port)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(u, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(u, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         XCTAssertEqual(rc, 0, "a UDP connect is left alone: \(errno)")
         let events = try agent.waitForEvents("process_kprobe") { !$0.isEmpty }
         let e = try XCTUnwrap(events.first)
@@ -124,18 +126,18 @@ final class ConnectDenyTests: XCTestCase {
         let (lfd2, otherPort) = try PolicySocketTests.listener()
         defer { close(lfd2) }
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: kill-on-connect}
-        spec:
-          kprobes:
-          - call: tcp_connect
-            syscall: false
-            args: [{index: 0, type: sock}]
-            selectors:
-            - matchArgs: [{index: 0, operator: DPort, values: ["\(port)"]}]
-              matchActions: [{action: Sigkill}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: kill-on-connect}
+            spec:
+              kprobes:
+              - call: tcp_connect
+                syscall: false
+                args: [{index: 0, type: sock}]
+                selectors:
+                - matchArgs: [{index: 0, operator: DPort, values: ["\(port)"]}]
+                  matchActions: [{action: Sigkill}]
+            """
         let agent = try AgentHarness(policies: [policy])
         let want = FeatureProbe.shared.isSupported(.fentry) || FeatureProbe.shared.isSupported(.kprobe) ? ["fentry", "kprobe"] : ["cgroup/connect4"]
         let tiers = try Self.tiers(agent)
@@ -143,7 +145,7 @@ final class ConnectDenyTests: XCTestCase {
         // the inner bash connects and is killed; the outer one reports how it ended
         let killed = try KernelTest.run("/usr/bin/bash", ["-c", "bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(port); echo ALIVE$((1+1)) >&2'; exit $?"])
         XCTAssertEqual(killed.status, 137, "SIGKILL before the connect returns: \(killed.stderr)")
-        XCTAssertFalse(killed.stderr.contains("ALIVE2"), "nothing ran after the connect") // bash echoes the killed command line, not its output
+        XCTAssertFalse(killed.stderr.contains("ALIVE2"), "nothing ran after the connect")  // bash echoes the killed command line, not its output
         let other = try KernelTest.run("/usr/bin/bash", ["-c", "bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(otherPort)'; exit $?"])
         XCTAssertEqual(other.status, 0, other.stderr)
         let events = try agent.waitForEvents("process_kprobe") { !$0.isEmpty }

@@ -7,24 +7,24 @@ import XCTest
 /// the tc programs decide by identity, flow events name the process.
 final class DatapathTests: XCTestCase {
     static let appPolicies = """
-    apiVersion: cilium.io/v2
-    kind: CiliumNetworkPolicy
-    metadata: {name: backend-from-frontend}
-    spec:
-      endpointSelector: {matchLabels: {app: backend}}
-      ingress:
-      - fromEndpoints: [{matchLabels: {app: frontend}}]
-        toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
-    ---
-    apiVersion: cilium.io/v2
-    kind: CiliumNetworkPolicy
-    metadata: {name: db-from-backend}
-    spec:
-      endpointSelector: {matchLabels: {app: db}}
-      ingress:
-      - fromEndpoints: [{matchLabels: {app: backend}}]
-        toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
-    """
+        apiVersion: cilium.io/v2
+        kind: CiliumNetworkPolicy
+        metadata: {name: backend-from-frontend}
+        spec:
+          endpointSelector: {matchLabels: {app: backend}}
+          ingress:
+          - fromEndpoints: [{matchLabels: {app: frontend}}]
+            toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+        ---
+        apiVersion: cilium.io/v2
+        kind: CiliumNetworkPolicy
+        metadata: {name: db-from-backend}
+        spec:
+          endpointSelector: {matchLabels: {app: db}}
+          ingress:
+          - fromEndpoints: [{matchLabels: {app: backend}}]
+            toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
+        """
 
     static func threeTiers() throws -> EndpointFixture {
         try EndpointFixture([("frontend", ["app": "frontend"]), ("backend", ["app": "backend"]), ("db", ["app": "db"])])
@@ -66,11 +66,17 @@ final class DatapathTests: XCTestCase {
         XCTAssertNotEqual(nc.status, 0, "frontend cannot reach db")
         XCTAssertNil(try f.connect(from: "frontend", to: f.address("backend"), port: 9999, timeout: 0.5), "a port the policy does not name is dropped")
 
-        let frontendID = try Self.identity(f, "frontend"), dbID = try Self.identity(f, "db")
-        let all = try flows(agent) { fl in fl.contains { $0["verdict"] as? String == "DROPPED" && ($0["process"] as? [String: Any])?["binary"] as? String == "/usr/bin/busybox" } }
-        let drop = try XCTUnwrap(all.first { $0["verdict"] as? String == "DROPPED" && ($0["process"] as? [String: Any]) != nil
-                                             && (($0["l4"] as? [String: Any])?["TCP"] as? [String: Any])?["destination_port"] as? Int == 5432 },
-                                 "a drop event for frontend -> db:5432 with its process")
+        let frontendID = try Self.identity(f, "frontend")
+        let dbID = try Self.identity(f, "db")
+        let all = try flows(agent) { fl in
+            fl.contains { $0["verdict"] as? String == "DROPPED" && ($0["process"] as? [String: Any])?["binary"] as? String == "/usr/bin/busybox" }
+        }
+        let drop = try XCTUnwrap(
+            all.first {
+                $0["verdict"] as? String == "DROPPED" && ($0["process"] as? [String: Any]) != nil
+                    && (($0["l4"] as? [String: Any])?["TCP"] as? [String: Any])?["destination_port"] as? Int == 5432
+            },
+            "a drop event for frontend -> db:5432 with its process")
         XCTAssertEqual(drop["drop_reason_desc"] as? String, "POLICY_DENIED")
         XCTAssertEqual((drop["source"] as? [String: Any])?["identity"] as? Int, frontendID)
         XCTAssertEqual((drop["destination"] as? [String: Any])?["identity"] as? Int, dbID)
@@ -81,8 +87,11 @@ final class DatapathTests: XCTestCase {
         XCTAssertEqual(proc["pid"] as? Int, Int(nc.pid), "the process that tried, by pid (the shell execs ip, which execs nc)")
         XCTAssertNotNil(proc["exec_id"], "joinable to process_exec")
         // the allowed flow's NEW event names the rule
-        let allowed = try XCTUnwrap(all.first { $0["flow_type"] as? String == "NEW" && $0["traffic_direction"] as? String == "INGRESS"
-                                                && (($0["l4"] as? [String: Any])?["TCP"] as? [String: Any])?["destination_port"] as? Int == 8080 })
+        let allowed = try XCTUnwrap(
+            all.first {
+                $0["flow_type"] as? String == "NEW" && $0["traffic_direction"] as? String == "INGRESS"
+                    && (($0["l4"] as? [String: Any])?["TCP"] as? [String: Any])?["destination_port"] as? Int == 8080
+            })
         XCTAssertEqual(allowed["ingress_allowed_by"] as? [String], ["default/backend-from-frontend spec.ingress[0]"])
 
         // a burst of denied datagrams on one flow is one drop report (at most one a second per flow)
@@ -91,10 +100,14 @@ final class DatapathTests: XCTestCase {
             defer { close(u) }
             var sa = Sockets.sockaddr(f.address("db"), 5433)
             for _ in 0..<50 {
-                _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(u, "x", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                _ = withUnsafePointer(to: &sa) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(u, "x", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
             }
         }
-        let udpDrops = { (fl: [[String: Any]]) in fl.filter { $0["verdict"] as? String == "DROPPED" && (($0["l4"] as? [String: Any])?["UDP"] as? [String: Any])?["destination_port"] as? Int == 5433 } }
+        let udpDrops = { (fl: [[String: Any]]) in
+            fl.filter { $0["verdict"] as? String == "DROPPED" && (($0["l4"] as? [String: Any])?["UDP"] as? [String: Any])?["destination_port"] as? Int == 5433 }
+        }
         _ = try flows(agent) { !udpDrops($0).isEmpty }
         usleep(300_000)
         XCTAssertEqual(udpDrops(try flows(agent) { _ in true }).count, 1, "50 dropped datagrams of one flow within a second: one report")
@@ -121,16 +134,18 @@ final class DatapathTests: XCTestCase {
         defer { close(l) }
         let l2 = try EndpointFixture.inside(netns: ns) { try Sockets.listen(address: "0.0.0.0", port: 6001) }
         defer { close(l2) }
-        _ = try f.startAgent(policies: ["legacy.yaml": """
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata: {name: legacy}
-        spec:
-          endpointSelector: {matchLabels: {app: legacy}}
-          ingress:
-          - fromEndpoints: [{matchLabels: {app: client}}]
-            toPorts: [{ports: [{port: "6000"}]}]
-        """])
+        _ = try f.startAgent(policies: [
+            "legacy.yaml": """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: legacy}
+            spec:
+              endpointSelector: {matchLabels: {app: legacy}}
+              ingress:
+              - fromEndpoints: [{matchLabels: {app: client}}]
+                toPorts: [{ports: [{port: "6000"}]}]
+            """
+        ])
         let ok = try XCTUnwrap(try f.connect(from: "client", to: adopted.address, port: 6000), "allowed into the adopted namespace")
         close(ok)
         XCTAssertNil(try f.connect(from: "client", to: adopted.address, port: 6001, timeout: 0.5), "its policy is enforced")
@@ -183,23 +198,25 @@ final class DatapathTests: XCTestCase {
         XCTAssertNil(try f.connect(from: "frontend", to: f.address("db"), port: 5432, timeout: 0.5), "deleted: dropped again")
 
         // revoking what allowed it cuts it at its next packet
-        try f.write(policy: "app.yaml", """
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata: {name: db-from-backend}
-        spec:
-          endpointSelector: {matchLabels: {app: db}}
-          ingress:
-          - fromEndpoints: [{matchLabels: {app: backend}}]
-            toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
-        ---
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata: {name: backend-closed}
-        spec:
-          endpointSelector: {matchLabels: {app: backend}}
-          ingress: [{}]
-        """)
+        try f.write(
+            policy: "app.yaml",
+            """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: db-from-backend}
+            spec:
+              endpointSelector: {matchLabels: {app: db}}
+              ingress:
+              - fromEndpoints: [{matchLabels: {app: backend}}]
+                toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
+            ---
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: backend-closed}
+            spec:
+              endpointSelector: {matchLabels: {app: backend}}
+              ingress: [{}]
+            """)
         try f.waitForRevision { s in ((s["policies"] as? [[String: Any]]) ?? []).contains { $0["name"] as? String == "default/backend-closed" } }
         XCTAssertFalse(Sockets.exchange("revoked", from: c, to: s, timeout: 1), "a flow the new policy no longer allows is dropped")
     }
@@ -246,10 +263,14 @@ final class DatapathTests: XCTestCase {
         let f = try EndpointFixture([("client", ["app": "client"]), ("worldly", ["app": "worldly"])])
         defer { f.remove() }
         // two "outside" hosts: 10.200.41.2 (inside the allowed CIDR) and 10.200.42.2 (in its except)
-        let allowedPeer = try NetnsPeer(subnet: 41), exceptPeer = try NetnsPeer(subnet: 42)
-        defer { allowedPeer.remove(); exceptPeer.remove() }
+        let allowedPeer = try NetnsPeer(subnet: 41)
+        let exceptPeer = try NetnsPeer(subnet: 42)
+        defer {
+            allowedPeer.remove()
+            exceptPeer.remove()
+        }
         var peerListeners: [Int32] = []
-        defer { peerListeners.forEach { close($0) } }
+        defer { for l in peerListeners { close(l) } }
         for p in [allowedPeer, exceptPeer] {
             try NetnsPeer.ip(["-n", p.name, "route", "add", "default", "via", p.hostAddress])
             peerListeners.append(try EndpointFixture.inside(netns: p.name) { try Sockets.listen(address: "0.0.0.0", port: 9000) })
@@ -258,28 +279,30 @@ final class DatapathTests: XCTestCase {
         defer { close(hostListener) }
         let hostOther = try Sockets.listen(address: "0.0.0.0", port: 9002)
         defer { close(hostOther) }
-        _ = try f.startAgent(policies: ["egress.yaml": """
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata: {name: client-egress}
-        spec:
-          endpointSelector: {matchLabels: {app: client}}
-          egress:
-          - toCIDRSet:
-            - cidr: 10.200.0.0/16
-              except: [10.200.42.0/24]
-            toPorts: [{ports: [{port: "9000", protocol: TCP}]}]
-          - toEntities: [host]
-            toPorts: [{ports: [{port: "9001", protocol: TCP}]}]
-        ---
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata: {name: worldly-egress}
-        spec:
-          endpointSelector: {matchLabels: {app: worldly}}
-          egress:
-          - toEntities: [world]
-        """])
+        _ = try f.startAgent(policies: [
+            "egress.yaml": """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: client-egress}
+            spec:
+              endpointSelector: {matchLabels: {app: client}}
+              egress:
+              - toCIDRSet:
+                - cidr: 10.200.0.0/16
+                  except: [10.200.42.0/24]
+                toPorts: [{ports: [{port: "9000", protocol: TCP}]}]
+              - toEntities: [host]
+                toPorts: [{ports: [{port: "9001", protocol: TCP}]}]
+            ---
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: worldly-egress}
+            spec:
+              endpointSelector: {matchLabels: {app: worldly}}
+              egress:
+              - toEntities: [world]
+            """
+        ])
         func reaches(_ from: String, _ addr: String, _ port: UInt16) throws -> Bool {
             guard let fd = try f.connect(from: from, to: addr, port: port, timeout: 1) else { return false }
             close(fd)
@@ -297,18 +320,20 @@ final class DatapathTests: XCTestCase {
     func testDenyRuleBeatsAllowRule() throws {
         let f = try EndpointFixture([("frontend", ["app": "frontend"]), ("backend", ["app": "backend"]), ("admin", ["app": "admin"])])
         defer { f.remove() }
-        let agent = try f.startAgent(policies: ["deny.yaml": """
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata: {name: backend-open-but-not-to-frontend}
-        spec:
-          endpointSelector: {matchLabels: {app: backend}}
-          ingress:
-          - fromEntities: [all]
-          ingressDeny:
-          - fromEndpoints: [{matchLabels: {app: frontend}}]
-            toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
-        """])
+        let agent = try f.startAgent(policies: [
+            "deny.yaml": """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: backend-open-but-not-to-frontend}
+            spec:
+              endpointSelector: {matchLabels: {app: backend}}
+              ingress:
+              - fromEntities: [all]
+              ingressDeny:
+              - fromEndpoints: [{matchLabels: {app: frontend}}]
+                toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+            """
+        ])
         let l = try f.listen(in: "backend", port: 8080)
         defer { close(l) }
         let l2 = try f.listen(in: "backend", port: 8081)
@@ -326,17 +351,19 @@ final class DatapathTests: XCTestCase {
     func testKubernetesNetworkPolicyIsEnforced() throws {
         let f = try EndpointFixture([("web", ["role": "web"]), ("api", ["role": "api"]), ("other", ["role": "other"])])
         defer { f.remove() }
-        _ = try f.startAgent(policies: ["k8s.yaml": """
-        apiVersion: networking.k8s.io/v1
-        kind: NetworkPolicy
-        metadata: {name: api-from-web, namespace: default}
-        spec:
-          podSelector: {matchLabels: {role: api}}
-          policyTypes: [Ingress]
-          ingress:
-          - from: [{podSelector: {matchLabels: {role: web}}}]
-            ports: [{protocol: TCP, port: 7000, endPort: 7010}]
-        """])
+        _ = try f.startAgent(policies: [
+            "k8s.yaml": """
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata: {name: api-from-web, namespace: default}
+            spec:
+              podSelector: {matchLabels: {role: api}}
+              policyTypes: [Ingress]
+              ingress:
+              - from: [{podSelector: {matchLabels: {role: web}}}]
+                ports: [{protocol: TCP, port: 7000, endPort: 7010}]
+            """
+        ])
         let l = try f.listen(in: "api", port: 7005)
         defer { close(l) }
         let l2 = try f.listen(in: "api", port: 7011)

@@ -32,8 +32,10 @@ final class EndpointFixture {
     /// Starts the agent on these endpoints with `policies` (file name -> YAML) in its policy directory.
     func startAgent(policies: [String: String] = [:]) throws -> AgentHarness {
         for (name, text) in policies { try write(policy: name, text) }
-        let a = try AgentHarness(extraArguments: ["--endpoint-state-dir", manager.stateDirectory, "--netpolicy-dir", policyDirectory,
-                                                  "--datapath-status-file", directory + "/datapath.json", "--datapath-pin-dir", pinDirectory])
+        let a = try AgentHarness(extraArguments: [
+            "--endpoint-state-dir", manager.stateDirectory, "--netpolicy-dir", policyDirectory,
+            "--datapath-status-file", directory + "/datapath.json", "--datapath-pin-dir", pinDirectory,
+        ])
         agent = a
         try waitForRevision { _ in true }
         return a
@@ -50,7 +52,8 @@ final class EndpointFixture {
         var last: [String: Any] = [:]
         while Date() < deadline {
             if let data = FileManager.default.contents(atPath: directory + "/datapath.json"),
-               let s = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                let s = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            {
                 last = s
                 if done(s) { return s }
             }
@@ -83,7 +86,7 @@ final class EndpointFixture {
     static func setns(_ fd: Int32) -> Int32 {
         typealias Fn = @convention(c) (Int32, Int32) -> Int32
         guard let sym = dlsym(dlopen(nil, RTLD_NOW), "setns") else { return -1 }
-        return unsafeBitCast(sym, to: Fn.self)(fd, 0x4000_0000) // CLONE_NEWNET
+        return unsafeBitCast(sym, to: Fn.self)(fd, 0x4000_0000)  // CLONE_NEWNET
     }
 
     /// A TCP listener on `port` in endpoint `name` (fd).
@@ -134,7 +137,9 @@ enum Sockets {
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
         var sa = sockaddr(address, port)
-        let ok = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let ok = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard ok == 0, Glibc.listen(fd, 64) == 0 else { throw KernelTest.Stop(reason: "listen \(address):\(port): errno \(errno)") }
         return fd
     }
@@ -142,14 +147,25 @@ enum Sockets {
     static func connect(address: String, port: UInt16, timeout: Double) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         var sa = sockaddr(address, port)
-        let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        if r != 0 && errno != EINPROGRESS { close(fd); return nil }
+        let r = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if r != 0 && errno != EINPROGRESS {
+            close(fd)
+            return nil
+        }
         var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&p, 1, Int32(timeout * 1000)) == 1 else { close(fd); return nil }
+        guard poll(&p, 1, Int32(timeout * 1000)) == 1 else {
+            close(fd)
+            return nil
+        }
         var err: Int32 = 0
         var len = socklen_t(4)
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
-        guard err == 0 else { close(fd); return nil }
+        guard err == 0 else {
+            close(fd)
+            return nil
+        }
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
         return fd

@@ -51,7 +51,7 @@ final class ExecTracepointTests: XCTestCase {
     /// quarter of the ring wakes it at once (bpf/include/vigil_shared_maps.h).
     func testReaderIsWokenOncePerQuarterOfTheRing() throws {
         try KernelTest.require(.tracepoint)
-        let sensor = try ProcessSensor(ringBufferBytes: 64 * 1024) // wakes every 16 KiB
+        let sensor = try ProcessSensor(ringBufferBytes: 64 * 1024)  // wakes every 16 KiB
         try sensor.attach()
         defer { sensor.detach() }
         var execs = 0
@@ -61,7 +61,7 @@ final class ExecTracepointTests: XCTestCase {
         }
         let epfd = ring.epollFD
         func woken(withinMs ms: Int32) -> Bool {
-            var p = pollfd(fd: epfd, events: Int16(POLLIN), revents: 0) // the epoll fd is readable once woken
+            var p = pollfd(fd: epfd, events: Int16(POLLIN), revents: 0)  // the epoll fd is readable once woken
             return poll(&p, 1, ms) > 0
         }
         try ring.consume()
@@ -120,7 +120,7 @@ final class ExecTracepointTests: XCTestCase {
         XCTAssertEqual(r.entry.namespaces.inodes.count, 10)
         // the child shares every namespace of ours (ABI order: VIGIL_NS_UTS ... VIGIL_NS_USER)
         for (i, name) in ["uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time", "time_for_children", "cgroup", "user"].enumerated() {
-            guard let own = Self.namespaceInode("/proc/self/ns/\(name)") else { continue } // time: Linux 5.6+
+            guard let own = Self.namespaceInode("/proc/self/ns/\(name)") else { continue }  // time: Linux 5.6+
             XCTAssertEqual(r.entry.namespaces.inodes[i], own, "\(name) namespace inode")
         }
         XCTAssertGreaterThan(r.entry.id.ktime, 0)
@@ -131,7 +131,9 @@ final class ExecTracepointTests: XCTestCase {
         // Threads are not processes: a program that only starts threads forks nothing.
         let threads = Process()
         threads.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        threads.arguments = ["-c", "import threading\nts=[threading.Thread(target=lambda: None) for _ in range(5)]\n[t.start() for t in ts]\n[t.join() for t in ts]"]
+        threads.arguments = [
+            "-c", "import threading\nts=[threading.Thread(target=lambda: None) for _ in range(5)]\n[t.start() for t in ts]\n[t.join() for t in ts]",
+        ]
         try threads.run()
         let tpid = UInt32(threads.processIdentifier)
         threads.waitUntilExit()

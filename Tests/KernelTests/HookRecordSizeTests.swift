@@ -17,8 +17,9 @@ final class HookRecordSizeTests: XCTestCase {
         let sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
         try sensor.attach()
         defer { sensor.detach() }
-        let manager = PolicyManager(shared: .init(try sensor.sharedMaps()),
-                                    environment: .running)
+        let manager = PolicyManager(
+            shared: .init(try sensor.sharedMaps()),
+            environment: .running)
         defer { manager.unloadAll() }
         for (name, prefix) in [("size-no-args", nil), ("size-two-args", "/etc/")] {
             let yaml = PolicyTracepointTests.openatPolicy(name: name, prefix: prefix, binary: Self.cat)
@@ -32,7 +33,7 @@ final class HookRecordSizeTests: XCTestCase {
             if HookRecordDecoder.isHookRecord(bytes), let (r, loaded) = manager.decode(bytes) {
                 sizes[loaded.plan.policyName, default: []].insert(bytes.count)
                 switch r.args.last?.value {
-                case .string(let p)?, .file(let p, _)?: paths.append(p) // a filtered filename is the opened file
+                case .string(let p)?, .file(let p, _)?: paths.append(p)  // a filtered filename is the opened file
                 default: break
                 }
             }

@@ -86,7 +86,8 @@ enum KernelTest {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments
-        let err = Pipe(), out = Pipe()
+        let err = Pipe()
+        let out = Pipe()
         p.standardError = err
         p.standardOutput = out
         try p.run()

@@ -15,8 +15,9 @@ struct LoadedPolicy {
     init(_ yaml: String, file: String, environment: KernelEnvironment = .running) throws {
         sensor = try ProcessSensor(ringBufferBytes: 1 << 20)
         try sensor.attach()
-        manager = PolicyManager(shared: .init(try sensor.sharedMaps()),
-                                environment: environment)
+        manager = PolicyManager(
+            shared: .init(try sensor.sharedMaps()),
+            environment: environment)
         try manager.load(XCTUnwrap(PolicyLoader.parse(Array(yaml.utf8), file: file).policies.first))
     }
 

@@ -15,18 +15,21 @@ final class NetnsPeer {
         name = "vigil-peer-\(subnet)"
         hostAddress = "10.200.\(subnet).1"
         peerAddress = "10.200.\(subnet).2"
-        let hostIf = "vgh\(subnet)", peerIf = "vgp\(subnet)"
+        let hostIf = "vgh\(subnet)"
+        let peerIf = "vgp\(subnet)"
         // left over from an interrupted run (errors ignored: usually there is none)
         _ = try? KernelTest.run("/usr/sbin/ip", ["netns", "del", name])
         _ = try? KernelTest.run("/usr/sbin/ip", ["link", "del", hostIf])
-        for args in [["netns", "add", name],
-                     ["link", "add", hostIf, "type", "veth", "peer", "name", peerIf],
-                     ["link", "set", peerIf, "netns", name],
-                     ["addr", "add", "\(hostAddress)/24", "dev", hostIf],
-                     ["link", "set", hostIf, "up"],
-                     ["-n", name, "addr", "add", "\(peerAddress)/24", "dev", peerIf],
-                     ["-n", name, "link", "set", peerIf, "up"],
-                     ["-n", name, "link", "set", "lo", "up"]] {
+        for args in [
+            ["netns", "add", name],
+            ["link", "add", hostIf, "type", "veth", "peer", "name", peerIf],
+            ["link", "set", peerIf, "netns", name],
+            ["addr", "add", "\(hostAddress)/24", "dev", hostIf],
+            ["link", "set", hostIf, "up"],
+            ["-n", name, "addr", "add", "\(peerAddress)/24", "dev", peerIf],
+            ["-n", name, "link", "set", peerIf, "up"],
+            ["-n", name, "link", "set", "lo", "up"],
+        ] {
             try Self.ip(args)
         }
     }

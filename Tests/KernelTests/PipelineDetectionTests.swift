@@ -18,8 +18,7 @@ final class PipelineDetectionTests: XCTestCase {
         let source = try XCTUnwrap(hit.body["source"] as? [String: Any])
         XCTAssertEqual(source["binary"] as? String, "/usr/bin/curl")
         XCTAssertEqual(source["parent_exec_id"] as? String, hit.process["parent_exec_id"] as? String, "both ends are children of the same shell")
-        usleep(300_000)
-        let all = try agent.events().filter { $0.kind == "process_pipeline" }
+        let all = try agent.barrier().filter { $0.kind == "process_pipeline" }
         for benign in [catToShell, curlToCat] {
             XCTAssertFalse(all.contains { $0.parent["pid"] as? Int == Int(benign.pid) }, "a pipe without a download tool and a shell is not reported")
         }
@@ -39,7 +38,6 @@ final class PipelineDetectionTests: XCTestCase {
         XCTAssertEqual(hit.process["binary"] as? String, "/usr/bin/bash")
         XCTAssertEqual(hit.body["detection"] as? String, "shell-stdio-socket")
         XCTAssertTrue((hit.process["arguments"] as? String ?? "").contains("-i"))
-        usleep(300_000)
-        XCTAssertFalse(try agent.events().contains { $0.kind == "process_reverse_shell" && $0.parent["pid"] as? Int == Int(benign.pid) })
+        XCTAssertFalse(try agent.barrier().contains { $0.kind == "process_reverse_shell" && $0.parent["pid"] as? Int == Int(benign.pid) })
     }
 }

@@ -73,7 +73,8 @@ final class PolicyFunctionTests: XCTestCase {
             return nil
         }
         try KernelTest.poll(ring) { records.contains { $0.pid == UInt32(hit.pid) && path($0) == watched } }
-        let r = try XCTUnwrap(records.first { $0.pid == UInt32(hit.pid) && path($0) == watched }, "no fd_install record for cat \(watched): \(records.map(path))")
+        let r = try XCTUnwrap(
+            records.first { $0.pid == UInt32(hit.pid) && path($0) == watched }, "no fd_install record for cat \(watched): \(records.map(path))")
         if case .int(let fd) = r.args.first?.value { XCTAssertGreaterThanOrEqual(fd, 3) } else { XCTFail("arg 0 is an int") }
         if case .file(_, let perm) = r.args.last?.value { XCTAssertEqual(perm, "-rw-r--r--") }
         XCTAssertNotNil(r.process, "the caller's exec identity comes from the kernel's process table")
@@ -90,19 +91,19 @@ final class PolicyFunctionTests: XCTestCase {
         try KernelTest.require(.fexit)
         let python = URL(fileURLWithPath: "/usr/bin/python3").resolvingSymlinksInPath().path
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: caps}
-        spec:
-          kprobes:
-          - call: cap_capable
-            syscall: false
-            return: true
-            args: [{index: 1, type: user_namespace}, {index: 2, type: capability}]
-            returnArg: {index: 0, type: int}
-            selectors:
-            - matchBinaries: [{operator: In, values: ["\(python)"]}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: caps}
+            spec:
+              kprobes:
+              - call: cap_capable
+                syscall: false
+                return: true
+                args: [{index: 1, type: user_namespace}, {index: 2, type: capability}]
+                returnArg: {index: 0, type: int}
+                selectors:
+                - matchBinaries: [{operator: In, values: ["\(python)"]}]
+            """
         let loaded = try LoadedPolicy(policy, file: "caps.yaml")
         var records: [DecodedHookRecord] = []
         let ring = try loaded.records { r, _ in records.append(r) }
@@ -130,10 +131,11 @@ final class PolicyFunctionTests: XCTestCase {
             XCTAssertEqual(inChild.level, 1)
             XCTAssertEqual(inChild.uid, 0, "root made the namespace")
         }
-        let hostInum = try XCTUnwrap(records.first { $0.pid == UInt32(host.pid) }.flatMap { r -> UInt32? in
-            if case .userNamespace(_, _, _, let inum) = r.args.first?.value { return inum }
-            return nil
-        })
+        let hostInum = try XCTUnwrap(
+            records.first { $0.pid == UInt32(host.pid) }.flatMap { r -> UInt32? in
+                if case .userNamespace(_, _, _, let inum) = r.args.first?.value { return inum }
+                return nil
+            })
         let expected = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/user")
         XCTAssertEqual("user:[\(hostInum)]", expected, "the host's user namespace inode")
     }
@@ -144,23 +146,24 @@ final class PolicyFunctionTests: XCTestCase {
         try KernelTest.require(.fexit)
         let dir = try KernelTest.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let present = dir + "/present", missing = dir + "/missing"
+        let present = dir + "/present"
+        let missing = dir + "/missing"
         FileManager.default.createFile(atPath: present, contents: Data("x\n".utf8))
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: failed-opens}
-        spec:
-          kprobes:
-          - call: sys_openat
-            syscall: true
-            return: true
-            args: [{index: 1, type: string}]
-            returnArg: {index: 0, type: int}
-            selectors:
-            - matchArgs: [{index: 1, operator: Prefix, values: ["\(dir)/"]}]
-              matchReturnArgs: [{index: 0, operator: Equal, values: ["-2"]}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: failed-opens}
+            spec:
+              kprobes:
+              - call: sys_openat
+                syscall: true
+                return: true
+                args: [{index: 1, type: string}]
+                returnArg: {index: 0, type: int}
+                selectors:
+                - matchArgs: [{index: 1, operator: Prefix, values: ["\(dir)/"]}]
+                  matchReturnArgs: [{index: 0, operator: Equal, values: ["-2"]}]
+            """
         let loaded = try LoadedPolicy(policy, file: "failed-opens.yaml")
         XCTAssertEqual(loaded.manager.loaded["failed-opens"]?.hooks.first?.plan.flavour, .fexit)
         var records: [DecodedHookRecord] = []

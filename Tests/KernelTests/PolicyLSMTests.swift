@@ -32,7 +32,8 @@ final class PolicyLSMTests: XCTestCase {
         try KernelTest.requireActiveBPFLSM()
         let dir = try KernelTest.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let protected = dir + "/protected", neighbour = dir + "/neighbour"
+        let protected = dir + "/protected"
+        let neighbour = dir + "/neighbour"
         FileManager.default.createFile(atPath: protected, contents: Data("secret\n".utf8))
         FileManager.default.createFile(atPath: neighbour, contents: Data("fine\n".utf8))
         let agent = try AgentHarness(policies: [Self.policy(name: "protect-file", hook: "file_open", type: "file", path: protected)])

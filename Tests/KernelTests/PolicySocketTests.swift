@@ -1,7 +1,7 @@
 import AgentCore
 import BPFKit
-import KernelFeatures
 import Foundation
+import KernelFeatures
 import PolicyEngine
 import PolicyYAML
 import Sensors
@@ -36,7 +36,9 @@ final class PolicySocketTests: XCTestCase {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = loopback(port: port)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         return rc == 0 ? 0 : errno
     }
 
@@ -53,19 +55,19 @@ final class PolicySocketTests: XCTestCase {
         let (lfd2, otherPort) = try Self.listener()
         defer { close(lfd2) }
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: connect-watch}
-        spec:
-          kprobes:
-          - call: tcp_connect
-            syscall: false
-            args: [{index: 0, type: sock}]
-            selectors:
-            - matchArgs:
-              - {index: 0, operator: DAddr, values: ["127.0.0.0/8"]}
-              - {index: 0, operator: DPort, values: ["\(port)"]}
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: connect-watch}
+            spec:
+              kprobes:
+              - call: tcp_connect
+                syscall: false
+                args: [{index: 0, type: sock}]
+                selectors:
+                - matchArgs:
+                  - {index: 0, operator: DAddr, values: ["127.0.0.0/8"]}
+                  - {index: 0, operator: DPort, values: ["\(port)"]}
+            """
         let loaded = try LoadedPolicy(policy, file: "connect.yaml")
         var socks: [HookArgValue.SocketInfo] = []
         let ring = try loaded.records { r, _ in
@@ -88,7 +90,7 @@ final class PolicySocketTests: XCTestCase {
     /// socket's owner, not the child that called connect; __sk_free's UntrackSock forgets it.
     func testTrackSockNamesTheOwnerAndUntrackSockForgetsIt() throws {
         try KernelTest.requireRoot()
-        try KernelTest.require(.fexit) // sk_alloc's return value; fentry for the other two comes with it
+        try KernelTest.require(.fexit)  // sk_alloc's return value; fentry for the other two comes with it
         // A listener that never accepts: the kernel completes the handshake and acknowledges the
         // client's FIN, so the closed client socket is freed from the softirq that receives the
         // ACK (a refused connect would not do: its disconnect clears the port __sk_free filters on).
@@ -96,56 +98,57 @@ final class PolicySocketTests: XCTestCase {
         defer { close(lfd) }
         let python = URL(fileURLWithPath: "/usr/bin/python3").resolvingSymlinksInPath().path
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: sock-tracking}
-        spec:
-          kprobes:
-          - call: sk_alloc
-            syscall: false
-            return: true
-            args: [{index: 1, type: int, label: Family}]
-            returnArg: {index: 0, type: sock}
-            returnArgAction: TrackSock
-            selectors:
-            - matchArgs: [{index: 1, operator: Equal, values: ["2"]}]
-              matchBinaries: [{operator: In, values: ["\(python)"]}]
-              matchActions: [{action: NoPost}]
-          - call: tcp_connect
-            syscall: false
-            args: [{index: 0, type: sock}]
-            selectors:
-            - matchArgs: [{index: 0, operator: DPort, values: ["\(port)"]}]
-          - call: __sk_free
-            syscall: false
-            args: [{index: 0, type: sock}]
-            selectors:
-            - matchArgs: [{index: 0, operator: DPort, values: ["\(port)"]}]
-              matchActions: [{action: UntrackSock, argSock: 0}]
-          - call: tcp_set_state
-            syscall: false
-            args: [{index: 0, type: sock}, {index: 1, type: int}]
-            selectors:
-            - matchArgs:
-              - {index: 0, operator: DPort, values: ["\(port)"]}
-              - {index: 0, operator: State, values: ["TCP_SYN_SENT"]}
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: sock-tracking}
+            spec:
+              kprobes:
+              - call: sk_alloc
+                syscall: false
+                return: true
+                args: [{index: 1, type: int, label: Family}]
+                returnArg: {index: 0, type: sock}
+                returnArgAction: TrackSock
+                selectors:
+                - matchArgs: [{index: 1, operator: Equal, values: ["2"]}]
+                  matchBinaries: [{operator: In, values: ["\(python)"]}]
+                  matchActions: [{action: NoPost}]
+              - call: tcp_connect
+                syscall: false
+                args: [{index: 0, type: sock}]
+                selectors:
+                - matchArgs: [{index: 0, operator: DPort, values: ["\(port)"]}]
+              - call: __sk_free
+                syscall: false
+                args: [{index: 0, type: sock}]
+                selectors:
+                - matchArgs: [{index: 0, operator: DPort, values: ["\(port)"]}]
+                  matchActions: [{action: UntrackSock, argSock: 0}]
+              - call: tcp_set_state
+                syscall: false
+                args: [{index: 0, type: sock}, {index: 1, type: int}]
+                selectors:
+                - matchArgs:
+                  - {index: 0, operator: DPort, values: ["\(port)"]}
+                  - {index: 0, operator: State, values: ["TCP_SYN_SENT"]}
+            """
         // The parent makes the socket, its child connects it; the parent closes it after 2 s.
         let script = """
-        import os, socket, sys, time
-        s = socket.socket()
-        child = os.fork()
-        if child == 0:
-            s.connect(("127.0.0.1", \(port)))
-            os._exit(0)
-        os.waitpid(child, 0)
-        print(child, flush=True)
-        time.sleep(2)
-        s.close()
-        """
+            import os, socket, sys, time
+            s = socket.socket()
+            child = os.fork()
+            if child == 0:
+                s.connect(("127.0.0.1", \(port)))
+                os._exit(0)
+            os.waitpid(child, 0)
+            print(child, flush=True)
+            time.sleep(2)
+            s.close()
+            """
         let loaded = try LoadedPolicy(policy, file: "sock-tracking.yaml")
         let manager = loaded.manager
-        var connects: [(pid: UInt32, action: String)] = [], frees: [(pid: UInt32, action: String)] = []
+        var connects: [(pid: UInt32, action: String)] = []
+        var frees: [(pid: UInt32, action: String)] = []
         var leftSynSent: [(pid: UInt32, newState: HookArgValue?)] = []
         let ring = try loaded.records { r, plan in
             if plan.plan.functionName == "tcp_connect" { connects.append((r.pid, r.action)) }
@@ -188,19 +191,19 @@ final class PolicySocketTests: XCTestCase {
         let (lfd2, otherPort) = try Self.listener()
         defer { close(lfd2) }
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: no-connect}
-        spec:
-          lsmhooks:
-          - hook: socket_connect
-            args: [{index: 1, type: sockaddr}]
-            selectors:
-            - matchArgs:
-              - {index: 1, operator: SPort, values: ["\(port)"]}   # Tetragon: a sockaddr is tested with the S* operators
-              matchActions:
-              - {action: Override, argError: -1}
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: no-connect}
+            spec:
+              lsmhooks:
+              - hook: socket_connect
+                args: [{index: 1, type: sockaddr}]
+                selectors:
+                - matchArgs:
+                  - {index: 1, operator: SPort, values: ["\(port)"]}   # Tetragon: a sockaddr is tested with the S* operators
+                  matchActions:
+                  - {action: Override, argError: -1}
+            """
         let agent = try AgentHarness(policies: [policy])
         XCTAssertEqual(Self.connectTo(port), EPERM, "connect to the denied port fails in the kernel")
         XCTAssertEqual(Self.connectTo(otherPort), 0, "other ports connect")

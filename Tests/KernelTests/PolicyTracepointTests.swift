@@ -13,38 +13,44 @@ final class PolicyTracepointTests: XCTestCase {
     /// sys_enter_openat for `binary`; with a `prefix`, the hook reads dfd and filename and a
     /// Prefix filter tests the filename; without one it reads no argument.
     static func openatPolicy(name: String, prefix: String?, binary: String, actions: String = "") -> String {
-        let args = prefix == nil ? "" : """
-            args:
-            - index: 5
-              type: int
-            - index: 6
-              type: string
-        """
-        let matchArgs = prefix.map { """
-            - matchArgs:
-              - index: 1
-                operator: Prefix
-                values: ["\($0)"]
-              matchBinaries:
-        """ } ?? """
-            - matchBinaries:
-        """
+        let args =
+            prefix == nil
+            ? ""
+            : """
+                args:
+                - index: 5
+                  type: int
+                - index: 6
+                  type: string
+            """
+        let matchArgs =
+            prefix.map {
+                """
+                    - matchArgs:
+                      - index: 1
+                        operator: Prefix
+                        values: ["\($0)"]
+                      matchBinaries:
+                """
+            } ?? """
+                    - matchBinaries:
+                """
         return """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata:
-          name: \(name)
-        spec:
-          tracepoints:
-          - subsystem: syscalls
-            event: sys_enter_openat
-        \(args)
-            selectors:
-        \(matchArgs)
-              - operator: In
-                values: ["\(binary)"]
-        \(actions)
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata:
+              name: \(name)
+            spec:
+              tracepoints:
+              - subsystem: syscalls
+                event: sys_enter_openat
+            \(args)
+                selectors:
+            \(matchArgs)
+                  - operator: In
+                    values: ["\(binary)"]
+            \(actions)
+            """
     }
 
     func testPrefixAndBinaryFilterInKernel() throws {
@@ -82,24 +88,27 @@ final class PolicyTracepointTests: XCTestCase {
     func testSyscallListValueFiltersRawSyscallIdsInKernel() throws {
         try KernelTest.require(.tracepoint)
         let python = URL(fileURLWithPath: "/usr/bin/python3").resolvingSymlinksInPath().path
-        let agent = try AgentHarness(policies: ["""
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: list-syscalls-tracepoint}
-        spec:
-          lists:
-          - name: dups
-            type: syscalls
-            values: ["sys_dup", "sys_dup2"]
-          tracepoints:
-          - subsystem: raw_syscalls
-            event: sys_enter
-            args: [{index: 4, type: uint64}]
-            selectors:
-            - matchArgs: [{index: 0, operator: InMap, values: ["list:dups"]}]
-              matchBinaries: [{operator: In, values: ["\(python)"]}]
-        """])
-        let run = try KernelTest.run(python, ["-c", "import ctypes, os; libc = ctypes.CDLL(None); libc.dup(0); os.getppid(); libc.dup2(0, 9); libc.dup3(0, 10, 0)"])
+        let agent = try AgentHarness(policies: [
+            """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: list-syscalls-tracepoint}
+            spec:
+              lists:
+              - name: dups
+                type: syscalls
+                values: ["sys_dup", "sys_dup2"]
+              tracepoints:
+              - subsystem: raw_syscalls
+                event: sys_enter
+                args: [{index: 4, type: uint64}]
+                selectors:
+                - matchArgs: [{index: 0, operator: InMap, values: ["list:dups"]}]
+                  matchBinaries: [{operator: In, values: ["\(python)"]}]
+            """
+        ])
+        let run = try KernelTest.run(
+            python, ["-c", "import ctypes, os; libc = ctypes.CDLL(None); libc.dup(0); os.getppid(); libc.dup2(0, 9); libc.dup3(0, 10, 0)"])
         XCTAssertEqual(run.status, 0, run.stderr)
         let events = try agent.waitForEvents("process_tracepoint") { evs in
             Set(evs.filter { $0.pid == Int(run.pid) }.compactMap { $0.args.first?["size_arg"] as? Int }).isSuperset(of: [32, 33])
@@ -122,11 +131,15 @@ final class PolicyTracepointTests: XCTestCase {
         defer { close(lfd) }
         let token = "canary-\(UUID().uuidString.prefix(8))"
         let url = "http://127.0.0.1:\(port)/\(token)?from=vigil"
-        let agent = try AgentHarness(policies: [Self.openatPolicy(name: "canary", prefix: canary, binary: Self.cat, actions: """
-              matchActions:
-              - {action: GetUrl, argUrl: "\(url)"}
-              - {action: DnsLookup, argFqdn: localhost}
-        """)])
+        let agent = try AgentHarness(policies: [
+            Self.openatPolicy(
+                name: "canary", prefix: canary, binary: Self.cat,
+                actions: """
+                          matchActions:
+                          - {action: GetUrl, argUrl: "\(url)"}
+                          - {action: DnsLookup, argFqdn: localhost}
+                    """)
+        ])
         let other = try KernelTest.run(Self.cat, ["/etc/hostname"])
         XCTAssertEqual(other.status, 0)
         let hit = try KernelTest.run(Self.cat, [canary])
@@ -151,7 +164,7 @@ final class PolicyTracepointTests: XCTestCase {
         let events = try agent.waitForEvents("process_tracepoint") { evs in evs.contains { $0.pid == Int(hit.pid) } }
         let event = try XCTUnwrap(events.first { $0.pid == Int(hit.pid) })
         XCTAssertEqual(event.body["action"] as? String, "KPROBE_ACTION_GETURL")
-        usleep(500_000) // the lookup runs after the GET, on the agent's action queue
+        usleep(500_000)  // the lookup runs after the GET, on the agent's action queue
         XCTAssertEqual(agent.stop(), 0)
         let log = agent.stderrText()
         XCTAssertTrue(log.contains("GetUrl \(url): HTTP/1.1 204 No Content"), log)
@@ -173,21 +186,21 @@ final class PolicyTracepointTests: XCTestCase {
         let tracerLink = try tracer.program("floor_empty").attachTracepoint(category: "sched", name: "sched_process_exec")
         defer { tracerLink.close() }
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata:
-          name: kill-exec-from-scratch
-        spec:
-          tracepoints:
-          - subsystem: sched
-            event: sched_process_exec
-            selectors:
-            - matchBinaries:
-              - operator: Prefix
-                values: ["\(dir)/"]
-              matchActions:
-              - action: Sigkill
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata:
+              name: kill-exec-from-scratch
+            spec:
+              tracepoints:
+              - subsystem: sched
+                event: sched_process_exec
+                selectors:
+                - matchBinaries:
+                  - operator: Prefix
+                    values: ["\(dir)/"]
+                  matchActions:
+                  - action: Sigkill
+            """
         let agent = try AgentHarness(policies: [policy])
         defer { _ = agent.stop() }
         let hooks = try XCTUnwrap(try agent.status().first?["hooks"] as? [[String: Any]])
@@ -197,7 +210,9 @@ final class PolicyTracepointTests: XCTestCase {
         XCTAssertEqual(dropper.status, 137, "the program in the scratch directory is killed at exec")
         XCTAssertEqual(benign.status, 0, "a program elsewhere runs")
         let events = try agent.waitForEvents("process_tracepoint") { evs in evs.contains { ($0.process["binary"] as? String) == "\(dir)/dropper" } }
-        XCTAssertTrue(events.allSatisfy { ($0.process["binary"] as? String)?.hasPrefix(dir + "/") ?? false }, "only the dropper's exec is reported: \(events.map { $0.process["binary"] ?? "" })")
+        XCTAssertTrue(
+            events.allSatisfy { ($0.process["binary"] as? String)?.hasPrefix(dir + "/") ?? false },
+            "only the dropper's exec is reported: \(events.map { $0.process["binary"] ?? "" })")
     }
 
     /// The filename argument: a judged open reports the file it opened (file_arg), others the resolved name.
@@ -270,8 +285,9 @@ final class PolicyTracepointTests: XCTestCase {
         let file = dir + "/watched"
         FileManager.default.createFile(atPath: file, contents: Data("x\n".utf8))
         let sh = URL(fileURLWithPath: "/bin/sh").resolvingSymlinksInPath().path
-        let limited = Self.openatPolicy(name: "rate-limited", prefix: dir, binary: sh,
-                                        actions: "      matchActions:\n      - action: Post\n        rateLimit: 1m\n        rateLimitScope: process")
+        let limited = Self.openatPolicy(
+            name: "rate-limited", prefix: dir, binary: sh,
+            actions: "      matchActions:\n      - action: Post\n        rateLimit: 1m\n        rateLimitScope: process")
         let agent = try AgentHarness(policies: [limited])
         // One shell process opens the same file 30 times (each `<` redirection is an openat).
         let loop = try KernelTest.run("/bin/sh", ["-c", "i=0; while [ $i -lt 30 ]; do read x < \(file); i=$((i+1)); done"])
@@ -298,16 +314,16 @@ final class PolicyTracepointTests: XCTestCase {
         try "1".write(toFile: sysctl, atomically: false, encoding: .utf8)
         defer { try? before.write(toFile: sysctl, atomically: false, encoding: .utf8) }
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: timed}
-        spec:
-          tracepoints:
-          - subsystem: syscalls
-            event: sys_enter_getppid
-            selectors:
-            - matchBinaries: [{operator: In, values: ["/nonexistent/never"]}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: timed}
+            spec:
+              tracepoints:
+              - subsystem: syscalls
+                event: sys_enter_getppid
+                selectors:
+                - matchBinaries: [{operator: In, values: ["/nonexistent/never"]}]
+            """
         let agent = try AgentHarness(policies: [policy])
         for _ in 0..<2000 { _ = getppid() }
         let counters = try agent.waitForCounters { ($0["runs"] ?? 0) >= 2000 && ($0["nsPerRun"] ?? 0) > 0 }
@@ -320,18 +336,18 @@ final class PolicyTracepointTests: XCTestCase {
     func testPolicyThatCannotLoadFailsWholeAndNamesTheReason() throws {
         try KernelTest.require(.tracepoint)
         let policy = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata:
-          name: half-good
-        spec:
-          tracepoints:
-          - subsystem: syscalls
-            event: sys_enter_openat
-          kprobes:
-          - call: vigil_no_such_function_anywhere
-            syscall: false
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata:
+              name: half-good
+            spec:
+              tracepoints:
+              - subsystem: syscalls
+                event: sys_enter_openat
+              kprobes:
+              - call: vigil_no_such_function_anywhere
+                syscall: false
+            """
         let agent = try AgentHarness(policies: [policy], expectFailure: true)
         XCTAssertNotEqual(agent.process.terminationStatus, 0)
         let err = agent.stderrText()

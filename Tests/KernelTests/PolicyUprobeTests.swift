@@ -48,7 +48,7 @@ final class PolicyUprobeTests: XCTestCase {
     static func ownRecords(_ ring: RingBuffer, _ records: () -> [DecodedHookRecord]) throws -> [DecodedHookRecord] {
         let me = UInt32(getpid())
         try KernelTest.poll(ring) { records().contains { $0.pid == me } }
-        usleep(200_000) // a record the filter should have dropped would be there by now
+        usleep(200_000)  // a record the filter should have dropped would be there by now
         _ = try? ring.consume()
         return records().filter { $0.pid == me }
     }
@@ -73,12 +73,17 @@ final class PolicyUprobeTests: XCTestCase {
     /// An integer register argument, filtered in the kernel: only the call with 41 posts.
     func testIntegerArgumentOfOwnFunctionFilteredInKernel() throws {
         try KernelTest.require(.uprobe)
-        let policy = Self.policy("own-function", path: Self.executable, place: "symbols: [\(UprobeSelfTarget.symbol)]",
-                                 arg: "int32", test: "operator: Equal, values: [\"41\"]")
+        let policy = Self.policy(
+            "own-function", path: Self.executable, place: "symbols: [\(UprobeSelfTarget.symbol)]",
+            arg: "int32", test: "operator: Equal, values: [\"41\"]")
         let (sensor, manager, ring, records) = try load(policy, name: "own-function")
-        defer { manager.unloadAll(); sensor.detach() }
-        XCTAssertEqual(manager.loaded["own-function"]?.hooks.first?.plan.attach,
-                       .uprobe(binary: Self.executable, symbol: UprobeSelfTarget.symbol, offset: 0))
+        defer {
+            manager.unloadAll()
+            sensor.detach()
+        }
+        XCTAssertEqual(
+            manager.loaded["own-function"]?.hooks.first?.plan.attach,
+            .uprobe(binary: Self.executable, symbol: UprobeSelfTarget.symbol, offset: 0))
         for x: Int32 in [7, 41, 8, 9] { XCTAssertEqual(UprobeSelfTarget.call(x), x + 1) }
         let mine = try Self.ownRecords(ring, records)
         XCTAssertEqual(mine.count, 1, "one call of four passes the filter: \(mine.map(\.args))")
@@ -96,7 +101,10 @@ final class PolicyUprobeTests: XCTestCase {
         let marker = "VIGIL_UPROBE_\(getpid())"
         let policy = Self.policy("getenv-watch", path: libc, place: "symbols: [getenv]", arg: "string", test: "operator: Prefix, values: [\"\(marker)\"]")
         let (sensor, manager, ring, records) = try load(policy, name: "getenv-watch")
-        defer { manager.unloadAll(); sensor.detach() }
+        defer {
+            manager.unloadAll()
+            sensor.detach()
+        }
         _ = getenv(marker + "_A")
         _ = getenv("VIGIL_OTHER_\(getpid())")
         let mine = try Self.ownRecords(ring, records)
@@ -108,10 +116,14 @@ final class PolicyUprobeTests: XCTestCase {
     /// its file offset computed here from the executable's ELF symbol and load segments.
     func testPlacedByFileOffset() throws {
         try KernelTest.require(.uprobe)
-        let offset = try XCTUnwrap(ELFSymbols.fileOffset(of: UprobeSelfTarget.symbol, in: Self.executable), "no \(UprobeSelfTarget.symbol) in \(Self.executable)")
+        let offset = try XCTUnwrap(
+            ELFSymbols.fileOffset(of: UprobeSelfTarget.symbol, in: Self.executable), "no \(UprobeSelfTarget.symbol) in \(Self.executable)")
         let policy = Self.policy("by-offset", path: Self.executable, place: "offsets: [\(offset)]", arg: "int32", test: "operator: Equal, values: [\"1234\"]")
         let (sensor, manager, ring, records) = try load(policy, name: "by-offset")
-        defer { manager.unloadAll(); sensor.detach() }
+        defer {
+            manager.unloadAll()
+            sensor.detach()
+        }
         XCTAssertEqual(manager.loaded["by-offset"]?.hooks.first?.plan.offset, offset)
         UprobeSelfTarget.call(1234)
         UprobeSelfTarget.call(99)
@@ -126,10 +138,14 @@ final class PolicyUprobeTests: XCTestCase {
         try KernelTest.require(.sendSignal)
         let libc = try Self.mappedLibc()
         let marker = "VIGIL_KILL_\(getpid())"
-        let policy = Self.policy("getenv-kill", path: libc, place: "symbols: [getenv]", arg: "string",
-                                 test: "operator: Equal, values: [\"\(marker)\"]", actions: "{action: Sigkill}")
+        let policy = Self.policy(
+            "getenv-kill", path: libc, place: "symbols: [getenv]", arg: "string",
+            test: "operator: Equal, values: [\"\(marker)\"]", actions: "{action: Sigkill}")
         let (sensor, manager, _, _) = try load(policy, name: "getenv-kill")
-        defer { manager.unloadAll(); sensor.detach() }
+        defer {
+            manager.unloadAll()
+            sensor.detach()
+        }
         func ask(_ name: String) throws -> Int32 {
             try KernelTest.run("/usr/bin/python3", ["-c", "import ctypes; ctypes.CDLL(None).getenv(b'\(name)'); print('survived')"]).status
         }
@@ -145,30 +161,44 @@ enum ELFSymbols {
         func u16(_ o: Int) -> Int { Int(data[o]) | Int(data[o + 1]) << 8 }
         func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
         func u64(_ o: Int) -> UInt64 { UInt64(u32(o)) | UInt64(u32(o + 4)) << 32 }
-        guard data.count > 64, data[0] == 0x7f, data[4] == 2 else { return nil } // ELF64
-        let phoff = Int(u64(32)), shoff = Int(u64(40))
-        let phentsize = u16(54), phnum = u16(56), shentsize = u16(58), shnum = u16(60)
+        guard data.count > 64, data[0] == 0x7f, data[4] == 2 else { return nil }  // ELF64
+        let phoff = Int(u64(32))
+        let shoff = Int(u64(40))
+        let phentsize = u16(54)
+        let phnum = u16(56)
+        let shentsize = u16(58)
+        let shnum = u16(60)
         var value: UInt64?
         for i in 0..<shnum where value == nil {
             let sh = shoff + i * shentsize
             let type = u32(sh + 4)
-            guard type == 2 || type == 11 else { continue } // SHT_SYMTAB, SHT_DYNSYM
-            let symOff = Int(u64(sh + 24)), symSize = Int(u64(sh + 32)), entSize = Int(u64(sh + 56))
+            guard type == 2 || type == 11 else { continue }  // SHT_SYMTAB, SHT_DYNSYM
+            let symOff = Int(u64(sh + 24))
+            let symSize = Int(u64(sh + 32))
+            let entSize = Int(u64(sh + 56))
             let strSh = shoff + u32(sh + 40) * shentsize
             let strOff = Int(u64(strSh + 24))
             for j in 0..<(entSize > 0 ? symSize / entSize : 0) {
                 let sym = symOff + j * entSize
                 var k = strOff + u32(sym)
                 var bytes: [UInt8] = []
-                while data[k] != 0 { bytes.append(data[k]); k += 1 }
-                if String(decoding: bytes, as: UTF8.self) == name, u64(sym + 8) != 0 { value = u64(sym + 8); break }
+                while data[k] != 0 {
+                    bytes.append(data[k])
+                    k += 1
+                }
+                if String(decoding: bytes, as: UTF8.self) == name, u64(sym + 8) != 0 {
+                    value = u64(sym + 8)
+                    break
+                }
             }
         }
         guard let vaddr = value else { return nil }
         for i in 0..<phnum {
             let ph = phoff + i * phentsize
-            guard u32(ph) == 1 else { continue } // PT_LOAD
-            let off = u64(ph + 8), segVaddr = u64(ph + 16), fileSize = u64(ph + 32)
+            guard u32(ph) == 1 else { continue }  // PT_LOAD
+            let off = u64(ph + 8)
+            let segVaddr = u64(ph + 16)
+            let fileSize = u64(ph + 32)
             if vaddr >= segVaddr && vaddr < segVaddr + fileSize { return vaddr - segVaddr + off }
         }
         return nil

@@ -28,7 +28,10 @@ final class ProbeTests: XCTestCase {
             }
             if missing.contains(f.rawValue) {
                 let status = FeatureProbe.shared.status(f)
-                guard case .unsupported = status else { XCTFail("\(f) expected unavailable, probe says \(status)"); continue }
+                guard case .unsupported = status else {
+                    XCTFail("\(f) expected unavailable, probe says \(status)")
+                    continue
+                }
             }
         }
     }
@@ -38,7 +41,8 @@ final class ProbeTests: XCTestCase {
         try KernelTest.requireRoot()
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil")
         // The test bundle sits next to the vigil executable in the build directory.
-        let exe = FileManager.default.fileExists(atPath: binary.path) ? binary : Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("vigil")
+        let exe =
+            FileManager.default.fileExists(atPath: binary.path) ? binary : Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("vigil")
         guard FileManager.default.isExecutableFile(atPath: exe.path) else {
             return XCTFail("vigil binary not found next to the tests at \(exe.path): build it first (swift build)")
         }

@@ -12,11 +12,13 @@ final class ProcessLifecycleTests: XCTestCase {
         XCTAssertEqual(sh.status, 0)
         let failing = try KernelTest.run("/bin/sh", ["-c", "exit 3"])
         XCTAssertEqual(failing.status, 3)
-        usleep(300_000)
+        try agent.barrier()
         XCTAssertEqual(agent.stop(), 0, "SIGINT stops the agent cleanly")
         let events = try agent.events()
 
-        func exec(_ pid: Int32) -> [String: Any]? { events.first { $0.kind == "process_exec" && $0.pid == Int(pid) && ($0.process["flags"] as? String ?? "").contains("execve") } }
+        func exec(_ pid: Int32) -> [String: Any]? {
+            events.first { $0.kind == "process_exec" && $0.pid == Int(pid) && ($0.process["flags"] as? String ?? "").contains("execve") }
+        }
         let me = try XCTUnwrap(events.first { $0.kind == "process_exec" && $0.pid == Int(getpid()) }, "the test process, seeded from /proc")
         XCTAssertTrue((me.process["flags"] as? String ?? "").contains("procFS"))
 
@@ -35,12 +37,14 @@ final class ProcessLifecycleTests: XCTestCase {
 
         for e in [shExec, sleep, tru] {
             let id = e.process["exec_id"] as? String
-            let exit = try XCTUnwrap(events.first { $0.kind == "process_exit" && ($0.process["exec_id"] as? String) == id }, "exit of \(e.process["binary"] ?? "?")")
+            let exit = try XCTUnwrap(
+                events.first { $0.kind == "process_exit" && ($0.process["exec_id"] as? String) == id }, "exit of \(e.process["binary"] ?? "?")")
             XCTAssertNil(exit.body["status"], "exit status 0 is omitted, as in Tetragon")
             XCTAssertNil(exit.body["signal"])
         }
         let failExec = try XCTUnwrap(exec(failing.pid))
-        let failExit = try XCTUnwrap(events.first { $0.kind == "process_exit" && ($0.process["exec_id"] as? String) == (failExec.process["exec_id"] as? String) })
+        let failExit = try XCTUnwrap(
+            events.first { $0.kind == "process_exit" && ($0.process["exec_id"] as? String) == (failExec.process["exec_id"] as? String) })
         XCTAssertEqual(failExit.body["status"] as? Int, 3)
         XCTAssertEqual(events.first?["node_name"] as? String, "test-node")
     }
@@ -50,7 +54,7 @@ final class ProcessLifecycleTests: XCTestCase {
         let agent = try AgentHarness(extraArguments: ["--enable-ancestors"])
         let sh = try KernelTest.run("/bin/sh", ["-c", "/bin/true ancestors-marker; exit 0"])
         XCTAssertEqual(sh.status, 0)
-        usleep(300_000)
+        try agent.barrier()
         agent.stop()
         let exec = try XCTUnwrap(try agent.events().first { $0.kind == "process_exec" && ($0.process["arguments"] as? String) == "ancestors-marker" })
         XCTAssertEqual(exec.parent["pid"] as? Int, Int(sh.pid))
@@ -65,10 +69,11 @@ final class ProcessLifecycleTests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: "/bin/sleep")
         p.arguments = ["30"]
         try p.run()
-        usleep(200_000)
+        let sleeper = Int(p.processIdentifier)
+        try agent.waitForAll { $0.contains { $0.kind == "process_exec" && $0.pid == sleeper } }  // killed after its exec, not before
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        usleep(300_000)
+        try agent.barrier()
         agent.stop()
         let exit = try XCTUnwrap(try agent.events().first { $0.kind == "process_exit" && $0.pid == Int(p.processIdentifier) })
         XCTAssertEqual(exit.body["signal"] as? String, "SIGKILL")
@@ -80,7 +85,7 @@ final class ProcessLifecycleTests: XCTestCase {
         let n = 150
         let storm = try KernelTest.run("/bin/sh", ["-c", "i=0; while [ $i -lt \(n) ]; do /bin/true rotation-marker $i; i=$((i+1)); done"])
         XCTAssertEqual(storm.status, 0)
-        usleep(500_000)
+        try agent.barrier()
         agent.stop()
         let files = try FileManager.default.contentsOfDirectory(atPath: agent.directory).filter { $0.hasPrefix("events.json") }
         XCTAssertGreaterThan(files.count, 2, "the export rotated: \(files)")
@@ -89,7 +94,8 @@ final class ProcessLifecycleTests: XCTestCase {
             XCTAssertLessThanOrEqual(size, 64 * 1024, f)
         }
         let events = try agent.events(includingBackups: true)
-        let markers = Set(events.filter { $0.kind == "process_exec" }.compactMap { $0.process["arguments"] as? String }.filter { $0.hasPrefix("rotation-marker ") })
+        let markers = Set(
+            events.filter { $0.kind == "process_exec" }.compactMap { $0.process["arguments"] as? String }.filter { $0.hasPrefix("rotation-marker ") })
         XCTAssertEqual(markers.count, n, "every exec of the storm is in some file, once rotation is accounted for")
     }
 
@@ -101,9 +107,15 @@ final class ProcessLifecycleTests: XCTestCase {
         let loop = "i=0; while [ $i -lt 150 ]; do /bin/true; i=$((i+1)); done"
         let storm = try KernelTest.run("/bin/sh", ["-c", "(\(loop)) & (\(loop)) & (\(loop)) & (\(loop)) & wait"])
         XCTAssertEqual(storm.status, 0)
-        usleep(300_000)
-        let after = try KernelTest.run("/bin/true", ["after-the-storm"])
-        usleep(500_000)
+        // Once the ring has room again a new exec gets through: try until one does (each try
+        // comes after the storm ended, so its exec is the stream's proof of recovery).
+        var after = try KernelTest.run("/bin/true", ["after-the-storm"])
+        for _ in 0..<10 {
+            let pid = Int(after.pid)
+            let all = try agent.waitForAll { $0.contains { $0.kind == "process_exec" && $0.pid == pid } }
+            if all.contains(where: { $0.kind == "process_exec" && $0.pid == pid }) { break }
+            after = try KernelTest.run("/bin/true", ["after-the-storm"])
+        }
         XCTAssertTrue(agent.process.isRunning, "the agent keeps running through loss")
         XCTAssertEqual(agent.stop(), 0)
         let events = try agent.events()

@@ -12,8 +12,9 @@ final class VerifierRejectionTests: XCTestCase {
             guard let error = error as? BPFError else { return XCTFail("not a BPFError: \(error)") }
             XCTAssertEqual(error.operation, "bpf_object__load")
             XCTAssertEqual(error.errnoName, "EACCES", "the verifier rejects with EACCES: \(error)")
-            XCTAssertTrue(error.libbpfLog.contains("invalid") && error.libbpfLog.contains("stack"),
-                          "verifier message missing from: \(error.libbpfLog)")
+            XCTAssertTrue(
+                error.libbpfLog.contains("invalid") && error.libbpfLog.contains("stack"),
+                "verifier message missing from: \(error.libbpfLog)")
             XCTAssertTrue(error.description.contains("broken_oob"), "the error names the object: \(error)")
             XCTAssertTrue(error.logTail().contains("stack"), "the tail shows the verifier's conclusion: \(error.logTail())")
         }

@@ -6,65 +6,75 @@ final class NetworkPolicyDecoderTests: XCTestCase {
     func parse(_ text: String) -> NetworkPolicyFileResult { NetworkPolicyLoader.parse(Array(text.utf8), file: "p.yaml") }
 
     func testCiliumPolicyWithEveryPeerKind() throws {
-        let r = parse("""
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata: {name: web, namespace: shop}
-        spec:
-          endpointSelector:
-            matchLabels: {app: web}
-            matchExpressions: [{key: tier, operator: In, values: [front]}]
-          ingress:
-          - fromEndpoints: [{matchLabels: {app: lb}}, {matchLabels: {k8s:io.kubernetes.pod.namespace: infra}}]
-            fromEntities: [host]
-            toPorts: [{ports: [{port: "443", protocol: TCP}, {port: "8000", endPort: 8100}]}]
-          egressDeny:
-          - toCIDRSet: [{cidr: 10.0.0.0/8, except: [10.96.0.0/12]}]
-          egress:
-          - toCIDR: [192.0.2.0/24]
-        """)
+        let r = parse(
+            """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: web, namespace: shop}
+            spec:
+              endpointSelector:
+                matchLabels: {app: web}
+                matchExpressions: [{key: tier, operator: In, values: [front]}]
+              ingress:
+              - fromEndpoints: [{matchLabels: {app: lb}}, {matchLabels: {k8s:io.kubernetes.pod.namespace: infra}}]
+                fromEntities: [host]
+                toPorts: [{ports: [{port: "443", protocol: TCP}, {port: "8000", endPort: 8100}]}]
+              egressDeny:
+              - toCIDRSet: [{cidr: 10.0.0.0/8, except: [10.96.0.0/12]}]
+              egress:
+              - toCIDR: [192.0.2.0/24]
+            """)
         XCTAssertTrue(r.isValid, "\(r.diagnostics)")
         let p = try XCTUnwrap(r.policies.first)
         XCTAssertEqual(p.key, "shop/web")
         XCTAssertEqual(p.defaultDeny, [.ingress, .egress])
         XCTAssertEqual(p.rules.count, 3)
         let ingress = p.rules[0]
-        XCTAssertEqual(ingress.peers, [.endpoints(LabelSelector(matchLabels: ["app": "lb"]), namespace: "shop"),
-                                       .endpoints(LabelSelector(matchLabels: ["k8s:io.kubernetes.pod.namespace": "infra"]), namespace: nil),
-                                       .entity(.host)])
+        XCTAssertEqual(
+            ingress.peers,
+            [
+                .endpoints(LabelSelector(matchLabels: ["app": "lb"]), namespace: "shop"),
+                .endpoints(LabelSelector(matchLabels: ["k8s:io.kubernetes.pod.namespace": "infra"]), namespace: nil),
+                .entity(.host),
+            ])
         XCTAssertEqual(ingress.ports, [PortRange(proto: .tcp, first: 443, last: 443), PortRange(proto: .any, first: 8000, last: 8100)])
-        XCTAssertTrue(p.rules.contains { $0.deny && $0.direction == .egress && $0.peers == [.cidr(IPPrefix("10.0.0.0/8")!, except: [IPPrefix("10.96.0.0/12")!])] })
+        XCTAssertTrue(
+            p.rules.contains { $0.deny && $0.direction == .egress && $0.peers == [.cidr(IPPrefix("10.0.0.0/8")!, except: [IPPrefix("10.96.0.0/12")!])] })
     }
 
     func testEmptyIngressRuleOnlyTurnsOnDefaultDeny() throws {
-        let p = try XCTUnwrap(parse("""
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata: {name: lockdown}
-        spec:
-          endpointSelector: {}
-          ingress: [{}]
-        """).policies.first)
+        let p = try XCTUnwrap(
+            parse(
+                """
+                apiVersion: cilium.io/v2
+                kind: CiliumNetworkPolicy
+                metadata: {name: lockdown}
+                spec:
+                  endpointSelector: {}
+                  ingress: [{}]
+                """
+            ).policies.first)
         XCTAssertEqual(p.defaultDeny, [.ingress])
         XCTAssertTrue(p.rules.isEmpty)
     }
 
     func testKubernetesPolicyDefaultsAndNamespaceSelector() throws {
-        let r = parse("""
-        apiVersion: networking.k8s.io/v1
-        kind: NetworkPolicy
-        metadata: {name: api}
-        spec:
-          podSelector: {matchLabels: {role: api}}
-          ingress:
-          - from:
-            - podSelector: {matchLabels: {role: web}}
-              namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: front}}
-            - ipBlock: {cidr: 172.16.0.0/12, except: [172.16.1.0/24]}
-            ports: [{port: 5432}]
-          egress:
-          - {}
-        """)
+        let r = parse(
+            """
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata: {name: api}
+            spec:
+              podSelector: {matchLabels: {role: api}}
+              ingress:
+              - from:
+                - podSelector: {matchLabels: {role: web}}
+                  namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: front}}
+                - ipBlock: {cidr: 172.16.0.0/12, except: [172.16.1.0/24]}
+                ports: [{port: 5432}]
+              egress:
+              - {}
+            """)
         XCTAssertTrue(r.isValid, "\(r.diagnostics)")
         let p = try XCTUnwrap(r.policies.first)
         XCTAssertEqual(p.namespace, "default")
@@ -76,18 +86,19 @@ final class NetworkPolicyDecoderTests: XCTestCase {
     }
 
     func testErrorsArePositionedAndNothingIsReturned() {
-        let r = parse("""
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata: {name: bad}
-        spec:
-          endpointSelector: {matchLabels: {app: x}}
-          egress:
-          - toFQDNs: [{matchName: example.com}]
-            toCIDR: [10.1.2.3/8]
-          - toEntities: [wrld]
-            toPorts: [{ports: [{port: "80", protocl: TCP}], rules: {http: [{}]}}]
-        """)
+        let r = parse(
+            """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: bad}
+            spec:
+              endpointSelector: {matchLabels: {app: x}}
+              egress:
+              - toFQDNs: [{matchName: example.com}]
+                toCIDR: [10.1.2.3/8]
+              - toEntities: [wrld]
+                toPorts: [{ports: [{port: "80", protocl: TCP}], rules: {http: [{}]}}]
+            """)
         XCTAssertFalse(r.isValid)
         XCTAssertTrue(r.policies.isEmpty)
         let text = r.diagnostics.map(\.description)
@@ -100,16 +111,21 @@ final class NetworkPolicyDecoderTests: XCTestCase {
 
     func testWrongKindAndAPIVersion() {
         let r = parse("apiVersion: cilium.io/v1alpha1\nkind: CiliumNetworkPolicy\nmetadata: {name: x}\nspec: {endpointSelector: {}}\n")
-        XCTAssertEqual(r.diagnostics.first?.description, "p.yaml:1:13: error: apiVersion: CiliumNetworkPolicy needs apiVersion: cilium.io/v2, found \"cilium.io/v1alpha1\"")
+        XCTAssertEqual(
+            r.diagnostics.first?.description, "p.yaml:1:13: error: apiVersion: CiliumNetworkPolicy needs apiVersion: cilium.io/v2, found \"cilium.io/v1alpha1\""
+        )
         let k = parse("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicie\nmetadata: {name: x}\nspec: {endpointSelector: {}}\n")
         XCTAssertTrue(k.diagnostics.first?.description.contains("did you mean \"CiliumNetworkPolicy\"") ?? false)
     }
 
     func testEndpointsFile() {
-        let ok = EndpointFileLoader.parse(Array("endpoints:\n- name: web\n  labels: {app: web}\n- name: db\n  namespace: data\n  labels: {app: db}\n".utf8), file: "e.yaml")
+        let ok = EndpointFileLoader.parse(
+            Array("endpoints:\n- name: web\n  labels: {app: web}\n- name: db\n  namespace: data\n  labels: {app: db}\n".utf8), file: "e.yaml")
         XCTAssertEqual(ok.endpoints, [EndpointSpec(name: "web", labels: ["app": "web"]), EndpointSpec(name: "db", namespace: "data", labels: ["app": "db"])])
         let bad = EndpointFileLoader.parse(Array("endpoints:\n- name: web\n  lables: {app: web}\n".utf8), file: "e.yaml")
-        XCTAssertEqual(bad.diagnostics.first?.description.hasPrefix("e.yaml:3:3: error: endpoints[0].lables: unknown key \"lables\" (did you mean \"labels\"?)"), true, "\(bad.diagnostics)")
+        XCTAssertEqual(
+            bad.diagnostics.first?.description.hasPrefix("e.yaml:3:3: error: endpoints[0].lables: unknown key \"lables\" (did you mean \"labels\"?)"), true,
+            "\(bad.diagnostics)")
     }
 }
 

@@ -3,18 +3,21 @@ import XCTest
 
 final class PolicyResolverTests: XCTestCase {
     func ep(_ id: UInt32, _ app: String, _ identity: UInt32, ns: String = "default") -> EndpointModel {
-        EndpointModel(id: id, name: app, namespace: ns, labels: Labels(["app": app, Labels.namespaceKey: ns]), identity: Identity(identity),
-                      addresses: [IPPrefix("10.213.0.\(id + 1)/32")!])
+        EndpointModel(
+            id: id, name: app, namespace: ns, labels: Labels(["app": app, Labels.namespaceKey: ns]), identity: Identity(identity),
+            addresses: [IPPrefix("10.213.0.\(id + 1)/32")!])
     }
 
     func policy(_ selector: String, _ rules: [NetworkRule], deny: Set<TrafficDirection> = [.ingress]) -> NetworkPolicy {
-        NetworkPolicy(kind: .ciliumNetworkPolicy, name: "p-\(selector)", namespace: "default", endpointSelector: LabelSelector(matchLabels: ["app": selector]),
-                      rules: rules, defaultDeny: deny, origin: "t")
+        NetworkPolicy(
+            kind: .ciliumNetworkPolicy, name: "p-\(selector)", namespace: "default", endpointSelector: LabelSelector(matchLabels: ["app": selector]),
+            rules: rules, defaultDeny: deny, origin: "t")
     }
 
     func testPortRangesBecomeAlignedBlocks() {
         XCTAssertEqual(ProtoPortPrefix.blocks(proto: 6, range: 8080...8080).map(\.description), ["TCP/8080"])
-        XCTAssertEqual(ProtoPortPrefix.blocks(proto: 6, range: 8000...8100).map(\.description), ["TCP/8000-8063", "TCP/8064-8095", "TCP/8096-8099", "TCP/8100"])
+        XCTAssertEqual(
+            ProtoPortPrefix.blocks(proto: 6, range: 8000...8100).map(\.description), ["TCP/8000-8063", "TCP/8064-8095", "TCP/8096-8099", "TCP/8100"])
         XCTAssertEqual(ProtoPortPrefix.blocks(proto: 17, range: 0...65535).map(\.description), ["UDP/any"])
         XCTAssertEqual(ProtoPortPrefix.blocks(proto: 6, range: 1...65535).count, 16)
         // every port of a range is covered exactly once
@@ -27,8 +30,9 @@ final class PolicyResolverTests: XCTestCase {
 
     func testEntriesPerSelectedEndpointAndPeerIdentity() {
         let eps = [ep(1, "frontend", 256), ep(2, "backend", 257), ep(3, "db", 258)]
-        let rule = NetworkRule(direction: .ingress, deny: false, peers: [.endpoints(LabelSelector(matchLabels: ["app": "frontend"]), namespace: "default")],
-                               ports: [PortRange(proto: .tcp, first: 8080, last: 8080)], path: "spec.ingress[0]")
+        let rule = NetworkRule(
+            direction: .ingress, deny: false, peers: [.endpoints(LabelSelector(matchLabels: ["app": "frontend"]), namespace: "default")],
+            ports: [PortRange(proto: .tcp, first: 8080, last: 8080)], path: "spec.ingress[0]")
         let s = PolicyResolver().resolve(endpoints: eps, policies: [policy("backend", [rule])], hostAddresses: [IPPrefix("192.0.2.1/32")!])
         XCTAssertEqual(s.entries.count, 1)
         XCTAssertEqual(s.entries[0].endpoint, 2)
@@ -44,9 +48,11 @@ final class PolicyResolverTests: XCTestCase {
 
     func testNamespaceScopesSelectors() {
         let eps = [ep(1, "frontend", 256, ns: "other"), ep(2, "backend", 257)]
-        let rule = NetworkRule(direction: .ingress, deny: false, peers: [.endpoints(LabelSelector(matchLabels: ["app": "frontend"]), namespace: "default")], ports: [], path: "r")
-        XCTAssertTrue(PolicyResolver().resolve(endpoints: eps, policies: [policy("backend", [rule])], hostAddresses: []).entries.isEmpty,
-                      "a frontend in another namespace is not selected")
+        let rule = NetworkRule(
+            direction: .ingress, deny: false, peers: [.endpoints(LabelSelector(matchLabels: ["app": "frontend"]), namespace: "default")], ports: [], path: "r")
+        XCTAssertTrue(
+            PolicyResolver().resolve(endpoints: eps, policies: [policy("backend", [rule])], hostAddresses: []).entries.isEmpty,
+            "a frontend in another namespace is not selected")
     }
 
     func testAllowNestedInsideDenyIsDroppedSoTheDenyWins() {
@@ -66,10 +72,12 @@ final class PolicyResolverTests: XCTestCase {
 
     func testCIDRIdentitiesWithExceptAndWorld() {
         let eps = [ep(1, "client", 256)]
-        let rule = NetworkRule(direction: .egress, deny: false, peers: [.cidr(IPPrefix("10.0.0.0/8")!, except: [IPPrefix("10.96.0.0/12")!])], ports: [], path: "e")
+        let rule = NetworkRule(
+            direction: .egress, deny: false, peers: [.cidr(IPPrefix("10.0.0.0/8")!, except: [IPPrefix("10.96.0.0/12")!])], ports: [], path: "e")
         let world = NetworkRule(direction: .egress, deny: false, peers: [.entity(.world)], ports: [PortRange(proto: .udp, first: 53, last: 53)], path: "w")
         let s = PolicyResolver().resolve(endpoints: eps, policies: [policy("client", [rule, world], deny: [.egress])], hostAddresses: [])
-        let outer = s.cidrIdentities[IPPrefix("10.0.0.0/8")!]!, inner = s.cidrIdentities[IPPrefix("10.96.0.0/12")!]!
+        let outer = s.cidrIdentities[IPPrefix("10.0.0.0/8")!]!
+        let inner = s.cidrIdentities[IPPrefix("10.96.0.0/12")!]!
         XCTAssertTrue(outer.isLocalScope && inner.isLocalScope)
         XCTAssertEqual(s.ipcache[IPPrefix("10.96.0.0/12")!], inner)
         let allowed = Set(s.entries.filter { $0.ruleID == s.rules.first { $0.value.hasSuffix(" e") }!.key }.map(\.identity))

@@ -1,7 +1,7 @@
 import KernelFeatures
 import PolicyEngine
-import PolicyYAML
 import PolicyModel
+import PolicyYAML
 import XCTest
 
 /// Placement from probe tables (no kernel): the host's profile and a full Debian kernel's.
@@ -15,17 +15,21 @@ final class HookPlacementTests: XCTestCase {
 
     func testFunctionHooksPreferFentryThenKprobe() {
         let full = status(Self.full)
-        let fentry = HookPlacement.place(.function(symbol: "security_file_open", isReturn: false, preferFentry: true), status: full, hasBTF: { _ in true }, bpfLSMActive: true)
+        let fentry = HookPlacement.place(
+            .function(symbol: "security_file_open", isReturn: false, preferFentry: true), status: full, hasBTF: { _ in true }, bpfLSMActive: true)
         XCTAssertEqual(fentry.attachPoint, "fentry/security_file_open")
-        let noBTF = HookPlacement.place(.function(symbol: "static_fn", isReturn: true, preferFentry: true), status: full, hasBTF: { _ in false },
-                                        hasSymbol: { _ in true }, bpfLSMActive: true)
+        let noBTF = HookPlacement.place(
+            .function(symbol: "static_fn", isReturn: true, preferFentry: true), status: full, hasBTF: { _ in false },
+            hasSymbol: { _ in true }, bpfLSMActive: true)
         XCTAssertEqual(noBTF.attachPoint, "kretprobe/static_fn")
         XCTAssertEqual(noBTF.skipped, ["fexit: static_fn has no BTF (trampolines need it)"])
-        let host = HookPlacement.place(.function(symbol: "fd_install", isReturn: false, preferFentry: true), status: status(Self.host), hasBTF: { _ in true }, bpfLSMActive: true)
+        let host = HookPlacement.place(
+            .function(symbol: "fd_install", isReturn: false, preferFentry: true), status: status(Self.host), hasBTF: { _ in true }, bpfLSMActive: true)
         XCTAssertNil(host.tier)
         XCTAssertEqual(host.skipped.count, 2)
-        let missing = HookPlacement.place(.function(symbol: "no_such_fn", isReturn: false, preferFentry: true), status: full, hasBTF: { _ in false },
-                                          hasSymbol: { _ in false }, bpfLSMActive: true)
+        let missing = HookPlacement.place(
+            .function(symbol: "no_such_fn", isReturn: false, preferFentry: true), status: full, hasBTF: { _ in false },
+            hasSymbol: { _ in false }, bpfLSMActive: true)
         XCTAssertNil(missing.tier, "a function the kernel does not have cannot be kprobed")
         XCTAssertEqual(missing.skipped.last, "kprobe: no kernel function no_such_fn (not in /proc/kallsyms)")
     }
@@ -35,23 +39,32 @@ final class HookPlacementTests: XCTestCase {
     func testExecHookWithoutFieldsIsPlacedOnTpBTF() {
         let exists: (String, String) -> Bool = { _, _ in true }
         let withBTF = status(Self.host.union([.tpBTF]))
-        let bare = HookPlacement.place(.tracepoint(subsystem: "sched", event: "sched_process_exec", raw: false, readsFields: false), status: withBTF, tracepointExists: exists)
+        let bare = HookPlacement.place(
+            .tracepoint(subsystem: "sched", event: "sched_process_exec", raw: false, readsFields: false), status: withBTF, tracepointExists: exists)
         XCTAssertEqual(bare.attachPoint, "tp_btf/sched_process_exec")
-        let fields = HookPlacement.place(.tracepoint(subsystem: "sched", event: "sched_process_exec", raw: false, readsFields: true), status: withBTF, tracepointExists: exists)
+        let fields = HookPlacement.place(
+            .tracepoint(subsystem: "sched", event: "sched_process_exec", raw: false, readsFields: true), status: withBTF, tracepointExists: exists)
         XCTAssertEqual(fields.attachPoint, "tracepoint/sched/sched_process_exec")
-        let noBTF = HookPlacement.place(.tracepoint(subsystem: "sched", event: "sched_process_exec", raw: false, readsFields: false), status: status(Self.host.subtracting([.tpBTF])), tracepointExists: exists)
+        let noBTF = HookPlacement.place(
+            .tracepoint(subsystem: "sched", event: "sched_process_exec", raw: false, readsFields: false), status: status(Self.host.subtracting([.tpBTF])),
+            tracepointExists: exists)
         XCTAssertEqual(noBTF.attachPoint, "tracepoint/sched/sched_process_exec")
         XCTAssertEqual(noBTF.skipped.count, 1, "the tp_btf attempt says why it was not used")
-        let openat = HookPlacement.place(.tracepoint(subsystem: "syscalls", event: "sys_enter_openat", raw: false, readsFields: false), status: withBTF, tracepointExists: exists)
+        let openat = HookPlacement.place(
+            .tracepoint(subsystem: "syscalls", event: "sys_enter_openat", raw: false, readsFields: false), status: withBTF, tracepointExists: exists)
         XCTAssertEqual(openat.attachPoint, "tracepoint/syscalls/sys_enter_openat", "only the exec tracepoint has the ordering need")
     }
 
     func testTracepointsAndLSM() {
         let s = status(Self.host)
-        XCTAssertEqual(HookPlacement.place(.tracepoint(subsystem: "syscalls", event: "sys_enter_openat", raw: false), status: s, tracepointExists: { _, _ in true }).attachPoint,
-                       "tracepoint/syscalls/sys_enter_openat")
-        XCTAssertEqual(HookPlacement.place(.tracepoint(subsystem: "raw_syscalls", event: "sys_enter", raw: true), status: s, tracepointExists: { _, _ in true }).attachPoint,
-                       "raw_tp/sys_enter")
+        XCTAssertEqual(
+            HookPlacement.place(.tracepoint(subsystem: "syscalls", event: "sys_enter_openat", raw: false), status: s, tracepointExists: { _, _ in true })
+                .attachPoint,
+            "tracepoint/syscalls/sys_enter_openat")
+        XCTAssertEqual(
+            HookPlacement.place(.tracepoint(subsystem: "raw_syscalls", event: "sys_enter", raw: true), status: s, tracepointExists: { _, _ in true })
+                .attachPoint,
+            "raw_tp/sys_enter")
         let missing = HookPlacement.place(.tracepoint(subsystem: "nope", event: "nope", raw: false), status: s, tracepointExists: { _, _ in false })
         XCTAssertEqual(missing.skipped, ["tracepoint: tracepoint nope/nope does not exist on this kernel"])
         let lsm = HookPlacement.place(.lsm(hook: "file_open"), status: status(Self.full), hasBTF: { $0 == "bpf_lsm_file_open" }, bpfLSMActive: true)
@@ -75,26 +88,27 @@ final class ExplanationTests: XCTestCase {
     }
 
     func testExplainShowsTheCompiledProgramsAndLoweredForms() throws {
-        let p = try Self.policy("""
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: e}
-        spec:
-          tracepoints:
-          - subsystem: syscalls
-            event: sys_enter_openat
-            args: [{index: 6, type: string}]
-            selectors:
-            - matchArgs: [{index: 0, operator: Prefix, values: ["/etc/shadow"]}]
-              matchActions: [{action: Sigkill}]
-          kprobes:
-          - call: tcp_connect
-            syscall: false
-            args: [{index: 0, type: sock}]
-            selectors:
-            - matchArgs: [{index: 0, operator: DPort, values: ["22"]}]
-              matchActions: [{action: Override, argError: -1}, {action: GetUrl, argUrl: "http://127.0.0.1/x"}]
-        """)
+        let p = try Self.policy(
+            """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: e}
+            spec:
+              tracepoints:
+              - subsystem: syscalls
+                event: sys_enter_openat
+                args: [{index: 6, type: string}]
+                selectors:
+                - matchArgs: [{index: 0, operator: Prefix, values: ["/etc/shadow"]}]
+                  matchActions: [{action: Sigkill}]
+              kprobes:
+              - call: tcp_connect
+                syscall: false
+                args: [{index: 0, type: sock}]
+                selectors:
+                - matchArgs: [{index: 0, operator: DPort, values: ["22"]}]
+                  matchActions: [{action: Override, argError: -1}, {action: GetUrl, argUrl: "http://127.0.0.1/x"}]
+            """)
         let host = PolicyExplanation.explain(p, environment: KernelProfiles.host, kernel: "profile")
         let open = try XCTUnwrap(host.hooks.first { $0.path == "spec.tracepoints[0]" })
         XCTAssertEqual(open.programs.map(\.attach), ["syscalls/sys_exit_openat"])
@@ -105,21 +119,24 @@ final class ExplanationTests: XCTestCase {
         XCTAssertEqual(connect.selectors[0].actions.map(\.possible), [true, true], "GetUrl is carried out by the agent, not 'not implemented'")
         let full = PolicyExplanation.explain(p, environment: KernelProfiles.debian612, kernel: "profile")
         let fullConnect = try XCTUnwrap(full.hooks.first { $0.path == "spec.kprobes[0]" })
-        XCTAssertEqual(fullConnect.programs.map(\.flavour), ["cgroup/connect4", "cgroup/connect6"], "tcp_connect cannot be overridden as a function: the same choice as the compiler")
+        XCTAssertEqual(
+            fullConnect.programs.map(\.flavour), ["cgroup/connect4", "cgroup/connect6"],
+            "tcp_connect cannot be overridden as a function: the same choice as the compiler")
         XCTAssertTrue(full.isFullyHostable)
     }
 
     func testExplainNamesWhatCannotRunAndTheScopeRefusal() throws {
-        let p = try Self.policy("""
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: e}
-        spec:
-          podSelector: {matchLabels: {app: x}}
-          lsmhooks:
-          - hook: file_open
-            args: [{index: 0, type: file}]
-        """)
+        let p = try Self.policy(
+            """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: e}
+            spec:
+              podSelector: {matchLabels: {app: x}}
+              lsmhooks:
+              - hook: file_open
+                args: [{index: 0, type: file}]
+            """)
         let host = PolicyExplanation.explain(p, environment: KernelProfiles.host, kernel: "profile")
         XCTAssertEqual(host.policyRefusals.count, 1)
         XCTAssertNotNil(host.hooks[0].refused, "no BPF-LSM on the host")

@@ -8,30 +8,37 @@ import XCTest
 
 /// The compiler on fixed kernel profiles (no kernel): tiers, specialization, value sets, refusals.
 final class PolicyCompilerTests: XCTestCase {
-    static let openatFormat = TracepointFormat(subsystem: "syscalls", event: "sys_enter_openat", text: """
-        name: sys_enter_openat
-        ID: 700
-        format:
-        \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-        \tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-        \tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-        \tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-        \tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
-        \tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;
-        \tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;
-        \tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;
-        \tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;
-        """)!
+    static let openatFormat = TracepointFormat(
+        subsystem: "syscalls", event: "sys_enter_openat",
+        text: """
+            name: sys_enter_openat
+            ID: 700
+            format:
+            \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+            \tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+            \tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+            \tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+            \tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+            \tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;
+            \tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;
+            \tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;
+            \tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;
+            """)!
 
     /// A kernel with the given features; every function has BTF, every tracepoint exists, and
     /// every file outside /no/.
     static func env(_ features: Set<KernelFeature>) -> KernelEnvironment {
-        let status: @Sendable (KernelFeature) -> FeatureStatus = { features.contains($0) ? .supported : .unsupported(step: "load", errno: 1, errnoName: "EPERM", detail: "") }
+        let status: @Sendable (KernelFeature) -> FeatureStatus = {
+            features.contains($0) ? .supported : .unsupported(step: "load", errno: 1, errnoName: "EPERM", detail: "")
+        }
         return KernelEnvironment(
-            place: { HookPlacement.place($0, status: status, hasBTF: { _ in true }, hasSymbol: { _ in true }, tracepointExists: { _, _ in true },
-                                      fileExists: { !$0.hasPrefix("/no/") }, bpfLSMActive: true) },
+            place: {
+                HookPlacement.place(
+                    $0, status: status, hasBTF: { _ in true }, hasSymbol: { _ in true }, tracepointExists: { _, _ in true },
+                    fileExists: { !$0.hasPrefix("/no/") }, bpfLSMActive: true)
+            },
             status: status, tracepointFormat: { $0 == "syscalls" && $1 == "sys_enter_openat" ? openatFormat : KernelProfiles.tracepointFormat($0, $1) },
-            hostNamespace: { _ in 4026531836 })
+            hostNamespace: { _ in 4_026_531_836 })
     }
     static let hostFeatures: Set<KernelFeature> = [.tracepoint, .rawTracepoint, .sendSignal, .ringBuffer]
     static let fullFeatures = hostFeatures.union([.kprobe, .fentry, .fexit, .fmodRet, .lsm])
@@ -52,40 +59,40 @@ final class PolicyCompilerTests: XCTestCase {
     }
 
     static let fim = """
-    apiVersion: cilium.io/v1alpha1
-    kind: TracingPolicy
-    metadata: {name: fim}
-    spec:
-      tracepoints:
-      - subsystem: syscalls
-        event: sys_enter_openat
-        args:
-        - {index: 5, type: int}
-        - {index: 6, type: string}
-        selectors:
-        - matchArgs:
-          - {index: 1, operator: Prefix, values: ["/etc/", "/usr/"]}
-          - {index: 0, operator: Equal, values: ["-100"]}
-          matchBinaries:
-          - {operator: Postfix, values: ["/cat"]}
-          matchActions:
-          - {action: Post, rateLimit: 1m, rateLimitScope: process}
-    """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: fim}
+        spec:
+          tracepoints:
+          - subsystem: syscalls
+            event: sys_enter_openat
+            args:
+            - {index: 5, type: int}
+            - {index: 6, type: string}
+            selectors:
+            - matchArgs:
+              - {index: 1, operator: Prefix, values: ["/etc/", "/usr/"]}
+              - {index: 0, operator: Equal, values: ["-100"]}
+              matchBinaries:
+              - {operator: Postfix, values: ["/cat"]}
+              matchActions:
+              - {action: Post, rateLimit: 1m, rateLimitScope: process}
+        """
 
     /// An argument-less exec hook runs as tp_btf where the kernel has it (after the process
     /// sensor's own program, whatever perf users the tracepoint has); otherwise classic.
     func testExecHookWithoutArgumentsRunsAsTpBTF() throws {
         let exec = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: exec}
-        spec:
-          tracepoints:
-          - subsystem: sched
-            event: sched_process_exec
-            selectors:
-            - matchBinaries: [{operator: Prefix, values: ["/tmp/"]}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: exec}
+            spec:
+              tracepoints:
+              - subsystem: sched
+                event: sched_process_exec
+                selectors:
+                - matchBinaries: [{operator: Prefix, values: ["/tmp/"]}]
+            """
         XCTAssertEqual(try XCTUnwrap(compile(exec, Self.env(Self.hostFeatures.union([.tpBTF]))).get().first).flavour, .execBTF)
         XCTAssertEqual(try XCTUnwrap(compile(exec, Self.host).get().first).flavour, .tracepoint)
         XCTAssertEqual(try XCTUnwrap(compile(Self.fim, Self.env(Self.hostFeatures.union([.tpBTF]))).get().first).flavour, .syscallExit)
@@ -137,21 +144,21 @@ final class PolicyCompilerTests: XCTestCase {
     }
 
     static let kprobeOverride = """
-    apiVersion: cilium.io/v1alpha1
-    kind: TracingPolicy
-    metadata: {name: deny-mkdir}
-    spec:
-      kprobes:
-      - call: security_inode_mkdir
-        syscall: false
-        args:
-        - {index: 1, type: dentry}
-        selectors:
-        - matchArgs:
-          - {index: 1, operator: Postfix, values: ["forbidden"]}
-          matchActions:
-          - {action: Override, argError: -1}
-    """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: deny-mkdir}
+        spec:
+          kprobes:
+          - call: security_inode_mkdir
+            syscall: false
+            args:
+            - {index: 1, type: dentry}
+            selectors:
+            - matchArgs:
+              - {index: 1, operator: Postfix, values: ["forbidden"]}
+              matchActions:
+              - {action: Override, argError: -1}
+        """
 
     func testOverrideOnSecurityFunctionUsesFmodRetWhereTheKernelHasIt() throws {
         let plan = try XCTUnwrap(compile(Self.kprobeOverride, Self.full).get().first)
@@ -169,19 +176,19 @@ final class PolicyCompilerTests: XCTestCase {
     }
 
     static let socketConnectDeny = """
-    apiVersion: cilium.io/v1alpha1
-    kind: TracingPolicy
-    metadata: {name: deny}
-    spec:
-      lsmhooks:
-      - hook: socket_connect
-        args: [{index: 0, type: socket}, {index: 1, type: sockaddr}, {index: 2, type: int}]
-        selectors:
-        - matchArgs:
-          - {index: 1, operator: DAddr, values: ["10.0.0.0/8"]}
-          - {index: 1, operator: DPort, values: ["22"]}
-          matchActions: [{action: Override, argError: -1}]
-    """
+        apiVersion: cilium.io/v1alpha1
+        kind: TracingPolicy
+        metadata: {name: deny}
+        spec:
+          lsmhooks:
+          - hook: socket_connect
+            args: [{index: 0, type: socket}, {index: 1, type: sockaddr}, {index: 2, type: int}]
+            selectors:
+            - matchArgs:
+              - {index: 1, operator: DAddr, values: ["10.0.0.0/8"]}
+              - {index: 1, operator: DPort, values: ["22"]}
+              matchActions: [{action: Override, argError: -1}]
+        """
 
     func testSocketConnectRunsAsLSMWhereTheKernelHasIt() throws {
         let plans = try compile(Self.socketConnectDeny, Self.fullCgroup).get()
@@ -192,8 +199,9 @@ final class PolicyCompilerTests: XCTestCase {
         let plans = try compile(Self.socketConnectDeny, Self.hostCgroup).get()
         XCTAssertEqual(plans.map(\.flavour), [.cgroupConnect4, .cgroupConnect6])
         XCTAssertEqual(plans.map(\.config.hook_id), [7, 8], "one hook id per program")
-        XCTAssertTrue(plans.allSatisfy { $0.family == .lsm && $0.functionName == "socket_connect" && $0.attach == .cgroupRoot },
-                      "events keep the hook's own shape")
+        XCTAssertTrue(
+            plans.allSatisfy { $0.family == .lsm && $0.functionName == "socket_connect" && $0.attach == .cgroupRoot },
+            "events keep the hook's own shape")
         XCTAssertEqual(plans[0].config.flags & VIGIL_HOOKF_TCP_ONLY, 0)
     }
 
@@ -205,18 +213,18 @@ final class PolicyCompilerTests: XCTestCase {
 
     func testTcpConnectOverrideIsLoweredEvenWithKprobes() throws {
         let yaml = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: deny}
-        spec:
-          kprobes:
-          - call: tcp_connect
-            syscall: false
-            args: [{index: 0, type: sock}]
-            selectors:
-            - matchArgs: [{index: 0, operator: DPort, values: ["22"]}]
-              matchActions: [{action: Override, argError: -1}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: deny}
+            spec:
+              kprobes:
+              - call: tcp_connect
+                syscall: false
+                args: [{index: 0, type: sock}]
+                selectors:
+                - matchArgs: [{index: 0, operator: DPort, values: ["22"]}]
+                  matchActions: [{action: Override, argError: -1}]
+            """
         let plans = try compile(yaml, Self.fullCgroup).get()
         XCTAssertEqual(plans.map(\.flavour), [.cgroupConnect4, .cgroupConnect6], "tcp_connect is not error-injectable")
         XCTAssertNotEqual(plans[0].config.flags & VIGIL_HOOKF_TCP_ONLY, 0)
@@ -225,8 +233,9 @@ final class PolicyCompilerTests: XCTestCase {
     }
 
     func testLoweredFormRefusesFiltersOnArgumentsItCannotRead() throws {
-        let yaml = Self.socketConnectDeny.replacingOccurrences(of: "- {index: 1, operator: DPort, values: [\"22\"]}",
-                                                               with: "- {index: 2, operator: Equal, values: [\"16\"]}")
+        let yaml = Self.socketConnectDeny.replacingOccurrences(
+            of: "- {index: 1, operator: DPort, values: [\"22\"]}",
+            with: "- {index: 2, operator: Equal, values: [\"16\"]}")
         guard case .failure(let e) = try compile(yaml, Self.hostCgroup) else { return XCTFail("int filter in a cgroup program") }
         XCTAssertTrue(e.description.contains("cannot be filtered there"), e.description)
     }
@@ -239,22 +248,23 @@ final class PolicyCompilerTests: XCTestCase {
     }
 
     func testUnsupportedPiecesRefuseTheWholePolicy() throws {
-        let yaml = Self.fim.replacingOccurrences(of: "matchBinaries:\n      - {operator: Postfix, values: [\"/cat\"]}",
-                                                 with: "matchBinaries:\n      - {operator: In, values: [\"/bin/cat\"], followChildren: true}")
+        let yaml = Self.fim.replacingOccurrences(
+            of: "matchBinaries:\n      - {operator: Postfix, values: [\"/cat\"]}",
+            with: "matchBinaries:\n      - {operator: In, values: [\"/bin/cat\"], followChildren: true}")
         guard case .failure(let e) = try compile(yaml, Self.host) else { return XCTFail("followChildren is not run in the kernel yet") }
         XCTAssertTrue(e.description.contains("followChildren"), e.description)
         let kret = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: kret}
-        spec:
-          kprobes:
-          - call: fd_install
-            syscall: false
-            return: true
-            args: [{index: 0, type: int}]
-            returnArg: {index: 0, type: int}
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: kret}
+            spec:
+              kprobes:
+              - call: fd_install
+                syscall: false
+                return: true
+                args: [{index: 0, type: int}]
+                returnArg: {index: 0, type: int}
+            """
         guard case .failure(let e2) = try compile(kret, Self.env([.kprobe, .tracepoint])) else { return XCTFail("kretprobes cannot read arguments") }
         XCTAssertTrue(e2.description.contains("kretprobe cannot read arguments"), e2.description)
         XCTAssertEqual(try compile(kret, Self.full).get().first?.flavour, .fexit, "fexit reads arguments and the return value")
@@ -262,19 +272,19 @@ final class PolicyCompilerTests: XCTestCase {
 
     func testMatchReturnArgsFilterTheReturnSlot() throws {
         let yaml = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: failed-opens}
-        spec:
-          kprobes:
-          - call: sys_openat
-            return: true
-            args: [{index: 1, type: string}]
-            returnArg: {index: 0, type: int}
-            selectors:
-            - matchArgs: [{index: 1, operator: Prefix, values: ["/etc/"]}]
-              matchReturnArgs: [{index: 0, operator: LessThan, values: ["0"]}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: failed-opens}
+            spec:
+              kprobes:
+              - call: sys_openat
+                return: true
+                args: [{index: 1, type: string}]
+                returnArg: {index: 0, type: int}
+                selectors:
+                - matchArgs: [{index: 1, operator: Prefix, values: ["/etc/"]}]
+                  matchReturnArgs: [{index: 0, operator: LessThan, values: ["0"]}]
+            """
         let plan = try XCTUnwrap(compile(yaml, Self.full).get().first)
         XCTAssertEqual(plan.flavour, .fexit)
         XCTAssertEqual(plan.returnSlot, 1, "the return value gets its own slot after the arguments")
@@ -289,19 +299,19 @@ final class PolicyCompilerTests: XCTestCase {
 
     func testSocketAddressesAndPorts() throws {
         let yaml = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: connect}
-        spec:
-          kprobes:
-          - call: tcp_connect
-            syscall: false
-            args: [{index: 0, type: sock}]
-            selectors:
-            - matchArgs:
-              - {index: 0, operator: NotDAddr, values: ["127.0.0.0/8", "::1"]}
-              - {index: 0, operator: DPort, values: ["22", "8000:8080"]}
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: connect}
+            spec:
+              kprobes:
+              - call: tcp_connect
+                syscall: false
+                args: [{index: 0, type: sock}]
+                selectors:
+                - matchArgs:
+                  - {index: 0, operator: NotDAddr, values: ["127.0.0.0/8", "::1"]}
+                  - {index: 0, operator: DPort, values: ["22", "8000:8080"]}
+            """
         let plan = try XCTUnwrap(compile(yaml, Self.full).get().first)
         XCTAssertEqual(plan.flavour, .fentry)
         let f = plan.config.selectors.0.filters
@@ -318,38 +328,38 @@ final class PolicyCompilerTests: XCTestCase {
     /// read a socket name its tracked owner (owner_slot) and share the owners map.
     func testTrackSockAndUntrackSockCompileToActionsOnSocketSlots() throws {
         let yaml = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: socks}
-        spec:
-          kprobes:
-          - call: sk_alloc
-            syscall: false
-            return: true
-            args: [{index: 1, type: int}]
-            returnArg: {index: 0, type: sock}
-            returnArgAction: TrackSock
-            selectors:
-            - matchArgs: [{index: 1, operator: Equal, values: ["2"]}]
-          - call: inet_csk_accept
-            syscall: false
-            return: true
-            returnArg: {index: 0, type: sock}
-            returnArgAction: TrackSock
-          - call: __sk_free
-            syscall: false
-            args: [{index: 0, type: int}, {index: 0, type: sock}]
-            selectors:
-            - matchActions: [{action: UntrackSock, argSock: 1}]
-          - call: tcp_set_state
-            syscall: false
-            args: [{index: 1, type: int}]
-          - call: tcp_set_state
-            syscall: false
-            args: [{index: 0, type: sock}]
-            selectors:
-            - matchArgs: [{index: 0, operator: State, values: ["TCP_SYN_RECV", "TCP_LISTEN"]}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: socks}
+            spec:
+              kprobes:
+              - call: sk_alloc
+                syscall: false
+                return: true
+                args: [{index: 1, type: int}]
+                returnArg: {index: 0, type: sock}
+                returnArgAction: TrackSock
+                selectors:
+                - matchArgs: [{index: 1, operator: Equal, values: ["2"]}]
+              - call: inet_csk_accept
+                syscall: false
+                return: true
+                returnArg: {index: 0, type: sock}
+                returnArgAction: TrackSock
+              - call: __sk_free
+                syscall: false
+                args: [{index: 0, type: int}, {index: 0, type: sock}]
+                selectors:
+                - matchActions: [{action: UntrackSock, argSock: 1}]
+              - call: tcp_set_state
+                syscall: false
+                args: [{index: 1, type: int}]
+              - call: tcp_set_state
+                syscall: false
+                args: [{index: 0, type: sock}]
+                selectors:
+                - matchArgs: [{index: 0, operator: State, values: ["TCP_SYN_RECV", "TCP_LISTEN"]}]
+            """
         let plans = try compile(yaml, Self.full).get()
         XCTAssertEqual(plans.count, 5)
         XCTAssertEqual(plans[4].config.selectors.0.filters.0.op, VIGIL_OP_STATE)
@@ -376,24 +386,29 @@ final class PolicyCompilerTests: XCTestCase {
 
         func refusal(_ hook: String) throws -> String {
             let policy = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: bad}\nspec:\n  kprobes:\n" + hook
-            guard case .failure(let e) = try compile(policy, Self.full) else { XCTFail("refused: \(hook)"); return "" }
+            guard case .failure(let e) = try compile(policy, Self.full) else {
+                XCTFail("refused: \(hook)")
+                return ""
+            }
             return e.description
         }
-        let notASocket = try refusal("""
-          - call: __sk_free
-            syscall: false
-            args: [{index: 0, type: int}]
-            selectors:
-            - matchActions: [{action: UntrackSock, argSock: 0}]
-        """)
+        let notASocket = try refusal(
+            """
+              - call: __sk_free
+                syscall: false
+                args: [{index: 0, type: int}]
+                selectors:
+                - matchActions: [{action: UntrackSock, argSock: 0}]
+            """)
         XCTAssertTrue(notASocket.contains("argument 0 is int; TrackSock and UntrackSock take a sock or socket argument"), notASocket)
-        let intReturn = try refusal("""
-          - call: sk_alloc
-            syscall: false
-            return: true
-            returnArg: {index: 0, type: int}
-            returnArgAction: TrackSock
-        """)
+        let intReturn = try refusal(
+            """
+              - call: sk_alloc
+                syscall: false
+                return: true
+                returnArg: {index: 0, type: int}
+                returnArgAction: TrackSock
+            """)
         XCTAssertTrue(intReturn.contains("returnArgAction: TrackSock needs returnArg of type sock or socket"), intReturn)
     }
 
@@ -423,7 +438,10 @@ final class PolicyCompilerTests: XCTestCase {
             ("  - {name: bad, type: syscalls, values: [sys_not_a_call]}", "list:bad", "list bad: sys_not_a_call is not an x86-64 syscall"),
             ("  - {name: gen, type: generated_syscalls}", "list:gen", "list gen is generated_syscalls"),
         ] {
-            guard case .failure(let e) = try compile(yaml(lists, value), Self.full) else { XCTFail("refused: \(value)"); continue }
+            guard case .failure(let e) = try compile(yaml(lists, value), Self.full) else {
+                XCTFail("refused: \(value)")
+                continue
+            }
             XCTAssertTrue(e.description.contains("spec.tracepoints[0].selectors[0].matchArgs[0]: \(why)"), e.description)
         }
     }
@@ -448,7 +466,11 @@ final class PolicyCompilerTests: XCTestCase {
             \(actions)
             """
         }
-        let plan = try XCTUnwrap(compile(yaml("      - {action: GetUrl, argUrl: \"http://canary.example:8080/t/abc?x=1\"}\n      - {action: DnsLookup, argFqdn: abc.canary.example}"), Self.host).get().first)
+        let plan = try XCTUnwrap(
+            compile(
+                yaml("      - {action: GetUrl, argUrl: \"http://canary.example:8080/t/abc?x=1\"}\n      - {action: DnsLookup, argFqdn: abc.canary.example}"),
+                Self.host
+            ).get().first)
         XCTAssertEqual(plan.userActions.count, 2)
         XCTAssertEqual(plan.userActions[0], [], "selector 0 only posts")
         XCTAssertEqual(plan.userActions[1], [.getURL(HTTPURL(host: "canary.example", port: 8080, target: "/t/abc?x=1")), .dnsLookup("abc.canary.example")])
@@ -460,7 +482,10 @@ final class PolicyCompilerTests: XCTestCase {
             ("      - {action: GetUrl, argUrl: \"http://x/a b\"}", "argUrl: the path must be ASCII without spaces"),
             ("      - {action: DnsLookup, argFqdn: x.example}\n      - {action: NoPost}", "NoPost in the same selector leaves nothing to act on"),
         ] {
-            guard case .failure(let e) = try compile(yaml(actions), Self.host) else { XCTFail("refused: \(actions)"); continue }
+            guard case .failure(let e) = try compile(yaml(actions), Self.host) else {
+                XCTFail("refused: \(actions)")
+                continue
+            }
             XCTAssertTrue(e.description.contains(why), e.description)
         }
         XCTAssertEqual(HTTPURL.parse("http://[::1]:81").map(\.description), .success("http://[::1]:81/"))
@@ -485,8 +510,10 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertEqual(plans[0].config.selectors.0.actions.0.kind, VIGIL_ACT_POST, "no selectors: every call posts")
     }
 
-    static func uprobe(path: String = "/bin/sh", symbols: String = "[readline, main]", args: String = "[{index: 0, type: int32}, {index: 1, type: string}]",
-                       extra: String = "", selectors: String = "") -> String {
+    static func uprobe(
+        path: String = "/bin/sh", symbols: String = "[readline, main]", args: String = "[{index: 0, type: int32}, {index: 1, type: string}]",
+        extra: String = "", selectors: String = ""
+    ) -> String {
         """
         apiVersion: cilium.io/v1alpha1
         kind: TracingPolicy
@@ -525,7 +552,10 @@ final class PolicyCompilerTests: XCTestCase {
     /// What a uprobe cannot be here, each refused with the reason.
     func testUprobeRefusalsSayWhy() throws {
         func reason(_ yaml: String, _ env: KernelEnvironment) throws -> String {
-            guard case .failure(let e) = try compile(yaml, env) else { XCTFail("compiled: \(yaml)"); return "" }
+            guard case .failure(let e) = try compile(yaml, env) else {
+                XCTFail("compiled: \(yaml)")
+                return ""
+            }
             return e.description
         }
         let withUprobes = Self.env(Self.hostFeatures.union([.uprobe]))

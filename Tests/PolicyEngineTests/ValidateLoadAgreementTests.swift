@@ -14,8 +14,10 @@ final class ValidateLoadAgreementTests: XCTestCase {
 
     static func corpus() -> [String] {
         var files: [String] = []
-        for dir in ["Tests/PolicyYAMLTests/Fixtures/conformance", "Tests/PolicyYAMLTests/Fixtures/fuzz-regressions", "policies", "examples",
-                    "tests/attacks/policies"] {
+        for dir in [
+            "Tests/PolicyYAMLTests/Fixtures/conformance", "Tests/PolicyYAMLTests/Fixtures/fuzz-regressions", "policies", "examples",
+            "tests/attacks/policies",
+        ] {
             let base = root.appendingPathComponent(dir).path
             for f in FileManager.default.enumerator(atPath: base)?.compactMap({ $0 as? String }) ?? []
             where (f.hasSuffix(".yaml") || f.hasSuffix(".yml")) && !f.hasPrefix("datapath/") && !f.contains("siem") {
@@ -28,10 +30,11 @@ final class ValidateLoadAgreementTests: XCTestCase {
     func testWhatValidateAcceptsEveryKernelLoadsOrRefusesForAKernelReason() throws {
         let files = Self.corpus()
         XCTAssertGreaterThan(files.count, 80)
-        var checked = 0, accepted = 0
+        var checked = 0
+        var accepted = 0
         for file in files {
             let parsed = PolicyLoader.load(path: file)
-            guard parsed.isValid else { continue } // the YAML's own errors: nothing to compile
+            guard parsed.isValid else { continue }  // the YAML's own errors: nothing to compile
             for policy in parsed.policies {
                 checked += 1
                 let refusals = PolicyValidator.refusals(policy)
@@ -43,7 +46,9 @@ final class ValidateLoadAgreementTests: XCTestCase {
                     case .failure(let e):
                         let policyReasons = e.reasons.filter { !$0.isKernelDependent }
                         if refusals.isEmpty {
-                            XCTAssertTrue(policyReasons.isEmpty, "\(file) \(policy.name): validate accepts, \(name) refuses for a policy reason: \(policyReasons.map(\.description))")
+                            XCTAssertTrue(
+                                policyReasons.isEmpty,
+                                "\(file) \(policy.name): validate accepts, \(name) refuses for a policy reason: \(policyReasons.map(\.description))")
                         }
                     }
                 }
@@ -56,20 +61,20 @@ final class ValidateLoadAgreementTests: XCTestCase {
     /// Every refusal is positioned in its file, at the part it is about.
     func testRefusalsArePositioned() throws {
         let yaml = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: scoped}
-        spec:
-          podSelector:
-            matchLabels: {app: web}
-          kprobes:
-          - call: fd_install
-            syscall: false
-            args: [{index: 0, type: int}]
-            selectors:
-            - matchArgs: [{index: 0, operator: Equal, values: ["3"]}]
-              matchNamespaceChanges: [{operator: In, values: [Mnt]}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: scoped}
+            spec:
+              podSelector:
+                matchLabels: {app: web}
+              kprobes:
+              - call: fd_install
+                syscall: false
+                args: [{index: 0, type: int}]
+                selectors:
+                - matchArgs: [{index: 0, operator: Equal, values: ["3"]}]
+                  matchNamespaceChanges: [{operator: In, values: [Mnt]}]
+            """
         let parsed = PolicyLoader.parse(Array(yaml.utf8), file: "scoped.yaml")
         let policy = try XCTUnwrap(parsed.policies.first)
         let r = PolicyValidator.refusals(policy)

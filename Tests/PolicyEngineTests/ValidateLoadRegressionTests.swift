@@ -10,22 +10,23 @@ final class ValidateLoadRegressionTests: XCTestCase {
     /// A kprobe on a fully featured kernel profile with one matchArgs entry.
     func compiled(type: String, op: String, values: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (vigil_arg_filter, HookPlan) {
         let yaml = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: r}
-        spec:
-          kprobes:
-          - call: fn
-            syscall: false
-            args: [{index: 0, type: \(type)}]
-            selectors:
-            - matchArgs: [{index: 0, operator: \(op), values: [\(values.map { "\"\($0)\"" }.joined(separator: ", "))]}]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: r}
+            spec:
+              kprobes:
+              - call: fn
+                syscall: false
+                args: [{index: 0, type: \(type)}]
+                selectors:
+                - matchArgs: [{index: 0, operator: \(op), values: [\(values.map { "\"\($0)\"" }.joined(separator: ", "))]}]
+            """
         let parsed = PolicyLoader.parse(Array(yaml.utf8), file: "r.yaml")
         XCTAssertTrue(parsed.isValid, "validate: \(parsed.diagnostics)", file: file, line: line)
         let policy = try XCTUnwrap(parsed.policies.first, file: file, line: line)
         XCTAssertEqual(PolicyValidator.refusals(policy).map(\.message), [], file: file, line: line)
-        let plan = try XCTUnwrap(PolicyCompiler.compile(policy, firstHookID: 1, environment: KernelProfiles.debian612).get().plans.first, file: file, line: line)
+        let plan = try XCTUnwrap(
+            PolicyCompiler.compile(policy, firstHookID: 1, environment: KernelProfiles.debian612).get().plans.first, file: file, line: line)
         return (plan.config.selectors.0.filters.0, plan)
     }
 
@@ -79,21 +80,21 @@ final class ValidateLoadRegressionTests: XCTestCase {
     /// Selector macros were parsed and then ignored: the selector ran wider than written.
     func testSelectorMacrosAreJoined() throws {
         let yaml = """
-        apiVersion: cilium.io/v1alpha1
-        kind: TracingPolicy
-        metadata: {name: m}
-        spec:
-          selectorsMacros:
-            only-cat:
-              matchBinaries: [{operator: In, values: ["/usr/bin/cat"]}]
-          kprobes:
-          - call: fn
-            syscall: false
-            args: [{index: 0, type: int}]
-            selectors:
-            - matchArgs: [{index: 0, operator: Equal, values: ["1"]}]
-              macros: [only-cat]
-        """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata: {name: m}
+            spec:
+              selectorsMacros:
+                only-cat:
+                  matchBinaries: [{operator: In, values: ["/usr/bin/cat"]}]
+              kprobes:
+              - call: fn
+                syscall: false
+                args: [{index: 0, type: int}]
+                selectors:
+                - matchArgs: [{index: 0, operator: Equal, values: ["1"]}]
+                  macros: [only-cat]
+            """
         let policy = try XCTUnwrap(PolicyLoader.parse(Array(yaml.utf8), file: "m.yaml").policies.first)
         let plan = try XCTUnwrap(PolicyCompiler.compile(policy, firstHookID: 1, environment: KernelProfiles.debian612).get().plans.first)
         XCTAssertEqual(plan.config.selectors.0.binary_op, VIGIL_OP_EQ, "the macro's matchBinaries is part of the selector")

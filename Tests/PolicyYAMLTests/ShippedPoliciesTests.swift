@@ -30,7 +30,8 @@ final class ShippedPoliciesTests: XCTestCase {
                 for key in ["Detects", "MITRE ATT&CK: T", "Enforces: "] {
                     XCTAssertTrue(header.contains(key), "\(dir)/\(f): the header comment says \(key)")
                 }
-                XCTAssertEqual(header.contains("Enforces: yes"), dir.hasSuffix("enforce"), "\(dir)/\(f): enforcing policies live in policies/enforce, and only they")
+                XCTAssertEqual(
+                    header.contains("Enforces: yes"), dir.hasSuffix("enforce"), "\(dir)/\(f): enforcing policies live in policies/enforce, and only they")
             }
         }
     }

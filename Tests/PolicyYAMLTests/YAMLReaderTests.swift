@@ -14,22 +14,23 @@ final class YAMLReaderTests: XCTestCase {
     }
 
     func testAnchorsAliasesAndMerges() throws {
-        let text = head + """
-            metadata: {name: "anchors"}
-            spec:
-              kprobes:
-              - &base
-                call: "fd_install"
-                syscall: false
-                args: [{index: 0, type: int}, {index: 1, type: file}]
-                selectors: &sel
-                - matchArgs: [{index: 1, operator: Prefix, values: ["/etc/"]}]
-              - <<: *base
-                call: "security_file_open"
-                args: [{index: 0, type: file}]
-                selectors:
-                - matchArgs: [{index: 0, operator: Prefix, values: ["/etc/"]}]
-            """
+        let text =
+            head + """
+                metadata: {name: "anchors"}
+                spec:
+                  kprobes:
+                  - &base
+                    call: "fd_install"
+                    syscall: false
+                    args: [{index: 0, type: int}, {index: 1, type: file}]
+                    selectors: &sel
+                    - matchArgs: [{index: 1, operator: Prefix, values: ["/etc/"]}]
+                  - <<: *base
+                    call: "security_file_open"
+                    args: [{index: 0, type: file}]
+                    selectors:
+                    - matchArgs: [{index: 0, operator: Prefix, values: ["/etc/"]}]
+                """
         let spec = try XCTUnwrap(policies(text).first?.spec)
         XCTAssertEqual(spec.kprobes.map(\.call), ["fd_install", "security_file_open"])
         XCTAssertEqual(spec.kprobes[1].syscall, false, "merged from the anchor")
@@ -43,29 +44,32 @@ final class YAMLReaderTests: XCTestCase {
     }
 
     func testQuotedNumbersStayStringsAndYAML11Booleans() throws {
-        let text = head + """
-            metadata:
-              name: quoting
-            spec:
-              kprobes:
-              - call: "sys_setuid"
-                syscall: yes
-                args:
-                - index: 0
-                  type: "int"
-                selectors:
-                - matchArgs:
-                  - index: 0
-                    operator: "Equal"
-                    values: ["0", 0x10]
-            """
+        let text =
+            head + """
+                metadata:
+                  name: quoting
+                spec:
+                  kprobes:
+                  - call: "sys_setuid"
+                    syscall: yes
+                    args:
+                    - index: 0
+                      type: "int"
+                    selectors:
+                    - matchArgs:
+                      - index: 0
+                        operator: "Equal"
+                        values: ["0", 0x10]
+                """
         let k = try XCTUnwrap(policies(text).first?.spec.kprobes.first)
         XCTAssertTrue(k.syscall)
         XCTAssertEqual(k.common.selectors[0].matchArgs[0].values, ["0", "0x10"])
     }
 
     func testBlockScalarsAndComments() throws {
-        let text = head + "metadata:\n  name: block # trailing comment\nspec:\n  kprobes:\n  - call: fd_install\n    syscall: false\n    message: |\n      multi\n      line\n"
+        let text =
+            head
+            + "metadata:\n  name: block # trailing comment\nspec:\n  kprobes:\n  - call: fd_install\n    syscall: false\n    message: |\n      multi\n      line\n"
         XCTAssertEqual(policies(text).first?.spec.kprobes.first?.common.message, "multi\nline\n")
     }
 }

@@ -45,13 +45,14 @@ static __always_inline void signal_caller(__u32 sig)
 }
 
 /* TrackSock: the socket in slot `slot` is the caller's from now on. */
-static __always_inline void track_sock(void *ctx, __u32 flavour, struct vigil_hook_record *r, int slot, struct vigil_process *proc)
+static __always_inline void track_sock(void *ctx, __u32 flavour, struct vigil_hook_record *r, int slot,
+				       struct vigil_process *proc)
 {
 	__u64 sk = arg_sock(ctx, flavour, r, slot);
 	if (!sk)
 		return;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct vigil_tracked_sock owner = { .pid = id >> 32, .tid = (__u32)id };
+	struct vigil_tracked_sock owner = {.pid = id >> 32, .tid = (__u32)id};
 	vigil_exec_id_of(&owner.id, proc, id >> 32);
 	bpf_map_update_elem(&tracked_socks, &sk, &owner, BPF_ANY);
 }
@@ -65,7 +66,8 @@ static __always_inline void untrack_sock(void *ctx, __u32 flavour, struct vigil_
 }
 
 /* Runs selector `s`'s actions; returns what the program returns (an Override's error, else 0). */
-static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil_hook_record *r, struct vigil_process *proc)
+static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil_hook_record *r,
+				   struct vigil_process *proc)
 {
 	/* exec lowering: only the interpreter's own script counts (hook_script.h) */
 	if ((hook_config.flags & VIGIL_HOOKF_SCRIPT_OPEN) && !opened_script(ctx, flavour, r))
@@ -102,12 +104,11 @@ static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil
 		switch (kind) {
 		case VIGIL_ACT_POST:
 			taken |= 1u << VIGIL_ACT_POST;
-			if (sel->actions[i].rate_ns && rate_limited(s, sel->actions[i].scope, sel->actions[i].rate_ns, r))
+			if (sel->actions[i].rate_ns &&
+			    rate_limited(s, sel->actions[i].scope, sel->actions[i].rate_ns, r))
 				post = false;
 			break;
-		case VIGIL_ACT_NOPOST:
-			post = false;
-			break;
+		case VIGIL_ACT_NOPOST: post = false; break;
 		case VIGIL_ACT_SIGKILL:
 			signal_caller(9);
 			taken |= 1u << VIGIL_ACT_SIGKILL;
@@ -144,7 +145,8 @@ static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil
 
 	/* Only the argument slots this hook uses travel (a hook without arguments sends 144 bytes,
 	 * not 1464): the ring holds ten times more such records, and both sides copy less. */
-	__u32 size = __builtin_offsetof(struct vigil_hook_record, slots) + (hook_config.nargs & 7) * sizeof(struct vigil_hook_slot);
+	__u32 size = __builtin_offsetof(struct vigil_hook_record, slots) +
+		     (hook_config.nargs & 7) * sizeof(struct vigil_hook_slot);
 	if (size > sizeof(*r))
 		size = sizeof(*r);
 	__u64 id = bpf_get_current_pid_tgid();

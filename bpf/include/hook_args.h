@@ -74,11 +74,11 @@ static __always_inline __u64 function_arg(void *ctx, __u32 flavour, __u32 index)
 
 /* One context load with the offset in the instruction (inline asm: clang would otherwise
  * merge the cases below into a single load from ctx + off, which the verifier refuses). */
-#define VIGIL_CTX_LOAD64(off)                                              \
-	case off: {                                                        \
-		__u64 v;                                                   \
+#define VIGIL_CTX_LOAD64(off)                                                      \
+	case off: {                                                                \
+		__u64 v;                                                           \
 		asm volatile("%0 = *(u64 *)(%1 + " #off ")" : "=r"(v) : "r"(ctx)); \
-		return v;                                                  \
+		return v;                                                          \
 	}
 
 /*
@@ -91,12 +91,14 @@ static __always_inline __u64 function_arg(void *ctx, __u32 flavour, __u32 index)
 static __always_inline __u64 tracepoint_field(void *ctx, __u32 off, __u32 size, bool sign)
 {
 	if (size == 8) {
+		/* clang-format off */
 		switch (off) {
 		VIGIL_CTX_LOAD64(8) VIGIL_CTX_LOAD64(16) VIGIL_CTX_LOAD64(24) VIGIL_CTX_LOAD64(32)
 		VIGIL_CTX_LOAD64(40) VIGIL_CTX_LOAD64(48) VIGIL_CTX_LOAD64(56) VIGIL_CTX_LOAD64(64)
 		VIGIL_CTX_LOAD64(72) VIGIL_CTX_LOAD64(80) VIGIL_CTX_LOAD64(88) VIGIL_CTX_LOAD64(96)
 		VIGIL_CTX_LOAD64(104) VIGIL_CTX_LOAD64(112) VIGIL_CTX_LOAD64(120)
 		}
+		/* clang-format on */
 	}
 	__u64 v = 0;
 	bpf_probe_read_kernel(&v, size & 7 ? size & 7 : 8, ctx + off);
@@ -149,7 +151,8 @@ static __always_inline void read_path(struct vigil_hook_arg *a, __u8 *out, struc
 		return;
 	}
 	a->flags |= VIGIL_ARG_RESOLVED;
-	vigil_gpath_emit(s, &p, out, &a->len, &a->full_len, &a->root_off, &a->flags, VIGIL_ARG_ROOT_VIEW, VIGIL_ARG_LONG_PATH);
+	vigil_gpath_emit(s, &p, out, &a->len, &a->full_len, &a->root_off, &a->flags, VIGIL_ARG_ROOT_VIEW,
+			 VIGIL_ARG_LONG_PATH);
 	if (p.truncated)
 		a->flags |= VIGIL_ARG_TRUNCATED;
 }
@@ -202,13 +205,15 @@ static __always_inline void read_sockaddr_un(struct vigil_hook_arg *a, __u8 *out
 		path++;
 		__u32 n = addrlen > 3 ? (__u32)(room - 1) : 0;
 		if (!addrlen) {
-			long m = user ? bpf_probe_read_user_str(out + 1, 108, path) : bpf_probe_read_kernel_str(out + 1, 108, path);
+			long m = user ? bpf_probe_read_user_str(out + 1, 108, path)
+				      : bpf_probe_read_kernel_str(out + 1, 108, path);
 			a->len = (m > 0 ? (__u32)m : 1) & (VIGIL_ARG_BYTES - 1); /* "@" + name, its NUL not counted */
 			return;
 		}
-		vigil_opaque(n);
 		if (n > 107)
 			n = 107;
+		vigil_opaque(n); /* the mask below is what the verifier checks: clang must keep it */
+		n &= 127;
 		if (n && (user ? bpf_probe_read_user(out + 1, n, path) : bpf_probe_read_kernel(out + 1, n, path)) < 0)
 			n = 0;
 		out[(n + 1) & (VIGIL_ARG_BYTES - 1)] = 0;
@@ -216,11 +221,12 @@ static __always_inline void read_sockaddr_un(struct vigil_hook_arg *a, __u8 *out
 		return;
 	}
 	__u32 want = (__u32)room + 1; /* a path need not end with a NUL inside addrlen either */
-	vigil_opaque(want);
 	if (want > 109)
 		want = 109;
 	if (want < 1)
 		want = 1;
+	vigil_opaque(want);
+	want &= 127;
 	long n = user ? bpf_probe_read_user_str(out, want, path) : bpf_probe_read_kernel_str(out, want, path);
 	if (n <= 0) {
 		out[0] = 0;
@@ -249,7 +255,8 @@ static __always_inline void read_sockaddr(struct vigil_hook_arg *a, __u8 *out, _
 	/* The raw sockaddr goes in the unused tail of the argument's data, not on the stack:
 	 * read_arg's frame plus the path walk's must stay within BPF's 512-byte stack. */
 	struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)(out + 128);
-	long err = user ? bpf_probe_read_user(sa6, sizeof(*sa6), (void *)ptr) : bpf_probe_read_kernel(sa6, sizeof(*sa6), (void *)ptr);
+	long err = user ? bpf_probe_read_user(sa6, sizeof(*sa6), (void *)ptr)
+			: bpf_probe_read_kernel(sa6, sizeof(*sa6), (void *)ptr);
 	if (err < 0) {
 		/* a sockaddr_in near the end of a page: retry with its own size */
 		err = user ? bpf_probe_read_user(sa6, sizeof(struct sockaddr_in), (void *)ptr)
@@ -366,7 +373,8 @@ static __always_inline void read_skb(struct vigil_hook_arg *a, __u8 *out, struct
  * bpf_sock. sockaddr arguments carry the destination in both fields, as read_sockaddr does.
  * Integer and other arguments do not exist here (the compiler lets none be filtered).
  */
-static __always_inline void read_sock_addr_ctx(struct bpf_sock_addr *sa, __u32 flavour, struct vigil_hook_arg *a, __u8 *out, __u32 kind)
+static __always_inline void read_sock_addr_ctx(struct bpf_sock_addr *sa, __u32 flavour, struct vigil_hook_arg *a,
+					       __u8 *out, __u32 kind)
 {
 	struct vigil_sock_data *d = (struct vigil_sock_data *)out;
 	if (kind != VIGIL_ARG_SOCK && kind != VIGIL_ARG_SOCKET && kind != VIGIL_ARG_SOCKADDR) {
@@ -444,7 +452,9 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	if (flags & VIGIL_ARGF_RETURN)
 		raw = r->ret;
 	else if (flavour == VIGIL_HOOK_TRACEPOINT)
-		raw = kind == VIGIL_ARG_INLINE ? 0 : tracepoint_field(ctx, hook_config.args[i].source, size, flags & VIGIL_ARGF_SIGNED);
+		raw = kind == VIGIL_ARG_INLINE
+			      ? 0
+			      : tracepoint_field(ctx, hook_config.args[i].source, size, flags & VIGIL_ARGF_SIGNED);
 	else
 		raw = function_arg(ctx, flavour, hook_config.args[i].source);
 
@@ -452,19 +462,15 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	 * vigil_concepts.h without a reader here does not build. */
 	switch ((enum vigil_arg_kind)kind) {
 	case VIGIL_ARG_NONE:
-	case VIGIL_ARG_DATA_LOC: /* refused by the compiler (ArgumentLayout.forTracepoint) */
-		break;
-	case VIGIL_ARG_INT:
-		a->value = extend(raw, size, flags & VIGIL_ARGF_SIGNED);
-		break;
-	case VIGIL_ARG_STRING:
-		read_string(a, out, raw, user);
-		break;
+	case VIGIL_ARG_DATA_LOC: /* refused by the compiler (ArgumentLayout.forTracepoint) */ break;
+	case VIGIL_ARG_INT: a->value = extend(raw, size, flags & VIGIL_ARGF_SIGNED); break;
+	case VIGIL_ARG_STRING: read_string(a, out, raw, user); break;
 	case VIGIL_ARG_BUFFER: {
 		__u64 want = VIGIL_ARG_BYTES;
 		if (hook_config.args[i].size_arg) {
-			want = flavour == VIGIL_HOOK_TRACEPOINT ? VIGIL_ARG_BYTES
-								: function_arg(ctx, flavour, hook_config.args[i].size_arg - 1);
+			want = flavour == VIGIL_HOOK_TRACEPOINT
+				       ? VIGIL_ARG_BYTES
+				       : function_arg(ctx, flavour, hook_config.args[i].size_arg - 1);
 			if ((__s64)want < 0)
 				want = 0;
 		}
@@ -482,9 +488,7 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 			a->len = n;
 		break;
 	}
-	case VIGIL_ARG_FILE:
-		read_file(a, out, (struct file *)raw, bpf_get_current_task_btf());
-		break;
+	case VIGIL_ARG_FILE: read_file(a, out, (struct file *)raw, bpf_get_current_task_btf()); break;
 	case VIGIL_ARG_PATH: {
 		struct path *p = (struct path *)raw;
 		read_path(a, out, BPF_CORE_READ(p, mnt), BPF_CORE_READ(p, dentry), bpf_get_current_task_btf());
@@ -496,8 +500,10 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 			/* an open that failed for lack of permission (an attempt): judge the name it was given */
 			if (fd == -EACCES || fd == -EPERM) {
 				__u32 dirfd_arg = hook_config.args[i].size_arg;
-				__s64 dirfd = dirfd_arg ? (__s32)function_arg(ctx, flavour, dirfd_arg - 1) : VIGIL_AT_FDCWD;
-				vigil_pathname(a, out, function_arg(ctx, flavour, hook_config.args[i].source), dirfd, dirfd_arg != 0);
+				__s64 dirfd =
+					dirfd_arg ? (__s32)function_arg(ctx, flavour, dirfd_arg - 1) : VIGIL_AT_FDCWD;
+				vigil_pathname(a, out, function_arg(ctx, flavour, hook_config.args[i].source), dirfd,
+					       dirfd_arg != 0);
 			} else {
 				a->flags |= VIGIL_ARG_READ_FAILED;
 			}
@@ -510,16 +516,14 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	case VIGIL_ARG_BINPRM:
 		read_file(a, out, BPF_CORE_READ((struct linux_binprm *)raw, file), bpf_get_current_task_btf());
 		break;
-	case VIGIL_ARG_DENTRY:
-		read_path(a, out, NULL, (struct dentry *)raw, bpf_get_current_task_btf());
-		break;
+	case VIGIL_ARG_DENTRY: read_path(a, out, NULL, (struct dentry *)raw, bpf_get_current_task_btf()); break;
 	case VIGIL_ARG_PATHNAME: {
 		/* size_arg: 1 + the argument holding the directory descriptor (*at syscalls), 0: none */
 		__u32 dirfd_arg = hook_config.args[i].size_arg;
 		__s64 dirfd = VIGIL_AT_FDCWD;
 		if (dirfd_arg)
 			dirfd = flavour == VIGIL_HOOK_TRACEPOINT ? (__s32)tracepoint_field(ctx, dirfd_arg - 1, 8, true)
-								  : (__s32)function_arg(ctx, flavour, dirfd_arg - 1);
+								 : (__s32)function_arg(ctx, flavour, dirfd_arg - 1);
 		vigil_pathname(a, out, raw, dirfd, dirfd_arg != 0);
 		break;
 	}
@@ -535,15 +539,9 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 		}
 		break;
 	}
-	case VIGIL_ARG_SOCK:
-		read_sock(a, out, (struct sock *)raw);
-		break;
-	case VIGIL_ARG_SOCKET:
-		read_sock(a, out, BPF_CORE_READ((struct socket *)raw, sk));
-		break;
-	case VIGIL_ARG_SOCKADDR:
-		read_sockaddr(a, out, raw, user);
-		break;
+	case VIGIL_ARG_SOCK: read_sock(a, out, (struct sock *)raw); break;
+	case VIGIL_ARG_SOCKET: read_sock(a, out, BPF_CORE_READ((struct socket *)raw, sk)); break;
+	case VIGIL_ARG_SOCKADDR: read_sockaddr(a, out, raw, user); break;
 	case VIGIL_ARG_SOCKADDR_UN: {
 		/* size_arg: 1 + where the address length is (a tracepoint field's offset, or a
 		 * function argument's index); 0: not known */
@@ -555,24 +553,14 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 		read_sockaddr_un(a, out, raw, user, addrlen);
 		break;
 	}
-	case VIGIL_ARG_CRED:
-		read_cred(a, out, (const struct cred *)raw);
-		break;
-	case VIGIL_ARG_USER_NS:
-		read_user_ns(a, out, (struct user_namespace *)raw);
-		break;
-	case VIGIL_ARG_SKB:
-		read_skb(a, out, (struct sk_buff *)raw);
-		break;
-	case VIGIL_ARG_NETDEV:
-		read_kernel_name(a, out, raw ? ((struct net_device *)raw)->name : NULL);
-		break;
+	case VIGIL_ARG_CRED: read_cred(a, out, (const struct cred *)raw); break;
+	case VIGIL_ARG_USER_NS: read_user_ns(a, out, (struct user_namespace *)raw); break;
+	case VIGIL_ARG_SKB: read_skb(a, out, (struct sk_buff *)raw); break;
+	case VIGIL_ARG_NETDEV: read_kernel_name(a, out, raw ? ((struct net_device *)raw)->name : NULL); break;
 	case VIGIL_ARG_KIOCB:
 		read_file(a, out, BPF_CORE_READ((struct kiocb *)raw, ki_filp), bpf_get_current_task_btf());
 		break;
-	case VIGIL_ARG_MODULE:
-		read_kernel_name(a, out, raw ? ((struct module *)raw)->name : NULL);
-		break;
+	case VIGIL_ARG_MODULE: read_kernel_name(a, out, raw ? ((struct module *)raw)->name : NULL); break;
 	case VIGIL_ARG_VMA:
 		read_file(a, out, BPF_CORE_READ((struct vm_area_struct *)raw, vm_file), bpf_get_current_task_btf());
 		break;
@@ -593,8 +581,8 @@ static __always_inline __u64 arg_sock(void *ctx, __u32 flavour, struct vigil_hoo
 	if (i < 0 || i >= VIGIL_HOOK_ARGS)
 		return 0;
 	__u32 kind = hook_config.args[i].kind;
-	if ((kind != VIGIL_ARG_SOCK && kind != VIGIL_ARG_SOCKET) ||
-	    flavour == VIGIL_HOOK_CGROUP_SOCK4 || flavour == VIGIL_HOOK_CGROUP_SOCK6)
+	if ((kind != VIGIL_ARG_SOCK && kind != VIGIL_ARG_SOCKET) || flavour == VIGIL_HOOK_CGROUP_SOCK4 ||
+	    flavour == VIGIL_HOOK_CGROUP_SOCK6)
 		return 0;
 	__u64 raw;
 	if (hook_config.args[i].flags & VIGIL_ARGF_RETURN)

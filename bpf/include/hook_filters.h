@@ -55,7 +55,7 @@ static __noinline int string_set_match(__u32 set, const __u8 *data, __u32 len, b
 		klen = VIGIL_STRING_KEY_BYTES;
 	bpf_probe_read_kernel(k->data, klen, data + (skip & 7));
 	if (reversed) {
-		struct reverse_ctx c = { .len = klen };
+		struct reverse_ctx c = {.len = klen};
 		bpf_loop(VIGIL_STRING_KEY_BYTES / 2, reverse_step, &c, 0);
 	}
 	struct vigil_string_value *v = bpf_map_lookup_elem(reversed ? (void *)&rstrings : (void *)&strings, k);
@@ -91,17 +91,15 @@ static __noinline int slot_set_match(__u32 set, struct vigil_hook_slot *slot, __
 }
 
 /* The low `n` bytes (0..8) of a word. */
-static __always_inline __u64 low_bytes(__u64 w, __u32 n)
-{
-	return n >= 8 ? w : w & ((1ull << (n * 8)) - 1);
-}
+static __always_inline __u64 low_bytes(__u64 w, __u32 n) { return n >= 8 ? w : w & ((1ull << (n * 8)) - 1); }
 
 /*
  * Inline string list (see struct vigil_arg_filter): the longest listed string that is a
  * prefix of the argument, as string_set_match answers. Two word loads of the argument,
  * then per listed string two masked compares; no helper calls.
  */
-static __always_inline int inline_set_match(const volatile struct vigil_arg_filter *f, struct vigil_hook_slot *slot, __u32 len)
+static __always_inline int inline_set_match(const volatile struct vigil_arg_filter *f, struct vigil_hook_slot *slot,
+					    __u32 len)
 {
 	__u64 w0 = *(__u64 *)&slot->data[0];
 	__u64 w1 = *(__u64 *)&slot->data[8];
@@ -111,14 +109,15 @@ static __always_inline int inline_set_match(const volatile struct vigil_arg_filt
 		if (j >= f->nvalues)
 			break;
 		__u32 n = f->inline_lens[j];
-		if (n <= len && low_bytes(w0 ^ f->values[2 * j], n) == 0 && (n <= 8 || low_bytes(w1 ^ f->values[2 * j + 1], n - 8) == 0) &&
-		    (int)n > best)
+		if (n <= len && low_bytes(w0 ^ f->values[2 * j], n) == 0 &&
+		    (n <= 8 || low_bytes(w1 ^ f->values[2 * j + 1], n - 8) == 0) && (int)n > best)
 			best = n;
 	}
 	return best;
 }
 
-static __always_inline bool slot_string_op(const volatile struct vigil_arg_filter *f, struct vigil_hook_slot *slot, __u32 len)
+static __always_inline bool slot_string_op(const volatile struct vigil_arg_filter *f, struct vigil_hook_slot *slot,
+					   __u32 len)
 {
 	__u32 op = f->op, set = f->set;
 	if (f->nvalues) {
@@ -140,7 +139,7 @@ static __always_inline bool slot_string_op(const volatile struct vigil_arg_filte
 
 static __always_inline bool int_in_set(__u32 set, __s64 v)
 {
-	struct vigil_int_key k = { .set = set, .value = v };
+	struct vigil_int_key k = {.set = set, .value = v};
 	return bpf_map_lookup_elem(&ints, &k) != NULL;
 }
 
@@ -225,8 +224,8 @@ static __always_inline bool sock_op(const volatile struct vigil_arg_filter *f, c
 struct substr_ctx {
 	__u32 slot;
 	__u32 hay_len;
-	__u32 index;   /* the needle's entry in `substrings` */
-	__u32 fold;    /* ignore ASCII case */
+	__u32 index; /* the needle's entry in `substrings` */
+	__u32 fold;  /* ignore ASCII case */
 	__u32 found;
 };
 
@@ -268,7 +267,10 @@ static __noinline bool substring_match(__u32 slot, __u32 hay_len, __u32 first, _
 	for (int j = 0; j < VIGIL_SEL_SUBSTRINGS; j++) {
 		if (j >= count)
 			break;
-		struct substr_ctx c = { .slot = slot, .hay_len = hay_len > VIGIL_ARG_BYTES ? VIGIL_ARG_BYTES : hay_len, .index = first + j, .fold = fold };
+		struct substr_ctx c = {.slot = slot,
+				       .hay_len = hay_len > VIGIL_ARG_BYTES ? VIGIL_ARG_BYTES : hay_len,
+				       .index = first + j,
+				       .fold = fold};
 		bpf_loop(VIGIL_ARG_BYTES, substr_step, &c, 0);
 		if (c.found)
 			return true;
@@ -278,7 +280,8 @@ static __noinline bool substring_match(__u32 slot, __u32 hay_len, __u32 first, _
 
 /* A string of `len` bytes at `data + at` (a suffix of a slot: the caller's view of a path)
  * against the filter's values, by the positive operator `op` (Equal, Prefix). */
-static __always_inline bool view_matches(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_slot *slot, __u32 at, __u32 len)
+static __always_inline bool view_matches(const volatile struct vigil_arg_filter *f, __u32 op,
+					 struct vigil_hook_slot *slot, __u32 at, __u32 len)
 {
 	at &= VIGIL_ARG_BYTES - 1;
 	if (f->nvalues) {
@@ -291,8 +294,8 @@ static __always_inline bool view_matches(const volatile struct vigil_arg_filter 
 			if (j >= f->nvalues)
 				break;
 			__u32 n = f->inline_lens[j];
-			if (n <= len && low_bytes(w[0] ^ f->values[2 * j], n) == 0 && (n <= 8 || low_bytes(w[1] ^ f->values[2 * j + 1], n - 8) == 0) &&
-			    (int)n > best)
+			if (n <= len && low_bytes(w[0] ^ f->values[2 * j], n) == 0 &&
+			    (n <= 8 || low_bytes(w[1] ^ f->values[2 * j + 1], n - 8) == 0) && (int)n > best)
 				best = n;
 		}
 		return op == VIGIL_OP_EQ ? best == (int)len : best >= 0;
@@ -308,8 +311,8 @@ static __always_inline bool view_matches(const volatile struct vigil_arg_filter 
  * only, the path as the caller sees it (a chroot or container view): the caller controls that
  * view, so it may add a match but never take one away (negated operators ignore it).
  */
-static __always_inline bool file_names_match(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_record *r, __u32 slot,
-					     bool with_view)
+static __always_inline bool file_names_match(const volatile struct vigil_arg_filter *f, __u32 op,
+					     struct vigil_hook_record *r, __u32 slot, bool with_view)
 {
 	if (slot >= VIGIL_HOOK_ARGS) /* VIGIL_HOOK_ARGS is 5: a bound, not a mask */
 		return false;
@@ -318,7 +321,7 @@ static __always_inline bool file_names_match(const volatile struct vigil_arg_fil
 	__u32 flags = a->flags;
 	bool long_path = flags & VIGIL_ARG_LONG_PATH;
 	if (f->id_set && !(flags & VIGIL_ARG_NO_IDENTITY)) {
-		struct vigil_file_id id = { .set = f->id_set, .dev = a->dev, .ino = a->ino };
+		struct vigil_file_id id = {.set = f->id_set, .dev = a->dev, .ino = a->ino};
 		if (bpf_map_lookup_elem(&file_ids, &id))
 			return true;
 	}
@@ -333,7 +336,8 @@ static __always_inline bool file_names_match(const volatile struct vigil_arg_fil
 		break;
 	case VIGIL_OP_POSTFIX:
 		/* a long path keeps its last VIGIL_PATH_END_BYTES bytes after its first ones */
-		return long_path ? string_set_match(f->set, &sl->data[VIGIL_PATH_END_BYTES], VIGIL_PATH_END_BYTES, true) >= 0
+		return long_path ? string_set_match(f->set, &sl->data[VIGIL_PATH_END_BYTES], VIGIL_PATH_END_BYTES,
+						    true) >= 0
 				 : string_set_match(f->set, sl->data, a->len, true) >= 0;
 	}
 	if (with_view && (flags & VIGIL_ARG_ROOT_VIEW) && !long_path) {
@@ -347,14 +351,15 @@ static __always_inline bool file_names_match(const volatile struct vigil_arg_fil
 static __always_inline bool is_resolved_file(__u32 kind)
 {
 	return kind == VIGIL_ARG_FILE || kind == VIGIL_ARG_PATH || kind == VIGIL_ARG_FD || kind == VIGIL_ARG_BINPRM ||
-	       kind == VIGIL_ARG_DENTRY || kind == VIGIL_ARG_KIOCB || kind == VIGIL_ARG_PATHNAME || kind == VIGIL_ARG_VMA ||
-	       kind == VIGIL_ARG_ADDR_FILE;
+	       kind == VIGIL_ARG_DENTRY || kind == VIGIL_ARG_KIOCB || kind == VIGIL_ARG_PATHNAME ||
+	       kind == VIGIL_ARG_VMA || kind == VIGIL_ARG_ADDR_FILE;
 }
 
 /* Equal/NotEqual/Prefix/... on a string, a buffer, a socket path or a resolved file. A
  * subprogram: inlined into each of the five filter positions it made selector_matches too
  * large to unroll. */
-static __noinline bool path_op(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_record *r, __u32 slot, __u32 kind)
+static __noinline bool path_op(const volatile struct vigil_arg_filter *f, __u32 op, struct vigil_hook_record *r,
+			       __u32 slot, __u32 kind)
 {
 	if (slot >= VIGIL_HOOK_ARGS)
 		return false;
@@ -387,7 +392,8 @@ static __always_inline bool arg_filter_matches(int s, int fi, struct vigil_hook_
 		return false;
 	__u32 kind = hook_config.args[slot].kind;
 	struct vigil_hook_arg *a = &r->args[slot];
-	bool sock = kind == VIGIL_ARG_SOCK || kind == VIGIL_ARG_SOCKET || kind == VIGIL_ARG_SOCKADDR || kind == VIGIL_ARG_SKB;
+	bool sock = kind == VIGIL_ARG_SOCK || kind == VIGIL_ARG_SOCKET || kind == VIGIL_ARG_SOCKADDR ||
+		    kind == VIGIL_ARG_SKB;
 	/* Every operator has its case (bpf/build.sh: -Wswitch-enum); which argument kinds each
 	 * applies to is PolicyModel/OperatorRules.swift's table, checked at compile time. */
 	switch ((enum vigil_op)f->op) {
@@ -409,8 +415,7 @@ static __always_inline bool arg_filter_matches(int s, int fi, struct vigil_hook_
 	case VIGIL_OP_IN_RANGE:
 	case VIGIL_OP_NOT_IN_RANGE:
 	case VIGIL_OP_IN_MAP:
-	case VIGIL_OP_NOT_IN_MAP:
-		return int_op(f, a->value);
+	case VIGIL_OP_NOT_IN_MAP: return int_op(f, a->value);
 	case VIGIL_OP_SPORT:
 	case VIGIL_OP_NOT_SPORT:
 	case VIGIL_OP_DPORT:
@@ -424,8 +429,7 @@ static __always_inline bool arg_filter_matches(int s, int fi, struct vigil_hook_
 	case VIGIL_OP_DADDR:
 	case VIGIL_OP_NOT_DADDR:
 	case VIGIL_OP_PROTOCOL:
-	case VIGIL_OP_STATE:
-		return sock && sock_op(f, (const struct vigil_sock_data *)r->slots[slot].data);
+	case VIGIL_OP_STATE: return sock && sock_op(f, (const struct vigil_sock_data *)r->slots[slot].data);
 	case VIGIL_OP_FAMILY:
 		if (kind == VIGIL_ARG_SOCKADDR_UN)
 			return int_listed(f, a->value);
@@ -518,10 +522,11 @@ static __always_inline bool pid_listed(const volatile struct vigil_selector *sel
  * binary) and, for the positive reading only, the path as the process sees it (chroot or
  * container) which the process controls, so it may add a match, never remove one.
  */
-static __noinline bool binary_names_match(__u32 op, __u32 set, __u32 id_set, const struct vigil_process *p, bool with_view)
+static __noinline bool binary_names_match(__u32 op, __u32 set, __u32 id_set, const struct vigil_process *p,
+					  bool with_view)
 {
 	if (id_set) {
-		struct vigil_file_id id = { .set = id_set, .dev = p->binary_dev, .ino = p->binary_ino };
+		struct vigil_file_id id = {.set = id_set, .dev = p->binary_dev, .ino = p->binary_ino};
 		if (bpf_map_lookup_elem(&file_ids, &id))
 			return true;
 	}
@@ -540,7 +545,8 @@ static __noinline bool binary_names_match(__u32 op, __u32 set, __u32 id_set, con
 			return true;
 		break;
 	case VIGIL_OP_POSTFIX:
-		return long_path ? string_set_match(set, &p->binary[VIGIL_PATH_END_BYTES], VIGIL_PATH_END_BYTES, true) >= 0
+		return long_path ? string_set_match(set, &p->binary[VIGIL_PATH_END_BYTES], VIGIL_PATH_END_BYTES,
+						    true) >= 0
 				 : string_set_match(set, p->binary, len, true) >= 0;
 	}
 	if (with_view && (p->flags & VIGIL_PROC_ROOT_VIEW) && !long_path) {
@@ -574,7 +580,8 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 	/* bpf_get_current_task_btf() only in the filters that read the task (a helper call costs ~90 ns here) */
 	const volatile struct vigil_selector *sel = &hook_config.selectors[s];
 	if (sel->pid_op) {
-		bool listed = pid_listed(sel, sel->pid_ns ? namespace_tgid(bpf_get_current_task_btf()) : bpf_get_current_pid_tgid() >> 32);
+		bool listed = pid_listed(sel, sel->pid_ns ? namespace_tgid(bpf_get_current_task_btf())
+							  : bpf_get_current_pid_tgid() >> 32);
 		if (sel->pid_op == VIGIL_OP_EQ ? !listed : listed)
 			return false;
 	}
@@ -590,7 +597,7 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 	}
 	/* Unrolled by hand: clang stops honouring `#pragma unroll` once the body is this large,
 	 * and a loop left in (its back-edge a fall-through) is refused by 6.1's verifier. */
-#define VIGIL_FILTER_AT(fi)                                            \
+#define VIGIL_FILTER_AT(fi)                                                                    \
 	if (fi < VIGIL_SEL_ARG_FILTERS && fi < sel->nfilters && !arg_filter_matches(s, fi, r)) \
 		return false;
 	VIGIL_FILTER_AT(0)
@@ -613,7 +620,8 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 		if (!parent)
 			return sel->parent_binary_op == VIGIL_OP_NEQ || sel->parent_binary_op == VIGIL_OP_NOT_PREFIX ||
 			       sel->parent_binary_op == VIGIL_OP_NOT_POSTFIX;
-		if (!binary_op_matches(sel->parent_binary_op, sel->parent_binary_set, sel->parent_binary_id_set, parent))
+		if (!binary_op_matches(sel->parent_binary_op, sel->parent_binary_set, sel->parent_binary_id_set,
+				       parent))
 			return false;
 	}
 	return true;

@@ -9,7 +9,6 @@
 /* Set by the agent before load and frozen: every field is a verifier-known constant. */
 const volatile struct vigil_hook_config hook_config = {};
 
-
 /* String sets (Equal, Prefix, binaries) keyed by set id then bytes; Postfix sets hold the
  * reversed strings. Sized by the agent to the policy's values. */
 struct {

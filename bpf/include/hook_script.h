@@ -19,15 +19,15 @@ struct vigil_script_scratch {
 	__u8 argv[VIGIL_SCRIPT_ARGV];
 	__u8 name[VIGIL_ARG_BYTES];
 	/* scan state (in the map, not on the stack: the verifier converges on it) */
-	__u32 n;          /* argv bytes */
-	__u32 arg;        /* index of the argument being scanned */
-	__u32 start;      /* where it starts */
-	__u32 base;       /* where its last component starts */
+	__u32 n;	  /* argv bytes */
+	__u32 arg;	  /* index of the argument being scanned */
+	__u32 start;	  /* where it starts */
+	__u32 base;	  /* where its last component starts */
 	__u32 found_base; /* the script argument's last component: start and end */
 	__u32 found_end;
 	__u32 found;
-	__u32 none;       /* -c and kin: no script */
-	__u32 name_len;   /* the opened name, and where its last component starts */
+	__u32 none;	/* -c and kin: no script */
+	__u32 name_len; /* the opened name, and where its last component starts */
 	__u32 name_base;
 };
 
@@ -44,7 +44,8 @@ static __always_inline bool script_option_without_file(const __u8 *a, __u32 len)
 		return a[0] == '-'; /* "-": the script comes on stdin */
 	if (len == 2)
 		return a[1] == 'c' || a[1] == 'e' || a[1] == 'm' || a[1] == 'E' || a[1] == 'r';
-	return (len == 9 && a[1] == '-' && a[2] == 'c' && a[3] == 'o') || (len == 6 && a[1] == '-' && a[2] == 'e' && a[3] == 'v');
+	return (len == 9 && a[1] == '-' && a[2] == 'c' && a[3] == 'o') ||
+	       (len == 6 && a[1] == '-' && a[2] == 'e' && a[3] == 'v');
 }
 
 /* One byte of argv: arguments end at NUL; the first one after argv[0] not starting with '-'
@@ -107,7 +108,8 @@ static long script_cmp_step(__u32 i, void *data)
 	struct vigil_script_scratch *s = bpf_map_lookup_elem(&script_scratch, &zero);
 	if (!s || i >= c->len)
 		return 1;
-	if (s->argv[(s->found_base + i) & (VIGIL_SCRIPT_ARGV - 1)] != s->name[(c->name_base + i) & (VIGIL_ARG_BYTES - 1)]) {
+	if (s->argv[(s->found_base + i) & (VIGIL_SCRIPT_ARGV - 1)] !=
+	    s->name[(c->name_base + i) & (VIGIL_ARG_BYTES - 1)]) {
 		c->differ = 1;
 		return 1;
 	}
@@ -133,7 +135,9 @@ static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook
 	__u32 n = end > start ? end - start : 0;
 	if (n > VIGIL_SCRIPT_ARGV)
 		n = VIGIL_SCRIPT_ARGV;
-	if (n == 0 || bpf_probe_read_user(s->argv, n & (VIGIL_SCRIPT_ARGV - 1) ? n & (VIGIL_SCRIPT_ARGV - 1) : VIGIL_SCRIPT_ARGV, (void *)start) < 0)
+	if (n == 0 ||
+	    bpf_probe_read_user(s->argv, n & (VIGIL_SCRIPT_ARGV - 1) ? n & (VIGIL_SCRIPT_ARGV - 1) : VIGIL_SCRIPT_ARGV,
+				(void *)start) < 0)
 		return false;
 	s->n = n;
 	s->arg = 0;
@@ -153,7 +157,8 @@ static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook
 		const unsigned char *dname = BPF_CORE_READ(f, f_path.dentry, d_name.name);
 		nlen = bpf_probe_read_kernel_str(s->name, VIGIL_ARG_BYTES, dname);
 	} else {
-		nlen = bpf_probe_read_user_str(s->name, VIGIL_ARG_BYTES, (void *)function_arg(ctx, flavour, hook_config.args[0].source));
+		nlen = bpf_probe_read_user_str(s->name, VIGIL_ARG_BYTES,
+					       (void *)function_arg(ctx, flavour, hook_config.args[0].source));
 	}
 	if (nlen <= 1)
 		return false;
@@ -167,7 +172,7 @@ static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook
 	len -= base;
 	if (len != s->found_end - s->found_base || len == 0)
 		return false;
-	struct script_cmp c = { .len = len, .name_base = base };
+	struct script_cmp c = {.len = len, .name_base = base};
 	bpf_loop(VIGIL_ARG_BYTES, script_cmp_step, &c, 0);
 	return !c.differ;
 }

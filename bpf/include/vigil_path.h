@@ -36,7 +36,7 @@ struct {
 static __always_inline int vigil_path_prepend(struct vigil_path_scratch *s, __u32 *off, const char *name, __u32 len)
 {
 	__u32 o = *off & VIGIL_PATH_MASK;
-	len &= 0xff; /* NAME_MAX 255: the mask bounds it for the verifier */
+	len &= 0xff;	 /* NAME_MAX 255: the mask bounds it for the verifier */
 	if (len + 2 > o) /* keep o >= 1 so the final copy is 1..255 bytes */
 		return 1;
 	o -= len;
@@ -76,12 +76,12 @@ static __always_inline struct vigil_path_scratch *vigil_path_begin(void)
 
 /* Walk state, kept on the caller's stack and handed to each bpf_loop step. */
 struct vigil_path_walk {
-	__u64 dentry;   /* struct dentry *: the component to add next */
-	__u64 mnt;      /* struct mount *: the mount it belongs to */
-	__u64 mnt_root; /* struct dentry *: that mount's root */
+	__u64 dentry;	   /* struct dentry *: the component to add next */
+	__u64 mnt;	   /* struct mount *: the mount it belongs to */
+	__u64 mnt_root;	   /* struct dentry *: that mount's root */
 	__u64 root_dentry; /* the task's root (chroot, container): the walk stops there, as d_path does */
 	__u64 root_mnt;
-	__u32 off;      /* start of the path built so far in the scratch buffer */
+	__u32 off; /* start of the path built so far in the scratch buffer */
 	__s32 truncated;
 };
 

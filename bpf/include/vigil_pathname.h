@@ -28,24 +28,24 @@
 #include "vigil_fd.h"
 
 #define VIGIL_PN_COMPONENTS 64 /* literal components remembered for ".." */
-#define VIGIL_AT_FDCWD -100
+#define VIGIL_AT_FDCWD	    -100
 
-#define VIGIL_PN_BASE_ROOT 0   /* the caller's root (absolute names) */
-#define VIGIL_PN_BASE_PWD 1    /* the working directory */
-#define VIGIL_PN_BASE_FD 2     /* descriptor `base_fd` (a dirfd, or /proc/self/fd/N) */
+#define VIGIL_PN_BASE_ROOT   0 /* the caller's root (absolute names) */
+#define VIGIL_PN_BASE_PWD    1 /* the working directory */
+#define VIGIL_PN_BASE_FD     2 /* descriptor `base_fd` (a dirfd, or /proc/self/fd/N) */
 #define VIGIL_PN_BASE_GLOBAL 3 /* the agent's root (/proc/PID/root of another process) */
 
 /* Tokenizer state. In the per-CPU scratch, not on the stack: the verifier checks a bpf_loop
  * callback until its states converge, and values it tracks exactly (a counter starting at 0 on
  * the stack) never converge; loaded from a map they are unknown scalars and do. */
 struct vigil_pn_state {
-	__u32 n;       /* input length */
-	__u32 o;       /* literal length */
-	__u32 comp;    /* lit offset of the current component's '/' */
-	__u32 clen;    /* bytes of the current component so far */
-	__u32 depth;   /* remembered components */
-	__u32 up;      /* ".." beyond the literal components: climbs of the base */
-	__u32 base;    /* VIGIL_PN_BASE_* */
+	__u32 n;     /* input length */
+	__u32 o;     /* literal length */
+	__u32 comp;  /* lit offset of the current component's '/' */
+	__u32 clen;  /* bytes of the current component so far */
+	__u32 depth; /* remembered components */
+	__u32 up;    /* ".." beyond the literal components: climbs of the base */
+	__u32 base;  /* VIGIL_PN_BASE_* */
 	__s32 base_fd;
 	__u32 tgid;
 	__u32 unresolved;
@@ -54,7 +54,7 @@ struct vigil_pn_state {
 struct vigil_pn_scratch {
 	struct vigil_pn_state st;
 	char in[VIGIL_GPATH_LEN];
-	char lit[VIGIL_GPATH_LEN * 2]; /* "/a/b": the literal components, each after a '/' */
+	char lit[VIGIL_GPATH_LEN * 2];	   /* "/a/b": the literal components, each after a '/' */
 	__u16 starts[VIGIL_PN_COMPONENTS]; /* lit offset of each remembered component's '/' */
 };
 
@@ -235,7 +235,8 @@ static long vigil_climb_step(__u32 i, void *data)
 }
 
 /* Copies `count` bytes of the joined string (base path, then the literal part) from `at` into dst. */
-static __always_inline void vigil_pn_copy(__u8 *dst, const char *base, __u32 blen, const char *lit, __u32 at, __u32 count)
+static __always_inline void vigil_pn_copy(__u8 *dst, const char *base, __u32 blen, const char *lit, __u32 at,
+					  __u32 count)
 {
 	__u32 n1 = 0;
 	if (at < blen) {
@@ -274,7 +275,9 @@ static __noinline void vigil_pathname(struct vigil_hook_arg *a, __u8 *out, __u64
 	struct vigil_pn_state *stp = &p->st;
 	__builtin_memset(stp, 0, sizeof(*stp));
 	stp->n = (n - 1) & VIGIL_GPATH_MASK;
-	stp->base = p->in[0] == '/' ? VIGIL_PN_BASE_ROOT : has_dirfd && dirfd != VIGIL_AT_FDCWD ? VIGIL_PN_BASE_FD : VIGIL_PN_BASE_PWD;
+	stp->base = p->in[0] == '/'			   ? VIGIL_PN_BASE_ROOT
+		    : has_dirfd && dirfd != VIGIL_AT_FDCWD ? VIGIL_PN_BASE_FD
+							   : VIGIL_PN_BASE_PWD;
 	stp->base_fd = dirfd;
 	stp->tgid = task->tgid;
 	bpf_loop(VIGIL_GPATH_LEN, vigil_pn_step, NULL, 0);
@@ -323,7 +326,7 @@ static __noinline void vigil_pathname(struct vigil_hook_arg *a, __u8 *out, __u64
 		a->flags |= VIGIL_ARG_READ_FAILED;
 		return;
 	}
-	struct vigil_gpath base = { .off = VIGIL_GPATH_LEN - 1, .len = 0, .root_off = VIGIL_ROOT_OFF_NONE };
+	struct vigil_gpath base = {.off = VIGIL_GPATH_LEN - 1, .len = 0, .root_off = VIGIL_ROOT_OFF_NONE};
 	if (dentry && vigil_gpath_walk(vmnt, dentry, task, &base) < 0) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
 		return;
@@ -344,13 +347,15 @@ static __noinline void vigil_pathname(struct vigil_hook_arg *a, __u8 *out, __u64
 		vigil_pn_copy(out, &s->buf[boff], blen, p->lit, 0, total);
 		out[total & (VIGIL_ARG_BYTES - 1)] = 0;
 		a->len = total;
-		if (base.root_off != VIGIL_ROOT_OFF_NONE && (base.root_off < blen || (base.root_off == blen && llen > 0))) {
+		if (base.root_off != VIGIL_ROOT_OFF_NONE &&
+		    (base.root_off < blen || (base.root_off == blen && llen > 0))) {
 			a->root_off = base.root_off;
 			a->flags |= VIGIL_ARG_ROOT_VIEW;
 		}
 	} else {
 		vigil_pn_copy(out, &s->buf[boff], blen, p->lit, 0, VIGIL_PATH_END_BYTES);
-		vigil_pn_copy(out + VIGIL_PATH_END_BYTES, &s->buf[boff], blen, p->lit, total - VIGIL_PATH_END_BYTES, VIGIL_PATH_END_BYTES);
+		vigil_pn_copy(out + VIGIL_PATH_END_BYTES, &s->buf[boff], blen, p->lit, total - VIGIL_PATH_END_BYTES,
+			      VIGIL_PATH_END_BYTES);
 		a->len = VIGIL_ARG_BYTES;
 		a->flags |= VIGIL_ARG_LONG_PATH;
 	}

@@ -26,9 +26,9 @@
 #include "vigil_bpf.h"
 #include "vigil_shared_maps.h"
 
-#define VIGIL_GPATH_LEN 4096
-#define VIGIL_GPATH_MASK (VIGIL_GPATH_LEN - 1)
-#define VIGIL_GPATH_STEPS 512 /* components and mount crossings walked at most */
+#define VIGIL_GPATH_LEN	    4096
+#define VIGIL_GPATH_MASK    (VIGIL_GPATH_LEN - 1)
+#define VIGIL_GPATH_STEPS   512 /* components and mount crossings walked at most */
 #define VIGIL_ROOT_OFF_NONE 0xffffffffu
 
 /* Twice the path length: a component (at most 255 bytes) written at (offset & MASK) never overruns. */
@@ -51,21 +51,21 @@ static __always_inline struct vigil_gpath_scratch *vigil_gpath_scratch(void)
 
 /* Walk state, on the caller's stack, handed to each bpf_loop step. */
 struct vigil_gwalk {
-	__u64 dentry;      /* struct dentry *: the component to add next */
-	__u64 mnt;         /* struct mount * the walk is in; 0 once it left the mount tree (in-sb walk) */
-	__u64 mnt_root;    /* that mount's root dentry */
+	__u64 dentry;	   /* struct dentry *: the component to add next */
+	__u64 mnt;	   /* struct mount * the walk is in; 0 once it left the mount tree (in-sb walk) */
+	__u64 mnt_root;	   /* that mount's root dentry */
 	__u64 root_dentry; /* the caller's root: where its own view starts */
-	__u32 off;         /* start of the path built so far (right to left, NUL at VIGIL_GPATH_LEN - 1) */
-	__u32 root_off;    /* `off` when the walk passed the caller's root; VIGIL_ROOT_OFF_NONE before */
+	__u32 off;	   /* start of the path built so far (right to left, NUL at VIGIL_GPATH_LEN - 1) */
+	__u32 root_off;	   /* `off` when the walk passed the caller's root; VIGIL_ROOT_OFF_NONE before */
 	__s32 truncated;
-	__u32 rooted;      /* the walk ended at a root the agent knows (sb_roots) */
+	__u32 rooted; /* the walk ended at a root the agent knows (sb_roots) */
 };
 
 /* Prepends "/" and `len` bytes of `name` (kernel memory) to the path; 1 when it does not fit. */
 static __always_inline int vigil_gpath_prepend(struct vigil_gpath_scratch *s, __u32 *off, const char *name, __u32 len)
 {
 	__u32 o = *off & VIGIL_GPATH_MASK;
-	len &= 0xff; /* NAME_MAX 255: the mask bounds it for the verifier */
+	len &= 0xff;	 /* NAME_MAX 255: the mask bounds it for the verifier */
 	if (len + 2 > o) /* keep o >= 1 */
 		return 1;
 	o -= len;
@@ -79,7 +79,8 @@ static __always_inline int vigil_gpath_prepend(struct vigil_gpath_scratch *s, __
 }
 
 /* Prepends a known root's path (sb_roots: "" for the agent's root file system). */
-static __always_inline int vigil_gpath_prepend_root(struct vigil_gpath_scratch *s, __u32 *off, const struct vigil_sb_root *r)
+static __always_inline int vigil_gpath_prepend_root(struct vigil_gpath_scratch *s, __u32 *off,
+						    const struct vigil_sb_root *r)
 {
 	__u32 len = r->len;
 	if (len == 0)
@@ -172,8 +173,8 @@ static long vigil_gpath_step(__u32 index, void *data)
 
 /* The result of a walk: where the path is in the scratch buffer and where the caller's view starts. */
 struct vigil_gpath {
-	__u32 off;      /* the path is s->buf[off .. VIGIL_GPATH_LEN - 1), NUL-terminated */
-	__u32 len;      /* its length, without the NUL */
+	__u32 off;	/* the path is s->buf[off .. VIGIL_GPATH_LEN - 1), NUL-terminated */
+	__u32 len;	/* its length, without the NUL */
 	__u32 root_off; /* offset of the caller's view in the path, VIGIL_ROOT_OFF_NONE when it is the same or unknown */
 	__s32 truncated;
 };
@@ -183,7 +184,8 @@ struct vigil_gpath {
  * NULL (a dentry argument): the walk then stays in the dentry's file system. `task` gives the
  * caller's root (its own view). Returns -1 without scratch space. Requires bpf_loop (5.17).
  */
-static __noinline int vigil_gpath_walk(struct vfsmount *vfsmnt, struct dentry *dentry, struct task_struct *task, struct vigil_gpath *out)
+static __noinline int vigil_gpath_walk(struct vfsmount *vfsmnt, struct dentry *dentry, struct task_struct *task,
+				       struct vigil_gpath *out)
 {
 	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
 	if (!s)
@@ -217,8 +219,9 @@ static __noinline int vigil_gpath_walk(struct vfsmount *vfsmnt, struct dentry *d
  * Copies a walked path into `data` (VIGIL_ARG_BYTES): whole when it fits, else its first and
  * last VIGIL_PATH_END_BYTES bytes. Sets len, full_len, root_off and the flags.
  */
-static __always_inline void vigil_gpath_emit(struct vigil_gpath_scratch *s, const struct vigil_gpath *p, __u8 *data, __u32 *len,
-					    __u16 *full_len, __u16 *root_off, __u32 *flags, __u32 root_flag, __u32 long_flag)
+static __always_inline void vigil_gpath_emit(struct vigil_gpath_scratch *s, const struct vigil_gpath *p, __u8 *data,
+					     __u32 *len, __u16 *full_len, __u16 *root_off, __u32 *flags,
+					     __u32 root_flag, __u32 long_flag)
 {
 	__u32 off = p->off & VIGIL_GPATH_MASK;
 	__u32 n = p->len;
@@ -234,7 +237,8 @@ static __always_inline void vigil_gpath_emit(struct vigil_gpath_scratch *s, cons
 		return;
 	}
 	bpf_probe_read_kernel(data, VIGIL_PATH_END_BYTES, &s->buf[off]);
-	bpf_probe_read_kernel(data + VIGIL_PATH_END_BYTES, VIGIL_PATH_END_BYTES, &s->buf[(VIGIL_GPATH_LEN - 1 - VIGIL_PATH_END_BYTES) & VIGIL_GPATH_MASK]);
+	bpf_probe_read_kernel(data + VIGIL_PATH_END_BYTES, VIGIL_PATH_END_BYTES,
+			      &s->buf[(VIGIL_GPATH_LEN - 1 - VIGIL_PATH_END_BYTES) & VIGIL_GPATH_MASK]);
 	*len = VIGIL_ARG_BYTES;
 	*flags |= long_flag;
 }

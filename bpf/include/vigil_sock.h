@@ -8,7 +8,7 @@
 
 #include "vigil_bpf.h"
 
-#define VIGIL_AF_INET 2
+#define VIGIL_AF_INET  2
 #define VIGIL_AF_INET6 10
 
 /* An IPv4 address as IPv4-mapped IPv6 (::ffff:a.b.c.d): one address trie serves both families. */
@@ -110,7 +110,8 @@ struct vigil_sock_copy {
  * struct sock_common, then sk_type and sk_protocol (adjacent u16s since Linux 5.6), copied into
  * `c` and read there at the running kernel's offsets (CO-RE).
  */
-static __always_inline void vigil_sock_read_copy(struct vigil_sock_data *d, const struct sock *sk, struct vigil_sock_copy *c)
+static __always_inline void vigil_sock_read_copy(struct vigil_sock_data *d, const struct sock *sk,
+						 struct vigil_sock_copy *c)
 {
 	__u32 n = bpf_core_type_size(struct sock_common);
 	if (n > sizeof(c->common))

@@ -22,10 +22,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define TC_ACT_OK 0
-#define TC_ACT_SHOT 2
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
+#define TC_ACT_OK     0
+#define TC_ACT_SHOT   2
+#define ETH_P_IP      0x0800
+#define ETH_P_IPV6    0x86DD
 #define VIGIL_TCP_FIN 0x01
 #define VIGIL_TCP_SYN 0x02
 #define VIGIL_TCP_RST 0x04
@@ -62,8 +62,8 @@ struct {
 } dp_config SEC(".maps");
 
 #define CT_CLOSE_REPORTED (1u << 0)
-#define CT_FIN_ORIGINAL (1u << 1)
-#define CT_FIN_REPLY (1u << 2)
+#define CT_FIN_ORIGINAL	  (1u << 1)
+#define CT_FIN_REPLY	  (1u << 2)
 
 struct ct_entry {
 	__u64 revision;
@@ -180,7 +180,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 
 static __always_inline __u32 identity_of(__u32 addr)
 {
-	struct vigil_ipcache_key k = { .prefixlen = 64, .family = 4 };
+	struct vigil_ipcache_key k = {.prefixlen = 64, .family = 4};
 	__builtin_memcpy(k.addr, &addr, 4);
 	struct vigil_ipcache_value *v = bpf_map_lookup_elem(&ipcache, &k);
 	return v ? v->identity : 2; /* world */
@@ -192,7 +192,8 @@ struct verdict {
 };
 
 /* The endpoint's policy for a peer, protocol and destination port in `dir`. */
-static __always_inline struct verdict decide(const struct vigil_endpoint_info *ep, __u8 dir, __u32 peer, __u8 proto, __u16 port)
+static __always_inline struct verdict decide(const struct vigil_endpoint_info *ep, __u8 dir, __u32 peer, __u8 proto,
+					     __u16 port)
 {
 	struct verdict out = {};
 	struct vigil_policy_key k = {
@@ -229,8 +230,9 @@ static __always_inline __u64 current_revision(void)
 	return c ? c->revision : 0;
 }
 
-static __always_inline void flow_event(__u32 kind, const struct packet *p, const struct vigil_endpoint_info *ep, __u32 ifindex, __u8 dir,
-				       __u32 peer, struct verdict v, const struct vigil_flow_owner *owner, const struct ct_entry *ct, __u8 is_reply)
+static __always_inline void flow_event(__u32 kind, const struct packet *p, const struct vigil_endpoint_info *ep,
+				       __u32 ifindex, __u8 dir, __u32 peer, struct verdict v,
+				       const struct vigil_flow_owner *owner, const struct ct_entry *ct, __u8 is_reply)
 {
 	struct vigil_flow_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
@@ -343,12 +345,15 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		__sync_fetch_and_add(&ct->bytes, p.len);
 		if (p.tcp_flags & (VIGIL_TCP_FIN | VIGIL_TCP_RST)) {
 			__u32 flags = ct->flags | (p.tcp_flags & VIGIL_TCP_RST ? CT_FIN_ORIGINAL | CT_FIN_REPLY
-						     : is_reply ? CT_FIN_REPLY : CT_FIN_ORIGINAL);
-			if (!(flags & CT_CLOSE_REPORTED) && (flags & (CT_FIN_ORIGINAL | CT_FIN_REPLY)) == (CT_FIN_ORIGINAL | CT_FIN_REPLY)) {
+						   : is_reply		       ? CT_FIN_REPLY
+									       : CT_FIN_ORIGINAL);
+			if (!(flags & CT_CLOSE_REPORTED) &&
+			    (flags & (CT_FIN_ORIGINAL | CT_FIN_REPLY)) == (CT_FIN_ORIGINAL | CT_FIN_REPLY)) {
 				flags |= CT_CLOSE_REPORTED;
 				ct->flags = flags;
 				v.rule_id = ct->rule_id;
-				flow_event(VIGIL_FLOW_CLOSE, &p, ep, ifindex, dir, ct->peer_identity, v, &ct->owner, ct, is_reply);
+				flow_event(VIGIL_FLOW_CLOSE, &p, ep, ifindex, dir, ct->peer_identity, v, &ct->owner, ct,
+					   is_reply);
 			} else {
 				ct->flags = flags;
 			}
@@ -406,12 +411,13 @@ int dp_owner_connect4(struct bpf_sock_addr *ctx)
 	struct vigil_flow_owner o;
 	owner_from_current(&o);
 	if (ctx->protocol == IPPROTO_TCP) {
-		struct vigil_flow_owner *stored = bpf_sk_storage_get(&socket_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		struct vigil_flow_owner *stored =
+			bpf_sk_storage_get(&socket_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (stored)
 			*stored = o;
 		return 1;
 	}
-	struct vigil_flow_tuple t = { .daddr = ctx->user_ip4, .dport = (__u16)ctx->user_port, .protocol = ctx->protocol };
+	struct vigil_flow_tuple t = {.daddr = ctx->user_ip4, .dport = (__u16)ctx->user_port, .protocol = ctx->protocol};
 	bpf_map_update_elem(&flow_owners, &t, &o, BPF_ANY);
 	return 1;
 }
@@ -421,7 +427,7 @@ int dp_owner_sendmsg4(struct bpf_sock_addr *ctx)
 {
 	struct vigil_flow_owner o;
 	owner_from_current(&o);
-	struct vigil_flow_tuple t = { .daddr = ctx->user_ip4, .dport = (__u16)ctx->user_port, .protocol = ctx->protocol };
+	struct vigil_flow_tuple t = {.daddr = ctx->user_ip4, .dport = (__u16)ctx->user_port, .protocol = ctx->protocol};
 	bpf_map_update_elem(&flow_owners, &t, &o, BPF_ANY);
 	return 1;
 }

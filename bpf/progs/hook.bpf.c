@@ -48,7 +48,7 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 	if (flavour == VIGIL_HOOK_FEXIT || flavour == VIGIL_HOOK_KRETPROBE || flavour == VIGIL_HOOK_SYSCALL_EXIT)
 		r->ret = hook_return_value(ctx, flavour);
 
-	/* Arguments a selector tests first; the rest only for a call that matched (most do not). */
+		/* Arguments a selector tests first; the rest only for a call that matched (most do not). */
 #pragma unroll
 	for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
 		if (i >= hook_config.nargs)
@@ -64,7 +64,8 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 	bool binaries = false;
 #pragma unroll
 	for (int s = 0; s < VIGIL_HOOK_SELECTORS; s++) {
-		if (s < hook_config.nselectors && (hook_config.selectors[s].binary_op || hook_config.selectors[s].parent_binary_op))
+		if (s < hook_config.nselectors &&
+		    (hook_config.selectors[s].binary_op || hook_config.selectors[s].parent_binary_op))
 			binaries = true;
 	}
 	if (binaries) {
@@ -166,17 +167,11 @@ int hook_fexit(void *ctx)
 
 /* fmod_ret: a non-zero return skips the function and becomes its return value. */
 SEC("fmod_ret")
-int hook_fmod_ret(void *ctx)
-{
-	return run_hook(ctx, VIGIL_HOOK_FMOD_RET);
-}
+int hook_fmod_ret(void *ctx) { return run_hook(ctx, VIGIL_HOOK_FMOD_RET); }
 
 /* LSM: 0 allows, a negative errno denies. */
 SEC("lsm")
-int hook_lsm(void *ctx)
-{
-	return run_hook(ctx, VIGIL_HOOK_LSM);
-}
+int hook_lsm(void *ctx) { return run_hook(ctx, VIGIL_HOOK_LSM); }
 
 /*
  * A connect hook lowered to cgroup sock_addr programs (one per attach type): 1 lets the
@@ -199,7 +194,6 @@ int hook_connect4(struct bpf_sock_addr *ctx) { return run_sock_addr(ctx, VIGIL_H
 
 SEC("cgroup/connect6")
 int hook_connect6(struct bpf_sock_addr *ctx) { return run_sock_addr(ctx, VIGIL_HOOK_CGROUP_SOCK6); }
-
 
 /* The connect syscall's exit: the signal a lowered connect hook owes this thread (Sigkill,
  * Signal), sent before the syscall returns to user space. Kept only for hooks that signal. */

@@ -161,10 +161,7 @@ static __always_inline struct vigil_net_record *new_record(__u32 kind, const str
 	return r;
 }
 
-static __always_inline void submit(struct vigil_net_record *r)
-{
-	bpf_ringbuf_submit(r, vigil_wakeup_flags());
-}
+static __always_inline void submit(struct vigil_net_record *r) { bpf_ringbuf_submit(r, vigil_wakeup_flags()); }
 
 /* Counts a connect attempt towards its process's distinct destinations; reports the process
  * once per window when it reaches the threshold. Everything is counted here, in the kernel:
@@ -174,7 +171,7 @@ static __always_inline void count_scan(struct sock *sk, const struct vigil_sock_
 	if (!scan_threshold)
 		return;
 	__u64 window = o->start_ns / scan_window_ns;
-	struct scan_dest d = { .tgid = o->pid };
+	struct scan_dest d = {.tgid = o->pid};
 	d.port = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (sk->__sk_common.skc_family == VIGIL_AF_INET6)
 		__builtin_memcpy(d.addr, &sk->__sk_common.skc_v6_daddr, 16);
@@ -187,7 +184,7 @@ static __always_inline void count_scan(struct sock *sk, const struct vigil_sock_
 
 	struct scan_count *c = bpf_map_lookup_elem(&scan_counts, &d.tgid);
 	if (!c || c->window != window) {
-		struct scan_count fresh = { .window = window, .distinct = 1, .reported = 0 };
+		struct scan_count fresh = {.window = window, .distinct = 1, .reported = 0};
 		bpf_map_update_elem(&scan_counts, &d.tgid, &fresh, BPF_ANY);
 		return;
 	}
@@ -335,8 +332,7 @@ int BPF_PROG(net_tcp_state, struct sock *sk, int oldstate, int newstate)
 				bpf_map_delete_elem(&cookie_owners, &cookie);
 			else if (handshake)
 				bpf_map_update_elem(&cookie_owners, &cookie, o, BPF_ANY);
-		}
-		else if (!r->sock.sport)
+		} else if (!r->sock.sport)
 			r->sock.sport = o->sport;
 		if (!handshake) {
 			struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);

@@ -17,10 +17,7 @@ SEC("raw_tp/sys_enter")
 int probe_raw_tp(void *ctx) { return 0; }
 
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(probe_tp_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
-{
-	return 0;
-}
+int BPF_PROG(probe_tp_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) { return 0; }
 
 SEC("kprobe/security_file_open")
 int probe_kprobe(void *ctx) { return 0; }

@@ -24,7 +24,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, VIGIL_RECORD_KIND_MAX);
@@ -82,8 +81,8 @@ static __always_inline void fill_namespaces(struct vigil_exec_record *r, struct 
 /* kernel_cap_t is u32[2] before 6.3 and a u64 after: either way 8 little-endian bytes. */
 #define read_caps(field) (*(__u64 *)&(field))
 
-#define VIGIL_S_IFMT 0170000
-#define VIGIL_S_IFIFO 0010000
+#define VIGIL_S_IFMT   0170000
+#define VIGIL_S_IFIFO  0010000
 #define VIGIL_S_IFSOCK 0140000
 
 /* What descriptors 0 and 1 are at exec: the pipes (user space joins the two ends of a shell
@@ -259,7 +258,8 @@ static __always_inline void record_fork(struct task_struct *parent_task, __u32 c
 		proc->parent = parent->id;
 		/* a clone runs its parent's image until it execs */
 		proc->binary_len = parent->binary_len;
-		__builtin_memcpy(proc->binary, parent->binary, sizeof(proc->binary)); /* map to map: plain loads and stores */
+		__builtin_memcpy(proc->binary, parent->binary,
+				 sizeof(proc->binary)); /* map to map: plain loads and stores */
 	} else {
 		proc->parent.ktime = 0;
 		proc->parent.pid = ptgid;

@@ -6,13 +6,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("fentry/security_file_open")
-int BPF_PROG(empty_fentry_file_open, struct file *file)
-{
-	return 0;
-}
+int BPF_PROG(empty_fentry_file_open, struct file *file) { return 0; }
 
 SEC("lsm/file_open")
-int BPF_PROG(empty_lsm_file_open, struct file *file)
-{
-	return 0;
-}
+int BPF_PROG(empty_lsm_file_open, struct file *file) { return 0; }

@@ -6,10 +6,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("tracepoint/syscalls/sys_enter_openat")
-int empty_openat(void *ctx)
-{
-	return 0;
-}
+int empty_openat(void *ctx) { return 0; }
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -16,10 +16,7 @@ struct floor_record {
 };
 
 SEC("tracepoint")
-int floor_empty(void *ctx)
-{
-	return 0;
-}
+int floor_empty(void *ctx) { return 0; }
 
 SEC("tracepoint")
 int floor_ringbuf(void *ctx)

@@ -2,7 +2,7 @@ import CBPFShim
 import CLibbpf
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The one seam between Vigil and libbpf: every libbpf C function Vigil uses is called
@@ -219,7 +219,7 @@ enum Libbpf {
         do {
             _ = try call("bpf_tc_hook_create", subject) { bpf_tc_hook_create(hook.pointer) }
             return true
-        } catch where error.errno == EEXIST {
+        } catch  where error.errno == EEXIST {
             return false
         }
     }
@@ -286,7 +286,7 @@ enum Libbpf {
         do {
             _ = try call("bpf_map_lookup_elem", subject) { bpf_map_lookup_elem(fd, key, value) }
             return true
-        } catch where error.errno == ENOENT {
+        } catch  where error.errno == ENOENT {
             return false
         }
     }
@@ -299,7 +299,7 @@ enum Libbpf {
         do {
             _ = try call("bpf_map_delete_elem", subject) { bpf_map_delete_elem(fd, key) }
             return true
-        } catch where error.errno == ENOENT {
+        } catch  where error.errno == ENOENT {
             return false
         }
     }
@@ -308,7 +308,7 @@ enum Libbpf {
         do {
             _ = try call("bpf_map_get_next_key", subject) { bpf_map_get_next_key(fd, key, next) }
             return true
-        } catch where error.errno == ENOENT {
+        } catch  where error.errno == ENOENT {
             return false
         }
     }
@@ -339,7 +339,7 @@ enum Libbpf {
     static func ringBufferPoll(_ rb: OpaquePointer, timeoutMs: Int32) throws(BPFError) -> Int32 {
         do {
             return try call("ring_buffer__poll", "ring buffer") { ring_buffer__poll(rb, timeoutMs) }
-        } catch where error.errno == EINTR || error.errno == ECANCELED {
+        } catch  where error.errno == EINTR || error.errno == ECANCELED {
             return 0
         }
     }
@@ -347,7 +347,7 @@ enum Libbpf {
     static func ringBufferConsume(_ rb: OpaquePointer) throws(BPFError) -> Int32 {
         do {
             return try call("ring_buffer__consume", "ring buffer") { ring_buffer__consume(rb) }
-        } catch where error.errno == ECANCELED {
+        } catch  where error.errno == ECANCELED {
             return 0
         }
     }
@@ -371,6 +371,7 @@ enum Libbpf {
 
     /// Whether `btf` has a FUNC named `name` (what fentry/fexit/LSM attach to).
     static func btfHasFunction(_ btf: OpaquePointer, _ name: String) -> Bool {
-        btf__find_by_name_kind(btf, name, 12 /* BTF_KIND_FUNC */) > 0
+        let btfKindFunc: UInt32 = 12  // BTF_KIND_FUNC
+        return btf__find_by_name_kind(btf, name, btfKindFunc) > 0
     }
 }

@@ -17,44 +17,45 @@
 #include <linux/types.h>
 #endif
 
-#define VIGIL_COMM_LEN 16
-#define VIGIL_PATH_LEN 256      /* paths from the in-kernel dentry walk (power of 2) */
-#define VIGIL_ARGS_LEN 1024     /* exec arguments, NUL-separated (power of 2) */
-#define VIGIL_CGROUP_PATH_LEN 256 /* cgroup v2 path below the hierarchy root (power of 2) */
-#define VIGIL_TEST_NAME_LEN 64
+#define VIGIL_COMM_LEN	      16
+#define VIGIL_PATH_LEN	      256  /* paths from the in-kernel dentry walk (power of 2) */
+#define VIGIL_ARGS_LEN	      1024 /* exec arguments, NUL-separated (power of 2) */
+#define VIGIL_CGROUP_PATH_LEN 256  /* cgroup v2 path below the hierarchy root (power of 2) */
+#define VIGIL_TEST_NAME_LEN   64
 
 /* Record kinds (struct vigil_record_header.kind). Also the index of the loss counters. */
-#define VIGIL_RECORD_EXEC 1u
-#define VIGIL_RECORD_EXIT 2u
-#define VIGIL_RECORD_FORK 3u
+#define VIGIL_RECORD_EXEC     1u
+#define VIGIL_RECORD_EXIT     2u
+#define VIGIL_RECORD_FORK     3u
 #define VIGIL_RECORD_KIND_MAX 8u /* size of the per-kind loss counter array */
-#define VIGIL_RECORD_TEST 100u
+#define VIGIL_RECORD_TEST     100u
 
 /* struct vigil_exec_record.flags */
 #define VIGIL_EXEC_ARGS_TRUNCATED (1u << 0)
 #define VIGIL_EXEC_PATH_TRUNCATED (1u << 1)
-#define VIGIL_EXEC_CWD_TRUNCATED (1u << 2)
-#define VIGIL_EXEC_NO_PARENT (1u << 3)   /* the parent was not in the process table */
-#define VIGIL_EXEC_STDIN_SOCKET (1u << 4)  /* descriptor 0 is a socket at exec */
-#define VIGIL_EXEC_STDOUT_SOCKET (1u << 5) /* descriptor 1 is a socket at exec */
+#define VIGIL_EXEC_CWD_TRUNCATED  (1u << 2)
+#define VIGIL_EXEC_NO_PARENT	  (1u << 3) /* the parent was not in the process table */
+#define VIGIL_EXEC_STDIN_SOCKET	  (1u << 4) /* descriptor 0 is a socket at exec */
+#define VIGIL_EXEC_STDOUT_SOCKET  (1u << 5) /* descriptor 1 is a socket at exec */
 /* struct vigil_process.flags */
-#define VIGIL_PROC_CLONE (1u << 0)       /* forked, has not exec'd since */
-#define VIGIL_PROC_PROCFS (1u << 1)      /* seeded from /proc at agent start */
-#define VIGIL_PROC_ROOT_VIEW (1u << 2)   /* the process's root is not the agent's: binary[binary_root_off..] is its view */
-#define VIGIL_PROC_LONG_PATH (1u << 3)   /* binary holds the first and last VIGIL_PATH_END_BYTES bytes */
+#define VIGIL_PROC_CLONE  (1u << 0) /* forked, has not exec'd since */
+#define VIGIL_PROC_PROCFS (1u << 1) /* seeded from /proc at agent start */
+#define VIGIL_PROC_ROOT_VIEW \
+	(1u << 2) /* the process's root is not the agent's: binary[binary_root_off..] is its view */
+#define VIGIL_PROC_LONG_PATH (1u << 3) /* binary holds the first and last VIGIL_PATH_END_BYTES bytes */
 
 /* Namespace slots in struct vigil_exec_record.ns, in Tetragon's order. */
-#define VIGIL_NS_UTS 0
-#define VIGIL_NS_IPC 1
-#define VIGIL_NS_MNT 2
-#define VIGIL_NS_PID 3
-#define VIGIL_NS_PID_FOR_CHILDREN 4
-#define VIGIL_NS_NET 5
-#define VIGIL_NS_TIME 6
+#define VIGIL_NS_UTS		   0
+#define VIGIL_NS_IPC		   1
+#define VIGIL_NS_MNT		   2
+#define VIGIL_NS_PID		   3
+#define VIGIL_NS_PID_FOR_CHILDREN  4
+#define VIGIL_NS_NET		   5
+#define VIGIL_NS_TIME		   6
 #define VIGIL_NS_TIME_FOR_CHILDREN 7
-#define VIGIL_NS_CGROUP 8
-#define VIGIL_NS_USER 9
-#define VIGIL_NS_COUNT 10
+#define VIGIL_NS_CGROUP		   8
+#define VIGIL_NS_USER		   9
+#define VIGIL_NS_COUNT		   10
 
 /* Leads every ring-buffer record. size is the full record size in bytes. */
 struct vigil_record_header {
@@ -81,9 +82,9 @@ struct vigil_process {
 	struct vigil_exec_id id;
 	struct vigil_exec_id parent;
 	__u32 flags;
-	__u32 binary_len; /* bytes in binary, without the NUL */
-	__u64 binary_ino; /* the executable's identity (matchBinaries: a hardlink of a listed binary is it) */
-	__u32 binary_dev; /* its super block's device, kernel encoding */
+	__u32 binary_len;      /* bytes in binary, without the NUL */
+	__u64 binary_ino;      /* the executable's identity (matchBinaries: a hardlink of a listed binary is it) */
+	__u32 binary_dev;      /* its super block's device, kernel encoding */
 	__u16 binary_root_off; /* VIGIL_PROC_ROOT_VIEW: where the path as the process sees it starts */
 	__u16 binary_full_len; /* the global path's full length (VIGIL_PROC_LONG_PATH when > binary_len) */
 	/* the executable's global path (from the agent's root, through bind mounts and chroots; the
@@ -109,26 +110,26 @@ struct vigil_exec_record {
 	struct vigil_record_header header;
 	struct vigil_exec_id id;
 	struct vigil_exec_id parent;
-	__u32 pid;      /* thread-group id after exec */
+	__u32 pid; /* thread-group id after exec */
 	__u32 tid;
-	__u32 ppid;     /* real parent's thread-group id */
-	__u32 flags;    /* VIGIL_EXEC_* */
+	__u32 ppid;  /* real parent's thread-group id */
+	__u32 flags; /* VIGIL_EXEC_* */
 	__u32 uid, gid, euid, egid;
-	__u32 auid;     /* login uid, 4294967295 when unset */
+	__u32 auid; /* login uid, 4294967295 when unset */
 	__u32 pad;
 	__u64 cap_permitted, cap_effective, cap_inheritable;
 	__u32 ns[VIGIL_NS_COUNT];
 	__u64 cgroup_id;
 	__u64 start_boottime; /* task->start_boottime, ns since boot (process start) */
-	__u16 args_len;       /* bytes used in args */
+	__u16 args_len;	      /* bytes used in args */
 	__u16 pad2[3];
-	__u64 stdin_pipe;     /* the pipe on descriptor 0 (its pipe_inode_info address), 0 if not a pipe */
-	__u64 stdout_pipe;    /* the same for descriptor 1: `a | b` gives a's stdout_pipe == b's stdin_pipe */
+	__u64 stdin_pipe;  /* the pipe on descriptor 0 (its pipe_inode_info address), 0 if not a pipe */
+	__u64 stdout_pipe; /* the same for descriptor 1: `a | b` gives a's stdout_pipe == b's stdin_pipe */
 	__u8 comm[VIGIL_COMM_LEN];
 	__u8 cgroup_path[VIGIL_CGROUP_PATH_LEN]; /* e.g. /system.slice/docker-<id>.scope */
-	__u8 binary[VIGIL_PATH_LEN]; /* executable's full path (dentry walk) */
+	__u8 binary[VIGIL_PATH_LEN];		 /* executable's full path (dentry walk) */
 	__u8 cwd[VIGIL_PATH_LEN];
-	__u8 args[VIGIL_ARGS_LEN];   /* argv including argv[0], NUL-separated */
+	__u8 args[VIGIL_ARGS_LEN]; /* argv including argv[0], NUL-separated */
 };
 _Static_assert(sizeof(struct vigil_exec_record) == 16 + 32 + 16 + 24 + 24 + 40 + 16 + 8 + 16 + 16 + 256 + 512 + 1024,
 	       "vigil_exec_record size");
@@ -136,8 +137,8 @@ _Static_assert(sizeof(struct vigil_exec_record) == 16 + 32 + 16 + 24 + 24 + 40 +
 /* A new thread group (fork/clone without CLONE_THREAD). */
 struct vigil_fork_record {
 	struct vigil_record_header header;
-	struct vigil_exec_id id;      /* the child's clone identity */
-	struct vigil_exec_id parent;  /* the forking process's identity */
+	struct vigil_exec_id id;     /* the child's clone identity */
+	struct vigil_exec_id parent; /* the forking process's identity */
 	__u32 pid;
 	__u32 ppid;
 	__u8 comm[VIGIL_COMM_LEN];

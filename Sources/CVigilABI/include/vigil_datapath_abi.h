@@ -12,11 +12,11 @@
 #define VIGIL_RECORD_FLOW 7u
 
 #define VIGIL_DIR_INGRESS 1u
-#define VIGIL_DIR_EGRESS 2u
+#define VIGIL_DIR_EGRESS  2u
 
 /* struct vigil_endpoint_info.flags */
 #define VIGIL_EPF_ENFORCE_INGRESS (1u << 0) /* drop what no ingress rule allows */
-#define VIGIL_EPF_ENFORCE_EGRESS (1u << 1)  /* drop what no egress rule allows */
+#define VIGIL_EPF_ENFORCE_EGRESS  (1u << 1) /* drop what no egress rule allows */
 
 /* map "endpoints": host-side veth ifindex -> the endpoint behind it */
 struct vigil_endpoint_info {
@@ -48,21 +48,21 @@ struct vigil_ipcache_value {
 struct vigil_policy_key {
 	__u32 prefixlen;
 	__u32 endpoint_id; /* host order: always matched whole */
-	__u8 direction;    /* VIGIL_DIR_* */
+	__u8 direction;	   /* VIGIL_DIR_* */
 	__u8 pad[3];
-	__u32 identity;    /* host order: always matched whole */
+	__u32 identity; /* host order: always matched whole */
 	__u8 protocol;
 	__u8 pad2;
-	__u16 port;        /* destination port, big-endian */
+	__u16 port; /* destination port, big-endian */
 };
 _Static_assert(sizeof(struct vigil_policy_key) == 20, "vigil_policy_key size");
 
 #define VIGIL_POLICY_KEY_BITS_ANY_PROTO 96u
-#define VIGIL_POLICY_KEY_BITS_ANY_PORT 104u
-#define VIGIL_POLICY_KEY_BITS_FULL 128u
+#define VIGIL_POLICY_KEY_BITS_ANY_PORT	104u
+#define VIGIL_POLICY_KEY_BITS_FULL	128u
 
 #define VIGIL_VERDICT_ALLOW 1u
-#define VIGIL_VERDICT_DENY 2u
+#define VIGIL_VERDICT_DENY  2u
 
 struct vigil_policy_value {
 	__u8 verdict; /* VIGIL_VERDICT_* */
@@ -76,14 +76,14 @@ struct vigil_datapath_config {
 };
 
 /* struct vigil_flow_record.kind */
-#define VIGIL_FLOW_NEW 1u     /* first packet of a flow, forwarded */
-#define VIGIL_FLOW_DROP 2u    /* a packet dropped (drop_reason says why) */
-#define VIGIL_FLOW_CLOSE 3u   /* TCP FIN/RST seen: the flow ends (packets/bytes so far) */
+#define VIGIL_FLOW_NEW	 1u /* first packet of a flow, forwarded */
+#define VIGIL_FLOW_DROP	 2u /* a packet dropped (drop_reason says why) */
+#define VIGIL_FLOW_CLOSE 3u /* TCP FIN/RST seen: the flow ends (packets/bytes so far) */
 
 /* struct vigil_flow_record.drop_reason (Hubble's numbers where one exists) */
-#define VIGIL_DROP_NONE 0u
-#define VIGIL_DROP_POLICY 133u        /* POLICY_DENIED: no rule allows it */
-#define VIGIL_DROP_POLICY_DENY 181u   /* POLICY_DENY: a deny rule matched */
+#define VIGIL_DROP_NONE		  0u
+#define VIGIL_DROP_POLICY	  133u /* POLICY_DENIED: no rule allows it */
+#define VIGIL_DROP_POLICY_DENY	  181u /* POLICY_DENY: a deny rule matched */
 #define VIGIL_DROP_UNSUPPORTED_L3 139u /* UNSUPPORTED_L3_PROTOCOL: IPv6 into an enforcing endpoint */
 
 /* Owner of a connection, recorded at connect (cgroup sock_addr / sock_ops) by 4-tuple. */
@@ -93,7 +93,7 @@ struct vigil_flow_tuple {
 	__u16 sport; /* network order */
 	__u16 dport;
 	__u8 protocol;
-	__u8 scope;  /* conntrack: VIGIL_DIR_* of the lookup; owners: 0 */
+	__u8 scope; /* conntrack: VIGIL_DIR_* of the lookup; owners: 0 */
 	__u16 pad;
 };
 _Static_assert(sizeof(struct vigil_flow_tuple) == 16, "vigil_flow_tuple size");
@@ -110,19 +110,19 @@ struct vigil_flow_record {
 	struct vigil_record_header header;
 	struct vigil_flow_owner owner; /* ktime 0 and pid 0: no process known (inbound, or before the agent) */
 	struct vigil_flow_tuple tuple; /* as the packet had it: saddr = sender */
-	__u32 kind;        /* VIGIL_FLOW_* */
-	__u32 drop_reason; /* VIGIL_DROP_* */
+	__u32 kind;		       /* VIGIL_FLOW_* */
+	__u32 drop_reason;	       /* VIGIL_DROP_* */
 	__u32 endpoint_id;
 	__u32 ifindex;
 	__u32 src_identity;
 	__u32 dst_identity;
-	__u32 rule_id;     /* the policy rule that decided (0: default, or a conntrack hit) */
-	__u8 direction;    /* VIGIL_DIR_*, the endpoint's */
-	__u8 tcp_flags;    /* of this packet: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 */
-	__u8 is_reply;     /* the packet belongs to the reverse direction of a tracked flow */
+	__u32 rule_id;	/* the policy rule that decided (0: default, or a conntrack hit) */
+	__u8 direction; /* VIGIL_DIR_*, the endpoint's */
+	__u8 tcp_flags; /* of this packet: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 */
+	__u8 is_reply;	/* the packet belongs to the reverse direction of a tracked flow */
 	__u8 pad;
-	__u64 packets;     /* close: packets of the flow, both directions */
-	__u64 bytes;       /* close: bytes of the flow, both directions */
+	__u64 packets; /* close: packets of the flow, both directions */
+	__u64 bytes;   /* close: bytes of the flow, both directions */
 };
 _Static_assert(sizeof(struct vigil_flow_record) == 16 + 32 + 16 + 28 + 4 + 16, "vigil_flow_record size");
 

@@ -10,78 +10,87 @@
 #ifndef VIGIL_HOOK_ABI_H
 #define VIGIL_HOOK_ABI_H
 
-#define VIGIL_HOOK_ARGS 5          /* arguments recorded per hook (PolicyLimits.argsPerHook) */
-#define VIGIL_HOOK_SELECTORS 5     /* selectors per hook (PolicyLimits.selectorsPerHook) */
-#define VIGIL_SEL_ARG_FILTERS 5    /* matchArgs per selector */
-#define VIGIL_SEL_ACTIONS 4        /* actions per selector */
-#define VIGIL_SEL_PIDS 16          /* pids per matchPIDs */
-#define VIGIL_SEL_NS_FILTERS 2     /* matchNamespaces entries per selector */
-#define VIGIL_SEL_NS_VALUES 4      /* inodes per matchNamespaces entry */
-#define VIGIL_FILTER_INTS 8        /* integer values kept inline per matchArgs entry */
-#define VIGIL_ARG_BYTES 256        /* bytes of string/path/buffer data per argument (power of 2) */
-#define VIGIL_STRING_KEY_BYTES 252 /* bytes of a string compared through the string-set tries
+#define VIGIL_HOOK_ARGS	      5	  /* arguments recorded per hook (PolicyLimits.argsPerHook) */
+#define VIGIL_HOOK_SELECTORS  5	  /* selectors per hook (PolicyLimits.selectorsPerHook) */
+#define VIGIL_SEL_ARG_FILTERS 5	  /* matchArgs per selector */
+#define VIGIL_SEL_ACTIONS     4	  /* actions per selector */
+#define VIGIL_SEL_PIDS	      16  /* pids per matchPIDs */
+#define VIGIL_SEL_NS_FILTERS  2	  /* matchNamespaces entries per selector */
+#define VIGIL_SEL_NS_VALUES   4	  /* inodes per matchNamespaces entry */
+#define VIGIL_FILTER_INTS     8	  /* integer values kept inline per matchArgs entry */
+#define VIGIL_ARG_BYTES	      256 /* bytes of string/path/buffer data per argument (power of 2) */
+#define VIGIL_STRING_KEY_BYTES \
+	252			/* bytes of a string compared through the string-set tries
                                     * (the kernel caps LPM trie data at 256 bytes: 4 go to the set id) */
-#define VIGIL_RATE_KEY_BYTES 40    /* argument bytes a rate limit tells apart (as Tetragon) */
-#define VIGIL_PATH_END_BYTES 128   /* a resolved path longer than a slot keeps its first and last this many bytes:
+#define VIGIL_RATE_KEY_BYTES 40 /* argument bytes a rate limit tells apart (as Tetragon) */
+#define VIGIL_PATH_END_BYTES \
+	128			  /* a resolved path longer than a slot keeps its first and last this many bytes:
                                     * Prefix and Postfix values up to this length are judged on any path */
-#define VIGIL_SUBSTRING_BYTES 100  /* bytes of a SubString value (Tetragon: 100) */
-#define VIGIL_SEL_SUBSTRINGS 8     /* SubString values per matchArgs entry */
+#define VIGIL_SUBSTRING_BYTES 100 /* bytes of a SubString value (Tetragon: 100) */
+#define VIGIL_SEL_SUBSTRINGS  8	  /* SubString values per matchArgs entry */
 
-#define VIGIL_RECORD_HOOK 4u       /* struct vigil_hook_record */
+#define VIGIL_RECORD_HOOK 4u /* struct vigil_hook_record */
 
 #include "vigil_concepts.h" /* flavours, argument kinds, operators, actions */
 
 /* struct vigil_arg_spec.flags */
-#define VIGIL_ARGF_SIGNED (1u << 0)    /* sign-extend an integer */
-#define VIGIL_ARGF_USER (1u << 1)      /* the pointer is a user-space address */
-#define VIGIL_ARGF_MAXDATA (1u << 2)   /* buffers: read up to VIGIL_ARG_BYTES whatever the size */
-#define VIGIL_ARGF_RETURN (1u << 3)    /* the value is the function's return (fexit) */
-#define VIGIL_ARGF_FILTERED (1u << 4)  /* a selector tests it: read before the selectors (others only on a match) */
+#define VIGIL_ARGF_SIGNED   (1u << 0) /* sign-extend an integer */
+#define VIGIL_ARGF_USER	    (1u << 1) /* the pointer is a user-space address */
+#define VIGIL_ARGF_MAXDATA  (1u << 2) /* buffers: read up to VIGIL_ARG_BYTES whatever the size */
+#define VIGIL_ARGF_RETURN   (1u << 3) /* the value is the function's return (fexit) */
+#define VIGIL_ARGF_FILTERED (1u << 4) /* a selector tests it: read before the selectors (others only on a match) */
 
-#define VIGIL_ARGF_PATHNAME_FALLBACK (1u << 5) /* an opened file (the return value as a descriptor): when the
+#define VIGIL_ARGF_PATHNAME_FALLBACK \
+	(1u << 5) /* an opened file (the return value as a descriptor): when the
                                                * call failed with EACCES/EPERM, the pathname argument in
                                                * `source` (dirfd slot in size_arg) resolved as a string */
 
 /* struct vigil_hook_arg.flags (set by the kernel) */
-#define VIGIL_ARG_TRUNCATED (1u << 0)
+#define VIGIL_ARG_TRUNCATED   (1u << 0)
 #define VIGIL_ARG_READ_FAILED (1u << 1)
-#define VIGIL_ARG_RESOLVED (1u << 2)   /* a resolved file: dev, ino, root_off, full_len are set */
-#define VIGIL_ARG_LONG_PATH (1u << 3)  /* the path is longer than the slot: data holds its first and last
+#define VIGIL_ARG_RESOLVED    (1u << 2) /* a resolved file: dev, ino, root_off, full_len are set */
+#define VIGIL_ARG_LONG_PATH \
+	(1u << 3) /* the path is longer than the slot: data holds its first and last
                                         * VIGIL_PATH_END_BYTES bytes; full_len has its length */
-#define VIGIL_ARG_ROOT_VIEW (1u << 4)  /* the caller's root is not the agent's: the path as the caller sees it
+#define VIGIL_ARG_ROOT_VIEW \
+	(1u << 4) /* the caller's root is not the agent's: the path as the caller sees it
                                         * starts at data[root_off] */
-#define VIGIL_ARG_UNRESOLVED (1u << 5) /* a pathname the kernel side could not resolve (another process's
+#define VIGIL_ARG_UNRESOLVED \
+	(1u << 5) /* a pathname the kernel side could not resolve (another process's
                                         * /proc/PID/cwd or fd): path filters fail closed on it */
-#define VIGIL_ARG_NO_IDENTITY (1u << 6) /* a pathname resolved as a string (the file may not exist yet):
+#define VIGIL_ARG_NO_IDENTITY \
+	(1u << 6) /* a pathname resolved as a string (the file may not exist yet):
                                          * no dev/ino */
 
 /* struct vigil_action.scope for rate limits */
-#define VIGIL_SCOPE_THREAD 0u
+#define VIGIL_SCOPE_THREAD  0u
 #define VIGIL_SCOPE_PROCESS 1u
-#define VIGIL_SCOPE_GLOBAL 2u
+#define VIGIL_SCOPE_GLOBAL  2u
 
 /* struct vigil_hook_config.flags */
-#define VIGIL_HOOKF_MONITOR (1u << 0)      /* policy-mode monitor: enforcement actions only post */
+#define VIGIL_HOOKF_MONITOR	 (1u << 0) /* policy-mode monitor: enforcement actions only post */
 #define VIGIL_HOOKF_SYSCALL_REGS (1u << 1) /* kernel function is a syscall wrapper: args in the inner pt_regs */
-#define VIGIL_HOOKF_TCP_ONLY (1u << 2)     /* cgroup-lowered tcp_connect: other protocols are not the hook's calls */
-#define VIGIL_HOOKF_SCRIPT_OPEN (1u << 4)  /* exec lowering: a match counts only when the opened file is the script the
+#define VIGIL_HOOKF_TCP_ONLY	 (1u << 2) /* cgroup-lowered tcp_connect: other protocols are not the hook's calls */
+#define VIGIL_HOOKF_SCRIPT_OPEN \
+	(1u << 4) /* exec lowering: a match counts only when the opened file is the script the
                                             * interpreter was started with (hook_script.h) */
-#define VIGIL_HOOKF_DEFER_SIGNAL (1u << 3) /* cgroup-lowered connect: Sigkill/Signal are sent at the connect
+#define VIGIL_HOOKF_DEFER_SIGNAL \
+	(1u << 3) /* cgroup-lowered connect: Sigkill/Signal are sent at the connect
                                             * syscall's exit (a cgroup program cannot signal) */
 
 /* Counters per hook (map "stats", per-CPU array index). */
-#define VIGIL_STAT_RUNS 0u
-#define VIGIL_STAT_POSTED 1u
+#define VIGIL_STAT_RUNS	   0u
+#define VIGIL_STAT_POSTED  1u
 #define VIGIL_STAT_ACTIONS 2u
-#define VIGIL_STAT_LOST 3u
-#define VIGIL_STAT_COUNT 4u
+#define VIGIL_STAT_LOST	   3u
+#define VIGIL_STAT_COUNT   4u
 
 /* One argument: where it comes from and how to read it. */
 struct vigil_arg_spec {
-	__u32 kind;     /* VIGIL_ARG_* */
-	__u32 source;   /* function argument index, or tracepoint field offset */
-	__u32 size;     /* integer width in bytes; tracepoint field size */
-	__u32 flags;    /* VIGIL_ARGF_* */
+	__u32 kind;	/* VIGIL_ARG_* */
+	__u32 source;	/* function argument index, or tracepoint field offset */
+	__u32 size;	/* integer width in bytes; tracepoint field size */
+	__u32 flags;	/* VIGIL_ARGF_* */
 	__u32 size_arg; /* buffers: 1 + slot of the argument holding the length; 0: none */
 	__u32 pad;
 };
@@ -94,7 +103,7 @@ _Static_assert(sizeof(struct vigil_arg_spec) == 24, "vigil_arg_spec size");
  * lengths in `inline_lens`, and compared with masked word compares instead of a trie
  * lookup (a helper call costs ~90 ns on this project's machines).
  */
-#define VIGIL_INLINE_STRINGS 4
+#define VIGIL_INLINE_STRINGS	  4
 #define VIGIL_INLINE_STRING_BYTES 16
 struct vigil_arg_filter {
 	__u32 slot;    /* which recorded argument (0..VIGIL_HOOK_ARGS-1) */
@@ -102,7 +111,7 @@ struct vigil_arg_filter {
 	__u32 set;     /* string / address / integer set id in the maps; 0 = none */
 	__u32 nvalues; /* inline integer values used; for strings: inline strings used (0: use the set) */
 	__u8 inline_lens[VIGIL_INLINE_STRINGS]; /* lengths of the inline strings */
-	__u32 id_set;  /* resolved files: the identities (dev, ino) of the files the values name (map
+	__u32 id_set; /* resolved files: the identities (dev, ino) of the files the values name (map
 	                * `file_ids`); 0 = none. A hardlink or bind mount of a named file is that file. */
 	__s64 values[VIGIL_FILTER_INTS];
 };
@@ -118,8 +127,8 @@ struct vigil_action {
 _Static_assert(sizeof(struct vigil_action) == 24, "vigil_action size");
 
 struct vigil_ns_filter {
-	__u32 ns;      /* VIGIL_NS_* slot */
-	__u32 op;      /* VIGIL_OP_EQ (In) or VIGIL_OP_NEQ (NotIn); 0 = unused */
+	__u32 ns; /* VIGIL_NS_* slot */
+	__u32 op; /* VIGIL_OP_EQ (In) or VIGIL_OP_NEQ (NotIn); 0 = unused */
 	__u32 nvalues;
 	__u32 values[VIGIL_SEL_NS_VALUES];
 	__u32 pad;
@@ -130,17 +139,17 @@ _Static_assert(sizeof(struct vigil_ns_filter) == 16 + 4 * VIGIL_SEL_NS_VALUES, "
 struct vigil_selector {
 	__u32 nfilters;
 	__u32 nactions;
-	__u32 binary_op;   /* matchBinaries: VIGIL_OP_EQ (In), NEQ (NotIn), PREFIX, ...; 0 = none */
+	__u32 binary_op; /* matchBinaries: VIGIL_OP_EQ (In), NEQ (NotIn), PREFIX, ...; 0 = none */
 	__u32 binary_set;
-	__u32 pid_op;      /* matchPIDs: VIGIL_OP_EQ (In), VIGIL_OP_NEQ (NotIn); 0 = none */
+	__u32 pid_op; /* matchPIDs: VIGIL_OP_EQ (In), VIGIL_OP_NEQ (NotIn); 0 = none */
 	__u32 npids;
 	__u32 pids[VIGIL_SEL_PIDS];
-	__u32 pid_ns;      /* matchPIDs isNamespacePID: compare the pid inside the process's own pid namespace */
-	__u32 parent_binary_op;  /* matchParentBinaries: as binary_op, on the parent's binary (process table) */
+	__u32 pid_ns;		/* matchPIDs isNamespacePID: compare the pid inside the process's own pid namespace */
+	__u32 parent_binary_op; /* matchParentBinaries: as binary_op, on the parent's binary (process table) */
 	__u32 parent_binary_set;
-	__u32 binary_id_set;     /* identities of the files matchBinaries lists (map file_ids); 0 = none */
-	__u32 cap_op;      /* matchCapabilities: VIGIL_OP_EQ (In: has any), NEQ (NotIn: has none) */
-	__u32 cap_set;     /* 0 effective, 1 inheritable, 2 permitted */
+	__u32 binary_id_set; /* identities of the files matchBinaries lists (map file_ids); 0 = none */
+	__u32 cap_op;	     /* matchCapabilities: VIGIL_OP_EQ (In: has any), NEQ (NotIn: has none) */
+	__u32 cap_set;	     /* 0 effective, 1 inheritable, 2 permitted */
 	__u32 parent_binary_id_set;
 	__u32 pad;
 	__u64 cap_mask;
@@ -148,12 +157,13 @@ struct vigil_selector {
 	struct vigil_arg_filter filters[VIGIL_SEL_ARG_FILTERS];
 	struct vigil_action actions[VIGIL_SEL_ACTIONS];
 };
-_Static_assert(sizeof(struct vigil_selector) == 24 + 4 * VIGIL_SEL_PIDS + 16 + 24 + 2 * 32 + 5 * 88 + 4 * 24, "vigil_selector size");
+_Static_assert(sizeof(struct vigil_selector) == 24 + 4 * VIGIL_SEL_PIDS + 16 + 24 + 2 * 32 + 5 * 88 + 4 * 24,
+	       "vigil_selector size");
 
 /* Everything that specializes one loaded hook program (its .rodata `config`). */
 struct vigil_hook_config {
-	__u32 hook_id;    /* the agent's id for this hook, echoed in every record */
-	__u32 flags;      /* VIGIL_HOOKF_* */
+	__u32 hook_id; /* the agent's id for this hook, echoed in every record */
+	__u32 flags;   /* VIGIL_HOOKF_* */
 	__u32 nargs;
 	__u32 nselectors; /* 0: every call matches and posts */
 	__u32 owner_slot; /* 1 + the slot of the socket argument whose tracked owner a record names; 0: none */
@@ -161,18 +171,19 @@ struct vigil_hook_config {
 	struct vigil_arg_spec args[VIGIL_HOOK_ARGS];
 	struct vigil_selector selectors[VIGIL_HOOK_SELECTORS];
 };
-_Static_assert(sizeof(struct vigil_hook_config) == 24 + 5 * 24 + 5 * sizeof(struct vigil_selector), "vigil_hook_config size");
+_Static_assert(sizeof(struct vigil_hook_config) == 24 + 5 * 24 + 5 * sizeof(struct vigil_selector),
+	       "vigil_hook_config size");
 
 /* Key of the string-set tries: Prefix/Equal on the string, Postfix on the reversed string. */
 struct vigil_string_key {
-	__u32 prefixlen;  /* bits: 32 (the set) + 8 per byte */
-	__u32 set;        /* set id: all 32 bits lead every prefix, so sets never mix */
+	__u32 prefixlen; /* bits: 32 (the set) + 8 per byte */
+	__u32 set;	 /* set id: all 32 bits lead every prefix, so sets never mix */
 	__u8 data[VIGIL_STRING_KEY_BYTES];
 };
 _Static_assert(sizeof(struct vigil_string_key) == 8 + VIGIL_STRING_KEY_BYTES, "vigil_string_key size");
 
 struct vigil_string_value {
-	__u32 len;        /* the value's length in bytes; Equal needs the match to be the whole string */
+	__u32 len; /* the value's length in bytes; Equal needs the match to be the whole string */
 	__u32 pad;
 };
 
@@ -244,11 +255,11 @@ _Static_assert(sizeof(struct vigil_cred_data) == 64, "vigil_cred_data size");
 
 /* One recorded argument's metadata; its bytes are in vigil_hook_record.slots[slot].data. */
 struct vigil_hook_arg {
-	__u32 len;     /* bytes used in data (strings without the NUL) */
-	__u32 flags;   /* VIGIL_ARG_* flags above */
-	__s64 value;   /* integers; fd numbers; a buffer's full size; sock: family; resolved files: the inode mode */
-	__u64 ino;     /* resolved files: the inode number */
-	__u32 dev;     /* resolved files: the super block's device (kernel encoding, MAJOR << 20 | MINOR) */
+	__u32 len;	/* bytes used in data (strings without the NUL) */
+	__u32 flags;	/* VIGIL_ARG_* flags above */
+	__s64 value;	/* integers; fd numbers; a buffer's full size; sock: family; resolved files: the inode mode */
+	__u64 ino;	/* resolved files: the inode number */
+	__u32 dev;	/* resolved files: the super block's device (kernel encoding, MAJOR << 20 | MINOR) */
 	__u16 root_off; /* VIGIL_ARG_ROOT_VIEW: where the path as the caller sees it starts in data */
 	__u16 full_len; /* resolved files: the global path's full length */
 };
@@ -275,14 +286,15 @@ struct vigil_hook_record {
 	__u32 hook_id;
 	__u32 pid;
 	__u32 tid;
-	__u32 selector;   /* index of the matching selector */
-	__u32 actions;    /* bits (1 << VIGIL_ACT_*) of the actions taken */
+	__u32 selector; /* index of the matching selector */
+	__u32 actions;	/* bits (1 << VIGIL_ACT_*) of the actions taken */
 	__u32 nargs;
-	__s64 ret;        /* return value (fexit / kretprobe) */
+	__s64 ret; /* return value (fexit / kretprobe) */
 	struct vigil_hook_arg args[VIGIL_HOOK_ARGS];
 	struct vigil_hook_slot slots[VIGIL_HOOK_ARGS];
 };
-_Static_assert(sizeof(struct vigil_hook_record) == 16 + 16 + 24 + 8 + 5 * 32 + 5 * (8 + VIGIL_ARG_BYTES), "vigil_hook_record size");
+_Static_assert(sizeof(struct vigil_hook_record) == 16 + 16 + 24 + 8 + 5 * 32 + 5 * (8 + VIGIL_ARG_BYTES),
+	       "vigil_hook_record size");
 
 /* Key of map `file_ids`: one file of an identity set (a filter's id_set). */
 struct vigil_file_id {

@@ -13,10 +13,11 @@
 
 /* struct vigil_net_record.kind */
 #define VIGIL_NET_CONNECT 1u /* outbound TCP connect finished (VIGIL_NETF_FAILED when it did not establish) */
-#define VIGIL_NET_ACCEPT 2u  /* inbound TCP connection accepted by a process */
-#define VIGIL_NET_CLOSE 3u   /* a connect'ed or accept'ed TCP socket closed */
-#define VIGIL_NET_UDP 4u     /* first UDP datagram (or connect) from a socket to a peer */
-#define VIGIL_NET_SCAN 5u    /* a process reached scan_threshold distinct TCP destinations within one scan window;
+#define VIGIL_NET_ACCEPT  2u /* inbound TCP connection accepted by a process */
+#define VIGIL_NET_CLOSE	  3u /* a connect'ed or accept'ed TCP socket closed */
+#define VIGIL_NET_UDP	  4u /* first UDP datagram (or connect) from a socket to a peer */
+#define VIGIL_NET_SCAN \
+	5u /* a process reached scan_threshold distinct TCP destinations within one scan window;
                               * bytes_sent carries the count, duration_ns the window, sock the last destination */
 
 /* struct vigil_net_record.flags */
@@ -29,8 +30,8 @@ struct vigil_sock_owner {
 	__u32 tid;
 	__u64 start_ns; /* connect or accept time (bpf_ktime_get_ns) */
 	__u32 uid;
-	__u16 sport;    /* the local port (the kernel clears it before the close is seen) */
-	__u8 outbound;  /* 1: connect, 0: accept */
+	__u16 sport;   /* the local port (the kernel clears it before the close is seen) */
+	__u8 outbound; /* 1: connect, 0: accept */
 	__u8 pad;
 };
 _Static_assert(sizeof(struct vigil_sock_owner) == 40, "vigil_sock_owner size");
@@ -41,8 +42,8 @@ _Static_assert(sizeof(struct vigil_sock_owner) == 40, "vigil_sock_owner size");
  * listeners that existed before the agent started (found through /proc).
  */
 struct vigil_listener_key {
-	__u32 netns;   /* network namespace inode */
-	__u16 port;    /* host order */
+	__u32 netns; /* network namespace inode */
+	__u16 port;  /* host order */
 	__u16 pad;
 	__u8 addr[16]; /* IPv4-mapped for AF_INET; all zeros for a wildcard bind (either family) */
 };
@@ -52,7 +53,7 @@ struct vigil_listener {
 	struct vigil_sock_owner owner; /* who called listen(), or (seeded) the process holding it */
 	struct vigil_exec_id parent;   /* the owner's parent then: tells an exec of the owner (same
 	                                * parent) from its pid reused by another process */
-	__u64 sk;                      /* the listening struct sock's address; 0 when seeded */
+	__u64 sk;		       /* the listening struct sock's address; 0 when seeded */
 };
 _Static_assert(sizeof(struct vigil_listener) == 64, "vigil_listener size");
 
@@ -65,7 +66,7 @@ struct vigil_net_record {
 	__u32 flags; /* VIGIL_NETF_* */
 	__u32 uid;
 	__u32 pad;
-	__u64 cookie;         /* socket cookie (SO_COOKIE), stable for the socket's life */
+	__u64 cookie;	      /* socket cookie (SO_COOKIE), stable for the socket's life */
 	__u64 bytes_sent;     /* close: bytes acknowledged by the peer */
 	__u64 bytes_received; /* close: bytes received */
 	__u64 duration_ns;    /* close: since connect/accept */
@@ -76,7 +77,7 @@ _Static_assert(sizeof(struct vigil_net_record) == 16 + 16 + 24 + 32 + 48, "vigil
 #define VIGIL_DNS_BYTES 512 /* DNS message bytes copied per packet (classic UDP DNS limit) */
 
 /* struct vigil_dns_record.direction */
-#define VIGIL_DNS_EGRESS 1u  /* a packet this host sent (queries, or answers of a local server) */
+#define VIGIL_DNS_EGRESS  1u /* a packet this host sent (queries, or answers of a local server) */
 #define VIGIL_DNS_INGRESS 2u /* a packet this host received */
 
 /*
@@ -91,8 +92,8 @@ struct vigil_dns_record {
 	__u32 direction; /* VIGIL_DNS_* */
 	__u64 cookie;
 	struct vigil_sock_data sock; /* the packet's addresses and ports (saddr = sender) */
-	__u32 len;       /* message bytes in data */
-	__u32 orig_len;  /* message bytes in the packet */
+	__u32 len;		     /* message bytes in data */
+	__u32 orig_len;		     /* message bytes in the packet */
 	__u8 data[VIGIL_DNS_BYTES];
 };
 _Static_assert(sizeof(struct vigil_dns_record) == 16 + 16 + 8 + 8 + 48 + 8 + VIGIL_DNS_BYTES, "vigil_dns_record size");

@@ -26,10 +26,13 @@ import PolicyModel
 /// labelled `script` or `mapped`.
 enum ExecLowering {
     /// Interpreters of script files, by the end of their path.
-    static let interpreters = ["/sh", "/dash", "/bash", "/rbash", "/zsh", "/ksh", "/ksh93", "/mksh", "/pdksh", "/ash", "/csh", "/tcsh", "/fish",
-                               "/busybox", "/python", "/python2", "/python2.7", "/python3", "/pypy", "/pypy3", "/perl", "/perl5", "/ruby",
-                               "/php", "/php7", "/php8", "/node", "/nodejs", "/deno", "/bun", "/lua", "/luajit", "/tclsh", "/wish", "/awk",
-                               "/gawk", "/mawk", "/nawk", "/expect", "/Rscript", "/julia", "/pwsh", "/osascript", "/guile", "/sbcl"]
+    static let interpreters =
+        [
+            "/sh", "/dash", "/bash", "/rbash", "/zsh", "/ksh", "/ksh93", "/mksh", "/pdksh", "/ash", "/csh", "/tcsh", "/fish",
+            "/busybox", "/python", "/python2", "/python2.7", "/python3", "/pypy", "/pypy3", "/perl", "/perl5", "/ruby",
+            "/php", "/php7", "/php8", "/node", "/nodejs", "/deno", "/bun", "/lua", "/luajit", "/tclsh", "/wish", "/awk",
+            "/gawk", "/mawk", "/nawk", "/expect", "/Rscript", "/julia", "/pwsh", "/osascript", "/guile", "/sbcl",
+        ]
         + (6...14).map { "/python3.\($0)" } + ["/lua5.1", "/lua5.2", "/lua5.3", "/lua5.4", "/tclsh8.6"]
 
     /// The lowered selectors of an exec hook: each selector that names files positively,
@@ -62,9 +65,11 @@ enum ExecLowering {
     }
 
     /// The extra plans of an exec hook (empty when none of its selectors names files positively).
-    static func plans(source selectors: [Selector], fileFilter: (Selector) -> (op: ArgOperator, values: [String])?, family: HookEvent.Family,
-                      functionName: String, subsystem: String, event: String, message: String?, tags: [String],
-                      path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
+    static func plans(
+        source selectors: [Selector], fileFilter: (Selector) -> (op: ArgOperator, values: [String])?, family: HookEvent.Family,
+        functionName: String, subsystem: String, event: String, message: String?, tags: [String],
+        path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool
+    ) -> Result<[HookPlan], EngineError> {
         let lowered = Self.selectors(selectors, fileFilter: fileFilter)
         guard !lowered.isEmpty else { return .success([]) }
         let lsm = env.place(.lsm(hook: "file_open")).tier == "lsm"
@@ -86,7 +91,7 @@ enum ExecLowering {
             open.common.args = [arg(0, .file, "script")]
             open.common.selectors = scriptSelectors
             hooks.append((open, true, false))
-            for i in mapSelectors.indices { mapSelectors[i].matchArgs.append(ArgFilter(index: 2, op: .mask, values: ["4"])) } // PROT_EXEC
+            for i in mapSelectors.indices { mapSelectors[i].matchArgs.append(ArgFilter(index: 2, op: .mask, values: ["4"])) }  // PROT_EXEC
             var mmap = LSMHookSpec(hook: "mmap_file")
             mmap.common.args = [arg(0, .file, "mapped"), arg(2, .ulong)]
             mmap.common.selectors = mapSelectors
@@ -100,13 +105,17 @@ enum ExecLowering {
             for (event, field) in [("sys_enter_openat", 6), ("sys_enter_open", 5), ("sys_enter_openat2", 6)] as [(String, UInt32)] {
                 var t = TracepointSpec(subsystem: "syscalls", event: event)
                 t.common.args = [arg(field, .string, "script")]
-                t.common.selectors = scriptSelectors.map { var s = $0; s.matchArgs[0].index = field; return s }
+                t.common.selectors = scriptSelectors.map {
+                    var s = $0
+                    s.matchArgs[0].index = field
+                    return s
+                }
                 hooks.append((t, true, false))
             }
             // mmap(addr, len, prot, flags, fd, off): prot is field 7, fd field 9
             for i in mapSelectors.indices {
                 mapSelectors[i].matchArgs[0].index = 9
-                mapSelectors[i].matchArgs.insert(ArgFilter(index: 7, op: .mask, values: ["4"]), at: 0) // PROT_EXEC
+                mapSelectors[i].matchArgs.insert(ArgFilter(index: 7, op: .mask, values: ["4"]), at: 0)  // PROT_EXEC
             }
             var t = TracepointSpec(subsystem: "syscalls", event: "sys_enter_mmap")
             t.common.args = [arg(7, .uint64), arg(9, .fd, "mapped")]

@@ -50,7 +50,9 @@ enum HookRegistry {
         spec[keyPath: K.hooks].enumerated().map { ("spec.\(K.section)[\($0)]", $1[keyPath: K.common]) }
     }
 
-    private static func compile<K: HookKind>(_ kind: K.Type, _ policy: TracingPolicy, _ env: KernelEnvironment) -> [(path: String, hook: String, result: Result<[HookPlan], EngineError>)] {
+    private static func compile<K: HookKind>(_ kind: K.Type, _ policy: TracingPolicy, _ env: KernelEnvironment) -> [(
+        path: String, hook: String, result: Result<[HookPlan], EngineError>
+    )] {
         policy.spec[keyPath: K.hooks].enumerated().map { i, written in
             let path = "spec.\(K.section)[\(i)]"
             let context = CompileContext(policy: policy, path: path, env: env, monitor: policy.spec.mode == .monitor)

@@ -52,15 +52,19 @@ enum FentryHook: HookKind {
 enum FunctionHooks {
     /// A kprobe/fentry hook, or its cgroup form (`ConnectLowering`) for a connect the kernel
     /// cannot host or cannot Override as a function hook.
-    static func function(_ k: KProbeSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool, family: HookEvent.Family = .kprobe) -> Result<[HookPlan], EngineError> {
+    static func function(_ k: KProbeSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool, family: HookEvent.Family = .kprobe)
+        -> Result<[HookPlan], EngineError>
+    {
         let symbol = HookPlacement.symbol(call: k.call, syscall: k.syscall)
         if !k.isReturn, let form = ConnectLowering.form(call: k.call, syscall: k.syscall) {
             let native = functionHook(k, path: path, policy: policy, env: env, monitor: monitor)
             guard case .failure(let nativeError) = native else { return native.map { [$0] } }
             let name = "\(path) (kprobe \(symbol))"
-            return ConnectLowering.plans(form: form, common: k.common, path: path, name: name, family: .kprobe, functionName: symbol,
-                                         policy: policy, env: env, monitor: monitor)
-                .mapError { ConnectLowering.combine(native: nativeError, lowered: $0) }
+            return ConnectLowering.plans(
+                form: form, common: k.common, path: path, name: name, family: .kprobe, functionName: symbol,
+                policy: policy, env: env, monitor: monitor
+            )
+            .mapError { ConnectLowering.combine(native: nativeError, lowered: $0) }
         }
         return functionHook(k, path: path, policy: policy, env: env, monitor: monitor).map { [$0] }
     }
@@ -85,9 +89,12 @@ enum FunctionHooks {
                 flavour = .fmodRet
                 dropReturn = k.isReturn
             } else {
-                let why = !injectable ? "only security_* functions and syscalls can be overridden (fmod_ret)"
-                    : needsReturn ? "matchReturnArgs and Override together need bpf_override_return: override_return \(env.status(.overrideReturn))"
-                    : "fmod_ret \(env.status(.fmodRet)); override_return \(env.status(.overrideReturn))"
+                let why =
+                    !injectable
+                    ? "only security_* functions and syscalls can be overridden (fmod_ret)"
+                    : needsReturn
+                        ? "matchReturnArgs and Override together need bpf_override_return: override_return \(env.status(.overrideReturn))"
+                        : "fmod_ret \(env.status(.fmodRet)); override_return \(env.status(.overrideReturn))"
                 return .failure(.unplaceable(hook: name, tried: ["Override is not possible here: \(why)"]))
             }
         }
@@ -101,7 +108,10 @@ enum FunctionHooks {
             }
         }
         if !flavour.readsArguments && !slots.isEmpty {
-            return .failure(.unplaceable(hook: name, tried: ["a kretprobe cannot read arguments (needs fexit, which this kernel lacks: \(placement.skipped.joined(separator: "; ")))"]))
+            return .failure(
+                .unplaceable(
+                    hook: name,
+                    tried: ["a kretprobe cannot read arguments (needs fexit, which this kernel lacks: \(placement.skipped.joined(separator: "; ")))"]))
         }
         var returnArg: (arg: HookArg, layout: ArgumentLayout)?
         var returnSlot: Int?
@@ -121,24 +131,32 @@ enum FunctionHooks {
         }
         for (i, (a, l)) in slots.enumerated() {
             if i == returnSlot {
-                setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: 0, size: l.size,
-                                                           flags: VIGIL_ARGF_RETURN | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0))
+                setElement(
+                    &config.args, i,
+                    vigil_arg_spec(
+                        kind: l.kind, source: 0, size: l.size,
+                        flags: VIGIL_ARGF_RETURN | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0))
                 continue
             }
-            guard a.index <= PolicyLimits.maxFunctionArgIndex else { return .failure(.unsupported("\(name): arg index \(a.index) is past the 6 register arguments")) }
+            guard a.index <= PolicyLimits.maxFunctionArgIndex else {
+                return .failure(.unsupported("\(name): arg index \(a.index) is past the 6 register arguments"))
+            }
             var spec = vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, pad: 0)
             if k.syscall { spec.flags |= VIGIL_ARGF_USER }
-            if let s = a.sizeArgIndex, s > 0 { spec.size_arg = s } // Tetragon's sizeArgIndex is 1-based: slot + 1
+            if let s = a.sizeArgIndex, s > 0 { spec.size_arg = s }  // Tetragon's sizeArgIndex is 1-based: slot + 1
             if l.kind == VIGIL_ARG_SOCKADDR_UN { spec.size_arg = SockaddrLength.function(symbol, argument: a) }
             if a.maxData { spec.flags |= VIGIL_ARGF_MAXDATA }
             setElement(&config.args, i, spec)
         }
         config.nargs = UInt32(slots.count)
-        return PolicyCompiler.finish(config: config, slots: slots, selectors: k.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env,
-                      returnSlot: returnSlot, returnArgAction: k.isReturn ? k.returnArgAction : nil) { config, sets in
-            var plan = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .kprobe, flavour: flavour,
-                                attach: .function(symbol: symbol), functionName: symbol, config: config, sets: sets, slots: slots,
-                                returnArg: returnArg, message: k.common.message, tags: k.common.tags)
+        return PolicyCompiler.finish(
+            config: config, slots: slots, selectors: k.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env,
+            returnSlot: returnSlot, returnArgAction: k.isReturn ? k.returnArgAction : nil
+        ) { config, sets in
+            var plan = HookPlan(
+                policyName: policy.name, hookPath: path, hookName: name, family: .kprobe, flavour: flavour,
+                attach: .function(symbol: symbol), functionName: symbol, config: config, sets: sets, slots: slots,
+                returnArg: returnArg, message: k.common.message, tags: k.common.tags)
             plan.returnSlot = returnSlot
             return plan
         }

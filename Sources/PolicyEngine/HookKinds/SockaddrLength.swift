@@ -22,7 +22,7 @@ enum SockaddrLength {
 
     /// `size_arg` (1 + the argument's index) for a function hook's address argument.
     static func function(_ function: String, argument a: HookArg) -> UInt32 {
-        if let s = a.sizeArgIndex, s > 0 { return s } // Tetragon's sizeArgIndex is 1-based
+        if let s = a.sizeArgIndex, s > 0 { return s }  // Tetragon's sizeArgIndex is 1-based
         let bare = function.replacingOccurrences(of: "__x64_", with: "").replacingOccurrences(of: "__ia32_", with: "")
         return lengthFollowsAddress.contains(bare) ? a.index + 2 : 0
     }

@@ -16,8 +16,10 @@ import PolicyModel
 ///
 /// The event stays the policy's (`process_tracepoint`, its subsystem and event).
 enum SyscallExitLowering {
-    static func plan(_ t: TracepointSpec, syscall: String, fields: [TracepointFormat.Field], format: TracepointFormat, path: String, name: String,
-                     policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<HookPlan, EngineError>? {
+    static func plan(
+        _ t: TracepointSpec, syscall: String, fields: [TracepointFormat.Field], format: TracepointFormat, path: String, name: String,
+        policy: TracingPolicy, env: KernelEnvironment, monitor: Bool
+    ) -> Result<HookPlan, EngineError>? {
         // which declared args are the pathname, and whether a selector looks at one
         let pathSlots = Set(fields.indices.filter { SyscallPaths.field(syscall, fields[$0].name) != nil && t.common.args[$0].type.family != .integer })
         // a filter names its argument by position (`args: [n]`) or by the argument's index
@@ -41,9 +43,12 @@ enum SyscallExitLowering {
                 let dirfd = SyscallPaths.field(syscall, field.name)?.dirfd.flatMap { d in format.fields.first { $0.name == d } }
                 let dirfdPosition = dirfd.flatMap { SyscallPaths.position(ofFieldAt: $0.offset) }
                 slots.append((a, ArgumentLayout(kind: VIGIL_ARG_FD, size: 8, signed: true, presentation: .file)))
-                setElement(&config.args, i, vigil_arg_spec(kind: VIGIL_ARG_FD, source: position, size: 8,
-                                                           flags: VIGIL_ARGF_RETURN | VIGIL_ARGF_PATHNAME_FALLBACK | VIGIL_ARGF_SIGNED | VIGIL_ARGF_USER,
-                                                           size_arg: dirfdPosition.map { $0 + 1 } ?? 0, pad: 0))
+                setElement(
+                    &config.args, i,
+                    vigil_arg_spec(
+                        kind: VIGIL_ARG_FD, source: position, size: 8,
+                        flags: VIGIL_ARGF_RETURN | VIGIL_ARGF_PATHNAME_FALLBACK | VIGIL_ARGF_SIGNED | VIGIL_ARGF_USER,
+                        size_arg: dirfdPosition.map { $0 + 1 } ?? 0, pad: 0))
                 continue
             }
             let layout: ArgumentLayout
@@ -53,15 +58,21 @@ enum SyscallExitLowering {
             }
             slots.append((a, layout))
             let size = layout.kind == VIGIL_ARG_INT ? min(layout.size, UInt32(field.size)) : 8
-            setElement(&config.args, i, vigil_arg_spec(kind: layout.kind, source: position, size: size,
-                                                       flags: VIGIL_ARGF_USER | (layout.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0))
+            setElement(
+                &config.args, i,
+                vigil_arg_spec(
+                    kind: layout.kind, source: position, size: size,
+                    flags: VIGIL_ARGF_USER | (layout.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0))
         }
         config.nargs = UInt32(slots.count)
-        return PolicyCompiler.finish(config: config, slots: slots, selectors: t.common.selectors, flavour: .syscallExit, monitor: monitor,
-                                     path: path, name: exitName, env: env, byPosition: true) { config, sets in
-            var p = HookPlan(policyName: policy.name, hookPath: path, hookName: exitName, family: .tracepoint, flavour: .syscallExit,
-                             attach: .tracepoint(subsystem: "syscalls", event: exitEvent), functionName: "", config: config, sets: sets,
-                             slots: slots, returnArg: nil, message: t.common.message, tags: t.common.tags)
+        return PolicyCompiler.finish(
+            config: config, slots: slots, selectors: t.common.selectors, flavour: .syscallExit, monitor: monitor,
+            path: path, name: exitName, env: env, byPosition: true
+        ) { config, sets in
+            var p = HookPlan(
+                policyName: policy.name, hookPath: path, hookName: exitName, family: .tracepoint, flavour: .syscallExit,
+                attach: .tracepoint(subsystem: "syscalls", event: exitEvent), functionName: "", config: config, sets: sets,
+                slots: slots, returnArg: nil, message: t.common.message, tags: t.common.tags)
             p.subsystem = t.subsystem
             p.event = t.event
             return p

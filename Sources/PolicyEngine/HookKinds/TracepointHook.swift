@@ -16,9 +16,11 @@ enum TracepointHook: HookKind {
         tracepoint(t, path: c.path, policy: c.policy, env: c.env, monitor: c.monitor).flatMap { plan in
             // an exec policy also judges scripts and executable mappings of the files it names
             guard t.subsystem == "sched" && t.event == "sched_process_exec" && !t.raw else { return .success([plan]) }
-            return ExecLowering.plans(source: t.common.selectors, fileFilter: ExecLowering.binaryFilter, family: .tracepoint, functionName: "",
-                                      subsystem: t.subsystem, event: t.event, message: t.common.message, tags: t.common.tags,
-                                      path: c.path, policy: c.policy, env: c.env, monitor: c.monitor).map { [plan] + $0 }
+            return ExecLowering.plans(
+                source: t.common.selectors, fileFilter: ExecLowering.binaryFilter, family: .tracepoint, functionName: "",
+                subsystem: t.subsystem, event: t.event, message: t.common.message, tags: t.common.tags,
+                path: c.path, policy: c.policy, env: c.env, monitor: c.monitor
+            ).map { [plan] + $0 }
         }
     }
 
@@ -33,7 +35,9 @@ enum TracepointHook: HookKind {
                 switch ArgumentLayout.forFunction(a.type) {
                 case .success(let l):
                     slots.append((a, l))
-                    setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, pad: 0))
+                    setElement(
+                        &config.args, i,
+                        vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, pad: 0))
                 case .failure(let e): return .failure(.unsupported("\(name): arg index \(a.index): \(e)"))
                 }
             }
@@ -53,7 +57,9 @@ enum TracepointHook: HookKind {
             // An open whose file a selector judges: judged at the syscall's exit, by the file the
             // kernel opened (SyscallExitLowering), never by the name the caller passed.
             if let syscall, SyscallPaths.opens.contains(syscall),
-               let plan = SyscallExitLowering.plan(t, syscall: syscall, fields: fields, format: format, path: path, name: name, policy: policy, env: env, monitor: monitor) {
+                let plan = SyscallExitLowering.plan(
+                    t, syscall: syscall, fields: fields, format: format, path: path, name: name, policy: policy, env: env, monitor: monitor)
+            {
                 return plan
             }
             for (i, (a, field)) in zip(t.common.args, fields).enumerated() {
@@ -73,17 +79,23 @@ enum TracepointHook: HookKind {
                 slots.append((a, layout))
                 var flags: UInt32 = layout.signed ? VIGIL_ARGF_SIGNED : 0
                 if user { flags |= VIGIL_ARGF_USER }
-                let size = layout.kind == VIGIL_ARG_INLINE ? UInt32(field.size) : layout.kind == VIGIL_ARG_INT || layout.kind == VIGIL_ARG_FD ? min(layout.size, UInt32(field.size)) : 8
-                setElement(&config.args, i, vigil_arg_spec(kind: layout.kind, source: UInt32(field.offset), size: size, flags: flags, size_arg: sizeArg, pad: 0))
+                let size =
+                    layout.kind == VIGIL_ARG_INLINE
+                    ? UInt32(field.size) : layout.kind == VIGIL_ARG_INT || layout.kind == VIGIL_ARG_FD ? min(layout.size, UInt32(field.size)) : 8
+                setElement(
+                    &config.args, i, vigil_arg_spec(kind: layout.kind, source: UInt32(field.offset), size: size, flags: flags, size_arg: sizeArg, pad: 0))
             }
         }
         config.nargs = UInt32(slots.count)
         let flavour: HookFlavour = t.raw ? .rawTracepoint : placement.tier == "tp_btf" ? .execBTF : .tracepoint
-        return PolicyCompiler.finish(config: config, slots: slots, selectors: t.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env, byPosition: true) { config, sets in
-            var p = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .tracepoint, flavour: flavour,
-                             attach: t.raw ? .rawTracepoint(event: t.event) : .tracepoint(subsystem: t.subsystem, event: t.event),
-                             functionName: "", config: config, sets: sets, slots: slots, returnArg: nil,
-                             message: t.common.message, tags: t.common.tags)
+        return PolicyCompiler.finish(
+            config: config, slots: slots, selectors: t.common.selectors, flavour: flavour, monitor: monitor, path: path, name: name, env: env, byPosition: true
+        ) { config, sets in
+            var p = HookPlan(
+                policyName: policy.name, hookPath: path, hookName: name, family: .tracepoint, flavour: flavour,
+                attach: t.raw ? .rawTracepoint(event: t.event) : .tracepoint(subsystem: t.subsystem, event: t.event),
+                functionName: "", config: config, sets: sets, slots: slots, returnArg: nil,
+                message: t.common.message, tags: t.common.tags)
             p.subsystem = t.subsystem
             p.event = t.event
             return p

@@ -21,7 +21,8 @@ enum UprobeHook: HookKind {
     static func uprobe(_ u: UProbeSpec, path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool) -> Result<[HookPlan], EngineError> {
         let hook = "\(path) (uprobe \(u.path))"
         guard u.addrs.isEmpty, u.refCtrOffsets.isEmpty else {
-            return .failure(.unsupported("\(hook): refCtrOffsets and addrs are not attached by Vigil yet; name the functions in symbols or their file offsets in offsets"))
+            return .failure(
+                .unsupported("\(hook): refCtrOffsets and addrs are not attached by Vigil yet; name the functions in symbols or their file offsets in offsets"))
         }
         let binary = hostPath(u.path)
         let placement = env.place(.uprobe(path: binary))
@@ -29,16 +30,22 @@ enum UprobeHook: HookKind {
         var config = vigil_hook_config()
         var slots: [(arg: HookArg, layout: ArgumentLayout)] = []
         for (i, a) in u.common.args.enumerated() {
-            guard a.index <= PolicyLimits.maxFunctionArgIndex else { return .failure(.unsupported("\(hook): arg index \(a.index) is past the 6 register arguments")) }
+            guard a.index <= PolicyLimits.maxFunctionArgIndex else {
+                return .failure(.unsupported("\(hook): arg index \(a.index) is past the 6 register arguments"))
+            }
             switch ArgumentLayout.forFunction(a.type) {
             case .success(let l) where [VIGIL_ARG_INT, VIGIL_ARG_STRING, VIGIL_ARG_BUFFER].contains(l.kind):
                 slots.append((a, l))
-                var spec = vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: VIGIL_ARGF_USER | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0)
+                var spec = vigil_arg_spec(
+                    kind: l.kind, source: a.index, size: l.size, flags: VIGIL_ARGF_USER | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0)
                 if let s = a.sizeArgIndex, s > 0 { spec.size_arg = s }
                 if a.maxData { spec.flags |= VIGIL_ARGF_MAXDATA }
                 setElement(&config.args, i, spec)
             case .success:
-                return .failure(.unsupported("\(hook): arg index \(a.index): a uprobe reads user-space values (integers, string, char_buf), not kernel objects (\(a.type.rawValue))"))
+                return .failure(
+                    .unsupported(
+                        "\(hook): arg index \(a.index): a uprobe reads user-space values (integers, string, char_buf), not kernel objects (\(a.type.rawValue))")
+                )
             case .failure(let e): return .failure(.unsupported("\(hook): arg index \(a.index): \(e)"))
             }
         }
@@ -48,10 +55,13 @@ enum UprobeHook: HookKind {
         for (symbol, offset) in targets {
             let attach = AttachPoint.uprobe(binary: binary, symbol: symbol, offset: offset)
             let name = "\(path) (uprobe \(attach))"
-            let plan = PolicyCompiler.finish(config: config, slots: slots, selectors: u.common.selectors, flavour: .uprobe, monitor: monitor, path: path, name: name, env: env) { config, sets in
-                var p = HookPlan(policyName: policy.name, hookPath: path, hookName: name, family: .uprobe, flavour: .uprobe,
-                                 attach: attach, functionName: symbol ?? "", config: config, sets: sets,
-                                 slots: slots, returnArg: nil, message: u.common.message, tags: u.common.tags)
+            let plan = PolicyCompiler.finish(
+                config: config, slots: slots, selectors: u.common.selectors, flavour: .uprobe, monitor: monitor, path: path, name: name, env: env
+            ) { config, sets in
+                var p = HookPlan(
+                    policyName: policy.name, hookPath: path, hookName: name, family: .uprobe, flavour: .uprobe,
+                    attach: attach, functionName: symbol ?? "", config: config, sets: sets,
+                    slots: slots, returnArg: nil, message: u.common.message, tags: u.common.tags)
                 p.path = u.path
                 p.offset = symbol == nil ? offset : nil
                 return p
