@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "CLITests"),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "PolicyYAML", "PolicyModel", "KernelFeatures", "CVigilABI", "AgentCore"]),
         .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "AgentCore"]),
-        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export", "Sensors"], exclude: ["Golden"]),
+        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export", "Sensors", "CVigilABI"], exclude: ["Golden"]),
         .testTarget(
             name: "KernelTests",
             dependencies: [

@@ -279,27 +279,29 @@ public final class Agent {
         configuration.enableAncestors ? cache.ancestors(of: entry) : []
     }
 
+    /// One record from a ring buffer, by its kind (RecordKind: a new kind does not build until
+    /// it has a case here).
     func handle(_ bytes: UnsafeRawBufferPointer) {
-        if HookRecordDecoder.isHookRecord(bytes) {
-            handleHook(bytes)
-            return
+        switch RecordKind(of: bytes) {
+        case .hook: handleHook(bytes)
+        case .network: handleNetwork(bytes)
+        case .dns: handleDNS(bytes)
+        case .flow: handleFlow(bytes)
+        case .exec, .exit, .fork: handleProcess(bytes)
+        case nil: undecodable("unknown record kind (\(bytes.count) bytes)")
         }
-        if NetworkRecord.isNetworkRecord(bytes) {
-            handleNetwork(bytes)
-            return
-        }
-        if DNSRecord.isDNSRecord(bytes) {
-            handleDNS(bytes)
-            return
-        }
-        if FlowRecord.isFlowRecord(bytes) {
-            handleFlow(bytes)
-            return
-        }
+    }
+
+    private func undecodable(_ why: String) {
+        decodeErrors += 1
+        if decodeErrors <= 10 { logger.warning("undecodable record", metadata: ["error": "\(why)"]) }
+    }
+
+    /// exec, fork and exit: the process cache and the exec/exit events.
+    func handleProcess(_ bytes: UnsafeRawBufferPointer) {
         let record: ProcessRecord
         do { record = try ProcessRecord.decode(bytes) } catch {
-            decodeErrors += 1
-            if decodeErrors <= 10 { logger.warning("undecodable record", metadata: ["error": "\(error)"]) }
+            undecodable("\(error)")
             return
         }
         switch record {
@@ -421,33 +423,21 @@ public final class Agent {
 
     private func reportLoss() {
         guard var counts = try? sensor.lostCounts() else { return }
-        if let n = try? network?.lostCount() { counts[VIGIL_RECORD_NET] = n }
-        if let n = try? datapath?.controller.kernel.lostCount() { counts[VIGIL_RECORD_FLOW] = n }
+        if let n = try? network?.lostCount() { counts[RecordKind.network.raw] = n }
+        if let n = try? datapath?.controller.kernel.lostCount() { counts[RecordKind.flow.raw] = n }
         // policy hooks count their own ring-buffer losses (per hook); reported under process_hook
-        counts[VIGIL_RECORD_HOOK] = policies.lostTotal()
+        counts[RecordKind.hook.raw] = policies.lostTotal()
         var delta: [String: UInt64] = [:]
         var total: UInt64 = 0
         for (kind, count) in counts where count > lostReported[kind, default: 0] {
             let d = count - lostReported[kind, default: 0]
-            delta[Self.kindName(kind)] = d
+            delta[RecordKind(raw: kind)?.lossName ?? "kind_\(kind)"] = d
             total += d
             lostReported[kind] = count
         }
         if total > 0 {
             logger.warning("kernel dropped records: ring buffer full", metadata: ["lost.total": "\(total)"])
             emit(.lostEvents(counts: delta, total: total, timeNs: KernelClock.nowWallNs()))
-        }
-    }
-
-    static func kindName(_ kind: UInt32) -> String {
-        switch kind {
-        case 1: "process_exec"
-        case 2: "process_exit"
-        case 3: "process_fork"
-        case 4: "process_hook"
-        case 5: "process_network"
-        case 7: "flow"
-        default: "kind_\(kind)"
         }
     }
 

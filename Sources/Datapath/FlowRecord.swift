@@ -25,10 +25,6 @@ public struct FlowRecord: Sendable, Equatable {
     public var bytes: UInt64
     public var timeNs: UInt64
 
-    public static func isFlowRecord(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.count >= MemoryLayout<vigil_record_header>.size && bytes.loadUnaligned(as: UInt32.self) == VIGIL_RECORD_FLOW
-    }
-
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> FlowRecord? {
         guard bytes.count >= MemoryLayout<vigil_flow_record>.size else { return nil }
         let r = bytes.loadUnaligned(as: vigil_flow_record.self)

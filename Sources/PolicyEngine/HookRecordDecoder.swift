@@ -23,10 +23,6 @@ public struct DecodedHookRecord: Sendable {
 }
 
 public enum HookRecordDecoder {
-    /// Whether `bytes` is a hook record (its header kind).
-    public static func isHookRecord(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.count >= MemoryLayout<vigil_record_header>.size && bytes.loadUnaligned(as: vigil_record_header.self).kind == VIGIL_RECORD_HOOK
-    }
 
     /// The hook id of a hook record (to find its plan).
     public static func hookID(_ bytes: UnsafeRawBufferPointer) -> UInt32? {

@@ -15,10 +15,6 @@ public struct NetworkRecord: Sendable {
     public var durationNs: UInt64
     public var timeNs: UInt64
 
-    public static func isNetworkRecord(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.count >= MemoryLayout<vigil_record_header>.size && bytes.loadUnaligned(as: UInt32.self) == VIGIL_RECORD_NET
-    }
-
     /// nil for a short record or an unknown kind.
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> NetworkRecord? {
         guard bytes.count >= MemoryLayout<vigil_net_record>.size else { return nil }
@@ -50,10 +46,6 @@ public struct DNSRecord: Sendable {
     /// The packet held more than the kernel copied.
     public var cut: Bool
     public var timeNs: UInt64
-
-    public static func isDNSRecord(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.count >= MemoryLayout<vigil_record_header>.size && bytes.loadUnaligned(as: UInt32.self) == VIGIL_RECORD_DNS
-    }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> DNSRecord? {
         guard bytes.count >= MemoryLayout<vigil_dns_record>.size else { return nil }

@@ -30,7 +30,7 @@ final class HookRecordSizeTests: XCTestCase {
         var sizes: [String: Set<Int>] = [:]
         var paths: [String] = []
         let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
-            if HookRecordDecoder.isHookRecord(bytes), let (r, loaded) = manager.decode(bytes) {
+            if RecordKind(of: bytes) == .hook, let (r, loaded) = manager.decode(bytes) {
                 sizes[loaded.plan.policyName, default: []].insert(bytes.count)
                 switch r.args.last?.value {
                 case .string(let p)?, .file(let p, _)?: paths.append(p)  // a filtered filename is the opened file

@@ -64,7 +64,7 @@ final class PolicyUprobeTests: XCTestCase {
         final class Box: @unchecked Sendable { var records: [DecodedHookRecord] = [] }
         let box = Box()
         let ring = try RingBuffer(maps: [sensor.eventsMap()]) { bytes in
-            if HookRecordDecoder.isHookRecord(bytes), let (r, _) = manager.decode(bytes) { box.records.append(r) }
+            if RecordKind(of: bytes) == .hook, let (r, _) = manager.decode(bytes) { box.records.append(r) }
             return true
         }
         return (sensor, manager, ring, { box.records })
