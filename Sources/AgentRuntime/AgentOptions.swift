@@ -141,6 +141,8 @@ public enum AgentOptions {
     static let byName: [String: AgentOption] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 
     /// The help text of every setting (flags and config keys are the same names).
+    /// One entry per option: the flag on its own line, then its help wrapped at 78 columns
+    /// (ArgumentParser re-wraps longer lines and loses the indentation).
     public static var help: String {
         all.map { o in
             let flag: String
@@ -149,8 +151,18 @@ public enum AgentOptions {
             case .value(let v): flag = "--\(o.name) \(v)"
             case .list(let v): flag = "--\(o.name) \(v)..."
             }
-            return "  " + flag.padding(toLength: max(flag.count, 30), withPad: " ", startingAt: 0) + " " + o.help
-                + (o.defaultValue.map { " (default: \($0))" } ?? "")
+            let text = o.help + (o.defaultValue.map { " (default: \($0))" } ?? "")
+            var lines: [String] = []
+            var line = ""
+            for word in text.split(separator: " ") {
+                if !line.isEmpty && line.count + 1 + word.count > 72 {
+                    lines.append(line)
+                    line = ""
+                }
+                line += (line.isEmpty ? "" : " ") + word
+            }
+            if !line.isEmpty { lines.append(line) }
+            return "  " + flag + "\n" + lines.map { "      " + $0 }.joined(separator: "\n")
         }.joined(separator: "\n")
     }
 
