@@ -63,7 +63,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "VigilBench",
-            dependencies: ["PolicyYAML", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON", "Sensors", "CVigilABI"]),
+            dependencies: [
+                "PolicyYAML", "PolicyModel", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON", "Sensors", "CVigilABI",
+            ]),
         .executableTarget(
             name: "VigilCLI",
             dependencies: [

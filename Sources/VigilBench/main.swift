@@ -286,6 +286,8 @@ case "connect-overhead":
     connectOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, connects: Int(args.dropFirst(2).first ?? "") ?? 20_000)
 case "open-overhead":
     openOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, opens: Int(args.dropFirst(2).first ?? "") ?? 200_000)
+case "open-overhead-library":
+    openOverheadLibrary(rounds: Int(args.dropFirst().first ?? "") ?? 9, opens: Int(args.dropFirst(2).first ?? "") ?? 200_000)
 case "open-overhead-guest":
     openOverheadGuest(rounds: Int(args.dropFirst().first ?? "") ?? 5, opens: Int(args.dropFirst(2).first ?? "") ?? 20_000)
 case "datapath":
@@ -302,7 +304,7 @@ case "policy-parse":
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
     print(
-        "usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES] | encode [EVENTS] | process-events [SPAWNS]"
+        "usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-library [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES] | encode [EVENTS] | process-events [SPAWNS]"
     )
     exit(2)
 }
