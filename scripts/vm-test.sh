@@ -10,6 +10,9 @@
 #          (runs vigil-bench in each guest instead of the tests and prints its figures;
 #           benchmarks are not tests: never part of scripts/test)
 #
+# The guests read and write the host's files through qemu (9p): while they run, load no
+# enforcing policy on the host (a kill on reads of /etc/shadow kills qemu itself).
+#
 # Prints one line per kernel, `vm-<series>: N passed, N failed, N skipped`, and exits
 # non-zero when a guest test fails, a guest never reports, or a boot fails (the guest's
 # console tail is printed then). Kernels and initramfs are cached in .cache/vm (git-ignored).

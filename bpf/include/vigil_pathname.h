@@ -345,7 +345,9 @@ static __noinline void vigil_pathname(struct vigil_hook_arg *a, __u8 *out, __u64
 		a->len = 1;
 	} else if (total < VIGIL_ARG_BYTES) {
 		vigil_pn_copy(out, &s->buf[boff], blen, p->lit, 0, total);
-		out[total & (VIGIL_ARG_BYTES - 1)] = 0;
+		__u32 end = total;
+		vigil_opaque(end); /* clang knows total < 256 and drops the mask; 6.1's verifier lost it in a spill */
+		out[end & (VIGIL_ARG_BYTES - 1)] = 0;
 		a->len = total;
 		if (base.root_off != VIGIL_ROOT_OFF_NONE &&
 		    (base.root_off < blen || (base.root_off == blen && llen > 0))) {
