@@ -9,6 +9,15 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case unplaceable(hook: String, tried: [String])
     /// The kernel refused the hook's program, maps or attachment.
     case kernel(hook: String, error: BPFError)
+    /// The policy says to skip this hook where the kernel lacks its function
+    /// (`ignore: {callNotFound: true}`): reported, never a reason to refuse the policy.
+    case ignored(hook: String, why: String)
+
+    /// Whether this reason refuses the policy (an ignored hook does not).
+    public var refuses: Bool {
+        if case .ignored = self { return false }
+        return true
+    }
 
     public var description: String {
         switch self {
@@ -16,6 +25,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unplaceable(let hook, let tried):
             "\(hook): no hook tier of this kernel can host it (" + (tried.isEmpty ? "none applies" : tried.joined(separator: "; ")) + ")"
         case .kernel(let hook, let error): "\(hook): \(error)"
+        case .ignored(let hook, let why): "\(hook): skipped as the policy asks (\(why))"
         }
     }
 

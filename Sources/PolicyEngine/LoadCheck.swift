@@ -34,6 +34,8 @@ public enum LoadCheck {
             return "\(hook): no hook tier (" + tiers.joined(separator: "; ") + ")"
         case .kernel(let hook, let error):
             return "\(hook): \(error.operation): \(error.errnoName)" + (verifierVerdict(error.libbpfLog).map { " (verifier: \($0))" } ?? "")
+        case .ignored(let hook, _):
+            return "\(hook): skipped (ignore.callNotFound)"
         }
     }
 

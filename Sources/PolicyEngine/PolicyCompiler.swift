@@ -72,7 +72,8 @@ public enum PolicyCompiler {
             case .failure(let e): errors.append(e)
             }
         }
-        if !errors.isEmpty && !(spec.allowsPartialLoad && !plans.isEmpty) {
+        if errors.contains(where: \.refuses) && !(spec.allowsPartialLoad && !plans.isEmpty) {
+            let errors = errors.filter(\.refuses)
             var e = PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: errors)
             e.locations = errors.map { $0.yamlPath.flatMap { policy.positions.location(of: $0) } }
             return .failure(e)

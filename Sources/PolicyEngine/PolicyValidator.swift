@@ -45,7 +45,7 @@ extension EngineError {
     public var isKernelDependent: Bool {
         switch self {
         case .unsupported: false
-        case .unplaceable, .kernel: true
+        case .unplaceable, .kernel, .ignored: true
         }
     }
 
@@ -55,7 +55,7 @@ extension EngineError {
         let text: String
         switch self {
         case .unsupported(let why): text = why
-        case .unplaceable(let hook, _), .kernel(let hook, _): text = hook
+        case .unplaceable(let hook, _), .kernel(let hook, _), .ignored(let hook, _): text = hook
         }
         // up to the first ": " outside parentheses, without the parenthesised descriptions
         var out = ""

@@ -87,8 +87,8 @@ final class PolicyLibraryTests: XCTestCase {
         let p = peer.peerAddress
         try run(
             [
-                // file integrity (tracepoint form everywhere)
-                Scenario(policy: "fim-sensitive-files", script: "ln /etc/shadow \(dir)/shadow-link 2>/dev/null; rm -f \(dir)/shadow-link", attack: true),
+                // file integrity (hardlinks and other names: tests/attacks/fim-writes.yaml)
+                Scenario(policy: "fim-sensitive-files", script: "echo x > /etc/ssh/vigil-library-test; rm -f /etc/ssh/vigil-library-test", attack: true),
                 Scenario(policy: "fim-sensitive-files", script: "echo key > \(dir)/.ssh/authorized_keys", attack: true),
                 Scenario(policy: "fim-sensitive-files", script: "chmod 644 /etc/passwd", attack: true),
                 Scenario(

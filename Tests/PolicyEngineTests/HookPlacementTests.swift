@@ -1,3 +1,4 @@
+import CVigilABI
 import KernelFeatures
 import PolicyEngine
 import PolicyModel
@@ -141,5 +142,22 @@ final class ExplanationTests: XCTestCase {
         XCTAssertEqual(host.policyRefusals.count, 1)
         XCTAssertNotNil(host.hooks[0].refused, "no BPF-LSM on the host")
         XCTAssertFalse(host.isFullyHostable)
+    }
+}
+
+/// Lowered exec forms never run wider than their source (issue 21, found by the library
+/// tests on the LSM kernels: every exec of bash was reported as "a shell from a service").
+final class ExecLoweringScopeTests: XCTestCase {
+    func testAnExecCallersBinaryFilterCarriesToTheMappingAndBlocksTheScriptForm() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = PolicyLoader.load(path: root.appendingPathComponent("policies/exec-shell-from-service.yaml").path)
+        let lsm = try XCTUnwrap(file.policies.first { $0.name.hasSuffix("-lsm") })
+        let plans = try PolicyCompiler.compile(lsm, firstHookID: 1, environment: KernelProfiles.debian612).get().plans
+        XCTAssertEqual(
+            plans.map { "\($0.attach)" }.sorted(), ["bprm_check_security", "file_mprotect", "mmap_file"],
+            "no script form: its opener is not the exec's caller")
+        for p in plans {
+            XCTAssertEqual(p.config.selectors.0.binary_op, VIGIL_OP_POSTFIX, "\(p.functionName): the caller must be a service, as in the source")
+        }
     }
 }

@@ -38,12 +38,17 @@ enum ExecLowering {
     /// The lowered selectors of an exec hook: each selector that names files positively,
     /// its file filter as a matchArgs entry on slot 0 (the opened or mapped file), nil for the
     /// others (no lowered hook may run wider than its source).
-    static func selectors(_ source: [Selector], fileFilter: (Selector) -> (op: ArgOperator, values: [String])?) -> [Selector] {
+    static func selectors(_ source: [Selector], fileFilter: (Selector) -> (op: ArgOperator, values: [String])?, fileFilterIsOnArgs: Bool) -> [Selector] {
         source.compactMap { s in
             guard let (op, values) = fileFilter(s) else { return nil }
             var l = Selector()
             l.matchArgs = [ArgFilter(index: 0, op: op, values: values)]
             l.matchParentBinaries = s.matchParentBinaries
+            // An LSM exec hook's matchBinaries names the process calling exec (its image before
+            // the exec). The kernel maps the new program from inside that exec, so a mapping's
+            // caller is the same process and the same filter holds; the binary filter of a
+            // sched_process_exec hook is the file filter itself and is not copied.
+            if fileFilterIsOnArgs { l.matchBinaries = s.matchBinaries }
             l.matchPIDs = s.matchPIDs
             l.matchNamespaces = s.matchNamespaces
             l.matchCapabilities = s.matchCapabilities
@@ -70,14 +75,17 @@ enum ExecLowering {
         functionName: String, subsystem: String, event: String, message: String?, tags: [String],
         path: String, policy: TracingPolicy, env: KernelEnvironment, monitor: Bool
     ) -> Result<[HookPlan], EngineError> {
-        let lowered = Self.selectors(selectors, fileFilter: fileFilter)
+        let lowered = Self.selectors(selectors, fileFilter: fileFilter, fileFilterIsOnArgs: family == .lsm)
         guard !lowered.isEmpty else { return .success([]) }
         let lsm = env.place(.lsm(hook: "file_open")).tier == "lsm"
         let needsLSM = lowered.contains { $0.matchActions.contains { $0.kind == .override } } && !monitor
         if needsLSM && !lsm {
             return .failure(.unplaceable(hook: path, tried: ["Override on the scripts and mappings of an exec policy needs BPF-LSM"]))
         }
-        var scriptSelectors = lowered
+        // A script is opened by the interpreter after its exec: a selector that names the exec's
+        // caller (matchBinaries of an LSM exec hook) cannot be said of that opener, so it gets no
+        // script lowering (narrower than its source, never wider).
+        var scriptSelectors = lowered.filter { $0.matchBinaries.isEmpty }
         for i in scriptSelectors.indices { scriptSelectors[i].matchBinaries = [BinaryFilter(op: .postfix, values: interpreters)] }
         var mapSelectors = lowered
         var hooks: [(spec: Any, script: Bool, vma: Bool)] = []
@@ -87,10 +95,12 @@ enum ExecLowering {
             return a
         }
         if lsm {
-            var open = LSMHookSpec(hook: "file_open")
-            open.common.args = [arg(0, .file, "script")]
-            open.common.selectors = scriptSelectors
-            hooks.append((open, true, false))
+            if !scriptSelectors.isEmpty {  // a hook without selectors would report every open
+                var open = LSMHookSpec(hook: "file_open")
+                open.common.args = [arg(0, .file, "script")]
+                open.common.selectors = scriptSelectors
+                hooks.append((open, true, false))
+            }
             for i in mapSelectors.indices { mapSelectors[i].matchArgs.append(ArgFilter(index: 2, op: .mask, values: ["4"])) }  // PROT_EXEC
             var mmap = LSMHookSpec(hook: "mmap_file")
             mmap.common.args = [arg(0, .file, "mapped"), arg(2, .ulong)]
@@ -102,7 +112,7 @@ enum ExecLowering {
             hooks.append((mprotect, false, true))
         } else {
             // a tracepoint's filters name their argument by its field index
-            for (event, field) in [("sys_enter_openat", 6), ("sys_enter_open", 5), ("sys_enter_openat2", 6)] as [(String, UInt32)] {
+            for (event, field) in [("sys_enter_openat", 6), ("sys_enter_open", 5), ("sys_enter_openat2", 6)] as [(String, UInt32)] where !scriptSelectors.isEmpty {
                 var t = TracepointSpec(subsystem: "syscalls", event: event)
                 t.common.args = [arg(field, .string, "script")]
                 t.common.selectors = scriptSelectors.map {
