@@ -87,8 +87,13 @@ public final class PolicyTestRunner {
             // the steps shows up in the export, every event of the steps is there too.
             let barrier = try StepRunner.run(
                 "true vigil-policy-test-barrier-\(i)", user: nil, mountNamespace: false, scratch: scratch, suiteScratch: suiteScratch)
-            let events = agent.events(from: pids, barrier: barrier.pid, timeout: settle * 5)
+            let (events, barrierSeen) = agent.events(from: pids, barrier: barrier.pid, timeout: settle * 5)
             var verdict = Self.judge(expectation, last: steps.last, events: events)
+            // Without the barrier nothing can be concluded, not even a benign case's quiet:
+            // the agent lost events or stopped.
+            if !barrierSeen {
+                verdict = (false, "no barrier", "the agent did not export the barrier process in \(Int(settle * 5)) s; \(agent.health())")
+            }
             // exit 77: the attack cannot be carried out on this system (the step says why)
             if let last = steps.last, last.status == Self.notApplicable {
                 verdict = (true, "n/a", last.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -278,7 +283,7 @@ final class AgentUnderTest {
 
     /// Policy events of the processes `pids` started (they or an ancestor), read until the
     /// barrier process (started after them) has its exec in the export, or `timeout` passes.
-    func events(from pids: Set<Int32>, barrier: Int32, timeout: TimeInterval) -> [[String: Any]] {
+    func events(from pids: Set<Int32>, barrier: Int32, timeout: TimeInterval) -> (events: [[String: Any]], barrierSeen: Bool) {
         let deadline = Date().addingTimeInterval(timeout)
         var passed = false
         repeat {
@@ -290,13 +295,22 @@ final class AgentUnderTest {
             if passed { break }
             usleep(50_000)
         } while Date() < deadline
-        return lines.filter { e in
+        let events = lines.filter { e in
             guard let b = PolicyTestRunner.body(e) else { return false }
             var chain: [Int32] = []
             for key in ["process", "parent"] { if let p = (b[key] as? [String: Any])?["pid"] as? Int { chain.append(Int32(p)) } }
             for a in (b["ancestors"] as? [[String: Any]]) ?? [] { if let p = a["pid"] as? Int { chain.append(Int32(p)) } }
             return chain.contains(where: pids.contains)
         }
+        return (events, passed)
+    }
+
+    /// Whether the agent runs, and the end of its log: what a lost barrier is explained by.
+    func health() -> String {
+        let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        let tail = log.split(separator: "\n").suffix(8).joined(separator: " | ")
+        let state = process.isRunning ? "the agent runs" : "the agent exited (status \(process.terminationStatus))"
+        return "\(state); its log ends: \(tail.isEmpty ? "(empty)" : tail)"
     }
 
     private func readNew() {

@@ -112,7 +112,8 @@ enum ExecLowering {
             hooks.append((mprotect, false, true))
         } else {
             // a tracepoint's filters name their argument by its field index
-            for (event, field) in [("sys_enter_openat", 6), ("sys_enter_open", 5), ("sys_enter_openat2", 6)] as [(String, UInt32)] where !scriptSelectors.isEmpty {
+            let openEvents: [(String, UInt32)] = [("sys_enter_openat", 6), ("sys_enter_open", 5), ("sys_enter_openat2", 6)]
+            for (event, field) in openEvents where !scriptSelectors.isEmpty {
                 var t = TracepointSpec(subsystem: "syscalls", event: event)
                 t.common.args = [arg(field, .string, "script")]
                 t.common.selectors = scriptSelectors.map {

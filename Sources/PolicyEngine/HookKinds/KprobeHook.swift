@@ -75,7 +75,10 @@ enum FunctionHooks {
         if !k.data.isEmpty { return .failure(.unsupported("\(path).data: data arguments (read from the current task) are not read by Vigil")) }
         let placement = env.place(.function(symbol: symbol, isReturn: k.isReturn, preferFentry: true))
         guard let tier = placement.tier, tier != HookPlacement.cgroupConnectTier else {
-            if k.ignoreCallNotFound { return .failure(.ignored(hook: name, why: "ignore.callNotFound, and no tier here hosts \(symbol): " + placement.skipped.joined(separator: "; "))) }
+            if k.ignoreCallNotFound {
+                let why = "ignore.callNotFound, and no tier here hosts \(symbol): " + placement.skipped.joined(separator: "; ")
+                return .failure(.ignored(hook: name, why: why))
+            }
             return .failure(.unplaceable(hook: name, tried: placement.skipped))
         }
         var flavour: HookFlavour = tier == "fentry" ? .fentry : tier == "fexit" ? .fexit : tier == "kretprobe" ? .kretprobe : .kprobe
