@@ -37,6 +37,15 @@ public enum AgentEvent: Sendable, Equatable {
         }
     }
 
+    /// Whether Tetragon's API has a message for this kind (GetEventsResponse's oneof): the
+    /// others are Vigil's own and stay out of a Tetragon-compatible stream.
+    public var isTetragonKind: Bool {
+        switch self {
+        case .exec, .exit, .hook: true
+        case .network, .dns, .flow, .detection, .lostEvents: false
+        }
+    }
+
     /// The process the event is about.
     public var process: ProcessEntry? {
         switch self {

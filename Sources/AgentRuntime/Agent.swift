@@ -48,6 +48,25 @@ public final class Agent {
     static let flushBytes = 1 << 20
     /// Events exported so far (for tests and stats).
     public private(set) var exported = 0
+    /// Live subscribers (GetEvents), fed from the drain thread at each flush.
+    public let bus = EventBus()
+    /// Requests from other threads (the API), run by the agent's loop between polls.
+    public let control = AgentControl()
+    public let readiness = Readiness()
+    /// What other threads (the API) may hold of the agent.
+    public var handle: AgentHandle {
+        AgentHandle(bus: bus, control: control, readiness: readiness, configuration: configuration, startedAt: readiness.startedAt)
+    }
+    /// The drain thread's view of the bus: per subscriber, its encoder (when its field
+    /// filters differ from the export's) and the lines pending for the next flush.
+    private var busTargets: [BusTarget] = []
+    private var busGeneration = -1
+    struct BusTarget {
+        let subscription: EventSubscription
+        let encoder: EventEncoder?
+        var pending: [UInt8] = []
+        var lines = 0
+    }
 
     /// Loads the sensor and opens the sinks; nothing is attached yet.
     public init(configuration: AgentConfiguration, logger: Logger) throws {
@@ -85,7 +104,9 @@ public final class Agent {
                 controller: try DatapathController(kernel: kernel), endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
                 policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, logger: logger)
         }
-        sources = PolicySources(files: configuration.policyFiles, directory: configuration.policyDirectory, manager: policies, logger: logger)
+        sources = PolicySources(
+            files: configuration.policyFiles, directory: configuration.policyDirectory,
+            apiDirectory: configuration.serverAddress == nil ? nil : configuration.apiPolicyDirectory, manager: policies, logger: logger)
         encoder = EventEncoder(
             nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
             fieldFilters: configuration.fieldFilters, includeCredentials: configuration.enableProcessCred,
@@ -148,7 +169,7 @@ public final class Agent {
                 metadata: ["endpoints": "\(datapath.controller.endpointModels.count)", "policies": "\(datapath.controller.policies.count)"])
         }
         // Policies after the seed: hooks match on binaries from the kernel's process table.
-        let errors = sources.refresh()
+        let errors = sources.refresh() + sources.loadAPIState()
         if !errors.isEmpty {
             policies.unloadAll()
             datapath?.controller.releaseAll()
@@ -157,6 +178,8 @@ public final class Agent {
             throw AgentStartError(message: "policies failed to load (nothing of them is left in the kernel):\n" + errors.joined(separator: "\n"))
         }
         writeStatus()
+        readiness.markReady()
+        logger.info("ready: every configured policy is attached", metadata: ["policies": "\(policies.loaded.count)"])
         // Start-up (feature probes, kernel BTF for CO-RE, object loads) frees megabytes that
         // glibc keeps in the heap; hand them back before the long run.
         _ = malloc_trim(0)
@@ -183,6 +206,7 @@ public final class Agent {
             // after every wakeup (at 150,000 events/s they took a third of the agent's CPU).
             if due(&lastLossNs, everyMs: 100) { reportLoss() }
             try flushOutput()
+            control.runPending(on: self)
             if reloadRequested.exchange(false, ordering: .relaxed) {
                 for e in sources.refresh() { logger.error("\(e)") }
                 writeStatus()
@@ -201,7 +225,11 @@ public final class Agent {
                 if added > 0 { logger.info("watched files re-resolved", metadata: ["identities.added": "\(added)"]) }
             }
         }
+        control.close()
+        readiness.markStopping()
         try ring.consume()
+        try flushOutput()
+        bus.closeAll()
         policies.unloadAll()
         // endpoints stay enforced while no agent runs: the next one takes the pinned state over
         datapath?.controller.releaseAll()
@@ -237,6 +265,33 @@ public final class Agent {
         hup.sa_flags = 0
         sigaction(SIGHUP, &hup, nil)
     }
+
+    // MARK: the API's requests (run on the loop, through `control`)
+
+    /// A loaded policy's state for the API: its status and which source owns it.
+    public struct PolicyView: Sendable {
+        public var status: PolicyStatus
+        public var owner: String
+    }
+
+    public func policyViews() -> [PolicyView] {
+        policies.status().map { PolicyView(status: $0, owner: sources.owner(of: $0.name) ?? "") }
+    }
+
+    /// AddTracingPolicy: loads every policy of `yaml` or none; the error says why.
+    public func addPolicy(yaml: String) throws -> [String] {
+        defer { writeStatus() }
+        return try sources.addFromAPI(yaml: yaml)
+    }
+
+    /// DeleteTracingPolicy: only a policy the API added.
+    public func deletePolicy(name: String) throws {
+        defer { writeStatus() }
+        try sources.deleteFromAPI(name: name)
+    }
+
+    public var lostTotal: UInt64 { lostReported.values.reduce(0, +) }
+    public var processCacheCount: Int { cache.count }
 
     /// The loaded policies with hook states and counters, for `vigil policy list`.
     private func writeStatus() {
@@ -413,12 +468,54 @@ public final class Agent {
     }
 
     func emit(_ event: AgentEvent) {
-        let admitted = configuration.filters.admits(event) { [cache] in
-            event.process.map { cache.ancestors(of: $0).map(\.pid) } ?? []
+        let ancestorPIDs = { [cache] in event.process.map { cache.ancestors(of: $0).map(\.pid) } ?? [] }
+        let start = output.count
+        let admitted = configuration.filters.admits(event, ancestorPIDs: ancestorPIDs)
+        if admitted {
+            encoder.encode(event, into: &output)
+            exported += 1
         }
-        guard admitted else { return }
-        encoder.encode(event, into: &output)
-        exported += 1
+        // one atomic load per event while nobody subscribes
+        if bus.currentGeneration != busGeneration { refreshBusTargets() }
+        guard !busTargets.isEmpty else { return }
+        let tetragonKind = event.isTetragonKind
+        for i in busTargets.indices {
+            let sub = busTargets[i].subscription
+            guard tetragonKind || !sub.tetragonKindsOnly, sub.filters.admits(event, ancestorPIDs: ancestorPIDs) else { continue }
+            if let own = busTargets[i].encoder {
+                own.encode(event, into: &busTargets[i].pending)
+            } else if admitted {
+                busTargets[i].pending.append(contentsOf: output[start...])
+            } else {
+                encoder.encode(event, into: &busTargets[i].pending)
+            }
+            busTargets[i].lines += 1
+        }
+    }
+
+    private func refreshBusTargets() {
+        busGeneration = bus.currentGeneration
+        let current = bus.snapshot()
+        busTargets = current.map { sub in
+            if let kept = busTargets.first(where: { $0.subscription === sub }) { return kept }
+            let own: EventEncoder? =
+                sub.fieldFilters == configuration.fieldFilters
+                ? nil
+                : EventEncoder(
+                    nodeName: encoder.nodeName, hostNamespaces: encoder.hostNamespaces, fieldFilters: sub.fieldFilters,
+                    includeCredentials: encoder.includeCredentials, includeNamespaces: encoder.includeNamespaces)
+            return BusTarget(subscription: sub, encoder: own)
+        }
+    }
+
+    /// Hands each subscriber its pending lines (never waits: a full queue drops, counted).
+    private func publishToSubscribers() {
+        for i in busTargets.indices where busTargets[i].lines > 0 {
+            let batch = busTargets[i].pending
+            busTargets[i].subscription.deliver(batch, lines: busTargets[i].lines)
+            busTargets[i].pending = []
+            busTargets[i].lines = 0
+        }
     }
 
     private func reportLoss() {
@@ -442,6 +539,7 @@ public final class Agent {
     }
 
     private func flushOutput() throws {
+        if !busTargets.isEmpty { publishToSubscribers() }
         guard !output.isEmpty else { return }
         try output.withUnsafeBytes { buf in for s in sinks { try s.write(buf) } }
         output.removeAll(keepingCapacity: true)

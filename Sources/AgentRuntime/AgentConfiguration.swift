@@ -57,5 +57,11 @@ public struct AgentConfiguration: Sendable {
     /// endpoints stay enforced across restarts (`vigil netpolicy reset` removes them).
     public var datapathPinDirectory = "/sys/fs/bpf/vigil/datapath"
 
+    /// The gRPC API's address (`unix:///path`), nil for none.
+    public var serverAddress: String? = AgentConfiguration.defaultServerAddress
+    public static let defaultServerAddress = "unix:///var/run/vigil/vigil.sock"
+    /// Policies added through the API, one file each (owned by the API, not by --policy-dir).
+    public var apiPolicyDirectory = "/var/lib/vigil/policies"
+
     public init(nodeName: String) { self.nodeName = nodeName }
 }

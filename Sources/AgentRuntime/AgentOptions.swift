@@ -93,6 +93,22 @@ public enum AgentOptions {
         ) {
             $0.statusFile = $1
         },
+        AgentOption(
+            "server-address", .value("ADDRESS"),
+            "The gRPC API (Tetragon's FineGuidanceSensors): unix:///PATH (mode 0600, root only), or \"\" for none.",
+            default: AgentConfiguration.defaultServerAddress
+        ) {
+            guard $1.isEmpty || $1.hasPrefix("unix://") else {
+                throw Bad(why: "expected unix:///path/to/socket (or \"\" for no API), got \"\($1)\"; TCP is not served yet")
+            }
+            $0.serverAddress = $1.isEmpty ? nil : $1
+        },
+        AgentOption(
+            "api-policy-dir", .value("DIR"), "Where policies added through the API are kept (they load again at the next start).",
+            default: "/var/lib/vigil/policies"
+        ) {
+            $0.apiPolicyDirectory = $1
+        },
         AgentOption("disable-network-sensor", .flag, "Do not load the network sensor (process_connect, _accept, _close, _dns, _scan events).") {
             $0.networkSensor = !(try bool($1))
         },

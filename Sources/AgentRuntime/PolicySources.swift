@@ -4,23 +4,124 @@ import PolicyEngine
 import PolicyModel
 import PolicyYAML
 
-/// The policy files the agent was told about (`--policy FILE`, `--policy-dir DIR`), kept in
-/// step with the kernel: at start, and on each `refresh()` (SIGHUP) a changed file is
-/// reloaded, a removed file's policies are unloaded. Each policy loads atomically; one that
-/// fails leaves the others (and its own running predecessor) in place.
+/// Where the agent's policies come from, and which source owns each: the policy files it was
+/// told about (`--policy FILE`, `--policy-dir DIR`), and the API (AddTracingPolicy, kept one
+/// file per request in `apiDirectory` so they load again at the next start).
+///
+/// Files are kept in step with the kernel: at start, and on each `refresh()` (SIGHUP) a
+/// changed file is reloaded, a removed file's policies are unloaded. Each policy loads
+/// atomically; one that fails leaves the others (and its own running predecessor) in place.
+/// One source never replaces a policy the other owns: the attempt is refused with the owner.
 final class PolicySources {
     let files: [String]
     let directory: String?
+    let apiDirectory: String?
     let manager: PolicyManager
     let logger: Logger
     /// Per file: its contents when last applied, and the policy names it defined.
     private var applied: [String: (bytes: Data, names: [String])] = [:]
+    /// Per API state file: the policy names it loaded.
+    private var addedByAPI: [String: [String]] = [:]
 
-    init(files: [String], directory: String?, manager: PolicyManager, logger: Logger) {
+    init(files: [String], directory: String?, apiDirectory: String? = nil, manager: PolicyManager, logger: Logger) {
         self.files = files
         self.directory = directory
+        self.apiDirectory = apiDirectory
         self.manager = manager
         self.logger = logger
+    }
+
+    /// Who owns a loaded policy: its file, or "api".
+    func owner(of name: String) -> String? {
+        if addedByAPI.values.contains(where: { $0.contains(name) }) { return "api" }
+        return applied.first { $0.value.names.contains(name) }?.key
+    }
+
+    /// Loads the policies of one YAML text (AddTracingPolicy): all of them, or none stays.
+    /// Kept in the API directory so the next start loads them again.
+    func addFromAPI(yaml: String, persist: Bool = true, stateFile: String? = nil) throws(PolicyRequestRefusal) -> [String] {
+        let label = stateFile ?? "api"
+        let result = PolicyLoader.parse(Array(yaml.utf8), file: label)
+        guard result.isValid else {
+            throw PolicyRequestRefusal(kind: .invalid, description: result.diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        guard !result.policies.isEmpty else { throw PolicyRequestRefusal(kind: .invalid, description: "\(label): no TracingPolicy in the text") }
+        for p in result.policies {
+            if let owner = owner(of: p.name) {
+                let how = owner == "api" ? "delete it first (vigil tracingpolicy delete \(p.name))" : "it comes from \(owner); change that file instead"
+                throw PolicyRequestRefusal(kind: owner == "api" ? .exists : .ownedElsewhere, description: "policy \(p.name) is already loaded: \(how)")
+            }
+        }
+        var names: [String] = []
+        for group in PolicyForms.groups(result.policies) {
+            var failures: [String] = []
+            for policy in group {
+                do {
+                    try manager.load(policy)
+                    names.append(policy.name)
+                    break
+                } catch {
+                    failures.append(error.description)
+                }
+            }
+            if failures.count == group.count {
+                for n in names { manager.unload(name: n) }  // all or nothing
+                throw PolicyRequestRefusal(kind: .failed, description: failures.joined(separator: "\n"))
+            }
+        }
+        var file = stateFile
+        if persist, let dir = apiDirectory {
+            let path = "\(dir)/\(Self.fileName(for: names[0]))"
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                guard FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8), attributes: [.posixPermissions: 0o600]) else {
+                    throw PolicyRequestRefusal(kind: .failed, description: "cannot write \(path)")
+                }
+            } catch {
+                for n in names { manager.unload(name: n) }
+                throw PolicyRequestRefusal(kind: .failed, description: "the policy loaded but cannot be kept in \(dir) (\(error)); it was unloaded")
+            }
+            file = path
+        }
+        addedByAPI[file ?? "api:\(names[0])"] = names
+        logger.info("policy added through the API", metadata: ["policies": "\(names.joined(separator: ","))", "kept": "\(file ?? "no")"])
+        return names
+    }
+
+    /// Unloads a policy the API added (with the others of its request) and forgets its file.
+    func deleteFromAPI(name: String) throws(PolicyRequestRefusal) {
+        guard let (file, names) = addedByAPI.first(where: { $0.value.contains(name) }) else {
+            if let owner = owner(of: name) {
+                throw PolicyRequestRefusal(
+                    kind: .ownedElsewhere, description: "policy \(name) comes from \(owner): remove or change that file (and send SIGHUP)")
+            }
+            throw PolicyRequestRefusal(kind: .notFound, description: "no policy named \(name) is loaded")
+        }
+        for n in names { manager.unload(name: n) }
+        addedByAPI[file] = nil
+        if file.hasPrefix("/") { try? FileManager.default.removeItem(atPath: file) }
+        logger.info("policy deleted through the API", metadata: ["policies": "\(names.joined(separator: ","))"])
+    }
+
+    /// At start: the policies the API added before, from their files. A file that no longer
+    /// loads is reported and left in place (nothing of it is loaded).
+    func loadAPIState() -> [String] {
+        guard let dir = apiDirectory else { return [] }
+        var errors: [String] = []
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+        for n in names {
+            let path = "\(dir)/\(n)"
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                errors.append("\(path): cannot be read")
+                continue
+            }
+            do { _ = try addFromAPI(yaml: text, persist: false, stateFile: path) } catch { errors.append("\(path): \(error.description)") }
+        }
+        return errors
+    }
+
+    static func fileName(for policy: String) -> String {
+        String(policy.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" }) + ".yaml"
     }
 
     /// Every policy file, in a stable order (directory entries sorted).
@@ -60,6 +161,10 @@ final class PolicySources {
             for group in PolicyForms.groups(result.policies) {
                 // A detection's alternative forms: the first this kernel can host loads, alone.
                 var failures: [String] = []
+                if let p = group.first(where: { owner(of: $0.name) == "api" }) {
+                    errors.append("\(file): policy \(p.name) was added through the API: delete it there first (vigil tracingpolicy delete \(p.name))")
+                    continue
+                }
                 for policy in group {
                     do {
                         try manager.load(policy)
@@ -92,4 +197,11 @@ final class PolicySources {
         }
         return errors
     }
+}
+
+/// A policy request (from the API) refused, with why: said to the caller as it is.
+public struct PolicyRequestRefusal: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable { case invalid, exists, notFound, ownedElsewhere, failed }
+    public let kind: Kind
+    public let description: String
 }

@@ -131,7 +131,13 @@ public final class PolicyTestRunner {
         let killed = last.map { $0.killedBySIGKILL } ?? false
         let quiet = last.map { $0.stdout.isEmpty } ?? true
         // A failing step's last stderr line says why (a missing file, a refused call).
-        let said = last.flatMap { $0.status == 0 ? nil : $0.stderr.split(separator: "\n").last.map { ": " + $0.prefix(160) } } ?? ""
+        // (the last three lines: mount(8) ends its message with a line about dmesg)
+        let said =
+            last.flatMap { l -> String? in
+                guard l.status != 0 else { return nil }
+                let lines = l.stderr.split(separator: "\n").suffix(3).map { $0.trimmingCharacters(in: .whitespaces).prefix(160) }
+                return lines.isEmpty ? nil : ": " + lines.joined(separator: " / ")
+            } ?? ""
         let status = last.map { "exit \($0.status)\($0.killedBySIGKILL ? " (SIGKILL)" : "")\(said)" } ?? "no step"
         let got: String
         if events.isEmpty {
@@ -260,7 +266,7 @@ final class AgentUnderTest {
         process.arguments =
             [
                 "agent", "--node-name", "policy-test", "--export-file", exportPath, "--status-file", status, "--enable-ancestors",
-                "--disable-network-sensor", "--disable-datapath",
+                "--disable-network-sensor", "--disable-datapath", "--server-address", "",
             ] + policies.flatMap { ["--policy", $0] }
         FileManager.default.createFile(atPath: errPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: errPath)
@@ -310,7 +316,36 @@ final class AgentUnderTest {
         let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         let tail = log.split(separator: "\n").suffix(8).joined(separator: " | ")
         let state = process.isRunning ? "the agent runs" : "the agent exited (status \(process.terminationStatus))"
-        return "\(state); its log ends: \(tail.isEmpty ? "(empty)" : tail)"
+        return "\(state)\(process.isRunning ? "; " + threads() : ""); \(exportState()); its log ends: \(tail.isEmpty ? "(empty)" : tail)"
+    }
+
+    /// Each agent thread's state and where it sleeps (/proc/PID/task): a loop stuck in a
+    /// syscall (D, a wait channel) or spinning (R) tells itself apart from an idle one.
+    private func threads() -> String {
+        let dir = "/proc/\(process.processIdentifier)/task"
+        let tids = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+        let described = tids.map { tid -> String in
+            let stat = (try? String(contentsOfFile: "\(dir)/\(tid)/stat", encoding: .utf8)) ?? ""
+            // after the command name's closing parenthesis: state, then the other fields
+            let afterName = stat.split(separator: ")", maxSplits: 1).last.map(String.init) ?? ""
+            let fields = afterName.split(separator: " ")
+            let comm = stat.split(separator: "(", maxSplits: 1).last?.split(separator: ")").first ?? "?"
+            let wchan = (try? String(contentsOfFile: "\(dir)/\(tid)/wchan", encoding: .utf8)) ?? "?"
+            let cpu = fields.count > 13 ? "\(fields[11])+\(fields[12]) ticks" : "?"
+            return "\(comm) \(fields.first ?? "?") \(wchan.isEmpty || wchan == "0" ? "-" : wchan) \(cpu)"
+        }
+        return "threads: " + described.joined(separator: ", ")
+    }
+
+    /// How much the export holds and how long ago it last grew, and the hooks' counters.
+    private func exportState() -> String {
+        var st = stat()
+        guard stat(exportPath, &st) == 0 else { return "no export file" }
+        let age = Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec)
+        let status = (try? String(contentsOfFile: (exportPath as NSString).deletingLastPathComponent + "/status.json", encoding: .utf8)) ?? ""
+        let counters = status.split(separator: "\n").filter { $0.contains("\"lost\"") || $0.contains("\"posted\"") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        return "export \(st.st_size) bytes, \(lines.count) lines read, last written \(Int(age)) s ago; status \(counters.prefix(16).joined(separator: " "))"
     }
 
     private func readNew() {

@@ -1,3 +1,4 @@
+import AgentAPI
 import AgentRuntime
 import ArgumentParser
 import BPFKit
@@ -41,12 +42,24 @@ struct AgentCommand: ParsableCommand {
         try checkPolicies(directory: cfg.policyDirectory, files: cfg.policyFiles)
         try checkNetworkPolicies(directory: cfg.netPolicyDirectory, files: cfg.netPolicyFiles, endpoints: cfg.endpointsFile)
 
+        // the API socket first: a second agent stops here, before it touches the kernel
+        var apiSocket: (fd: Int32, path: String)? = nil
+        if let address = cfg.serverAddress {
+            do { apiSocket = try APIServer.bind(address: address) } catch { throw fail("\(error)", code: 1) }
+        }
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "vigil.agent")
         let agent: Agent
         do { agent = try Agent(configuration: cfg, logger: logger) } catch {
+            if let s = apiSocket { unlink(s.path) }
             throw fail("cannot start: \(error)", code: 1)
         }
+        var api: APIServer? = nil
+        if let socket = apiSocket {
+            api = APIServer(agent: agent.handle, socket: socket, logger: logger)
+            api?.start()
+        }
+        defer { api?.stop() }
         do { try agent.run() } catch let e as AgentStartError {
             throw fail(e.message, code: 1)
         }

@@ -11,6 +11,8 @@ final class AgentHarness {
     let stderrPipe = Pipe()
 
     var statusPath: String { directory + "/status.json" }
+    /// The agent's gRPC socket (unless the test passed its own --server-address).
+    var socketPath: String { directory + "/vigil.sock" }
     /// The datapath pins of this agent alone (removed when it stops), unless the test passed its own.
     private var ownedPinDirectory: String?
 
@@ -36,9 +38,12 @@ final class AgentHarness {
             ownedPinDirectory = "/sys/fs/bpf/vigil-test-\(getpid())-\(UUID().uuidString.prefix(8))"
             datapathArgs += ["--datapath-pin-dir", ownedPinDirectory!]
         }
+        // the API socket and its policy store are the test's own too (never /var/run/vigil)
+        var apiArgs = extraArguments.contains("--server-address") ? [] : ["--server-address", "unix://" + directory + "/vigil.sock"]
+        if !extraArguments.contains("--api-policy-dir") { apiArgs += ["--api-policy-dir", directory + "/api-policies"] }
         process.arguments =
             ["agent", "--node-name", "test-node", "--export-file", exportPath, "--status-file", directory + "/status.json"]
-            + policyArgs + datapathArgs + extraArguments
+            + policyArgs + datapathArgs + apiArgs + extraArguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()

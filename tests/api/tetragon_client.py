@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""A Tetragon API client that is not Vigil's: Python grpcio with protoc-generated messages.
+
+The tests drive a running agent with it, as an operator's or a SIEM forwarder's own tooling
+would. Every result is one JSON document on stdout; a gRPC error is
+{"error": CODE, "details": ...} with exit status 3.
+
+  tetragon_client.py --socket PATH --protos DIR health|version|info|list
+  tetragon_client.py ... add FILE | delete NAME
+  tetragon_client.py ... events [--allow JSON] [--deny JSON] [--fields JSON]
+                         [--trigger ARGV_JSON] [--want-kind KIND] [--timeout S]
+
+`events` opens GetEvents, then runs the trigger command every 200 ms until an event of
+--want-kind from one of the trigger's processes arrives (the stream is open by then, whatever
+the server's start-up takes), or the timeout passes; it prints the trigger's pids and every
+event received.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import grpc
+from google.protobuf import json_format
+
+API = "/tetragon.FineGuidanceSensors/"
+
+
+def load_messages(proto_dir):
+    """Compiles api/v1/tetragon/*.proto with protoc into a temporary module directory."""
+    out = tempfile.mkdtemp(prefix="vigil-pyapi-")
+    protos = [os.path.join(proto_dir, "tetragon", f) for f in sorted(os.listdir(os.path.join(proto_dir, "tetragon"))) if f.endswith(".proto")]
+    subprocess.run(["protoc", "-I", proto_dir, "--python_out", out] + protos, check=True)
+    sys.path.insert(0, out)
+    from tetragon import events_pb2, sensors_pb2, tetragon_pb2  # noqa: E402
+
+    return events_pb2, sensors_pb2, tetragon_pb2
+
+
+def as_dict(message):
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--socket", required=True)
+    ap.add_argument("--protos", required=True)
+    ap.add_argument("command")
+    ap.add_argument("operand", nargs="?")
+    ap.add_argument("--allow")
+    ap.add_argument("--deny")
+    ap.add_argument("--fields")
+    ap.add_argument("--trigger")
+    ap.add_argument("--want-kind", default="process_exec")
+    ap.add_argument("--timeout", type=float, default=10)
+    a = ap.parse_args()
+    events_pb2, sensors_pb2, tetragon_pb2 = load_messages(a.protos)
+    channel = grpc.insecure_channel("unix://" + a.socket)
+
+    def unary(name, request, response_type):
+        call = channel.unary_unary(API + name, request_serializer=lambda m: m.SerializeToString(), response_deserializer=response_type.FromString)
+        return call(request, timeout=a.timeout)
+
+    try:
+        if a.command == "health":
+            r = unary("GetHealth", tetragon_pb2.GetHealthStatusRequest(), tetragon_pb2.GetHealthStatusResponse)
+        elif a.command == "version":
+            r = unary("GetVersion", sensors_pb2.GetVersionRequest(), sensors_pb2.GetVersionResponse)
+        elif a.command == "info":
+            r = unary("GetInfo", sensors_pb2.GetInfoRequest(), sensors_pb2.GetInfoResponse)
+        elif a.command == "list":
+            r = unary("ListTracingPolicies", sensors_pb2.ListTracingPoliciesRequest(), sensors_pb2.ListTracingPoliciesResponse)
+        elif a.command == "add":
+            with open(a.operand) as f:
+                r = unary("AddTracingPolicy", sensors_pb2.AddTracingPolicyRequest(yaml=f.read()), sensors_pb2.AddTracingPolicyResponse)
+        elif a.command == "delete":
+            r = unary("DeleteTracingPolicy", sensors_pb2.DeleteTracingPolicyRequest(name=a.operand), sensors_pb2.DeleteTracingPolicyResponse)
+        elif a.command == "sensors":
+            r = unary("ListSensors", sensors_pb2.ListSensorsRequest(), sensors_pb2.ListSensorsResponse)
+        elif a.command == "events":
+            print(json.dumps(stream_events(a, channel, events_pb2)))
+            return 0
+        else:
+            print(json.dumps({"error": "USAGE", "details": "unknown command " + a.command}))
+            return 2
+    except grpc.RpcError as e:
+        print(json.dumps({"error": e.code().name, "details": e.details()}))
+        return 3
+    print(json.dumps(as_dict(r)))
+    return 0
+
+
+def stream_events(a, channel, events_pb2):
+    request = events_pb2.GetEventsRequest()
+    if a.allow:
+        request.allow_list.extend(json_format.ParseDict(f, events_pb2.Filter()) for f in json.loads(a.allow))
+    if a.deny:
+        request.deny_list.extend(json_format.ParseDict(f, events_pb2.Filter()) for f in json.loads(a.deny))
+    if a.fields:
+        request.field_filters.extend(json_format.ParseDict(f, events_pb2.FieldFilter()) for f in json.loads(a.fields))
+    call = channel.unary_stream(API + "GetEvents", request_serializer=lambda m: m.SerializeToString(), response_deserializer=events_pb2.GetEventsResponse.FromString)
+    stream = call(request, timeout=a.timeout)
+    pids, received, done = [], [], threading.Event()
+    lock = threading.Lock()
+
+    def trigger():
+        argv = json.loads(a.trigger) if a.trigger else None
+        while argv and not done.is_set():
+            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with lock:
+                pids.append(p.pid)
+            p.wait()
+            done.wait(0.2)
+
+    worker = threading.Thread(target=trigger, daemon=True)
+    worker.start()
+    error = None
+    try:
+        for response in stream:
+            event = as_dict(response)
+            received.append(event)
+            body = event.get(a.want_kind)
+            pid = body.get("process", {}).get("pid") if body else None
+            with lock:
+                if pid is not None and pid in pids:
+                    break
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+            error = {"code": e.code().name, "details": e.details()}
+    done.set()
+    stream.cancel()
+    worker.join()
+    with lock:
+        return {"pids": pids, "events": received, "error": error}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
