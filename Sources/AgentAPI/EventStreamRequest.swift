@@ -35,17 +35,22 @@ enum EventStreamRequest {
         }
     }
 
-    /// PROCESS_EXEC for `.processExec`: the enum's name in the .proto, as JSON writes it.
-    static func eventTypeName(_ t: Tetragon_EventType) -> String {
+    static func eventTypeName(_ t: Tetragon_EventType) -> String { EventTypeNames.name(t) }
+
+    /// One exported JSON line as Tetragon's message; strict, as a Tetragon client parses it.
+    static func response(line: ArraySlice<UInt8>) throws -> Tetragon_GetEventsResponse {
+        try Tetragon_GetEventsResponse(jsonUTF8Bytes: Array(line))
+    }
+}
+
+/// Tetragon's event type names (PROCESS_EXEC for `.processExec`): the enum's names in the
+/// .proto, as JSON writes them.
+public enum EventTypeNames {
+    public static func name(_ t: Tetragon_EventType) -> String {
         var f = Tetragon_Filter()
         f.eventSet = [t]
         let json = (try? f.jsonString()) ?? ""
         guard let start = json.range(of: "[\""), let end = json.range(of: "\"]") else { return "\(t.rawValue)" }
         return String(json[start.upperBound..<end.lowerBound])
-    }
-
-    /// One exported JSON line as Tetragon's message; strict, as a Tetragon client parses it.
-    static func response(line: ArraySlice<UInt8>) throws -> Tetragon_GetEventsResponse {
-        try Tetragon_GetEventsResponse(jsonUTF8Bytes: Array(line))
     }
 }

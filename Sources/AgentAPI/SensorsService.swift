@@ -66,7 +66,12 @@ struct SensorsService: Tetragon_FineGuidanceSensors.SimpleServiceProtocol {
         switch agent.readiness.current {
         case .ready:
             h.status = .healthStatusRunning
-            h.details = "ready: every configured policy is attached"
+            let s = agent.stats.snapshot
+            let up = Int(Date().timeIntervalSince(agent.startedAt))
+            h.details =
+                "ready: every configured policy is attached; up \(up) s; \(s.policies.count) policies; "
+                + "\(s.exportedByType.values.reduce(0, +)) events exported, \(s.kernelLostTotal) lost in the kernel, "
+                + "\(s.subscriberDrops) dropped for slow subscribers; \(s.subscribers) subscribers"
         case .starting:
             h.status = .healthStatusStopped
             h.details = "starting: policies are still loading"

@@ -53,9 +53,13 @@ public final class Agent {
     /// Requests from other threads (the API), run by the agent's loop between polls.
     public let control = AgentControl()
     public let readiness = Readiness()
+    /// Counters for metrics and health, published from the loop (never per event).
+    public let stats = AgentStats()
+    var exportCounts = ExportCounts()
+    var exportBytes: UInt64 = 0
     /// What other threads (the API) may hold of the agent.
     public var handle: AgentHandle {
-        AgentHandle(bus: bus, control: control, readiness: readiness, configuration: configuration, startedAt: readiness.startedAt)
+        AgentHandle(bus: bus, control: control, readiness: readiness, stats: stats, configuration: configuration, startedAt: readiness.startedAt)
     }
     /// The drain thread's view of the bus: per subscriber, its encoder (when its field
     /// filters differ from the export's) and the lines pending for the next flush.
@@ -297,11 +301,31 @@ public final class Agent {
     private func writeStatus() {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        guard let data = try? encoder.encode(policies.status()) else { return }
+        let status = policies.status()
+        publishStats(status)
+        guard let data = try? encoder.encode(status) else { return }
         statusWriter.write(data, to: configuration.statusFile)
         if let datapath, let d = try? encoder.encode(datapath.controller.status(errors: datapath.errors)) {
             statusWriter.write(d, to: configuration.datapathStatusFile)
         }
+    }
+
+    /// Hands the counters to other threads (metrics, health): once a second, not per event.
+    private func publishStats(_ status: [PolicyStatus]) {
+        var s = AgentStats.Snapshot()
+        s.exportedByType = exportCounts.byName
+        for (kind, n) in lostReported { s.kernelLostByKind[RecordKind(raw: kind)?.lossName ?? "kind_\(kind)"] = n }
+        s.decodeErrors = UInt64(decodeErrors)
+        s.subscriberDrops = bus.droppedTotal
+        s.subscribers = bus.count
+        s.exportBytes = exportBytes
+        s.processCacheSize = cache.count
+        s.processCacheCapacity = cache.capacity
+        s.processCacheEvictions = cache.evictions
+        s.policies = status
+        for p in status { s.owners[p.name] = sources.owner(of: p.name) ?? "" }
+        s.updated = Date()
+        stats.publish(s)
     }
 
     /// The endpoints file's endpoints that do not exist yet are created (or adopted).
@@ -474,6 +498,7 @@ public final class Agent {
         if admitted {
             encoder.encode(event, into: &output)
             exported += 1
+            exportCounts.count(event)
         }
         // one atomic load per event while nobody subscribes
         if bus.currentGeneration != busGeneration { refreshBusTargets() }
@@ -542,6 +567,7 @@ public final class Agent {
         if !busTargets.isEmpty { publishToSubscribers() }
         guard !output.isEmpty else { return }
         try output.withUnsafeBytes { buf in for s in sinks { try s.write(buf) } }
+        exportBytes &+= UInt64(output.count)
         output.removeAll(keepingCapacity: true)
     }
 }

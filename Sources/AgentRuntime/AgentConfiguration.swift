@@ -62,6 +62,8 @@ public struct AgentConfiguration: Sendable {
     public static let defaultServerAddress = "unix:///var/run/vigil/vigil.sock"
     /// Policies added through the API, one file each (owned by the API, not by --policy-dir).
     public var apiPolicyDirectory = "/var/lib/vigil/policies"
+    /// Prometheus metrics and health over HTTP (HOST:PORT), nil for none.
+    public var metricsAddress: String? = nil
 
     public init(nodeName: String) { self.nodeName = nodeName }
 }

@@ -7,6 +7,7 @@ public struct AgentHandle: Sendable {
     public let bus: EventBus
     public let control: AgentControl
     public let readiness: Readiness
+    public let stats: AgentStats
     public let configuration: AgentConfiguration
     public let startedAt: Date
 }

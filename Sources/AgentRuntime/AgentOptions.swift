@@ -109,6 +109,15 @@ public enum AgentOptions {
         ) {
             $0.apiPolicyDirectory = $1
         },
+        AgentOption(
+            "metrics-address", .value("HOST:PORT"),
+            "Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) over HTTP, e.g. 127.0.0.1:2112; \"\" for none."
+        ) {
+            guard $1.isEmpty || ($1.contains(":") && Int($1.split(separator: ":").last ?? "") != nil) else {
+                throw Bad(why: "expected HOST:PORT, e.g. 127.0.0.1:2112, got \"\($1)\"")
+            }
+            $0.metricsAddress = $1.isEmpty ? nil : $1
+        },
         AgentOption("disable-network-sensor", .flag, "Do not load the network sensor (process_connect, _accept, _close, _dns, _scan events).") {
             $0.networkSensor = !(try bool($1))
         },

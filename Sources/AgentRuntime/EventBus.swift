@@ -11,6 +11,8 @@ public final class EventBus: Sendable {
     private let subscribers = Mutex<[EventSubscription]>([])
     /// Bumped on every change, so the drain thread re-reads the list only when it changed.
     private let generation = Atomic<Int>(0)
+    /// Drops of subscribers that have left (their own count goes with them).
+    private let departedDrops = Atomic<UInt64>(0)
 
     public init() {}
 
@@ -28,7 +30,12 @@ public final class EventBus: Sendable {
     /// Ends a subscription: its queue is closed and the drain thread forgets it.
     public func unsubscribe(_ s: EventSubscription) {
         s.close()
-        subscribers.withLock { $0.removeAll { $0 === s } }
+        let removed = subscribers.withLock { list in
+            let before = list.count
+            list.removeAll { $0 === s }
+            return before != list.count
+        }
+        if removed { departedDrops.add(s.dropped, ordering: .relaxed) }
         generation.add(1, ordering: .releasing)
     }
 
@@ -44,7 +51,9 @@ public final class EventBus: Sendable {
     func snapshot() -> [EventSubscription] { subscribers.withLock { $0 } }
 
     /// Every subscriber's drops so far (for status and metrics).
-    public var droppedTotal: UInt64 { subscribers.withLock { $0.reduce(0) { $0 + $1.dropped } } }
+    public var droppedTotal: UInt64 {
+        subscribers.withLock { $0.reduce(0) { $0 + $1.dropped } } + departedDrops.load(ordering: .relaxed)
+    }
 }
 
 /// One subscriber's queue: batches of whole JSON lines, handed over by the drain thread.

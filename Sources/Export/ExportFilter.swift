@@ -3,7 +3,8 @@ import Foundation
 
 /// Tetragon's export filters (`--export-allowlist` / `--export-denylist`): each filter is a
 /// JSON object whose fields are ANDed; a list of filters is ORed. Supported fields:
-/// event_set, binary_regex, parent_binary_regex, arguments_regex, pid, pid_set, namespace.
+/// event_set, binary_regex, parent_binary_regex, arguments_regex, pid, pid_set, namespace,
+/// policy_names.
 public struct ExportFilter: Sendable {
     public var eventSet: Set<String> = []
     public var binaryRegex: [String] = []
@@ -16,10 +17,12 @@ public struct ExportFilter: Sendable {
     /// Kubernetes namespaces: Vigil has no pod metadata yet, so a filter naming namespaces
     /// matches host processes only when it lists "" (the empty namespace).
     public var namespace: [String] = []
+    /// The event was posted by one of these policies (events of no policy never match).
+    public var policyNames: Set<String> = []
 
     private var compiled: [String: NSRegularExpression] = [:]
 
-    public static let fieldNames = ["event_set", "binary_regex", "parent_binary_regex", "arguments_regex", "pid", "pid_set", "namespace"]
+    public static let fieldNames = ["event_set", "binary_regex", "parent_binary_regex", "arguments_regex", "pid", "pid_set", "namespace", "policy_names"]
 
     /// Parses one filter object, e.g. `{"event_set":["PROCESS_EXEC"],"binary_regex":["^/usr/bin/"]}`.
     public init(json: String) throws {
@@ -35,6 +38,7 @@ public struct ExportFilter: Sendable {
             case "pid": pid = Set(try Self.numbers(value, key))
             case "pid_set": pidSet = Set(try Self.numbers(value, key))
             case "namespace": namespace = try Self.strings(value, key)
+            case "policy_names": policyNames = Set(try Self.strings(value, key))
             default:
                 let hint =
                     Self.fieldNames.min { a, b in a.commonPrefix(with: key).count > b.commonPrefix(with: key).count }.map { " (did you mean \"\($0)\"?)" } ?? ""
@@ -73,6 +77,9 @@ public struct ExportFilter: Sendable {
             if !direct.contains(where: pidSet.contains) && !ancestorPIDs().contains(where: pidSet.contains) { return false }
         }
         if !namespace.isEmpty && !namespace.contains("") { return false }
+        if !policyNames.isEmpty {
+            guard case .hook(let h) = event, policyNames.contains(h.policyName) else { return false }
+        }
         return true
     }
 

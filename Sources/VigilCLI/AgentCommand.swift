@@ -1,4 +1,5 @@
 import AgentAPI
+import AgentMetrics
 import AgentRuntime
 import ArgumentParser
 import BPFKit
@@ -60,6 +61,14 @@ struct AgentCommand: ParsableCommand {
             api?.start()
         }
         defer { api?.stop() }
+        var metrics: MetricsServer? = nil
+        if let address = cfg.metricsAddress {
+            do { metrics = try MetricsServer(address: address, agent: agent.handle, logger: logger) } catch {
+                api?.stop()
+                throw fail("\(error)", code: 1)
+            }
+        }
+        defer { metrics?.stop() }
         do { try agent.run() } catch let e as AgentStartError {
             throw fail(e.message, code: 1)
         }

@@ -1,3 +1,4 @@
+import AgentRuntime
 import ArgumentParser
 
 /// The `vigil` command line: a tree of small commands that each call one library entry point.
@@ -5,7 +6,11 @@ struct Vigil: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil",
         abstract: "Runtime security and enforcement for Linux on eBPF.",
-        subcommands: [AgentCommand.self, Probe.self, PolicyCommand.self, EndpointCommand.self, NetPolicyCommand.self, FlowsCommand.self]
+        version: VigilVersion.string,
+        subcommands: [
+            AgentCommand.self, StatusCommand.self, GetEventsCommand.self, TracingPolicyCommand.self, VersionCommand.self, Probe.self, PolicyCommand.self,
+            EndpointCommand.self, NetPolicyCommand.self, FlowsCommand.self,
+        ]
     )
 }
 

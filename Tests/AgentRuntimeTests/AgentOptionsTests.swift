@@ -12,6 +12,8 @@ final class AgentOptionsTests: XCTestCase {
         case "accept-hook": return "syscalls"
         case "export-allowlist", "export-denylist": return "{\"event_set\":[\"PROCESS_EXEC\"]}"
         case "field-filters": return "{\"fields\":\"process.cwd\",\"action\":\"EXCLUDE\"}"
+        case "server-address": return "unix:///tmp/vigil-option.sock"
+        case "metrics-address": return "127.0.0.1:2112"
         default: break
         }
         switch o.kind {

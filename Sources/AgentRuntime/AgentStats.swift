@@ -1,0 +1,75 @@
+import AgentCore
+import Foundation
+import PolicyEngine
+import Synchronization
+
+/// What the agent counts, as other threads (metrics, health, the API) read it: a snapshot the
+/// drain thread publishes about once a second (and after a policy change), so a scrape never
+/// touches the drain thread's state and the hot path never takes a lock per event.
+public final class AgentStats: Sendable {
+    public struct Snapshot: Sendable {
+        /// Events by Tetragon's (or Vigil's) event type name, as exported.
+        public var exportedByType: [String: UInt64] = [:]
+        /// Records the kernel could not queue (ring buffer full), by record kind.
+        public var kernelLostByKind: [String: UInt64] = [:]
+        /// Records the agent could not decode.
+        public var decodeErrors: UInt64 = 0
+        /// Events subscribers lost (their queue was full), summed over subscribers so far.
+        public var subscriberDrops: UInt64 = 0
+        public var subscribers: Int = 0
+        public var exportBytes: UInt64 = 0
+        public var exportErrors: UInt64 = 0
+        public var processCacheSize: Int = 0
+        public var processCacheCapacity: Int = 0
+        public var processCacheEvictions: UInt64 = 0
+        public var policies: [PolicyStatus] = []
+        /// Which source owns each policy ("api" or its file).
+        public var owners: [String: String] = [:]
+        public var updated = Date.distantPast
+
+        public var kernelLostTotal: UInt64 { kernelLostByKind.values.reduce(0, +) }
+    }
+
+    private let current = Mutex(Snapshot())
+
+    public init() {}
+
+    public var snapshot: Snapshot { current.withLock { $0 } }
+    func publish(_ s: Snapshot) { current.withLock { $0 = s } }
+}
+
+/// Exported events by kind: one slot per kind, counted on the drain thread without hashing.
+struct ExportCounts {
+    static let names = [
+        "PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "PROCESS_LSM", "PROCESS_UPROBE", "PROCESS_NETWORK", "PROCESS_DNS",
+        "FLOW", "DETECTION", "LOST_EVENTS",
+    ]
+    var counts = [UInt64](repeating: 0, count: names.count)
+
+    static func slot(_ e: AgentEvent) -> Int {
+        switch e {
+        case .exec: 0
+        case .exit: 1
+        case .hook(let h):
+            switch h.family {
+            case .kprobe: 2
+            case .tracepoint: 3
+            case .lsm: 4
+            case .uprobe: 5
+            }
+        case .network: 6
+        case .dns: 7
+        case .flow: 8
+        case .detection: 9
+        case .lostEvents: 10
+        }
+    }
+
+    mutating func count(_ e: AgentEvent) { counts[Self.slot(e)] &+= 1 }
+
+    var byName: [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for (i, n) in Self.names.enumerated() where counts[i] > 0 { out[n] = counts[i] }
+        return out
+    }
+}
