@@ -113,12 +113,13 @@ let package = Package(
         .testTarget(name: "CLITests"),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "PolicyYAML", "PolicyModel", "KernelFeatures", "CVigilABI", "AgentCore"]),
         .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "AgentCore", "AgentMetrics", "AgentAPI", "PolicyEngine"]),
-        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export", "Sensors", "CVigilABI"], exclude: ["Golden"]),
+        .testTarget(
+            name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export", "Sensors", "CVigilABI", "TetragonAPI"], exclude: ["Golden"]),
         .testTarget(
             name: "KernelTests",
             dependencies: [
                 "BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel",
-                "Datapath", "NetworkPolicy", "EventJSON", "AgentRuntime",
+                "Datapath", "NetworkPolicy", "EventJSON", "AgentRuntime", "TetragonAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
     ]

@@ -193,7 +193,7 @@ public final class EventEncoder {
         for (name, mask) in [("permitted" as StaticString, p.caps.permitted), ("effective", p.caps.effective), ("inheritable", p.caps.inheritable)]
         where mask != 0 {
             let list = JSONObject.array()
-            for c in CapabilityName.allCases where mask & (1 << UInt64(c.bit)) != 0 { list.append(c.rawValue) }
+            for c in CapabilityName.allCases where mask & (1 << UInt64(c.bit)) != 0 { list.append(c.eventName) }
             cap.set(name, list)
         }
         o.set("cap", cap)

@@ -121,7 +121,7 @@ extension EventEncoder {
             for (name, mask) in [("permitted" as StaticString, c.capPermitted), ("effective", c.capEffective), ("inheritable", c.capInheritable)]
             where mask != 0 {
                 let list = JSONObject.array()
-                for cap in CapabilityName.allCases where mask & (1 << UInt64(cap.bit)) != 0 { list.append(cap.rawValue) }
+                for cap in CapabilityName.allCases where mask & (1 << UInt64(cap.bit)) != 0 { list.append(cap.eventName) }
                 caps.set(name, list)
             }
             k.set("caps", caps)

@@ -122,4 +122,8 @@ public enum CapabilityName: String, PolicyEnum {
 
     /// The capability's bit number.
     public var bit: Int { Self.allCases.firstIndex(of: self)! }
+
+    /// The name events carry: Tetragon's CapabilitiesType enum, whose value 1 is DAC_OVERRIDE
+    /// (no CAP_ prefix). A strict protojson parse of an event fails on any other spelling.
+    public var eventName: String { self == .dacOverride ? "DAC_OVERRIDE" : rawValue }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import SwiftProtobuf
+import TetragonAPI
 import XCTest
 
 /// The agent's Tetragon-compatible gRPC API, driven by a client that is not Vigil's: Python
@@ -188,5 +190,39 @@ final class TetragonAPITests: XCTestCase {
         // the first still serves
         let health = try client(first, ["health"]).json
         XCTAssertEqual((health["health_status"] as? [[String: Any]])?.first?["status"] as? String, "HEALTH_STATUS_RUNNING")
+    }
+}
+
+/// Every exported line of a kind Tetragon has parses strictly (no unknown field, every enum
+/// name known) as Tetragon's GetEventsResponse, with every optional part of the export on.
+final class StrictTetragonExportTests: XCTestCase {
+    func testEveryTetragonKindParsesStrictlyUnderAllExportFlags() throws {
+        try KernelTest.require(.tracepoint)
+        let agent = try AgentHarness(
+            extraArguments: ["--enable-process-cred", "--enable-process-ns", "--enable-ancestors"],
+            policies: [TetragonAPITests.openatPolicy(name: "strict-openat")])
+        let run = try KernelTest.run(TetragonAPITests.cat, ["/etc/hostname"])
+        _ = try agent.waitForEvents("process_tracepoint") { evs in evs.contains { $0.pid == Int(run.pid) } }
+        let all = try agent.barrier()
+        let tetragonKinds: Set<String> = [
+            "process_exec", "process_exit", "process_kprobe", "process_tracepoint", "process_uprobe", "process_lsm", "process_throttle",
+            "process_loader", "process_usdt", "rate_limit_info",
+        ]
+        let text = try String(contentsOfFile: agent.exportPath, encoding: .utf8)
+        var parsed = Set<String>()
+        for line in text.split(separator: "\n") {
+            guard let kind = (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?.kind, tetragonKinds.contains(kind) else { continue }
+            do {
+                _ = try Tetragon_GetEventsResponse(jsonString: String(line))
+                parsed.insert(kind)
+            } catch {
+                XCTFail("\(kind) does not parse as Tetragon's GetEventsResponse (\(error)): \(line.prefix(600))")
+                return
+            }
+        }
+        XCTAssertTrue(parsed.isSuperset(of: ["process_exec", "process_exit", "process_tracepoint"]), "kinds seen: \(parsed.sorted()) of \(all.count) events")
+        // the capability Tetragon spells without CAP_: root's exec carries it
+        XCTAssertTrue(text.contains("\"DAC_OVERRIDE\""), "root's effective capabilities name DAC_OVERRIDE")
+        XCTAssertFalse(text.contains("CAP_DAC_OVERRIDE"))
     }
 }
