@@ -211,10 +211,7 @@ public final class Agent {
             if due(&lastLossNs, everyMs: 100) { reportLoss() }
             try flushOutput()
             control.runPending(on: self)
-            if reloadRequested.exchange(false, ordering: .relaxed) {
-                for e in sources.refresh() { logger.error("\(e)") }
-                writeStatus()
-            }
+            if reloadRequested.exchange(false, ordering: .relaxed) { reload() }
             if due(&lastStatusNs, everyMs: 1000) { writeStatus() }
             // What the path walk and the identity filters rest on: where file systems are
             // mounted, and which inodes the watched names are now (a file replaced by rename).
@@ -308,6 +305,36 @@ public final class Agent {
         if let datapath, let d = try? encoder.encode(datapath.controller.status(errors: datapath.errors)) {
             statusWriter.write(d, to: configuration.datapathStatusFile)
         }
+    }
+
+    /// SIGHUP: the export file opened again by name (logrotate moved it), the policy files
+    /// read again; the log says what changed, or that nothing did.
+    private func reload() {
+        for sink in sinks {
+            do {
+                let path = (sink as? RotatingFileSink)?.path ?? "the export"
+                if try sink.reopen() { logger.info("SIGHUP: export reopened: \(path) is a new file") } else { logger.info("SIGHUP: export \(path) unchanged") }
+            } catch { logger.error("SIGHUP: export not reopened", metadata: ["error": "\(error)"]) }
+        }
+        let before = Dictionary(policies.status().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let errors = sources.refresh()
+        let after = Dictionary(policies.status().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let added = after.keys.filter { before[$0] == nil }.sorted()
+        let removed = before.keys.filter { after[$0] == nil }.sorted()
+        let changed = after.keys.filter { k in
+            before[k].map { b in b.file != after[k]!.file || b.mode != after[k]!.mode || b.hooks.map(\.hook) != after[k]!.hooks.map(\.hook) } ?? false
+        }.sorted()
+        for e in errors { logger.error("SIGHUP: \(e)") }
+        if added.isEmpty && removed.isEmpty && changed.isEmpty {
+            logger.info("SIGHUP: policies unchanged", metadata: ["policies": "\(after.count)", "errors": "\(errors.count)"])
+        } else {
+            logger.info(
+                "SIGHUP: policies reloaded",
+                metadata: [
+                    "added": "\(added.joined(separator: ","))", "removed": "\(removed.joined(separator: ","))", "changed": "\(changed.joined(separator: ","))",
+                ])
+        }
+        writeStatus()
     }
 
     /// Hands the counters to other threads (metrics, health): once a second, not per event.

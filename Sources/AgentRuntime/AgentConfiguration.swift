@@ -1,5 +1,6 @@
 import EventJSON
 import Export
+import Logging
 import Sensors
 
 /// Everything `vigil agent` can be told, from flags or a --config file.
@@ -64,6 +65,9 @@ public struct AgentConfiguration: Sendable {
     public var apiPolicyDirectory = "/var/lib/vigil/policies"
     /// Prometheus metrics and health over HTTP (HOST:PORT), nil for none.
     public var metricsAddress: String? = nil
+    /// The log's level (trace … critical) and format (text or json), on standard error.
+    public var logLevel: Logger.Level = .info
+    public var logFormat: AgentLogging.Format = .text
 
     public init(nodeName: String) { self.nodeName = nodeName }
 }

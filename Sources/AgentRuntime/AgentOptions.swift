@@ -1,6 +1,7 @@
 import EventJSON
 import Export
 import Foundation
+import Logging
 import PolicyYAML
 import Sensors
 
@@ -108,6 +109,16 @@ public enum AgentOptions {
             default: "/var/lib/vigil/policies"
         ) {
             $0.apiPolicyDirectory = $1
+        },
+        AgentOption("log-level", .value("LEVEL"), "The log's level: trace, debug, info, notice, warning, error or critical.", default: "info") {
+            guard let level = Logger.Level(rawValue: $1.lowercased()) else {
+                throw Bad(why: "unknown level \"\($1)\"; one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            $0.logLevel = level
+        },
+        AgentOption("log-format", .value("FORMAT"), "The log's format on standard error: text or json (one object per line).", default: "text") {
+            guard let format = AgentLogging.Format(rawValue: $1.lowercased()) else { throw Bad(why: "unknown format \"\($1)\"; text or json") }
+            $0.logFormat = format
         },
         AgentOption(
             "metrics-address", .value("HOST:PORT"),

@@ -7,6 +7,12 @@ public protocol EventSink: AnyObject {
     func write(_ lines: UnsafeRawBufferPointer) throws
     func flush() throws
     func close() throws
+    /// Opens the destination again by name (SIGHUP, after logrotate): whether it changed.
+    func reopen() throws -> Bool
+}
+
+extension EventSink {
+    public func reopen() throws -> Bool { false }
 }
 
 /// An export error: what failed, on which file, and the errno.

@@ -86,10 +86,31 @@ public final class RotatingFileSink: EventSink {
         fd = -1
     }
 
+    /// Opens PATH again (SIGHUP after logrotate moved the file away): returns whether the
+    /// name now leads to another file than the one written so far.
+    @discardableResult
+    public func reopen() throws -> Bool {
+        var before = stat()
+        let had = fd >= 0 && fstat(fd, &before) == 0
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+        try open()
+        var after = stat()
+        guard had, fstat(fd, &after) == 0 else { return true }
+        return before.st_ino != after.st_ino || before.st_dev != after.st_dev
+    }
+
+    /// The live file's permission bits: backups get the same (never wider than the file).
+    private func liveMode() -> mode_t {
+        var st = stat()
+        return fd >= 0 && fstat(fd, &st) == 0 ? st.st_mode & 0o7777 : 0o600
+    }
+
     private func backup(_ n: Int) -> String { "\(path).\(n)" + (compress ? ".gz" : "") }
 
     /// PATH -> PATH.1 (compressed if asked), PATH.k -> PATH.k+1, the oldest removed.
     private func rotate() throws {
+        let mode = liveMode()
         Glibc.close(fd)
         fd = -1
         if maxBackups == 0 {
@@ -100,7 +121,7 @@ public final class RotatingFileSink: EventSink {
                 for n in stride(from: maxBackups - 1, through: 1, by: -1) { rename(backup(n), backup(n + 1)) }
             }
             if compress {
-                try gzip(path, to: backup(1))
+                try gzip(path, to: backup(1), mode: mode)
                 unlink(path)
             } else if rename(path, backup(1)) != 0 {
                 throw ExportError(operation: "rename", path: path, errno: errno)
@@ -110,9 +131,17 @@ public final class RotatingFileSink: EventSink {
         try open()
     }
 
-    private func gzip(_ source: String, to destination: String) throws {
+    private func gzip(_ source: String, to destination: String, mode: mode_t) throws {
         let tmp = destination + ".tmp"
-        guard let out = gzopen(tmp, "wb6") else { throw ExportError(operation: "gzopen", path: tmp, errno: errno) }
+        // created with the live file's mode (gzopen would make it 0666 less the umask)
+        unlink(tmp)
+        let tmpFD = Glibc.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        if tmpFD < 0 { throw ExportError(operation: "open", path: tmp, errno: errno) }
+        fchmod(tmpFD, mode)  // the umask may have narrowed it; never widened beyond the file's
+        guard let out = gzdopen(tmpFD, "wb6") else {
+            Glibc.close(tmpFD)
+            throw ExportError(operation: "gzdopen", path: tmp, errno: errno)
+        }
         let input = Glibc.open(source, O_RDONLY | O_CLOEXEC)
         if input < 0 {
             gzclose(out)

@@ -48,7 +48,7 @@ struct AgentCommand: ParsableCommand {
         if let address = cfg.serverAddress {
             do { apiSocket = try APIServer.bind(address: address) } catch { throw fail("\(error)", code: 1) }
         }
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        AgentLogging.bootstrap(level: cfg.logLevel, format: cfg.logFormat)
         let logger = Logger(label: "vigil.agent")
         let agent: Agent
         do { agent = try Agent(configuration: cfg, logger: logger) } catch {

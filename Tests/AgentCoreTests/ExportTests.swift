@@ -45,6 +45,24 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(Array(gz.prefix(2)), [0x1f, 0x8b], "gzip magic")
     }
 
+    func testBackupsKeepTheLiveFilesModeAndReopenFollowsTheName() throws {
+        let path = dir + "/m.json"
+        let old = umask(0o022)
+        defer { umask(old) }
+        let sink = try RotatingFileSink(path: path, maxBytes: 4 * 1024, maxBackups: 2, compress: true)
+        for batch in 0..<6 { try lines(batch * 20, batch * 20 + 20).withUnsafeBytes { try sink.write($0) } }
+        let mode = { (p: String) -> Int in ((try? FileManager.default.attributesOfItem(atPath: p)[.posixPermissions]) as? Int) ?? -1 }
+        XCTAssertEqual(mode(path), 0o600)
+        XCTAssertEqual(mode(path + ".1.gz"), 0o600, "a compressed backup is as private as the live file")
+        // logrotate moved the file away: reopen makes a new one by the name
+        XCTAssertEqual(rename(path, path + ".moved"), 0)
+        XCTAssertTrue(try sink.reopen(), "a new file")
+        try lines(500, 501).withUnsafeBytes { try sink.write($0) }
+        XCTAssertTrue(try String(contentsOfFile: path, encoding: .utf8).contains("\"seq\":500"))
+        XCTAssertFalse(try sink.reopen(), "the same file")
+        try sink.close()
+    }
+
     func testFiltersAllowDenyAndFields() throws {
         var p = ProcessEntry(id: ExecIdentity(ktime: 1, pid: 10), parent: nil, binary: "/usr/bin/curl")
         p.arguments = "http://example.invalid"

@@ -14,6 +14,8 @@ final class AgentOptionsTests: XCTestCase {
         case "field-filters": return "{\"fields\":\"process.cwd\",\"action\":\"EXCLUDE\"}"
         case "server-address": return "unix:///tmp/vigil-option.sock"
         case "metrics-address": return "127.0.0.1:2112"
+        case "log-level": return "debug"
+        case "log-format": return "json"
         default: break
         }
         switch o.kind {

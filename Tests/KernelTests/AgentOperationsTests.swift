@@ -1,0 +1,43 @@
+import Foundation
+import XCTest
+
+/// Running the agent as an operator does: logrotate and SIGHUP, a JSON log at a chosen level.
+final class AgentOperationsTests: XCTestCase {
+    func testSIGHUPReopensTheMovedExportAndSaysWhatChanged() throws {
+        try KernelTest.require(.tracepoint)
+        let agent = try AgentHarness(extraArguments: ["--log-format", "json", "--log-level", "info"])
+        // logrotate's default (create): the file is moved, then the agent is told
+        let moved = agent.exportPath + ".rotated"
+        XCTAssertEqual(rename(agent.exportPath, moved), 0)
+        kill(agent.process.processIdentifier, SIGHUP)
+        // the next exec lands in a new file by the old name, not in the moved one
+        let deadline = Date().addingTimeInterval(KernelTest.eventTimeout)
+        var pid: Int32 = 0
+        var found = false
+        repeat {
+            pid = try KernelTest.run("/usr/bin/true", []).pid
+            usleep(200_000)
+            found = (try? String(contentsOfFile: agent.exportPath, encoding: .utf8))?.contains("\"pid\":\(pid),") ?? false
+        } while !found && Date() < deadline
+        XCTAssertTrue(found, "after SIGHUP the export goes to a new \(agent.exportPath)")
+        XCTAssertFalse(try String(contentsOfFile: moved, encoding: .utf8).contains("\"pid\":\(pid),"), "nothing more into the moved file")
+        let mode = try FileManager.default.attributesOfItem(atPath: agent.exportPath)[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o600)
+        agent.stop()
+        // the log: JSON objects, one per line, saying what SIGHUP did
+        let log = agent.stderrText().split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertFalse(log.isEmpty, "the log is JSON lines")
+        let messages = log.compactMap { $0["message"] as? String }
+        XCTAssertTrue(messages.contains { $0.contains("SIGHUP: export reopened") }, "\(messages)")
+        XCTAssertTrue(messages.contains("SIGHUP: policies unchanged"), "\(messages)")
+        XCTAssertTrue(log.allSatisfy { $0["level"] is String && $0["time"] is String })
+    }
+
+    func testLogLevelWarningKeepsInfoOut() throws {
+        try KernelTest.require(.tracepoint)
+        let agent = try AgentHarness(extraArguments: ["--log-level", "warning"])
+        agent.stop()
+        let log = agent.stderrText()
+        XCTAssertFalse(log.contains(" info "), "no info lines at --log-level warning: \(log.prefix(400))")
+    }
+}
