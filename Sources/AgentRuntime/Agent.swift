@@ -300,7 +300,9 @@ public final class Agent {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let status = policies.status()
         publishStats(status)
-        guard let data = try? encoder.encode(status) else { return }
+        let file = AgentStatusFile(
+            agent: .init(pid: getpid(), started: readiness.startedAt, updated: Date(), ready: readiness.current == .ready), policies: status)
+        guard let data = try? AgentStatusFile.encoder.encode(file) else { return }
         statusWriter.write(data, to: configuration.statusFile)
         if let datapath, let d = try? encoder.encode(datapath.controller.status(errors: datapath.errors)) {
             statusWriter.write(d, to: configuration.datapathStatusFile)

@@ -189,3 +189,51 @@ public final class LoadedPlan {
     public let plan: HookPlan
     init(_ plan: HookPlan) { self.plan = plan }
 }
+
+/// The agent's status file (`--status-file`, read by `vigil policy list`): which agent wrote
+/// it and when, so a reader can tell a running agent's policies from a dead one's.
+public struct AgentStatusFile: Sendable, Codable, Equatable {
+    public struct AgentInfo: Sendable, Codable, Equatable {
+        public var pid: Int32
+        public var started: Date
+        public var updated: Date
+        public var ready: Bool
+        public init(pid: Int32, started: Date, updated: Date, ready: Bool) {
+            self.pid = pid
+            self.started = started
+            self.updated = updated
+            self.ready = ready
+        }
+    }
+    public var agent: AgentInfo
+    public var policies: [PolicyStatus]
+
+    public init(agent: AgentInfo, policies: [PolicyStatus]) {
+        self.agent = agent
+        self.policies = policies
+    }
+
+    /// The agent rewrites the file every second: older than this, or its pid gone, it is stale.
+    public static let staleAfter: TimeInterval = 10
+
+    /// Why the file no longer describes a running agent, nil while it does.
+    public func staleness(now: Date = Date(), isRunning: (Int32) -> Bool) -> String? {
+        if !isRunning(agent.pid) { return "the agent that wrote it (pid \(agent.pid)) is not running" }
+        let age = now.timeIntervalSince(agent.updated)
+        if age > Self.staleAfter { return "not updated for \(Int(age)) s (the agent, pid \(agent.pid), may be stuck)" }
+        return nil
+    }
+
+    public static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }()
+
+    public static func decode(_ data: Data) throws -> AgentStatusFile {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return try d.decode(AgentStatusFile.self, from: data)
+    }
+}

@@ -20,14 +20,21 @@ extension PolicyCommand {
                 FileHandle.standardError.write(Data("vigil policy list: \(statusFile) not found: is `vigil agent` running?\n".utf8))
                 throw ExitCode(1)
             }
-            let policies: [PolicyStatus]
-            do { policies = try JSONDecoder().decode([PolicyStatus].self, from: data) } catch {
+            let file: AgentStatusFile
+            do { file = try AgentStatusFile.decode(data) } catch {
                 FileHandle.standardError.write(Data("vigil policy list: \(statusFile): not an agent status file (\(error))\n".utf8))
                 throw ExitCode(1)
             }
+            let policies = file.policies
+            // a dead agent's file describes nothing that runs: said first, and exit 1
+            let stale = file.staleness { pid in kill(pid, 0) == 0 || errno == EPERM }
             if json {
                 print(String(decoding: data, as: UTF8.self))
+                if stale != nil { throw ExitCode(1) }
                 return
+            }
+            if let stale {
+                print("STALE: \(statusFile): \(stale); last written \(file.agent.updated). What follows is what it had loaded, not what runs now.")
             }
             if policies.isEmpty { print("no policies loaded") }
             for p in policies {
@@ -39,6 +46,7 @@ extension PolicyCommand {
                 }
                 for s in p.skipped { print("  skipped (allow-partial-load): \(s)") }
             }
+            if stale != nil { throw ExitCode(1) }
         }
     }
 }

@@ -68,7 +68,8 @@ final class AgentHarness {
     /// The agent's policy status (what `vigil policy list --json` prints).
     func status() throws -> [[String: Any]] {
         let data = try Data(contentsOf: URL(fileURLWithPath: statusPath))
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        let file = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return try XCTUnwrap(file["policies"] as? [[String: Any]])
     }
 
     /// The first hook's counters, polled until `done` holds (the agent rewrites its status every second).

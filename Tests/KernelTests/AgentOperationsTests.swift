@@ -41,3 +41,29 @@ final class AgentOperationsTests: XCTestCase {
         XCTAssertFalse(log.contains(" info "), "no info lines at --log-level warning: \(log.prefix(400))")
     }
 }
+
+extension AgentOperationsTests {
+    func testPolicyListSaysStaleAfterTheAgentWasKilled() throws {
+        try KernelTest.require(.tracepoint)
+        let agent = try AgentHarness(policies: [TetragonAPITests.openatPolicy(name: "stale-check")])
+        let list = { () throws -> (Int32, String) in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: APICommandLineTests.vigil)
+            p.arguments = ["policy", "list", "--status-file", agent.statusPath]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let (live, liveText) = try list()
+        XCTAssertEqual(live, 0, liveText)
+        XCTAssertFalse(liveText.contains("STALE"), liveText)
+        kill(agent.process.processIdentifier, SIGKILL)
+        agent.process.waitUntilExit()
+        let (dead, deadText) = try list()
+        XCTAssertEqual(dead, 1)
+        XCTAssertTrue(deadText.hasPrefix("STALE: ") && deadText.contains("(pid \(agent.process.processIdentifier)) is not running"), deadText)
+    }
+}
