@@ -12,10 +12,11 @@ enum PolicyStatusView {
         m.info = view.owner == "api" ? "added through the API" : "from \(view.owner)"
         m.sensors = st.hooks.map { "\($0.tier):\($0.attachPoint)" }
         let attached = st.hooks.allSatisfy { $0.state == "attached" }
-        m.enabled = attached
-        m.state = attached ? .tpStateEnabled : .tpStateError
+        m.enabled = attached && !st.disabled
+        m.state = st.disabled ? .tpStateDisabled : attached ? .tpStateEnabled : .tpStateError
         m.error =
-            attached ? st.skipped.joined(separator: "; ") : "hooks detached: " + st.hooks.filter { $0.state != "attached" }.map(\.hook).joined(separator: ", ")
+            st.disabled || attached
+            ? st.skipped.joined(separator: "; ") : "hooks detached: " + st.hooks.filter { $0.state != "attached" }.map(\.hook).joined(separator: ", ")
         let enforcing = st.mode == "enforce"
         m.mode = enforcing ? .tpModeEnforce : .tpModeMonitor
         var counters = Tetragon_TracingPolicyActionCounters()

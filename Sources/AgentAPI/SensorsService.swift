@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import KernelFeatures
 import Logging
+import PolicyModel
 import SwiftProtobuf
 import TetragonAPI
 
@@ -156,18 +157,40 @@ struct SensorsService: Tetragon_FineGuidanceSensors.SimpleServiceProtocol {
     func configureTracingPolicy(
         request: Tetragon_ConfigureTracingPolicyRequest, context: ServerContext
     ) async throws -> Tetragon_ConfigureTracingPolicyResponse {
-        throw RPCError(
-            code: .unimplemented, message: "ConfigureTracingPolicy: enabling, disabling and switching modes is not served yet; delete and add the policy")
+        let name = request.name
+        let enable: Bool? = request.hasEnable ? request.enable : nil
+        var mode: PolicyMode? = nil
+        if request.hasMode {
+            switch request.mode {
+            case .tpModeEnforce: mode = .enforce
+            case .tpModeMonitor: mode = .monitor
+            default: throw RPCError(code: .invalidArgument, message: "mode: TP_MODE_ENFORCE or TP_MODE_MONITOR")
+            }
+        }
+        guard enable != nil || mode != nil else { throw RPCError(code: .invalidArgument, message: "nothing to change: set enable or mode") }
+        try await configure(name, enable: enable, mode: mode)
+        return Tetragon_ConfigureTracingPolicyResponse()
     }
 
     func enableTracingPolicy(request: Tetragon_EnableTracingPolicyRequest, context: ServerContext) async throws -> Tetragon_EnableTracingPolicyResponse {
-        throw RPCError(code: .unimplemented, message: "EnableTracingPolicy is deprecated and not served")
+        try await configure(request.name, enable: true, mode: nil)
+        return Tetragon_EnableTracingPolicyResponse()
     }
 
     func disableTracingPolicy(
         request: Tetragon_DisableTracingPolicyRequest, context: ServerContext
     ) async throws -> Tetragon_DisableTracingPolicyResponse {
-        throw RPCError(code: .unimplemented, message: "DisableTracingPolicy is deprecated and not served")
+        try await configure(request.name, enable: false, mode: nil)
+        return Tetragon_DisableTracingPolicyResponse()
+    }
+
+    private func configure(_ name: String, enable: Bool?, mode: PolicyMode?) async throws {
+        guard !name.isEmpty else { throw RPCError(code: .invalidArgument, message: "name is empty: say which policy") }
+        do {
+            try await agent.control.perform { agent in try agent.configurePolicy(name: name, enable: enable, mode: mode) }
+        } catch {
+            throw Self.rpcError(error)
+        }
     }
 
     // MARK: not served

@@ -51,7 +51,7 @@ public struct PrometheusText {
         t.sample("vigil_process_cache_evictions_total", .counter, "Entries dropped because the cache was full.", [:], Double(s.processCacheEvictions))
 
         // policies: state gauge (every state present, 0 or more), per-hook counters
-        var states = ["enabled": 0, "partially_enabled": 0, "error": 0]
+        var states = ["enabled": 0, "partially_enabled": 0, "error": 0, "disabled": 0]
         for p in s.policies { states[Self.state(p), default: 0] += 1 }
         for (state, n) in states.sorted(by: { $0.key < $1.key }) {
             t.sample("vigil_tracingpolicy_loaded", .gauge, "Loaded policies by state.", ["state": state], Double(n))
@@ -82,6 +82,7 @@ public struct PrometheusText {
 
     /// Tetragon's policy states: enabled, partially enabled (some hooks left out), error.
     static func state(_ p: PolicyStatus) -> String {
+        if p.disabled { return "disabled" }
         if !p.hooks.allSatisfy({ $0.state == "attached" }) { return "error" }
         return p.skipped.isEmpty ? "enabled" : "partially_enabled"
     }

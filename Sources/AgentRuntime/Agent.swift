@@ -8,6 +8,7 @@ import Export
 import Foundation
 import Logging
 import PolicyEngine
+import PolicyModel
 import PolicyYAML
 import Sensors
 import Synchronization
@@ -289,6 +290,12 @@ public final class Agent {
     public func deletePolicy(name: String) throws {
         defer { writeStatus() }
         try sources.deleteFromAPI(name: name)
+    }
+
+    /// ConfigureTracingPolicy: enable, disable or switch the mode of a loaded policy.
+    public func configurePolicy(name: String, enable: Bool?, mode: PolicyMode?) throws(PolicyRequestRefusal) {
+        defer { writeStatus() }
+        try sources.configure(name: name, enable: enable, mode: mode)
     }
 
     public var lostTotal: UInt64 { lostReported.values.reduce(0, +) }

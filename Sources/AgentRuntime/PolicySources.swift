@@ -199,6 +199,32 @@ final class PolicySources {
     }
 }
 
+extension PolicySources {
+    /// ConfigureTracingPolicy: enable or disable a loaded policy, or switch its mode (a
+    /// reload: the old programs run until the new ones do). Run-time state: a restart, or a
+    /// change of the policy's file, loads it as its source says.
+    func configure(name: String, enable: Bool?, mode: PolicyMode?) throws(PolicyRequestRefusal) {
+        guard manager.loaded[name] != nil || manager.disabled[name] != nil else {
+            throw PolicyRequestRefusal(kind: .notFound, description: "no policy named \(name) is loaded")
+        }
+        do {
+            if let mode, try !manager.setMode(name: name, mode) {
+                throw PolicyRequestRefusal(kind: .notFound, description: "no policy named \(name) is loaded")
+            }
+            if let enable {
+                if enable { try manager.enable(name: name) } else { manager.disable(name: name) }
+            }
+        } catch let e as PolicyRequestRefusal {
+            throw e
+        } catch {
+            throw PolicyRequestRefusal(kind: .failed, description: "policy \(name) not changed (it keeps running as before): \(error)")
+        }
+        logger.info(
+            "policy configured through the API",
+            metadata: ["policy": "\(name)", "enabled": "\(enable.map { "\($0)" } ?? "unchanged")", "mode": "\(mode?.rawValue ?? "unchanged")"])
+    }
+}
+
 /// A policy request (from the API) refused, with why: said to the caller as it is.
 public struct PolicyRequestRefusal: Error, CustomStringConvertible, Sendable {
     public enum Kind: Sendable { case invalid, exists, notFound, ownedElsewhere, failed }

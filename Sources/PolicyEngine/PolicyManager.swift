@@ -18,6 +18,8 @@ public final class PolicyManager {
     public let shared: HookProgram.SharedMaps
     public let environment: KernelEnvironment
     public private(set) var loaded: [String: Loaded] = [:]
+    /// Policies disabled at run time (ConfigureTracingPolicy): kept, nothing in the kernel.
+    public private(set) var disabled: [String: TracingPolicy] = [:]
 
     /// Re-resolves the files the loaded hooks' filters name (FileIdentitySet): a watched file
     /// replaced since (a new inode, e.g. passwd writing /etc/shadow+ and renaming it over) gets
@@ -115,13 +117,48 @@ public final class PolicyManager {
         }
         if let old = loaded[policy.name] { retire(old) }
         loaded[policy.name] = Loaded(policy: policy, hooks: programs, skipped: skipped, loadedAt: Date())
+        disabled[policy.name] = nil
     }
 
-    /// Detaches and forgets a policy; false when none has that name.
+    /// Detaches and forgets a policy (loaded or disabled); false when none has that name.
     @discardableResult
     public func unload(name: String) -> Bool {
-        guard let old = loaded.removeValue(forKey: name) else { return false }
+        let wasDisabled = disabled.removeValue(forKey: name) != nil
+        guard let old = loaded.removeValue(forKey: name) else { return wasDisabled }
         retire(old)
+        return true
+    }
+
+    /// Takes a policy out of the kernel but keeps it, to enable again; false when none is loaded by that name.
+    @discardableResult
+    public func disable(name: String) -> Bool {
+        guard let old = loaded.removeValue(forKey: name) else { return disabled[name] != nil }
+        retire(old)
+        disabled[name] = old.policy
+        return true
+    }
+
+    /// Loads a disabled policy again; false when none is disabled by that name.
+    @discardableResult
+    public func enable(name: String) throws(PolicyLoadError) -> Bool {
+        guard let policy = disabled[name] else { return loaded[name] != nil }
+        try load(policy)
+        return true
+    }
+
+    /// The policy with another `policy-mode`: reloaded (the old one runs until the new one
+    /// does); a disabled one keeps the mode for when it is enabled. False when none has that name.
+    @discardableResult
+    public func setMode(name: String, _ mode: PolicyMode) throws(PolicyLoadError) -> Bool {
+        guard var policy = loaded[name]?.policy ?? disabled[name] else { return false }
+        guard policy.spec.mode != mode else { return true }
+        policy.spec.options.removeAll { $0.name == "policy-mode" }
+        policy.spec.options.append(OptionSpec(name: "policy-mode", value: mode.rawValue))
+        if disabled[name] != nil {
+            disabled[name] = policy
+        } else {
+            try load(policy)
+        }
         return true
     }
 
@@ -154,16 +191,20 @@ public final class PolicyManager {
 
     /// Every loaded policy with its hooks' states and counters, by name.
     public func status() -> [PolicyStatus] {
-        loaded.keys.sorted().map { name in
-            let l = loaded[name]!
-            return PolicyStatus(
-                name: name, file: l.policy.location.file, mode: l.policy.spec.mode.rawValue,
-                hooks: l.hooks.map { h in
-                    PolicyStatus.Hook(
-                        hook: h.plan.hookName, tier: h.plan.flavour.rawValue, attachPoint: h.plan.attach.description,
-                        state: h.isAttached ? "attached" : "detached", counters: h.counters())
-                }, skipped: l.skipped.map(LoadCheck.shortReason))
+        let off = disabled.map { name, p in
+            PolicyStatus(name: name, file: p.location.file, mode: p.spec.mode.rawValue, hooks: [], disabled: true)
         }
+        return
+            (loaded.keys.sorted().map { name in
+                let l = loaded[name]!
+                return PolicyStatus(
+                    name: name, file: l.policy.location.file, mode: l.policy.spec.mode.rawValue,
+                    hooks: l.hooks.map { h in
+                        PolicyStatus.Hook(
+                            hook: h.plan.hookName, tier: h.plan.flavour.rawValue, attachPoint: h.plan.attach.description,
+                            state: h.isAttached ? "attached" : "detached", counters: h.counters())
+                    }, skipped: l.skipped.map(LoadCheck.shortReason))
+            } + off).sorted { $0.name < $1.name }
     }
 }
 
@@ -182,6 +223,8 @@ public struct PolicyStatus: Sendable, Codable, Equatable {
     public var hooks: [Hook]
     /// Hooks left out under allow-partial-load, with why.
     public var skipped: [String] = []
+    /// Disabled at run time: kept, not in the kernel.
+    public var disabled = false
 }
 
 /// A loaded hook's plan, shared by reference with the record decoder (no per-record copy).

@@ -38,7 +38,7 @@ extension PolicyCommand {
             }
             if policies.isEmpty { print("no policies loaded") }
             for p in policies {
-                print("\(p.name)  mode=\(p.mode)  \(p.file)")
+                print("\(p.name)  mode=\(p.mode)  \(p.file)\(p.disabled ? "  DISABLED (nothing in the kernel)" : "")")
                 for h in p.hooks {
                     let c = h.counters
                     let cost = c.nsPerRun.map { " ns/run=\($0)" } ?? " ns/run=- (sysctl kernel.bpf_stats_enabled=1 to measure)"

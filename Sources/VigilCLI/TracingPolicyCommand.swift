@@ -11,7 +11,7 @@ struct TracingPolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tracingpolicy",
         abstract: "Add, delete and list a running agent's TracingPolicies through its API.",
-        subcommands: [Add.self, Delete.self, List.self]
+        subcommands: [Add.self, Delete.self, List.self, Enable.self, Disable.self, Mode.self]
     )
 
     struct Connection: ParsableArguments {
@@ -53,6 +53,55 @@ struct TracingPolicyCommand: ParsableCommand {
             do { _ = try AgentAPIClient.call(connection.serverAddress) { try await $0.deleteTracingPolicy(r) } } catch { throw fail("delete", error) }
             print("deleted \(name)")
         }
+    }
+
+    /// ConfigureTracingPolicy with one change.
+    static func configure(_ command: String, _ address: String, name: String, enable: Bool?, mode: Tetragon_TracingPolicyMode?) throws {
+        var request = Tetragon_ConfigureTracingPolicyRequest()
+        request.name = name
+        if let enable { request.enable = enable }
+        if let mode { request.mode = mode }
+        let r = request
+        do { _ = try AgentAPIClient.call(address) { try await $0.configureTracingPolicy(r) } } catch { throw fail(command, error) }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Load a disabled policy again.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The policy's name.") var name: String
+        func run() throws {
+            try TracingPolicyCommand.configure("enable", connection.serverAddress, name: name, enable: true, mode: nil)
+            print("enabled \(name)")
+        }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a policy out of the kernel but keep it (until the agent restarts or its file changes).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The policy's name.") var name: String
+        func run() throws {
+            try TracingPolicyCommand.configure("disable", connection.serverAddress, name: name, enable: false, mode: nil)
+            print("disabled \(name)")
+        }
+    }
+
+    struct Mode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Switch a policy between enforce and monitor (reloaded: the old programs run until the new ones do).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The policy's name.") var name: String
+        @Argument(help: "enforce or monitor.") var mode: PolicyModeArgument
+        func run() throws {
+            try TracingPolicyCommand.configure(
+                "mode", connection.serverAddress, name: name, enable: nil, mode: mode == .enforce ? .tpModeEnforce : .tpModeMonitor)
+            print("\(name): mode \(mode.rawValue)")
+        }
+    }
+
+    enum PolicyModeArgument: String, ExpressibleByArgument, CaseIterable {
+        case enforce
+        case monitor
     }
 
     struct List: ParsableCommand {

@@ -226,3 +226,57 @@ final class StrictTetragonExportTests: XCTestCase {
         XCTAssertFalse(text.contains("CAP_DAC_OVERRIDE"))
     }
 }
+
+extension TetragonAPITests {
+    /// ConfigureTracingPolicy from Python: disable (nothing in the kernel, nothing reported),
+    /// enable, and monitor mode (a Sigkill policy reports and no longer kills).
+    func testConfigureDisablesEnablesAndSwitchesMode() throws {
+        try KernelTest.require(.tracepoint)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: "/usr/bin/true", toPath: "\(dir)/dropper")
+        let policy = """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata:
+              name: configure-kill
+            spec:
+              tracepoints:
+              - subsystem: sched
+                event: sched_process_exec
+                selectors:
+                - matchBinaries:
+                  - operator: Prefix
+                    values: ["\(dir)/"]
+                  matchActions:
+                  - action: Sigkill
+            """
+        let agent = try AgentHarness(policies: [policy])
+        let state = { () throws -> [String: Any] in
+            let listed = (try self.client(agent, ["list"]).json["policies"] as? [[String: Any]]) ?? []
+            return try XCTUnwrap(listed.first { $0["name"] as? String == "configure-kill" })
+        }
+        let dropper = { try KernelTest.run("/bin/sh", ["-c", "\(dir)/dropper; exit $?"]).status }
+        XCTAssertEqual(try dropper(), 137, "enforcing: killed")
+
+        XCTAssertEqual(try client(agent, ["configure", "configure-kill", "--enable", "false"]).status, 0)
+        XCTAssertEqual(try state()["state"] as? String, "TP_STATE_DISABLED")
+        XCTAssertEqual(try dropper(), 0, "disabled: nothing in the kernel kills")
+
+        XCTAssertEqual(try client(agent, ["configure", "configure-kill", "--enable", "true"]).status, 0)
+        XCTAssertEqual(try state()["state"] as? String, "TP_STATE_ENABLED")
+        XCTAssertEqual(try dropper(), 137, "enabled again: killed")
+
+        XCTAssertEqual(try client(agent, ["configure", "configure-kill", "--mode", "TP_MODE_MONITOR"]).status, 0)
+        XCTAssertEqual(try state()["mode"] as? String, "TP_MODE_MONITOR")
+        let watched = try KernelTest.run("/bin/sh", ["-c", "\(dir)/dropper; exit $?"])
+        XCTAssertEqual(watched.status, 0, "monitor: reported, not killed")
+        // (the shell forks the dropper: its event carries the dropper's own pid, the shell as parent)
+        let mine = { (e: [String: Any]) in e.parent["pid"] as? Int == Int(watched.pid) && e.body["policy_name"] as? String == "configure-kill" }
+        let events = try agent.waitForEvents("process_tracepoint") { evs in evs.contains(where: mine) }
+        XCTAssertTrue(events.contains(where: mine), "monitor mode still reports")
+
+        let missing = try client(agent, ["configure", "no-such-policy", "--enable", "false"])
+        XCTAssertEqual(missing.json["error"] as? String, "NOT_FOUND", "\(missing.json)")
+    }
+}

@@ -7,6 +7,7 @@ would. Every result is one JSON document on stdout; a gRPC error is
 
   tetragon_client.py --socket PATH --protos DIR health|version|info|list
   tetragon_client.py ... add FILE | delete NAME
+  tetragon_client.py ... configure NAME [--enable true|false] [--mode TP_MODE_ENFORCE|TP_MODE_MONITOR]
   tetragon_client.py ... events [--allow JSON] [--deny JSON] [--fields JSON]
                          [--trigger ARGV_JSON] [--want-kind KIND] [--timeout S]
 
@@ -57,6 +58,8 @@ def main():
     ap.add_argument("--trigger")
     ap.add_argument("--want-kind", default="process_exec")
     ap.add_argument("--timeout", type=float, default=10)
+    ap.add_argument("--enable", choices=["true", "false"])
+    ap.add_argument("--mode", choices=["TP_MODE_ENFORCE", "TP_MODE_MONITOR"])
     a = ap.parse_args()
     events_pb2, sensors_pb2, tetragon_pb2 = load_messages(a.protos)
     channel = grpc.insecure_channel("unix://" + a.socket)
@@ -79,6 +82,13 @@ def main():
                 r = unary("AddTracingPolicy", sensors_pb2.AddTracingPolicyRequest(yaml=f.read()), sensors_pb2.AddTracingPolicyResponse)
         elif a.command == "delete":
             r = unary("DeleteTracingPolicy", sensors_pb2.DeleteTracingPolicyRequest(name=a.operand), sensors_pb2.DeleteTracingPolicyResponse)
+        elif a.command == "configure":
+            request = sensors_pb2.ConfigureTracingPolicyRequest(name=a.operand)
+            if a.enable:
+                request.enable = a.enable == "true"
+            if a.mode:
+                request.mode = sensors_pb2.TracingPolicyMode.Value(a.mode)
+            r = unary("ConfigureTracingPolicy", request, sensors_pb2.ConfigureTracingPolicyResponse)
         elif a.command == "sensors":
             r = unary("ListSensors", sensors_pb2.ListSensorsRequest(), sensors_pb2.ListSensorsResponse)
         elif a.command == "events":
