@@ -32,10 +32,21 @@ public final class RotatingFileSink: EventSink {
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
     private func open() throws {
+        // a fresh machine has no /var/log/vigil: made here, private (0700) as the file is
+        Self.makeParentDirectories(of: path)
         fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         if fd < 0 { throw ExportError(operation: "open", path: path, errno: errno) }
         var st = stat()
         size = fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+    }
+
+    static func makeParentDirectories(of path: String) {
+        var dir = path.hasPrefix("/") ? "" : "."
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).dropLast()
+        for p in parts {
+            dir += "/" + p
+            if mkdir(dir, 0o700) != 0 && errno != EEXIST { return }  // open() then says why
+        }
     }
 
     public func write(_ lines: UnsafeRawBufferPointer) throws {

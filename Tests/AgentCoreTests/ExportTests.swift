@@ -63,6 +63,16 @@ final class ExportTests: XCTestCase {
         try sink.close()
     }
 
+    func testAMissingExportDirectoryIsMadePrivate() throws {
+        let path = dir + "/var/log/vigil/events.json"
+        let sink = try RotatingFileSink(path: path)
+        try lines(0, 1).withUnsafeBytes { try sink.write($0) }
+        try sink.close()
+        let mode = try FileManager.default.attributesOfItem(atPath: dir + "/var/log/vigil")[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o700)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path))
+    }
+
     func testFiltersAllowDenyAndFields() throws {
         var p = ProcessEntry(id: ExecIdentity(ktime: 1, pid: 10), parent: nil, binary: "/usr/bin/curl")
         p.arguments = "http://example.invalid"
