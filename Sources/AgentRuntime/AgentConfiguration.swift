@@ -63,6 +63,10 @@ public struct AgentConfiguration: Sendable {
     public static let defaultServerAddress = "unix:///var/run/vigil/vigil.sock"
     /// Policies added through the API, one file each (owned by the API, not by --policy-dir).
     public var apiPolicyDirectory = "/var/lib/vigil/policies"
+    /// The one-agent-per-node lock (holds the running agent's pid).
+    public var lockFile = "/run/vigil/agent.lock"
+    /// Replace a running agent (SIGTERM, then its lock) instead of refusing to start.
+    public var takeOver = false
     /// Prometheus metrics and health over HTTP (HOST:PORT), nil for none.
     public var metricsAddress: String? = nil
     /// The log's level (trace … critical) and format (text or json), on standard error.

@@ -110,6 +110,14 @@ public enum AgentOptions {
         ) {
             $0.apiPolicyDirectory = $1
         },
+        AgentOption(
+            "lock-file", .value("PATH"), "One agent per node: the lock a second agent finds (it names the running pid).", default: "/run/vigil/agent.lock"
+        ) {
+            $0.lockFile = $1
+        },
+        AgentOption("take-over", .flag, "Replace the running agent (it is sent SIGTERM; this one starts once it has stopped), e.g. for an upgrade.") {
+            $0.takeOver = try bool($1)
+        },
         AgentOption("log-level", .value("LEVEL"), "The log's level: trace, debug, info, notice, warning, error or critical.", default: "info") {
             guard let level = Logger.Level(rawValue: $1.lowercased()) else {
                 throw Bad(why: "unknown level \"\($1)\"; one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -266,7 +266,7 @@ final class AgentUnderTest {
         process.arguments =
             [
                 "agent", "--node-name", "policy-test", "--export-file", exportPath, "--status-file", status, "--enable-ancestors",
-                "--disable-network-sensor", "--disable-datapath", "--server-address", "",
+                "--disable-network-sensor", "--disable-datapath", "--server-address", "", "--lock-file", directory + "/agent.lock",
             ] + policies.flatMap { ["--policy", $0] }
         FileManager.default.createFile(atPath: errPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: errPath)

@@ -103,7 +103,7 @@ func startAgent(export: String, extra: [String] = []) -> Process {
     p.arguments =
         [
             "-c", "1", exe.path, "agent", "--export-file", export, "--export-file-max-size", "512M",
-            "--status-file", export + ".status", "--server-address", "",
+            "--status-file", export + ".status", "--server-address", "", "--lock-file", export + ".lock",
         ] + extra + more
     p.standardError = FileHandle.nullDevice
     try! p.run()

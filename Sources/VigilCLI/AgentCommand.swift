@@ -43,7 +43,11 @@ struct AgentCommand: ParsableCommand {
         try checkPolicies(directory: cfg.policyDirectory, files: cfg.policyFiles)
         try checkNetworkPolicies(directory: cfg.netPolicyDirectory, files: cfg.netPolicyFiles, endpoints: cfg.endpointsFile)
 
-        // the API socket first: a second agent stops here, before it touches the kernel
+        // one agent per node: a second one stops here, before it touches the kernel
+        let lock: AgentLock
+        do { lock = try AgentLock.acquire(path: cfg.lockFile, takeOver: cfg.takeOver) } catch { throw fail(error.description, code: 1) }
+        defer { lock.release() }
+        // the API socket next (a stale one from a dead agent is replaced)
         var apiSocket: (fd: Int32, path: String)? = nil
         if let address = cfg.serverAddress {
             do { apiSocket = try APIServer.bind(address: address) } catch { throw fail("\(error)", code: 1) }

@@ -15,6 +15,7 @@ final class AgentOptionsTests: XCTestCase {
         case "server-address": return "unix:///tmp/vigil-option.sock"
         case "metrics-address": return "127.0.0.1:2112"
         case "log-level": return "debug"
+        case "lock-file": return "/tmp/vigil-option.lock"
         case "log-format": return "json"
         default: break
         }

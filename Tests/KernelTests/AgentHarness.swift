@@ -41,6 +41,7 @@ final class AgentHarness {
         // the API socket and its policy store are the test's own too (never /var/run/vigil)
         var apiArgs = extraArguments.contains("--server-address") ? [] : ["--server-address", "unix://" + directory + "/vigil.sock"]
         if !extraArguments.contains("--api-policy-dir") { apiArgs += ["--api-policy-dir", directory + "/api-policies"] }
+        if !extraArguments.contains("--lock-file") { apiArgs += ["--lock-file", directory + "/agent.lock"] }
         process.arguments =
             ["agent", "--node-name", "test-node", "--export-file", exportPath, "--status-file", directory + "/status.json"]
             + policyArgs + datapathArgs + apiArgs + extraArguments

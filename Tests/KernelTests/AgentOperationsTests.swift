@@ -67,3 +67,26 @@ extension AgentOperationsTests {
         XCTAssertTrue(deadText.hasPrefix("STALE: ") && deadText.contains("(pid \(agent.process.processIdentifier)) is not running"), deadText)
     }
 }
+
+extension AgentOperationsTests {
+    /// One agent per node: a second is refused naming the first's pid, even with no API
+    /// socket; --take-over stops the first (SIGTERM, its own shutdown) and runs in its place.
+    func testASecondAgentIsRefusedAndTakeOverReplacesTheFirst() throws {
+        try KernelTest.require(.tracepoint)
+        let first = try AgentHarness(extraArguments: ["--server-address", ""])
+        let lock = ["--lock-file", first.directory + "/agent.lock"]
+        let second = try AgentHarness(extraArguments: ["--server-address", ""] + lock, expectFailure: true)
+        XCTAssertEqual(second.process.terminationStatus, 1)
+        let said = second.stderrText()
+        XCTAssertTrue(said.contains("another agent runs on this node (pid \(first.process.processIdentifier)"), said)
+        XCTAssertTrue(first.process.isRunning, "the first keeps running")
+
+        let third = try AgentHarness(extraArguments: ["--server-address", "", "--take-over"] + lock)
+        XCTAssertTrue(third.process.isRunning)
+        first.process.waitUntilExit()
+        XCTAssertEqual(first.process.terminationStatus, 0, "the first stopped cleanly (SIGTERM)")
+        let pid = try String(contentsOfFile: first.directory + "/agent.lock", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(pid, "\(third.process.processIdentifier)", "the lock names the new agent")
+        third.stop()
+    }
+}
