@@ -40,7 +40,9 @@ func openOverheadLibrary(rounds: Int, opens: Int) {
             try? FileManager.default.removeItem(atPath: export + ".status")
         }
         let status =
-            (try? Data(contentsOf: URL(fileURLWithPath: export + ".status"))).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [[String: Any]] } ?? []
+            (try? Data(contentsOf: URL(fileURLWithPath: export + ".status"))).flatMap {
+                (try? JSONSerialization.jsonObject(with: $0) as? [String: Any])?["policies"] as? [[String: Any]]
+            } ?? []
         return status.flatMap { ($0["hooks"] as? [[String: Any]]) ?? [] }.compactMap { $0["attachPoint"] as? String }
     }()
     guard !attachPoints.isEmpty, attachPoints.allSatisfy({ $0.split(separator: "/").count == 2 }) else {

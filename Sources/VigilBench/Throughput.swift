@@ -93,7 +93,7 @@ func countLines(_ path: String, prefix: String) -> (count: Int, lostReports: Int
 /// The first hook's counters from the agent's status file.
 func hookCounters(_ statusPath: String) -> (posted: UInt64, lost: UInt64)? {
     guard let d = FileManager.default.contents(atPath: statusPath),
-        let a = try? JSONSerialization.jsonObject(with: d) as? [[String: Any]],
+        let a = (try? JSONSerialization.jsonObject(with: d) as? [String: Any])?["policies"] as? [[String: Any]],
         let h = (a.first?["hooks"] as? [[String: Any]])?.first, let c = h["counters"] as? [String: Any]
     else { return nil }
     return ((c["posted"] as? NSNumber)?.uint64Value ?? 0, (c["lost"] as? NSNumber)?.uint64Value ?? 0)

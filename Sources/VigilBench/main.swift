@@ -100,10 +100,14 @@ func startAgent(export: String, extra: [String] = []) -> Process {
     p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
     // VIGIL_BENCH_AGENT_ARGS: extra agent flags, to compare configurations (e.g. --disable-datapath)
     let more = (ProcessInfo.processInfo.environment["VIGIL_BENCH_AGENT_ARGS"] ?? "").split(separator: " ").map(String.init)
+    // VIGIL_BENCH_SUBSCRIBERS=N: N live GetEvents streams (`vigil getevents`, reading every
+    // event) beside the export, to measure what subscribers cost the hot path
+    let subscribers = Int(ProcessInfo.processInfo.environment["VIGIL_BENCH_SUBSCRIBERS"] ?? "") ?? 0
+    let socket = "unix://" + export + ".sock"
     p.arguments =
         [
             "-c", "1", exe.path, "agent", "--export-file", export, "--export-file-max-size", "512M",
-            "--status-file", export + ".status", "--server-address", "", "--lock-file", export + ".lock",
+            "--status-file", export + ".status", "--server-address", subscribers > 0 ? socket : "", "--lock-file", export + ".lock",
         ] + extra + more
     p.standardError = FileHandle.nullDevice
     try! p.run()
@@ -114,6 +118,16 @@ func startAgent(export: String, extra: [String] = []) -> Process {
         || !FileManager.default.fileExists(atPath: export + ".status")
     { usleep(50_000) }
     usleep(300_000)
+    for _ in 0..<subscribers {
+        // on CPU 0, beside the load generator: the agent keeps CPU 1; they end with its streams
+        let c = Process()
+        c.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+        c.arguments = ["-c", "0", exe.path, "getevents", "--server-address", socket]
+        c.standardOutput = FileHandle.nullDevice
+        c.standardError = FileHandle.nullDevice
+        try! c.run()
+    }
+    if subscribers > 0 { usleep(500_000) }
     return p
 }
 
