@@ -31,7 +31,11 @@ public struct ExportFilter: Sendable {
         }
         for (key, value) in object {
             switch key {
-            case "event_set": eventSet = Set(try Self.strings(value, key))
+            case "event_set":
+                eventSet = Set(try Self.strings(value, key))
+                for name in eventSet where !AgentEvent.eventTypeNames.contains(name) {
+                    throw FilterError("event_set: unknown event type \"\(name)\"; one of \(AgentEvent.eventTypeNames.joined(separator: ", "))")
+                }
             case "binary_regex": binaryRegex = try Self.strings(value, key)
             case "parent_binary_regex": parentBinaryRegex = try Self.strings(value, key)
             case "arguments_regex": argumentsRegex = try Self.strings(value, key)

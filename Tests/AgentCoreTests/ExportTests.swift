@@ -73,6 +73,13 @@ final class ExportTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: path))
     }
 
+    func testAnUnknownEventTypeIsAnErrorNamingTheAcceptedOnes() {
+        XCTAssertThrowsError(try ExportFilter(json: #"{"event_set":["PROCESS_EXCE"]}"#)) { e in
+            XCTAssertTrue("\(e)".contains("unknown event type \"PROCESS_EXCE\"; one of PROCESS_EXEC"), "\(e)")
+        }
+        XCTAssertNoThrow(try ExportFilter(json: #"{"event_set":["PROCESS_DNS","RATE_LIMIT_INFO"]}"#))
+    }
+
     func testFiltersAllowDenyAndFields() throws {
         var p = ProcessEntry(id: ExecIdentity(ktime: 1, pid: 10), parent: nil, binary: "/usr/bin/curl")
         p.arguments = "http://example.invalid"
