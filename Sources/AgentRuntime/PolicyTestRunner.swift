@@ -267,6 +267,9 @@ final class AgentUnderTest {
             [
                 "agent", "--node-name", "policy-test", "--export-file", exportPath, "--status-file", status, "--enable-ancestors",
                 "--disable-network-sensor", "--disable-datapath", "--server-address", "", "--lock-file", directory + "/agent.lock",
+                // never rotated under the reader (10 MiB, the default, was reached mid-suite in CI:
+                // the reader kept its offset into the moved file and saw nothing more)
+                "--export-file-max-size", "4G",
             ] + policies.flatMap { ["--policy", $0] }
         FileManager.default.createFile(atPath: errPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: errPath)
@@ -349,7 +352,22 @@ final class AgentUnderTest {
     }
 
     private func readNew() {
-        guard let h = FileHandle(forReadingAtPath: exportPath) else { return }
+        // rotated all the same (another inode by the name): the rest of the moved file first
+        var st = stat()
+        if stat(exportPath, &st) == 0 {
+            if inode != 0 && st.st_ino != inode {
+                readLines(from: exportPath + ".1")
+                offset = 0
+            }
+            inode = st.st_ino
+        }
+        readLines(from: exportPath)
+    }
+
+    private var inode: ino_t = 0
+
+    private func readLines(from path: String) {
+        guard let h = FileHandle(forReadingAtPath: path) else { return }
         defer { try? h.close() }
         try? h.seek(toOffset: offset)
         let data = h.readDataToEndOfFile()

@@ -42,6 +42,8 @@ final class AgentHarness {
         var apiArgs = extraArguments.contains("--server-address") ? [] : ["--server-address", "unix://" + directory + "/vigil.sock"]
         if !extraArguments.contains("--api-policy-dir") { apiArgs += ["--api-policy-dir", directory + "/api-policies"] }
         if !extraArguments.contains("--lock-file") { apiArgs += ["--lock-file", directory + "/agent.lock"] }
+        // not rotated under the test's reader by a busy machine (the default is 10 MiB)
+        if !extraArguments.contains("--export-file-max-size") { apiArgs += ["--export-file-max-size", "1G"] }
         process.arguments =
             ["agent", "--node-name", "test-node", "--export-file", exportPath, "--status-file", directory + "/status.json"]
             + policyArgs + datapathArgs + apiArgs + extraArguments
