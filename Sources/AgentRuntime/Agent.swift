@@ -57,6 +57,8 @@ public final class Agent {
     /// Counters for metrics and health, published from the loop (never per event).
     public let stats = AgentStats()
     var exportCounts = ExportCounts()
+    /// Enforcing programs pinned to outlive the agent (nil: --enforce-pin-dir "").
+    private lazy var enforcementPins: EnforcementPins? = configuration.enforcePinDirectory.map { EnforcementPins(root: $0, logger: logger) }
     var exportBytes: UInt64 = 0
     /// What other threads (the API) may hold of the agent.
     public var handle: AgentHandle {
@@ -183,6 +185,7 @@ public final class Agent {
             throw AgentStartError(message: "policies failed to load (nothing of them is left in the kernel):\n" + errors.joined(separator: "\n"))
         }
         writeStatus()
+        takeOverEnforcement()
         readiness.markReady()
         logger.info("ready: every configured policy is attached", metadata: ["policies": "\(policies.loaded.count)"])
         // Start-up (feature probes, kernel BTF for CO-RE, object loads) frees megabytes that
@@ -306,6 +309,7 @@ public final class Agent {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let status = policies.status()
+        enforcementPins?.sync(sensor: sensor, policies: policies)
         publishStats(status)
         let file = AgentStatusFile(
             agent: .init(pid: getpid(), started: readiness.startedAt, updated: Date(), ready: readiness.current == .ready), policies: status)
@@ -313,6 +317,20 @@ public final class Agent {
         statusWriter.write(data, to: configuration.statusFile)
         if let datapath, let d = try? encoder.encode(datapath.controller.status(errors: datapath.errors)) {
             statusWriter.write(d, to: configuration.datapathStatusFile)
+        }
+    }
+
+    /// This agent's enforcement runs (pinned by writeStatus): the previous agent's pinned
+    /// programs go, and what they wrote while no agent read is reported as lost.
+    private func takeOverEnforcement() {
+        guard let pins = enforcementPins else { return }
+        let (generations, records) = pins.takeOverPrevious()
+        guard !generations.isEmpty else { return }
+        logger.info(
+            "took over the enforcement a previous agent left pinned",
+            metadata: ["generations": "\(generations.joined(separator: ","))", "records.unread": "\(records)"])
+        if records > 0 {
+            emit(.lostEvents(counts: ["agent_down": records], total: records, timeNs: KernelClock.nowWallNs()))
         }
     }
 

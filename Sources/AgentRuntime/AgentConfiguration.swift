@@ -63,6 +63,8 @@ public struct AgentConfiguration: Sendable {
     public static let defaultServerAddress = "unix:///var/run/vigil/vigil.sock"
     /// Policies added through the API, one file each (owned by the API, not by --policy-dir).
     public var apiPolicyDirectory = "/var/lib/vigil/policies"
+    /// Where enforcing policies' programs are pinned so they outlive the agent; nil: they do not.
+    public var enforcePinDirectory: String? = "/sys/fs/bpf/vigil/enforce"
     /// The one-agent-per-node lock (holds the running agent's pid).
     public var lockFile = "/run/vigil/agent.lock"
     /// Replace a running agent (SIGTERM, then its lock) instead of refusing to start.

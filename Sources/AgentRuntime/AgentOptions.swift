@@ -111,6 +111,14 @@ public enum AgentOptions {
             $0.apiPolicyDirectory = $1
         },
         AgentOption(
+            "enforce-pin-dir", .value("DIR"),
+            "bpffs directory where enforcing policies stay in force while no agent runs (vigil cleanup removes them); \"\" to end them with the agent.",
+            default: "/sys/fs/bpf/vigil/enforce"
+        ) {
+            guard $1.isEmpty || $1.hasPrefix("/sys/fs/bpf/") else { throw Bad(why: "expected a directory under /sys/fs/bpf/ (bpffs), or \"\", got \"\($1)\"") }
+            $0.enforcePinDirectory = $1.isEmpty ? nil : $1
+        },
+        AgentOption(
             "lock-file", .value("PATH"), "One agent per node: the lock a second agent finds (it names the running pid).", default: "/run/vigil/agent.lock"
         ) {
             $0.lockFile = $1

@@ -133,6 +133,13 @@ public final class HookProgram {
 
     public var isAttached: Bool { link != nil }
 
+    /// Pins the hook's links in `directory` (bpffs) so the program keeps running without this
+    /// process: named `<prefix>` and `<prefix>.companion`.
+    public func pin(in directory: String, prefix: String) throws(BPFError) {
+        try link?.pin(at: "\(directory)/\(prefix)")
+        try companionLink?.pin(at: "\(directory)/\(prefix).companion")
+    }
+
     /// Resolves the files the hook's filters name to their current identities and adds new
     /// ones to the kernel's set (a file replaced since load has a new inode). Returns how many
     /// were added. Identities beyond the plan's capacity are left out (logged by the caller).

@@ -120,6 +120,23 @@ public struct PolicySpec: Sendable, Equatable {
         options.last { $0.name == "allow-partial-load" }.map { ["", "true", "1"].contains($0.value) } ?? false
     }
 
+    /// Every hook's selectors, in file order.
+    public var allSelectors: [Selector] {
+        var out: [Selector] = []
+        out += kprobes.flatMap(\.common.selectors)
+        out += fentries.flatMap(\.common.selectors)
+        out += tracepoints.flatMap(\.common.selectors)
+        out += lsmHooks.flatMap(\.common.selectors)
+        out += uprobes.flatMap(\.common.selectors)
+        out += usdts.flatMap(\.common.selectors)
+        return out
+    }
+
+    /// Whether the policy acts in the kernel (kills, signals, denies) rather than only reporting.
+    public var enforces: Bool {
+        mode == .enforce && allSelectors.contains { ($0.matchActions + $0.matchReturnActions).contains { $0.kind.enforces } }
+    }
+
     /// `policy-mode` from the options (enforce by default, as Tetragon).
     public var mode: PolicyMode {
         options.last { $0.name == "policy-mode" }.flatMap { PolicyMode(rawValue: $0.value) } ?? .enforce

@@ -18,6 +18,14 @@ public final class ProcessSensor {
     let object: BPFObject
     private var links: [BPFLink] = []
 
+    /// Pins the sensor's links in `directory`, and its ring buffer as `events`: the process
+    /// table the pinned enforcing hooks match binaries on stays current without this process,
+    /// and the records written meanwhile can be counted by the next agent.
+    public func pin(in directory: String) throws(BPFError) {
+        for (i, l) in links.enumerated() { try l.pin(at: "\(directory)/sensor-\(i)") }
+        try object.map("events").pin(at: "\(directory)/events")
+    }
+
     static let variants = (
         btf: ["process_exec_btf", "process_fork_btf", "process_exit_btf"],
         tracepoint: ["process_exec_tp", "process_fork_tp", "process_exit_tp"]

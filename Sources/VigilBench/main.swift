@@ -107,7 +107,7 @@ func startAgent(export: String, extra: [String] = []) -> Process {
     p.arguments =
         [
             "-c", "1", exe.path, "agent", "--export-file", export, "--export-file-max-size", "512M",
-            "--status-file", export + ".status", "--server-address", subscribers > 0 ? socket : "", "--lock-file", export + ".lock",
+            "--status-file", export + ".status", "--server-address", subscribers > 0 ? socket : "", "--lock-file", export + ".lock", "--enforce-pin-dir", "",
         ] + extra + more
     p.standardError = FileHandle.nullDevice
     try! p.run()

@@ -34,7 +34,9 @@ extension PolicyCommand {
                 return
             }
             if let stale {
-                print("STALE: \(statusFile): \(stale); last written \(file.agent.updated). What follows is what it had loaded, not what runs now.")
+                print(
+                    "STALE: \(statusFile): \(stale); last written \(file.agent.updated). What follows is what it had loaded: its enforcing policies stay pinned in the kernel (they keep killing and denying) until an agent takes them over or `vigil cleanup` ends them."
+                )
             }
             if policies.isEmpty { print("no policies loaded") }
             for p in policies {

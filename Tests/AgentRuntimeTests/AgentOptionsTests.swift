@@ -16,6 +16,7 @@ final class AgentOptionsTests: XCTestCase {
         case "metrics-address": return "127.0.0.1:2112"
         case "log-level": return "debug"
         case "lock-file": return "/tmp/vigil-option.lock"
+        case "enforce-pin-dir": return "/sys/fs/bpf/vigil-option"
         case "log-format": return "json"
         default: break
         }

@@ -42,6 +42,8 @@ final class AgentHarness {
         var apiArgs = extraArguments.contains("--server-address") ? [] : ["--server-address", "unix://" + directory + "/vigil.sock"]
         if !extraArguments.contains("--api-policy-dir") { apiArgs += ["--api-policy-dir", directory + "/api-policies"] }
         if !extraArguments.contains("--lock-file") { apiArgs += ["--lock-file", directory + "/agent.lock"] }
+        // a test's enforcing policies end with its agent, unless the test pins them on purpose
+        if !extraArguments.contains("--enforce-pin-dir") { apiArgs += ["--enforce-pin-dir", ""] }
         // not rotated under the test's reader by a busy machine (the default is 10 MiB)
         if !extraArguments.contains("--export-file-max-size") { apiArgs += ["--export-file-max-size", "1G"] }
         process.arguments =

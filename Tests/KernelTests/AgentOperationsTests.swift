@@ -90,3 +90,78 @@ extension AgentOperationsTests {
         third.stop()
     }
 }
+
+extension AgentOperationsTests {
+    /// An enforcing policy keeps killing after its agent was killed with SIGKILL; the next
+    /// agent takes the enforcement over (the old pins go) and reports what was written while
+    /// no agent read as lost; `vigil cleanup` ends it.
+    func testEnforcementOutlivesTheAgentAndIsTakenOver() throws {
+        try KernelTest.require(.tracepoint)
+        let dir = try KernelTest.scratchDirectory()
+        let pins = "/sys/fs/bpf/vigil-test-enforce-\(getpid())"
+        defer {
+            _ = EnforcementCleanupForTests.run(pins)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        try FileManager.default.copyItem(atPath: "/usr/bin/true", toPath: "\(dir)/dropper")
+        let policy = """
+            apiVersion: cilium.io/v1alpha1
+            kind: TracingPolicy
+            metadata:
+              name: outlive-kill
+            spec:
+              tracepoints:
+              - subsystem: sched
+                event: sched_process_exec
+                selectors:
+                - matchBinaries:
+                  - operator: Prefix
+                    values: ["\(dir)/"]
+                  matchActions:
+                  - action: Sigkill
+            """
+        let dropper = { try KernelTest.run("/bin/sh", ["-c", "\(dir)/dropper; exit $?"]).status }
+        let first = try AgentHarness(extraArguments: ["--enforce-pin-dir", pins], policies: [policy])
+        XCTAssertEqual(try dropper(), 137, "killed while the agent runs")
+        let firstGeneration = "agent-\(first.process.processIdentifier)"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(pins)/\(firstGeneration)/policy-outlive-kill"), "the enforcing policy is pinned")
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+
+        XCTAssertEqual(try dropper(), 137, "still killed with no agent running")
+        XCTAssertEqual(try dropper(), 137)
+
+        let second = try AgentHarness(extraArguments: ["--enforce-pin-dir", pins], policies: [policy])
+        XCTAssertEqual(try dropper(), 137, "killed under the new agent")
+        let generations = try FileManager.default.contentsOfDirectory(atPath: pins)
+        XCTAssertEqual(generations, ["agent-\(second.process.processIdentifier)"], "the old pins are gone once the new agent enforces")
+        let lost = try second.waitForEvents("lost_events") { $0.contains { $0.body["agent_down"] != nil } }
+        let counted = lost.first { $0.body["agent_down"] != nil }?.body["agent_down"] as? Int ?? 0
+        XCTAssertGreaterThanOrEqual(counted, 2, "the two kills' records of the agent-less time are counted lost: \(lost)")
+        second.stop()
+
+        XCTAssertEqual(try dropper(), 137, "a clean stop leaves the enforcement too")
+        let cleanup = Process()
+        cleanup.executableURL = URL(fileURLWithPath: APICommandLineTests.vigil)
+        cleanup.arguments = ["cleanup", "--enforce-pin-dir", pins]
+        cleanup.standardOutput = FileHandle.nullDevice
+        try cleanup.run()
+        cleanup.waitUntilExit()
+        XCTAssertEqual(cleanup.terminationStatus, 0)
+        XCTAssertEqual(try dropper(), 0, "vigil cleanup ends it")
+    }
+}
+
+/// The pins a test made, removed even when it fails midway.
+enum EnforcementCleanupForTests {
+    static func run(_ root: String) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: APICommandLineTests.vigil)
+        p.arguments = ["cleanup", "--enforce-pin-dir", root]
+        p.standardOutput = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        rmdir(root)
+        return p.terminationStatus == 0
+    }
+}
