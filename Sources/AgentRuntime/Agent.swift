@@ -249,6 +249,11 @@ public final class Agent {
             try s.close()
         }
         logger.info("agent stopped", metadata: ["events.exported": "\(exported)", "cache.evictions": "\(cache.evictions)"])
+        if let pins = enforcementPins, !pins.pinnedPolicies.isEmpty {
+            logger.notice(
+                "enforcing policies stay in force while no agent runs; the next agent takes them over, `vigil cleanup` ends them",
+                metadata: ["policies": "\(pins.pinnedPolicies.joined(separator: ","))", "pins": "\(pins.generation)"])
+        }
     }
 
     /// Asks a running agent to stop (the signal handlers do the same).

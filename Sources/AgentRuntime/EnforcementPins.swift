@@ -20,6 +20,8 @@ final class EnforcementPins {
     /// What is pinned per policy: the identity of its first hook program (a reload makes new ones).
     private var pinned: [String: ObjectIdentifier] = [:]
 
+    var pinnedPolicies: [String] { pinned.keys.sorted() }
+
     init(root: String, logger: Logger) {
         self.root = root
         self.generation = "\(root)/agent-\(getpid())"
