@@ -102,7 +102,7 @@ let package = Package(
             name: "VigilCLI",
             dependencies: [
                 "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "Datapath", "NetworkPolicy", "PolicyEngine", "Sensors", "AgentRuntime", "EventJSON",
-                "Export", "AgentAPI", "AgentMetrics", "TetragonAPI",
+                "Export", "AgentAPI", "AgentMetrics", "TetragonAPI", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

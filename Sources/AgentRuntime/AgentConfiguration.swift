@@ -65,6 +65,8 @@ public struct AgentConfiguration: Sendable {
     public var apiPolicyDirectory = "/var/lib/vigil/policies"
     /// Where enforcing policies' programs are pinned so they outlive the agent; nil: they do not.
     public var enforcePinDirectory: String? = "/sys/fs/bpf/vigil/enforce"
+    /// Stop when the process that started the agent exits (a test runner, a supervisor).
+    public var exitWithParent = false
     /// The one-agent-per-node lock (holds the running agent's pid).
     public var lockFile = "/run/vigil/agent.lock"
     /// Replace a running agent (SIGTERM, then its lock) instead of refusing to start.

@@ -118,6 +118,9 @@ public enum AgentOptions {
             guard $1.isEmpty || $1.hasPrefix("/sys/fs/bpf/") else { throw Bad(why: "expected a directory under /sys/fs/bpf/ (bpffs), or \"\", got \"\($1)\"") }
             $0.enforcePinDirectory = $1.isEmpty ? nil : $1
         },
+        AgentOption("exit-with-parent", .flag, "Stop (as on SIGTERM) when the process that started the agent exits.") {
+            $0.exitWithParent = try bool($1)
+        },
         AgentOption(
             "lock-file", .value("PATH"), "One agent per node: the lock a second agent finds (it names the running pid).", default: "/run/vigil/agent.lock"
         ) {

@@ -267,6 +267,7 @@ final class AgentUnderTest {
             [
                 "agent", "--node-name", "policy-test", "--export-file", exportPath, "--status-file", status, "--enable-ancestors",
                 "--disable-network-sensor", "--disable-datapath", "--server-address", "", "--lock-file", directory + "/agent.lock", "--enforce-pin-dir", "",
+                "--exit-with-parent",
                 // never rotated under the reader (10 MiB, the default, was reached mid-suite in CI:
                 // the reader kept its offset into the moved file and saw nothing more)
                 "--export-file-max-size", "4G",

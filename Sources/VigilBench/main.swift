@@ -108,6 +108,7 @@ func startAgent(export: String, extra: [String] = []) -> Process {
         [
             "-c", "1", exe.path, "agent", "--export-file", export, "--export-file-max-size", "512M",
             "--status-file", export + ".status", "--server-address", subscribers > 0 ? socket : "", "--lock-file", export + ".lock", "--enforce-pin-dir", "",
+            "--exit-with-parent",
         ] + extra + more
     p.standardError = FileHandle.nullDevice
     try! p.run()

@@ -3,6 +3,7 @@ import AgentMetrics
 import AgentRuntime
 import ArgumentParser
 import BPFKit
+import CMalloc
 import Export
 import Foundation
 import KernelFeatures
@@ -43,6 +44,12 @@ struct AgentCommand: ParsableCommand {
         try checkPolicies(directory: cfg.policyDirectory, files: cfg.policyFiles)
         try checkNetworkPolicies(directory: cfg.netPolicyDirectory, files: cfg.netPolicyFiles, endpoints: cfg.endpointsFile)
 
+        if cfg.exitWithParent {
+            // the kernel sends SIGTERM when the parent exits; a parent already gone is seen here
+            let parent = getppid()
+            _ = vigil_set_parent_death_signal(SIGTERM)
+            if getppid() != parent || parent == 1 { throw fail("--exit-with-parent: the parent has already exited", code: 1) }
+        }
         // one agent per node: a second one stops here, before it touches the kernel
         let lock: AgentLock
         do { lock = try AgentLock.acquire(path: cfg.lockFile, takeOver: cfg.takeOver) } catch { throw fail(error.description, code: 1) }

@@ -44,6 +44,8 @@ final class AgentHarness {
         if !extraArguments.contains("--lock-file") { apiArgs += ["--lock-file", directory + "/agent.lock"] }
         // a test's enforcing policies end with its agent, unless the test pins them on purpose
         if !extraArguments.contains("--enforce-pin-dir") { apiArgs += ["--enforce-pin-dir", ""] }
+        // a crashed test run leaves no agent behind
+        if !extraArguments.contains("--exit-with-parent") { apiArgs += ["--exit-with-parent"] }
         // not rotated under the test's reader by a busy machine (the default is 10 MiB)
         if !extraArguments.contains("--export-file-max-size") { apiArgs += ["--export-file-max-size", "1G"] }
         process.arguments =

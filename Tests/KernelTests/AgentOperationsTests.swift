@@ -165,3 +165,36 @@ enum EnforcementCleanupForTests {
         return p.terminationStatus == 0
     }
 }
+
+extension AgentOperationsTests {
+    /// --exit-with-parent: an agent whose starter dies (a test runner killed midway) stops too.
+    func testExitWithParentStopsTheAgentWhenItsStarterDies() throws {
+        try KernelTest.require(.tracepoint)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = [
+            "agent", "--export-file", dir + "/e.json", "--status-file", dir + "/s.json", "--server-address", "", "--lock-file", dir + "/l",
+            "--enforce-pin-dir", "", "--disable-datapath", "--disable-network-sensor", "--exit-with-parent",
+        ]
+        // the shell starts the agent, says its pid, waits until it runs, then is killed
+        let script =
+            "\(APICommandLineTests.vigil) \(args.map { "'\($0)'" }.joined(separator: " ")) 2>/dev/null & echo $!; while [ ! -e \(dir)/s.json ]; do sleep 0.1; done; sleep 30"
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", script]
+        let out = Pipe()
+        shell.standardOutput = out
+        try shell.run()
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let agentPID = try XCTUnwrap(Int32(line), "no pid: \(line)")
+        let ready = Date().addingTimeInterval(KernelTest.eventTimeout * 4)
+        while !FileManager.default.fileExists(atPath: dir + "/s.json") && Date() < ready { usleep(100_000) }
+        XCTAssertEqual(kill(agentPID, 0), 0, "the agent runs")
+        kill(shell.processIdentifier, SIGKILL)
+        shell.waitUntilExit()
+        let deadline = Date().addingTimeInterval(KernelTest.eventTimeout * 2)
+        while kill(agentPID, 0) == 0 && Date() < deadline { usleep(100_000) }
+        XCTAssertNotEqual(kill(agentPID, 0), 0, "the agent stopped with its parent")
+        if kill(agentPID, 0) == 0 { kill(agentPID, SIGKILL) }
+    }
+}
