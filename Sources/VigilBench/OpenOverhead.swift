@@ -88,7 +88,7 @@ func openOverhead(rounds: Int, opens: Int) {
                 let export = "/tmp/vigil-bench-open-\(getpid()).json"
                 let agent = startAgent(export: export, extra: ["--policy", policyPath] + config.args)
                 vigil[i].append(openLoop(opens, path: file))
-                if i == 0, let ns = programNsPerRun(prefix: "hook_tracepoint", { _ = openLoop(opens / 4, path: file) }) { hookNs.append(ns) }
+                if i == 0, let ns = programNsPerRun(prefix: "hook_", { _ = openLoop(opens / 4, path: file) }) { hookNs.append(ns) }
                 kill(agent.processIdentifier, SIGINT)
                 agent.waitUntilExit()
                 if let text = try? String(contentsOfFile: export, encoding: .utf8), text.contains("\"string_arg\":\"\(file)\"") {
