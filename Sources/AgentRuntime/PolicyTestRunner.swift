@@ -58,6 +58,13 @@ public final class PolicyTestRunner {
         defer { try? FileManager.default.removeItem(atPath: work) }
 
         StepRunner.suiteDirectory = URL(fileURLWithPath: dir.isEmpty ? "." : dir).standardizedFileURL.path
+        // $OUTSIDE: this run's own directory outside every writable place the policies judge
+        // (on the root file system): a fixed path there was shared by the two guests (which
+        // see the host's /root over 9p) and one's teardown removed the other's chroot
+        let outside = "/root/vigil-attack-\(getpid())-\(UUID().uuidString.prefix(6))"
+        StepRunner.outsideDirectory = outside
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
         let suiteScratch = work + "/suite"
         try FileManager.default.createDirectory(atPath: suiteScratch, withIntermediateDirectories: true)
         defer {
@@ -203,6 +210,8 @@ enum StepRunner {
 
     /// The directory of the suite file, for its helpers ($SUITE_DIR).
     nonisolated(unsafe) static var suiteDirectory = ""
+    /// This run's directory outside the writable places ($OUTSIDE).
+    nonisolated(unsafe) static var outsideDirectory = ""
 
     static func run(_ command: String, user: String?, mountNamespace: Bool, scratch: String, suiteScratch: String) throws -> Outcome {
         var argv = ["/bin/sh", "-c", command]
@@ -219,6 +228,7 @@ enum StepRunner {
         env["SCRATCH"] = scratch
         env["SUITE"] = suiteScratch
         env["SUITE_DIR"] = suiteDirectory
+        env["OUTSIDE"] = outsideDirectory
         p.environment = env
         let out = Pipe()
         let err = Pipe()
