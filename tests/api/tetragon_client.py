@@ -17,8 +17,10 @@ the server's start-up takes), or the timeout passes; it prints the trigger's pid
 event received.
 """
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,10 +34,21 @@ API = "/tetragon.FineGuidanceSensors/"
 
 
 def load_messages(proto_dir):
-    """Compiles api/v1/tetragon/*.proto with protoc into a temporary module directory."""
-    out = tempfile.mkdtemp(prefix="vigil-pyapi-")
+    """Compiles api/v1/tetragon/*.proto with protoc into a module directory, once per content
+    of the .proto files (kept in the temporary directory: protoc is slow in the emulated guests)."""
     protos = [os.path.join(proto_dir, "tetragon", f) for f in sorted(os.listdir(os.path.join(proto_dir, "tetragon"))) if f.endswith(".proto")]
-    subprocess.run(["protoc", "-I", proto_dir, "--python_out", out] + protos, check=True)
+    digest = hashlib.sha256()
+    for p in protos:
+        with open(p, "rb") as f:
+            digest.update(f.read())
+    out = os.path.join(tempfile.gettempdir(), "vigil-pyapi-" + digest.hexdigest()[:16])
+    if not os.path.exists(os.path.join(out, "tetragon", "sensors_pb2.py")):
+        work = tempfile.mkdtemp(prefix="vigil-pyapi-")
+        subprocess.run(["protoc", "-I", proto_dir, "--python_out", work] + protos, check=True)
+        try:
+            os.rename(work, out)  # whole or not at all: a concurrent client made it first
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)
     sys.path.insert(0, out)
     from tetragon import events_pb2, sensors_pb2, tetragon_pb2  # noqa: E402
 
