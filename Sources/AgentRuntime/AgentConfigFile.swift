@@ -1,3 +1,4 @@
+import AgentCore
 import EventJSON
 import Export
 import Foundation
@@ -36,7 +37,11 @@ public enum AgentConfigFile {
             else { throw FilterError("a field filter is {\"fields\":\"process.cwd,parent\",\"action\":\"EXCLUDE\"}: \(line)") }
             let action = FieldFilter.Action(rawValue: (o["action"] as? String ?? "INCLUDE").uppercased())
             guard let action else { throw FilterError("action is INCLUDE or EXCLUDE") }
-            return FieldFilter(eventSet: Set(o["event_set"] as? [String] ?? []), fields: fields.split(separator: ",").map(String.init), action: action)
+            let eventSet = Set(o["event_set"] as? [String] ?? [])
+            for name in eventSet where !AgentEvent.eventTypeNames.contains(name) {
+                throw FilterError("event_set: unknown event type \"\(name)\"; one of \(AgentEvent.eventTypeNames.joined(separator: ", "))")
+            }
+            return FieldFilter(eventSet: eventSet, fields: fields.split(separator: ",").map(String.init), action: action)
         }
     }
 }

@@ -92,4 +92,11 @@ final class AgentOptionsTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("\(path):1:19: error: enable-ancestors: expected true or false, got \"maybe\""), "\($0)")
         }
     }
+
+    func testAnUnknownEventTypeInAFieldFilterIsAnError() {
+        var c = AgentConfiguration(nodeName: "n")
+        XCTAssertThrowsError(try AgentOptions.parse(["--field-filters", #"{"event_set":["PROCESS_EXCE"],"fields":"process.cwd"}"#], into: &c)) { e in
+            XCTAssertTrue("\(e)".contains("unknown event type \"PROCESS_EXCE\"; one of PROCESS_EXEC"), "\(e)")
+        }
+    }
 }
