@@ -6,7 +6,8 @@ import Foundation
 struct FlowsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "flows", abstract: "Show flow events (new, dropped, closed) with their processes.")
 
-    @Option(help: "The agent's export file.") var file = "/var/log/vigil/events.json"
+    @Option(help: "The agent's export file, or - for standard input (vigil agent --export-stdout | vigil flows --file -).")
+    var file = "/var/log/vigil/events.json"
     @Option(help: "Only flows with this identity at either end.") var identity: UInt32?
     @Option(help: "Only flows with this label (key=value) at either end.") var label: String?
     @Option(help: "FORWARDED or DROPPED.") var verdict: String?
@@ -18,7 +19,8 @@ struct FlowsCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let handle = FileHandle(forReadingAtPath: file) else {
+        let stdin = file == "-"
+        guard let handle = stdin ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
             FileHandle.standardError.write(Data("vigil flows: cannot read \(file) (the agent's --export-file)\n".utf8))
             throw ExitCode(1)
         }
@@ -26,7 +28,7 @@ struct FlowsCommand: ParsableCommand {
         while true {
             let chunk = handle.availableData
             if chunk.isEmpty {
-                if !follow { break }
+                if !follow || stdin { break }  // a pipe's end is the writer's end
                 usleep(200_000)
                 continue
             }
