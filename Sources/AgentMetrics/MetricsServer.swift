@@ -87,7 +87,8 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
         case "/metrics":
             let text = PrometheusText.render(
                 agent.stats.snapshot,
-                .init(version: VigilVersion.string, ready: agent.readiness.current == .ready, startedAt: agent.startedAt))
+                .init(
+                    version: VigilVersion.string, ready: agent.readiness.current == .ready, startedAt: agent.startedAt, fleet: agent.fleet.snapshot))
             return (.ok, "text/plain; version=0.0.4; charset=utf-8", text)
         case "/healthz":
             return agent.readiness.current == .stopping ? (.serviceUnavailable, "text/plain", "stopping\n") : (.ok, "text/plain", "ok\n")

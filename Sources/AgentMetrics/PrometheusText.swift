@@ -11,10 +11,13 @@ public struct PrometheusText {
         public var version: String
         public var ready: Bool
         public var startedAt: Date
-        public init(version: String, ready: Bool, startedAt: Date) {
+        /// Fleet mode's counters (nil: no --kvstore).
+        public var fleet: FleetStats.Snapshot?
+        public init(version: String, ready: Bool, startedAt: Date, fleet: FleetStats.Snapshot? = nil) {
             self.version = version
             self.ready = ready
             self.startedAt = startedAt
+            self.fleet = fleet
         }
     }
 
@@ -45,6 +48,13 @@ public struct PrometheusText {
         t.sample("vigil_events_lost_total", .counter, lost, ["stage": "subscriber", "kind": "all"], Double(s.subscriberDrops))
         t.sample("vigil_export_bytes_total", .counter, "Bytes written to the export sinks.", [:], Double(s.exportBytes))
         t.sample("vigil_api_subscribers", .gauge, "Live GetEvents streams.", [:], Double(s.subscribers))
+        if let f = c.fleet, f.enabled {
+            t.sample("vigil_kvstore_connected", .gauge, "1 while the fleet's etcd answers.", [:], f.connected ? 1 : 0)
+            t.sample("vigil_kvstore_outages_total", .counter, "Times the connection to etcd was lost (enforcement went on).", [:], Double(f.outages))
+            let applies = "Fleet policy generations this node loaded or failed to load."
+            t.sample("vigil_fleet_policy_applies_total", .counter, applies, ["result": "loaded"], Double(f.applied))
+            t.sample("vigil_fleet_policy_applies_total", .counter, applies, ["result": "error"], Double(f.failed))
+        }
 
         t.sample("vigil_process_cache_size", .gauge, "Process images the agent's cache holds.", [:], Double(s.processCacheSize))
         t.sample("vigil_process_cache_capacity", .gauge, "The process cache's bound.", [:], Double(s.processCacheCapacity))

@@ -56,13 +56,15 @@ public final class Agent {
     public let readiness = Readiness()
     /// Counters for metrics and health, published from the loop (never per event).
     public let stats = AgentStats()
+    public let fleetStats = FleetStats()
     var exportCounts = ExportCounts()
     /// Enforcing programs pinned to outlive the agent (nil: --enforce-pin-dir "").
     private lazy var enforcementPins: EnforcementPins? = configuration.enforcePinDirectory.map { EnforcementPins(root: $0, logger: logger) }
     var exportBytes: UInt64 = 0
     /// What other threads (the API) may hold of the agent.
     public var handle: AgentHandle {
-        AgentHandle(bus: bus, control: control, readiness: readiness, stats: stats, configuration: configuration, startedAt: readiness.startedAt)
+        AgentHandle(
+            bus: bus, control: control, readiness: readiness, stats: stats, fleet: fleetStats, configuration: configuration, startedAt: readiness.startedAt)
     }
     /// The drain thread's view of the bus: per subscriber, its encoder (when its field
     /// filters differ from the export's) and the lines pending for the next flush.
@@ -293,6 +295,27 @@ public final class Agent {
 
     public func policyViews() -> [PolicyView] {
         policies.status().map { PolicyView(status: $0, owner: sources.owner(of: $0.name) ?? "") }
+    }
+
+    /// A fleet policy's generation for this node: loaded (replacing its previous generation)
+    /// or refused with why; the statuses of the policies it loaded.
+    public func applyFleetPolicy(entry: String, yaml: String, mode: PolicyMode?) throws(PolicyRequestRefusal) -> [PolicyStatus] {
+        defer { writeStatus() }
+        let names = try sources.applyFromFleet(entry: entry, yaml: yaml, mode: mode)
+        return policies.status().filter { names.contains($0.name) }
+    }
+
+    /// A fleet policy deleted or no longer for this node.
+    public func removeFleetPolicy(entry: String) {
+        defer { writeStatus() }
+        sources.removeFromFleet(entry: entry)
+    }
+
+    /// The fleet policies this node runs, with the statuses of their policies (for the
+    /// per-node states it reports, counters included).
+    public func fleetPolicyStatuses() -> [String: [PolicyStatus]] {
+        let all = policies.status()
+        return sources.addedByFleet.mapValues { names in all.filter { names.contains($0.name) } }
     }
 
     /// AddTracingPolicy: loads every policy of `yaml` or none; the error says why.

@@ -77,5 +77,20 @@ public struct AgentConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     public var logFormat: AgentLogging.Format = .text
 
+    /// Fleet mode (docs/fleet.md): the kvstore ("etcd", nil: none) and how to reach it.
+    public var kvstore: String? = nil
+    public var kvstoreEndpoints = ["http://127.0.0.1:2379"]
+    public var kvstoreCA: String? = nil
+    public var kvstoreCert: String? = nil
+    public var kvstoreKey: String? = nil
+    public var kvstoreUser: String? = nil
+    public var kvstorePasswordFile: String? = nil
+    public var kvstorePrefix = "/vigil"
+    public var kvstoreLeaseTTL: Int64 = 15
+    /// This node's labels, matched against fleet policies' `--nodes`.
+    public var nodeLabels: [String: String] = [:]
+    /// The fleet policies this node last applied, kept for a start without etcd.
+    public var fleetStateDirectory = "/var/lib/vigil/fleet"
+
     public init(nodeName: String) { self.nodeName = nodeName }
 }

@@ -8,6 +8,8 @@ public struct AgentHandle: Sendable {
     public let control: AgentControl
     public let readiness: Readiness
     public let stats: AgentStats
+    /// Fleet mode's counters (all zero without --kvstore).
+    public let fleet: FleetStats
     public let configuration: AgentConfiguration
     public let startedAt: Date
 }

@@ -191,6 +191,46 @@ public enum AgentOptions {
         ) {
             $0.datapathPinDirectory = $1
         },
+        AgentOption("kvstore", .value("KIND"), "Fleet mode: follow the fleet's tracing policies in a key-value store (etcd), report this node's state there.") {
+            guard $1 == "etcd" || $1.isEmpty else { throw Bad(why: "the only kvstore is etcd (or \"\" for none), got \"\($1)\"") }
+            $0.kvstore = $1.isEmpty ? nil : $1
+        },
+        AgentOption("kvstore-endpoints", .value("URL,..."), "etcd's client URLs (http:// or https://), tried in turn.", default: "http://127.0.0.1:2379") {
+            let urls = $1.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard !urls.isEmpty, urls.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }) else {
+                throw Bad(why: "expected http://HOST:PORT or https://HOST:PORT, comma-separated, got \"\($1)\"")
+            }
+            $0.kvstoreEndpoints = urls
+        },
+        AgentOption("kvstore-ca", .value("FILE"), "The CA (PEM) that signed etcd's certificate (https endpoints).") { $0.kvstoreCA = $1 },
+        AgentOption("kvstore-cert", .value("FILE"), "This node's client certificate (PEM) for etcd's --client-cert-auth.") { $0.kvstoreCert = $1 },
+        AgentOption("kvstore-key", .value("FILE"), "The client certificate's key (PEM).") { $0.kvstoreKey = $1 },
+        AgentOption("kvstore-user", .value("NAME"), "etcd user (with auth enabled); the password comes from --kvstore-password-file.") { $0.kvstoreUser = $1 },
+        AgentOption("kvstore-password-file", .value("FILE"), "File holding the etcd user's password.") { $0.kvstorePasswordFile = $1 },
+        AgentOption("kvstore-prefix", .value("PREFIX"), "Every fleet key lives under this prefix (docs/fleet.md).", default: "/vigil") {
+            guard $1.hasPrefix("/"), !$1.hasSuffix("/") else { throw Bad(why: "start it with / and end it without one, e.g. /vigil; got \"\($1)\"") }
+            $0.kvstorePrefix = $1
+        },
+        AgentOption(
+            "kvstore-lease-ttl", .value("SECONDS"), "The node's lease: its keys vanish this long after it stops renewing (renewed every third).", default: "15"
+        ) {
+            $0.kvstoreLeaseTTL = try integer($1, min: 2)
+        },
+        AgentOption("node-labels", .value("K=V,..."), "This node's labels: fleet policies with --nodes run only where all their labels match.") {
+            var labels: [String: String] = [:]
+            for part in $1.split(separator: ",") {
+                let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2, !kv[0].isEmpty else { throw Bad(why: "expected label=value[,label=value...], got \"\($1)\"") }
+                labels[kv[0]] = kv[1]
+            }
+            $0.nodeLabels = labels
+        },
+        AgentOption(
+            "fleet-state-dir", .value("DIR"), "The fleet policies this node last applied (enforced at start while etcd is down).",
+            default: "/var/lib/vigil/fleet"
+        ) {
+            $0.fleetStateDirectory = $1
+        },
     ]
 
     static let byName: [String: AgentOption] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -38,6 +38,30 @@ public final class AgentStats: Sendable {
     func publish(_ s: Snapshot) { current.withLock { $0 = s } }
 }
 
+/// Fleet mode's counters (the fleet service writes them; metrics read them).
+public final class FleetStats: Sendable {
+    public struct Snapshot: Sendable, Equatable {
+        public var enabled = false
+        public var connected = false
+        public var outages: UInt64 = 0
+        public var applied: UInt64 = 0
+        public var failed: UInt64 = 0
+    }
+    public let enabled = Atomic<Bool>(false)
+    public let connected = Atomic<Bool>(false)
+    public let outages = Atomic<UInt64>(0)
+    public let applied = Atomic<UInt64>(0)
+    public let failed = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public var snapshot: Snapshot {
+        Snapshot(
+            enabled: enabled.load(ordering: .relaxed), connected: connected.load(ordering: .relaxed), outages: outages.load(ordering: .relaxed),
+            applied: applied.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed))
+    }
+}
+
 /// Exported events by kind: one slot per kind, counted on the drain thread without hashing.
 struct ExportCounts {
     static let names = [

@@ -22,6 +22,8 @@ final class PolicySources {
     private var applied: [String: (bytes: Data, names: [String])] = [:]
     /// Per API state file: the policy names it loaded.
     private var addedByAPI: [String: [String]] = [:]
+    /// Per fleet policy (its key's name): the policy names it loaded.
+    private(set) var addedByFleet: [String: [String]] = [:]
 
     init(files: [String], directory: String?, apiDirectory: String? = nil, manager: PolicyManager, logger: Logger) {
         self.files = files
@@ -31,9 +33,10 @@ final class PolicySources {
         self.logger = logger
     }
 
-    /// Who owns a loaded policy: its file, or "api".
+    /// Who owns a loaded policy: its file, "api" or "fleet".
     func owner(of name: String) -> String? {
         if addedByAPI.values.contains(where: { $0.contains(name) }) { return "api" }
+        if addedByFleet.values.contains(where: { $0.contains(name) }) { return "fleet" }
         return applied.first { $0.value.names.contains(name) }?.key
     }
 
@@ -48,27 +51,14 @@ final class PolicySources {
         guard !result.policies.isEmpty else { throw PolicyRequestRefusal(kind: .invalid, description: "\(label): no TracingPolicy in the text") }
         for p in result.policies {
             if let owner = owner(of: p.name) {
-                let how = owner == "api" ? "delete it first (vigil tracingpolicy delete \(p.name))" : "it comes from \(owner); change that file instead"
+                let how =
+                    owner == "api"
+                    ? "delete it first (vigil tracingpolicy delete \(p.name))"
+                    : owner == "fleet" ? "the fleet runs it; change it there (vigil fleet policy)" : "it comes from \(owner); change that file instead"
                 throw PolicyRequestRefusal(kind: owner == "api" ? .exists : .ownedElsewhere, description: "policy \(p.name) is already loaded: \(how)")
             }
         }
-        var names: [String] = []
-        for group in PolicyForms.groups(result.policies) {
-            var failures: [String] = []
-            for policy in group {
-                do {
-                    try manager.load(policy)
-                    names.append(policy.name)
-                    break
-                } catch {
-                    failures.append(error.description)
-                }
-            }
-            if failures.count == group.count {
-                for n in names { manager.unload(name: n) }  // all or nothing
-                throw PolicyRequestRefusal(kind: .failed, description: failures.joined(separator: "\n"))
-            }
-        }
+        let names = try loadAllOrNothing(result.policies, keeping: [])
         var file = stateFile
         if persist, let dir = apiDirectory {
             let path = "\(dir)/\(Self.fileName(for: names[0]))"
@@ -120,6 +110,65 @@ final class PolicySources {
         return errors
     }
 
+    /// Loads every policy (the first form of each group this kernel hosts) or none: on a
+    /// failure the ones this call loaded are unloaded again, except `keeping` (names that ran
+    /// before the call: a failed replacement leaves the running one in place).
+    private func loadAllOrNothing(_ policies: [TracingPolicy], keeping: [String]) throws(PolicyRequestRefusal) -> [String] {
+        var names: [String] = []
+        for group in PolicyForms.groups(policies) {
+            var failures: [String] = []
+            for policy in group {
+                do {
+                    try manager.load(policy)
+                    names.append(policy.name)
+                    break
+                } catch {
+                    failures.append(error.description)
+                }
+            }
+            if failures.count == group.count {
+                for n in names where !keeping.contains(n) { manager.unload(name: n) }
+                throw PolicyRequestRefusal(kind: .failed, description: failures.joined(separator: "\n"))
+            }
+        }
+        return names
+    }
+
+    /// A fleet policy for this node (new, or a new generation): all its policies load, in
+    /// `mode` when given, replacing the previous generation's; or the error says why and the
+    /// previous generation keeps running. Policies of another source are never replaced.
+    func applyFromFleet(entry: String, yaml: String, mode: PolicyMode?) throws(PolicyRequestRefusal) -> [String] {
+        let result = PolicyLoader.parse(Array(yaml.utf8), file: "fleet:\(entry)")
+        guard result.isValid else {
+            throw PolicyRequestRefusal(kind: .invalid, description: result.diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        guard !result.policies.isEmpty else { throw PolicyRequestRefusal(kind: .invalid, description: "fleet:\(entry): no TracingPolicy in the text") }
+        let previous = addedByFleet[entry] ?? []
+        var policies = result.policies
+        for i in policies.indices {
+            if let owner = owner(of: policies[i].name), !previous.contains(policies[i].name) {
+                throw PolicyRequestRefusal(
+                    kind: .ownedElsewhere, description: "policy \(policies[i].name) is already loaded from \(owner) on this node: it stays as it is")
+            }
+            if let mode {
+                policies[i].spec.options.removeAll { $0.name == "policy-mode" }
+                policies[i].spec.options.append(OptionSpec(name: "policy-mode", value: mode.rawValue))
+            }
+        }
+        let names = try loadAllOrNothing(policies, keeping: previous)
+        for old in previous where !names.contains(old) { manager.unload(name: old) }
+        addedByFleet[entry] = names
+        logger.info("fleet policy loaded", metadata: ["entry": "\(entry)", "policies": "\(names.joined(separator: ","))"])
+        return names
+    }
+
+    /// A fleet policy deleted, or no longer for this node: its policies go.
+    func removeFromFleet(entry: String) {
+        guard let names = addedByFleet.removeValue(forKey: entry) else { return }
+        for n in names { manager.unload(name: n) }
+        logger.info("fleet policy unloaded", metadata: ["entry": "\(entry)", "policies": "\(names.joined(separator: ","))"])
+    }
+
     static func fileName(for policy: String) -> String {
         String(policy.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" }) + ".yaml"
     }
@@ -163,6 +212,10 @@ final class PolicySources {
                 var failures: [String] = []
                 if let p = group.first(where: { owner(of: $0.name) == "api" }) {
                     errors.append("\(file): policy \(p.name) was added through the API: delete it there first (vigil tracingpolicy delete \(p.name))")
+                    continue
+                }
+                if let p = group.first(where: { owner(of: $0.name) == "fleet" }) {
+                    errors.append("\(file): policy \(p.name) is run by the fleet: delete it there first (vigil fleet policy delete)")
                     continue
                 }
                 for policy in group {

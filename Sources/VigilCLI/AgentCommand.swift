@@ -5,6 +5,7 @@ import ArgumentParser
 import BPFKit
 import CMalloc
 import Export
+import Fleet
 import Foundation
 import KernelFeatures
 import Logging
@@ -42,6 +43,7 @@ struct AgentCommand: ParsableCommand {
             throw fail("this kernel lacks \(needed) (\(needed.summary)): \(FeatureProbe.shared.status(needed)); the base sensor needs it", code: 1)
         }
         try checkPolicies(directory: cfg.policyDirectory, files: cfg.policyFiles)
+        let fleetSettings = try fleetSettings(cfg)
         try checkNetworkPolicies(directory: cfg.netPolicyDirectory, files: cfg.netPolicyFiles, endpoints: cfg.endpointsFile)
 
         if cfg.exitWithParent {
@@ -80,9 +82,31 @@ struct AgentCommand: ParsableCommand {
             }
         }
         defer { metrics?.stop() }
+        let fleet = fleetSettings.map { FleetAgent(settings: $0, agent: agent.handle, logger: logger) }
+        fleet?.start()
+        defer { fleet?.stop() }
         do { try agent.run() } catch let e as AgentStartError {
             throw fail(e.message, code: 1)
         }
+    }
+
+    /// Fleet mode's settings, checked before anything loads (a bad one exits 2).
+    private func fleetSettings(_ cfg: AgentConfiguration) throws -> FleetAgent.Settings? {
+        guard cfg.kvstore != nil else { return nil }
+        var etcd = EtcdSettings()
+        etcd.endpoints = cfg.kvstoreEndpoints
+        etcd.caFile = cfg.kvstoreCA
+        etcd.certFile = cfg.kvstoreCert
+        etcd.keyFile = cfg.kvstoreKey
+        etcd.user = cfg.kvstoreUser
+        etcd.passwordFile = cfg.kvstorePasswordFile
+        etcd.prefix = cfg.kvstorePrefix
+        do { try etcd.check() } catch { throw fail(error.description, code: 2) }
+        guard FleetKeys.isValidName(cfg.nodeName) else {
+            throw fail("--node-name \(cfg.nodeName): fleet mode names keys after the node: use letters, digits, '-', '_' or '.'", code: 2)
+        }
+        return FleetAgent.Settings(
+            etcd: etcd, node: cfg.nodeName, labels: cfg.nodeLabels, leaseTTL: cfg.kvstoreLeaseTTL, stateDirectory: cfg.fleetStateDirectory)
     }
 
     /// Validates every policy file up front, so a bad one is reported with its position and

@@ -9,7 +9,7 @@ struct Vigil: ParsableCommand {
         version: VigilVersion.string,
         subcommands: [
             AgentCommand.self, StatusCommand.self, GetEventsCommand.self, TracingPolicyCommand.self, VersionCommand.self, Probe.self, PolicyCommand.self,
-            EndpointCommand.self, NetPolicyCommand.self, FlowsCommand.self, CleanupCommand.self,
+            EndpointCommand.self, NetPolicyCommand.self, FlowsCommand.self, CleanupCommand.self, FleetCommand.self,
         ]
     )
 }

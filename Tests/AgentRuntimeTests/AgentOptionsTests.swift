@@ -18,6 +18,10 @@ final class AgentOptionsTests: XCTestCase {
         case "lock-file": return "/tmp/vigil-option.lock"
         case "enforce-pin-dir": return "/sys/fs/bpf/vigil-option"
         case "log-format": return "json"
+        case "kvstore": return "etcd"
+        case "kvstore-endpoints": return "https://127.0.0.1:2379,http://127.0.0.2:2379"
+        case "kvstore-prefix": return "/fleet-a"
+        case "node-labels": return "role=web,zone=a"
         default: break
         }
         switch o.kind {

@@ -42,6 +42,7 @@ final class AgentHarness {
         var apiArgs = extraArguments.contains("--server-address") ? [] : ["--server-address", "unix://" + directory + "/vigil.sock"]
         if !extraArguments.contains("--api-policy-dir") { apiArgs += ["--api-policy-dir", directory + "/api-policies"] }
         if !extraArguments.contains("--lock-file") { apiArgs += ["--lock-file", directory + "/agent.lock"] }
+        if !extraArguments.contains("--fleet-state-dir") { apiArgs += ["--fleet-state-dir", directory + "/fleet"] }
         // a test's enforcing policies end with its agent, unless the test pins them on purpose
         if !extraArguments.contains("--enforce-pin-dir") { apiArgs += ["--enforce-pin-dir", ""] }
         // a crashed test run leaves no agent behind
@@ -141,7 +142,25 @@ final class AgentHarness {
 
     func stderrText() -> String {
         if process.isRunning { return "(still running)" }
-        return String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return String(decoding: stderrConsumed + stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// What stderrTextSoFar() already took out of the pipe.
+    private var stderrConsumed = Data()
+
+    /// What the agent logged so far, without waiting for it to exit.
+    func stderrTextSoFar() -> String {
+        let fd = stderrPipe.fileHandleForReading.fileDescriptor
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            stderrConsumed.append(contentsOf: buffer[..<n])
+        }
+        _ = fcntl(fd, F_SETFL, flags)
+        return String(decoding: stderrConsumed, as: UTF8.self)
     }
 
     /// Sends SIGINT and waits; returns the exit status.

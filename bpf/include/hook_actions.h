@@ -99,6 +99,7 @@ static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil
 		__u32 kind = sel->actions[i].kind;
 		if (monitor && (kind == VIGIL_ACT_SIGKILL || kind == VIGIL_ACT_SIGNAL || kind == VIGIL_ACT_OVERRIDE)) {
 			taken |= 1u << VIGIL_ACT_POST; /* reported, not enforced */
+			enforced++;		       /* counted as "would have acted": a staged rollout reads it */
 			continue;
 		}
 		switch (kind) {
