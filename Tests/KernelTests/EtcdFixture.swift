@@ -10,10 +10,20 @@ final class EtcdFixture {
     let peerPort: Int
     private var process: Process?
     private let log: FileHandle
+    /// With TLS: the CA, and a client certificate etcd accepts (etcd asks for one).
+    let tls: Bool
 
-    var endpoint: String { "http://127.0.0.1:\(clientPort)" }
+    var endpoint: String { "\(tls ? "https" : "http")://127.0.0.1:\(clientPort)" }
+    var ca: String { directory + "/ca.pem" }
+    var clientCert: String { directory + "/client.pem" }
+    var clientKey: String { directory + "/client-key.pem" }
+    /// The `--kvstore-*` arguments that reach this etcd.
+    var kvstoreArguments: [String] {
+        ["--kvstore-endpoints", endpoint] + (tls ? ["--kvstore-ca", ca, "--kvstore-cert", clientCert, "--kvstore-key", clientKey] : [])
+    }
 
-    init() throws {
+    init(tls: Bool = false) throws {
+        self.tls = tls
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") else {
             XCTFail("etcd missing: run scripts/install-deps.sh --test (Debian's etcd-server)")
             throw KernelTest.Stop(reason: "no etcd")
@@ -25,6 +35,7 @@ final class EtcdFixture {
         peerPort = peer
         FileManager.default.createFile(atPath: directory + "/etcd.log", contents: nil)
         log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/etcd.log"))
+        if tls { try makeCertificates() }
         try start()
     }
 
@@ -39,6 +50,11 @@ final class EtcdFixture {
             "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
             "--initial-cluster", "vigil-test=\(peerURL)", "--initial-cluster-token", "vigil-test-\(getpid())",
         ]
+        if tls {
+            p.arguments! += [
+                "--cert-file", directory + "/server.pem", "--key-file", directory + "/server-key.pem", "--client-cert-auth", "--trusted-ca-file", ca,
+            ]
+        }
         p.standardOutput = log
         p.standardError = log
         try p.run()
@@ -46,7 +62,7 @@ final class EtcdFixture {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if !p.isRunning { break }
-            if let r = try? KernelTest.run("/usr/bin/etcdctl", ["--endpoints", endpoint, "--dial-timeout", "1s", "endpoint", "health"]), r.status == 0 {
+            if let r = try? KernelTest.run("/usr/bin/etcdctl", ctlArguments + ["--dial-timeout", "1s", "endpoint", "health"]), r.status == 0 {
                 return
             }
             usleep(200_000)
@@ -66,9 +82,38 @@ final class EtcdFixture {
     /// `etcdctl` against this member.
     @discardableResult
     func ctl(_ arguments: [String]) throws -> String {
-        let r = try KernelTest.run("/usr/bin/etcdctl", ["--endpoints", endpoint] + arguments)
+        let r = try KernelTest.run("/usr/bin/etcdctl", ctlArguments + arguments)
         XCTAssertEqual(r.status, 0, "etcdctl \(arguments.joined(separator: " ")): \(r.stderr)")
         return r.stdout
+    }
+
+    var ctlArguments: [String] { ["--endpoints", endpoint] + (tls ? ["--cacert", ca, "--cert", clientCert, "--key", clientKey] : []) }
+
+    /// A CA, a server certificate for 127.0.0.1 and a client certificate, with openssl.
+    private func makeCertificates() throws {
+        let d = directory
+        let steps: [[String]] = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=vigil-test-ca", "-keyout", d + "/ca-key.pem", "-out", ca],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", d + "/server-key.pem", "-out", d + "/server.csr"],
+            [
+                "x509", "-req", "-in", d + "/server.csr", "-CA", ca, "-CAkey", d + "/ca-key.pem", "-CAcreateserial", "-days", "2",
+                "-extfile", d + "/server.ext", "-out", d + "/server.pem",
+            ],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=vigil-node", "-keyout", clientKey, "-out", d + "/client.csr"],
+            [
+                "x509", "-req", "-in", d + "/client.csr", "-CA", ca, "-CAkey", d + "/ca-key.pem", "-CAcreateserial", "-days", "2",
+                "-extfile", d + "/client.ext", "-out", clientCert,
+            ],
+        ]
+        try "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n".write(toFile: d + "/server.ext", atomically: true, encoding: .utf8)
+        try "extendedKeyUsage=clientAuth\n".write(toFile: d + "/client.ext", atomically: true, encoding: .utf8)
+        for step in steps {
+            let r = try KernelTest.run("/usr/bin/openssl", step)
+            guard r.status == 0 else {
+                XCTFail("openssl \(step.joined(separator: " ")): \(r.stderr)")
+                throw KernelTest.Stop(reason: "no certificates")
+            }
+        }
     }
 
     func logTail() -> String {

@@ -13,7 +13,7 @@ final class FleetTests: XCTestCase {
     /// `vigil fleet ...` against `etcd`.
     @discardableResult
     func fleet(_ etcd: EtcdFixture, _ arguments: [String], expect: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let r = try KernelTest.run(vigil, ["fleet"] + arguments + ["--kvstore-endpoints", etcd.endpoint])
+        let r = try KernelTest.run(vigil, ["fleet"] + arguments + etcd.kvstoreArguments)
         XCTAssertEqual(r.status, expect, "vigil fleet \(arguments.joined(separator: " ")): \(r.stderr)", file: file, line: line)
         return r.stdout + r.stderr
     }
@@ -25,7 +25,7 @@ final class FleetTests: XCTestCase {
         let deadline = Date().addingTimeInterval(timeout)
         var last: [String: Any] = [:]
         repeat {
-            let r = try KernelTest.run(vigil, ["fleet", "status", "--json", "--kvstore-endpoints", etcd.endpoint])
+            let r = try KernelTest.run(vigil, ["fleet", "status", "--json"] + etcd.kvstoreArguments)
             if r.status == 0, let obj = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] {
                 last = obj
                 if done(obj) { return obj }
@@ -51,8 +51,8 @@ final class FleetTests: XCTestCase {
     ) throws -> AgentHarness {
         try AgentHarness(
             extraArguments: [
-                "--node-name", name, "--node-labels", labels, "--kvstore", "etcd", "--kvstore-endpoints", etcd.endpoint, "--kvstore-lease-ttl", "\(ttl)",
-            ] + extra, file: file, line: line)
+                "--node-name", name, "--node-labels", labels, "--kvstore", "etcd", "--kvstore-lease-ttl", "\(ttl)",
+            ] + etcd.kvstoreArguments + extra, file: file, line: line)
     }
 
     /// A policy that kills whatever opens `canary` (matched on the file the kernel reached).
@@ -275,5 +275,57 @@ final class FleetTests: XCTestCase {
         let list = try fleet(etcd, ["policy", "list", "--json"])
         let policies = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(list.utf8)) as? [[String: Any]])
         XCTAssertEqual(policies.first?["generation"] as? Int, 4, list)
+    }
+
+    func testMutualTLSAndPasswordAuthentication() throws {
+        try KernelTest.require(.tracepoint)
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let policy = try canaryPolicy(name: "fleet-tls", canary: dir + "/canary", directory: dir)
+
+        // TLS with client certificates: the agent and the command with the node's certificate
+        let secure = try EtcdFixture(tls: true)
+        let node = try startNode("secure-1", labels: "role=web", etcd: secure)
+        try fleet(secure, ["policy", "apply", policy])
+        _ = try waitForStatus(secure) { state($0, policy: "fleet-tls", node: "secure-1")?.state == "loaded" }
+        // without the client certificate etcd refuses the handshake: a clear error, exit 1
+        var r = try KernelTest.run(vigil, ["fleet", "policy", "list", "--kvstore-endpoints", secure.endpoint, "--kvstore-ca", secure.ca])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("etcd"), r.stderr)
+        // plain http to a TLS port fails too, it never falls back
+        r = try KernelTest.run(vigil, ["fleet", "policy", "list", "--kvstore-endpoints", "http://127.0.0.1:\(secure.clientPort)"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        node.stop()
+
+        // password authentication: a user whose role may only touch /vigil/
+        let etcd = try EtcdFixture()
+        try etcd.ctl(["user", "add", "root", "--new-user-password", "root-pw"])
+        try etcd.ctl(["user", "add", "vigil", "--new-user-password", "node-pw"])
+        try etcd.ctl(["role", "add", "vigil-rw"])
+        try etcd.ctl(["role", "grant-permission", "vigil-rw", "--prefix=true", "readwrite", "/vigil/"])
+        try etcd.ctl(["user", "grant-role", "vigil", "vigil-rw"])
+        try etcd.ctl(["auth", "enable"])
+        let password = dir + "/password"
+        try "node-pw\n".write(toFile: password, atomically: true, encoding: .utf8)
+        let auth = ["--kvstore-user", "vigil", "--kvstore-password-file", password]
+        r = try KernelTest.run(vigil, ["fleet", "policy", "apply", policy] + etcd.kvstoreArguments + auth)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let authed = try startNode("auth-1", labels: "role=web", etcd: etcd, extra: auth)
+        let deadline = Date().addingTimeInterval(15)
+        var states = ""
+        while Date() < deadline {
+            states = (try? KernelTest.run(vigil, ["fleet", "status"] + etcd.kvstoreArguments + auth).stdout) ?? ""
+            if states.contains("1/1 nodes at generation 1") { break }
+            usleep(200_000)
+        }
+        XCTAssertTrue(states.contains("1/1 nodes at generation 1"), states)
+        // no password, or a wrong one: refused by etcd, said so
+        r = try KernelTest.run(vigil, ["fleet", "policy", "list"] + etcd.kvstoreArguments)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        try "wrong\n".write(toFile: password, atomically: true, encoding: .utf8)
+        r = try KernelTest.run(vigil, ["fleet", "policy", "list"] + etcd.kvstoreArguments + auth)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("refused"), r.stderr)
+        authed.stop()
     }
 }
