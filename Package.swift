@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "Fleet",
             dependencies: [
-                "EtcdAPI", "AgentRuntime", "KernelFeatures", "PolicyEngine", "PolicyModel", "PolicyYAML",
+                "EtcdAPI", "AgentRuntime", "KernelFeatures", "NetworkPolicy", "PolicyEngine", "PolicyModel", "PolicyYAML",
                 .product(name: "GRPCCore", package: "grpc-swift-2"), .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -7,6 +7,7 @@ import EventJSON
 import Export
 import Foundation
 import Logging
+import NetworkPolicy
 import PolicyEngine
 import PolicyModel
 import PolicyYAML
@@ -57,6 +58,8 @@ public final class Agent {
     /// Counters for metrics and health, published from the loop (never per event).
     public let stats = AgentStats()
     public let fleetStats = FleetStats()
+    /// Fleet mode: identities numbered by the fleet's store, and the other nodes' endpoints.
+    let clusterIdentities: ClusterIdentities?
     var exportCounts = ExportCounts()
     /// Enforcing programs pinned to outlive the agent (nil: --enforce-pin-dir "").
     private lazy var enforcementPins: EnforcementPins? = configuration.enforcePinDirectory.map { EnforcementPins(root: $0, logger: logger) }
@@ -64,7 +67,8 @@ public final class Agent {
     /// What other threads (the API) may hold of the agent.
     public var handle: AgentHandle {
         AgentHandle(
-            bus: bus, control: control, readiness: readiness, stats: stats, fleet: fleetStats, configuration: configuration, startedAt: readiness.startedAt)
+            bus: bus, control: control, readiness: readiness, stats: stats, fleet: fleetStats, identities: clusterIdentities, configuration: configuration,
+            startedAt: readiness.startedAt)
     }
     /// The drain thread's view of the bus: per subscriber, its encoder (when its field
     /// filters differ from the export's) and the lines pending for the next flush.
@@ -81,6 +85,7 @@ public final class Agent {
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        clusterIdentities = configuration.kvstore != nil && configuration.datapath ? ClusterIdentities() : nil
         userSpaceActions = UserSpaceActionRunner(logger: logger)
         cache = ProcessCache(capacity: configuration.processCacheSize)
         _ = KernelFilesystems.ensureAll()
@@ -110,8 +115,9 @@ public final class Agent {
                 logger.info("network datapath: taking over from the previous agent", metadata: ["pins": "\(configuration.datapathPinDirectory)"])
             }
             datapath = DatapathSources(
-                controller: try DatapathController(kernel: kernel), endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
-                policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, logger: logger)
+                controller: try DatapathController(kernel: kernel, allocator: clusterIdentities ?? LocalIdentityAllocator()),
+                endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
+                policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, cluster: clusterIdentities, logger: logger)
         }
         sources = PolicySources(
             files: configuration.policyFiles, directory: configuration.policyDirectory,

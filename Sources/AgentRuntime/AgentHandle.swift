@@ -1,4 +1,5 @@
 import Foundation
+import NetworkPolicy
 import Synchronization
 
 /// The parts of a running agent other threads may hold (the API server): its event bus, its
@@ -10,6 +11,8 @@ public struct AgentHandle: Sendable {
     public let stats: AgentStats
     /// Fleet mode's counters (all zero without --kvstore).
     public let fleet: FleetStats
+    /// Fleet mode with the datapath: the cluster identities the fleet service fills.
+    public let identities: ClusterIdentities?
     public let configuration: AgentConfiguration
     public let startedAt: Date
 }

@@ -20,7 +20,15 @@ final class DatapathSources {
     private var lastEndpoints: [EndpointRecord] = []
     private var lastEndpointDirectory: [Int]? = nil
 
-    init(controller: DatapathController, endpoints: EndpointManager, policyFiles: [String], policyDirectory: String?, logger: Logger) {
+    /// Fleet mode: cluster identities and the other nodes' endpoints.
+    let cluster: ClusterIdentities?
+    private var remoteVersion: UInt64 = .max
+
+    init(
+        controller: DatapathController, endpoints: EndpointManager, policyFiles: [String], policyDirectory: String?, cluster: ClusterIdentities? = nil,
+        logger: Logger
+    ) {
+        self.cluster = cluster
         self.controller = controller
         self.endpoints = endpoints
         self.policyFiles = policyFiles
@@ -55,11 +63,22 @@ final class DatapathSources {
         let dirSignature = signature(endpoints.stateDirectory) ?? []
         let records = dirSignature == lastEndpointDirectory ? lastEndpoints : endpoints.list()
         lastEndpointDirectory = dirSignature
-        if records != lastEndpoints {
-            endpointErrors = controller.setEndpoints(records)
-            for e in endpointErrors { logger.error("\(e)") }
+        // endpoints waiting for a cluster identity are retried until the fleet has numbered them
+        let waiting = cluster != nil && controller.pendingEndpoints(of: records) > 0
+        if records != lastEndpoints || waiting {
+            let errors = controller.setEndpoints(records)
+            if errors != endpointErrors || records != lastEndpoints { for e in errors { logger.error("\(e)") } }
+            endpointErrors = errors
             lastEndpoints = records
             dirty = true
+        }
+        if let cluster {
+            let (version, remote) = cluster.remoteEndpoints()
+            if version != remoteVersion {
+                controller.remoteEndpoints = remote
+                remoteVersion = version
+                dirty = true
+            }
         }
         let files = currentPolicyFiles()
         for gone in seen.keys where !files.contains(gone) {
@@ -85,6 +104,7 @@ final class DatapathSources {
             }
         }
         if dirty {
+            cluster?.setLocalEndpoints(controller.endpointModels)
             do { try controller.apply() } catch {
                 logger.error("datapath maps could not be written", metadata: ["error": "\(error)"])
                 fileErrors["<kernel>"] = ["\(error)"]

@@ -67,12 +67,21 @@ public final class DatapathController {
                     throw error
                 }
                 live[name] = Live(record: r, identity: identity, ifindex: ifindex)
+            } catch is ClusterIdentities.Pending {
+                continue  // fleet mode: numbered once the fleet allocates it, then attached (retried)
             } catch {
                 errors.append("endpoint \(name): \(error)")
             }
         }
         return errors
     }
+
+    /// Endpoints of other nodes (fleet mode): their addresses map to their cluster identities
+    /// and policies can name them as peers.
+    public var remoteEndpoints: [EndpointModel] = []
+
+    /// Endpoints wanted but not live yet (e.g. waiting for a cluster identity): retried.
+    public func pendingEndpoints(of records: [EndpointRecord]) -> Int { records.filter { live[$0.name] == nil }.count }
 
     public func setPolicies(_ policies: [NetworkPolicy], file: String) { policyFiles[file] = policies }
     public func removePolicies(file: String) { policyFiles[file] = nil }
@@ -91,7 +100,7 @@ public final class DatapathController {
 
     /// Resolves and writes the difference to the kernel.
     public func apply() throws(BPFError) {
-        let state = resolver.resolve(endpoints: endpointModels, policies: policies, hostAddresses: Self.hostAddresses())
+        let state = resolver.resolve(endpoints: endpointModels, remote: remoteEndpoints, policies: policies, hostAddresses: Self.hostAddresses())
         var changed = false
         let oldEntries = Set(applied.entries)
         let newEntries = Set(state.entries)
@@ -183,6 +192,9 @@ public final class DatapathController {
             e.name = l.record.name
             e.namespace = l.record.namespace
             e.endpointID = l.record.id
+        } else if let r = remoteEndpoints.first(where: { $0.addresses.contains { $0.description == text + "/32" } }) {
+            e.name = r.name
+            e.namespace = r.namespace
         }
         return e
     }

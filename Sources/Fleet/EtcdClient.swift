@@ -271,6 +271,30 @@ public final class EtcdClient: Sendable {
         return try await call { try await kv.txn(txn, metadata: md, options: unaryOptions) }.succeeded
     }
 
+    /// Writes every pair only if none of the keys exists yet (one transaction): false when
+    /// any of them does.
+    public func createAll(_ pairs: [(key: String, value: [UInt8])], lease: Int64 = 0) async throws(EtcdError) -> Bool {
+        var txn = Etcdserverpb_TxnRequest()
+        for (key, value) in pairs {
+            var compare = Etcdserverpb_Compare()
+            compare.key = Data(key.utf8)
+            compare.result = .equal
+            compare.target = .create
+            compare.createRevision = 0
+            txn.compare.append(compare)
+            var put = Etcdserverpb_PutRequest()
+            put.key = Data(key.utf8)
+            put.value = Data(value)
+            put.lease = lease
+            var op = Etcdserverpb_RequestOp()
+            op.requestPut = put
+            txn.success.append(op)
+        }
+        let md = try await metadata()
+        let request = txn
+        return try await call { try await kv.txn(request, metadata: md, options: unaryOptions) }.succeeded
+    }
+
     /// Deletes `key` only if its modification revision is still `expected`.
     public func delete(_ key: String, ifRevision expected: Int64) async throws(EtcdError) -> Bool {
         var compare = Etcdserverpb_Compare()

@@ -48,7 +48,13 @@ public final class FleetAgent: Sendable {
         self.logger = logger
         keys = FleetKeys(prefix: settings.etcd.prefix)
         local = FleetLocalCopy(directory: settings.stateDirectory)
+        network = agent.identities.map {
+            FleetNetwork(table: $0, keys: FleetKeys(prefix: settings.etcd.prefix), node: settings.node, leaseTTL: settings.leaseTTL, logger: logger)
+        }
     }
+
+    /// Cluster identities and endpoints (fleet mode with the datapath).
+    let network: FleetNetwork?
 
     /// Starts following the fleet (on the concurrency pool, never on the drain thread).
     public func start() {
@@ -118,6 +124,8 @@ public final class FleetAgent: Sendable {
         lastHash.withLock { $0 = "" }
         try await client.put(keys.node(settings.node), FleetJSON.encode(nodeRecord()), lease: lease)
         let listed = try await resync(client, lease: lease)
+        network?.reset()
+        let networkListed = try await network?.resync(client: client) ?? 0
         agent.fleet.connected.store(true, ordering: .relaxed)
         logger.info("fleet: connected", metadata: ["endpoint": "\(client.endpoint)", "node": "\(settings.node)", "revision": "\(listed)"])
         connected()
@@ -134,6 +142,26 @@ public final class FleetAgent: Sendable {
                     } catch EtcdError.compacted(let r) {
                         self.logger.notice("fleet: watch revision compacted; listing again", metadata: ["compacted": "\(r)"])
                         revision = try await self.resync(client, lease: lease)
+                    }
+                }
+            }
+            if let network {
+                group.addTask {
+                    while true {
+                        try await network.sync(client: client, lease: lease)
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
+                }
+                for prefix in [keys.identityIDs, keys.endpoints] {
+                    group.addTask {
+                        var revision = networkListed
+                        while true {
+                            do {
+                                try await client.watch(prefix: prefix, from: revision + 1) { changes in network.handle(changes) }
+                            } catch EtcdError.compacted {
+                                revision = try await network.resync(client: client)
+                            }
+                        }
                     }
                 }
             }

@@ -1,8 +1,15 @@
+import Foundation
+
 /// The fleet's key layout in etcd, version 1, under the configured prefix (docs/fleet.md):
 ///
 ///     PREFIX/v1/tracingpolicies/NAME        a FleetPolicy (JSON), written by `vigil fleet policy`
 ///     PREFIX/v1/nodes/NODE                  a FleetNode (JSON), under the node's lease
 ///     PREFIX/v1/status/NODE/NAME            a FleetPolicyState (JSON), under the node's lease
+///     PREFIX/v1/identities/id/N             the label set of cluster identity N (JSON)
+///     PREFIX/v1/identities/labels/KEY       N, for the label set KEY (base64url of its canonical form)
+///     PREFIX/v1/identities/refs/N/NODE      NODE uses identity N (under its lease)
+///     PREFIX/v1/identities/gc-leader        the node that collects unused identities (under its lease)
+///     PREFIX/v1/endpoints/NODE/ADDRESS      an endpoint of NODE (JSON), under its lease
 ///
 /// Keys a node owns live under its lease, so a node that dies leaves nothing behind once the
 /// lease's TTL runs out. A new layout gets a new version segment; agents read only theirs.
@@ -18,6 +25,19 @@ public struct FleetKeys: Sendable {
     public var states: String { root + "status/" }
     public func states(of node: String) -> String { states + node + "/" }
     public func state(node: String, policy: String) -> String { states(of: node) + policy }
+
+    public var identityIDs: String { root + "identities/id/" }
+    public func identity(_ n: UInt32) -> String { identityIDs + "\(n)" }
+    public func identityLabels(_ canonical: String) -> String {
+        let b64 = Data(canonical.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        return root + "identities/labels/" + b64
+    }
+    public var identityRefs: String { root + "identities/refs/" }
+    public func identityRef(_ n: UInt32, node: String) -> String { identityRefs + "\(n)/\(node)" }
+    public var gcLeader: String { root + "identities/gc-leader" }
+    public var endpoints: String { root + "endpoints/" }
+    public func endpoint(node: String, address: String) -> String { endpoints + node + "/" + address }
 
     /// The last segment of a key (a policy or node name).
     public static func name(of key: String) -> String { String(key.split(separator: "/", omittingEmptySubsequences: false).last ?? "") }

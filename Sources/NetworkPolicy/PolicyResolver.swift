@@ -26,7 +26,9 @@ public final class PolicyResolver {
     public init() {}
 
     /// `hostAddresses`: the node's own addresses (identity host).
-    public func resolve(endpoints: [EndpointModel], policies: [NetworkPolicy], hostAddresses: [IPPrefix]) -> DatapathState {
+    /// `remote`: endpoints of other nodes (fleet mode): in the ipcache and matched as policy
+    /// peers, never enforced here.
+    public func resolve(endpoints: [EndpointModel], remote: [EndpointModel] = [], policies: [NetworkPolicy], hostAddresses: [IPPrefix]) -> DatapathState {
         var state = DatapathState()
         // ipcache: world by default, CIDR prefixes named by policies, the host, endpoints (most specific last wins)
         state.ipcache[IPPrefix(bytes: [0, 0, 0, 0], length: 0)] = .world
@@ -37,7 +39,9 @@ public final class PolicyResolver {
             state.cidrIdentities[prefix] = id
         }
         for a in hostAddresses { state.ipcache[a] = .host }
+        for e in remote { for a in e.addresses { state.ipcache[a] = e.identity } }
         for e in endpoints { for a in e.addresses { state.ipcache[a] = e.identity } }
+        let peers = endpoints + remote
 
         for e in endpoints {
             var enforced: Set<TrafficDirection> = []
@@ -50,7 +54,7 @@ public final class PolicyResolver {
                     let peers: Set<Identity> =
                         rule.peers.isEmpty
                         ? [.any]
-                        : Set(rule.peers.flatMap { identities(of: $0, policy: policy, endpoints: endpoints, state: state) })
+                        : Set(rule.peers.flatMap { identities(of: $0, policy: policy, endpoints: peers, state: state) })
                     let matches = rule.ports.isEmpty ? [ProtoPortPrefix(proto: 0, port: 0, bits: 0)] : rule.ports.flatMap(Self.prefixes)
                     for peer in peers {
                         for m in matches {

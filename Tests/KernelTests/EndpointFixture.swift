@@ -30,12 +30,13 @@ final class EndpointFixture {
     func address(_ name: String) -> String { records[name]!.address }
 
     /// Starts the agent on these endpoints with `policies` (file name -> YAML) in its policy directory.
-    func startAgent(policies: [String: String] = [:]) throws -> AgentHarness {
+    func startAgent(policies: [String: String] = [:], extraArguments: [String] = []) throws -> AgentHarness {
         for (name, text) in policies { try write(policy: name, text) }
-        let a = try AgentHarness(extraArguments: [
-            "--endpoint-state-dir", manager.stateDirectory, "--netpolicy-dir", policyDirectory,
-            "--datapath-status-file", directory + "/datapath.json", "--datapath-pin-dir", pinDirectory,
-        ])
+        let a = try AgentHarness(
+            extraArguments: [
+                "--endpoint-state-dir", manager.stateDirectory, "--netpolicy-dir", policyDirectory,
+                "--datapath-status-file", directory + "/datapath.json", "--datapath-pin-dir", pinDirectory,
+            ] + extraArguments)
         agent = a
         try waitForRevision { _ in true }
         return a

@@ -1,0 +1,114 @@
+import Datapath
+import Foundation
+import XCTest
+
+// kernel-test-host-only: the agents talk to an etcd on 127.0.0.1; in a guest that would need qemu's user-mode network.
+
+/// Network identity for the fleet: agents on this kernel as separate nodes, each with its own
+/// endpoints (namespaces, veths, its own address range) and datapath, numbering label sets in
+/// one real etcd. A policy on one node names peers on another by labels.
+final class FleetNetworkTests: XCTestCase {
+    static let dbFromWeb = """
+        apiVersion: cilium.io/v2
+        kind: CiliumNetworkPolicy
+        metadata: {name: db-from-web}
+        spec:
+          endpointSelector: {matchLabels: {app: db}}
+          ingress:
+          - fromEndpoints: [{matchLabels: {app: web}}]
+            toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
+        """
+
+    func node(_ name: String, _ etcd: EtcdFixture, ttl: Int = 3) -> [String] {
+        ["--node-name", name, "--kvstore", "etcd", "--kvstore-lease-ttl", "\(ttl)"] + etcd.kvstoreArguments
+    }
+
+    static func endpoints(_ f: EndpointFixture) -> [[String: Any]] {
+        (try? f.waitForRevision { s in ((s["endpoints"] as? [[String: Any]]) ?? []).count == f.records.count }["endpoints"] as? [[String: Any]]) ?? []
+    }
+
+    static func identity(_ f: EndpointFixture, _ name: String) -> Int? {
+        endpoints(f).first { $0["name"] as? String == f.records[name]!.name }?["identity"] as? Int
+    }
+
+    func testLabelPolicyHoldsBetweenEndpointsOfTwoNodesWithRemoteIdentitiesInFlows() throws {
+        try KernelTest.require(.tc)
+        let etcd = try EtcdFixture()
+        let a = try EndpointFixture([("web", ["app": "web"]), ("other", ["app": "other"])], pool: "10.215.0.0/24")
+        defer { a.remove() }
+        let b = try EndpointFixture([("db", ["app": "db"])], pool: "10.215.1.0/24")
+        defer { b.remove() }
+        try b.write(policy: "db.yaml", Self.dbFromWeb)
+        _ = try a.startAgent(extraArguments: node("node-a", etcd))
+        let agentB = try b.startAgent(extraArguments: node("node-b", etcd))
+        let webID = try XCTUnwrap(Self.identity(a, "web"), "web numbered by the fleet")
+        let dbID = try XCTUnwrap(Self.identity(b, "db"))
+        XCTAssertGreaterThanOrEqual(webID, 256)
+        XCTAssertLessThan(webID, 65536, "a cluster-scoped number")
+        XCTAssertEqual(
+            try etcd.ctl(["get", "--print-value-only", "/vigil/v1/identities/id/\(webID)"]).trimmingCharacters(in: .whitespacesAndNewlines),
+            #"{"app":"web","io.kubernetes.pod.namespace":"default"}"#)
+
+        let listener = try b.listen(in: "db", port: 5432)
+        defer { close(listener) }
+        // web (node a) -> db (node b): allowed once node b knows web's address and identity
+        let took = try a.connectTime(from: "web", to: b.address("db"), port: 5432, within: 10)
+        XCTAssertNotNil(took, "web on node a reaches db on node b through db's label policy")
+        print("fleet: cross-node label policy effective \(String(format: "%.2f", took ?? -1)) s after both agents started")
+        // other (node a) -> db: dropped by the same policy
+        XCTAssertNil(try a.connect(from: "other", to: b.address("db"), port: 5432, timeout: 1), "app=other is not allowed to db")
+
+        // node b's flow events name the remote identity and its labels
+        let flows = try agentB.waitForAll { all in
+            all.contains { ($0["flow"] as? [String: Any])?["verdict"] as? String == "DROPPED" }
+        }.compactMap { $0["flow"] as? [String: Any] }
+        let drop = try XCTUnwrap(flows.first { $0["verdict"] as? String == "DROPPED" })
+        let otherID = try XCTUnwrap(Self.identity(a, "other"))
+        XCTAssertEqual((drop["source"] as? [String: Any])?["identity"] as? Int, otherID)
+        XCTAssertTrue(((drop["source"] as? [String: Any])?["labels"] as? [String] ?? []).contains("k8s:app=other"), "\(drop)")
+        XCTAssertEqual((drop["destination"] as? [String: Any])?["identity"] as? Int, dbID)
+        let allowed = try XCTUnwrap(
+            flows.first { ($0["source"] as? [String: Any])?["identity"] as? Int == webID && $0["verdict"] as? String != "DROPPED" },
+            "node b reports the allowed flow from web by its cluster identity")
+        XCTAssertTrue(((allowed["source"] as? [String: Any])?["labels"] as? [String] ?? []).contains("k8s:app=web"))
+        XCTAssertEqual(
+            (allowed["source"] as? [String: Any])?["pod_name"] as? String ?? (allowed["source"] as? [String: Any])?["name"] as? String,
+            a.records["web"]!.name, "the remote endpoint is named")
+    }
+
+    func testNodesAllocatingOneLabelSetAtOnceGetOneIdentityAndUnusedOnesAreCollected() throws {
+        try KernelTest.require(.tc)
+        let etcd = try EtcdFixture()
+        let fixtures = try (0..<3).map { i in try EndpointFixture([], pool: "10.215.\(10 + i).0/24") }
+        defer { for f in fixtures { f.remove() } }
+        let agents = try fixtures.enumerated().map { i, f in try f.startAgent(extraArguments: node("n\(i)", etcd)) }
+        // all three nodes get an endpoint of the same labels at once: each allocates (within
+        // one datapath poll of the others) and the store's create-if-absent picks one number
+        for (i, f) in fixtures.enumerated() {
+            f.records["api\(i)"] = try f.manager.create(.init(name: "t\(getpid() % 10000)-api\(i)", labels: ["app": "api", "tier": "shared"]))
+        }
+        let ids = fixtures.enumerated().map { Self.identity($1, "api\($0)") }
+        XCTAssertNotNil(ids[0])
+        XCTAssertEqual(Set(ids.compactMap { $0 }).count, 1, "one identity for one label set: \(ids)")
+        XCTAssertEqual(ids.compactMap { $0 }.count, 3)
+        let labelKeys = try etcd.ctl(["get", "--prefix", "--keys-only", "/vigil/v1/identities/labels/"]).split(separator: "\n").filter { !$0.isEmpty }
+        XCTAssertEqual(labelKeys.count, 1, "\(labelKeys)")
+        let id = ids[0]!
+
+        // every endpoint of that label set goes: the number is collected (two passes, one TTL apart)
+        for f in fixtures {
+            for r in f.records.values { try f.manager.delete(name: r.name) }
+            f.records.removeAll()
+        }
+        let deadline = Date().addingTimeInterval(20)
+        var remaining = ""
+        while Date() < deadline {
+            remaining = try etcd.ctl(["get", "--prefix", "--keys-only", "/vigil/v1/identities/"])
+            if !remaining.contains("/id/\(id)") { break }
+            usleep(300_000)
+        }
+        XCTAssertFalse(remaining.contains("/id/\(id)"), "the unreferenced identity is collected: \(remaining)")
+        XCTAssertFalse(remaining.contains("/identities/labels/"), remaining)
+        for a in agents { a.stop() }
+    }
+}
