@@ -114,6 +114,7 @@ let package = Package(
             name: "VigilBench",
             dependencies: [
                 "PolicyYAML", "PolicyModel", "BPFKit", "BPFTestObjects", "Datapath", "NetworkPolicy", "AgentCore", "EventJSON", "Sensors", "CVigilABI",
+                "Fleet",
             ]),
         .executableTarget(
             name: "VigilCLI",

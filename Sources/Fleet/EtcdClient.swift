@@ -102,8 +102,7 @@ public enum EtcdChange: Sendable, Equatable {
 }
 
 /// A thin typed client of etcd's v3 gRPC API (KV, Watch, Lease, Auth) for one endpoint.
-/// Every unary call has a deadline and does not wait for a connection, so an outage shows up
-/// as an error at once instead of a hang.
+/// Every unary call has a deadline, so an outage shows up as an error, never a hang.
 public final class EtcdClient: Sendable {
     public let endpoint: String
     let grpc: GRPCClient<HTTP2ClientTransport.Posix>
@@ -149,10 +148,12 @@ public final class EtcdClient: Sendable {
     var leases: Etcdserverpb_Lease.Client<HTTP2ClientTransport.Posix> { .init(wrapping: grpc) }
     var watches: Etcdserverpb_Watch.Client<HTTP2ClientTransport.Posix> { .init(wrapping: grpc) }
 
+    /// A call waits for the connection (a fresh client has none yet) but never longer than
+    /// the deadline: an etcd that is down shows as an error within `callTimeout`.
     var unaryOptions: CallOptions {
         var o = CallOptions.defaults
         o.timeout = settings.callTimeout
-        o.waitForReady = false
+        o.waitForReady = true
         return o
     }
 
@@ -172,7 +173,27 @@ public final class EtcdClient: Sendable {
     }
 
     /// Runs one call, turning gRPC's errors into EtcdError (a stale token is renewed once).
+    /// etcd (Go's HTTP/2 server) closes a connection after a few hundred quick calls whose
+    /// streams the client resets as it finishes them (its rapid-reset defence): a call that
+    /// dies that way is made again (twice at most, shortly after), on the new connection. Every caller re-reads before a
+    /// conditional write, so a repeated transaction is never applied twice in effect.
     func call<R: Sendable>(_ body: () async throws -> R) async throws(EtcdError) -> R {
+        for pause in [50, 250] {
+            do { return try await body() } catch let e as RPCError where e.code == .unavailable && Self.isReconnect(e.message) {
+                try? await Task.sleep(for: .milliseconds(pause))
+            } catch {
+                return try await callOnce { throw error }
+            }
+        }
+        return try await callOnce(body)
+    }
+
+    /// The connection was closed under the call, or is being made again: worth one more try.
+    static func isReconnect(_ message: String) -> Bool {
+        message.contains("Stream unexpectedly closed") || message.contains("subchannel isn't ready")
+    }
+
+    private func callOnce<R: Sendable>(_ body: () async throws -> R) async throws(EtcdError) -> R {
         do { return try await body() } catch let e as RPCError {
             if e.code == .unauthenticated || e.message.contains("invalid auth token") {
                 token.withLock { $0 = nil }

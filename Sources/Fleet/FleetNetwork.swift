@@ -16,7 +16,7 @@ import Synchronization
 ///   reference is on its way).
 /// - Every node follows `identities/id/` and `endpoints/` (list, then watch) and hands the
 ///   numbers and the other nodes' endpoints to the datapath through `ClusterIdentities`.
-final class FleetNetwork: Sendable {
+public final class FleetNetwork: Sendable {
     let table: ClusterIdentities
     let keys: FleetKeys
     let node: String
@@ -52,6 +52,11 @@ final class FleetNetwork: Sendable {
 
     /// The number of `labels`, allocated when the fleet has none.
     func allocate(_ labels: Labels, client: EtcdClient) async throws -> UInt32 {
+        try await Self.allocate(labels, client: client, keys: keys)
+    }
+
+    /// The allocation itself (also what `vigil-bench fleet` measures).
+    public static func allocate(_ labels: Labels, client: EtcdClient, keys: FleetKeys) async throws -> UInt32 {
         let labelsKey = keys.identityLabels(labels.canonical)
         for _ in 0..<32 {
             if let kv = try await client.get(labelsKey), let n = UInt32(String(decoding: kv.value, as: UTF8.self)) { return n }
@@ -145,6 +150,7 @@ final class FleetNetwork: Sendable {
         }
         published.withLock { $0.remote = remote }
         table.setRemote(Array(remote.values))
+        logger.info("fleet: identities and endpoints listed", metadata: ["identities": "\(ids.count)", "remote-endpoints": "\(remote.count)"])
         return max(r1, r2)
     }
 

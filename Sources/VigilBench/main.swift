@@ -314,12 +314,17 @@ case "encode":
     encodeBench(events: Int(args.dropFirst().first ?? "") ?? 1_000_000)
 case "process-events":
     processEventsBench(spawns: Int(args.dropFirst().first ?? "") ?? 300_000)
+case "fleet":
+    // vigil-bench fleet [NODES] [ENDPOINTS_PER_NODE] [ALLOCATIONS]
+    fleetBench(
+        nodes: Int(args.dropFirst().first ?? "") ?? 1000, endpointsPerNode: Int(args.dropFirst(2).first ?? "") ?? 10,
+        allocations: Int(args.dropFirst(3).first ?? "") ?? 2000)
 case "policy-parse":
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
     print(
-        "usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-library [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES] | encode [EVENTS] | process-events [SPAWNS]"
+        "usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-library [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES] | encode [EVENTS] | process-events [SPAWNS] | fleet [NODES] [ENDPOINTS_PER_NODE] [ALLOCATIONS]"
     )
     exit(2)
 }
