@@ -23,6 +23,8 @@ final class DatapathSources {
     /// Fleet mode: cluster identities and the other nodes' endpoints.
     let cluster: ClusterIdentities?
     private var remoteVersion: UInt64 = .max
+    private var fleetPolicyVersion: UInt64 = .max
+    private var fleetPolicyNames: Set<String> = []
 
     init(
         controller: DatapathController, endpoints: EndpointManager, policyFiles: [String], policyDirectory: String?, cluster: ClusterIdentities? = nil,
@@ -77,6 +79,15 @@ final class DatapathSources {
             if version != remoteVersion {
                 controller.remoteEndpoints = remote
                 remoteVersion = version
+                dirty = true
+            }
+            // the fleet's network policies: one policy "file" each, named fleet:NAME
+            let (pv, fleet) = cluster.fleetPolicies()
+            if pv != fleetPolicyVersion {
+                for gone in fleetPolicyNames where fleet[gone] == nil { controller.removePolicies(file: "fleet:\(gone)") }
+                for (name, policies) in fleet { controller.setPolicies(policies, file: "fleet:\(name)") }
+                fleetPolicyNames = Set(fleet.keys)
+                fleetPolicyVersion = pv
                 dirty = true
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import NetworkPolicy
 import PolicyModel
 import PolicyYAML
 
@@ -33,6 +34,27 @@ public struct FleetAdmin: Sendable {
         return entry
     }
 
+    /// Network policies (CiliumNetworkPolicy, NetworkPolicy) checked as the agents' datapath
+    /// will; the entry name: `name`, or the text's first policy's.
+    public static func validateNetwork(yaml: String, file: String, name: String?) throws(Refusal) -> String {
+        let result = NetworkPolicyLoader.parse(Array(yaml.utf8), file: file)
+        guard result.isValid else { throw Refusal(description: result.diagnostics.map(\.description).joined(separator: "\n"), isInput: true) }
+        guard let first = result.policies.first else { throw Refusal(description: "\(file): no network policy in the file", isInput: true) }
+        let entry = name ?? first.name
+        guard FleetKeys.isValidName(entry) else {
+            throw Refusal(description: "\(file): \(entry) cannot name a fleet policy: use letters, digits, '-', '_' or '.' (or --name)", isInput: true)
+        }
+        return entry
+    }
+
+    /// Which of the fleet's policy collections a command works on.
+    public enum Collection: Sendable {
+        case tracing, network
+        func key(_ keys: FleetKeys, _ name: String) -> String { self == .tracing ? keys.policy(name) : keys.netPolicy(name) }
+        func prefix(_ keys: FleetKeys) -> String { self == .tracing ? keys.policies : keys.netPolicies }
+        func states(_ keys: FleetKeys) -> String { self == .tracing ? keys.states : keys.netStates }
+    }
+
     /// Parses `--nodes role=web,zone=a`.
     public static func selector(_ text: String?) throws(Refusal) -> [String: String] {
         guard let text, !text.isEmpty else { return [:] }
@@ -51,10 +73,11 @@ public struct FleetAdmin: Sendable {
     /// Writes a policy at the next generation. Another writer in between makes the write
     /// fail and retry on the new value (at most a few times), never overwrite it blindly.
     public func apply(
-        name: String, yaml: String?, nodes: [String: String]?, mode: String?, expectGeneration: Int64? = nil
+        name: String, yaml: String?, nodes: [String: String]?, mode: String?, expectGeneration: Int64? = nil, in collection: Collection = .tracing
     ) async throws -> FleetPolicy {
+        let key = collection.key(keys, name)
         for _ in 0..<5 {
-            let current = try await client.get(keys.policy(name))
+            let current = try await client.get(key)
             let old = try current.map { try FleetJSON.decode(FleetPolicy.self, $0.value) }
             if let expectGeneration, (old?.generation ?? 0) != expectGeneration {
                 throw Refusal(description: "policy \(name) is at generation \(old?.generation ?? 0), not \(expectGeneration): read it again", isInput: false)
@@ -63,17 +86,19 @@ public struct FleetAdmin: Sendable {
             let next = FleetPolicy(
                 name: name, generation: (old?.generation ?? 0) + 1, nodes: nodes ?? old?.nodes ?? [:], mode: mode ?? old?.mode, yaml: text)
             if let old, old.yaml == next.yaml, old.nodes == next.nodes, old.mode == next.mode { return old }  // nothing changes
-            if try await client.put(keys.policy(name), FleetJSON.encode(next), ifRevision: current?.modRevision ?? 0) { return next }
+            if try await client.put(key, FleetJSON.encode(next), ifRevision: current?.modRevision ?? 0) { return next }
         }
         throw Refusal(description: "policy \(name) kept changing under this write (other writers); try again", isInput: false)
     }
 
-    public func delete(name: String) async throws {
-        guard try await client.delete(keys.policy(name)) > 0 else { throw Refusal(description: "no fleet policy named \(name)", isInput: true) }
+    public func delete(name: String, in collection: Collection = .tracing) async throws {
+        guard try await client.delete(collection.key(keys, name)) > 0 else { throw Refusal(description: "no fleet policy named \(name)", isInput: true) }
     }
 
-    public func policies() async throws -> [FleetPolicy] {
-        try await client.list(prefix: keys.policies).values.compactMap { try? FleetJSON.decode(FleetPolicy.self, $0.value) }.sorted { $0.name < $1.name }
+    public func policies(in collection: Collection = .tracing) async throws -> [FleetPolicy] {
+        try await client.list(prefix: collection.prefix(keys)).values.compactMap { try? FleetJSON.decode(FleetPolicy.self, $0.value) }.sorted {
+            $0.name < $1.name
+        }
     }
 
     public func nodes() async throws -> [FleetNode] {
@@ -81,10 +106,11 @@ public struct FleetAdmin: Sendable {
     }
 
     /// Every node's state of every policy, by node then policy.
-    public func states() async throws -> [String: [String: FleetPolicyState]] {
+    public func states(in collection: Collection = .tracing) async throws -> [String: [String: FleetPolicyState]] {
         var out: [String: [String: FleetPolicyState]] = [:]
-        for kv in try await client.list(prefix: keys.states).values {
-            let parts = kv.key.dropFirst(keys.states.count).split(separator: "/")
+        let prefix = collection.states(keys)
+        for kv in try await client.list(prefix: prefix).values {
+            let parts = kv.key.dropFirst(prefix.count).split(separator: "/")
             guard parts.count == 2, let s = try? FleetJSON.decode(FleetPolicyState.self, kv.value) else { continue }
             out[String(parts[0]), default: [:]][String(parts[1])] = s
         }
@@ -106,10 +132,20 @@ public struct FleetStatusReport: Codable, Sendable {
     }
     public var nodes: [FleetNode]
     public var policies: [Row]
+    /// The fleet's network policies, the same way.
+    public var network: [Row]
 
-    public init(nodes: [FleetNode], policies: [FleetPolicy], states: [String: [String: FleetPolicyState]]) {
+    public init(
+        nodes: [FleetNode], policies: [FleetPolicy], states: [String: [String: FleetPolicyState]], network: [FleetPolicy] = [],
+        networkStates: [String: [String: FleetPolicyState]] = [:]
+    ) {
         self.nodes = nodes
-        self.policies = policies.map { p in
+        self.policies = Self.rows(nodes: nodes, policies: policies, states: states)
+        self.network = Self.rows(nodes: nodes, policies: network, states: networkStates)
+    }
+
+    static func rows(nodes: [FleetNode], policies: [FleetPolicy], states: [String: [String: FleetPolicyState]]) -> [Row] {
+        policies.map { p in
             var row: [String: FleetPolicyState?] = [:]
             var at = 0
             var selected = 0
@@ -130,11 +166,17 @@ public struct FleetStatusReport: Codable, Sendable {
         }
     }
 
-    /// The policy x node table.
+    /// The policy x node table (network policies below, when there are any).
     public var table: String {
         let names = nodes.map(\.name)
         var lines = ["POLICY\tGEN\tMODE\t" + names.joined(separator: "\t") + "\tSUMMARY"]
-        for r in policies {
+        for r in policies
+            + network.map({
+                var r = $0
+                r.policy = "netpolicy/" + r.policy
+                return r
+            })
+        {
             let cells = names.map { n -> String in
                 guard let s = r.nodes[n] ?? nil else { return "pending" }
                 let stale = s.generation == r.generation ? "" : "@\(s.generation)"

@@ -49,7 +49,9 @@ public final class FleetAgent: Sendable {
         keys = FleetKeys(prefix: settings.etcd.prefix)
         local = FleetLocalCopy(directory: settings.stateDirectory)
         network = agent.identities.map {
-            FleetNetwork(table: $0, keys: FleetKeys(prefix: settings.etcd.prefix), node: settings.node, leaseTTL: settings.leaseTTL, logger: logger)
+            FleetNetwork(
+                table: $0, keys: FleetKeys(prefix: settings.etcd.prefix), node: settings.node, labels: settings.labels, leaseTTL: settings.leaseTTL,
+                logger: logger)
         }
     }
 
@@ -152,7 +154,7 @@ public final class FleetAgent: Sendable {
                         try await Task.sleep(for: .milliseconds(200))
                     }
                 }
-                for prefix in [keys.identityIDs, keys.endpoints] {
+                for prefix in [keys.identityIDs, keys.endpoints, keys.netPolicies] {
                     group.addTask {
                         var revision = networkListed
                         while true {

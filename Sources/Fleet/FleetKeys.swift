@@ -5,6 +5,8 @@ import Foundation
 ///     PREFIX/v1/tracingpolicies/NAME        a FleetPolicy (JSON), written by `vigil fleet policy`
 ///     PREFIX/v1/nodes/NODE                  a FleetNode (JSON), under the node's lease
 ///     PREFIX/v1/status/NODE/NAME            a FleetPolicyState (JSON), under the node's lease
+///     PREFIX/v1/netpolicies/NAME            a FleetPolicy (JSON) holding network policies
+///     PREFIX/v1/netstatus/NODE/NAME         a FleetPolicyState (JSON) of a network policy, under the node's lease
 ///     PREFIX/v1/identities/id/N             the label set of cluster identity N (JSON)
 ///     PREFIX/v1/identities/labels/KEY       N, for the label set KEY (base64url of its canonical form)
 ///     PREFIX/v1/identities/refs/N/NODE      NODE uses identity N (under its lease)
@@ -26,6 +28,10 @@ public struct FleetKeys: Sendable {
     public func states(of node: String) -> String { states + node + "/" }
     public func state(node: String, policy: String) -> String { states(of: node) + policy }
 
+    public var netPolicies: String { root + "netpolicies/" }
+    public func netPolicy(_ name: String) -> String { netPolicies + name }
+    public var netStates: String { root + "netstatus/" }
+    public func netState(node: String, policy: String) -> String { netStates + node + "/" + policy }
     public var identityIDs: String { root + "identities/id/" }
     public func identity(_ n: UInt32) -> String { identityIDs + "\(n)" }
     public func identityLabels(_ canonical: String) -> String {

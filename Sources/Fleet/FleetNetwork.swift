@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NetworkPolicy
+import PolicyYAML
 import Synchronization
 
 /// Network identity for the fleet, by the kvstore allocation scheme Cilium uses:
@@ -20,6 +21,7 @@ public final class FleetNetwork: Sendable {
     let table: ClusterIdentities
     let keys: FleetKeys
     let node: String
+    let labels: [String: String]
     let leaseTTL: Int64
     let logger: Logger
 
@@ -30,13 +32,18 @@ public final class FleetNetwork: Sendable {
         var remote: [String: ClusterIdentities.RemoteEndpoint] = [:]
         var unreferencedOnce: Set<UInt32> = []
         var lastCollection = Date.distantPast
+        /// The fleet's network policies as last seen, and what this node made of each.
+        var netPolicies: [String: FleetPolicy] = [:]
+        var netStates: [String: FleetPolicyState] = [:]
+        var reportedNetStates: [String: FleetPolicyState] = [:]
     }
     private let published = Mutex(Published())
 
-    init(table: ClusterIdentities, keys: FleetKeys, node: String, leaseTTL: Int64, logger: Logger) {
+    init(table: ClusterIdentities, keys: FleetKeys, node: String, labels: [String: String], leaseTTL: Int64, logger: Logger) {
         self.table = table
         self.keys = keys
         self.node = node
+        self.labels = labels
         self.leaseTTL = leaseTTL
         self.logger = logger
     }
@@ -47,6 +54,7 @@ public final class FleetNetwork: Sendable {
             p.refs = []
             p.endpoints = [:]
             p.endpointsVersion = .max
+            p.reportedNetStates = [:]
         }
     }
 
@@ -103,7 +111,51 @@ public final class FleetNetwork: Sendable {
                 $0.endpointsVersion = version
             }
         }
+        let (states, reported) = published.withLock { ($0.netStates, $0.reportedNetStates) }
+        for (name, st) in states where reported[name] != st {
+            try await client.put(keys.netState(node: node, policy: name), FleetJSON.encode(st), lease: lease)
+        }
+        for name in reported.keys where states[name] == nil { try await client.delete(keys.netState(node: node, policy: name)) }
+        published.withLock { $0.reportedNetStates = states }
         try await collectIfLeader(client: client, lease: lease)
+    }
+
+    /// A fleet network policy key's value (nil: deleted): handed to the datapath when it
+    /// selects this node; a text that does not parse is reported, never half-applied.
+    private func considerNetPolicy(name: String, value: [UInt8]?) {
+        var state: FleetPolicyState? = nil
+        var policies: [NetworkPolicy]? = nil
+        if let value {
+            guard let p = try? FleetJSON.decode(FleetPolicy.self, value) else {
+                logger.error("fleet: \(keys.netPolicy(name)): not a fleet policy; ignored, the previous state stays")
+                return
+            }
+            if !p.selects(labels) {
+                let wanted = p.nodes.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+                state = FleetPolicyState(policy: name, generation: p.generation, state: .skipped, error: "this node's labels do not match \(wanted)")
+            } else {
+                let result = NetworkPolicyLoader.parse(Array(p.yaml.utf8), file: "fleet:\(name)")
+                if result.isValid {
+                    policies = result.policies
+                    state = FleetPolicyState(policy: name, generation: p.generation, state: .loaded, hooks: result.policies.map(\.key))
+                } else {
+                    // the previous generation (if any) stays in force
+                    policies = published.withLock { $0.netPolicies[name] }.flatMap { old in
+                        let r = NetworkPolicyLoader.parse(Array(old.yaml.utf8), file: "fleet:\(name)")
+                        return r.isValid ? r.policies : nil
+                    }
+                    state = FleetPolicyState(
+                        policy: name, generation: p.generation, state: .error, error: result.diagnostics.map(\.description).joined(separator: "; "))
+                }
+            }
+            if state?.state != .error { published.withLock { $0.netPolicies[name] = p } }
+        } else {
+            published.withLock { $0.netPolicies[name] = nil }
+        }
+        published.withLock { $0.netStates[name] = state }
+        var current = table.fleetPolicies().policies
+        current[name] = policies
+        table.setFleetPolicies(current)
     }
 
     /// The elected node deletes numbers no node has referenced on two passes, one TTL apart.
@@ -150,8 +202,12 @@ public final class FleetNetwork: Sendable {
         }
         published.withLock { $0.remote = remote }
         table.setRemote(Array(remote.values))
+        let (nps, r3) = try await client.list(prefix: keys.netPolicies)
+        let present = Set(nps.map { FleetKeys.name(of: $0.key) })
+        for kv in nps { considerNetPolicy(name: FleetKeys.name(of: kv.key), value: kv.value) }
+        for gone in published.withLock({ Array($0.netStates.keys) }) where !present.contains(gone) { considerNetPolicy(name: gone, value: nil) }
         logger.info("fleet: identities and endpoints listed", metadata: ["identities": "\(ids.count)", "remote-endpoints": "\(remote.count)"])
-        return max(r1, r2)
+        return max(r1, r2, r3)
     }
 
     /// Applies watched changes under `identities/id/` and `endpoints/`.
@@ -171,6 +227,10 @@ public final class FleetNetwork: Sendable {
                 remoteChanged = true
             case .delete(let key, _) where key.hasPrefix(keys.endpoints):
                 if published.withLock({ $0.remote.removeValue(forKey: key) }) != nil { remoteChanged = true }
+            case .put(let kv) where kv.key.hasPrefix(keys.netPolicies):
+                considerNetPolicy(name: FleetKeys.name(of: kv.key), value: kv.value)
+            case .delete(let key, _) where key.hasPrefix(keys.netPolicies):
+                considerNetPolicy(name: FleetKeys.name(of: key), value: nil)
             default: break
             }
         }

@@ -43,6 +43,8 @@ public final class ClusterIdentities: IdentityAllocator, Sendable {
         var remoteVersion: UInt64 = 0
         var localEndpoints: [EndpointModel] = []
         var localVersion: UInt64 = 0
+        var fleetPolicies: [String: [NetworkPolicy]] = [:]
+        var fleetPoliciesVersion: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -95,7 +97,21 @@ public final class ClusterIdentities: IdentityAllocator, Sendable {
         }
     }
 
+    /// The fleet's network policies for this node (by fleet policy name), with a version.
+    public func fleetPolicies() -> (version: UInt64, policies: [String: [NetworkPolicy]]) {
+        state.withLock { ($0.fleetPoliciesVersion, $0.fleetPolicies) }
+    }
+
     // MARK: the fleet service's side
+
+    /// Replaces the fleet's network policies for this node.
+    public func setFleetPolicies(_ policies: [String: [NetworkPolicy]]) {
+        state.withLock { s in
+            guard s.fleetPolicies != policies else { return }
+            s.fleetPolicies = policies
+            s.fleetPoliciesVersion &+= 1
+        }
+    }
 
     /// Label sets the datapath asked for that have no number yet.
     public func wanted() -> [Labels] { state.withLock { Array($0.wanted.values) } }

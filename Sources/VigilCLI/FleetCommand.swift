@@ -8,7 +8,7 @@ struct FleetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleet",
         abstract: "Apply tracing policies to a fleet of agents through etcd, and see each node's state.",
-        subcommands: [Policy.self, Status.self, Nodes.self]
+        subcommands: [Policy.self, NetPolicy.self, Status.self, Nodes.self]
     )
 
     /// How to reach etcd: the same names as the agent's settings.
@@ -139,6 +139,64 @@ struct FleetCommand: ParsableCommand {
         }
     }
 
+    struct NetPolicy: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "netpolicy",
+            abstract: "Write, delete and list the fleet's network policies (CiliumNetworkPolicy, NetworkPolicy); every matching node enforces them.",
+            subcommands: [NetApply.self, NetDelete.self, NetList.self])
+    }
+
+    struct NetApply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "apply", abstract: "Validate a network policy file and write it for the fleet (the next generation).")
+        @OptionGroup var store: Store
+        @Argument(help: "The network policy YAML file.") var file: String
+        @Option(help: "Only nodes carrying all these labels enforce it: label=value[,label=value...] (default: every node).") var nodes: String?
+        @Option(help: "The fleet policy's name (default: the file's first policy's metadata.name).") var name: String?
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw fail("netpolicy apply", "\(file): cannot be read", code: 2) }
+            let yaml = String(decoding: data, as: UTF8.self)
+            let entry: String
+            let selector: [String: String]
+            do {
+                entry = try FleetAdmin.validateNetwork(yaml: yaml, file: file, name: name)
+                selector = try FleetAdmin.selector(nodes)
+            } catch { throw fail("netpolicy apply", error.description, code: 2) }
+            let p = try FleetCommand.run("netpolicy apply", store) { admin in
+                try await admin.apply(name: entry, yaml: yaml, nodes: selector, mode: nil, in: .network)
+            }
+            print("fleet network policy \(p.name) at generation \(p.generation)")
+        }
+    }
+
+    struct NetDelete: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a fleet network policy: every node stops enforcing it.")
+        @OptionGroup var store: Store
+        @Argument(help: "The fleet policy's name.") var name: String
+
+        func run() throws {
+            let name = name
+            try FleetCommand.run("netpolicy delete", store) { admin in try await admin.delete(name: name, in: .network) }
+            print("fleet network policy \(name) deleted")
+        }
+    }
+
+    struct NetList: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The fleet's network policies.")
+        @OptionGroup var store: Store
+        @Flag(help: "JSON instead of a table.") var json = false
+
+        func run() throws {
+            let policies = try FleetCommand.run("netpolicy list", store) { admin in try await admin.policies(in: .network) }
+            if json { return print(String(decoding: FleetJSON.encode(policies), as: UTF8.self)) }
+            print("NAME\tGENERATION\tNODES")
+            for p in policies {
+                print("\(p.name)\t\(p.generation)\t\(p.nodes.isEmpty ? "all" : p.nodes.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ","))")
+            }
+        }
+    }
+
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Each policy's state on each live node, e.g. \"3/3 nodes at generation 4\"; errors named.")
@@ -147,7 +205,9 @@ struct FleetCommand: ParsableCommand {
 
         func run() throws {
             let report = try FleetCommand.run("status", store) { admin in
-                FleetStatusReport(nodes: try await admin.nodes(), policies: try await admin.policies(), states: try await admin.states())
+                FleetStatusReport(
+                    nodes: try await admin.nodes(), policies: try await admin.policies(), states: try await admin.states(),
+                    network: try await admin.policies(in: .network), networkStates: try await admin.states(in: .network))
             }
             print(json ? String(decoding: FleetJSON.encode(report), as: UTF8.self) : report.table)
         }

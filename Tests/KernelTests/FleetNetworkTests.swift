@@ -111,4 +111,65 @@ final class FleetNetworkTests: XCTestCase {
         XCTAssertFalse(remaining.contains("/identities/labels/"), remaining)
         for a in agents { a.stop() }
     }
+
+    func testNetworkPolicyAppliedThroughTheFleetIsEnforcedAndRemovedEverywhere() throws {
+        try KernelTest.require(.tc)
+        let etcd = try EtcdFixture()
+        let a = try EndpointFixture([("web", ["app": "web"]), ("other", ["app": "other"])], pool: "10.215.2.0/24")
+        defer { a.remove() }
+        let b = try EndpointFixture([("db", ["app": "db"])], pool: "10.215.3.0/24")
+        defer { b.remove() }
+        _ = try a.startAgent(extraArguments: node("node-a", etcd) + ["--node-labels", "role=web"])
+        _ = try b.startAgent(extraArguments: node("node-b", etcd) + ["--node-labels", "role=db"])
+        XCTAssertNotNil(Self.identity(b, "db"))
+        let listener = try b.listen(in: "db", port: 5432)
+        defer { close(listener) }
+        let vigil = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // no policy yet: other reaches db
+        XCTAssertNotNil(try a.connectTime(from: "other", to: b.address("db"), port: 5432, within: 10), "no policy: allowed")
+        while let fd = Sockets.accept(listener, timeout: 0.2) { close(fd) }
+
+        // a bad file is refused before anything is written
+        try
+            "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: bad}\nspec:\n  endpointSelector: {matchLabels: {app: db}}\n  ingress: [{toPorts: [{ports: [{port: \"99999\"}]}]}]\n"
+            .write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        var r = try KernelTest.run(vigil, ["fleet", "netpolicy", "apply", dir + "/bad.yaml"] + etcd.kvstoreArguments)
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("bad.yaml:"), r.stderr)
+
+        // the fleet writes the policy; node b (which has db) enforces it
+        try Self.dbFromWeb.write(toFile: dir + "/db.yaml", atomically: true, encoding: .utf8)
+        r = try KernelTest.run(vigil, ["fleet", "netpolicy", "apply", dir + "/db.yaml", "--nodes", "role=db"] + etcd.kvstoreArguments)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var dropped = false
+        let deadline = Date().addingTimeInterval(10)
+        // drains the listener's queue, so allowed connections never fill its backlog
+        let drain = { while let fd = Sockets.accept(listener, timeout: 0) { close(fd) } }
+        while Date() < deadline, !dropped {
+            if let fd = try a.connect(from: "other", to: b.address("db"), port: 5432, timeout: 0.5) {
+                close(fd)
+                drain()
+                usleep(100_000)
+            } else {
+                dropped = true
+            }
+        }
+        drain()
+        XCTAssertTrue(dropped, "the fleet's policy drops other -> db")
+        XCTAssertNotNil(try a.connect(from: "web", to: b.address("db"), port: 5432, timeout: 2), "and allows web -> db")
+        let status = try KernelTest.run(vigil, ["fleet", "status"] + etcd.kvstoreArguments).stdout
+        XCTAssertTrue(status.contains("netpolicy/db-from-web"), status)
+        XCTAssertTrue(status.contains("1/1 nodes at generation 1, 1 not selected"), status)
+        let dp = try b.waitForRevision { s in ((s["policies"] as? [[String: Any]]) ?? []).contains { ($0["file"] as? String) == "fleet:db-from-web" } }
+        XCTAssertTrue(
+            ((dp["policies"] as? [[String: Any]]) ?? []).contains { ($0["file"] as? String) == "fleet:db-from-web" },
+            "node b's datapath names the fleet as the source")
+
+        // deleted: enforced nowhere
+        r = try KernelTest.run(vigil, ["fleet", "netpolicy", "delete", "db-from-web"] + etcd.kvstoreArguments)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertNotNil(try a.connectTime(from: "other", to: b.address("db"), port: 5432, within: 10), "deleted: other reaches db again")
+    }
 }
