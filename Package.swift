@@ -128,6 +128,7 @@ let package = Package(
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]),
         .testTarget(name: "PolicyYAMLTests", dependencies: ["PolicyYAML", "PolicyModel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NetworkPolicyTests", dependencies: ["NetworkPolicy", "PolicyYAML"]),
+        .testTarget(name: "FleetUnitTests", dependencies: ["Fleet"]),
         .testTarget(name: "CLITests"),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "PolicyYAML", "PolicyModel", "KernelFeatures", "CVigilABI", "AgentCore"]),
         .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "AgentCore", "AgentMetrics", "AgentAPI", "PolicyEngine"]),
