@@ -2,6 +2,7 @@ import EventJSON
 import Export
 import Foundation
 import Logging
+import NetworkPolicy
 import PolicyYAML
 import Sensors
 
@@ -217,13 +218,7 @@ public enum AgentOptions {
             $0.kvstoreLeaseTTL = try integer($1, min: 2)
         },
         AgentOption("node-labels", .value("K=V,..."), "This node's labels: fleet policies with --nodes run only where all their labels match.") {
-            var labels: [String: String] = [:]
-            for part in $1.split(separator: ",") {
-                let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
-                guard kv.count == 2, !kv[0].isEmpty else { throw Bad(why: "expected label=value[,label=value...], got \"\($1)\"") }
-                labels[kv[0]] = kv[1]
-            }
-            $0.nodeLabels = labels
+            do { $0.nodeLabels = try Labels.parseList($1) } catch { throw Bad(why: "\(error)") }
         },
         AgentOption(
             "fleet-state-dir", .value("DIR"), "The fleet policies this node last applied (enforced at start while etcd is down).",

@@ -43,13 +43,8 @@ final class PolicySources {
     /// Loads the policies of one YAML text (AddTracingPolicy): all of them, or none stays.
     /// Kept in the API directory so the next start loads them again.
     func addFromAPI(yaml: String, persist: Bool = true, stateFile: String? = nil) throws(PolicyRequestRefusal) -> [String] {
-        let label = stateFile ?? "api"
-        let result = PolicyLoader.parse(Array(yaml.utf8), file: label)
-        guard result.isValid else {
-            throw PolicyRequestRefusal(kind: .invalid, description: result.diagnostics.map(\.description).joined(separator: "\n"))
-        }
-        guard !result.policies.isEmpty else { throw PolicyRequestRefusal(kind: .invalid, description: "\(label): no TracingPolicy in the text") }
-        for p in result.policies {
+        let policies = try parseRequest(yaml, label: stateFile ?? "api")
+        for p in policies {
             if let owner = owner(of: p.name) {
                 let how =
                     owner == "api"
@@ -58,7 +53,7 @@ final class PolicySources {
                 throw PolicyRequestRefusal(kind: owner == "api" ? .exists : .ownedElsewhere, description: "policy \(p.name) is already loaded: \(how)")
             }
         }
-        let names = try loadAllOrNothing(result.policies, keeping: [])
+        let names = try loadAllOrNothing(policies, keeping: [])
         var file = stateFile
         if persist, let dir = apiDirectory {
             let path = "\(dir)/\(Self.fileName(for: names[0]))"
@@ -110,6 +105,16 @@ final class PolicySources {
         return errors
     }
 
+    /// A request's policy text (API or fleet): its policies, or the positioned errors.
+    private func parseRequest(_ yaml: String, label: String) throws(PolicyRequestRefusal) -> [TracingPolicy] {
+        let result = PolicyLoader.parse(Array(yaml.utf8), file: label)
+        guard result.isValid else {
+            throw PolicyRequestRefusal(kind: .invalid, description: result.diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        guard !result.policies.isEmpty else { throw PolicyRequestRefusal(kind: .invalid, description: "\(label): no TracingPolicy in the text") }
+        return result.policies
+    }
+
     /// Loads every policy (the first form of each group this kernel hosts) or none: on a
     /// failure the ones this call loaded are unloaded again, except `keeping` (names that ran
     /// before the call: a failed replacement leaves the running one in place).
@@ -138,13 +143,8 @@ final class PolicySources {
     /// `mode` when given, replacing the previous generation's; or the error says why and the
     /// previous generation keeps running. Policies of another source are never replaced.
     func applyFromFleet(entry: String, yaml: String, mode: PolicyMode?) throws(PolicyRequestRefusal) -> [String] {
-        let result = PolicyLoader.parse(Array(yaml.utf8), file: "fleet:\(entry)")
-        guard result.isValid else {
-            throw PolicyRequestRefusal(kind: .invalid, description: result.diagnostics.map(\.description).joined(separator: "\n"))
-        }
-        guard !result.policies.isEmpty else { throw PolicyRequestRefusal(kind: .invalid, description: "fleet:\(entry): no TracingPolicy in the text") }
+        var policies = try parseRequest(yaml, label: "fleet:\(entry)")
         let previous = addedByFleet[entry] ?? []
-        var policies = result.policies
         for i in policies.indices {
             if let owner = owner(of: policies[i].name), !previous.contains(policies[i].name) {
                 throw PolicyRequestRefusal(

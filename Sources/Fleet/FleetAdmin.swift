@@ -27,7 +27,10 @@ public struct FleetAdmin: Sendable {
         let result = PolicyLoader.parse(Array(yaml.utf8), file: file)
         guard result.isValid else { throw Refusal(description: result.diagnostics.map(\.description).joined(separator: "\n"), isInput: true) }
         guard let first = result.policies.first else { throw Refusal(description: "\(file): no TracingPolicy in the file", isInput: true) }
-        let entry = name ?? first.name
+        return try entryName(name ?? first.name, file: file)
+    }
+
+    static func entryName(_ entry: String, file: String) throws(Refusal) -> String {
         guard FleetKeys.isValidName(entry) else {
             throw Refusal(description: "\(file): \(entry) cannot name a fleet policy: use letters, digits, '-', '_' or '.' (or --name)", isInput: true)
         }
@@ -40,11 +43,7 @@ public struct FleetAdmin: Sendable {
         let result = NetworkPolicyLoader.parse(Array(yaml.utf8), file: file)
         guard result.isValid else { throw Refusal(description: result.diagnostics.map(\.description).joined(separator: "\n"), isInput: true) }
         guard let first = result.policies.first else { throw Refusal(description: "\(file): no network policy in the file", isInput: true) }
-        let entry = name ?? first.name
-        guard FleetKeys.isValidName(entry) else {
-            throw Refusal(description: "\(file): \(entry) cannot name a fleet policy: use letters, digits, '-', '_' or '.' (or --name)", isInput: true)
-        }
-        return entry
+        return try entryName(name ?? first.name, file: file)
     }
 
     /// Which of the fleet's policy collections a command works on.
@@ -58,16 +57,7 @@ public struct FleetAdmin: Sendable {
     /// Parses `--nodes role=web,zone=a`.
     public static func selector(_ text: String?) throws(Refusal) -> [String: String] {
         guard let text, !text.isEmpty else { return [:] }
-        var out: [String: String] = [:]
-        for part in text.split(separator: ",") {
-            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else {
-                throw Refusal(description: "--nodes \(text): expected label=value[,label=value...], e.g. role=web", isInput: true)
-            }
-            guard out[kv[0]] == nil else { throw Refusal(description: "--nodes \(text): label \(kv[0]) given twice", isInput: true) }
-            out[kv[0]] = kv[1]
-        }
-        return out
+        do { return try Labels.parseList(text) } catch { throw Refusal(description: "--nodes: \(error.description)", isInput: true) }
     }
 
     /// Writes a policy at the next generation. Another writer in between makes the write

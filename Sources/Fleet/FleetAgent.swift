@@ -40,6 +40,11 @@ public final class FleetAgent: Sendable {
     private let known = Mutex<[String: FleetPolicy]>([:])
     /// What this node reported for each, so unchanged states are not rewritten.
     private let reported = Mutex<[String: FleetPolicyState]>([:])
+    /// Policies for other nodes' labels, and generations that failed here (with why).
+    private let skipped = Mutex<[String: FleetPolicy]>([:])
+    private let failures = Mutex<[String: (FleetPolicy, String)]>([:])
+    /// The policy-set hash last written in this node's record.
+    private let lastHash = Mutex<String>("")
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     public init(settings: Settings, agent: AgentHandle, logger: Logger) {
@@ -235,7 +240,7 @@ public final class FleetAgent: Sendable {
                 _ = try? await agent.control.perform { agent in agent.removeFleetPolicy(entry: name) }
                 local.remove(name)
             }
-            pendingSkip(policy)
+            skipped.withLock { $0[policy.name] = policy }
             return
         }
         if let current = known.withLock({ $0[name] }), current.generation == policy.generation, current.yaml == policy.yaml, current.mode == policy.mode {
@@ -243,9 +248,6 @@ public final class FleetAgent: Sendable {
         }
         _ = await apply(policy)
     }
-
-    private let skipped = Mutex<[String: FleetPolicy]>([:])
-    private func pendingSkip(_ policy: FleetPolicy) { skipped.withLock { $0[policy.name] = policy } }
 
     /// Loads one generation on this node; remembers it (and keeps it on disk) when it loaded.
     private func apply(_ policy: FleetPolicy) async -> Bool {
@@ -265,8 +267,6 @@ public final class FleetAgent: Sendable {
             return false
         }
     }
-
-    private let failures = Mutex<[String: (FleetPolicy, String)]>([:])
 
     private func forget(_ name: String) async {
         known.withLock { $0[name] = nil }
@@ -320,7 +320,6 @@ public final class FleetAgent: Sendable {
         }
     }
 
-    private let lastHash = Mutex<String>("")
     private let started = Date()
     /// The kernel and its tiers, probed once (the probes are cached, the report is not).
     private let kernel: (release: String, tiers: [String]) = {

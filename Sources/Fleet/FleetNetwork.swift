@@ -87,7 +87,7 @@ public final class FleetNetwork: Sendable {
             logger.info("fleet: cluster identity", metadata: ["identity": "\(n)", "labels": "\(labels.canonical)"])
         }
         let referenced = Set(table.referenced().map(\.rawValue))
-        let (oldRefs, _) = published.withLock { ($0.refs, 0) }
+        let oldRefs = published.withLock { $0.refs }
         for n in referenced.subtracting(oldRefs) { try await client.put(keys.identityRef(n, node: node), [], lease: lease) }
         for n in oldRefs.subtracting(referenced) { try await client.delete(keys.identityRef(n, node: node)) }
         published.withLock { $0.refs = referenced }

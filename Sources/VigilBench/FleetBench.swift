@@ -1,7 +1,6 @@
 import Fleet
 import Foundation
 import NetworkPolicy
-import Synchronization
 
 /// `vigil-bench fleet`: fleet mode against a real etcd it starts on loopback (Debian's
 /// etcd-server, temp data directory, random ports):
@@ -117,21 +116,12 @@ func fleetBench(nodes: Int, endpointsPerNode: Int, allocations: Int) {
     print("  ratio RSS fleet / alone: \(String(format: "%.2f", follower.rssMB / alone.rssMB))")
 }
 
-/// Runs an async body to completion from synchronous code.
+/// Runs an async body to completion; a failure ends the benchmark with the error.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> T {
-    let box = Mutex<T?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    Task.detached {
-        let v: T
-        do { v = try await body() } catch {
-            say("vigil-bench fleet: \(error)")
-            exit(1)
-        }
-        box.withLock { $0 = v }
-        done.signal()
+    do { return try runBlocking(body) } catch {
+        say("vigil-bench fleet: \(error)")
+        exit(1)
     }
-    done.wait()
-    return box.withLock { $0! }
 }
 
 /// A one-member etcd on loopback for the benchmark.

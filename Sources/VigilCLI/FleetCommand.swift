@@ -1,7 +1,6 @@
 import ArgumentParser
 import Fleet
 import Foundation
-import Synchronization
 
 /// `vigil fleet`: the fleet's tracing policies and nodes in etcd (docs/fleet.md).
 struct FleetCommand: ParsableCommand {
@@ -41,20 +40,10 @@ struct FleetCommand: ParsableCommand {
         let admin: FleetAdmin
         do { admin = try FleetAdmin(settings: store.settings()) } catch { throw fail(command, "\(error)", code: 2) }
         defer { admin.client.close() }
-        let box = Mutex<Result<R, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task.detached {
-            do {
-                let r = try await body(admin)
-                box.withLock { $0 = .success(r) }
-            } catch { box.withLock { $0 = .failure(error) } }
-            done.signal()
-        }
-        done.wait()
-        switch box.withLock({ $0 })! {
-        case .success(let r): return r
-        case .failure(let e as FleetAdmin.Refusal): throw fail(command, e.description, code: e.isInput ? 2 : 1)
-        case .failure(let e): throw fail(command, "\(e)", code: 1)
+        do { return try runBlocking { try await body(admin) } } catch let e as FleetAdmin.Refusal {
+            throw fail(command, e.description, code: e.isInput ? 2 : 1)
+        } catch {
+            throw fail(command, "\(error)", code: 1)
         }
     }
 
