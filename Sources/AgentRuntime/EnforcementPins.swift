@@ -83,10 +83,32 @@ final class EnforcementPins {
     }
 
     /// `vigil cleanup`: every generation's pins removed; what was removed.
+    ///
+    /// Ended when this returns: a removed pin drops its link through the kernel's deferred
+    /// work (a guest ran the next exec before it, and was killed), so each pinned link is
+    /// opened first and closed after its pin is gone, which releases it at once.
     static func removeAll(root: String) -> [String] {
         let gens = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix("agent-") }.sorted()
-        for g in gens { removeTree("\(root)/\(g)") }
+        for g in gens {
+            var held: [BPFLink] = []
+            openLinks(under: "\(root)/\(g)", into: &held)
+            removeTree("\(root)/\(g)")
+            held.removeAll()  // the last references: closing them detaches now
+        }
         return gens
+    }
+
+    /// Every pinned link under `path` (maps and other pins are skipped).
+    private static func openLinks(under path: String, into held: inout [BPFLink]) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+            let child = "\(path)/\(name)"
+            var st = stat()
+            if lstat(child, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+                openLinks(under: child, into: &held)
+            } else if let link = try? BPFLink.openPinned(child) {
+                held.append(link)
+            }
+        }
     }
 
     static func makeDirectory(_ path: String) throws(BPFError) {

@@ -1,3 +1,4 @@
+import AgentCore
 import Foundation
 import KernelFeatures
 import PolicyModel
@@ -28,12 +29,16 @@ public final class PolicyTestRunner {
     let executable: String
     /// Bounds the wait for a case's events (normally ended by the barrier, see `run`).
     let settle: TimeInterval
+    /// Bounds the wait for the agent to load the suite's policies (the kernel verifies each
+    /// hook: seconds here, minutes on an emulated CPU); a ready agent ends it at once.
+    let startTimeout: TimeInterval
     let log: (String) -> Void
 
     public init(executable: String, settle: TimeInterval? = nil, log: @escaping (String) -> Void = { _ in }) {
         self.executable = executable
         let inVM = ProcessInfo.processInfo.environment["VIGIL_IN_VM"] != nil
         self.settle = settle ?? (inVM ? 6 : 1.5)
+        self.startTimeout = inVM ? 600 : 90
         self.log = log
     }
 
@@ -75,7 +80,7 @@ public final class PolicyTestRunner {
             guard r.status == 0 else { throw Failure(description: "\(suite.file): setup step failed (\(r.status)): \(step): \(r.stderr)") }
         }
         // after the setup: the files and mounts it makes are there when the policies load
-        let agent = try AgentUnderTest(executable: executable, policies: policies, directory: work, timeout: settle * 20)
+        let agent = try AgentUnderTest(executable: executable, policies: policies, directory: work, timeout: startTimeout)
         defer { agent.stop() }
         log("\(suite.file): \(suite.cases.count) cases, tier \(tier), kernel \(kernel)")
 
@@ -89,7 +94,11 @@ public final class PolicyTestRunner {
                 steps.append(try StepRunner.run(step, user: c.user, mountNamespace: c.mountNamespace, scratch: scratch, suiteScratch: suiteScratch))
             }
             let pids = Set(steps.map(\.pid))
-            let expectation = c.expectation(on: tier) ?? AttackExpectation(outcome: .nothing)
+            var expectation = c.expectation(on: tier) ?? AttackExpectation(outcome: .nothing)
+            // an expected path may name the case's or the suite's scratch directory
+            if let path = expectation.event?.path {
+                expectation.event?.path = path.replacingOccurrences(of: "$SCRATCH", with: scratch).replacingOccurrences(of: "$SUITE", with: suiteScratch)
+            }
             // Every record goes through one ordered ring buffer: once a process started after
             // the steps shows up in the export, every event of the steps is there too.
             let barrier = try StepRunner.run(
@@ -105,11 +114,16 @@ public final class PolicyTestRunner {
             if let last = steps.last, last.status == Self.notApplicable {
                 verdict = (true, "n/a", last.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
             }
+            // a program the case runs is not installed: the case proves nothing (a pipeline's
+            // status is its last command's, so `openssl ... | perl` would pass quietly)
+            if let missing = steps.lazy.compactMap({ StepRunner.missingProgram(in: $0.stderr) }).first {
+                verdict = (false, "not run", "this machine lacks `\(missing)`, which the case runs (install it: scripts/install-deps.sh --test)")
+            }
             results.append(
                 AttackResult(
                     suite: suite.file, name: c.name, attackClass: c.attackClass ?? "", access: c.access ?? "", benign: c.benign,
                     tier: tier, kernel: kernel, expected: Self.describe(expectation), limit: expectation.limit,
-                    got: verdict.got, passed: verdict.passed, detail: verdict.passed && verdict.got != "n/a" ? "" : verdict.detail))
+                    got: verdict.got, passed: verdict.passed, detail: verdict.detail))
             log(
                 "  \(verdict.passed ? "pass" : "FAIL")  \(c.name): expected \(Self.describe(expectation)), got \(verdict.got)\(verdict.passed ? "" : " (\(verdict.detail))")"
             )
@@ -167,6 +181,8 @@ public final class PolicyTestRunner {
 
     static func body(_ event: [String: Any]) -> [String: Any]? {
         for k in ["process_kprobe", "process_tracepoint", "process_lsm", "process_uprobe"] { if let b = event[k] as? [String: Any] { return b } }
+        // the agent's own detections (a pipeline into a shell, a reverse shell), named by their `detection`
+        for k in DetectionEvent.kinds { if let b = event[k] as? [String: Any] { return b } }
         return nil
     }
 
@@ -175,7 +191,7 @@ public final class PolicyTestRunner {
     static func matches(_ event: [String: Any], _ m: AttackEventMatch?) -> Bool {
         guard let b = body(event) else { return false }
         guard let m else { return true }
-        if let p = m.policy, !((b["policy_name"] as? String) ?? "").hasPrefix(p) { return false }
+        if let p = m.policy, !((b["policy_name"] as? String ?? b["detection"] as? String) ?? "").hasPrefix(p) { return false }
         if let bin = m.binary, ((b["process"] as? [String: Any])?["binary"] as? String) != bin { return false }
         if let path = m.path, !paths(b).contains(path) { return false }
         return true
@@ -194,7 +210,7 @@ public final class PolicyTestRunner {
     static func summary(_ event: [String: Any]) -> String {
         guard let b = body(event) else { return "?" }
         let bin = (b["process"] as? [String: Any])?["binary"] as? String ?? "?"
-        return "\(b["policy_name"] as? String ?? "?") \(action(event) ?? "?") \(bin) \(paths(b).joined(separator: ","))"
+        return "\(b["policy_name"] as? String ?? b["detection"] as? String ?? "?") \(action(event) ?? "?") \(bin) \(paths(b).joined(separator: ","))"
     }
 }
 
@@ -251,6 +267,21 @@ enum StepRunner {
             stdout: String(decoding: collected.out, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// The program a shell reported it could not find (`sh: 1: openssl: not found`, bash's
+    /// `openssl: command not found`), if it is a bare name no directory of PATH holds: a path
+    /// not found is the case's own business (a deleted or denied file).
+    static func missingProgram(in stderr: String) -> String? {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        for line in stderr.split(separator: "\n") {
+            let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count >= 2, let last = parts.last, last == "not found" || last == "command not found" else { continue }
+            let name = parts[parts.count - 2]
+            guard !name.isEmpty, !name.contains("/"), !name.contains(" ") else { continue }
+            if !path.contains(where: { access("\($0)/\(name)", X_OK) == 0 }) { return name }
+        }
+        return nil
+    }
+
     static func ids(of user: String) throws -> (uid_t, gid_t) {
         if let uid = UInt32(user) { return (uid, uid) }
         guard let pw = getpwnam(user) else { throw PolicyTestRunner.Failure(description: "no user \(user) on this machine") }
@@ -266,7 +297,15 @@ final class AgentUnderTest {
     let exportPath: String
     let errPath: String
     private var offset: UInt64 = 0
-    private var lines: [[String: Any]] = []
+    /// What the export said, kept small: a busy machine's exec and exit events are most of it
+    /// (a noisy neighbour once grew a suite's reader to 24 GB when every line was kept).
+    /// The process tree from the exec events (policy events name only the process and its
+    /// parent: a step's grandchild, `sh -c 'find ... -exec cat {} + > f'`, is found by walking
+    /// up), the pids seen exec'ing (the barrier), and the other events until a case takes them.
+    private var parentOf: [Int32: Int32] = [:]
+    private var execed: Set<Int32> = []
+    private var pending: [[String: Any]] = []
+    private var linesRead = 0
 
     init(executable: String, policies: [String], directory: String, timeout: TimeInterval) throws {
         exportPath = directory + "/events.json"
@@ -308,20 +347,25 @@ final class AgentUnderTest {
         var passed = false
         repeat {
             readNew()
-            passed = lines.contains { e in
-                guard let exec = e["process_exec"] as? [String: Any], let p = exec["process"] as? [String: Any] else { return false }
-                return (p["pid"] as? Int).map { Int32($0) } == barrier
-            }
+            passed = execed.contains(barrier)
             if passed { break }
             usleep(50_000)
         } while Date() < deadline
-        let events = lines.filter { e in
+        let events = pending.filter { e in
             guard let b = PolicyTestRunner.body(e) else { return false }
             var chain: [Int32] = []
             for key in ["process", "parent"] { if let p = (b[key] as? [String: Any])?["pid"] as? Int { chain.append(Int32(p)) } }
             for a in (b["ancestors"] as? [[String: Any]]) ?? [] { if let p = a["pid"] as? Int { chain.append(Int32(p)) } }
+            var up = chain.last
+            for _ in 0..<32 {
+                guard let p = up, let next = parentOf[p], next > 1 else { break }
+                chain.append(next)
+                up = next
+            }
             return chain.contains(where: pids.contains)
         }
+        // each case reads once, after its barrier: what is left belongs to no later case
+        pending.removeAll(keepingCapacity: true)
         return (events, passed)
     }
 
@@ -359,7 +403,7 @@ final class AgentUnderTest {
         let status = (try? String(contentsOfFile: (exportPath as NSString).deletingLastPathComponent + "/status.json", encoding: .utf8)) ?? ""
         let counters = status.split(separator: "\n").filter { $0.contains("\"lost\"") || $0.contains("\"posted\"") }
             .map { $0.trimmingCharacters(in: .whitespaces) }
-        return "export \(st.st_size) bytes, \(lines.count) lines read, last written \(Int(age)) s ago; status \(counters.prefix(16).joined(separator: " "))"
+        return "export \(st.st_size) bytes, \(linesRead) lines read, last written \(Int(age)) s ago; status \(counters.prefix(16).joined(separator: " "))"
     }
 
     private func readNew() {
@@ -386,7 +430,15 @@ final class AgentUnderTest {
         let complete = data[data.startIndex...lastNewline]
         offset += UInt64(complete.count)
         for line in complete.split(separator: 10) {
-            if let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { lines.append(obj) }
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { continue }
+            linesRead += 1
+            if let exec = obj["process_exec"] as? [String: Any] {
+                guard let p = (exec["process"] as? [String: Any])?["pid"] as? Int else { continue }
+                execed.insert(Int32(p))
+                if let pp = (exec["parent"] as? [String: Any])?["pid"] as? Int { parentOf[Int32(p)] = Int32(pp) }
+            } else if obj["process_exit"] == nil {
+                pending.append(obj)
+            }
         }
     }
 

@@ -191,6 +191,15 @@ public struct BPFMap {
         return BPFMap(fd: FileDescriptorBox(fd), name: path, keySize: keySize, valueSize: valueSize)
     }
 
+    /// The same kernel map through its own descriptor (F_DUPFD_CLOEXEC), independent of the
+    /// object: what a caller keeps after closing a loaded object whose libbpf state (BTF,
+    /// instructions, relocations: about 1 MB per hook object) it no longer needs.
+    public func independentCopy() throws(BPFError) -> BPFMap {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+        guard copy >= 0 else { throw BPFError(operation: "fcntl(F_DUPFD_CLOEXEC)", subject: subject, errno: errno) }
+        return BPFMap(fd: FileDescriptorBox(copy), name: name, keySize: keySize, valueSize: valueSize)
+    }
+
     private func checkSize(_ got: Int, _ want: Int, _ what: String) throws(BPFError) {
         if got != want { throw BPFError(operation: "\(what) size \(got), map expects \(want)", subject: subject, errno: EINVAL_) }
     }

@@ -26,6 +26,14 @@ public struct BPFProgram {
         try Libbpf.programRunStats(fd: fd, subject: subject)
     }
 
+    /// The loaded program through its own descriptor, independent of the object (see
+    /// `BPFMap.independentCopy`): for its run statistics once the object is closed.
+    public func independentCopy() throws(BPFError) -> LoadedProgramFD {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+        guard copy >= 0 else { throw BPFError(operation: "fcntl(F_DUPFD_CLOEXEC)", subject: subject, errno: errno) }
+        return LoadedProgramFD(fd: FileDescriptorBox(copy), subject: subject)
+    }
+
     /// Whether `BPFObject.load()` loads this program. The corresponding libbpf function is `bpf_program__set_autoload`.
     public func setAutoload(_ on: Bool) throws(BPFError) { try Libbpf.setAutoload(handle, on, subject: subject) }
 
@@ -105,5 +113,16 @@ public struct BPFProgram {
     public func attachTCX(ifindex: Int32, ingress: Bool) throws(BPFError) -> BPFLink {
         let linkFD = try Libbpf.linkCreate(programFD: fd, targetFD: ifindex, attachType: ingress ? 46 : 47, subject: subject)
         return BPFLink(fd: linkFD, description: "tcx/\(ingress ? "ingress" : "egress") on ifindex \(ifindex)")
+    }
+}
+
+/// A loaded program held by its descriptor alone (`BPFProgram.independentCopy`).
+public struct LoadedProgramFD {
+    let fd: FileDescriptorBox
+    let subject: String
+
+    /// As `BPFProgram.runStats`.
+    public func runStats() throws(BPFError) -> (runTimeNs: UInt64, runCount: UInt64) {
+        try Libbpf.programRunStats(fd: fd.fd, subject: subject)
     }
 }

@@ -7,14 +7,22 @@ import Sensors
 /// config, its value sets written, and (after `attach`) its link.
 public final class HookProgram {
     public let plan: HookPlan
-    let object: BPFObject
-    let program: BPFProgram
+    /// The libbpf object, until the hook is attached: then only descriptors are kept (the
+    /// links, `stats`, `file_ids` and the program's for its statistics) and the object is
+    /// closed, since its libbpf state (the object's BTF and BTF.ext, every program's
+    /// relocated instructions: about 1.3 MB per hook) is never read again. A hook attaches
+    /// once: a disabled policy is loaded anew when enabled.
+    private var object: BPFObject?
+    private var program: BPFProgram?
     /// hook_connect_exit, for a cgroup connect hook that signals (see ConnectLowering).
-    let companion: BPFProgram?
+    private var companion: BPFProgram?
     private var link: BPFLink?
     private var companionLink: BPFLink?
     /// The identities of the files the hook's filters name (map `file_ids`).
     private var fileIDs: BPFMap?
+    /// The hook's counters (map `stats`) and its program, for `counters()`.
+    private var stats: BPFMap?
+    private var programStats: LoadedProgramFD?
     /// Identities written so far (never removed while loaded: a replaced file's old inode
     /// may still be reachable through a hardlink made before).
     private var writtenIdentities: Set<FileIdentitySet.Identity> = []
@@ -57,10 +65,12 @@ public final class HookProgram {
             guard let image = BPFObjects.object(named: "hook") else {
                 throw BPFError(operation: "embedded object lookup", subject: "object hook", errno: 2)
             }
-            object = try BPFObject(bytes: image, name: "hook")
+            let object = try BPFObject(bytes: image, name: "hook")
+            self.object = object
             let defersSignals = plan.config.flags & VIGIL_HOOKF_DEFER_SIGNAL != 0
             try object.keepOnly(programs: Set([plan.flavour.programName] + (defersSignals ? [HookFlavour.deferredSignalProgram] : [])))
-            program = try object.program(plan.flavour.programName)
+            let program = try object.program(plan.flavour.programName)
+            self.program = program
             companion = defersSignals ? try object.program(HookFlavour.deferredSignalProgram) : nil
             if defersSignals { try object.map("deferred_signals").setMaxEntries(4096) }
             switch plan.attach {
@@ -92,6 +102,7 @@ public final class HookProgram {
                 try object.map("substrings").update(UInt32(i), v)
             }
             fileIDs = try object.map("file_ids")
+            stats = try object.map("stats")
             try refreshIdentities()
         } catch {
             throw .kernel(hook: hook, error: error)
@@ -101,6 +112,9 @@ public final class HookProgram {
     /// Attaches the program where the plan says. Idempotent.
     public func attach() throws(EngineError) {
         guard link == nil else { return }
+        guard let program else {
+            throw .kernel(hook: plan.hookName, error: BPFError(operation: "attach", subject: "a hook detached before (load it anew)", errno: 22))
+        }
         do throws(BPFError) {
             switch (plan.flavour, plan.attach) {
             case (.tracepoint, .tracepoint(let s, let e)), (.syscallExit, .tracepoint(let s, let e)):
@@ -119,9 +133,20 @@ public final class HookProgram {
                 link = try program.attachCgroup(path: root)
             default: link = try program.attachTrace()
             }
+            try releaseObject()
         } catch {
             throw .kernel(hook: plan.hookName, error: error)
         }
+    }
+
+    /// Keeps the descriptors the attached hook still needs and closes the libbpf object.
+    private func releaseObject() throws(BPFError) {
+        fileIDs = try fileIDs?.independentCopy()
+        stats = try stats?.independentCopy()
+        programStats = try program?.independentCopy()
+        program = nil
+        companion = nil
+        object = nil
     }
 
     public func detach() {
@@ -162,20 +187,20 @@ public final class HookProgram {
     public func lost() -> UInt64 { statSum(VIGIL_STAT_LOST) }
 
     private func statSum(_ i: UInt32) -> UInt64 {
-        guard let map = try? object.map("stats") else { return 0 }
+        guard let map = stats else { return 0 }
         let perCPU = (try? map.lookupPerCPU(key: bytes(of: i))) ?? nil
         return (perCPU ?? []).reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
     }
 
     /// The hook's counters (VIGIL_STAT_*), summed over CPUs.
     public func counters() -> HookCounters {
-        guard let map = try? object.map("stats") else { return HookCounters() }
+        guard let map = stats else { return HookCounters() }
         func sum(_ i: UInt32) -> UInt64 {
             let perCPU = (try? map.lookupPerCPU(key: bytes(of: i))) ?? nil
             return (perCPU ?? []).reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
         }
         var c = HookCounters(runs: sum(VIGIL_STAT_RUNS), posted: sum(VIGIL_STAT_POSTED), actions: sum(VIGIL_STAT_ACTIONS), lost: sum(VIGIL_STAT_LOST))
-        if let s = try? program.runStats(), s.runCount > 0 { c.nsPerRun = s.runTimeNs / s.runCount }
+        if let s = try? (programStats?.runStats() ?? program?.runStats()), s.runCount > 0 { c.nsPerRun = s.runTimeNs / s.runCount }
         return c
     }
 }

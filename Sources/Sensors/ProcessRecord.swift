@@ -18,11 +18,14 @@ public enum ProcessRecord: Sendable {
         public var startBoottimeNs: UInt64
         /// cgroup v2 path below the hierarchy root.
         public var cgroupPath: String
-        /// The pipes on stdin and stdout at exec (kernel addresses; 0 when not a pipe).
+        /// The pipes on stdin and stdout at exec (their inode identity; 0 when not a pipe).
         public var stdinPipe: UInt64 = 0
         public var stdoutPipe: UInt64 = 0
         /// Whether stdin / stdout were sockets at exec.
         public var stdioSocket = false
+        /// Whether the parent's stdin / stdout were sockets at exec, or (stdin a pty) the
+        /// parent held an IPv4/IPv6 socket.
+        public var parentStdioSocket = false
     }
 
     /// Why a record could not be decoded.
@@ -92,7 +95,8 @@ public enum ProcessRecord: Sendable {
         return ExecRecord(
             entry: entry, parent: ExecIdentity(r.parent), ppid: r.ppid, timeNs: r.header.ktime_ns,
             startBoottimeNs: r.start_boottime, cgroupPath: cgroupPath, stdinPipe: r.stdin_pipe, stdoutPipe: r.stdout_pipe,
-            stdioSocket: r.flags & (VIGIL_EXEC_STDIN_SOCKET | VIGIL_EXEC_STDOUT_SOCKET) != 0)
+            stdioSocket: r.flags & (VIGIL_EXEC_STDIN_SOCKET | VIGIL_EXEC_STDOUT_SOCKET) != 0,
+            parentStdioSocket: r.flags & VIGIL_EXEC_PARENT_STDIO_SOCKET != 0)
     }
 }
 

@@ -52,29 +52,3 @@ final class DNSMessageTests: XCTestCase {
         }
     }
 }
-
-/// The pipeline join, both exec orders, and what it must not join.
-final class PipelineDetectorTests: XCTestCase {
-    func entry(_ binary: String, pid: UInt32) -> ProcessEntry { ProcessEntry(id: ExecIdentity(ktime: UInt64(pid), pid: pid), parent: nil, binary: binary) }
-
-    func testDownloadPipedToShellEitherOrder() {
-        var d = PipelineDetector()
-        XCTAssertNil(d.observe(entry("/usr/bin/curl", pid: 10), stdinPipe: 0, stdoutPipe: 0xabc, timeNs: 1))
-        let m = d.observe(entry("/usr/bin/dash", pid: 11), stdinPipe: 0xabc, stdoutPipe: 0, timeNs: 2)
-        XCTAssertEqual(m?.source.pid, 10)
-        XCTAssertEqual(m?.shell.pid, 11)
-        XCTAssertNil(d.observe(entry("/usr/bin/python3.11", pid: 21), stdinPipe: 0xdef, stdoutPipe: 0, timeNs: 3))
-        XCTAssertEqual(
-            d.observe(entry("/usr/bin/wget", pid: 20), stdinPipe: 0, stdoutPipe: 0xdef, timeNs: 4)?.shell.pid, 21, "python3.11 counts as an interpreter")
-    }
-
-    func testOtherPipesAndStaleEndsDoNotJoin() {
-        var d = PipelineDetector()
-        XCTAssertNil(d.observe(entry("/usr/bin/cat", pid: 1), stdinPipe: 0, stdoutPipe: 0x1, timeNs: 1))
-        XCTAssertNil(d.observe(entry("/usr/bin/bash", pid: 2), stdinPipe: 0x1, stdoutPipe: 0, timeNs: 2), "cat is not a download tool")
-        XCTAssertNil(d.observe(entry("/usr/bin/curl", pid: 3), stdinPipe: 0, stdoutPipe: 0x2, timeNs: 3))
-        XCTAssertNil(d.observe(entry("/usr/bin/less", pid: 4), stdinPipe: 0x2, stdoutPipe: 0, timeNs: 4), "less is not a shell")
-        XCTAssertNil(d.observe(entry("/usr/bin/curl", pid: 5), stdinPipe: 0, stdoutPipe: 0x3, timeNs: 5))
-        XCTAssertNil(d.observe(entry("/usr/bin/sh", pid: 6), stdinPipe: 0x3, stdoutPipe: 0, timeNs: 5 + 11_000_000_000), "more than 10 s apart")
-    }
-}

@@ -58,7 +58,7 @@ final class AgentHarness {
         // Ready once the /proc seeding has exported the test process itself, and the
         // status file (written after the policies load) exists.
         let me = "\"pid\":\(getpid()),"
-        let deadline = Date().addingTimeInterval(KernelTest.eventTimeout * 4)
+        let deadline = Date().addingTimeInterval(KernelTest.agentStartTimeout)
         while Date() < deadline {
             if expectFailure && !process.isRunning { return }
             if !expectFailure, let text = try? String(contentsOfFile: exportPath, encoding: .utf8), text.contains(me),

@@ -72,6 +72,11 @@ enum KernelTest {
     /// How long to wait for kernel events: qemu's emulated CPUs are much slower.
     static var eventTimeout: TimeInterval { ProcessInfo.processInfo.environment["VIGIL_IN_VM"] != nil ? 30 : 5 }
 
+    /// How long an agent may take to load its policies and become ready: the kernel verifies
+    /// every hook's program (the whole default library: ~15 s here, many times that on
+    /// qemu's emulated CPUs). Only a failing start waits this long.
+    static var agentStartTimeout: TimeInterval { ProcessInfo.processInfo.environment["VIGIL_IN_VM"] != nil ? 600 : 90 }
+
     /// Polls `ring` until `done` returns true or the timeout passes.
     static func poll(_ ring: RingBuffer, until done: () -> Bool) throws {
         let deadline = Date().addingTimeInterval(eventTimeout)

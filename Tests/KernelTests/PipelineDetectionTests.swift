@@ -36,7 +36,7 @@ final class PipelineDetectionTests: XCTestCase {
         let events = try agent.waitForEvents("process_reverse_shell") { !$0.isEmpty }
         let hit = try XCTUnwrap(events.first, "bash -i on a socket is reported (\(attack.stderr))")
         XCTAssertEqual(hit.process["binary"] as? String, "/usr/bin/bash")
-        XCTAssertEqual(hit.body["detection"] as? String, "shell-stdio-socket")
+        XCTAssertEqual(hit.body["detection"] as? String, "reverse-shell-stdio-socket")
         XCTAssertTrue((hit.process["arguments"] as? String ?? "").contains("-i"))
         XCTAssertFalse(try agent.barrier().contains { $0.kind == "process_reverse_shell" && $0.parent["pid"] as? Int == Int(benign.pid) })
     }

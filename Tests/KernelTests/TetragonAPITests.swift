@@ -3,6 +3,8 @@ import SwiftProtobuf
 import TetragonAPI
 import XCTest
 
+// kernel-test-host-only: the API is user space (its kill and event paths are the tracepoint tier's, proven in the guests by PolicyTracepointTests); protoc and the Python client took 4-8 of the guests' 40 emulated minutes.
+
 /// The agent's Tetragon-compatible gRPC API, driven by a client that is not Vigil's: Python
 /// grpcio with messages protoc generates from api/v1 (tests/api/tetragon_client.py), on the
 /// agent's unix socket, against the running kernel.
@@ -33,8 +35,9 @@ final class TetragonAPITests: XCTestCase {
         return (json, p.terminationStatus)
     }
 
-    /// python3-grpcio, python3-protobuf and protoc come from scripts/install-deps.sh --test:
-    /// missing, the test fails (they are not a kernel capability to skip for).
+    /// python3-grpcio, python3-protobuf, protoc and the well-known types protoc imports
+    /// (libprotobuf-dev) come from scripts/install-deps.sh --test: missing, the test fails
+    /// (they are not a kernel capability to skip for).
     func requireGrpcio() throws {
         let check = Process()
         check.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -42,8 +45,10 @@ final class TetragonAPITests: XCTestCase {
         check.standardError = FileHandle.nullDevice
         guard (try? check.run()) != nil else { throw KernelTest.Stop(reason: "no /usr/bin/python3") }
         check.waitUntilExit()
-        guard check.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/protoc") else {
-            XCTFail("python3-grpcio, python3-protobuf or protobuf-compiler missing: run scripts/install-deps.sh --test")
+        guard check.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/protoc"),
+            FileManager.default.fileExists(atPath: "/usr/include/google/protobuf/duration.proto")
+        else {
+            XCTFail("python3-grpcio, python3-protobuf, protobuf-compiler or libprotobuf-dev missing: run scripts/install-deps.sh --test")
             throw KernelTest.Stop(reason: "no grpcio")
         }
     }

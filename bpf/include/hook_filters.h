@@ -10,6 +10,11 @@
 
 #include "hook_maps.h"
 
+/* A pointer a global subprogram reads only by probe reads (see string_set_match_at). */
+struct vigil_byte {
+	__u8 b;
+};
+
 struct reverse_ctx {
 	__u32 len;
 };
@@ -32,17 +37,23 @@ static long reverse_step(__u32 i, void *data)
 }
 
 /*
- * Looks `len` bytes of `data` up in string set `set` (the reversed-string trie when
- * `reversed`). Returns the length of the longest member that is a prefix of the string
+ * Looks `len` bytes at kernel address `data` up in string set `set` (the reversed-string trie
+ * when `reversed`). Returns the length of the longest member that is a prefix of the string
  * (of its reverse), or -1 when none is. Only the first (for Postfix: last)
  * VIGIL_STRING_KEY_BYTES bytes take part; members are never longer than that, and Equal
  * compares the full length, so a longer string can still match a Prefix but never Equal.
+ *
+ * Global subprograms (here and below: not static, arguments numbers or sized memory): the
+ * verifier checks each once per program, where a static subprogram is checked again at every
+ * call site (each filter of each selector), which made a three-selector hook cost 1.8 s and
+ * over half of its 1,000,000-instruction budget to load. `data` is only ever read with a
+ * probe read, so its declared size is one byte: any caller's pointer passes.
  */
-static __noinline int string_set_match(__u32 set, const __u8 *data, __u32 len, bool reversed)
+__noinline int string_set_match_at(__u32 set, const struct vigil_byte *data, __u32 len, __u32 reversed)
 {
 	__u32 zero = 0;
 	struct vigil_string_key *k = bpf_map_lookup_elem(&key_scratch, &zero);
-	if (!k)
+	if (!k || !data)
 		return -1;
 	if (len > VIGIL_ARG_BYTES)
 		len = VIGIL_ARG_BYTES;
@@ -53,13 +64,19 @@ static __noinline int string_set_match(__u32 set, const __u8 *data, __u32 len, b
 	vigil_opaque(klen);
 	if (klen > VIGIL_STRING_KEY_BYTES)
 		klen = VIGIL_STRING_KEY_BYTES;
-	bpf_probe_read_kernel(k->data, klen, data + (skip & 7));
+	bpf_probe_read_kernel(k->data, klen, (const __u8 *)data + (skip & 7));
 	if (reversed) {
 		struct reverse_ctx c = {.len = klen};
 		bpf_loop(VIGIL_STRING_KEY_BYTES / 2, reverse_step, &c, 0);
 	}
 	struct vigil_string_value *v = bpf_map_lookup_elem(reversed ? (void *)&rstrings : (void *)&strings, k);
 	return v ? (int)v->len : -1;
+}
+
+/* string_set_match_at for any pointer the caller has (a slot, a process's binary, an address). */
+static __always_inline int string_set_match(__u32 set, const void *data, __u32 len, bool reversed)
+{
+	return string_set_match_at(set, (const struct vigil_byte *)data, len, reversed);
 }
 
 /* String operators: Equal/NotEqual need a whole member, Prefix/Postfix any member. */
@@ -220,45 +237,67 @@ static __always_inline bool sock_op(const volatile struct vigil_arg_filter *f, c
 	return false;
 }
 
-/* SubString: one needle against the argument's bytes (lower-cased for SubStringIgnCase). */
+/* SubString: one needle against the argument's bytes (lower-cased for SubStringIgnCase). The
+ * search state lives in a per-CPU map, not on the stack: the verifier checks a bpf_loop callback
+ * until its states converge, and counters it tracks exactly from 0 never do (vigil_pathname.h). */
 struct substr_ctx {
 	__u32 slot;
 	__u32 hay_len;
 	__u32 index; /* the needle's entry in `substrings` */
 	__u32 fold;  /* ignore ASCII case */
 	__u32 found;
+	__u32 at; /* the start position being tried */
+	__u32 k;  /* bytes of the needle matched there so far */
 };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct substr_ctx);
+} substr_scratch SEC(".maps");
 
 static __always_inline __u8 fold_ascii(__u8 c, __u32 fold)
 {
 	return fold && c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
-/* One start position: does the needle occur at `at`? */
-static long substr_step(__u32 at, void *data)
+/*
+ * One byte comparison of the naive search: needle[k] against hay[at + k]; a mismatch moves to
+ * the next start. One bpf_loop step per comparison, so the verifier checks one comparison, not
+ * a needle-long loop per start (that inner loop cost ~95,000 verified instructions per
+ * SubString filter); the run time is the naive search's, comparison for comparison.
+ */
+static long substr_step(__u32 i, void *data)
 {
-	struct substr_ctx *c = data;
 	__u32 zero = 0;
+	struct substr_ctx *c = bpf_map_lookup_elem(&substr_scratch, &zero);
+	if (!c)
+		return 1;
 	struct vigil_hook_record *r = bpf_map_lookup_elem(&record_scratch, &zero);
 	struct vigil_substring *needle = bpf_map_lookup_elem(&substrings, &c->index);
 	if (!r || !needle || c->slot >= VIGIL_HOOK_ARGS)
 		return 1;
 	__u32 n = needle->len;
-	if (n == 0 || at + n > c->hay_len) {
+	if (n == 0 || n > VIGIL_SUBSTRING_BYTES) {
 		c->found = n == 0;
 		return 1;
 	}
+	if (c->at + n > c->hay_len)
+		return 1; /* no start left */
+	__u32 k = c->k;
 	const __u8 *hay = r->slots[c->slot].data;
-	for (__u32 k = 0; k < VIGIL_SUBSTRING_BYTES; k++) {
-		if (k >= n) {
-			c->found = 1;
-			return 1;
-		}
-		if (fold_ascii(hay[(at + k) & (VIGIL_ARG_BYTES - 1)], c->fold) != needle->bytes[k & 127])
-			return 0;
+	if (fold_ascii(hay[(c->at + k) & (VIGIL_ARG_BYTES - 1)], c->fold) != needle->bytes[k & 127]) {
+		c->at++;
+		c->k = 0;
+		return 0;
 	}
-	c->found = 1;
-	return 1;
+	c->k = k + 1;
+	if (c->k >= n) {
+		c->found = 1;
+		return 1;
+	}
+	return 0;
 }
 
 static __noinline bool substring_match(__u32 slot, __u32 hay_len, __u32 first, __u32 count, __u32 fold)
@@ -267,12 +306,18 @@ static __noinline bool substring_match(__u32 slot, __u32 hay_len, __u32 first, _
 	for (int j = 0; j < VIGIL_SEL_SUBSTRINGS; j++) {
 		if (j >= count)
 			break;
-		struct substr_ctx c = {.slot = slot,
-				       .hay_len = hay_len > VIGIL_ARG_BYTES ? VIGIL_ARG_BYTES : hay_len,
-				       .index = first + j,
-				       .fold = fold};
-		bpf_loop(VIGIL_ARG_BYTES, substr_step, &c, 0);
-		if (c.found)
+		__u32 zero = 0;
+		struct substr_ctx *c = bpf_map_lookup_elem(&substr_scratch, &zero);
+		if (!c)
+			return false;
+		*c = (struct substr_ctx){.slot = slot,
+					 .hay_len = hay_len > VIGIL_ARG_BYTES ? VIGIL_ARG_BYTES : hay_len,
+					 .index = first + j,
+					 .fold = fold};
+		/* at most one comparison per (start, needle byte) pair */
+		bpf_loop(VIGIL_ARG_BYTES * VIGIL_SUBSTRING_BYTES, substr_step, NULL, 0);
+		c = bpf_map_lookup_elem(&substr_scratch, &zero); /* the verifier forgets what the callback wrote */
+		if (c && c->found)
 			return true;
 	}
 	return false;
@@ -522,9 +567,10 @@ static __always_inline bool pid_listed(const volatile struct vigil_selector *sel
  * binary) and, for the positive reading only, the path as the process sees it (chroot or
  * container) which the process controls, so it may add a match, never remove one.
  */
-static __noinline bool binary_names_match(__u32 op, __u32 set, __u32 id_set, const struct vigil_process *p,
-					  bool with_view)
+__noinline int binary_names_match(__u32 op, __u32 set, __u32 id_set, const struct vigil_process *p, __u32 with_view)
 {
+	if (!p) /* a global subprogram's pointer may be NULL as far as the verifier knows */
+		return false;
 	if (id_set) {
 		struct vigil_file_id id = {.set = id_set, .dev = p->binary_dev, .ino = p->binary_ino};
 		if (bpf_map_lookup_elem(&file_ids, &id))

@@ -96,21 +96,26 @@ static __always_inline __s64 vigil_pn_number(const char *lit, __u32 at, __u32 le
 }
 
 /* After a component was remembered: /proc/{self,thread-self,PID}/{root,cwd,fd/N} at the start
- * of an absolute name moves the base there and starts the literal part over. */
-static __always_inline void vigil_pn_proc(struct vigil_pn_scratch *p, struct vigil_pn_state *st)
+ * of an absolute name moves the base there and starts the literal part over. A global
+ * subprogram: checked once, not inside every check of the tokenizer's callback (it was two
+ * thirds of the verifier's work on each hook that resolves a pathname). */
+__noinline int vigil_pn_proc(struct vigil_pn_scratch *p)
 {
+	if (!p)
+		return 0;
+	struct vigil_pn_state *st = &p->st;
 	if (st->base != VIGIL_PN_BASE_ROOT || st->up != 0 || (st->depth != 3 && st->depth != 4))
-		return;
+		return 0;
 	__u16 s0 = p->starts[0], s1 = p->starts[1], s2 = p->starts[2];
 	__u32 l0 = s1 - s0 - 1, l1 = s2 - s1 - 1;
 	__u32 end2 = st->depth == 3 ? st->o : p->starts[3];
 	__u32 l2 = end2 - s2 - 1;
 	if (!vigil_pn_is(p->lit, s0 + 1, l0, "proc", 4))
-		return;
+		return 0;
 	bool self = vigil_pn_is(p->lit, s1 + 1, l1, "self", 4) || vigil_pn_is(p->lit, s1 + 1, l1, "thread-self", 11);
 	__s64 pid = self ? -1 : vigil_pn_number(p->lit, s1 + 1, l1);
 	if (!self && pid < 0)
-		return;
+		return 0;
 	if (pid == st->tgid)
 		self = true;
 	if (st->depth == 3) {
@@ -122,15 +127,15 @@ static __always_inline void vigil_pn_proc(struct vigil_pn_scratch *p, struct vig
 			else
 				st->unresolved = 1;
 		} else {
-			return; /* fd waits for its number */
+			return 0; /* fd waits for its number */
 		}
 	} else {
 		if (!vigil_pn_is(p->lit, s2 + 1, l2, "fd", 2))
-			return;
+			return 0;
 		__u16 s3 = p->starts[3];
 		__s64 fd = vigil_pn_number(p->lit, s3 + 1, st->o - s3 - 1);
 		if (fd < 0)
-			return;
+			return 0;
 		if (self) {
 			st->base = VIGIL_PN_BASE_FD;
 			st->base_fd = fd;
@@ -139,9 +144,10 @@ static __always_inline void vigil_pn_proc(struct vigil_pn_scratch *p, struct vig
 		}
 	}
 	if (st->unresolved)
-		return; /* keep the literal /proc/PID/... for the report */
+		return 0; /* keep the literal /proc/PID/... for the report */
 	st->o = 0;
 	st->depth = 0;
+	return 0;
 }
 
 /* The end of a component (at '/' or the end of the input). */
@@ -170,7 +176,7 @@ static __always_inline void vigil_pn_end(struct vigil_pn_scratch *p, struct vigi
 	if (st->depth < VIGIL_PN_COMPONENTS)
 		p->starts[st->depth & (VIGIL_PN_COMPONENTS - 1)] = st->comp;
 	st->depth++;
-	vigil_pn_proc(p, st);
+	vigil_pn_proc(p);
 }
 
 static long vigil_pn_step(__u32 i, void *data)
@@ -234,38 +240,24 @@ static long vigil_climb_step(__u32 i, void *data)
 	return 0;
 }
 
-/* Copies `count` bytes of the joined string (base path, then the literal part) from `at` into dst. */
-static __always_inline void vigil_pn_copy(__u8 *dst, const char *base, __u32 blen, const char *lit, __u32 at,
-					  __u32 count)
-{
-	__u32 n1 = 0;
-	if (at < blen) {
-		n1 = blen - at < count ? blen - at : count;
-		vigil_opaque(n1); /* clang would drop the mask (it knows count's bound); 6.1's verifier does not */
-		n1 &= VIGIL_ARG_BYTES - 1;
-		bpf_probe_read_kernel(dst, n1, base + (at & VIGIL_GPATH_MASK));
-	}
-	__u32 n2 = count - n1;
-	vigil_opaque(n2);
-	n2 &= VIGIL_ARG_BYTES - 1;
-	__u32 from = (at + n1 - blen) & VIGIL_GPATH_MASK;
-	if (n2)
-		bpf_probe_read_kernel(dst + (n1 & (VIGIL_ARG_BYTES - 1)), n2, lit + from);
-}
-
 /*
  * Resolves the pathname at user address `name` (dirfd: a directory descriptor, or
  * VIGIL_AT_FDCWD) into the argument. `has_dirfd`: the syscall takes one (the *at calls).
+ * A global subprogram, checked once per program by the verifier (see vigil_read_path).
  */
-static __noinline void vigil_pathname(struct vigil_hook_arg *a, __u8 *out, __u64 name, __s64 dirfd, bool has_dirfd)
+__noinline int vigil_pathname(struct vigil_hook_arg *a, struct vigil_hook_slot *slot, __u64 name, __s64 dirfd,
+			      __u32 has_dirfd)
 {
+	if (!a || !slot)
+		return 0;
+	__u8 *out = slot->data;
 	__u32 zero = 0;
 	struct vigil_pn_scratch *p = bpf_map_lookup_elem(&vigil_pn_map, &zero);
 	struct task_struct *task = bpf_get_current_task_btf();
 	a->flags |= VIGIL_ARG_NO_IDENTITY;
 	if (!p) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
-		return;
+		return 0;
 	}
 	long n = bpf_probe_read_user_str(p->in, VIGIL_GPATH_LEN, (void *)name);
 	if (n <= 1) { /* an empty name (AT_EMPTY_PATH works on the dirfd itself) resolves to the base */
@@ -285,7 +277,7 @@ static __noinline void vigil_pathname(struct vigil_hook_arg *a, __u8 *out, __u64
 	p = bpf_map_lookup_elem(&vigil_pn_map, &zero);
 	if (!p) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
-		return;
+		return 0;
 	}
 	struct vigil_pn_state st = p->st;
 
@@ -324,29 +316,38 @@ static __noinline void vigil_pathname(struct vigil_hook_arg *a, __u8 *out, __u64
 	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
 	if (!s) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
-		return;
+		return 0;
 	}
 	struct vigil_gpath base = {.off = VIGIL_GPATH_LEN - 1, .len = 0, .root_off = VIGIL_ROOT_OFF_NONE};
 	if (dentry && vigil_gpath_walk(vmnt, dentry, task, &base) < 0) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
-		return;
+		return 0;
 	}
 	if (!dentry)
 		s->buf[VIGIL_GPATH_LEN - 1] = 0;
-	__u32 boff = base.off & VIGIL_GPATH_MASK;
+	/* The base path ends at buf[VIGIL_GPATH_LEN - 1]; the literal part is copied right after it,
+	 * into the scratch's second half, so the joined path is one run of bytes and every copy
+	 * out of it is one read of a bounded size into the slot. */
+	__u32 start = base.off & VIGIL_GPATH_MASK;
 	__u32 blen = base.len;
 	__u32 llen = st.o & VIGIL_GPATH_MASK;
-	if (blen == 1 && llen > 0)
+	if (blen == 1 && llen > 0) {
 		blen = 0; /* base "/" then "/x": one slash */
+		start = VIGIL_GPATH_LEN - 1;
+	}
+	if (llen > 0)
+		bpf_probe_read_kernel(&s->buf[VIGIL_GPATH_LEN - 1], llen, p->lit);
 	__u32 total = blen + llen;
 	if (total == 0) {
 		out[0] = '/';
 		out[1] = 0;
 		a->len = 1;
 	} else if (total < VIGIL_ARG_BYTES) {
-		vigil_pn_copy(out, &s->buf[boff], blen, p->lit, 0, total);
+		__u32 n = total;
+		vigil_opaque(n); /* clang knows total < 256 and drops the mask; the verifier needs it */
+		bpf_probe_read_kernel(out, n & (VIGIL_ARG_BYTES - 1), &s->buf[start & VIGIL_GPATH_MASK]);
 		__u32 end = total;
-		vigil_opaque(end); /* clang knows total < 256 and drops the mask; 6.1's verifier lost it in a spill */
+		vigil_opaque(end);
 		out[end & (VIGIL_ARG_BYTES - 1)] = 0;
 		a->len = total;
 		if (base.root_off != VIGIL_ROOT_OFF_NONE &&
@@ -355,9 +356,13 @@ static __noinline void vigil_pathname(struct vigil_hook_arg *a, __u8 *out, __u64
 			a->flags |= VIGIL_ARG_ROOT_VIEW;
 		}
 	} else {
-		vigil_pn_copy(out, &s->buf[boff], blen, p->lit, 0, VIGIL_PATH_END_BYTES);
-		vigil_pn_copy(out + VIGIL_PATH_END_BYTES, &s->buf[boff], blen, p->lit, total - VIGIL_PATH_END_BYTES,
-			      VIGIL_PATH_END_BYTES);
+		bpf_probe_read_kernel(out, VIGIL_PATH_END_BYTES, &s->buf[start & VIGIL_GPATH_MASK]);
+		__u32 tail = start + total - VIGIL_PATH_END_BYTES;
+		vigil_opaque(tail);
+		tail &= VIGIL_GPATH_LEN * 2 - 1;
+		if (tail > VIGIL_GPATH_LEN * 2 - VIGIL_PATH_END_BYTES)
+			tail = VIGIL_GPATH_LEN * 2 - VIGIL_PATH_END_BYTES;
+		bpf_probe_read_kernel(out + VIGIL_PATH_END_BYTES, VIGIL_PATH_END_BYTES, &s->buf[tail]);
 		a->len = VIGIL_ARG_BYTES;
 		a->flags |= VIGIL_ARG_LONG_PATH;
 	}
@@ -367,6 +372,7 @@ static __noinline void vigil_pathname(struct vigil_hook_arg *a, __u8 *out, __u64
 		a->flags |= VIGIL_ARG_UNRESOLVED;
 	if (base.truncated)
 		a->flags |= VIGIL_ARG_TRUNCATED;
+	return 0;
 }
 
 #endif /* VIGIL_PATHNAME_H */

@@ -84,32 +84,111 @@ static __always_inline void fill_namespaces(struct vigil_exec_record *r, struct 
 #define VIGIL_S_IFMT   0170000
 #define VIGIL_S_IFIFO  0010000
 #define VIGIL_S_IFSOCK 0140000
+#define VIGIL_S_IFCHR  0020000
+/* Pseudo-terminal slaves (/dev/pts/N): majors 136-143 (UNIX98_PTY_SLAVE_MAJOR, 8 majors). */
+#define VIGIL_PTS_MAJOR_FIRST 136
+#define VIGIL_PTS_MAJOR_LAST  143
+#define VIGIL_AF_INET	      2
+#define VIGIL_AF_INET6	      10
+/* How many of the parent's first descriptors are looked at for a network connection. */
+#define VIGIL_PARENT_FDS 16
+
+/* A pipe's identity: its inode (device and number). Not its pipe_inode_info address: a
+ * freed pipe's address comes back for the next pipe within microseconds, so a decoder's
+ * pipe into `tar` and a later, unrelated pipe into `sh` looked like one pipeline. Inode
+ * numbers of pipes are handed out in sequence and are not reused that soon. */
+static __always_inline __u64 vigil_pipe_id(struct file *f)
+{
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	__u64 ino = BPF_CORE_READ(inode, i_ino);
+	__u64 dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	return ino ^ (dev << 32);
+}
+
+/* Descriptors 0 and 1 of a file table (NULL where there is none). The descriptor array holds
+ * plain pointers, so it is read with a probe read. */
+static __always_inline void stdio_files(struct files_struct *files, struct file *fds[2])
+{
+	fds[0] = NULL;
+	fds[1] = NULL;
+	struct fdtable *fdt = files ? BPF_CORE_READ(files, fdt) : NULL;
+	if (!fdt || BPF_CORE_READ(fdt, max_fds) < 2)
+		return;
+	if (bpf_probe_read_kernel(fds, 2 * sizeof(fds[0]), BPF_CORE_READ(fdt, fd)) < 0) {
+		fds[0] = NULL;
+		fds[1] = NULL;
+	}
+}
+
+static __always_inline __u32 file_type(struct file *f)
+{
+	return f ? BPF_CORE_READ(f, f_inode, i_mode) & VIGIL_S_IFMT : 0;
+}
+
+/* Whether a file is a pseudo-terminal's slave side (a /dev/null stdin is a character device too). */
+static __always_inline bool is_pty(struct file *f)
+{
+	if (file_type(f) != VIGIL_S_IFCHR)
+		return false;
+	__u32 major = BPF_CORE_READ(f, f_inode, i_rdev) >> 20; /* MAJOR() of a kernel dev_t */
+	return major >= VIGIL_PTS_MAJOR_FIRST && major <= VIGIL_PTS_MAJOR_LAST;
+}
+
+/* Whether one of the first descriptors of a file table is an IPv4 or IPv6 socket: a program
+ * that starts a shell on a pty (socat's `exec:bash,pty`, python's pty.spawn) while it holds a
+ * network connection. Looked at only for a process whose stdin is a pseudo-terminal. */
+static __always_inline bool parent_holds_inet_socket(struct files_struct *files)
+{
+	struct fdtable *fdt = files ? BPF_CORE_READ(files, fdt) : NULL;
+	if (!fdt)
+		return false;
+	struct file *fds[VIGIL_PARENT_FDS] = {};
+	__u32 n = BPF_CORE_READ(fdt, max_fds);
+	if (n > VIGIL_PARENT_FDS)
+		n = VIGIL_PARENT_FDS;
+	if (bpf_probe_read_kernel(fds, sizeof(fds), BPF_CORE_READ(fdt, fd)) < 0)
+		return false;
+	for (__u32 i = 0; i < VIGIL_PARENT_FDS; i++) {
+		if (i >= n)
+			break;
+		if (file_type(fds[i]) != VIGIL_S_IFSOCK)
+			continue;
+		struct socket *sock = BPF_CORE_READ(fds[i], private_data);
+		__u16 family = sock ? BPF_CORE_READ(sock, sk, __sk_common.skc_family) : 0;
+		if (family == VIGIL_AF_INET || family == VIGIL_AF_INET6)
+			return true;
+	}
+	return false;
+}
 
 /* What descriptors 0 and 1 are at exec: the pipes (user space joins the two ends of a shell
  * pipeline, `curl ... | sh`, on the same pipe) and whether they are sockets (a shell whose
- * stdio is a socket is a reverse shell). The descriptor array holds plain pointers, so the
- * files behind it are read with probe reads. */
+ * stdio is a socket is a reverse shell). Also whether the parent's are sockets: the shell
+ * a pty-upgraded reverse shell starts (python's pty.spawn, `script`, socat's pty) holds a pty,
+ * its parent the connection. */
 static __always_inline void stdio_pipes(struct task_struct *task, struct vigil_exec_record *r)
 {
 	r->stdin_pipe = 0;
 	r->stdout_pipe = 0;
-	struct files_struct *files = task->files;
-	struct fdtable *fdt = files ? files->fdt : NULL; /* BTF loads up to the array (no helper call) */
-	if (!fdt || fdt->max_fds < 2)
-		return;
-	struct file *fds[2] = {};
-	if (bpf_probe_read_kernel(fds, sizeof(fds), fdt->fd) < 0)
-		return;
-	__u32 type0 = fds[0] ? BPF_CORE_READ(fds[0], f_inode, i_mode) & VIGIL_S_IFMT : 0;
-	__u32 type1 = fds[1] ? BPF_CORE_READ(fds[1], f_inode, i_mode) & VIGIL_S_IFMT : 0;
+	struct file *fds[2];
+	stdio_files(task->files, fds);
+	__u32 type0 = file_type(fds[0]);
+	__u32 type1 = file_type(fds[1]);
 	if (type0 == VIGIL_S_IFIFO)
-		r->stdin_pipe = (__u64)BPF_CORE_READ(fds[0], private_data);
+		r->stdin_pipe = vigil_pipe_id(fds[0]);
 	if (type1 == VIGIL_S_IFIFO)
-		r->stdout_pipe = (__u64)BPF_CORE_READ(fds[1], private_data);
+		r->stdout_pipe = vigil_pipe_id(fds[1]);
 	if (type0 == VIGIL_S_IFSOCK)
 		r->flags |= VIGIL_EXEC_STDIN_SOCKET;
 	if (type1 == VIGIL_S_IFSOCK)
 		r->flags |= VIGIL_EXEC_STDOUT_SOCKET;
+	struct file *fds_own0 = fds[0];
+	struct files_struct *parent_files = BPF_CORE_READ(task, real_parent, files);
+	stdio_files(parent_files, fds);
+	if (file_type(fds[0]) == VIGIL_S_IFSOCK || file_type(fds[1]) == VIGIL_S_IFSOCK)
+		r->flags |= VIGIL_EXEC_PARENT_STDIO_SOCKET;
+	else if (is_pty(fds_own0) && parent_holds_inet_socket(parent_files))
+		r->flags |= VIGIL_EXEC_PARENT_STDIO_SOCKET;
 }
 
 /* The executable into the table entry: global path (first and last bytes when long), the

@@ -68,7 +68,31 @@ enum Libbpf {
         }.get()
     }
 
+    /// VIGIL_VERIFIER_STATS=1: each program's verification cost as the kernel reports it
+    /// (time, instructions processed of the 1,000,000 budget, states), one line on stderr per
+    /// program: what a policy costs to load (BENCHMARKS.md, "Policy load time").
+    static let verifierStats = getenv("VIGIL_VERIFIER_STATS") != nil
+
     static func loadObject(_ obj: OpaquePointer, name: String) throws(BPFError) {
+        var logs: [(OpaquePointer, UnsafeMutablePointer<CChar>)] = []
+        if verifierStats {
+            for p in programs(of: obj) where bpf_program__autoload(p) {
+                let size = 1 << 16  // the kernel fails a load whose log overflows its buffer (ENOSPC)
+                let buf = UnsafeMutablePointer<CChar>.allocate(capacity: size)
+                buf[0] = 0
+                bpf_program__set_log_buf(p, buf, size)
+                bpf_program__set_log_level(p, 4)  // BPF_LOG_STATS
+                logs.append((p, buf))
+            }
+        }
+        defer {
+            for (p, buf) in logs {
+                let stats = String(cString: buf).split(separator: "\n").joined(separator: "; ")
+                let line = "verifier: object \(name) program \(programName(p)): \(stats)\n"
+                _ = line.withCString { write(2, $0, strlen($0)) }
+                buf.deallocate()
+            }
+        }
         _ = try call("bpf_object__load", "object \(name)") { bpf_object__load(obj) }
     }
 

@@ -37,6 +37,9 @@
 #define VIGIL_EXEC_NO_PARENT	  (1u << 3) /* the parent was not in the process table */
 #define VIGIL_EXEC_STDIN_SOCKET	  (1u << 4) /* descriptor 0 is a socket at exec */
 #define VIGIL_EXEC_STDOUT_SOCKET  (1u << 5) /* descriptor 1 is a socket at exec */
+#define VIGIL_EXEC_PARENT_STDIO_SOCKET \
+	(1u << 6) /* the parent's descriptor 0 or 1 is a socket, or (stdin a pty) the parent \
+		     holds an IPv4/IPv6 socket in its first 16: a shell on a pty behind a connection */
 /* struct vigil_process.flags */
 #define VIGIL_PROC_CLONE  (1u << 0) /* forked, has not exec'd since */
 #define VIGIL_PROC_PROCFS (1u << 1) /* seeded from /proc at agent start */
@@ -123,7 +126,7 @@ struct vigil_exec_record {
 	__u64 start_boottime; /* task->start_boottime, ns since boot (process start) */
 	__u16 args_len;	      /* bytes used in args */
 	__u16 pad2[3];
-	__u64 stdin_pipe;  /* the pipe on descriptor 0 (its pipe_inode_info address), 0 if not a pipe */
+	__u64 stdin_pipe;  /* the pipe on descriptor 0 (its inode: number ^ device << 32), 0 if not a pipe */
 	__u64 stdout_pipe; /* the same for descriptor 1: `a | b` gives a's stdout_pipe == b's stdin_pipe */
 	__u8 comm[VIGIL_COMM_LEN];
 	__u8 cgroup_path[VIGIL_CGROUP_PATH_LEN]; /* e.g. /system.slice/docker-<id>.scope */
