@@ -116,7 +116,7 @@ public final class PolicyTestRunner {
             }
             // a program the case runs is not installed: the case proves nothing (a pipeline's
             // status is its last command's, so `openssl ... | perl` would pass quietly)
-            if let missing = steps.lazy.compactMap({ StepRunner.missingProgram(in: $0.stderr) }).first {
+            if let missing = zip(c.steps, steps).lazy.compactMap({ StepRunner.missingProgram(in: $1.stderr, command: $0) }).first {
                 verdict = (false, "not run", "this machine lacks `\(missing)`, which the case runs (install it: scripts/install-deps.sh --test)")
             }
             results.append(
@@ -268,18 +268,35 @@ enum StepRunner {
     }
 
     /// The program a shell reported it could not find (`sh: 1: openssl: not found`, bash's
-    /// `openssl: command not found`), if it is a bare name no directory of PATH holds: a path
-    /// not found is the case's own business (a deleted or denied file).
-    static func missingProgram(in stderr: String) -> String? {
+    /// `openssl: command not found`), if the step names it and no directory of PATH holds it:
+    /// a path not found is the case's own business (a deleted or denied file), and so is a
+    /// word a shell was fed (a reverse shell reading telnet's "Trying ..." banner).
+    static func missingProgram(in stderr: String, command: String) -> String? {
         let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
         for line in stderr.split(separator: "\n") {
-            let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count >= 2, let last = parts.last, last == "not found" || last == "command not found" else { continue }
+            // only a shell's own message: `sh: 1: NAME: not found`, `bash: NAME: command not
+            // found`, `sh: line 1: NAME: command not found` (a program's output may end alike)
+            let parts = line.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count >= 3, parts[0].hasSuffix("sh"), let last = parts.last, last == "not found" || last == "command not found" else { continue }
             let name = parts[parts.count - 2]
-            guard !name.isEmpty, !name.contains("/"), !name.contains(" ") else { continue }
+            guard !name.isEmpty, !name.contains("/"), !name.contains(" "), Self.names(command, name) else { continue }
             if !path.contains(where: { access("\($0)/\(name)", X_OK) == 0 }) { return name }
         }
         return nil
+    }
+
+    /// Whether `word` stands in `command` as a word of its own (not inside another name).
+    static func names(_ command: String, _ word: String) -> Bool {
+        let isNameByte = { (b: UInt8) in (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 95 || b == 45 || b == 46 }
+        let c = Array(command.utf8)
+        let w = Array(word.utf8)
+        guard !w.isEmpty, c.count >= w.count else { return false }
+        for i in 0...(c.count - w.count) where Array(c[i..<(i + w.count)]) == w {
+            let before = i == 0 ? nil : c[i - 1]
+            let after = i + w.count == c.count ? nil : c[i + w.count]
+            if before.map({ !isNameByte($0) && $0 != 47 }) ?? true, after.map({ !isNameByte($0) }) ?? true { return true }
+        }
+        return false
     }
 
     static func ids(of user: String) throws -> (uid_t, gid_t) {
