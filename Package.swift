@@ -120,6 +120,7 @@ let package = Package(
             name: "VigilCLI",
             dependencies: [
                 "KernelFeatures", "BPFKit", "PolicyModel", "PolicyYAML", "Datapath", "NetworkPolicy", "PolicyEngine", "Sensors", "AgentRuntime", "EventJSON",
+                "AgentCore",
                 "Export", "AgentAPI", "AgentMetrics", "TetragonAPI", "CMalloc", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,6 +5,9 @@ public struct FlowEvent: Sendable, Equatable {
         case new = "NEW"
         case drop = "DROP"
         case close = "CLOSE"
+        /// the first packet of a flow policy would drop, forwarded (audit mode); `dropReason`
+        /// and `policyRule` say what would have dropped it
+        case audit = "AUDIT"
     }
 
     /// One end of the flow, as Hubble names it.
@@ -71,7 +74,16 @@ public struct FlowEvent: Sendable, Equatable {
         self.timeNs = timeNs
     }
 
-    public var verdict: String { kind == .drop ? "DROPPED" : "FORWARDED" }
+    /// Hubble's verdict names.
+    public var verdict: String {
+        switch kind {
+        case .drop: "DROPPED"
+        case .audit: "AUDIT"
+        case .new, .close: "FORWARDED"
+        }
+    }
+
+    public static let verdicts = ["FORWARDED", "DROPPED", "AUDIT"]
 
     /// Hubble's drop reason names for the reasons the datapath gives.
     public var dropReasonName: String? {

@@ -430,9 +430,14 @@ public final class Agent {
         guard diagnostics.isEmpty else {
             throw AgentStartError(message: "endpoints file has errors:\n" + diagnostics.map(\.description).joined(separator: "\n"))
         }
-        let existing = Set(datapath.endpoints.list().map(\.name))
-        for s in specs where !existing.contains(s.name) {
-            let r = try datapath.endpoints.create(.init(name: s.name, namespace: s.namespace, labels: s.labels, adoptNetns: s.netns))
+        let existing = Dictionary(datapath.endpoints.list().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for s in specs {
+            if let r = existing[s.name] {
+                if (r.policyAuditMode ?? false) != s.policyAuditMode { try datapath.endpoints.setPolicyAuditMode(name: s.name, s.policyAuditMode) }
+                continue
+            }
+            let r = try datapath.endpoints.create(
+                .init(name: s.name, namespace: s.namespace, labels: s.labels, adoptNetns: s.netns, policyAuditMode: s.policyAuditMode))
             logger.info("endpoint created", metadata: ["endpoint": "\(r.name)", "address": "\(r.address)"])
         }
     }

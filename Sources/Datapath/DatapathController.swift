@@ -21,7 +21,7 @@ public final class DatapathController {
     private var live: [String: Live] = [:]
     private var policyFiles: [String: [NetworkPolicy]] = [:]
     private var applied = DatapathState()
-    private var appliedEnforcement: [Int32: (UInt32, Identity, Set<TrafficDirection>)] = [:]
+    private var appliedEnforcement: [Int32: (UInt32, Identity, EndpointDefaults)] = [:]
     public private(set) var revision: UInt64 = 1
 
     /// Set when an earlier agent's maps were taken over: the first apply removes what it left
@@ -46,6 +46,14 @@ public final class DatapathController {
         var errors: [String] = []
         let wanted = Dictionary(records.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (name, l) in live where wanted[name] != l.record {
+            // only the audit mode changed: the endpoint stays attached (apply() rewrites its flags)
+            if var w = wanted[name], w.policyAuditMode != l.record.policyAuditMode {
+                w.policyAuditMode = l.record.policyAuditMode
+                if w == l.record {
+                    live[name]!.record = wanted[name]!
+                    continue
+                }
+            }
             kernel.detach(ifindex: l.ifindex)
             try? kernel.removeEndpoint(ifindex: l.ifindex)
             appliedEnforcement[l.ifindex] = nil
@@ -92,7 +100,7 @@ public final class DatapathController {
         live.values.sorted { $0.record.id < $1.record.id }.map {
             EndpointModel(
                 id: $0.record.id, name: $0.record.name, namespace: $0.record.namespace, labels: $0.record.fullLabels,
-                identity: $0.identity, addresses: IPPrefix($0.record.address).map { [$0] } ?? [])
+                identity: $0.identity, addresses: IPPrefix($0.record.address).map { [$0] } ?? [], auditMode: $0.record.policyAuditMode ?? false)
         }
     }
 
@@ -113,9 +121,9 @@ public final class DatapathController {
             changed = true
         }
         for l in live.values {
-            let enforce = state.enforcement[l.record.id] ?? []
+            let enforce = EndpointDefaults(state, endpoint: l.record.id)
             if let old = appliedEnforcement[l.ifindex], old.0 == l.record.id, old.1 == l.identity, old.2 == enforce { continue }
-            try kernel.setEndpoint(ifindex: l.ifindex, id: l.record.id, identity: l.identity, enforce: enforce)
+            try kernel.setEndpoint(ifindex: l.ifindex, id: l.record.id, identity: l.identity, defaults: enforce)
             appliedEnforcement[l.ifindex] = (l.record.id, l.identity, enforce)
             changed = true
         }
@@ -226,10 +234,14 @@ public final class DatapathController {
                 .init(
                     name: $0.record.name, namespace: $0.record.namespace, id: $0.record.id, identity: $0.identity.rawValue,
                     address: $0.record.address, labels: $0.record.fullLabels.description,
-                    enforcing: (applied.enforcement[$0.record.id] ?? Set<TrafficDirection>()).map { $0.rawValue }.sorted())
+                    enforcing: (applied.enforcement[$0.record.id] ?? Set<TrafficDirection>()).map { $0.rawValue }.sorted(),
+                    auditing: (applied.auditing[$0.record.id] ?? Set<TrafficDirection>()).map { $0.rawValue }.sorted(),
+                    policyAuditMode: applied.auditMode.contains($0.record.id))
             },
             policies: policyFiles.keys.sorted().flatMap { file in
-                policyFiles[file]!.map { .init(name: $0.key, kind: $0.kind.rawValue, file: file, rules: $0.rules.count) }
+                policyFiles[file]!.map {
+                    .init(name: $0.key, kind: $0.kind.rawValue, file: file, rules: $0.rules.count, mode: $0.auditMode ? "audit" : "enforce")
+                }
             },
             policyEntries: applied.entries.count,
             errors: errors)
@@ -245,13 +257,30 @@ public struct DatapathStatus: Codable, Sendable {
         public var identity: UInt32
         public var address: String
         public var labels: String
+        /// directions in which what no rule allows is dropped
         public var enforcing: [String]
+        /// directions in which it is only reported (audit-mode policies)
+        public var auditing: [String]?
+        /// the endpoint drops nothing: every would-be drop is reported
+        public var policyAuditMode: Bool?
+
+        /// `ingress`, `ingress audit:egress`, `audit-mode ingress,egress`, `none`: what the
+        /// endpoint drops, and what it only reports.
+        public var modeSummary: String {
+            var parts: [String] = []
+            if policyAuditMode == true { parts.append("audit-mode") }
+            if !enforcing.isEmpty { parts.append(enforcing.joined(separator: ",")) }
+            if let a = auditing, !a.isEmpty { parts.append("audit:" + a.joined(separator: ",")) }
+            return parts.isEmpty ? "none" : parts.joined(separator: " ")
+        }
     }
     public struct Policy: Codable, Sendable {
         public var name: String
         public var kind: String
         public var file: String
         public var rules: Int
+        /// "enforce" or "audit"
+        public var mode: String?
     }
     public var revision: UInt64
     public var endpoints: [Endpoint]

@@ -205,11 +205,11 @@ public final class DatapathKernel {
 
     // MARK: maps
 
-    public func setEndpoint(ifindex: Int32, id: UInt32, identity: Identity, enforce: Set<TrafficDirection>) throws(BPFError) {
+    public func setEndpoint(ifindex: Int32, id: UInt32, identity: Identity, defaults: EndpointDefaults) throws(BPFError) {
         var info = vigil_endpoint_info()
         info.endpoint_id = id
         info.identity = identity.rawValue
-        info.flags = (enforce.contains(.ingress) ? VIGIL_EPF_ENFORCE_INGRESS : 0) | (enforce.contains(.egress) ? VIGIL_EPF_ENFORCE_EGRESS : 0)
+        info.flags = defaults.flags
         try object.map("endpoints").update(UInt32(bitPattern: ifindex), info)
     }
 
@@ -248,7 +248,7 @@ public final class DatapathKernel {
 
     public func setPolicy(_ e: PolicyEntry) throws(BPFError) {
         var v = vigil_policy_value()
-        v.verdict = UInt8(e.deny ? VIGIL_VERDICT_DENY : VIGIL_VERDICT_ALLOW)
+        v.verdict = UInt8(e.deny ? (e.audit ? VIGIL_VERDICT_AUDIT_DENY : VIGIL_VERDICT_DENY) : VIGIL_VERDICT_ALLOW)
         v.rule_id = e.ruleID
         try object.map("policy").update(Self.policyKey(e), v)
     }
@@ -284,4 +284,34 @@ func bytesOf<T: BitwiseCopyable>(_ value: T) -> [UInt8] { withUnsafeBytes(of: va
 extension DatapathKernel {
     /// The policy map key an entry is stored under (two entries with equal keys are one slot).
     static func policyKeyBytes(_ e: PolicyEntry) -> [UInt8] { bytesOf(policyKey(e)) }
+}
+
+/// What an endpoint does with what no rule decides, as its map entry's flags say it.
+public struct EndpointDefaults: Equatable, Sendable {
+    /// directions in which it is dropped
+    public var enforce: Set<TrafficDirection>
+    /// directions in which only audit-mode policies would drop it: reported, forwarded
+    public var audit: Set<TrafficDirection>
+    /// the endpoint is in audit mode: nothing is dropped
+    public var auditAll: Bool
+
+    public init(enforce: Set<TrafficDirection>, audit: Set<TrafficDirection> = [], auditAll: Bool = false) {
+        self.enforce = enforce
+        self.audit = audit
+        self.auditAll = auditAll
+    }
+
+    public init(_ state: DatapathState, endpoint id: UInt32) {
+        self.init(enforce: state.enforcement[id] ?? [], audit: state.auditing[id] ?? [], auditAll: state.auditMode.contains(id))
+    }
+
+    var flags: UInt32 {
+        var f: UInt32 = 0
+        if enforce.contains(.ingress) { f |= VIGIL_EPF_ENFORCE_INGRESS }
+        if enforce.contains(.egress) { f |= VIGIL_EPF_ENFORCE_EGRESS }
+        if audit.contains(.ingress) { f |= VIGIL_EPF_AUDIT_INGRESS }
+        if audit.contains(.egress) { f |= VIGIL_EPF_AUDIT_EGRESS }
+        if auditAll { f |= VIGIL_EPF_AUDIT_ALL }
+        return f
+    }
 }

@@ -33,11 +33,13 @@ public struct EndpointManager {
         public var labels: [String: String]
         /// Adopt this existing network namespace instead of creating one.
         public var adoptNetns: String?
-        public init(name: String, namespace: String = "default", labels: [String: String], adoptNetns: String? = nil) {
+        public var policyAuditMode: Bool
+        public init(name: String, namespace: String = "default", labels: [String: String], adoptNetns: String? = nil, policyAuditMode: Bool = false) {
             self.name = name
             self.namespace = namespace
             self.labels = labels
             self.adoptNetns = adoptNetns
+            self.policyAuditMode = policyAuditMode
         }
     }
 
@@ -88,7 +90,7 @@ public struct EndpointManager {
         let cgroup = (KernelFilesystems.cgroup2Root() ?? "/sys/fs/cgroup") + "/vigil/\(req.name)"
         let record = EndpointRecord(
             name: req.name, namespace: req.namespace, labels: req.labels, id: id, address: addr, netns: netns,
-            hostInterface: hostIf, cgroup: cgroup, adopted: req.adoptNetns != nil)
+            hostInterface: hostIf, cgroup: cgroup, adopted: req.adoptNetns != nil, policyAuditMode: req.policyAuditMode ? true : nil)
         var undo: [() -> Void] = []
         do {
             if req.adoptNetns != nil {
@@ -126,6 +128,18 @@ public struct EndpointManager {
             throw error
         }
         return record
+    }
+
+    /// Turns the endpoint's audit mode on or off (the running agent applies it within a
+    /// second, without detaching the endpoint). Returns the updated record.
+    @discardableResult
+    public func setPolicyAuditMode(name: String, _ on: Bool) throws -> EndpointRecord {
+        let lock = try Lock(path: "\(stateDirectory)/.lock")
+        defer { lock.release() }
+        guard var r = list().first(where: { $0.name == name }) else { throw Failure("no endpoint named \"\(name)\" (vigil endpoint list shows them)") }
+        r.policyAuditMode = on ? true : nil
+        try JSONEncoder().encode(r).write(to: URL(fileURLWithPath: "\(stateDirectory)/\(name).json"), options: .atomic)
+        return r
     }
 
     /// Removes the endpoint's veth, cgroup and (unless adopted) namespace, then its record.

@@ -19,6 +19,9 @@ public struct EndpointRecord: Codable, Sendable, Equatable {
     public var cgroup: String
     /// The namespace existed before (adopted): deleting the endpoint leaves it.
     public var adopted: Bool
+    /// Audit mode: the endpoint drops nothing; what its policies would drop is reported as
+    /// AUDIT (nil in records written before audit mode existed: off).
+    public var policyAuditMode: Bool?
 
     /// Labels with the namespace label Cilium gives every pod.
     public var fullLabels: Labels {
@@ -29,7 +32,7 @@ public struct EndpointRecord: Codable, Sendable, Equatable {
 
     public init(
         name: String, namespace: String, labels: [String: String], id: UInt32, address: String, netns: String,
-        hostInterface: String, cgroup: String, adopted: Bool
+        hostInterface: String, cgroup: String, adopted: Bool, policyAuditMode: Bool? = nil
     ) {
         self.name = name
         self.namespace = namespace
@@ -40,5 +43,6 @@ public struct EndpointRecord: Codable, Sendable, Equatable {
         self.hostInterface = hostInterface
         self.cgroup = cgroup
         self.adopted = adopted
+        self.policyAuditMode = policyAuditMode
     }
 }

@@ -33,6 +33,7 @@ public struct FlowRecord: Sendable, Equatable {
         case VIGIL_FLOW_NEW: kind = .new
         case VIGIL_FLOW_DROP: kind = .drop
         case VIGIL_FLOW_CLOSE: kind = .close
+        case VIGIL_FLOW_AUDIT: kind = .audit
         default: return nil
         }
         return FlowRecord(

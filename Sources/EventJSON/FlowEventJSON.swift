@@ -40,7 +40,8 @@ extension EventEncoder {
             // the rule is of the flow's own direction: a reply travels the other way
             let ingress = (f.direction == "INGRESS") != f.isReply
             let key: StaticString =
-                f.kind == .drop ? (ingress ? "ingress_denied_by" : "egress_denied_by") : (ingress ? "ingress_allowed_by" : "egress_allowed_by")
+                f.kind == .drop || f.kind == .audit
+                ? (ingress ? "ingress_denied_by" : "egress_denied_by") : (ingress ? "ingress_allowed_by" : "egress_allowed_by")
             body.set(key, list)
         }
         if f.kind == .close {

@@ -20,10 +20,13 @@ public struct NetworkPolicy: Hashable, Sendable {
     public var defaultDeny: Set<TrafficDirection>
     /// Where the policy starts in its file (`file:line:col`), for messages and flow events.
     public var origin: String
+    /// Audit mode (annotation `vigil.io/policy-audit-mode: "true"`): what this policy would
+    /// drop (its deny rules, its default deny) is forwarded and reported as AUDIT.
+    public var auditMode: Bool
 
     public init(
         kind: Kind, name: String, namespace: String?, endpointSelector: LabelSelector, rules: [NetworkRule],
-        defaultDeny: Set<TrafficDirection>, origin: String
+        defaultDeny: Set<TrafficDirection>, origin: String, auditMode: Bool = false
     ) {
         self.kind = kind
         self.name = name
@@ -32,6 +35,7 @@ public struct NetworkPolicy: Hashable, Sendable {
         self.rules = rules
         self.defaultDeny = defaultDeny
         self.origin = origin
+        self.auditMode = auditMode
     }
 
     /// Policies are named per namespace (`ns/name`), clusterwide ones by name.

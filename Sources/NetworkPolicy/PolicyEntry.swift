@@ -1,6 +1,6 @@
 /// One policy-map entry: for endpoint `endpoint`, traffic in `direction` with a peer of
 /// `identity` (`.any`: every peer) whose protocol and destination port fall in `match`
-/// is allowed or denied.
+/// is allowed or denied (`audit`: a deny of an audit-mode policy, reported and forwarded).
 public struct PolicyEntry: Hashable, Sendable {
     public var endpoint: UInt32
     public var direction: TrafficDirection
@@ -8,6 +8,11 @@ public struct PolicyEntry: Hashable, Sendable {
     public var match: ProtoPortPrefix
     public var deny: Bool
     public var ruleID: UInt32
+    public var audit: Bool = false
+
+    /// Which of two entries for the same traffic wins: an enforced deny, then an audit-mode
+    /// deny, then an allow (lower first).
+    var strength: Int { deny ? (audit ? 1 : 0) : 2 }
 }
 
 /// Protocol and port as one 32-bit value `proto << 24 | port` matched on its top `bits`:

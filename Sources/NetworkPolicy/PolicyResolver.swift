@@ -4,6 +4,11 @@ public struct DatapathState: Equatable, Sendable {
     public var ipcache: [IPPrefix: Identity] = [:]
     /// Per endpoint id: the directions in which what no rule allows is dropped.
     public var enforcement: [UInt32: Set<TrafficDirection>] = [:]
+    /// Per endpoint id: the directions in which only audit-mode policies deny what no rule
+    /// allows (reported as AUDIT, forwarded).
+    public var auditing: [UInt32: Set<TrafficDirection>] = [:]
+    /// Endpoints in audit mode: they drop nothing, every would-be drop is reported.
+    public var auditMode: Set<UInt32> = []
     public var entries: [PolicyEntry] = []
     /// rule id -> `namespace/policy ingress[0]`, for flow events.
     public var rules: [UInt32: String] = [:]
@@ -45,9 +50,10 @@ public final class PolicyResolver {
 
         for e in endpoints {
             var enforced: Set<TrafficDirection> = []
+            var audited: Set<TrafficDirection> = []
             var entries: [PolicyEntry] = []
             for policy in policies where policy.selects(e.labels) {
-                enforced.formUnion(policy.defaultDeny)
+                if policy.auditMode { audited.formUnion(policy.defaultDeny) } else { enforced.formUnion(policy.defaultDeny) }
                 for rule in policy.rules {
                     let ruleID = ruleNumber("\(policy.key) \(rule.path)")
                     state.rules[ruleID] = "\(policy.key) \(rule.path)"
@@ -58,21 +64,28 @@ public final class PolicyResolver {
                     let matches = rule.ports.isEmpty ? [ProtoPortPrefix(proto: 0, port: 0, bits: 0)] : rule.ports.flatMap(Self.prefixes)
                     for peer in peers {
                         for m in matches {
-                            entries.append(PolicyEntry(endpoint: e.id, direction: rule.direction, identity: peer, match: m, deny: rule.deny, ruleID: ruleID))
+                            entries.append(
+                                PolicyEntry(
+                                    endpoint: e.id, direction: rule.direction, identity: peer, match: m, deny: rule.deny, ruleID: ruleID,
+                                    audit: rule.deny && policy.auditMode))
                         }
                     }
                 }
             }
             state.enforcement[e.id] = enforced
+            state.auditing[e.id] = audited.subtracting(enforced)
+            if e.auditMode { state.auditMode.insert(e.id) }
             state.entries += Self.denyWins(entries)
         }
         return state
     }
 
     /// Within one (endpoint, direction, identity), the kernel takes the longest match: an
-    /// allow nested inside a deny would win there, so it is dropped (the deny then matches).
-    /// Across identities the kernel checks both the peer's and the wildcard's entry and
-    /// lets a deny in either win. Of two entries with the same key the deny is kept.
+    /// allow nested inside a deny would win there, so it is dropped (the deny then matches);
+    /// so is an audit-mode deny nested inside an enforced deny (it would forward what the
+    /// enforced one drops). Across identities the kernel checks both the peer's and the
+    /// wildcard's entry and lets an enforced deny, then an audit-mode deny, in either win. Of
+    /// two entries with the same key the stronger is kept.
     static func denyWins(_ entries: [PolicyEntry]) -> [PolicyEntry] {
         struct Space: Hashable {
             let endpoint: UInt32
@@ -83,9 +96,9 @@ public final class PolicyResolver {
         for (_, group) in Dictionary(grouping: entries, by: { Space(endpoint: $0.endpoint, direction: $0.direction, identity: $0.identity) }) {
             let denies = group.filter(\.deny)
             var byMatch: [ProtoPortPrefix: PolicyEntry] = [:]
-            for e in group.sorted(by: { ($0.deny ? 0 : 1, $0.ruleID) < ($1.deny ? 0 : 1, $1.ruleID) }) {
-                if byMatch[e.match] != nil { continue }  // first deny (or first allow) of this key
-                if !e.deny && denies.contains(where: { $0.match.contains(e.match) }) { continue }
+            for e in group.sorted(by: { ($0.strength, $0.ruleID) < ($1.strength, $1.ruleID) }) {
+                if byMatch[e.match] != nil { continue }  // the strongest entry of this key
+                if denies.contains(where: { $0.strength < e.strength && $0.match.contains(e.match) }) { continue }
                 byMatch[e.match] = e
             }
             out += byMatch.values

@@ -8,6 +8,7 @@ import NetworkPolicy
 ///         namespace: default        # optional
 ///         labels: {app: frontend}
 ///         netns: existing-ns        # optional: adopt a namespace that exists
+///         policyAuditMode: true     # optional: drop nothing, report would-be drops (AUDIT)
 public enum EndpointFileLoader {
     public static func load(path: String) -> (endpoints: [EndpointSpec], diagnostics: [PolicyDiagnostic]) {
         let bytes: [UInt8]
@@ -29,7 +30,7 @@ public enum EndpointFileLoader {
         for (root, _) in docs {
             guard let root, let top = MappingReader(root, path: "", keys: ["endpoints"], d) else { continue }
             for item in top.items("endpoints", required: "the list of endpoints") {
-                guard let m = MappingReader(item.node, path: item.path, keys: ["name", "namespace", "labels", "netns"], d),
+                guard let m = MappingReader(item.node, path: item.path, keys: ["name", "namespace", "labels", "netns", "policyAuditMode"], d),
                     let name = m.string("name", required: "each endpoint needs a name")
                 else { continue }
                 var labels: [String: String] = [:]
@@ -43,7 +44,10 @@ public enum EndpointFileLoader {
                 if out.contains(where: { $0.name == name }) {
                     d.error(m.mark("name"), m.sub("name"), "endpoint \"\(name)\" is listed twice")
                 }
-                out.append(EndpointSpec(name: name, namespace: m.string("namespace") ?? "default", labels: labels, netns: m.string("netns")))
+                out.append(
+                    EndpointSpec(
+                        name: name, namespace: m.string("namespace") ?? "default", labels: labels, netns: m.string("netns"),
+                        policyAuditMode: m.bool("policyAuditMode") ?? false))
             }
         }
         return (d.isEmpty ? out : [], d.errors)

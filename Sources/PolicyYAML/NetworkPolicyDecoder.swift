@@ -25,6 +25,7 @@ struct NetworkPolicyDecoder {
         }
         var name = ""
         var namespace: String? = kind == .ciliumClusterwideNetworkPolicy ? nil : "default"
+        var auditMode = false
         if let metaNode = top.value("metadata"),
             let meta = MappingReader(
                 metaNode, path: "metadata", keys: ["name", "namespace", "labels", "annotations", "uid", "resourceVersion", "generation", "creationTimestamp"], d
@@ -44,6 +45,7 @@ struct NetworkPolicyDecoder {
                     namespace = ns
                 }
             }
+            auditMode = Self.auditAnnotation(meta, d)
         } else if !top.has("metadata") {
             top.missing("metadata", "every policy needs metadata.name")
         }
@@ -69,7 +71,34 @@ struct NetworkPolicyDecoder {
                 out = merge(out)
             }
         }
+        for i in out.indices { out[i].auditMode = auditMode }
         return d.errors.count == before ? out : []
+    }
+
+    static let auditModeAnnotation = "vigil.io/policy-audit-mode"
+    /// The annotations Vigil reads: any other `vigil.io/` key is a typo that would leave the
+    /// policy enforcing what its author meant to audit.
+    static let vigilAnnotations = [auditModeAnnotation]
+
+    /// `metadata.annotations["vigil.io/policy-audit-mode"]`: "true" or "false".
+    static func auditAnnotation(_ meta: MappingReader, _ d: Diagnostics) -> Bool {
+        var audit = false
+        for (k, v) in meta.pairs("annotations") {
+            guard let key = k.scalar, key.hasPrefix("vigil.io/") else { continue }
+            let path = meta.sub("annotations") + "." + key
+            guard key == auditModeAnnotation else {
+                d.error(
+                    k.mark, path,
+                    "unknown annotation \"\(key)\"\(Suggest.hint(key, vigilAnnotations)); Vigil reads: \(vigilAnnotations.joined(separator: ", "))")
+                continue
+            }
+            switch v.scalar {
+            case "true": audit = true
+            case "false": audit = false
+            default: d.error(v.mark, path, "expected \"true\" or \"false\" (a string, as annotations are)")
+            }
+        }
+        return audit
     }
 
     private func merge(_ parts: [NetworkPolicy]) -> [NetworkPolicy] {

@@ -9,7 +9,7 @@ struct EndpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "endpoint",
         abstract: "Create, delete, list endpoints and run commands in them.",
-        subcommands: [Create.self, Delete.self, List.self, Exec.self]
+        subcommands: [Create.self, Delete.self, List.self, Config.self, Exec.self]
     )
 
     struct Options: ParsableArguments {
@@ -29,6 +29,7 @@ struct EndpointCommand: ParsableCommand {
         @Option(name: .customLong("label"), help: "A label key=value (repeatable).") var labels: [String] = []
         @Option(help: "Namespace (the Kubernetes sense: policies are namespaced).") var namespace = "default"
         @Option(help: "Adopt this existing network namespace instead of creating one.") var netns: String?
+        @Flag(help: "Audit mode: drop nothing; what policy would drop is reported with verdict AUDIT.") var policyAuditMode = false
         @OptionGroup var options: Options
 
         func run() throws {
@@ -40,7 +41,8 @@ struct EndpointCommand: ParsableCommand {
             }
             guard geteuid() == 0 else { throw EndpointCommand.fail("needs root (it creates namespaces and interfaces)", code: 1) }
             do {
-                let r = try options.manager.create(.init(name: name, namespace: namespace, labels: map, adoptNetns: netns))
+                let r = try options.manager.create(
+                    .init(name: name, namespace: namespace, labels: map, adoptNetns: netns, policyAuditMode: policyAuditMode))
                 print("\(r.name): \(r.address) (netns \(r.netns), interface \(r.hostInterface), id \(r.id))")
             } catch { throw EndpointCommand.fail("\(error)", code: 1) }
         }
@@ -63,16 +65,33 @@ struct EndpointCommand: ParsableCommand {
             let status = FileManager.default.contents(atPath: statusFile).flatMap { try? JSONDecoder().decode(DatapathStatus.self, from: $0) }
             print(
                 "NAME".padding(toLength: 16, withPad: " ", startingAt: 0) + "ADDRESS".padding(toLength: 16, withPad: " ", startingAt: 0)
-                    + "IDENTITY  ENFORCING        LABELS")
+                    + "IDENTITY  DROPS            LABELS")
             for r in options.manager.list() {
                 let live = status?.endpoints.first { $0.name == r.name }
                 print(
                     r.name.padding(toLength: 16, withPad: " ", startingAt: 0) + r.address.padding(toLength: 16, withPad: " ", startingAt: 0)
                         + (live.map { "\($0.identity)" } ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0)
-                        + (live.map { $0.enforcing.isEmpty ? "none" : $0.enforcing.joined(separator: ",") } ?? "-").padding(
-                            toLength: 17, withPad: " ", startingAt: 0)
+                        + (live?.modeSummary ?? "-").padding(toLength: 17, withPad: " ", startingAt: 0)
                         + r.fullLabels.description)
             }
+        }
+    }
+
+    struct Config: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change an endpoint's settings (the running agent applies them within a second, the endpoint stays attached).")
+        @Argument var name: String
+        @Option(help: "on: drop nothing, report what policy would drop (verdict AUDIT); off: enforce.") var policyAuditMode: String
+        @OptionGroup var options: Options
+        func validate() throws {
+            guard ["on", "off"].contains(policyAuditMode) else { throw ValidationError("--policy-audit-mode: on or off, not \"\(policyAuditMode)\"") }
+        }
+        func run() throws {
+            guard geteuid() == 0 else { throw EndpointCommand.fail("needs root (it writes the endpoint state directory)", code: 1) }
+            do {
+                let r = try options.manager.setPolicyAuditMode(name: name, policyAuditMode == "on")
+                print("\(r.name): policy audit mode \(policyAuditMode)")
+            } catch { throw EndpointCommand.fail("\(error)", code: 1) }
         }
     }
 

@@ -1,3 +1,4 @@
+import AgentCore
 import ArgumentParser
 import Foundation
 
@@ -10,12 +11,14 @@ struct FlowsCommand: ParsableCommand {
     var file = "/var/log/vigil/events.json"
     @Option(help: "Only flows with this identity at either end.") var identity: UInt32?
     @Option(help: "Only flows with this label (key=value) at either end.") var label: String?
-    @Option(help: "FORWARDED or DROPPED.") var verdict: String?
+    @Option(help: "FORWARDED, DROPPED or AUDIT (would be dropped, forwarded in audit mode).") var verdict: String?
     @Flag(help: "Keep reading as the file grows.") var follow = false
     @Flag(help: "Print the JSON lines.") var json = false
 
     func validate() throws {
-        if let v = verdict, v != "FORWARDED" && v != "DROPPED" { throw ValidationError("--verdict: FORWARDED or DROPPED") }
+        if let v = verdict, !FlowEvent.verdicts.contains(v) {
+            throw ValidationError("--verdict: one of \(FlowEvent.verdicts.joined(separator: ", ")), not \"\(v)\"")
+        }
     }
 
     func run() throws {

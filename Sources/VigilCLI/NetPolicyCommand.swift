@@ -102,11 +102,11 @@ struct NetPolicyCommand: ParsableCommand {
                 throw NetPolicyCommand.fail("no datapath status at \(dir.statusFile): is the agent running (without --disable-datapath)?", code: 1)
             }
             print("revision \(s.revision), \(s.policyEntries) policy map entries")
-            for p in s.policies { print("policy \(p.name) (\(p.kind), \(p.rules) rule\(p.rules == 1 ? "" : "s"), \(p.file))") }
+            for p in s.policies {
+                print("policy \(p.name) (\(p.kind), \(p.rules) rule\(p.rules == 1 ? "" : "s"), mode \(p.mode ?? "enforce"), \(p.file))")
+            }
             for e in s.endpoints {
-                print(
-                    "endpoint \(e.name) \(e.address) identity \(e.identity) enforcing \(e.enforcing.isEmpty ? "none" : e.enforcing.joined(separator: ",")) [\(e.labels)]"
-                )
+                print("endpoint \(e.name) \(e.address) identity \(e.identity) drops \(e.modeSummary) [\(e.labels)]")
             }
             for e in s.errors { print("error: \(e)") }
         }

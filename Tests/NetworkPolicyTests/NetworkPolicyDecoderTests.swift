@@ -118,10 +118,32 @@ final class NetworkPolicyDecoderTests: XCTestCase {
         XCTAssertTrue(k.diagnostics.first?.description.contains("did you mean \"CiliumNetworkPolicy\"") ?? false)
     }
 
+    func testAuditModeAnnotation() throws {
+        let doc = { (annotations: String) in
+            "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: web\n  annotations: \(annotations)\nspec: {endpointSelector: {}, ingress: [{}]}\n"
+        }
+        XCTAssertEqual(try XCTUnwrap(parse(doc("{vigil.io/policy-audit-mode: \"true\"}")).policies.first).auditMode, true)
+        XCTAssertEqual(try XCTUnwrap(parse(doc("{vigil.io/policy-audit-mode: \"false\", other.io/x: y}")).policies.first).auditMode, false)
+        XCTAssertEqual(try XCTUnwrap(parse(doc("{other.io/x: y}")).policies.first).auditMode, false)
+        // a typo would enforce what its author meant to audit: refused, with the key's position
+        let typo = parse(doc("{vigil.io/policy-audit: \"true\"}"))
+        XCTAssertTrue(typo.policies.isEmpty)
+        XCTAssertTrue(
+            typo.diagnostics.first?.description.hasPrefix(
+                "p.yaml:5:17: error: metadata.annotations.vigil.io/policy-audit: unknown annotation \"vigil.io/policy-audit\" (did you mean \"vigil.io/policy-audit-mode\"?)"
+            )
+                ?? false, "\(typo.diagnostics)")
+        let value = parse(doc("{vigil.io/policy-audit-mode: \"yes\"}"))
+        XCTAssertTrue(value.policies.isEmpty)
+        XCTAssertTrue(value.diagnostics.first?.description.contains("expected \"true\" or \"false\"") ?? false, "\(value.diagnostics)")
+    }
+
     func testEndpointsFile() {
         let ok = EndpointFileLoader.parse(
             Array("endpoints:\n- name: web\n  labels: {app: web}\n- name: db\n  namespace: data\n  labels: {app: db}\n".utf8), file: "e.yaml")
         XCTAssertEqual(ok.endpoints, [EndpointSpec(name: "web", labels: ["app": "web"]), EndpointSpec(name: "db", namespace: "data", labels: ["app": "db"])])
+        let audited = EndpointFileLoader.parse(Array("endpoints:\n- name: web\n  labels: {app: web}\n  policyAuditMode: true\n".utf8), file: "e.yaml")
+        XCTAssertEqual(audited.endpoints, [EndpointSpec(name: "web", labels: ["app": "web"], policyAuditMode: true)])
         let bad = EndpointFileLoader.parse(Array("endpoints:\n- name: web\n  lables: {app: web}\n".utf8), file: "e.yaml")
         XCTAssertEqual(
             bad.diagnostics.first?.description.hasPrefix("e.yaml:3:3: error: endpoints[0].lables: unknown key \"lables\" (did you mean \"labels\"?)"), true,

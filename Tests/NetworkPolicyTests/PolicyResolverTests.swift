@@ -101,3 +101,63 @@ final class PolicyResolverTests: XCTestCase {
         XCTAssertEqual(try a.acquire(Labels(["app": "cache"])).rawValue, 256, "freed numbers are reused")
     }
 }
+
+/// Audit mode: what an audit-mode policy would drop is reported, never dropped, and never
+/// widens what an enforced policy drops.
+extension PolicyResolverTests {
+    var frontend: Peer { .endpoints(LabelSelector(matchLabels: ["app": "frontend"]), namespace: "default") }
+
+    func auditPolicy(_ p: NetworkPolicy) -> NetworkPolicy {
+        var p = p
+        p.auditMode = true
+        p.name += "-audit"
+        return p
+    }
+
+    func testAuditModePolicyDefaultDenyIsAuditedNotEnforced() {
+        let eps = [ep(1, "frontend", 256), ep(2, "backend", 257)]
+        let p = auditPolicy(policy("backend", [], deny: [.ingress, .egress]))
+        let s = PolicyResolver().resolve(endpoints: eps, policies: [p], hostAddresses: [])
+        XCTAssertEqual(s.enforcement[2], [])
+        XCTAssertEqual(s.auditing[2], [.ingress, .egress])
+        // an enforcing policy's default deny in a direction wins over auditing it
+        let enforced = policy("backend", [], deny: [.ingress])
+        let both = PolicyResolver().resolve(endpoints: eps, policies: [p, enforced], hostAddresses: [])
+        XCTAssertEqual(both.enforcement[2], [.ingress])
+        XCTAssertEqual(both.auditing[2], [.egress])
+    }
+
+    func testAuditModeDenyNestedInEnforcedDenyIsDroppedAndAllowInsideAuditDenyToo() {
+        let eps = [ep(1, "frontend", 256), ep(2, "backend", 257)]
+        let enforcedDeny = NetworkRule(direction: .ingress, deny: true, peers: [frontend], ports: [PortRange(proto: .tcp, first: 0, last: 65535)], path: "d")
+        let auditDeny22 = NetworkRule(direction: .ingress, deny: true, peers: [frontend], ports: [PortRange(proto: .tcp, first: 22, last: 22)], path: "a")
+        let allow80 = NetworkRule(direction: .ingress, deny: false, peers: [frontend], ports: [PortRange(proto: .tcp, first: 80, last: 80)], path: "l")
+        let auditDenyAll = NetworkRule(direction: .ingress, deny: true, peers: [frontend], ports: [PortRange(proto: .tcp, first: 0, last: 65535)], path: "b")
+        // TCP/22 audited inside an enforced deny of all TCP would forward what is dropped: gone
+        var s = PolicyResolver().resolve(
+            endpoints: eps, policies: [policy("backend", [enforcedDeny]), auditPolicy(policy("backend", [auditDeny22]))],
+            hostAddresses: [])
+        XCTAssertEqual(s.entries.map(\.match.description), ["TCP/any"])
+        XCTAssertEqual(s.entries.map(\.audit), [false])
+        // an allow of TCP/80 inside an audited deny of all TCP: the audit entry decides (reported)
+        s = PolicyResolver().resolve(
+            endpoints: eps, policies: [policy("backend", [allow80]), auditPolicy(policy("backend", [auditDenyAll]))],
+            hostAddresses: [])
+        XCTAssertEqual(s.entries.map(\.match.description), ["TCP/any"])
+        XCTAssertEqual(s.entries.map(\.audit), [true])
+        // the same key from both: the enforced deny is kept
+        s = PolicyResolver().resolve(
+            endpoints: eps, policies: [auditPolicy(policy("backend", [auditDenyAll])), policy("backend", [enforcedDeny])],
+            hostAddresses: [])
+        XCTAssertEqual(s.entries.count, 1)
+        XCTAssertEqual(s.entries.first?.audit, false)
+    }
+
+    func testAuditModeOfEndpointIsCarried() {
+        var e = ep(2, "backend", 257)
+        e.auditMode = true
+        let s = PolicyResolver().resolve(endpoints: [e], policies: [policy("backend", [])], hostAddresses: [])
+        XCTAssertEqual(s.auditMode, [2])
+        XCTAssertEqual(s.enforcement[2], [.ingress], "the policy still says what would be dropped")
+    }
+}

@@ -189,9 +189,12 @@ static __always_inline __u32 identity_of(__u32 addr)
 struct verdict {
 	__u32 rule_id;
 	__u32 drop_reason; /* 0: allowed */
+	__u32 audit;	   /* the drop is only reported: forward (audit mode) */
 };
 
-/* The endpoint's policy for a peer, protocol and destination port in `dir`. */
+/* The endpoint's policy for a peer, protocol and destination port in `dir`. Of the entries
+ * for the peer and for any peer, an enforced deny wins, then an audit-mode deny, then an
+ * allow; with none, the endpoint's default for the direction. */
 static __always_inline struct verdict decide(const struct vigil_endpoint_info *ep, __u8 dir, __u32 peer, __u8 proto,
 					     __u16 port)
 {
@@ -207,18 +210,33 @@ static __always_inline struct verdict decide(const struct vigil_endpoint_info *e
 	struct vigil_policy_value *exact = bpf_map_lookup_elem(&policy, &k);
 	k.identity = 0;
 	struct vigil_policy_value *wild = bpf_map_lookup_elem(&policy, &k);
+	__u32 audit_all = ep->flags & VIGIL_EPF_AUDIT_ALL ? 1 : 0;
 	if (exact && exact->verdict == VIGIL_VERDICT_DENY) {
 		out.rule_id = exact->rule_id;
 		out.drop_reason = VIGIL_DROP_POLICY_DENY;
+		out.audit = audit_all;
 	} else if (wild && wild->verdict == VIGIL_VERDICT_DENY) {
 		out.rule_id = wild->rule_id;
 		out.drop_reason = VIGIL_DROP_POLICY_DENY;
+		out.audit = audit_all;
+	} else if (exact && exact->verdict == VIGIL_VERDICT_AUDIT_DENY) {
+		out.rule_id = exact->rule_id;
+		out.drop_reason = VIGIL_DROP_POLICY_DENY;
+		out.audit = 1;
+	} else if (wild && wild->verdict == VIGIL_VERDICT_AUDIT_DENY) {
+		out.rule_id = wild->rule_id;
+		out.drop_reason = VIGIL_DROP_POLICY_DENY;
+		out.audit = 1;
 	} else if (exact) {
 		out.rule_id = exact->rule_id;
 	} else if (wild) {
 		out.rule_id = wild->rule_id;
 	} else if (ep->flags & (dir == VIGIL_DIR_INGRESS ? VIGIL_EPF_ENFORCE_INGRESS : VIGIL_EPF_ENFORCE_EGRESS)) {
 		out.drop_reason = VIGIL_DROP_POLICY;
+		out.audit = audit_all;
+	} else if (ep->flags & (dir == VIGIL_DIR_INGRESS ? VIGIL_EPF_AUDIT_INGRESS : VIGIL_EPF_AUDIT_EGRESS)) {
+		out.drop_reason = VIGIL_DROP_POLICY;
+		out.audit = 1;
 	}
 	return out;
 }
@@ -293,11 +311,15 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	struct verdict v = {};
 	if (kind == 2) {
 		/* endpoints are given IPv4 only; IPv6 must not slip past an enforcing policy */
-		if (ep->flags & (dir == VIGIL_DIR_INGRESS ? VIGIL_EPF_ENFORCE_INGRESS : VIGIL_EPF_ENFORCE_EGRESS)) {
+		__u32 enforce = dir == VIGIL_DIR_INGRESS ? VIGIL_EPF_ENFORCE_INGRESS : VIGIL_EPF_ENFORCE_EGRESS;
+		__u32 audit = dir == VIGIL_DIR_INGRESS ? VIGIL_EPF_AUDIT_INGRESS : VIGIL_EPF_AUDIT_EGRESS;
+		if (ep->flags & (enforce | audit)) {
 			v.drop_reason = VIGIL_DROP_UNSUPPORTED_L3;
+			__u8 only_audit = !(ep->flags & enforce) || (ep->flags & VIGIL_EPF_AUDIT_ALL);
 			if (drop_worth_reporting(&p.tuple, dir))
-				flow_event(VIGIL_FLOW_DROP, &p, ep, ifindex, dir, 0, v, NULL, NULL, 0);
-			return TC_ACT_SHOT;
+				flow_event(only_audit ? VIGIL_FLOW_AUDIT : VIGIL_FLOW_DROP, &p, ep, ifindex, dir, 0, v,
+					   NULL, NULL, 0);
+			return only_audit ? TC_ACT_OK : TC_ACT_SHOT;
 		}
 		return TC_ACT_OK;
 	}
@@ -332,14 +354,15 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			__u16 port = is_reply ? p.tuple.sport : p.tuple.dport;
 			__u32 peer = identity_of(peer_addr);
 			v = decide(ep, flow_dir, peer, p.tuple.protocol, port);
-			if (v.drop_reason) {
+			/* an audited flow stays forwarded (reported once, when it started) */
+			if (v.drop_reason && !v.audit) {
 				flow_event(VIGIL_FLOW_DROP, &p, ep, ifindex, dir, peer, v, &ct->owner, NULL, is_reply);
 				bpf_map_delete_elem(&conntrack, &key);
 				return TC_ACT_SHOT;
 			}
 			ct->revision = revision;
 			ct->peer_identity = peer;
-			ct->rule_id = v.rule_id;
+			ct->rule_id = v.audit ? 0 : v.rule_id; /* an audited flow's close names no rule */
 		}
 		__sync_fetch_and_add(&ct->packets, 1);
 		__sync_fetch_and_add(&ct->bytes, p.len);
@@ -364,7 +387,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	__u32 peer = identity_of(peer_addr);
 	v = decide(ep, dir, peer, p.tuple.protocol, p.tuple.dport);
 	const struct vigil_flow_owner *owner = owner_of(&p.tuple);
-	if (v.drop_reason) {
+	if (v.drop_reason && !v.audit) {
 		if (drop_worth_reporting(&p.tuple, dir))
 			flow_event(VIGIL_FLOW_DROP, &p, ep, ifindex, dir, peer, v, owner, NULL, 0);
 		return TC_ACT_SHOT;
@@ -374,14 +397,14 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		.packets = 1,
 		.bytes = p.len,
 		.peer_identity = peer,
-		.rule_id = v.rule_id,
+		.rule_id = v.audit ? 0 : v.rule_id, /* an audited flow's close names no rule */
 	};
 	if (owner)
 		fresh.owner = *owner;
 	key = p.tuple;
 	key.scope = dir;
 	bpf_map_update_elem(&conntrack, &key, &fresh, BPF_ANY);
-	flow_event(VIGIL_FLOW_NEW, &p, ep, ifindex, dir, peer, v, owner, NULL, 0);
+	flow_event(v.audit ? VIGIL_FLOW_AUDIT : VIGIL_FLOW_NEW, &p, ep, ifindex, dir, peer, v, owner, NULL, 0);
 	return TC_ACT_OK;
 }
 

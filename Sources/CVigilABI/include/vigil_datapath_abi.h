@@ -17,6 +17,11 @@
 /* struct vigil_endpoint_info.flags */
 #define VIGIL_EPF_ENFORCE_INGRESS (1u << 0) /* drop what no ingress rule allows */
 #define VIGIL_EPF_ENFORCE_EGRESS  (1u << 1) /* drop what no egress rule allows */
+/* Audit mode: what would be dropped is forwarded and reported (VIGIL_FLOW_AUDIT), so a team
+ * can roll out default deny, watch, then enforce. */
+#define VIGIL_EPF_AUDIT_INGRESS (1u << 2) /* only audit-mode policies make ingress default deny */
+#define VIGIL_EPF_AUDIT_EGRESS	(1u << 3) /* only audit-mode policies make egress default deny */
+#define VIGIL_EPF_AUDIT_ALL	(1u << 4) /* the endpoint is in audit mode: no drop at all */
 
 /* map "endpoints": host-side veth ifindex -> the endpoint behind it */
 struct vigil_endpoint_info {
@@ -61,8 +66,9 @@ _Static_assert(sizeof(struct vigil_policy_key) == 20, "vigil_policy_key size");
 #define VIGIL_POLICY_KEY_BITS_ANY_PORT	104u
 #define VIGIL_POLICY_KEY_BITS_FULL	128u
 
-#define VIGIL_VERDICT_ALLOW 1u
-#define VIGIL_VERDICT_DENY  2u
+#define VIGIL_VERDICT_ALLOW	 1u
+#define VIGIL_VERDICT_DENY	 2u
+#define VIGIL_VERDICT_AUDIT_DENY 3u /* a deny rule of an audit-mode policy: reported, forwarded */
 
 struct vigil_policy_value {
 	__u8 verdict; /* VIGIL_VERDICT_* */
@@ -79,6 +85,8 @@ struct vigil_datapath_config {
 #define VIGIL_FLOW_NEW	 1u /* first packet of a flow, forwarded */
 #define VIGIL_FLOW_DROP	 2u /* a packet dropped (drop_reason says why) */
 #define VIGIL_FLOW_CLOSE 3u /* TCP FIN/RST seen: the flow ends (packets/bytes so far) */
+#define VIGIL_FLOW_AUDIT \
+	4u /* first packet of a flow policy would drop, forwarded (audit mode; drop_reason: the drop) */
 
 /* struct vigil_flow_record.drop_reason (Hubble's numbers where one exists) */
 #define VIGIL_DROP_NONE		  0u
