@@ -6,7 +6,7 @@
 set -euo pipefail
 packages=(libbpf-dev libelf-dev zlib1g-dev libyaml-dev libjson-c-dev bpftool pkg-config iproute2)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(qemu-system-x86 busybox-static cpio xz-utils gzip python3 python3-yaml clang-format python3-grpcio python3-protobuf protobuf-compiler libprotobuf-dev prometheus rsyslog etcd-server etcd-client logrotate gdb strace libcap2-bin attr cron at sudo kmod netcat-openbsd socat telnet openssl xxd curl openssh-client procps)
+  packages+=(qemu-system-x86 busybox-static cpio xz-utils gzip python3 python3-yaml clang-format python3-grpcio python3-protobuf protobuf-compiler libprotobuf-dev prometheus rsyslog etcd-server etcd-client logrotate gdb strace libcap2-bin attr cron at sudo kmod netcat-openbsd socat telnet openssl xxd curl openssh-client procps graphviz)
 fi
 [ "$(id -u)" = 0 ] || { echo "install-deps: needs root to run apt-get (try: sudo $0 $*)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive

@@ -14,8 +14,12 @@ struct FlowsCommand: ParsableCommand {
     @Option(help: "FORWARDED, DROPPED or AUDIT (would be dropped, forwarded in audit mode).") var verdict: String?
     @Flag(help: "Keep reading as the file grows.") var follow = false
     @Flag(help: "Print the JSON lines.") var json = false
+    @Option(help: "Draw a service map of the flows instead (FILE.svg or FILE.png via Graphviz, or FILE.dot).") var map: String?
+    @Option(help: "Only flows of the last DURATION (30s, 15m, 2h, 7d).") var since: String?
 
     func validate() throws {
+        if let since, NetPolicySuggest.seconds(since) == nil { throw ValidationError("--since \"\(since)\": a number with s, m, h or d (30s, 15m, 2h, 7d)") }
+        if map != nil && follow { throw ValidationError("--map draws what the file holds: leave out --follow") }
         if let v = verdict, !FlowEvent.verdicts.contains(v) {
             throw ValidationError("--verdict: one of \(FlowEvent.verdicts.joined(separator: ", ")), not \"\(v)\"")
         }
@@ -27,6 +31,7 @@ struct FlowsCommand: ParsableCommand {
             FileHandle.standardError.write(Data("vigil flows: cannot read \(file) (the agent's --export-file)\n".utf8))
             throw ExitCode(1)
         }
+        let drawing = MapBox()
         var pending = Data()
         while true {
             let chunk = handle.availableData
@@ -39,21 +44,44 @@ struct FlowsCommand: ParsableCommand {
             while let nl = pending.firstIndex(of: 0x0a) {
                 let line = pending[pending.startIndex..<nl]
                 pending = Data(pending[(nl + 1)...])
-                show(Data(line))
+                if let flow = matching(Data(line)) {
+                    if map != nil { drawing.map.add(flow) } else { show(Data(line), flow) }
+                }
             }
+        }
+        if let map {
+            guard !drawing.map.isEmpty else { throw NetPolicyCommand.fail("no flows in \(file) match: no map drawn", code: 1) }
+            if let problem = try drawing.map.write(to: map) {
+                FileHandle.standardError.write(Data("vigil flows: \(problem)\n".utf8))
+                throw ExitCode(1)
+            }
+            print("\(map): service map written")
         }
     }
 
-    private func show(_ line: Data) {
-        guard let obj = try? JSONSerialization.jsonObject(with: line) as? [String: Any], let flow = obj["flow"] as? [String: Any] else { return }
+    final class MapBox { var map = FlowMap() }
+
+    /// The line's flow when it passes the filters.
+    private func matching(_ line: Data) -> [String: Any]? {
+        guard let obj = try? JSONSerialization.jsonObject(with: line) as? [String: Any], let flow = obj["flow"] as? [String: Any] else { return nil }
         let src = flow["source"] as? [String: Any] ?? [:]
         let dst = flow["destination"] as? [String: Any] ?? [:]
-        if let v = verdict, flow["verdict"] as? String != v { return }
-        if let id = identity, (src["identity"] as? NSNumber)?.uint32Value != id && (dst["identity"] as? NSNumber)?.uint32Value != id { return }
+        if let v = verdict, flow["verdict"] as? String != v { return nil }
+        if let id = identity, (src["identity"] as? NSNumber)?.uint32Value != id && (dst["identity"] as? NSNumber)?.uint32Value != id { return nil }
         if let l = label {
             let all = (src["labels"] as? [String] ?? []) + (dst["labels"] as? [String] ?? [])
-            if !all.contains(where: { $0 == l || $0.hasSuffix(":" + l) }) { return }
+            if !all.contains(where: { $0 == l || $0.hasSuffix(":" + l) }) { return nil }
         }
+        if let since, let seconds = NetPolicySuggest.seconds(since) {
+            let time = (flow["time"] as? String).flatMap { ISO8601DateFormatter.withFraction.date(from: $0) ?? ISO8601DateFormatter().date(from: $0) }
+            if let time, time < Date().addingTimeInterval(-seconds) { return nil }
+        }
+        return flow
+    }
+
+    private func show(_ line: Data, _ flow: [String: Any]) {
+        let src = flow["source"] as? [String: Any] ?? [:]
+        let dst = flow["destination"] as? [String: Any] ?? [:]
         if json {
             print(String(decoding: line, as: UTF8.self))
             return

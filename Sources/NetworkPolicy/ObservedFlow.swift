@@ -1,0 +1,57 @@
+/// One flow as the datapath reported it (a `flow` event of the export), seen from the local
+/// endpoint whose policy decided it: the input of `vigil netpolicy suggest` and `exposure`.
+public struct ObservedFlow: Hashable, Sendable {
+    /// One end of the flow.
+    public struct End: Hashable, Sendable {
+        /// IPv4, 4 bytes
+        public var address: [UInt8]
+        public var identity: UInt32
+        /// The endpoint's labels (the namespace label included); empty for a peer that is no endpoint.
+        public var labels: [String: String]
+        /// `world`, `host`, ... for a peer that is no endpoint.
+        public var reserved: String?
+
+        public init(address: [UInt8], identity: UInt32, labels: [String: String], reserved: String? = nil) {
+            self.address = address
+            self.identity = identity
+            self.labels = labels
+            self.reserved = reserved
+        }
+
+        public var isEndpoint: Bool { !labels.isEmpty }
+        public var namespace: String { labels[Labels.namespaceKey] ?? "default" }
+        public var addressText: String { address.map(String.init).joined(separator: ".") }
+    }
+
+    public enum Verdict: String, Hashable, Sendable {
+        case forwarded = "FORWARDED"
+        case dropped = "DROPPED"
+        case audit = "AUDIT"
+    }
+
+    /// The endpoint whose policy decided (the sender for egress, the receiver for ingress).
+    public var local: End
+    public var remote: End
+    public var direction: TrafficDirection
+    public var proto: PortRange.Proto
+    /// the destination port
+    public var port: UInt16
+    public var verdict: Verdict
+    public var timeNs: UInt64
+
+    public init(local: End, remote: End, direction: TrafficDirection, proto: PortRange.Proto, port: UInt16, verdict: Verdict, timeNs: UInt64) {
+        self.local = local
+        self.remote = remote
+        self.direction = direction
+        self.proto = proto
+        self.port = port
+        self.verdict = verdict
+        self.timeNs = timeNs
+    }
+
+    /// `10.213.0.2 -> 10.213.0.4:5432/TCP (INGRESS at default/db)`, for reports.
+    public var description: String {
+        let (src, dst) = direction == .egress ? (local, remote) : (remote, local)
+        return "\(src.addressText) -> \(dst.addressText):\(port)/\(proto.rawValue) (\(direction.rawValue) at \(local.addressText))"
+    }
+}

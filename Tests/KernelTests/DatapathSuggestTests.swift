@@ -1,0 +1,86 @@
+import Datapath
+import Foundation
+import XCTest
+
+/// `vigil netpolicy suggest` on a recorded scenario in a real kernel: endpoints talk with no
+/// policy, the suggestion is applied as is, then every observed flow still connects and flows
+/// nobody observed are dropped.
+final class DatapathSuggestTests: XCTestCase {
+    func testSuggestedPoliciesAllowWhatWasObservedAndDropTheRest() throws {
+        let f = try EndpointFixture([
+            ("frontend", ["app": "frontend"]), ("frontend2", ["app": "frontend"]), ("backend", ["app": "backend"]), ("db", ["app": "db"]),
+        ])
+        defer { f.remove() }
+        let agent = try f.startAgent()
+        var listeners: [Int32] = []
+        defer { for l in listeners { close(l) } }
+        for (ep, p) in [("backend", UInt16(8080)), ("db", 5432), ("frontend2", 9000), ("backend", 9999), ("db", 8080)] {
+            listeners.append(try f.listen(in: ep, port: p))
+        }
+        let observed: [(String, String, UInt16)] = [
+            ("frontend", "backend", 8080), ("frontend2", "backend", 8080), ("backend", "db", 5432), ("frontend", "frontend2", 9000),
+        ]
+        // no policy yet: everything connects (and is recorded)
+        for (from, to, port) in observed {
+            close(try XCTUnwrap(try f.connect(from: from, to: f.address(to), port: port), "\(from) -> \(to):\(port) before any policy"))
+        }
+        _ = try agent.waitForAll { all in
+            let ingress = all.compactMap { $0["flow"] as? [String: Any] }.filter {
+                $0["traffic_direction"] as? String == "INGRESS" && $0["flow_type"] as? String == "NEW"
+            }
+            return ingress.count >= observed.count
+        }
+
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        let out = f.directory + "/suggested.yaml"
+        let r = try KernelTest.run(exe, ["netpolicy", "suggest", "--file", agent.exportPath, "--since", "10m", "--output", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("would drop 0 of the observed forwarded or audited flows"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("default/suggested-backend spec.ingress"), r.stderr)
+        let yaml = try String(contentsOfFile: out, encoding: .utf8)
+        // applied as is, through the same command a team would use
+        let apply = try KernelTest.run(exe, ["netpolicy", "apply", out, "--dir", f.policyDirectory])
+        XCTAssertEqual(apply.status, 0, apply.stderr + yaml)
+        try f.waitForRevision { s in ((s["policies"] as? [[String: Any]]) ?? []).count >= 3 }
+        // enforcement starts: a flow nobody observed is dropped (polled: applied within a second)
+        let deadline = Date().addingTimeInterval(5)
+        var enforced = false
+        while Date() < deadline && !enforced {
+            if let fd = try f.connect(from: "frontend", to: f.address("db"), port: 5432, timeout: 0.3) { close(fd) } else { enforced = true }
+        }
+        XCTAssertTrue(enforced, "frontend -> db:5432 was never observed: dropped\n\(yaml)")
+        for (from, to, port) in observed {
+            let fd = try f.connect(from: from, to: f.address(to), port: port, timeout: 2)
+            XCTAssertNotNil(fd, "\(from) -> \(to):\(port) was observed: still allowed\n\(yaml)")
+            if let fd { close(fd) }
+        }
+        XCTAssertNil(try f.connect(from: "frontend", to: f.address("backend"), port: 9999, timeout: 0.5), "an unobserved port of an observed peer")
+        XCTAssertNil(try f.connect(from: "backend", to: f.address("db"), port: 8080, timeout: 0.5), "an observed pair on another port")
+
+        // the service map of what happened: allowed and dropped edges, drawn by Graphviz
+        let svg = f.directory + "/map.svg"
+        let m = try KernelTest.run(exe, ["flows", "--file", agent.exportPath, "--map", svg, "--since", "10m"])
+        XCTAssertEqual(m.status, 0, m.stderr)
+        let picture = (try? String(contentsOfFile: svg, encoding: .utf8)) ?? ""
+        XCTAssertTrue(picture.contains("<svg") && picture.contains("app=backend") && picture.contains("TCP/8080 x4 forwarded"), picture)
+        XCTAssertTrue(
+            picture.contains("TCP/5432 x1 dropped"),
+            "the dropped frontend -> db attempt is an edge of its own (the observed 8080 pairs connected twice each: before and after the policy)\n\(picture)")
+        let png = f.directory + "/map.png"
+        XCTAssertEqual(try KernelTest.run(exe, ["flows", "--file", agent.exportPath, "--map", png]).status, 0)
+        XCTAssertEqual(FileManager.default.contents(atPath: png)?.prefix(4), Data([0x89, 0x50, 0x4e, 0x47]), "a PNG")
+        let badMap = try KernelTest.run(exe, ["flows", "--file", agent.exportPath, "--map", f.directory + "/map.jpg"])
+        XCTAssertNotEqual(badMap.status, 0)
+        XCTAssertTrue(badMap.stderr.contains("name a .svg, .png or .dot file"), badMap.stderr)
+
+        // bad input: a file without flows, a malformed duration
+        let empty = f.directory + "/empty.json"
+        FileManager.default.createFile(atPath: empty, contents: Data("{\"process_exec\":{}}\n".utf8))
+        let none = try KernelTest.run(exe, ["netpolicy", "suggest", "--file", empty])
+        XCTAssertEqual(none.status, 1)
+        XCTAssertTrue(none.stderr.contains("no flows in \(empty)"), none.stderr)
+        let badSince = try KernelTest.run(exe, ["netpolicy", "suggest", "--file", agent.exportPath, "--since", "ten"])
+        XCTAssertNotEqual(badSince.status, 0)
+        XCTAssertTrue(badSince.stderr.contains("--since \"ten\""), badSince.stderr)
+    }
+}
