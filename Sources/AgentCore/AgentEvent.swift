@@ -16,13 +16,15 @@ public enum AgentEvent: Sendable, Equatable {
     case flow(FlowEvent)
     /// A detection made from several kernel facts (a download piped to a shell).
     case detection(DetectionEvent)
+    /// The datapath's drops (and audits) of one interval, one record per pattern.
+    case flowSummary(FlowSummary)
 
     /// Every name `eventType` gives, and Tetragon's names Vigil does not emit (a filter may
     /// name them; they match nothing): what an export filter's event_set accepts.
     public static let eventTypeNames: [String] =
         [
             "PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "PROCESS_LSM", "PROCESS_UPROBE", "PROCESS_CONNECT",
-            "PROCESS_ACCEPT", "PROCESS_CLOSE", "PROCESS_SCAN", "PROCESS_DNS", "FLOW", "LOST_EVENTS",
+            "PROCESS_ACCEPT", "PROCESS_CLOSE", "PROCESS_SCAN", "PROCESS_DNS", "FLOW", "FLOW_SUMMARY", "LOST_EVENTS",
             "PROCESS_LOADER", "PROCESS_THROTTLE", "PROCESS_USDT", "RATE_LIMIT_INFO",
         ] + DetectionEvent.kinds.map { $0.uppercased() }
 
@@ -42,6 +44,7 @@ public enum AgentEvent: Sendable, Equatable {
         case .network(let n): n.kind.eventType
         case .dns: "PROCESS_DNS"
         case .flow: "FLOW"
+        case .flowSummary: "FLOW_SUMMARY"
         case .detection(let d): d.name.uppercased()
         }
     }
@@ -51,7 +54,7 @@ public enum AgentEvent: Sendable, Equatable {
     public var isTetragonKind: Bool {
         switch self {
         case .exec, .exit, .hook: true
-        case .network, .dns, .flow, .detection, .lostEvents: false
+        case .network, .dns, .flow, .flowSummary, .detection, .lostEvents: false
         }
     }
 
@@ -64,7 +67,7 @@ public enum AgentEvent: Sendable, Equatable {
         case .dns(let d): d.process
         case .flow(let f): f.process
         case .detection(let d): d.process
-        case .lostEvents: nil
+        case .lostEvents, .flowSummary: nil
         }
     }
 
@@ -76,7 +79,7 @@ public enum AgentEvent: Sendable, Equatable {
         case .dns(let d): d.parent
         case .flow(let f): f.parent
         case .detection(let d): d.parent
-        case .lostEvents: nil
+        case .lostEvents, .flowSummary: nil
         }
     }
 }

@@ -46,6 +46,8 @@ public final class Agent {
     var output: [UInt8] = []
     var lostReported: [UInt32: UInt64] = [:]
     var decodeErrors = 0
+    /// The datapath's drops and audits, one record per pattern and interval (nil: off).
+    var flowSummaries: FlowSummarizer?
     /// Pending output at which the ring-buffer drain pauses to write it out.
     static let flushBytes = 1 << 20
     /// Events exported so far (for tests and stats).
@@ -204,6 +206,8 @@ public final class Agent {
         var lastDatapathNs: UInt64 = 0
         var lastLossNs: UInt64 = 0
         var lastFilesNs: UInt64 = 0
+        var lastSummaryNs = KernelClock.nowMonotonicNs()
+        if datapath != nil && configuration.flowSummarySeconds > 0 { flowSummaries = FlowSummarizer(intervalSeconds: configuration.flowSummarySeconds) }
         var mounts = SuperBlockRoots.current()
         func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
             let now = KernelClock.nowMonotonicNs()
@@ -232,6 +236,9 @@ public final class Agent {
             control.runPending(on: self)
             if reloadRequested.exchange(false, ordering: .relaxed) { reload() }
             if due(&lastStatusNs, everyMs: 1000) { writeStatus() }
+            if flowSummaries != nil, due(&lastSummaryNs, everyMs: UInt64(configuration.flowSummarySeconds) * 1000) {
+                for s in flowSummaries!.flush() { emit(.flowSummary(s)) }
+            }
             // What the path walk and the identity filters rest on: where file systems are
             // mounted, and which inodes the watched names are now (a file replaced by rename).
             // Until this runs, a replaced file is still matched by its path.
@@ -553,11 +560,10 @@ public final class Agent {
             return
         }
         let process = r.pid == 0 ? nil : self.process(r.owner, pid: r.pid, tid: r.tid)
-        emit(
-            .flow(
-                datapath.controller.flowEvent(
-                    r, process: process, parent: process.flatMap { cache.parent(of: $0) },
-                    timeNs: clock.wall(monotonic: r.timeNs))))
+        let event = datapath.controller.flowEvent(
+            r, process: process, parent: process.flatMap { cache.parent(of: $0) }, timeNs: clock.wall(monotonic: r.timeNs))
+        if r.kind == .drop || r.kind == .audit { flowSummaries?.observe(event) }
+        emit(.flow(event))
     }
 
     /// A DNS packet: parsed here, its socket's owner from the cache.

@@ -29,6 +29,9 @@ public struct AgentConfiguration: Sendable {
     /// `scanWindowSeconds` raise process_scan (0: off).
     public var scanThreshold: UInt32 = 20
     public var scanWindowSeconds: UInt32 = 5
+    /// The datapath's drops and audits summarised per pattern every this many seconds
+    /// (`flow_summary` events; 0: off).
+    public var flowSummarySeconds: UInt32 = 60
     /// How accepts are seen (`AcceptHook`): auto takes fexit where trampolines work, else the
     /// handshake; syscalls is exact everywhere but taxes every syscall on the machine.
     public var acceptHook: AcceptHook = .auto

@@ -160,6 +160,11 @@ public enum AgentOptions {
         },
         AgentOption("scan-window", .value("SECONDS"), "Scan detection window.", default: "5") { $0.scanWindowSeconds = try integer($1, min: 1) },
         AgentOption(
+            "flow-summary-interval", .value("SECONDS"),
+            "Datapath drops and audits summarised per (source identity, destination identity, protocol, port) as one flow_summary event each SECONDS (0: off).",
+            default: "60"
+        ) { $0.flowSummarySeconds = try integer($1) },
+        AgentOption(
             "accept-hook", .value("HOW"),
             "How accepts are seen: auto (fexit where the kernel has trampolines, else handshake), fexit, handshake, syscalls (taxes every syscall).",
             default: "auto"

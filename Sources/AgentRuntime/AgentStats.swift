@@ -66,7 +66,7 @@ public final class FleetStats: Sendable {
 struct ExportCounts {
     static let names = [
         "PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "PROCESS_LSM", "PROCESS_UPROBE", "PROCESS_NETWORK", "PROCESS_DNS",
-        "FLOW", "DETECTION", "LOST_EVENTS",
+        "FLOW", "DETECTION", "LOST_EVENTS", "FLOW_SUMMARY",
     ]
     var counts = [UInt64](repeating: 0, count: names.count)
 
@@ -86,6 +86,7 @@ struct ExportCounts {
         case .flow: 8
         case .detection: 9
         case .lostEvents: 10
+        case .flowSummary: 11
         }
     }
 

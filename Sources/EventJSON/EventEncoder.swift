@@ -80,6 +80,10 @@ public final class EventEncoder {
             fillFlow(f, into: body)
             name = "flow"
             time = f.timeNs
+        case .flowSummary(let s):
+            fillFlowSummary(s, into: body)
+            name = "flow_summary"
+            time = s.lastNs
         case .dns(let d):
             fillDNS(d, into: body)
             name = "process_dns"

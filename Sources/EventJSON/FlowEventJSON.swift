@@ -53,6 +53,33 @@ extension EventEncoder {
         body.set("Summary", f.proto == "TCP" ? "TCP Flags: " + f.tcpFlagNames.joined(separator: ", ") : f.proto)
     }
 
+    /// `flow_summary`: one drop (or audit) pattern of an interval, by identity.
+    func fillFlowSummary(_ s: FlowSummary, into body: JSONObject) {
+        body.set("verdict", s.verdict)
+        body.set("drop_reason", s.dropReason)
+        if let reason = s.dropReasonName { body.set("drop_reason_desc", reason) }
+        body.set("traffic_direction", s.direction)
+        body.set("source", flowEndpoint(s.source))
+        body.set("destination", flowEndpoint(s.destination))
+        body.set("protocol", s.proto)
+        body.set("destination_port", UInt32(s.port))
+        if let rule = s.policyRule {
+            let list = JSONObject.array()
+            list.append(rule)
+            body.set("denied_by", list)
+        }
+        body.set("count", s.count)
+        body.set("sources", UInt32(s.sources))
+        if !s.binaries.isEmpty {
+            let list = JSONObject.array()
+            for b in s.binaries { list.append(b) }
+            body.set("binaries", list)
+        }
+        body.set("first_time", eventTime(s.firstNs))
+        body.set("last_time", eventTime(s.lastNs))
+        body.set("interval_seconds", s.intervalSeconds)
+    }
+
     private func flowEndpoint(_ e: FlowEvent.Endpoint) -> JSONObject {
         let o = JSONObject.object()
         if let id = e.endpointID { o.set("ID", id) }

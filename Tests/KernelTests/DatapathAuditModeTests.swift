@@ -137,4 +137,43 @@ final class DatapathAuditModeTests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("--policy-audit-mode: on or off"), bad.stderr)
     }
+
+    /// Drops are summarised per pattern for alerting: one flow_summary per (source identity,
+    /// destination identity, protocol, port) and interval, however many flows it stands for.
+    func testDropsAreSummarisedOncePerPatternAndInterval() throws {
+        let f = try EndpointFixture([("frontend", ["app": "frontend"]), ("frontend2", ["app": "frontend"]), ("db", ["app": "db"])])
+        defer { f.remove() }
+        let agent = try f.startAgent(policies: ["app.yaml": DatapathTests.appPolicies], extraArguments: ["--flow-summary-interval", "5"])
+        let l = try f.listen(in: "db", port: 5432)
+        defer { close(l) }
+        for from in ["frontend", "frontend", "frontend2", "frontend"] {
+            XCTAssertNil(try f.connect(from: from, to: f.address("db"), port: 5432, timeout: 0.3), "\(from) -> db:5432 is dropped")
+        }
+        func drops(_ all: [[String: Any]]) -> Int {
+            all.compactMap { $0["flow"] as? [String: Any] }.filter {
+                $0["verdict"] as? String == "DROPPED" && (($0["l4"] as? [String: Any])?["TCP"] as? [String: Any])?["destination_port"] as? Int == 5432
+            }.count
+        }
+        func summaries(_ all: [[String: Any]]) -> [[String: Any]] {
+            all.compactMap { $0["flow_summary"] as? [String: Any] }.filter { $0["destination_port"] as? Int == 5432 }
+        }
+        // the summaries (one per interval the drops fell in) account for every drop report
+        let events = try agent.waitForAll { all in
+            let n = drops(all)
+            return n >= 4 && summaries(all).reduce(0) { $0 + ($1["count"] as? Int ?? 0) } == n
+        }
+        let found = summaries(events)
+        XCTAssertEqual(found.reduce(0) { $0 + ($1["count"] as? Int ?? 0) }, drops(events), "\(found)")
+        XCTAssertLessThanOrEqual(found.count, 2, "one record per pattern and interval (the attempts take under two seconds): \(found)")
+        if found.count == 1 { XCTAssertEqual(found[0]["sources"] as? Int, 2, "two frontends") }
+        let s = try XCTUnwrap(found.max { ($0["count"] as? Int ?? 0) < ($1["count"] as? Int ?? 0) })
+        XCTAssertEqual(s["verdict"] as? String, "DROPPED")
+        XCTAssertEqual(s["drop_reason_desc"] as? String, "POLICY_DENIED")
+        XCTAssertEqual(s["protocol"] as? String, "TCP")
+        XCTAssertEqual((s["source"] as? [String: Any])?["identity"] as? Int, try DatapathTests.identity(f, "frontend"))
+        XCTAssertEqual((s["destination"] as? [String: Any])?["identity"] as? Int, try DatapathTests.identity(f, "db"))
+        XCTAssertNotNil(s["first_time"])
+        XCTAssertNotNil(s["last_time"])
+        XCTAssertEqual(s["interval_seconds"] as? Int, 5)
+    }
 }
