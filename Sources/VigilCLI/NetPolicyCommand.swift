@@ -10,7 +10,7 @@ struct NetPolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netpolicy",
         abstract: "Validate, apply, delete and list network policies.",
-        subcommands: [Validate.self, Apply.self, Delete.self, List.self, NetPolicySuggest.self, Reset.self]
+        subcommands: [Validate.self, Apply.self, Delete.self, List.self, NetPolicySuggest.self, NetPolicyExposure.self, Reset.self]
     )
 
     static func fail(_ message: String, code: Int32) -> ExitCode {

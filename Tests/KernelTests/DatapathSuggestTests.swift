@@ -57,6 +57,43 @@ final class DatapathSuggestTests: XCTestCase {
         XCTAssertNil(try f.connect(from: "frontend", to: f.address("backend"), port: 9999, timeout: 0.5), "an unobserved port of an observed peer")
         XCTAssertNil(try f.connect(from: "backend", to: f.address("db"), port: 8080, timeout: 0.5), "an observed pair on another port")
 
+        // exposure under the applied policies: who may reach each port against who connected
+        func exposure() throws -> [[String: Any]] {
+            let r = try KernelTest.run(
+                exe,
+                ["netpolicy", "exposure", "--dir", f.policyDirectory, "--status-file", f.directory + "/datapath.json", "--file", agent.exportPath, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        let backend = "default/\(f.records["backend"]!.name)"
+        let db = "default/\(f.records["db"]!.name)"
+        var rows = try exposure()
+        let b8080 = try XCTUnwrap(rows.first { $0["endpoint"] as? String == backend && $0["port"] as? String == "TCP/8080" }, "\(rows)")
+        XCTAssertTrue((b8080["reachable_from"] as? [String] ?? []).contains("app=frontend"), "\(b8080)")
+        XCTAssertTrue((b8080["connected_from"] as? [String] ?? []).contains("app=frontend"), "\(b8080)")
+        XCTAssertFalse(rows.contains { $0["world_reachable"] as? Bool == true }, "the suggestion exposes nothing to the world: \(rows)")
+        // a rule opening db:5432 to the world that nobody uses is the first thing reported
+        try f.write(
+            policy: "open.yaml",
+            """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: db-open}
+            spec:
+              endpointSelector: {matchLabels: {app: db}}
+              ingress:
+              - fromEntities: [world]
+                toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
+            """)
+        try f.waitForRevision { s in ((s["policies"] as? [[String: Any]]) ?? []).contains { $0["name"] as? String == "default/db-open" } }
+        rows = try exposure()
+        let first = try XCTUnwrap(rows.first)
+        XCTAssertEqual(first["endpoint"] as? String, db, "\(rows)")
+        XCTAssertEqual(first["port"] as? String, "TCP/5432")
+        XCTAssertEqual(first["world_reachable"] as? Bool, true)
+        XCTAssertTrue((first["unused"] as? [String] ?? []).contains("world"), "\(first)")
+        XCTAssertTrue((first["connected_from"] as? [String] ?? []).contains("app=backend"), "\(first)")
+
         // the service map of what happened: allowed and dropped edges, drawn by Graphviz
         let svg = f.directory + "/map.svg"
         let m = try KernelTest.run(exe, ["flows", "--file", agent.exportPath, "--map", svg, "--since", "10m"])

@@ -106,3 +106,40 @@ final class PolicySuggesterTests: XCTestCase {
         XCTAssertTrue(NetworkPolicyLoader.parse(Array(s.yaml.utf8), file: "s.yaml").isValid)
     }
 }
+
+/// Exposure on a known scenario: reach allowed by the policies against who connected.
+final class ExposureTests: XCTestCase {
+    func testUnusedReachIsReportedPerEndpointAndPort() throws {
+        typealias S = PolicySuggesterTests
+        let models = [S.frontend, S.backend, S.db].enumerated().map { i, e in
+            EndpointModel(
+                id: UInt32(i + 1), name: "ep\(i)", namespace: "default", labels: Labels(e.labels), identity: Identity(e.identity),
+                addresses: [IPPrefix(bytes: e.address, length: 32)])
+        }
+        let yaml = """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: db}
+            spec:
+              endpointSelector: {matchLabels: {app: db}}
+              ingress:
+              - fromEndpoints: [{matchLabels: {app: backend}}, {matchLabels: {app: frontend}}]
+                toPorts: [{ports: [{port: "5432", protocol: TCP}]}]
+              - fromEntities: [world]
+                toPorts: [{ports: [{port: "9100", protocol: TCP}]}]
+            """
+        let policies = NetworkPolicyLoader.parse(Array(yaml.utf8), file: "p.yaml").policies
+        XCTAssertEqual(policies.count, 1)
+        let rows = Exposure.compute(endpoints: models, policies: policies, observed: S.both(S.backend, S.db, 5432))
+        let db5432 = try XCTUnwrap(rows.first { $0.endpoint == "default/ep2" && $0.port == "TCP/5432" }, "\(rows)")
+        XCTAssertEqual(db5432.reachableFrom, ["app=frontend", "app=backend"])
+        XCTAssertEqual(db5432.connectedFrom, ["app=backend"])
+        XCTAssertEqual(db5432.unused, ["app=frontend"])
+        XCTAssertEqual(db5432.connections, 1)
+        let db9100 = try XCTUnwrap(rows.first { $0.endpoint == "default/ep2" && $0.port == "TCP/9100" })
+        XCTAssertTrue(db9100.worldReachable)
+        XCTAssertEqual(db9100.connections, 0)
+        // endpoints no policy selects: everyone reaches everything
+        XCTAssertEqual(rows.first { $0.endpoint == "default/ep0" }?.reachableFrom, ["everyone"])
+    }
+}
