@@ -53,6 +53,10 @@ public struct FlowEvent: Sendable, Equatable {
     public var packets: UInt64
     public var bytes: UInt64
     public var timeNs: UInt64
+    /// DNS names the peer's address was learned under for the endpoint (toFQDNs), as Hubble's
+    /// source_names / destination_names.
+    public var sourceNames: [String] = []
+    public var destinationNames: [String] = []
 
     public init(
         kind: Kind, source: Endpoint, destination: Endpoint, proto: String, tcpFlags: UInt8, direction: String, isReply: Bool,

@@ -113,6 +113,7 @@ public final class Agent {
             let kernel = try DatapathKernel(
                 shared: try sensor.sharedMaps(),
                 pinDirectory: configuration.datapathPinDirectory)
+            kernel.fqdnMinTTLSeconds = UInt64(configuration.fqdnMinTTLSeconds)
             if kernel.resumed {
                 logger.info("network datapath: taking over from the previous agent", metadata: ["pins": "\(configuration.datapathPinDirectory)"])
             }
@@ -473,6 +474,7 @@ public final class Agent {
         case .network: handleNetwork(bytes)
         case .dns: handleDNS(bytes)
         case .flow: handleFlow(bytes)
+        case .fqdn: handleFQDN(bytes)
         case .exec, .exit, .fork: handleProcess(bytes)
         case nil: undecodable("unknown record kind (\(bytes.count) bytes)")
         }
@@ -564,6 +566,15 @@ public final class Agent {
             r, process: process, parent: process.flatMap { cache.parent(of: $0) }, timeNs: clock.wall(monotonic: r.timeNs))
         if r.kind == .drop || r.kind == .audit { flowSummaries?.observe(event) }
         emit(.flow(event))
+    }
+
+    /// A DNS answer the datapath learned for a toFQDNs rule: names later flows to its address.
+    func handleFQDN(_ bytes: UnsafeRawBufferPointer) {
+        guard let r = FQDNRecord.decode(bytes), let datapath else {
+            decodeErrors += 1
+            return
+        }
+        datapath.controller.learned(r)
     }
 
     /// A DNS packet: parsed here, its socket's owner from the cache.

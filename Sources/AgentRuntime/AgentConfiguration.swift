@@ -32,6 +32,8 @@ public struct AgentConfiguration: Sendable {
     /// The datapath's drops and audits summarised per pattern every this many seconds
     /// (`flow_summary` events; 0: off).
     public var flowSummarySeconds: UInt32 = 60
+    /// toFQDNs: a DNS answer allows its addresses for at least this long (Cilium's default).
+    public var fqdnMinTTLSeconds: UInt32 = 3600
     /// How accepts are seen (`AcceptHook`): auto takes fexit where trampolines work, else the
     /// handshake; syscalls is exact everywhere but taxes every syscall on the machine.
     public var acceptHook: AcceptHook = .auto

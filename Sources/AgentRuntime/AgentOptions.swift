@@ -165,6 +165,11 @@ public enum AgentOptions {
             default: "60"
         ) { $0.flowSummarySeconds = try integer($1) },
         AgentOption(
+            "fqdn-min-ttl", .value("SECONDS"),
+            "toFQDNs: a DNS answer allows its addresses for the endpoint for its TTL, but at least SECONDS (as Cilium's --tofqdns-min-ttl).",
+            default: "3600"
+        ) { $0.fqdnMinTTLSeconds = try integer($1) },
+        AgentOption(
             "accept-hook", .value("HOW"),
             "How accepts are seen: auto (fexit where the kernel has trampolines, else handshake), fexit, handshake, syscalls (taxes every syscall).",
             default: "auto"

@@ -21,6 +21,7 @@ public final class DatapathController {
     private var live: [String: Live] = [:]
     private var policyFiles: [String: [NetworkPolicy]] = [:]
     private var applied = DatapathState()
+    private var learnedNames = LearnedNames()
     private var appliedEnforcement: [Int32: (UInt32, Identity, EndpointDefaults)] = [:]
     public private(set) var revision: UInt64 = 1
 
@@ -34,6 +35,9 @@ public final class DatapathController {
         mustPrune = kernel.resumed
         // carry on from an earlier agent's revision: its flows are re-checked once against ours
         revision = max(revision, (try? kernel.currentRevision()) ?? 0)
+        if kernel.resumed {
+            resolver.adoptFQDNSelectors(try kernel.fqdnSelectorNumbers(), highestInUse: try kernel.highestLearnedSelector())
+        }
         try kernel.setRevision(revision)
     }
 
@@ -120,6 +124,10 @@ public final class DatapathController {
             try kernel.setIPCache(p, id)
             changed = true
         }
+        for (n, id) in state.fqdnNames where applied.fqdnNames[n] != id {
+            try kernel.setFQDNName(n, id)
+            changed = true
+        }
         for l in live.values {
             let enforce = EndpointDefaults(state, endpoint: l.record.id)
             if let old = appliedEnforcement[l.ifindex], old.0 == l.record.id, old.1 == l.identity, old.2 == enforce { continue }
@@ -137,9 +145,14 @@ public final class DatapathController {
             try kernel.removeIPCache(p)
             changed = true
         }
+        for n in applied.fqdnNames.keys where state.fqdnNames[n] == nil {
+            try kernel.removeFQDNName(n)
+            changed = true
+        }
         applied = state
         if mustPrune {
-            try kernel.prune(policy: state.entries, ipcache: Array(state.ipcache.keys), endpoints: live.values.map(\.ifindex))
+            try kernel.prune(
+                policy: state.entries, ipcache: Array(state.ipcache.keys), endpoints: live.values.map(\.ifindex), fqdnNames: Array(state.fqdnNames.keys))
             kernel.dropStaleLinks(keeping: Set(live.values.map(\.ifindex)))
             mustPrune = false
             changed = true
@@ -171,15 +184,26 @@ public final class DatapathController {
 
     // MARK: flow events
 
-    /// Names a flow record's ends (identity labels, endpoint names) and its rule.
+    /// A DNS answer the kernel learned for a toFQDNs rule: later flows to the address carry the name.
+    public func learned(_ r: FQDNRecord) { learnedNames.learn(r) }
+
+    /// Names a flow record's ends (identity labels, endpoint names, the DNS names the peer's
+    /// address was learned under) and its rule.
     public func flowEvent(_ r: FlowRecord, process: ProcessEntry?, parent: ProcessEntry?, timeNs: UInt64) -> FlowEvent {
         let src = side(address: r.saddr, port: r.sport, identity: r.srcIdentity)
         let dst = side(address: r.daddr, port: r.dport, identity: r.dstIdentity)
-        return FlowEvent(
+        var event = FlowEvent(
             kind: r.kind, source: src, destination: dst, proto: FlowRecord.protoName(r.proto), tcpFlags: r.tcpFlags,
             direction: r.ingress ? "INGRESS" : "EGRESS", isReply: r.isReply, dropReason: r.dropReason,
             policyRule: r.ruleID == 0 ? nil : applied.rules[r.ruleID], process: process, parent: parent,
             packets: r.packets, bytes: r.bytes, timeNs: timeNs)
+        // the peer is the destination of what the endpoint sends, the source of what it receives
+        if r.ingress {
+            event.sourceNames = learnedNames.names(endpoint: r.endpointID, address: r.saddr)
+        } else {
+            event.destinationNames = learnedNames.names(endpoint: r.endpointID, address: r.daddr)
+        }
+        return event
     }
 
     private func side(address: [UInt8], port: UInt16, identity raw: UInt32) -> FlowEvent.Endpoint {
@@ -244,7 +268,10 @@ public final class DatapathController {
                 }
             },
             policyEntries: applied.entries.count,
-            errors: errors)
+            errors: errors
+                + live.values.filter { applied.fqdnWithoutDNS.contains($0.record.id) }.map(\.record.name).sorted().map {
+                    "endpoint \($0): toFQDNs rules but no DNS-visible rule, so no DNS answer is learned: allow its DNS server with toPorts [{ports: [{port: \"53\", protocol: ANY}], rules: {dns: [{matchPattern: \"*\"}]}}]"
+                })
     }
 }
 

@@ -20,7 +20,7 @@ public final class DatapathKernel {
 
     /// The maps whose contents must survive an agent restart: what is enforced and the flows
     /// established under it. (The ring buffer and process table are the agent's own.)
-    static let persistentMaps = ["endpoints", "ipcache", "policy", "dp_config", "conntrack", "flow_owners"]
+    static let persistentMaps = ["endpoints", "ipcache", "policy", "dp_config", "conntrack", "flow_owners", "fqdn_names", "fqdn_ips"]
 
     /// Why the datapath cannot run on this kernel, or nil when it can.
     public static func unavailableReason(probe: FeatureProbe = .shared) -> String? {
@@ -164,7 +164,8 @@ public final class DatapathKernel {
     }
 
     /// After taking over an earlier agent's maps: only what is wanted now stays.
-    public func prune(policy: [PolicyEntry], ipcache: [IPPrefix], endpoints: [Int32]) throws(BPFError) {
+    public func prune(policy: [PolicyEntry], ipcache: [IPPrefix], endpoints: [Int32], fqdnNames: [FQDNName]) throws(BPFError) {
+        try prune("fqdn_names", keeping: Set(fqdnNames.map { bytesOf(Self.fqdnNameKey($0)) }))
         try prune("policy", keeping: Set(policy.map { bytesOf(Self.policyKey($0)) }))
         try prune("ipcache", keeping: Set(ipcache.map { bytesOf(Self.ipcacheKey($0)) }))
         try prune("endpoints", keeping: Set(endpoints.map { bytesOf(UInt32(bitPattern: $0)) }))
@@ -250,6 +251,7 @@ public final class DatapathKernel {
         var v = vigil_policy_value()
         v.verdict = UInt8(e.deny ? (e.audit ? VIGIL_VERDICT_AUDIT_DENY : VIGIL_VERDICT_DENY) : VIGIL_VERDICT_ALLOW)
         v.rule_id = e.ruleID
+        v.flags = e.dns ? UInt8(VIGIL_POLICY_F_DNS) : 0
         try object.map("policy").update(Self.policyKey(e), v)
     }
 
@@ -261,7 +263,76 @@ public final class DatapathKernel {
     public func setRevision(_ revision: UInt64) throws(BPFError) {
         var c = vigil_datapath_config()
         c.revision = revision
+        c.fqdn_min_ttl_ns = fqdnMinTTLSeconds &* 1_000_000_000
         try object.map("dp_config").update(UInt32(0), c)
+    }
+
+    /// A learned DNS answer allows its address for at least this long (Cilium's
+    /// --tofqdns-min-ttl; its default). Written with the next revision.
+    public var fqdnMinTTLSeconds: UInt64 = 3600
+
+    static func fqdnNameKey(_ n: FQDNName) -> vigil_fqdn_name_key {
+        var k = vigil_fqdn_name_key()
+        k.endpoint_id = n.endpoint
+        withUnsafeMutableBytes(of: &k.name) { buf in
+            let bytes = Array(n.selector.key.utf8.prefix(Int(VIGIL_FQDN_NAME_MAX) - 1))
+            buf.copyBytes(from: bytes)
+        }
+        return k
+    }
+
+    public func setFQDNName(_ n: FQDNName, _ selector: Identity) throws(BPFError) {
+        try object.map("fqdn_names").update(Self.fqdnNameKey(n), selector.rawValue)
+    }
+
+    /// The selector numbers an earlier agent gave names (fqdn_names as taken over): kept, so the
+    /// addresses it learned (fqdn_ips, also taken over) stay with the selectors they were learned for.
+    public func fqdnSelectorNumbers() throws(BPFError) -> [String: Identity] {
+        let map = try object.map("fqdn_names")
+        var out: [String: Identity] = [:]
+        for key in try map.keys() {
+            let k = key.withUnsafeBytes { $0.loadUnaligned(as: vigil_fqdn_name_key.self) }
+            let name = withUnsafeBytes(of: k.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let v = try map.lookup(k, as: UInt32.self) { out[name] = Identity(v) }
+        }
+        return out
+    }
+
+    /// The highest selector number any learned address carries (numbers of selectors since
+    /// removed are not given to new ones: their addresses may still be remembered).
+    public func highestLearnedSelector() throws(BPFError) -> Identity? {
+        let map = try object.map("fqdn_ips")
+        var best: UInt32 = 0
+        for key in try map.keys() {
+            guard let v = try map.lookup(key.withUnsafeBytes { $0.loadUnaligned(as: vigil_fqdn_ip_key.self) }, as: vigil_fqdn_ip_value.self) else { continue }
+            best = max(best, withUnsafeBytes(of: v.selector) { $0.bindMemory(to: UInt32.self).max() ?? 0 })
+        }
+        return best == 0 ? nil : Identity(best)
+    }
+
+    public func removeFQDNName(_ n: FQDNName) throws(BPFError) {
+        _ = try object.map("fqdn_names").delete(key: bytesOf(Self.fqdnNameKey(n)))
+    }
+
+    /// The addresses DNS answers gave an endpoint for its toFQDNs selectors, with the seconds
+    /// each selector has left (0: lapsed). For tests and status.
+    public func learnedAddresses(endpoint: UInt32) throws(BPFError) -> [(address: [UInt8], selector: Identity, secondsLeft: UInt64)] {
+        let map = try object.map("fqdn_ips")
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)  // bpf_ktime_get_ns's clock
+        let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        var out: [(address: [UInt8], selector: Identity, secondsLeft: UInt64)] = []
+        for key in try map.keys() {
+            let k = key.withUnsafeBytes { $0.loadUnaligned(as: vigil_fqdn_ip_key.self) }
+            guard k.endpoint_id == endpoint, let v = try map.lookup(k, as: vigil_fqdn_ip_value.self) else { continue }
+            let addr = withUnsafeBytes(of: k.addr) { Array($0) }
+            let slots = withUnsafeBytes(of: v.selector) { Array($0.bindMemory(to: UInt32.self)) }
+            let expiries = withUnsafeBytes(of: v.expires_ns) { Array($0.bindMemory(to: UInt64.self)) }
+            for (sel, exp) in zip(slots, expiries) where sel != 0 {
+                out.append((addr, Identity(sel), exp > now ? (exp - now) / 1_000_000_000 : 0))
+            }
+        }
+        return out
     }
 
     /// The revision in force (an earlier agent's, when its maps were taken over).
@@ -294,15 +365,20 @@ public struct EndpointDefaults: Equatable, Sendable {
     public var audit: Set<TrafficDirection>
     /// the endpoint is in audit mode: nothing is dropped
     public var auditAll: Bool
+    /// it has toFQDNs rules: DNS answers are learned for it
+    public var fqdn: Bool
 
-    public init(enforce: Set<TrafficDirection>, audit: Set<TrafficDirection> = [], auditAll: Bool = false) {
+    public init(enforce: Set<TrafficDirection>, audit: Set<TrafficDirection> = [], auditAll: Bool = false, fqdn: Bool = false) {
         self.enforce = enforce
         self.audit = audit
         self.auditAll = auditAll
+        self.fqdn = fqdn
     }
 
     public init(_ state: DatapathState, endpoint id: UInt32) {
-        self.init(enforce: state.enforcement[id] ?? [], audit: state.auditing[id] ?? [], auditAll: state.auditMode.contains(id))
+        self.init(
+            enforce: state.enforcement[id] ?? [], audit: state.auditing[id] ?? [], auditAll: state.auditMode.contains(id),
+            fqdn: state.fqdnEndpoints.contains(id))
     }
 
     var flags: UInt32 {
@@ -312,6 +388,7 @@ public struct EndpointDefaults: Equatable, Sendable {
         if audit.contains(.ingress) { f |= VIGIL_EPF_AUDIT_INGRESS }
         if audit.contains(.egress) { f |= VIGIL_EPF_AUDIT_EGRESS }
         if auditAll { f |= VIGIL_EPF_AUDIT_ALL }
+        if fqdn { f |= VIGIL_EPF_FQDN }
         return f
     }
 }

@@ -30,6 +30,11 @@ extension EventEncoder {
         body.set("l4", l4)
         body.set("source", flowEndpoint(f.source))
         body.set("destination", flowEndpoint(f.destination))
+        for (key, names) in [("source_names", f.sourceNames), ("destination_names", f.destinationNames)] where !names.isEmpty {
+            let list = JSONObject.array()
+            for n in names { list.append(n) }
+            body.set(named: key, list)
+        }
         body.set("Type", "L3_L4")
         body.set("node_name", nodeName)
         body.set("traffic_direction", f.direction)

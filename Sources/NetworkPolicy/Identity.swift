@@ -28,6 +28,11 @@ public struct Identity: RawRepresentable, Hashable, Comparable, Sendable, Custom
     public static let firstClusterScoped: UInt32 = 256
     public static let localScopeFlag: UInt32 = 1 << 24
 
+    /// toFQDNs selectors are numbered from here (VIGIL_FQDN_IDENTITY_FLAG: node-local scope,
+    /// above the CIDR identities).
+    public static let fqdnSelectorBase = Identity(localScopeFlag | 1 << 23)
+    public var isFQDNSelector: Bool { rawValue & Self.fqdnSelectorBase.rawValue == Self.fqdnSelectorBase.rawValue }
+
     public var isReserved: Bool { rawValue != 0 && rawValue < Self.firstClusterScoped }
     public var isLocalScope: Bool { rawValue & Self.localScopeFlag != 0 }
 

@@ -63,13 +63,17 @@ public struct NetworkRule: Hashable, Sendable {
     public var ports: [PortRange]
     /// `ingress[0]`, `egressDeny[1]`, ... for flow events and `netpolicy list`.
     public var path: String
+    /// Of `ports`, those whose `toPorts` entry has `rules.dns`: DNS answers on the flows they
+    /// allow feed the endpoint's toFQDNs rules (no other answer does, as in Cilium).
+    public var dnsVisiblePorts: [PortRange]
 
-    public init(direction: TrafficDirection, deny: Bool, peers: [Peer], ports: [PortRange], path: String) {
+    public init(direction: TrafficDirection, deny: Bool, peers: [Peer], ports: [PortRange], path: String, dnsVisiblePorts: [PortRange] = []) {
         self.direction = direction
         self.deny = deny
         self.peers = peers
         self.ports = ports
         self.path = path
+        self.dnsVisiblePorts = dnsVisiblePorts
     }
 }
 
@@ -80,6 +84,9 @@ public enum Peer: Hashable, Sendable {
     /// Addresses in `prefix` but in none of `except`.
     case cidr(IPPrefix, except: [IPPrefix])
     case entity(Entity)
+    /// Addresses a DNS answer for a selected name gave this endpoint, while the answer lives
+    /// (`toFQDNs`; egress allow rules only).
+    case fqdn(FQDNSelector)
 }
 
 /// Cilium's named peers.

@@ -9,6 +9,8 @@ public struct PolicyEntry: Hashable, Sendable {
     public var deny: Bool
     public var ruleID: UInt32
     public var audit: Bool = false
+    /// An allow of a DNS-visible rule (`rules.dns`): answers on its flows feed toFQDNs rules.
+    public var dns: Bool = false
 
     /// Which of two entries for the same traffic wins: an enforced deny, then an audit-mode
     /// deny, then an allow (lower first).

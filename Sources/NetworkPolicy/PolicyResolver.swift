@@ -14,8 +14,26 @@ public struct DatapathState: Equatable, Sendable {
     public var rules: [UInt32: String] = [:]
     /// CIDR identities in use (prefix -> identity), for `netpolicy list` and flow labels.
     public var cidrIdentities: [IPPrefix: Identity] = [:]
+    /// toFQDNs: per endpoint, the names and patterns its rules select -> the selector's
+    /// identity (the peer identity of those rules' entries).
+    public var fqdnNames: [FQDNName: Identity] = [:]
+    /// Endpoints with toFQDNs rules but no DNS-visible rule: no answer will ever be learned for them.
+    public var fqdnWithoutDNS: Set<UInt32> = []
+
+    /// The endpoints with toFQDNs rules (the kernel learns DNS answers for them).
+    public var fqdnEndpoints: Set<UInt32> { Set(fqdnNames.keys.map(\.endpoint)) }
 
     public init() {}
+}
+
+/// One entry of the kernel's fqdn_names map.
+public struct FQDNName: Hashable, Sendable {
+    public var endpoint: UInt32
+    public var selector: FQDNSelector
+    public init(endpoint: UInt32, selector: FQDNSelector) {
+        self.endpoint = endpoint
+        self.selector = selector
+    }
 }
 
 /// Turns policies into map entries for the endpoints that exist now. Pure and repeatable:
@@ -26,6 +44,8 @@ public final class PolicyResolver {
     private var cidrNumbers: [IPPrefix: Identity] = [:]
     private var nextCIDR = Identity.localScopeFlag | 1
     private var ruleNumbers: [String: UInt32] = [:]
+    private var fqdnNumbers: [FQDNSelector: Identity] = [:]
+    private var nextFQDN = Identity(Identity.fqdnSelectorBase.rawValue + 1)
     private var nextRule: UInt32 = 1
 
     public init() {}
@@ -61,13 +81,17 @@ public final class PolicyResolver {
                         rule.peers.isEmpty
                         ? [.any]
                         : Set(rule.peers.flatMap { identities(of: $0, policy: policy, endpoints: peers, state: state) })
+                    for case .fqdn(let selector) in rule.peers {
+                        state.fqdnNames[FQDNName(endpoint: e.id, selector: selector)] = fqdnIdentity(selector)
+                    }
                     let matches = rule.ports.isEmpty ? [ProtoPortPrefix(proto: 0, port: 0, bits: 0)] : rule.ports.flatMap(Self.prefixes)
+                    let dnsVisible = Set(rule.dnsVisiblePorts.flatMap(Self.prefixes))
                     for peer in peers {
                         for m in matches {
                             entries.append(
                                 PolicyEntry(
                                     endpoint: e.id, direction: rule.direction, identity: peer, match: m, deny: rule.deny, ruleID: ruleID,
-                                    audit: rule.deny && policy.auditMode))
+                                    audit: rule.deny && policy.auditMode, dns: !rule.deny && dnsVisible.contains(m)))
                         }
                     }
                 }
@@ -75,7 +99,11 @@ public final class PolicyResolver {
             state.enforcement[e.id] = enforced
             state.auditing[e.id] = audited.subtracting(enforced)
             if e.auditMode { state.auditMode.insert(e.id) }
-            state.entries += Self.denyWins(entries)
+            let resolved = Self.denyWins(entries)
+            if state.fqdnNames.keys.contains(where: { $0.endpoint == e.id }) && !resolved.contains(where: \.dns) {
+                state.fqdnWithoutDNS.insert(e.id)
+            }
+            state.entries += resolved
         }
         return state
     }
@@ -97,7 +125,11 @@ public final class PolicyResolver {
             let denies = group.filter(\.deny)
             var byMatch: [ProtoPortPrefix: PolicyEntry] = [:]
             for e in group.sorted(by: { ($0.strength, $0.ruleID) < ($1.strength, $1.ruleID) }) {
-                if byMatch[e.match] != nil { continue }  // the strongest entry of this key
+                if let kept = byMatch[e.match] {  // the strongest entry of this key
+                    // two allows of one key: DNS-visible when either rule is
+                    if !kept.deny && e.dns { byMatch[e.match]!.dns = true }
+                    continue
+                }
                 if denies.contains(where: { $0.strength < e.strength && $0.match.contains(e.match) }) { continue }
                 byMatch[e.match] = e
             }
@@ -130,6 +162,28 @@ public final class PolicyResolver {
         return id
     }
 
+    private func fqdnIdentity(_ selector: FQDNSelector) -> Identity {
+        if let id = fqdnNumbers[selector] { return id }
+        let id = nextFQDN
+        nextFQDN = Identity(nextFQDN.rawValue + 1)
+        fqdnNumbers[selector] = id
+        return id
+    }
+
+    /// Numbers an earlier agent gave selectors (by kernel key): addresses it learned stay with
+    /// the selector they were learned for; new selectors are numbered above them.
+    public func adoptFQDNSelectors(_ numbers: [String: Identity], highestInUse: Identity? = nil) {
+        if let h = highestInUse, h.isFQDNSelector, h.rawValue >= nextFQDN.rawValue { nextFQDN = Identity(h.rawValue + 1) }
+        for (key, id) in numbers {
+            guard id.isFQDNSelector, case .success(let s) = FQDNSelector.parse(key, pattern: true) else { continue }
+            fqdnNumbers[s] = id
+            if id.rawValue >= nextFQDN.rawValue { nextFQDN = Identity(id.rawValue + 1) }
+        }
+    }
+
+    /// The toFQDNs selector an identity stands for (flow events, `netpolicy list`).
+    public func fqdnSelector(of identity: Identity) -> FQDNSelector? { fqdnNumbers.first { $0.value == identity }?.key }
+
     private func ruleNumber(_ key: String) -> UInt32 {
         if let n = ruleNumbers[key] { return n }
         ruleNumbers[key] = nextRule
@@ -161,6 +215,8 @@ public final class PolicyResolver {
             case .`init`: return [.initializing]
             case .ingress: return [.ingress]
             }
+        case .fqdn(let selector):
+            return [fqdnIdentity(selector)]
         }
     }
 }

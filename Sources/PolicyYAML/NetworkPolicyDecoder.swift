@@ -178,8 +178,9 @@ struct NetworkPolicyDecoder {
         let unsupported =
             direction == .ingress
             ? ["fromRequires", "fromGroups", "fromNodes", "icmps", "authentication"]
-            : ["toRequires", "toGroups", "toNodes", "toFQDNs", "toServices", "icmps", "authentication"]
-        guard let m = MappingReader(node, path: path, keys: peerKeys + ["toPorts"] + unsupported, d) else { return nil }
+            : ["toRequires", "toGroups", "toNodes", "toServices", "icmps", "authentication"]
+        let fqdnKey = direction == .egress ? ["toFQDNs"] : []
+        guard let m = MappingReader(node, path: path, keys: peerKeys + fqdnKey + ["toPorts"] + unsupported, d) else { return nil }
         for key in unsupported where m.has(key) {
             d.error(
                 m.keyMark(key), m.sub(key), "\(key) is not enforced by Vigil's datapath; express the peer with \(peerKeys.joined(separator: ", ")) and toPorts")
@@ -217,22 +218,101 @@ struct NetworkPolicyDecoder {
             }
             peers.append(.entity(e))
         }
+        if m.has("toFQDNs") {
+            if deny {
+                d.error(
+                    m.keyMark("toFQDNs"), m.sub("toFQDNs"),
+                    "toFQDNs is not supported in egressDeny (nor in Cilium): deny addresses with toCIDR, or allow names with toFQDNs under egress")
+                return nil
+            }
+            if let other = peerKeys.first(where: { m.has($0) }) {
+                d.error(
+                    m.keyMark("toFQDNs"), m.sub("toFQDNs"), "toFQDNs cannot be combined with \(other) in one rule (nor in Cilium): make it its own egress rule")
+                return nil
+            }
+            let fqdns = fqdnSelectors(m.items("toFQDNs"))
+            if fqdns.isEmpty { return nil }  // errors already said
+            peers += fqdns.map { .fqdn($0) }
+        }
         var ports: [PortRange] = []
+        var dnsVisible: [PortRange] = []
         for item in m.items("toPorts") {
             guard
                 let pr = MappingReader(item.node, path: item.path, keys: ["ports", "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"], d)
             else { continue }
-            for key in ["rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"] where pr.has(key) {
+            for key in ["terminatingTLS", "originatingTLS", "serverNames", "listener"] where pr.has(key) {
                 d.error(pr.keyMark(key), pr.sub(key), "L7 rules (\(key)) are not enforced by Vigil; only ports and protocols are")
             }
+            let visible = pr.value("rules").map { dnsVisibility($0, path: pr.sub("rules"), direction: direction) } ?? false
             let list = pr.items("ports")
-            if list.isEmpty { ports.append(.anything) }
-            for p in list { if let r = portProtocol(p.node, path: p.path, protocolDefault: .any) { ports.append(r) } }
+            var entry: [PortRange] = []
+            if list.isEmpty { entry.append(.anything) }
+            for p in list { if let r = portProtocol(p.node, path: p.path, protocolDefault: .any) { entry.append(r) } }
+            ports += entry
+            if visible { dnsVisible += entry }
         }
         let hasPeerKeys = peerKeys.contains { m.has($0) }
         if peers.isEmpty && hasPeerKeys { return nil }  // the listed peers select nothing (errors already said)
         if peers.isEmpty && ports.isEmpty { return nil }  // `{}`: selects no peer (default deny only, as in Cilium)
-        return NetworkRule(direction: direction, deny: deny, peers: peers, ports: ports, path: path)
+        return NetworkRule(direction: direction, deny: deny, peers: peers, ports: ports, path: path, dnsVisiblePorts: dnsVisible)
+    }
+
+    /// `toFQDNs` items: each a matchName or a matchPattern.
+    func fqdnSelectors(_ items: [(node: YAMLNode, path: String)]) -> [FQDNSelector] {
+        var out: [FQDNSelector] = []
+        for item in items {
+            guard let sel = MappingReader(item.node, path: item.path, keys: ["matchName", "matchPattern"], d) else { continue }
+            let given = ["matchName", "matchPattern"].filter { sel.has($0) }
+            guard given.count == 1, let key = given.first, let text = sel.string(key) else {
+                d.error(
+                    item.node.mark, item.path,
+                    given.isEmpty
+                        ? "write matchName (a name) or matchPattern (\"*.example.com\", \"*\")" : "write matchName or matchPattern, not both: make two items")
+                continue
+            }
+            switch FQDNSelector.parse(text, pattern: key == "matchPattern") {
+            case .success(let s): out.append(s)
+            case .failure(let reason): d.error(sel.mark(key), sel.sub(key), reason.text)
+            }
+        }
+        return out
+    }
+
+    /// `toPorts[].rules`: only `dns` with `matchPattern: "*"` is accepted. It makes the DNS
+    /// answers on these ports visible to toFQDNs rules (as Cilium's DNS proxy does); filtering
+    /// queries by name is not enforced, so a narrower DNS rule is refused rather than widened.
+    func dnsVisibility(_ node: YAMLNode, path: String, direction: TrafficDirection) -> Bool {
+        let l7 = ["http", "kafka", "l7proto", "l7"]
+        guard let r = MappingReader(node, path: path, keys: ["dns"] + l7, d) else { return false }
+        for key in l7 where r.has(key) {
+            d.error(
+                r.keyMark(key), r.sub(key),
+                "L7 rules (\(key)) are not enforced by Vigil; only ports and protocols, and DNS visibility (dns: [{matchPattern: \"*\"}]), are")
+        }
+        guard r.has("dns") else { return false }
+        guard direction == .egress else {
+            d.error(r.keyMark("dns"), r.sub("dns"), "DNS rules apply to egress (the endpoint's queries); remove this one")
+            return false
+        }
+        let items = r.items("dns")
+        if items.isEmpty {
+            d.error(r.keyMark("dns"), r.sub("dns"), "write dns: [{matchPattern: \"*\"}] to make the answers on these ports visible to toFQDNs rules")
+            return false
+        }
+        var ok = true
+        for item in items {
+            guard let s = fqdnSelectors([item]).first else {
+                ok = false  // its error is said
+                continue
+            }
+            if s == .everyName { continue }
+            d.error(
+                item.node.mark, item.path,
+                "DNS query filtering by name (\(s.key)) is not enforced by Vigil: write matchPattern: \"*\" here (answers become visible to toFQDNs rules) and allow destinations by name with toFQDNs"
+            )
+            ok = false
+        }
+        return ok
     }
 
     // MARK: Kubernetes

@@ -4,7 +4,7 @@ import CVigilABI
 /// `struct vigil_record_header`). THE list on the Swift side: the agent's dispatch switches over
 /// it (a new kind does not build until it is handled) and loss reports name kinds by it.
 public enum RecordKind: CaseIterable, Sendable {
-    case exec, exit, fork, hook, network, dns, flow
+    case exec, exit, fork, hook, network, dns, flow, fqdn
 
     /// The C constant (vigil_abi.h, vigil_hook_abi.h, vigil_net_abi.h, vigil_datapath_abi.h).
     public var raw: UInt32 {
@@ -16,6 +16,7 @@ public enum RecordKind: CaseIterable, Sendable {
         case .network: VIGIL_RECORD_NET
         case .dns: VIGIL_RECORD_DNS
         case .flow: VIGIL_RECORD_FLOW
+        case .fqdn: VIGIL_RECORD_FQDN
         }
     }
 
@@ -29,6 +30,7 @@ public enum RecordKind: CaseIterable, Sendable {
         case .network: "process_network"
         case .dns: "process_dns"
         case .flow: "flow"
+        case .fqdn: "fqdn"
         }
     }
 

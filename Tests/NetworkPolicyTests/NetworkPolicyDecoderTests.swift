@@ -102,11 +102,75 @@ final class NetworkPolicyDecoderTests: XCTestCase {
         XCTAssertFalse(r.isValid)
         XCTAssertTrue(r.policies.isEmpty)
         let text = r.diagnostics.map(\.description)
-        XCTAssertTrue(text.contains { $0.hasPrefix("p.yaml:7:5: error: spec.egress[0].toFQDNs: toFQDNs is not enforced") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.hasPrefix("p.yaml:7:5: error: spec.egress[0].toFQDNs: toFQDNs cannot be combined with toCIDR") }, "\(text)")
         XCTAssertTrue(text.contains { $0.hasPrefix("p.yaml:8:14: error:") && $0.contains("host bits set: write 10.0.0.0/8") }, "\(text)")
         XCTAssertTrue(text.contains { $0.hasPrefix("p.yaml:9:18: error:") && $0.contains("did you mean \"world\"") }, "\(text)")
         XCTAssertTrue(text.contains { $0.contains("unknown key \"protocl\"") && $0.contains("did you mean \"protocol\"") }, "\(text)")
-        XCTAssertTrue(text.contains { $0.contains("L7 rules (rules) are not enforced") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.contains("L7 rules (http) are not enforced") }, "\(text)")
+    }
+
+    func testToFQDNsAndDNSVisibility() throws {
+        let r = parse(
+            """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: fq}
+            spec:
+              endpointSelector: {matchLabels: {app: x}}
+              egress:
+              - toEndpoints: [{matchLabels: {k8s-app: kube-dns}}]
+                toPorts:
+                - ports: [{port: "53", protocol: ANY}]
+                  rules: {dns: [{matchPattern: "*"}]}
+              - toFQDNs: [{matchName: API.Example.com.}, {matchPattern: "*.cdn.example.com"}, {matchPattern: "*"}]
+                toPorts: [{ports: [{port: "443", protocol: TCP}]}]
+            """)
+        XCTAssertTrue(r.isValid, "\(r.diagnostics)")
+        let p = try XCTUnwrap(r.policies.first)
+        XCTAssertEqual(p.rules[0].dnsVisiblePorts, [PortRange(proto: .any, first: 53, last: 53)])
+        XCTAssertEqual(p.rules[1].peers.map { if case .fqdn(let s) = $0 { s.key } else { "" } }, ["api.example.com", "*.cdn.example.com", "*"])
+        XCTAssertEqual(p.rules[1].dnsVisiblePorts, [])
+
+        let bad = parse(
+            """
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: bad}
+            spec:
+              endpointSelector: {}
+              egress:
+              - toFQDNs: [{matchPattern: "api-*.example.com"}, {matchName: "*.example.com"}, {matchName: "a..b"}, {}]
+              - toPorts: [{ports: [{port: "53"}], rules: {dns: [{matchName: "only.example.com"}]}}]
+              egressDeny:
+              - toFQDNs: [{matchName: example.com}]
+              ingress:
+              - toPorts: [{ports: [{port: "53"}], rules: {dns: [{matchPattern: "*"}]}}]
+            """)
+        XCTAssertTrue(bad.policies.isEmpty)
+        let text = bad.diagnostics.map(\.description)
+        XCTAssertTrue(text.contains { $0.hasPrefix("p.yaml:7:30: error:") && $0.contains("wildcard only as a whole first label") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.contains("matchName takes a name, not a pattern") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.contains("empty label") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.contains("write matchName (a name) or matchPattern") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.contains("DNS query filtering by name (only.example.com) is not enforced") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.contains("toFQDNs is not supported in egressDeny") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.contains("DNS rules apply to egress") }, "\(text)")
+    }
+
+    func testFQDNSelectorMatchesOneLabelLevelAsCilium() throws {
+        let star = try FQDNSelector.parse("*.example.com", pattern: true).get()
+        XCTAssertTrue(star.matches("a.example.com"))
+        XCTAssertTrue(star.matches("A.Example.COM."))
+        XCTAssertFalse(star.matches("a.b.example.com"))
+        XCTAssertFalse(star.matches("example.com"))
+        XCTAssertFalse(star.matches("aexample.com"))
+        let name = try FQDNSelector.parse("example.com", pattern: false).get()
+        XCTAssertTrue(name.matches("example.com") && !name.matches("www.example.com"))
+        XCTAssertTrue(FQDNSelector.everyName.matches("anything.at.all"))
+        XCTAssertEqual(try FQDNSelector.parse("plain.example.com", pattern: true).get().key, "plain.example.com")
+        XCTAssertThrowsError(try FQDNSelector.parse(String(repeating: "a.", count: 64) + "com", pattern: false).get())
+        XCTAssertThrowsError(try FQDNSelector.parse("*.*.example.com", pattern: true).get())
+        XCTAssertThrowsError(try FQDNSelector.parse("ex ample.com", pattern: false).get())
     }
 
     func testWrongKindAndAPIVersion() {

@@ -160,4 +160,39 @@ extension PolicyResolverTests {
         XCTAssertEqual(s.auditMode, [2])
         XCTAssertEqual(s.enforcement[2], [.ingress], "the policy still says what would be dropped")
     }
+
+    func testFQDNSelectorsAreIdentitiesPerNameAndDNSVisibilityMarksEntries() throws {
+        let eps = [ep(1, "client", 256), ep(2, "other", 257)]
+        let api = try FQDNSelector.parse("api.example.com", pattern: false).get()
+        let cdn = try FQDNSelector.parse("*.cdn.example.com", pattern: true).get()
+        let dns = NetworkRule(
+            direction: .egress, deny: false, peers: [.cidr(IPPrefix("10.0.0.53/32")!, except: [])],
+            ports: [PortRange(proto: .udp, first: 53, last: 53), PortRange(proto: .tcp, first: 53, last: 53)], path: "spec.egress[0]",
+            dnsVisiblePorts: [PortRange(proto: .udp, first: 53, last: 53)])
+        let names = NetworkRule(
+            direction: .egress, deny: false, peers: [.fqdn(api), .fqdn(cdn)], ports: [PortRange(proto: .tcp, first: 443, last: 443)],
+            path: "spec.egress[1]")
+        let resolver = PolicyResolver()
+        let s = resolver.resolve(
+            endpoints: eps, policies: [policy("client", [dns, names], deny: [.egress]), policy("other", [names], deny: [.egress])], hostAddresses: [])
+        let apiID = try XCTUnwrap(s.fqdnNames[FQDNName(endpoint: 1, selector: api)])
+        XCTAssertTrue(apiID.isFQDNSelector && apiID.isLocalScope)
+        XCTAssertEqual(s.fqdnNames[FQDNName(endpoint: 2, selector: api)], apiID, "one identity per name, whichever endpoint")
+        XCTAssertNotEqual(s.fqdnNames[FQDNName(endpoint: 1, selector: cdn)], apiID)
+        XCTAssertEqual(resolver.fqdnSelector(of: apiID), api)
+        XCTAssertTrue(s.entries.contains { $0.endpoint == 1 && $0.identity == apiID && $0.match.description == "TCP/443" && !$0.deny })
+        XCTAssertEqual(s.entries.filter { $0.endpoint == 1 && $0.dns }.map(\.match.description), ["UDP/53"], "only the rules.dns ports")
+        XCTAssertEqual(s.fqdnEndpoints, [1, 2])
+        XCTAssertEqual(s.fqdnWithoutDNS, [2], "toFQDNs without a DNS-visible rule never learns: said")
+        // numbering is stable across runs and adopted by a successor
+        let again = resolver.resolve(endpoints: eps, policies: [policy("client", [dns, names], deny: [.egress])], hostAddresses: [])
+        XCTAssertEqual(again.fqdnNames[FQDNName(endpoint: 1, selector: api)], apiID)
+        let next = PolicyResolver()
+        next.adoptFQDNSelectors([api.key: apiID], highestInUse: Identity(apiID.rawValue + 5))
+        let adopted = next.resolve(endpoints: eps, policies: [policy("client", [dns, names], deny: [.egress])], hostAddresses: [])
+        XCTAssertEqual(adopted.fqdnNames[FQDNName(endpoint: 1, selector: api)], apiID)
+        XCTAssertGreaterThan(
+            try XCTUnwrap(adopted.fqdnNames[FQDNName(endpoint: 1, selector: cdn)]).rawValue, apiID.rawValue + 5,
+            "no number a learned address may carry is reused")
+    }
 }

@@ -16,6 +16,12 @@
  * copies it to flow_owners under the full 4-tuple, which the tc programs look up when the flow
  * starts. UDP owners are kept under (destination, protocol) since the source port may not be
  * chosen at connect.
+ *
+ * toFQDNs: a DNS answer arriving for an endpoint with toFQDNs rules, on a UDP flow to port 53
+ * that a DNS-visible rule (`rules.dns`) allowed, is parsed here before the endpoint receives
+ * it; its question name is looked up in fqdn_names and each A record's address is remembered
+ * for the endpoint in fqdn_ips until max(TTL, the configured minimum). A new egress flow that
+ * no entry allows is then allowed when a selector remembered for its address has an allow entry.
  */
 #include "vigil_bpf.h"
 #include "vigil_shared_maps.h"
@@ -30,6 +36,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define VIGIL_TCP_SYN 0x02
 #define VIGIL_TCP_RST 0x04
 #define VIGIL_TCP_ACK 0x10
+#define DNS_PORT      53
+#define DNS_MSG_MAX   512 /* DNS message bytes parsed (classic UDP DNS); must be a power of 2 */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -64,6 +72,8 @@ struct {
 #define CT_CLOSE_REPORTED (1u << 0)
 #define CT_FIN_ORIGINAL	  (1u << 1)
 #define CT_FIN_REPLY	  (1u << 2)
+#define CT_DNS		  (1u << 3) /* allowed by a DNS-visible rule: its answers feed toFQDNs */
+#define CT_FQDN		  (1u << 4) /* allowed because a toFQDNs name resolved to the peer */
 
 struct ct_entry {
 	__u64 revision;
@@ -131,9 +141,60 @@ static __always_inline bool drop_worth_reporting(const struct vigil_flow_tuple *
 struct packet {
 	struct vigil_flow_tuple tuple; /* as sent: saddr = sender; scope unset */
 	__u32 len;
+	__u16 l4_offset; /* from the start of the frame */
 	__u8 tcp_flags;
 	__u8 ipv6;
 };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vigil_fqdn_name_key);
+	__type(value, __u32); /* selector identity */
+} fqdn_names SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vigil_fqdn_ip_key);
+	__type(value, struct vigil_fqdn_ip_value);
+} fqdn_ips SEC(".maps");
+
+/* State of one DNS message's parse, shared with the bpf_loop callbacks. It lives in the per-CPU
+ * scratch map, not on the stack: the verifier does not follow values through map memory, so
+ * each callback is verified for any position at once (followed on the stack, every position
+ * was a state of its own and plain or bpf_loop loops both exceeded the verifier's budget);
+ * every access is bounded by masks and checks instead. */
+struct dns_parse {
+	__u32 pos; /* next byte of the message */
+	__u32 len; /* bytes of the message copied */
+	__u32 n;   /* characters of the name so far */
+	__u32 label_left;
+	__u32 first_dot;
+	__u32 endpoint_id;
+	__u32 answers;
+	__u32 selectors[3];
+	__u8 done;
+	__u8 failed;
+	__u8 pad[2];
+	__u64 now;
+	__u64 min_ttl_ns;
+};
+
+/* A DNS message and the names built from it: too big for the stack. */
+struct dns_scratch {
+	struct dns_parse d;
+	__u8 msg[DNS_MSG_MAX];
+	struct vigil_fqdn_name_key name; /* the question, dotted, lowercase */
+	struct vigil_fqdn_name_key key;	 /* the forms looked up in fqdn_names */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_scratch);
+} dns_scratches SEC(".maps");
 
 /* Parses Ethernet + IPv4 + the first L4 header with direct packet access. 0: parsed; 1: not
  * IP (ARP and the like: let it pass); 2: IPv6. */
@@ -161,6 +222,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 	if (ip->frag_off & bpf_htons(0x1fff))
 		return 0;
 	void *l4 = (void *)ip + ihl;
+	p->l4_offset = sizeof(*eth) + ihl;
 	if (ip->protocol == IPPROTO_TCP) {
 		struct tcphdr *t = l4;
 		if ((void *)(t + 1) > end)
@@ -190,6 +252,7 @@ struct verdict {
 	__u32 rule_id;
 	__u32 drop_reason; /* 0: allowed */
 	__u32 audit;	   /* the drop is only reported: forward (audit mode) */
+	__u32 ct_flags;	   /* CT_DNS, CT_FQDN: what the allowing entry makes of the flow */
 };
 
 /* The endpoint's policy for a peer, protocol and destination port in `dir`. Of the entries
@@ -227,10 +290,12 @@ static __always_inline struct verdict decide(const struct vigil_endpoint_info *e
 		out.rule_id = wild->rule_id;
 		out.drop_reason = VIGIL_DROP_POLICY_DENY;
 		out.audit = 1;
-	} else if (exact) {
-		out.rule_id = exact->rule_id;
-	} else if (wild) {
-		out.rule_id = wild->rule_id;
+	} else if (exact || wild) {
+		out.rule_id = exact ? exact->rule_id : wild->rule_id;
+		/* DNS-visible when either allowing entry says so (a port-53 rule for any peer beside
+		 * a broader one for this peer) */
+		__u8 flags = (exact ? exact->flags : 0) | (wild ? wild->flags : 0);
+		out.ct_flags = flags & VIGIL_POLICY_F_DNS ? CT_DNS : 0;
 	} else if (ep->flags & (dir == VIGIL_DIR_INGRESS ? VIGIL_EPF_ENFORCE_INGRESS : VIGIL_EPF_ENFORCE_EGRESS)) {
 		out.drop_reason = VIGIL_DROP_POLICY;
 		out.audit = audit_all;
@@ -246,6 +311,278 @@ static __always_inline __u64 current_revision(void)
 	__u32 zero = 0;
 	struct vigil_datapath_config *c = bpf_map_lookup_elem(&dp_config, &zero);
 	return c ? c->revision : 0;
+}
+
+/* What no entry allowed (default deny) may still be allowed by a toFQDNs rule whose name
+ * resolved to the peer for this endpoint. Denies are never overridden. `established`: the flow
+ * was allowed this way before and is re-checked after a policy change: it keeps going while a
+ * rule for its selector exists, even after the answer's TTL (as the connection outlives it). */
+static __always_inline void fqdn_allow(const struct vigil_endpoint_info *ep, __u32 daddr, __u8 proto, __u16 port,
+				       bool established, struct verdict *v)
+{
+	if (!(ep->flags & VIGIL_EPF_FQDN) || v->drop_reason != VIGIL_DROP_POLICY)
+		return;
+	struct vigil_fqdn_ip_key fk = {.endpoint_id = ep->endpoint_id, .addr = daddr};
+	struct vigil_fqdn_ip_value *f = bpf_map_lookup_elem(&fqdn_ips, &fk);
+	if (!f)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	struct vigil_policy_key k = {
+		.prefixlen = VIGIL_POLICY_KEY_BITS_FULL,
+		.endpoint_id = ep->endpoint_id,
+		.direction = VIGIL_DIR_EGRESS,
+		.protocol = proto,
+		.port = port,
+	};
+	for (int i = 0; i < VIGIL_FQDN_SLOTS; i++) {
+		if (!f->selector[i] || (!established && f->expires_ns[i] < now))
+			continue;
+		k.identity = f->selector[i];
+		struct vigil_policy_value *e = bpf_map_lookup_elem(&policy, &k);
+		if (e && e->verdict == VIGIL_VERDICT_ALLOW) {
+			v->drop_reason = 0;
+			v->audit = 0;
+			v->rule_id = e->rule_id;
+			v->ct_flags = CT_FQDN;
+			return;
+		}
+	}
+}
+
+static __always_inline __u8 dns_byte(const struct dns_scratch *s, __u32 pos) { return s->msg[pos & (DNS_MSG_MAX - 1)]; }
+
+static __always_inline __u16 dns_u16(const struct dns_scratch *s, __u32 pos)
+{
+	return (__u16)dns_byte(s, pos) << 8 | dns_byte(s, pos + 1);
+}
+
+/* Remembers `selector` for (endpoint, addr) until `expires`: in its own slot, else an empty or
+ * lapsed one, else in place of the one that lapses first. A global function: verified once, not
+ * once per path of its callers (inlined, its branches multiplied theirs past the verifier's budget). */
+__attribute__((noinline)) int fqdn_remember(struct vigil_fqdn_ip_value *v, __u32 selector, __u64 expires, __u64 now)
+{
+	if (!v)
+		return 0;
+	int slot = -1, soonest = 0;
+	for (int i = 0; i < VIGIL_FQDN_SLOTS; i++) {
+		if (v->selector[i] == selector) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 && (!v->selector[i] || v->expires_ns[i] < now))
+			slot = i;
+		if (v->expires_ns[i] < v->expires_ns[soonest & (VIGIL_FQDN_SLOTS - 1)])
+			soonest = i;
+	}
+	if (slot < 0)
+		slot = soonest;
+	slot &= VIGIL_FQDN_SLOTS - 1;
+	if (v->selector[slot] != selector || v->expires_ns[slot] < expires)
+		v->expires_ns[slot] = expires;
+	v->selector[slot] = selector;
+	return 0;
+}
+
+static __always_inline struct dns_scratch *dns_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&dns_scratches, &zero);
+}
+
+/* One byte of the question's name (wire labels) into the dotted, lowercase name. */
+static long dns_name_byte(__u64 index, void *arg)
+{
+	struct dns_scratch *s = dns_scratch();
+	if (!s)
+		return 1;
+	struct dns_parse *d = &s->d;
+	if (d->pos >= d->len) {
+		d->failed = 1;
+		return 1;
+	}
+	__u8 c = dns_byte(s, d->pos++);
+	if (d->label_left == 0) {
+		if (c == 0) {
+			d->done = 1;
+			return 1;
+		}
+		if (c & 0xc0 || d->n + c + 1 >= VIGIL_FQDN_NAME_MAX) {
+			d->failed = 1; /* a pointer (none in a question), or too long */
+			return 1;
+		}
+		if (d->n > 0) {
+			if (!d->first_dot)
+				d->first_dot = d->n;
+			s->name.name[d->n++ & (VIGIL_FQDN_NAME_MAX - 1)] = '.';
+		}
+		d->label_left = c;
+		return 0;
+	}
+	if (c >= 'A' && c <= 'Z')
+		c += 'a' - 'A';
+	else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+		d->failed = 1;
+		return 1;
+	}
+	s->name.name[d->n++ & (VIGIL_FQDN_NAME_MAX - 1)] = c;
+	d->label_left--;
+	return 0;
+}
+
+/* One label (or the pointer ending) of a name being skipped. */
+static long dns_skip_label(__u64 index, void *arg)
+{
+	struct dns_scratch *s = dns_scratch();
+	if (!s)
+		return 1;
+	struct dns_parse *d = &s->d;
+	if (d->pos >= d->len)
+		return 1;
+	__u8 l = dns_byte(s, d->pos);
+	if ((l & 0xc0) == 0xc0) {
+		d->pos += 2;
+		d->done = 1;
+		return 1;
+	}
+	d->pos += l + 1;
+	if (l == 0) {
+		d->done = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* One answer record: an A record's address is remembered for the selectors that named the question. */
+static long dns_answer(__u64 index, void *arg)
+{
+	struct dns_scratch *s = dns_scratch();
+	if (!s)
+		return 1;
+	struct dns_parse *d = &s->d;
+	if (index >= d->answers)
+		return 1;
+	/* the owner name: a pointer (usual) or labels */
+	d->done = 0;
+	bpf_loop(VIGIL_FQDN_NAME_MAX, dns_skip_label, NULL, 0);
+	__u32 pos = d->pos;
+	if (!d->done || pos + 10 > d->len)
+		return 1;
+	__u16 type = dns_u16(s, pos), class = dns_u16(s, pos + 2), rdlen = dns_u16(s, pos + 8);
+	__u32 ttl = (__u32)dns_u16(s, pos + 4) << 16 | dns_u16(s, pos + 6);
+	pos += 10;
+	d->pos = pos + rdlen;
+	if (type != 1 || class != 1 || rdlen != 4 || pos + 4 > d->len)
+		return 0;
+	__u32 addr = 0;
+	__u8 *ab = (__u8 *)&addr;
+	ab[0] = dns_byte(s, pos);
+	ab[1] = dns_byte(s, pos + 1);
+	ab[2] = dns_byte(s, pos + 2);
+	ab[3] = dns_byte(s, pos + 3);
+	__u64 ttl_ns = (__u64)ttl * 1000000000ull;
+	__u64 expires = d->now + (ttl_ns > d->min_ttl_ns ? ttl_ns : d->min_ttl_ns);
+	struct vigil_fqdn_ip_key ik = {.endpoint_id = d->endpoint_id, .addr = addr};
+	struct vigil_fqdn_ip_value v = {};
+	struct vigil_fqdn_ip_value *old = bpf_map_lookup_elem(&fqdn_ips, &ik);
+	if (old)
+		v = *old;
+	__u32 first = 0;
+	for (int i = 0; i < 3; i++) {
+		if (!d->selectors[i])
+			continue;
+		fqdn_remember(&v, d->selectors[i], expires, d->now);
+		if (!first)
+			first = d->selectors[i];
+	}
+	bpf_map_update_elem(&fqdn_ips, &ik, &v, BPF_ANY);
+	struct vigil_fqdn_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__u32 zero = 0;
+		__u64 *lostn = bpf_map_lookup_elem(&lost, &zero);
+		if (lostn)
+			__sync_fetch_and_add(lostn, 1);
+		return 0;
+	}
+	vigil_header(&r->header, VIGIL_RECORD_FQDN, sizeof(*r));
+	r->endpoint_id = d->endpoint_id;
+	r->addr = addr;
+	r->ttl = ttl;
+	r->selector = first;
+	__builtin_memcpy(r->name, s->name.name, sizeof(r->name));
+	bpf_ringbuf_submit(r, vigil_wakeup_flags());
+	return 0;
+}
+
+/* Learns a DNS answer for an endpoint's toFQDNs rules (see the top of the file). Called for a
+ * UDP packet from port 53 on a flow a DNS-visible rule allowed, before it is delivered. A name
+ * with characters outside [a-z0-9_-], a pointer in the question or more than 127 characters is
+ * not learned: nothing wider than a selector names is ever allowed. */
+static __noinline int learn_dns(struct __sk_buff *skb, __u32 endpoint_id, __u32 l4_offset)
+{
+	struct dns_scratch *s = dns_scratch();
+	if (!s)
+		return 0;
+	__u32 off = l4_offset + 8; /* the UDP header */
+	if (skb->len < off + 12)
+		return 0;
+	__u32 len = skb->len - off;
+	if (len > DNS_MSG_MAX)
+		len = DNS_MSG_MAX;
+	if (len < 12 || bpf_skb_load_bytes(skb, off, s->msg, len) < 0)
+		return 0;
+	/* a response (QR), standard query, no error, one question */
+	if (!(dns_byte(s, 2) & 0x80) || (dns_byte(s, 2) & 0x78) || (dns_byte(s, 3) & 0x0f) || dns_u16(s, 4) != 1)
+		return 0;
+	struct dns_parse *d = &s->d;
+	__builtin_memset(d, 0, sizeof(*d));
+	d->pos = 12;
+	d->len = len;
+	d->endpoint_id = endpoint_id;
+	d->answers = dns_u16(s, 6);
+	if (d->answers > VIGIL_FQDN_ANSWERS_MAX)
+		d->answers = VIGIL_FQDN_ANSWERS_MAX;
+
+	/* the question's name, dotted and lowercase */
+	__builtin_memset(s->name.name, 0, sizeof(s->name.name));
+	s->name.endpoint_id = endpoint_id;
+	bpf_loop(VIGIL_FQDN_NAME_MAX + 2, dns_name_byte, NULL, 0);
+	if (!d->done || d->failed || d->n == 0)
+		return 0;
+	d->pos += 4; /* QTYPE, QCLASS */
+
+	/* which selectors name it: the name itself, "*." + all but its first label, "*" */
+	__u32 *sel = bpf_map_lookup_elem(&fqdn_names, &s->name);
+	if (sel)
+		d->selectors[0] = *sel;
+	if (d->first_dot) {
+		__builtin_memset(s->key.name, 0, sizeof(s->key.name));
+		s->key.endpoint_id = endpoint_id;
+		s->key.name[0] = '*';
+		for (__u32 i = 1; i < VIGIL_FQDN_NAME_MAX - 1; i++) {
+			__u32 from = d->first_dot + i - 1;
+			if (from >= d->n)
+				break;
+			s->key.name[i] = s->name.name[from & (VIGIL_FQDN_NAME_MAX - 1)];
+		}
+		sel = bpf_map_lookup_elem(&fqdn_names, &s->key);
+		if (sel)
+			d->selectors[1] = *sel;
+	}
+	__builtin_memset(s->key.name, 0, sizeof(s->key.name));
+	s->key.endpoint_id = endpoint_id;
+	s->key.name[0] = '*';
+	sel = bpf_map_lookup_elem(&fqdn_names, &s->key);
+	if (sel)
+		d->selectors[2] = *sel;
+	if (!d->selectors[0] && !d->selectors[1] && !d->selectors[2])
+		return 0;
+
+	__u32 zero = 0;
+	struct vigil_datapath_config *cfg = bpf_map_lookup_elem(&dp_config, &zero);
+	d->min_ttl_ns = cfg ? cfg->fqdn_min_ttl_ns : 0;
+	d->now = bpf_ktime_get_ns();
+	bpf_loop(VIGIL_FQDN_ANSWERS_MAX, dns_answer, NULL, 0);
+	return 0;
 }
 
 static __always_inline void flow_event(__u32 kind, const struct packet *p, const struct vigil_endpoint_info *ep,
@@ -354,6 +691,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			__u16 port = is_reply ? p.tuple.sport : p.tuple.dport;
 			__u32 peer = identity_of(peer_addr);
 			v = decide(ep, flow_dir, peer, p.tuple.protocol, port);
+			if (flow_dir == VIGIL_DIR_EGRESS)
+				fqdn_allow(ep, peer_addr, p.tuple.protocol, port, ct->flags & CT_FQDN, &v);
 			/* an audited flow stays forwarded (reported once, when it started) */
 			if (v.drop_reason && !v.audit) {
 				flow_event(VIGIL_FLOW_DROP, &p, ep, ifindex, dir, peer, v, &ct->owner, NULL, is_reply);
@@ -361,11 +700,16 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 				return TC_ACT_SHOT;
 			}
 			ct->revision = revision;
+			ct->flags = (ct->flags & ~(CT_DNS | CT_FQDN)) | v.ct_flags;
 			ct->peer_identity = peer;
 			ct->rule_id = v.audit ? 0 : v.rule_id; /* an audited flow's close names no rule */
 		}
 		__sync_fetch_and_add(&ct->packets, 1);
 		__sync_fetch_and_add(&ct->bytes, p.len);
+		/* a DNS answer to the endpoint: learned before the endpoint can act on it */
+		if (is_reply && dir == VIGIL_DIR_INGRESS && (ct->flags & CT_DNS) && (ep->flags & VIGIL_EPF_FQDN) &&
+		    p.tuple.protocol == IPPROTO_UDP && p.tuple.sport == bpf_htons(DNS_PORT))
+			learn_dns(skb, ep->endpoint_id, p.l4_offset);
 		if (p.tcp_flags & (VIGIL_TCP_FIN | VIGIL_TCP_RST)) {
 			__u32 flags = ct->flags | (p.tcp_flags & VIGIL_TCP_RST ? CT_FIN_ORIGINAL | CT_FIN_REPLY
 						   : is_reply		       ? CT_FIN_REPLY
@@ -386,6 +730,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 	__u32 peer = identity_of(peer_addr);
 	v = decide(ep, dir, peer, p.tuple.protocol, p.tuple.dport);
+	if (dir == VIGIL_DIR_EGRESS)
+		fqdn_allow(ep, peer_addr, p.tuple.protocol, p.tuple.dport, false, &v);
 	const struct vigil_flow_owner *owner = owner_of(&p.tuple);
 	if (v.drop_reason && !v.audit) {
 		if (drop_worth_reporting(&p.tuple, dir))
@@ -398,6 +744,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		.bytes = p.len,
 		.peer_identity = peer,
 		.rule_id = v.audit ? 0 : v.rule_id, /* an audited flow's close names no rule */
+		.flags = v.ct_flags,
 	};
 	if (owner)
 		fresh.owner = *owner;

@@ -27,7 +27,7 @@
 #define VIGIL_RECORD_EXEC     1u
 #define VIGIL_RECORD_EXIT     2u
 #define VIGIL_RECORD_FORK     3u
-#define VIGIL_RECORD_KIND_MAX 8u /* size of the per-kind loss counter array */
+#define VIGIL_RECORD_KIND_MAX 16u /* size of the per-kind loss counter array */
 #define VIGIL_RECORD_TEST     100u
 
 /* struct vigil_exec_record.flags */

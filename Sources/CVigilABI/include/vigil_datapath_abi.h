@@ -10,6 +10,7 @@
 #define VIGIL_DATAPATH_ABI_H
 
 #define VIGIL_RECORD_FLOW 7u
+#define VIGIL_RECORD_FQDN 8u /* struct vigil_fqdn_record */
 
 #define VIGIL_DIR_INGRESS 1u
 #define VIGIL_DIR_EGRESS  2u
@@ -22,6 +23,9 @@
 #define VIGIL_EPF_AUDIT_INGRESS (1u << 2) /* only audit-mode policies make ingress default deny */
 #define VIGIL_EPF_AUDIT_EGRESS	(1u << 3) /* only audit-mode policies make egress default deny */
 #define VIGIL_EPF_AUDIT_ALL	(1u << 4) /* the endpoint is in audit mode: no drop at all */
+/* The endpoint has toFQDNs rules: DNS answers it receives on flows a DNS-visible rule allowed
+ * are learned (map fqdn_ips), and a new egress flow no other entry allows is looked up there. */
+#define VIGIL_EPF_FQDN (1u << 5)
 
 /* map "endpoints": host-side veth ifindex -> the endpoint behind it */
 struct vigil_endpoint_info {
@@ -70,16 +74,69 @@ _Static_assert(sizeof(struct vigil_policy_key) == 20, "vigil_policy_key size");
 #define VIGIL_VERDICT_DENY	 2u
 #define VIGIL_VERDICT_AUDIT_DENY 3u /* a deny rule of an audit-mode policy: reported, forwarded */
 
+/* struct vigil_policy_value.flags */
+#define VIGIL_POLICY_F_DNS \
+	(1u << 0) /* an allow of a rule with `rules.dns` (DNS visibility): answers arriving on the \
+		     flows it allows feed the endpoint's toFQDNs rules; no other answer does */
+
 struct vigil_policy_value {
 	__u8 verdict; /* VIGIL_VERDICT_* */
-	__u8 pad[3];
+	__u8 flags;   /* VIGIL_POLICY_F_* */
+	__u8 pad[2];
 	__u32 rule_id;
 };
 
 /* map "config" (array, one entry) */
 struct vigil_datapath_config {
-	__u64 revision; /* bumped on every policy change: established flows are re-checked once */
+	__u64 revision;	       /* bumped on every policy change: established flows are re-checked once */
+	__u64 fqdn_min_ttl_ns; /* a learned DNS answer allows its address for at least this long */
 };
+
+/*
+ * toFQDNs. Each distinct name or pattern of a toFQDNs rule is a selector with its own identity
+ * (numbered from VIGIL_FQDN_IDENTITY_FLAG + 1); the rule's policy entries use it as the peer identity.
+ *
+ * map "fqdn_names" (hash): (endpoint, name) -> selector, where name is lowercase without the
+ * trailing dot and is one of: a full name (matchName), "*." + a suffix (matchPattern whose `*`
+ * stands for the first label, one level as in Cilium), or "*" (every name). The kernel parses
+ * each DNS answer the endpoint receives on a DNS-visible flow before the endpoint sees it, looks
+ * up the question's name in these three forms and writes (endpoint, address) -> selectors with
+ * the expiry max(TTL, fqdn_min_ttl_ns) for each A record into "fqdn_ips": an answer always
+ * wins the race with the connect that follows it.
+ */
+#define VIGIL_FQDN_IDENTITY_FLAG (1u << 24 | 1u << 23) /* node-local scope, above the CIDR identities */
+#define VIGIL_FQDN_NAME_MAX	 128		       /* bytes, NUL included: names up to 127 characters */
+#define VIGIL_FQDN_SLOTS	 4		       /* selectors remembered per (endpoint, address) */
+#define VIGIL_FQDN_ANSWERS_MAX	 16		       /* answer records read per DNS message */
+
+struct vigil_fqdn_name_key {
+	__u32 endpoint_id;
+	char name[VIGIL_FQDN_NAME_MAX];
+};
+_Static_assert(sizeof(struct vigil_fqdn_name_key) == 4 + VIGIL_FQDN_NAME_MAX, "vigil_fqdn_name_key size");
+
+struct vigil_fqdn_ip_key {
+	__u32 endpoint_id;
+	__u32 addr; /* IPv4, network order */
+};
+
+struct vigil_fqdn_ip_value {
+	__u64 expires_ns[VIGIL_FQDN_SLOTS]; /* bpf_ktime_get_ns() after which the slot is void */
+	__u32 selector[VIGIL_FQDN_SLOTS];   /* 0: empty */
+};
+_Static_assert(sizeof(struct vigil_fqdn_ip_value) == 48, "vigil_fqdn_ip_value size");
+
+/* A DNS answer learned for an endpoint's toFQDNs rule: one per A record, before the endpoint
+ * receives the answer (the agent names flows to the address with it). */
+struct vigil_fqdn_record {
+	struct vigil_record_header header;
+	__u32 endpoint_id;
+	__u32 addr;	/* IPv4, network order */
+	__u32 ttl;	/* seconds, as answered */
+	__u32 selector; /* the first selector it matched */
+	char name[VIGIL_FQDN_NAME_MAX];
+};
+_Static_assert(sizeof(struct vigil_fqdn_record) == 16 + 16 + VIGIL_FQDN_NAME_MAX, "vigil_fqdn_record size");
 
 /* struct vigil_flow_record.kind */
 #define VIGIL_FLOW_NEW	 1u /* first packet of a flow, forwarded */
