@@ -10,12 +10,15 @@ public struct ObservedFlow: Hashable, Sendable {
         public var labels: [String: String]
         /// `world`, `host`, ... for a peer that is no endpoint.
         public var reserved: String?
+        /// DNS names the address was learned under (toFQDNs; the flow's destination_names).
+        public var names: [String]
 
-        public init(address: [UInt8], identity: UInt32, labels: [String: String], reserved: String? = nil) {
+        public init(address: [UInt8], identity: UInt32, labels: [String: String], reserved: String? = nil, names: [String] = []) {
             self.address = address
             self.identity = identity
             self.labels = labels
             self.reserved = reserved
+            self.names = names
         }
 
         public var isEndpoint: Bool { !labels.isEmpty }

@@ -36,14 +36,19 @@ public struct PolicySuggester: Sendable {
         case group(Group)
         case entity(String)
         case address(String)
+        /// an outside address reached by a DNS name (toFQDNs matchName)
+        case name(String)
 
         var order: String {
             switch self {
             case .group(let g): "0 \(g.namespace) \(g.value ?? g.labels.description)"
             case .entity(let e): "1 \(e)"
             case .address(let a): "2 \(a)"
+            case .name(let n): "3 \(n)"
             }
         }
+
+        var isName: Bool { if case .name = self { true } else { false } }
         static func < (a: PeerKey, b: PeerKey) -> Bool { a.order < b.order }
     }
 
@@ -64,8 +69,11 @@ public struct PolicySuggester: Sendable {
     func peer(of f: ObservedFlow) -> PeerKey {
         if f.remote.isEndpoint { return .group(group(of: f.remote)) }
         if let r = f.remote.reserved, r != "world" { return .entity(r) }
-        // a peer outside: inbound from the world is any address; outbound names the address
-        return f.direction == .ingress ? .entity("world") : .address(f.remote.addressText + "/32")
+        // a peer outside: inbound from the world is any address; outbound, the DNS name it was
+        // reached by (its address may change), else the address
+        if f.direction == .ingress { return .entity("world") }
+        if let name = f.remote.names.sorted().first { return .name(name) }
+        return .address(f.remote.addressText + "/32")
     }
 
     public func suggest(_ observed: [ObservedFlow]) -> Suggestion {
@@ -118,17 +126,24 @@ public struct PolicySuggester: Sendable {
             for d in TrafficDirection.allCases {
                 guard let peers = table[Key(group: g, namespace: namespace, direction: d)], !peers.isEmpty else { continue }
                 yaml += "  \(d.rawValue):\n"
-                // peers with the same ports share a rule
-                var byPorts: [[PortKey]: [PeerKey]] = [:]
+                // peers with the same ports share a rule (names their own: toFQDNs stands alone)
+                struct RuleKey: Hashable {
+                    var ports: [PortKey]
+                    var names: Bool
+                }
+                var byPorts: [RuleKey: [PeerKey]] = [:]
                 for (peer, ports) in peers {
                     // all ports subsume single ones
-                    byPorts[ports.keys.contains(.all) ? [] : ports.keys.sorted(), default: []].append(peer)
+                    byPorts[RuleKey(ports: ports.keys.contains(.all) ? [] : ports.keys.sorted(), names: peer.isName), default: []].append(peer)
                 }
-                for (index, (ports, peerList)) in byPorts.sorted(by: { $0.value.min()! < $1.value.min()! }).enumerated() {
+                // names are learned only from DNS answers a DNS-visible rule lets through
+                let usesNames = d == .egress && peers.keys.contains { $0.isName }
+                for (index, (key, peerList)) in byPorts.sorted(by: { $0.value.min()! < $1.value.min()! }).enumerated() {
                     let count = peerList.reduce(0) { n, p in n + (peers[p]?.values.reduce(0, +) ?? 0) }
                     let path = "spec.\(d.rawValue)[\(index)]"
                     rules.append((policy: "\(namespace)/\(name)", rule: path, flows: count))
-                    yaml += Self.rule(direction: d, peers: peerList.sorted(), ports: ports, policyNamespace: namespace, flows: count)
+                    yaml += Self.rule(
+                        direction: d, peers: peerList.sorted(), ports: key.ports, policyNamespace: namespace, flows: count, dnsVisible: usesNames)
                 }
             }
         }
@@ -154,11 +169,14 @@ public struct PolicySuggester: Sendable {
         return String(out.prefix(253))
     }
 
-    static func rule(direction: TrafficDirection, peers: [PeerKey], ports: [PortKey], policyNamespace: String, flows: Int) -> String {
+    static func rule(
+        direction: TrafficDirection, peers: [PeerKey], ports: [PortKey], policyNamespace: String, flows: Int, dnsVisible: Bool = false
+    ) -> String {
         let from = direction == .ingress ? "from" : "to"
         var endpoints: [String] = []
         var entities: [String] = []
         var cidrs: [String] = []
+        var names: [String] = []
         for p in peers {
             switch p {
             case .group(let g):
@@ -167,15 +185,22 @@ public struct PolicySuggester: Sendable {
                 endpoints.append("{matchLabels: \(mapping(labels))}")
             case .entity(let e): entities.append(quote(e))
             case .address(let a): cidrs.append(quote(a))
+            case .name(let n): names.append("{matchName: \(quote(n))}")
             }
         }
         var lines: [String] = []
         if !endpoints.isEmpty { lines.append("\(from)Endpoints: [\(endpoints.joined(separator: ", "))]") }
         if !entities.isEmpty { lines.append("\(from)Entities: [\(entities.joined(separator: ", "))]") }
         if !cidrs.isEmpty { lines.append("\(from)CIDR: [\(cidrs.joined(separator: ", "))]") }
+        if !names.isEmpty { lines.append("toFQDNs: [\(names.joined(separator: ", "))]") }
         if !ports.isEmpty {
-            let list = ports.map { "{port: \(quote(String($0.port))), protocol: \($0.proto.rawValue)}" }
-            lines.append("toPorts: [{ports: [\(list.joined(separator: ", "))]}]")
+            func list(_ ps: [PortKey]) -> String { ps.map { "{port: \(quote(String($0.port))), protocol: \($0.proto.rawValue)}" }.joined(separator: ", ") }
+            // DNS: its answers feed the toFQDNs rules beside it
+            let dns = dnsVisible ? ports.filter { $0.port == 53 && $0.proto != .tcp } : []
+            var items = dns.isEmpty ? [] : ["{ports: [\(list(dns))], rules: {dns: [{matchPattern: \"*\"}]}}"]
+            let rest = ports.filter { !dns.contains($0) }
+            if !rest.isEmpty { items.append("{ports: [\(list(rest))]}") }
+            lines.append("toPorts: [\(items.joined(separator: ", "))]")
         }
         var out = "  # \(flows) observed flow\(flows == 1 ? "" : "s")\n"
         for (i, l) in lines.enumerated() { out += (i == 0 ? "  - " : "    ") + l + "\n" }

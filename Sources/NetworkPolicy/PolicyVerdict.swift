@@ -21,8 +21,12 @@ public struct PolicyVerdict: Equatable, Sendable {
 
     /// What endpoint `endpoint` does with traffic in `direction` with `peer` to `proto`/`port`:
     /// the longest-matching entry for the peer and for any peer; an enforced deny in either
-    /// wins, then an audit-mode deny, then an allow; with none, the endpoint's default.
-    public static func decide(_ state: DatapathState, endpoint: UInt32, direction: TrafficDirection, peer: Identity, proto: UInt8, port: UInt16)
+    /// wins, then an audit-mode deny, then an allow; with none, a toFQDNs selector matching one
+    /// of `names` (the DNS names the peer's address was learned under, egress) with an allow;
+    /// with none, the endpoint's default.
+    public static func decide(
+        _ state: DatapathState, endpoint: UInt32, direction: TrafficDirection, peer: Identity, proto: UInt8, port: UInt16, names: [String] = []
+    )
         -> PolicyVerdict
     {
         let packet = ProtoPortPrefix(proto: proto, port: port, bits: 32)
@@ -40,6 +44,12 @@ public struct PolicyVerdict: Equatable, Sendable {
             return PolicyVerdict(outcome: .audited, ruleID: e.ruleID)
         }
         if let allow = exact ?? wild { return PolicyVerdict(outcome: .forwarded, ruleID: allow.ruleID) }
+        // answers are learned only with a DNS-visible rule, as in the kernel
+        if direction == .egress && !state.fqdnWithoutDNS.contains(endpoint) {
+            for (n, selector) in state.fqdnNames where n.endpoint == endpoint && names.contains(where: n.selector.matches) {
+                if let allow = lookup(selector), !allow.deny { return PolicyVerdict(outcome: .forwarded, ruleID: allow.ruleID) }
+            }
+        }
         if state.enforcement[endpoint]?.contains(direction) ?? false { return PolicyVerdict(outcome: auditAll ? .audited : .dropped, ruleID: nil) }
         if state.auditing[endpoint]?.contains(direction) ?? false { return PolicyVerdict(outcome: .audited, ruleID: nil) }
         return PolicyVerdict(outcome: .forwarded, ruleID: nil)

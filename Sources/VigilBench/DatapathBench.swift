@@ -1,4 +1,5 @@
 import BPFKit
+import CVigilABI
 import Datapath
 import Foundation
 import NetworkPolicy
@@ -90,9 +91,11 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
     }
     // flow records drained on their own thread, as the agent would
     let records = Counter()
+    let learned = Counter()
     let drain = Unchecked(
-        try! RingBuffer(maps: [kernel.eventsMap()]) { _ in
+        try! RingBuffer(maps: [kernel.eventsMap()]) { bytes in
             records.add()
+            if bytes.count >= 4 && bytes.loadUnaligned(as: UInt32.self) == VIGIL_RECORD_FQDN { learned.add() }
             return true
         })
     Thread.detachNewThread {
@@ -115,6 +118,30 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
             kind: .ciliumNetworkPolicy, name: "bench", namespace: "default", endpointSelector: LabelSelector(matchLabels: ["app": "bench-server"]),
             rules: rules, defaultDeny: [.ingress], origin: "bench")
     }
+
+    // toFQDNs: the client may reach the server only by a name a DNS answer gave it. The DNS
+    // server answers every name with the server's address (distinct names for the rate test
+    // get distinct addresses under 10.78/16) on the gateway, which is the host.
+    let dnsAnswers = Counter()
+    BenchDNS.serve(
+        on: EndpointManager.gateway,
+        answer: { name in
+            name == "server.bench.test" ? server.address : BenchDNS.address(for: name)
+        }, answered: dnsAnswers)
+    let fqdnEgress = NetworkPolicy(
+        kind: .ciliumNetworkPolicy, name: "bench-client", namespace: "default", endpointSelector: LabelSelector(matchLabels: ["app": "bench-client"]),
+        rules: [
+            NetworkRule(
+                direction: .egress, deny: false, peers: [.entity(.host)], ports: [PortRange(proto: .udp, first: 53, last: 53)], path: "spec.egress[0]",
+                dnsVisiblePorts: [PortRange(proto: .udp, first: 53, last: 53)]),
+            NetworkRule(
+                direction: .egress, deny: false,
+                peers: [
+                    .fqdn(try! FQDNSelector.parse("server.bench.test", pattern: false).get()),
+                    .fqdn(try! FQDNSelector.parse("*.rate.bench.test", pattern: true).get()),
+                ],
+                ports: [PortRange(proto: .tcp, first: port, last: bulkPort)], path: "spec.egress[1]"),
+        ], defaultDeny: [.egress], origin: "bench")
 
     func connectLoop(_ n: Int) -> Double { VigilBench.connectLoop(n, port: port, address: server.address) }
 
@@ -145,17 +172,25 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
         case none = "no datapath"
         case rules10 = "policy, 10 rules"
         case rules1000 = "policy, 1,000 rules"
+        case fqdn = "+ egress by DNS name"
     }
     var latency: [Config: [Double]] = [:]
     var gbps: [Config: [Double]] = [:]
     var nsPerRun: [Config: [Double]] = [:]
+    var entriesAt1000 = 0
     _ = inClient { connectLoop(500) }
     for _ in 0..<rounds {
         for c in Config.allCases {
             let errors = controller.setEndpoints(c == .none ? [] : [client, server])
             if !errors.isEmpty { fatalError("endpoints: \(errors)") }
-            controller.setPolicies(c == .none ? [] : [policy(rules: c == .rules10 ? 10 : 1000)], file: "bench")
+            controller.setPolicies(c == .none ? [] : [policy(rules: c == .rules1000 ? 1000 : 10)] + (c == .fqdn ? [fqdnEgress] : []), file: "bench")
             try! controller.apply()
+            if c == .rules1000 { entriesAt1000 = controller.state.entries.count }
+            if c == .fqdn {
+                guard inClient({ BenchDNS.ask("server.bench.test", server: EndpointManager.gateway) }) == server.address else {
+                    fatalError("the bench DNS server did not answer server.bench.test")
+                }
+            }
             _ = inClient { connectLoop(200) }  // warm: ARP, conntrack
             let before = bpfStats(prefix: "dp_")
             latency[c, default: []].append(inClient { connectLoop(connects) })
@@ -173,7 +208,15 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
             gbps[c, default: []].append(inClient { bulk(megabytes) })
         }
     }
-    let entries = controller.state.entries.count
+    let entries = entriesAt1000
+    // DNS answer processing: distinct names at a paced rate; every answer learned must reach user space
+    let rate = 10_000
+    let seconds = 3
+    let learnedBefore = learned.value
+    let (sent, answered) = inClient { BenchDNS.flood(rate: rate, seconds: seconds, server: EndpointManager.gateway) }
+    usleep(300_000)  // the drain catches up
+    let learnedNow = learned.value - learnedBefore
+    let lost = (try? kernel.lostCount()) ?? 0
     controller.detachAll()
     print(
         "datapath: client and server endpoints (veth, routed via the host), \(rounds) rounds interleaved; connect+close x \(connects), bulk \(megabytes) MiB per round"
@@ -196,6 +239,9 @@ func datapathBench(rounds: Int, connects: Int, megabytes: Int) {
                 median(n1000) / median(n10), entries))
     }
     print("  flow records drained: \(records.value)")
+    print(
+        "  DNS answers at \(rate)/s for \(seconds) s: \(sent) asked, \(answered) answered, \(learnedNow) learned (records drained), \(answered - min(answered, learnedNow)) not learned; ring-buffer losses \(lost)"
+    )
 }
 
 /// A counter shared with the drain thread.

@@ -98,8 +98,10 @@ enum FlowHistory {
             let dst = end(flow["destination"], address: ip["destination"])
         else { return nil }
         let time = (flow["time"] as? String).flatMap { ISO8601DateFormatter.withFraction.date(from: $0) ?? ISO8601DateFormatter().date(from: $0) }
+        var remote = direction == .egress ? dst : src
+        remote.names = flow[direction == .egress ? "destination_names" : "source_names"] as? [String] ?? []
         return ObservedFlow(
-            local: direction == .egress ? src : dst, remote: direction == .egress ? dst : src, direction: direction, proto: proto, port: port,
+            local: direction == .egress ? src : dst, remote: remote, direction: direction, proto: proto, port: port,
             verdict: verdict, timeNs: UInt64(max(0, (time ?? Date()).timeIntervalSince1970) * 1e9))
     }
 
@@ -137,7 +139,8 @@ enum FlowHistory {
             let peer =
                 f.remote.reserved.flatMap { Identity.reserved[$0] }.flatMap { $0 == .world ? nil : $0 }
                 ?? PolicyVerdict.identity(of: f.remote.address, in: state)
-            let v = PolicyVerdict.decide(state, endpoint: local.id, direction: f.direction, peer: peer, proto: f.proto.number, port: f.port)
+            let v = PolicyVerdict.decide(
+                state, endpoint: local.id, direction: f.direction, peer: peer, proto: f.proto.number, port: f.port, names: f.remote.names)
             if v.outcome == .dropped { out.append((f, v)) }
         }
         return out

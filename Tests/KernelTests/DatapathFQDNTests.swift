@@ -217,5 +217,13 @@ final class DatapathFQDNTests: XCTestCase {
         // asked again: allowed again
         XCTAssertEqual(try Self.resolve(f, from: "client", server: dns.peerAddress, name: "api.fqdn.test"), [api.peerAddress])
         XCTAssertTrue(try reaches(api.peerAddress), "a fresh answer allows it again")
+
+        // suggest from this history: the destination by name (with DNS visibility), never its address
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        let suggested = try KernelTest.run(exe, ["netpolicy", "suggest", "--file", agent.exportPath])
+        XCTAssertTrue(
+            suggested.stdout.contains("toFQDNs: [") && suggested.stdout.contains("{matchName: \"api.fqdn.test\"}"), suggested.stdout + suggested.stderr)
+        XCTAssertTrue(suggested.stdout.contains("rules: {dns: [{matchPattern: \"*\"}]}"), suggested.stdout)
+        XCTAssertFalse(suggested.stdout.contains("\(api.peerAddress)/32"), suggested.stdout)
     }
 }

@@ -98,6 +98,40 @@ final class PolicySuggesterTests: XCTestCase {
         XCTAssertEqual(s.rules.map(\.flows).reduce(0, +), Self.scenario.filter { $0.verdict != .dropped }.count, "every allowed flow counted once")
     }
 
+    func testExternalPeersReachedByNameGetToFQDNsWithDNSVisibility() throws {
+        let resolverAddr = ObservedFlow.End(address: [192, 0, 2, 53], identity: 2, labels: [:], reserved: "world")
+        var api = Self.external
+        api.names = ["api.example.com"]
+        let flows = [
+            ObservedFlow(local: Self.backend, remote: resolverAddr, direction: .egress, proto: .udp, port: 53, verdict: .forwarded, timeNs: 1),
+            ObservedFlow(local: Self.backend, remote: api, direction: .egress, proto: .tcp, port: 443, verdict: .forwarded, timeNs: 1),
+        ]
+        let s = PolicySuggester().suggest(flows)
+        XCTAssertTrue(s.yaml.contains("toFQDNs: [{matchName: \"api.example.com\"}]"), s.yaml)
+        XCTAssertFalse(s.yaml.contains("192.0.2.10"), "never the raw address of a resolved name: \(s.yaml)")
+        XCTAssertTrue(s.yaml.contains("toPorts: [{ports: [{port: \"53\", protocol: UDP}], rules: {dns: [{matchPattern: \"*\"}]}}]"), s.yaml)
+        let (policies, models) = try resolved(s.yaml)
+        let state = PolicyResolver().resolve(endpoints: Array(models.values), policies: policies, hostAddresses: [])
+        let local = models[Self.backend.address]!.id
+        func decide(_ f: ObservedFlow) -> PolicyVerdict.Outcome {
+            PolicyVerdict.decide(
+                state, endpoint: local, direction: .egress, peer: PolicyVerdict.identity(of: f.remote.address, in: state), proto: f.proto.number,
+                port: f.port, names: f.remote.names
+            ).outcome
+        }
+        XCTAssertEqual(decide(flows[1]), .forwarded, "the name allows it")
+        var moved = api
+        moved.address = [198, 51, 100, 7]
+        XCTAssertEqual(
+            decide(ObservedFlow(local: Self.backend, remote: moved, direction: .egress, proto: .tcp, port: 443, verdict: .forwarded, timeNs: 1)), .forwarded,
+            "the name's new address too")
+        var unnamed = moved
+        unnamed.names = []
+        XCTAssertEqual(
+            decide(ObservedFlow(local: Self.backend, remote: unnamed, direction: .egress, proto: .tcp, port: 443, verdict: .forwarded, timeNs: 1)), .dropped,
+            "an address no name gave")
+    }
+
     func testWithoutTheGroupLabelEndpointsAreGroupedByTheirLabels() throws {
         let a = ObservedFlow.End(address: [10, 213, 0, 20], identity: 400, labels: ["role": "x", Labels.namespaceKey: "default"])
         let b = ObservedFlow.End(address: [10, 213, 0, 21], identity: 401, labels: ["role": "y", Labels.namespaceKey: "default"])

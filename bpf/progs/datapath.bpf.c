@@ -528,7 +528,11 @@ static __noinline int learn_dns(struct __sk_buff *skb, __u32 endpoint_id, __u32 
 	__u32 len = skb->len - off;
 	if (len > DNS_MSG_MAX)
 		len = DNS_MSG_MAX;
-	if (len < 12 || bpf_skb_load_bytes(skb, off, s->msg, len) < 0)
+	/* the clamped value in one register for the verifier (6.1's lost the bound on a copy clang made) */
+	asm volatile("" : "+r"(len));
+	if (len < 12 || len > DNS_MSG_MAX)
+		return 0;
+	if (bpf_skb_load_bytes(skb, off, s->msg, len) < 0)
 		return 0;
 	/* a response (QR), standard query, no error, one question */
 	if (!(dns_byte(s, 2) & 0x80) || (dns_byte(s, 2) & 0x78) || (dns_byte(s, 3) & 0x0f) || dns_u16(s, 4) != 1)
