@@ -50,7 +50,7 @@ public enum Exposure {
                 rows.append(
                     ExposureRow(
                         endpoint: label, port: "any", reachableFrom: ["everyone"], connectedFrom: Array(Set(inbound.map(peerName))).sorted(),
-                        connections: inbound.count))
+                        connections: inbound.reduce(0) { $0 + $1.count }))
                 continue
             }
             // the ports the policy names for this endpoint, and the ports that were used
@@ -69,9 +69,49 @@ public enum Exposure {
                 rows.append(
                     ExposureRow(
                         endpoint: label, port: block.description, reachableFrom: allowed, connectedFrom: Array(Set(used.map(peerName))).sorted(),
-                        connections: used.count))
+                        connections: used.reduce(0) { $0 + $1.count }))
             }
         }
         return rows
+    }
+}
+
+/// Inbound flows of a sliding window, folded per (endpoint address, peer address, protocol,
+/// port): what the agent keeps to compute exposure continuously (metrics). Bounded: beyond
+/// `capacity` pairs the oldest are forgotten.
+public struct InboundHistory: Sendable {
+    struct Key: Hashable {
+        var local: [UInt8]
+        var remote: [UInt8]
+        var proto: PortRange.Proto
+        var port: UInt16
+    }
+    private var flows: [Key: ObservedFlow] = [:]
+    public let windowNs: UInt64
+    public let capacity: Int
+
+    public init(windowSeconds: UInt64, capacity: Int = 65536) {
+        windowNs = windowSeconds * 1_000_000_000
+        self.capacity = capacity
+    }
+
+    public mutating func record(_ f: ObservedFlow) {
+        guard f.direction == .ingress, f.verdict != .dropped else { return }
+        let key = Key(local: f.local.address, remote: f.remote.address, proto: f.proto, port: f.port)
+        if var seen = flows[key] {
+            seen.count += 1
+            seen.timeNs = max(seen.timeNs, f.timeNs)
+            flows[key] = seen
+            return
+        }
+        if flows.count >= capacity, let oldest = flows.min(by: { $0.value.timeNs < $1.value.timeNs })?.key { flows[oldest] = nil }
+        flows[key] = f
+    }
+
+    /// The folded flows seen within the window before `nowNs` (older ones are dropped).
+    public mutating func window(nowNs: UInt64) -> [ObservedFlow] {
+        let cutoff = nowNs > windowNs ? nowNs - windowNs : 0
+        flows = flows.filter { $0.value.timeNs >= cutoff }
+        return Array(flows.values)
     }
 }

@@ -41,6 +41,8 @@ public struct ObservedFlow: Hashable, Sendable {
     public var port: UInt16
     public var verdict: Verdict
     public var timeNs: UInt64
+    /// Flows this one stands for (a history that folds repeats of one peer and port: 1 or more).
+    public var count: Int = 1
 
     public init(local: End, remote: End, direction: TrafficDirection, proto: PortRange.Proto, port: UInt16, verdict: Verdict, timeNs: UInt64) {
         self.local = local
