@@ -56,6 +56,20 @@ public struct PrometheusText {
             t.sample("vigil_fleet_policy_applies_total", .counter, applies, ["result": "error"], Double(f.failed))
         }
 
+        // exposure (datapath): what a team tightens first is reach nobody uses, from the world above all
+        for r in s.exposure {
+            let l = ["endpoint": r.endpoint, "port": r.port]
+            t.sample(
+                "vigil_exposure_reachable_peers", .gauge, "Peers (groups, host, world, CIDRs; everyone) the policies let reach the endpoint's port.", l,
+                Double(r.reachableFrom.count))
+            t.sample(
+                "vigil_exposure_unused_peers", .gauge, "Of those peers, the ones that did not connect within --exposure-window.", l, Double(r.unused.count))
+            t.sample(
+                "vigil_exposure_world_unused", .gauge, "1 where the world (or everyone) may reach the port and nobody from it connected within the window.", l,
+                r.worldReachable && !r.connectedFrom.contains("world") ? 1 : 0)
+            t.sample("vigil_exposure_connections", .gauge, "Inbound connections to the port within the window.", l, Double(r.connections))
+        }
+
         t.sample("vigil_process_cache_size", .gauge, "Process images the agent's cache holds.", [:], Double(s.processCacheSize))
         t.sample("vigil_process_cache_capacity", .gauge, "The process cache's bound.", [:], Double(s.processCacheCapacity))
         t.sample("vigil_process_cache_evictions_total", .counter, "Entries dropped because the cache was full.", [:], Double(s.processCacheEvictions))

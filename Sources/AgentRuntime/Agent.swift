@@ -48,6 +48,11 @@ public final class Agent {
     var decodeErrors = 0
     /// The datapath's drops and audits, one record per pattern and interval (nil: off).
     var flowSummaries: FlowSummarizer?
+    /// Inbound flows of the exposure window, and the exposure last computed from them (metrics).
+    var inbound: InboundHistory?
+    var exposure: [ExposureRow] = []
+    var lastExposureNs: UInt64 = 0
+    var exposureRevision: UInt64 = 0
     /// Pending output at which the ring-buffer drain pauses to write it out.
     static let flushBytes = 1 << 20
     /// Events exported so far (for tests and stats).
@@ -208,6 +213,7 @@ public final class Agent {
         var lastLossNs: UInt64 = 0
         var lastFilesNs: UInt64 = 0
         var lastSummaryNs = KernelClock.nowMonotonicNs()
+        if datapath != nil { inbound = InboundHistory(windowSeconds: UInt64(configuration.exposureWindowSeconds)) }
         if datapath != nil && configuration.flowSummarySeconds > 0 { flowSummaries = FlowSummarizer(intervalSeconds: configuration.flowSummarySeconds) }
         var mounts = SuperBlockRoots.current()
         func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
@@ -427,6 +433,16 @@ public final class Agent {
         s.processCacheEvictions = cache.evictions
         s.policies = status
         for p in status { s.owners[p.name] = sources.owner(of: p.name) ?? "" }
+        // exposure: the policies in force against the window's inbound flows, every 15 s and
+        // whenever the policies changed
+        let nowNs = KernelClock.nowMonotonicNs()
+        if let datapath, inbound != nil, nowNs &- lastExposureNs >= 15_000_000_000 || datapath.controller.revision != exposureRevision {
+            lastExposureNs = nowNs
+            exposureRevision = datapath.controller.revision
+            let observed = inbound!.window(nowNs: KernelClock.nowMonotonicNs())
+            exposure = Exposure.compute(endpoints: datapath.controller.endpointModels, policies: datapath.controller.policies, observed: observed)
+        }
+        s.exposure = exposure
         s.updated = Date()
         stats.publish(s)
     }
@@ -565,6 +581,9 @@ public final class Agent {
         let event = datapath.controller.flowEvent(
             r, process: process, parent: process.flatMap { cache.parent(of: $0) }, timeNs: clock.wall(monotonic: r.timeNs))
         if r.kind == .drop || r.kind == .audit { flowSummaries?.observe(event) }
+        if r.ingress && !r.isReply && (r.kind == .new || r.kind == .audit) {
+            inbound?.record(ObservedFlow(inbound: event, local: r.daddr, remote: r.saddr, timeNs: r.timeNs))
+        }
         emit(.flow(event))
     }
 

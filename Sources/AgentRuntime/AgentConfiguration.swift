@@ -34,6 +34,8 @@ public struct AgentConfiguration: Sendable {
     public var flowSummarySeconds: UInt32 = 60
     /// toFQDNs: a DNS answer allows its addresses for at least this long (Cilium's default).
     public var fqdnMinTTLSeconds: UInt32 = 3600
+    /// Exposure metrics: inbound flows of this window count as used reach.
+    public var exposureWindowSeconds: UInt32 = 86400
     /// How accepts are seen (`AcceptHook`): auto takes fexit where trampolines work, else the
     /// handshake; syscalls is exact everywhere but taxes every syscall on the machine.
     public var acceptHook: AcceptHook = .auto

@@ -170,6 +170,11 @@ public enum AgentOptions {
             default: "3600"
         ) { $0.fqdnMinTTLSeconds = try integer($1) },
         AgentOption(
+            "exposure-window", .value("SECONDS"),
+            "Exposure metrics (vigil_exposure_*): inbound connections of the last SECONDS count as used reach; recomputed every 15 s.",
+            default: "86400"
+        ) { $0.exposureWindowSeconds = try integer($1, min: 1) },
+        AgentOption(
             "accept-hook", .value("HOW"),
             "How accepts are seen: auto (fexit where the kernel has trampolines, else handshake), fexit, handshake, syscalls (taxes every syscall).",
             default: "auto"

@@ -1,5 +1,6 @@
 import AgentCore
 import Foundation
+import NetworkPolicy
 import PolicyEngine
 import Synchronization
 
@@ -25,6 +26,8 @@ public final class AgentStats: Sendable {
         public var policies: [PolicyStatus] = []
         /// Which source owns each policy ("api" or its file).
         public var owners: [String: String] = [:]
+        /// Per endpoint and port: who may reach it against who connected in the window.
+        public var exposure: [ExposureRow] = []
         public var updated = Date.distantPast
 
         public var kernelLostTotal: UInt64 { kernelLostByKind.values.reduce(0, +) }

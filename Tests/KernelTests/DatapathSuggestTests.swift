@@ -11,7 +11,8 @@ final class DatapathSuggestTests: XCTestCase {
             ("frontend", ["app": "frontend"]), ("frontend2", ["app": "frontend"]), ("backend", ["app": "backend"]), ("db", ["app": "db"]),
         ])
         defer { f.remove() }
-        let agent = try f.startAgent()
+        let metricsPort = try PrometheusMetricsTests.freePort()
+        let agent = try f.startAgent(extraArguments: ["--metrics-address", "127.0.0.1:\(metricsPort)"])
         var listeners: [Int32] = []
         defer { for l in listeners { close(l) } }
         for (ep, p) in [("backend", UInt16(8080)), ("db", 5432), ("frontend2", 9000), ("backend", 9999), ("db", 8080)] {
@@ -93,6 +94,24 @@ final class DatapathSuggestTests: XCTestCase {
         XCTAssertEqual(first["world_reachable"] as? Bool, true)
         XCTAssertTrue((first["unused"] as? [String] ?? []).contains("world"), "\(first)")
         XCTAssertTrue((first["connected_from"] as? [String] ?? []).contains("app=backend"), "\(first)")
+
+        // the same numbers as Prometheus metrics, from the agent's own window
+        let series = "{endpoint=\"\(db)\",port=\"TCP/5432\"}"
+        var metrics = ""
+        let until = Date().addingTimeInterval(20)
+        while Date() < until && !metrics.contains("vigil_exposure_world_unused\(series) 1") {
+            metrics = (try? KernelTest.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(metricsPort)/metrics"]).stdout) ?? ""
+            usleep(250_000)
+        }
+        XCTAssertTrue(
+            metrics.contains("vigil_exposure_world_unused\(series) 1"),
+            metrics.split(separator: "\n").filter { $0.contains("exposure") }.joined(separator: "\n"))
+        XCTAssertTrue(metrics.contains("vigil_exposure_unused_peers\(series) "), metrics)
+        let connections = metrics.split(separator: "\n").first { $0.hasPrefix("vigil_exposure_connections\(series) ") }
+        XCTAssertNotNil(
+            connections.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 },
+            "backend's connections to db:5432 counted: \(connections ?? "none")")
+        XCTAssertFalse(metrics.contains("vigil_exposure_world_unused{endpoint=\"\(backend)\",port=\"TCP/8080\"} 1"), "backend:8080 is not open to the world")
 
         // the service map of what happened: allowed and dropped edges, drawn by Graphviz
         let svg = f.directory + "/map.svg"

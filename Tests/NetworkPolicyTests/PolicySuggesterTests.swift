@@ -176,4 +176,20 @@ final class ExposureTests: XCTestCase {
         // endpoints no policy selects: everyone reaches everything
         XCTAssertEqual(rows.first { $0.endpoint == "default/ep0" }?.reachableFrom, ["everyone"])
     }
+
+    func testInboundHistoryFoldsRepeatsAndForgetsOutsideTheWindow() {
+        typealias S = PolicySuggesterTests
+        var h = InboundHistory(windowSeconds: 10, capacity: 2)
+        func flow(_ src: ObservedFlow.End, _ t: UInt64, _ v: ObservedFlow.Verdict = .forwarded) -> ObservedFlow {
+            ObservedFlow(local: S.db, remote: src, direction: .ingress, proto: .tcp, port: 5432, verdict: v, timeNs: t * 1_000_000_000)
+        }
+        h.record(flow(S.backend, 1))
+        h.record(flow(S.backend, 2))
+        h.record(flow(S.frontend, 3, .dropped))  // a drop is no used reach
+        XCTAssertEqual(h.window(nowNs: 5_000_000_000).map(\.count), [2])
+        h.record(flow(S.frontend, 6))
+        h.record(flow(S.monitor, 7))  // over capacity: the oldest pair goes
+        XCTAssertEqual(Set(h.window(nowNs: 8_000_000_000).map(\.remote.address)), [S.frontend.address, S.monitor.address])
+        XCTAssertEqual(h.window(nowNs: 16_500_000_000).map(\.remote.address), [S.monitor.address], "older than the window")
+    }
 }
