@@ -439,7 +439,7 @@ public final class Agent {
         if let datapath, inbound != nil, nowNs &- lastExposureNs >= 15_000_000_000 || datapath.controller.revision != exposureRevision {
             lastExposureNs = nowNs
             exposureRevision = datapath.controller.revision
-            let observed = inbound!.window(nowNs: KernelClock.nowMonotonicNs())
+            let observed = inbound!.window(nowNs: nowNs)
             exposure = Exposure.compute(endpoints: datapath.controller.endpointModels, policies: datapath.controller.policies, observed: observed)
         }
         s.exposure = exposure
@@ -581,8 +581,11 @@ public final class Agent {
         let event = datapath.controller.flowEvent(
             r, process: process, parent: process.flatMap { cache.parent(of: $0) }, timeNs: clock.wall(monotonic: r.timeNs))
         if r.kind == .drop || r.kind == .audit { flowSummaries?.observe(event) }
-        if r.ingress && !r.isReply && (r.kind == .new || r.kind == .audit) {
-            inbound?.record(ObservedFlow(inbound: event, local: r.daddr, remote: r.saddr, timeNs: r.timeNs))
+        if r.ingress && !r.isReply && (r.kind == .new || r.kind == .audit), inbound != nil {
+            let proto = PortRange.Proto(rawValue: event.proto) ?? .any
+            if !inbound!.fold(local: r.daddr, remote: r.saddr, proto: proto, port: r.dport, timeNs: r.timeNs) {
+                inbound!.record(ObservedFlow(inbound: event, local: r.daddr, remote: r.saddr, timeNs: r.timeNs))
+            }
         }
         emit(.flow(event))
     }

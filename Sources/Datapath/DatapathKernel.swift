@@ -314,27 +314,6 @@ public final class DatapathKernel {
         _ = try object.map("fqdn_names").delete(key: bytesOf(Self.fqdnNameKey(n)))
     }
 
-    /// The addresses DNS answers gave an endpoint for its toFQDNs selectors, with the seconds
-    /// each selector has left (0: lapsed). For tests and status.
-    public func learnedAddresses(endpoint: UInt32) throws(BPFError) -> [(address: [UInt8], selector: Identity, secondsLeft: UInt64)] {
-        let map = try object.map("fqdn_ips")
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)  // bpf_ktime_get_ns's clock
-        let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-        var out: [(address: [UInt8], selector: Identity, secondsLeft: UInt64)] = []
-        for key in try map.keys() {
-            let k = key.withUnsafeBytes { $0.loadUnaligned(as: vigil_fqdn_ip_key.self) }
-            guard k.endpoint_id == endpoint, let v = try map.lookup(k, as: vigil_fqdn_ip_value.self) else { continue }
-            let addr = withUnsafeBytes(of: k.addr) { Array($0) }
-            let slots = withUnsafeBytes(of: v.selector) { Array($0.bindMemory(to: UInt32.self)) }
-            let expiries = withUnsafeBytes(of: v.expires_ns) { Array($0.bindMemory(to: UInt64.self)) }
-            for (sel, exp) in zip(slots, expiries) where sel != 0 {
-                out.append((addr, Identity(sel), exp > now ? (exp - now) / 1_000_000_000 : 0))
-            }
-        }
-        return out
-    }
-
     /// The revision in force (an earlier agent's, when its maps were taken over).
     public func currentRevision() throws(BPFError) -> UInt64 {
         try object.map("dp_config").lookup(UInt32(0), as: vigil_datapath_config.self)?.revision ?? 0

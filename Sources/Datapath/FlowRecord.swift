@@ -62,21 +62,9 @@ extension ObservedFlow {
     /// An inbound flow event as exposure counts it: the receiving endpoint and its peer with
     /// their identities and labels (`k8s:` labels of the event), at kernel time `timeNs`.
     public init(inbound e: FlowEvent, local: [UInt8], remote: [UInt8], timeNs: UInt64) {
-        func end(_ side: FlowEvent.Endpoint, _ address: [UInt8]) -> ObservedFlow.End {
-            var labels: [String: String] = [:]
-            var reserved: String?
-            for l in side.labels {
-                if l.hasPrefix("k8s:") {
-                    let kv = l.dropFirst(4).split(separator: "=", maxSplits: 1).map(String.init)
-                    if kv.count == 2 { labels[kv[0]] = kv[1] }
-                } else if l.hasPrefix("reserved:") {
-                    reserved = String(l.dropFirst(9))
-                }
-            }
-            return ObservedFlow.End(address: address, identity: side.identity, labels: labels, reserved: reserved)
-        }
         self.init(
-            local: end(e.destination, local), remote: end(e.source, remote), direction: .ingress,
+            local: End(address: local, identity: e.destination.identity, hubbleLabels: e.destination.labels),
+            remote: End(address: remote, identity: e.source.identity, hubbleLabels: e.source.labels), direction: .ingress,
             proto: PortRange.Proto(rawValue: e.proto) ?? .any, port: e.destination.port,
             verdict: e.kind == .audit ? .audit : .forwarded, timeNs: timeNs)
     }

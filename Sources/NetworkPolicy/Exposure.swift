@@ -95,15 +95,21 @@ public struct InboundHistory: Sendable {
         self.capacity = capacity
     }
 
+    /// Counts a repeat of a pair already held; false when the pair is new (then `record` it):
+    /// the drain thread builds the flow's labels only for new pairs.
+    public mutating func fold(local: [UInt8], remote: [UInt8], proto: PortRange.Proto, port: UInt16, timeNs: UInt64) -> Bool {
+        let key = Key(local: local, remote: remote, proto: proto, port: port)
+        guard var seen = flows[key] else { return false }
+        seen.count += 1
+        seen.timeNs = max(seen.timeNs, timeNs)
+        flows[key] = seen
+        return true
+    }
+
     public mutating func record(_ f: ObservedFlow) {
         guard f.direction == .ingress, f.verdict != .dropped else { return }
+        if fold(local: f.local.address, remote: f.remote.address, proto: f.proto, port: f.port, timeNs: f.timeNs) { return }
         let key = Key(local: f.local.address, remote: f.remote.address, proto: f.proto, port: f.port)
-        if var seen = flows[key] {
-            seen.count += 1
-            seen.timeNs = max(seen.timeNs, f.timeNs)
-            flows[key] = seen
-            return
-        }
         if flows.count >= capacity, let oldest = flows.min(by: { $0.value.timeNs < $1.value.timeNs })?.key { flows[oldest] = nil }
         flows[key] = f
     }

@@ -21,6 +21,22 @@ public struct ObservedFlow: Hashable, Sendable {
             self.names = names
         }
 
+        /// An end as a flow event names it: Hubble's label list (`k8s:app=db`,
+        /// `reserved:world`, `cidr:...`; others ignored).
+        public init(address: [UInt8], identity: UInt32, hubbleLabels: [String], names: [String] = []) {
+            var labels: [String: String] = [:]
+            var reserved: String?
+            for l in hubbleLabels {
+                if l.hasPrefix("k8s:") {
+                    let kv = l.dropFirst(4).split(separator: "=", maxSplits: 1).map(String.init)
+                    if kv.count == 2 { labels[kv[0]] = kv[1] }
+                } else if l.hasPrefix("reserved:") {
+                    reserved = String(l.dropFirst(9))
+                }
+            }
+            self.init(address: address, identity: identity, labels: labels, reserved: reserved, names: names)
+        }
+
         public var isEndpoint: Bool { !labels.isEmpty }
         public var namespace: String { labels[Labels.namespaceKey] ?? "default" }
         public var addressText: String { address.map(String.init).joined(separator: ".") }

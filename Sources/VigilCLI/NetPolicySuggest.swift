@@ -107,17 +107,7 @@ enum FlowHistory {
 
     static func end(_ value: Any?, address: Any?) -> ObservedFlow.End? {
         guard let e = value as? [String: Any], let text = address as? String, let bytes = IPPrefix.parseAddress(text), bytes.count == 4 else { return nil }
-        var labels: [String: String] = [:]
-        var reserved: String?
-        for l in e["labels"] as? [String] ?? [] {
-            if l.hasPrefix("k8s:") {
-                let kv = l.dropFirst(4).split(separator: "=", maxSplits: 1).map(String.init)
-                if kv.count == 2 { labels[kv[0]] = kv[1] }
-            } else if l.hasPrefix("reserved:") {
-                reserved = String(l.dropFirst(9))
-            }
-        }
-        return ObservedFlow.End(address: bytes, identity: (e["identity"] as? NSNumber)?.uint32Value ?? 0, labels: labels, reserved: reserved)
+        return ObservedFlow.End(address: bytes, identity: (e["identity"] as? NSNumber)?.uint32Value ?? 0, hubbleLabels: e["labels"] as? [String] ?? [])
     }
 
     /// The observed flows `policies` would drop, run through the resolver and the datapath's
