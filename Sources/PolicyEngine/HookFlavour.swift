@@ -16,6 +16,10 @@ public enum HookFlavour: String, Sendable, CaseIterable {
     case uprobe
     /// A syscall's exit tracepoint, judging what the syscall resolved (TracepointHook's lowering).
     case syscallExit = "tracepoint/syscalls/sys_exit"
+    /// io_uring's form of an open hook: the file a request opened or used, at its completion (IOUringLowering).
+    case ioUringComplete = "tracepoint/io_uring/io_uring_complete"
+    /// io_uring's form of a rename, link, unlink or mkdir hook: the request's names, when submitted (IOUringLowering).
+    case ioUringSubmit = "tracepoint/io_uring/io_uring_submit_req"
 
     /// The kernel's flavour (vigil_concepts.h VIGIL_HOOK_FLAVOUR_LIST).
     public var code: UInt32 {
@@ -33,6 +37,8 @@ public enum HookFlavour: String, Sendable, CaseIterable {
         case .execBTF: VIGIL_HOOK_EXEC_BTF
         case .uprobe: VIGIL_HOOK_UPROBE
         case .syscallExit: VIGIL_HOOK_SYSCALL_EXIT
+        case .ioUringComplete: VIGIL_HOOK_IOURING_COMPLETE
+        case .ioUringSubmit: VIGIL_HOOK_IOURING_SUBMIT
         }
     }
 
@@ -52,6 +58,8 @@ public enum HookFlavour: String, Sendable, CaseIterable {
         case .execBTF: "hook_exec_btf"
         case .uprobe: "hook_uprobe"
         case .syscallExit: "hook_syscall_exit"
+        case .ioUringComplete: "hook_io_uring_complete"
+        case .ioUringSubmit: "hook_io_uring_submit"
         }
     }
 

@@ -117,7 +117,8 @@ public final class HookProgram {
         }
         do throws(BPFError) {
             switch (plan.flavour, plan.attach) {
-            case (.tracepoint, .tracepoint(let s, let e)), (.syscallExit, .tracepoint(let s, let e)):
+            case (.tracepoint, .tracepoint(let s, let e)), (.syscallExit, .tracepoint(let s, let e)),
+                (.ioUringComplete, .tracepoint(let s, let e)), (.ioUringSubmit, .tracepoint(let s, let e)):
                 link = try program.attachTracepoint(category: s, name: e)
             case (.rawTracepoint, .rawTracepoint(let e)): link = try program.attachRawTracepoint(e)
             case (.kprobe, .function(let f)): link = try program.attachKprobe(f)

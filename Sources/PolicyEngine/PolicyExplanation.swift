@@ -93,6 +93,8 @@ public struct PolicyExplanation: Sendable, Codable {
         if p.config.flags & 0x10 != 0 { return "exec lowering: the script an interpreter opens" }  // VIGIL_HOOKF_SCRIPT_OPEN
         if p.hookName.contains("exec lowering") || (index > 0 && p.event == "sched_process_exec") { return "exec lowering: executable mappings" }
         if p.flavour == .syscallExit { return "judged at the syscall's exit, on the opened file" }
+        if p.flavour == .ioUringComplete { return "io_uring form: files io_uring requests open, judged at their completion" }
+        if p.flavour == .ioUringSubmit { return "io_uring form: the names of io_uring requests, resolved when submitted" }
         if p.flavour.isCgroup { return "cgroup form (the kernel cannot host or override the hook)" }
         return "the hook"
     }

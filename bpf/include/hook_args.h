@@ -12,6 +12,7 @@
 #include "vigil_pathname.h"
 #include "vigil_sock.h"
 #include "vigil_fd.h"
+#include "hook_uring.h"
 
 /* x86-64 syscall argument `index` from the pt_regs a syscall wrapper receives. */
 static __always_inline __u64 syscall_arg(struct pt_regs *regs, __u32 index)
@@ -45,6 +46,8 @@ static __always_inline __u64 function_arg(void *ctx, __u32 flavour, __u32 index)
 		}
 		return 0;
 	}
+	if (flavour == VIGIL_HOOK_IOURING_COMPLETE || flavour == VIGIL_HOOK_IOURING_SUBMIT)
+		return vigil_uring_arg(ctx, index); /* index: a VIGIL_URING_* field of the request */
 	if (flavour == VIGIL_HOOK_SYSCALL_EXIT) {
 		/* a syscall's arguments at its exit: the registers it was entered with (x86-64 keeps
 		 * them in the task's saved pt_regs; the result went to ax) */
@@ -117,6 +120,8 @@ static __always_inline __u64 hook_return_value(void *ctx, __u32 flavour)
 		return PT_REGS_RC((struct pt_regs *)ctx);
 	if (flavour == VIGIL_HOOK_SYSCALL_EXIT)
 		return ((struct trace_event_raw_sys_exit *)ctx)->ret;
+	if (flavour == VIGIL_HOOK_IOURING_COMPLETE)
+		return (__u64)vigil_uring_completed_file(ctx); /* the file the request opened or used */
 	bpf_get_func_ret(ctx, &v);
 	return v;
 }
@@ -516,7 +521,7 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 				__s64 dirfd =
 					dirfd_arg ? (__s32)function_arg(ctx, flavour, dirfd_arg - 1) : VIGIL_AT_FDCWD;
 				vigil_pathname(a, slot, function_arg(ctx, flavour, hook_config.args[i].source), dirfd,
-					       dirfd_arg != 0);
+					       dirfd_arg ? VIGIL_PN_HAS_DIRFD : 0);
 			} else {
 				a->flags |= VIGIL_ARG_READ_FAILED;
 			}
@@ -535,7 +540,8 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 		if (dirfd_arg)
 			dirfd = flavour == VIGIL_HOOK_TRACEPOINT ? (__s32)tracepoint_field(ctx, dirfd_arg - 1, 8, true)
 								 : (__s32)function_arg(ctx, flavour, dirfd_arg - 1);
-		vigil_pathname(a, slot, raw, dirfd, dirfd_arg != 0);
+		vigil_pathname(a, slot, raw, dirfd,
+			       (dirfd_arg ? VIGIL_PN_HAS_DIRFD : 0) | (user ? 0 : VIGIL_PN_KERNEL_STR));
 		break;
 	}
 	case VIGIL_ARG_INLINE: {

@@ -240,14 +240,18 @@ static long vigil_climb_step(__u32 i, void *data)
 	return 0;
 }
 
+#define VIGIL_PN_HAS_DIRFD  1u /* the call takes a directory descriptor (the *at calls) */
+#define VIGIL_PN_KERNEL_STR 2u /* `name` is a kernel address (an io_uring request's struct filename) */
+
 /*
  * Resolves the pathname at user address `name` (dirfd: a directory descriptor, or
- * VIGIL_AT_FDCWD) into the argument. `has_dirfd`: the syscall takes one (the *at calls).
+ * VIGIL_AT_FDCWD) into the argument. `opts`: VIGIL_PN_*.
  * A global subprogram, checked once per program by the verifier (see vigil_read_path).
  */
 __noinline int vigil_pathname(struct vigil_hook_arg *a, struct vigil_hook_slot *slot, __u64 name, __s64 dirfd,
-			      __u32 has_dirfd)
+			      __u32 opts)
 {
+	bool has_dirfd = opts & VIGIL_PN_HAS_DIRFD;
 	if (!a || !slot)
 		return 0;
 	__u8 *out = slot->data;
@@ -259,7 +263,8 @@ __noinline int vigil_pathname(struct vigil_hook_arg *a, struct vigil_hook_slot *
 		a->flags |= VIGIL_ARG_READ_FAILED;
 		return 0;
 	}
-	long n = bpf_probe_read_user_str(p->in, VIGIL_GPATH_LEN, (void *)name);
+	long n = opts & VIGIL_PN_KERNEL_STR ? bpf_probe_read_kernel_str(p->in, VIGIL_GPATH_LEN, (void *)name)
+					    : bpf_probe_read_user_str(p->in, VIGIL_GPATH_LEN, (void *)name);
 	if (n <= 1) { /* an empty name (AT_EMPTY_PATH works on the dirfd itself) resolves to the base */
 		n = 1;
 		p->in[0] = 0;

@@ -45,7 +45,8 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		return 0;
 	r->nargs = hook_config.nargs;
 	r->ret = 0;
-	if (flavour == VIGIL_HOOK_FEXIT || flavour == VIGIL_HOOK_KRETPROBE || flavour == VIGIL_HOOK_SYSCALL_EXIT)
+	if (flavour == VIGIL_HOOK_FEXIT || flavour == VIGIL_HOOK_KRETPROBE || flavour == VIGIL_HOOK_SYSCALL_EXIT ||
+	    flavour == VIGIL_HOOK_IOURING_COMPLETE)
 		r->ret = hook_return_value(ctx, flavour);
 
 		/* Arguments a selector tests first; the rest only for a call that matched (most do not). */
@@ -111,6 +112,25 @@ SEC("tracepoint")
 int hook_syscall_exit(void *ctx)
 {
 	run_hook(ctx, VIGIL_HOOK_SYSCALL_EXIT);
+	return 0;
+}
+
+/* io_uring's forms of an open, rename, link, unlink or mkdir hook (hook_uring.h): most
+ * requests are none of the hook's and leave at the first test. */
+SEC("tracepoint")
+int hook_io_uring_complete(void *ctx)
+{
+	if (vigil_uring_completed_file(ctx))
+		run_hook(ctx, VIGIL_HOOK_IOURING_COMPLETE);
+	return 0;
+}
+
+SEC("tracepoint")
+int hook_io_uring_submit(void *ctx)
+{
+	struct io_kiocb *req = vigil_uring_req(ctx);
+	if (req && BPF_CORE_READ(req, opcode) == ((hook_config.flags >> VIGIL_HOOKF_URING_OP_SHIFT) & 0xff))
+		run_hook(ctx, VIGIL_HOOK_IOURING_SUBMIT);
 	return 0;
 }
 

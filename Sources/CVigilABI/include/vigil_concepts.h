@@ -18,26 +18,30 @@
 #define VIGIL_CONCEPTS_H
 
 /* Program flavours of the generic hook: which section of bpf/progs/hook.bpf.c is kept. */
-#define VIGIL_HOOK_FLAVOUR_LIST(X)                                                           \
-	X(TRACEPOINT, 1)                                                                     \
-	X(RAW_TP, 2)                                                                         \
-	X(KPROBE, 3)                                                                         \
-	X(KRETPROBE, 4)                                                                      \
-	X(FENTRY, 5)                                                                         \
-	X(FEXIT, 6)                                                                          \
-	X(FMOD_RET, 7)                                                                       \
-	X(LSM, 8)                                                                            \
+#define VIGIL_HOOK_FLAVOUR_LIST(X)                                                                   \
+	X(TRACEPOINT, 1)                                                                             \
+	X(RAW_TP, 2)                                                                                 \
+	X(KPROBE, 3)                                                                                 \
+	X(KRETPROBE, 4)                                                                              \
+	X(FENTRY, 5)                                                                                 \
+	X(FEXIT, 6)                                                                                  \
+	X(FMOD_RET, 7)                                                                               \
+	X(LSM, 8)                                                                                    \
 	/* cgroup sock_addr programs (connect4 / connect6): a connect hook lowered where   \
-	 * the kernel has no LSM or cannot override the function */ \
-	X(CGROUP_SOCK4, 9)                                                                   \
-	X(CGROUP_SOCK6, 10)                                                                  \
-	/* sched/sched_process_exec as tp_btf, after the process sensor's own program */     \
-	X(EXEC_BTF, 11)                                                                      \
-	/* a user-space function: registers as a kprobe's, pointers into user memory */      \
-	X(UPROBE, 12)                                                                        \
+	 * the kernel has no LSM or cannot override the function */         \
+	X(CGROUP_SOCK4, 9)                                                                           \
+	X(CGROUP_SOCK6, 10)                                                                          \
+	/* sched/sched_process_exec as tp_btf, after the process sensor's own program */             \
+	X(EXEC_BTF, 11)                                                                              \
+	/* a user-space function: registers as a kprobe's, pointers into user memory */              \
+	X(UPROBE, 12)                                                                                \
 	/* a syscall's exit tracepoint judging what the syscall resolved (the returned    \
-	 * descriptor's file), with the arguments its entry program saved (hook_exit.h) */  \
-	X(SYSCALL_EXIT, 13)
+	 * descriptor's file), with the arguments its entry program saved (hook_exit.h) */          \
+	X(SYSCALL_EXIT, 13)                                                                          \
+	/* io_uring's forms of a syscall hook (hook_uring.h): a file an io_uring request opened,   \
+	 * judged at its completion; a pathname of a request, judged when it is submitted */ \
+	X(IOURING_COMPLETE, 14)                                                                      \
+	X(IOURING_SUBMIT, 15)
 
 /* How an argument is read (struct vigil_arg_spec.kind). */
 #define VIGIL_ARG_KIND_LIST(X)                                                              \

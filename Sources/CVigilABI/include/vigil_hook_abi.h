@@ -77,6 +77,21 @@
 #define VIGIL_HOOKF_DEFER_SIGNAL \
 	(1u << 3) /* cgroup-lowered connect: Sigkill/Signal are sent at the connect
                                             * syscall's exit (a cgroup program cannot signal) */
+/* io_uring forms (VIGIL_HOOK_IOURING_*, bpf/include/hook_uring.h): which requests the hook judges */
+#define VIGIL_HOOKF_URING_OPENAT   (1u << 5) /* completion of IORING_OP_OPENAT into a descriptor */
+#define VIGIL_HOOKF_URING_OPENAT2  (1u << 6) /* completion of IORING_OP_OPENAT2 into a descriptor */
+#define VIGIL_HOOKF_URING_FIXED_RW (1u << 7) /* completion of a read or write on a fixed file */
+#define VIGIL_HOOKF_URING_OP_SHIFT 8	     /* submission: the IORING_OP_ judged, in bits 8..15 */
+
+/* struct vigil_arg_spec.source of an io_uring form: which field of the request a syscall
+ * argument is (PolicyEngine/HookKinds/IOUringLowering.swift maps them by field name) */
+#define VIGIL_URING_DFD	     0u /* the directory descriptor of the (old) name */
+#define VIGIL_URING_NAME     1u /* the (old) name: a kernel string */
+#define VIGIL_URING_NEW_DFD  2u
+#define VIGIL_URING_NEW_NAME 3u
+#define VIGIL_URING_FLAGS    4u /* open flags (the opened file's, on a fixed file), rename/link/unlink flags */
+#define VIGIL_URING_MODE     5u
+#define VIGIL_URING_NONE     6u /* no such field: reads 0 */
 
 /* Counters per hook (map "stats", per-CPU array index). */
 #define VIGIL_STAT_RUNS	   0u

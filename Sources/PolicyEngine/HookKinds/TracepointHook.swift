@@ -14,6 +14,11 @@ enum TracepointHook: HookKind {
     static func describe(_ t: TracepointSpec) -> String { "\(t.raw ? "raw tracepoint" : "tracepoint") \(t.subsystem)/\(t.event)" }
     static func compile(_ t: TracepointSpec, _ c: CompileContext) -> Result<[HookPlan], EngineError> {
         tracepoint(t, path: c.path, policy: c.policy, env: c.env, monitor: c.monitor).flatMap { plan in
+            // a file syscall's hook also judges the same operation submitted to an io_uring
+            if t.subsystem == "syscalls" {
+                let name = "\(c.path) (tracepoint \(t.subsystem)/\(t.event))"
+                return IOUringLowering.plans(t, path: c.path, name: name, policy: c.policy, env: c.env, monitor: c.monitor).map { [plan] + $0 }
+            }
             // an exec policy also judges scripts and executable mappings of the files it names
             guard t.subsystem == "sched" && t.event == "sched_process_exec" && !t.raw else { return .success([plan]) }
             return ExecLowering.plans(

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * io_uring's forms of a syscall hook (VIGIL_HOOK_IOURING_*; Swift IOUringLowering).
+ *
+ * An io_uring request opens, renames, links or unlinks a file without the syscall: its
+ * syscall tracepoints never fire, and an io_uring rootkit reads /etc/shadow or plants a cron
+ * job unseen by a syscall-tracepoint sensor. The io_uring tracepoints fire for every request:
+ *  - io_uring_complete, when a request's result is posted. An open is judged there like at
+ *    a syscall's exit: by the file behind the descriptor the request returned (in the
+ *    submitter's table, which io_uring's worker threads share). An open into a fixed-file
+ *    slot returns no descriptor; its file is judged at each read or write that uses the slot
+ *    (req->file). A Sigkill there ends the process before the submitter returns from
+ *    io_uring_enter with the result.
+ *  - io_uring_submit_req (io_uring_submit_sqe before 6.4), after the request was prepared:
+ *    a rename, link, symlink, unlink or mkdir holds its names as kernel strings, resolved
+ *    in the kernel against its directory descriptor like a syscall's (vigil_pathname.h).
+ *
+ * Both tracepoints carry the request pointer at the same offset (the Swift side checks the
+ * tracefs format); the request's fields are read with CO-RE.
+ */
+#ifndef VIGIL_HOOK_URING_H
+#define VIGIL_HOOK_URING_H
+
+#include "hook_maps.h"
+#include "vigil_fd.h"
+
+/* io_uring opcodes (UAPI: numbers never change) */
+#define VIGIL_IORING_OP_READV	    1
+#define VIGIL_IORING_OP_WRITEV	    2
+#define VIGIL_IORING_OP_READ_FIXED  4
+#define VIGIL_IORING_OP_WRITE_FIXED 5
+#define VIGIL_IORING_OP_OPENAT	    18
+#define VIGIL_IORING_OP_READ	    22
+#define VIGIL_IORING_OP_WRITE	    23
+#define VIGIL_IORING_OP_OPENAT2	    28
+#define VIGIL_IORING_OP_RENAMEAT    35
+#define VIGIL_IORING_OP_UNLINKAT    36
+#define VIGIL_IORING_OP_MKDIRAT	    37
+#define VIGIL_IORING_OP_SYMLINKAT   38
+#define VIGIL_IORING_OP_LINKAT	    39
+#define VIGIL_REQ_F_FIXED_FILE	    1 /* IOSQE_FIXED_FILE, bit 0 of io_kiocb.flags on every kernel */
+
+/* The start of both tracepoints' records (tracefs format: ctx at 8, req at 16, res at 32). */
+struct vigil_tp_uring {
+	__u64 common;
+	__u64 ring;
+	__u64 req;
+	__u64 user_data;
+	__s32 res;
+};
+
+static __always_inline struct io_kiocb *vigil_uring_req(void *ctx)
+{
+	return (struct io_kiocb *)((struct vigil_tp_uring *)ctx)->req;
+}
+
+static __always_inline bool vigil_uring_fixed_rw(__u8 op)
+{
+	return op == VIGIL_IORING_OP_READ || op == VIGIL_IORING_OP_WRITE || op == VIGIL_IORING_OP_READV ||
+	       op == VIGIL_IORING_OP_WRITEV || op == VIGIL_IORING_OP_READ_FIXED || op == VIGIL_IORING_OP_WRITE_FIXED;
+}
+
+/* The file a completed request opened or used, when the hook judges that request; else NULL. */
+static __always_inline struct file *vigil_uring_completed_file(void *ctx)
+{
+	struct io_kiocb *req = vigil_uring_req(ctx);
+	__s32 res = ((struct vigil_tp_uring *)ctx)->res;
+	if (res < 0 || !req)
+		return NULL;
+	__u8 op = BPF_CORE_READ(req, opcode);
+	__u32 want = hook_config.flags;
+	if (op == VIGIL_IORING_OP_OPENAT || op == VIGIL_IORING_OP_OPENAT2) {
+		if (!(want & (op == VIGIL_IORING_OP_OPENAT ? VIGIL_HOOKF_URING_OPENAT : VIGIL_HOOKF_URING_OPENAT2)))
+			return NULL;
+		if (BPF_CORE_READ((struct io_open *)req, file_slot))
+			return NULL; /* into a fixed slot: judged at the reads and writes through it */
+		return vigil_fd_file(bpf_get_current_task_btf(), res);
+	}
+	if (!(want & VIGIL_HOOKF_URING_FIXED_RW) || !vigil_uring_fixed_rw(op))
+		return NULL;
+	/* io_kiocb.flags is 32 bits wide on older kernels: only its lowest byte is used */
+	__u8 flags = 0;
+	bpf_probe_read_kernel(&flags, 1, (void *)req + bpf_core_field_offset(req->flags));
+	if (!(flags & VIGIL_REQ_F_FIXED_FILE))
+		return NULL;
+	return BPF_CORE_READ(req, file);
+}
+
+static __always_inline __u64 vigil_uring_name(struct filename *f)
+{
+	return (__u64)BPF_CORE_READ(f, name);
+}
+
+/* A syscall argument (VIGIL_URING_* code) of the request behind the tracepoint. */
+static __always_inline __u64 vigil_uring_arg(void *ctx, __u32 code)
+{
+	struct io_kiocb *req = vigil_uring_req(ctx);
+	__u8 op = BPF_CORE_READ(req, opcode);
+	switch (op) {
+	case VIGIL_IORING_OP_OPENAT:
+	case VIGIL_IORING_OP_OPENAT2: {
+		/* the name is released once the open ran: the hook judges the opened file instead */
+		struct io_open *o = (struct io_open *)req;
+		if (code == VIGIL_URING_DFD)
+			return (__u64)(__s64)BPF_CORE_READ(o, dfd);
+		if (code == VIGIL_URING_FLAGS)
+			return BPF_CORE_READ(o, how.flags);
+		if (code == VIGIL_URING_MODE)
+			return BPF_CORE_READ(o, how.mode);
+		return 0;
+	}
+	case VIGIL_IORING_OP_RENAMEAT: {
+		struct io_rename *o = (struct io_rename *)req;
+		switch (code) {
+		case VIGIL_URING_DFD: return (__u64)(__s64)BPF_CORE_READ(o, old_dfd);
+		case VIGIL_URING_NAME: return vigil_uring_name(BPF_CORE_READ(o, oldpath));
+		case VIGIL_URING_NEW_DFD: return (__u64)(__s64)BPF_CORE_READ(o, new_dfd);
+		case VIGIL_URING_NEW_NAME: return vigil_uring_name(BPF_CORE_READ(o, newpath));
+		case VIGIL_URING_FLAGS: return (__u64)(__s64)BPF_CORE_READ(o, flags);
+		}
+		return 0;
+	}
+	case VIGIL_IORING_OP_LINKAT:
+	case VIGIL_IORING_OP_SYMLINKAT: {
+		struct io_link *o = (struct io_link *)req;
+		switch (code) {
+		case VIGIL_URING_DFD: return (__u64)(__s64)BPF_CORE_READ(o, old_dfd);
+		case VIGIL_URING_NAME: return vigil_uring_name(BPF_CORE_READ(o, oldpath));
+		case VIGIL_URING_NEW_DFD: return (__u64)(__s64)BPF_CORE_READ(o, new_dfd);
+		case VIGIL_URING_NEW_NAME: return vigil_uring_name(BPF_CORE_READ(o, newpath));
+		case VIGIL_URING_FLAGS: return (__u64)(__s64)BPF_CORE_READ(o, flags);
+		}
+		return 0;
+	}
+	case VIGIL_IORING_OP_UNLINKAT: {
+		struct io_unlink *o = (struct io_unlink *)req;
+		switch (code) {
+		case VIGIL_URING_DFD: return (__u64)(__s64)BPF_CORE_READ(o, dfd);
+		case VIGIL_URING_NAME: return vigil_uring_name(BPF_CORE_READ(o, filename));
+		case VIGIL_URING_FLAGS: return (__u64)(__s64)BPF_CORE_READ(o, flags);
+		}
+		return 0;
+	}
+	case VIGIL_IORING_OP_MKDIRAT: {
+		struct io_mkdir *o = (struct io_mkdir *)req;
+		switch (code) {
+		case VIGIL_URING_DFD: return (__u64)(__s64)BPF_CORE_READ(o, dfd);
+		case VIGIL_URING_NAME: return vigil_uring_name(BPF_CORE_READ(o, filename));
+		case VIGIL_URING_MODE: return BPF_CORE_READ(o, mode);
+		}
+		return 0;
+	}
+	}
+	/* a read or write on a fixed file: the flags it was opened with */
+	if (code == VIGIL_URING_DFD)
+		return (__u64)(__s64)VIGIL_AT_FDCWD;
+	if (code == VIGIL_URING_FLAGS)
+		return BPF_CORE_READ(req, file, f_flags);
+	return 0;
+}
+
+#endif /* VIGIL_HOOK_URING_H */
