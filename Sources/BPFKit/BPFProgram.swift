@@ -121,6 +121,9 @@ public struct LoadedProgramFD {
     let fd: FileDescriptorBox
     let subject: String
 
+    /// The descriptor, while this copy lives (a program array entry is written by it).
+    public var rawFD: Int32 { fd.fd }
+
     /// As `BPFProgram.runStats`.
     public func runStats() throws(BPFError) -> (runTimeNs: UInt64, runCount: UInt64) {
         try Libbpf.programRunStats(fd: fd.fd, subject: subject)

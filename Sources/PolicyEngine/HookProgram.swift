@@ -18,6 +18,9 @@ public final class HookProgram {
     private var companion: BPFProgram?
     private var link: BPFLink?
     private var companionLink: BPFLink?
+    /// The dispatcher whose chain runs this hook, for an io_uring form (IOUringDispatch), once attached.
+    private var ioUring: IOUringDispatch?
+    private var chained: IOUringDispatch?
     /// The identities of the files the hook's filters name (map `file_ids`).
     private var fileIDs: BPFMap?
     /// The hook's counters (map `stats`) and its program, for `counters()`.
@@ -32,6 +35,8 @@ public final class HookProgram {
     public struct SharedMaps {
         public var kernel: SharedKernelMaps
         public let trackedSockets = TrackedSockets()
+        /// The io_uring forms' dispatcher and chains, made when the first form loads.
+        public let ioUring = IOUringDispatch()
         public init(_ kernel: SharedKernelMaps) { self.kernel = kernel }
     }
 
@@ -87,6 +92,12 @@ public final class HookProgram {
             // The rate-limit LRU is preallocated (about 1 MiB at 8192 entries): only hooks that limit get it.
             if !plan.usesRateLimit { try object.map("rates").setMaxEntries(1) }
             if plan.usesTrackedSockets { try object.map("tracked_socks").reuse(shared.trackedSockets.map()) }
+            if plan.flavour == .ioUringComplete || plan.flavour == .ioUringSubmit {
+                try shared.ioUring.share(with: object)
+                ioUring = shared.ioUring
+            } else {
+                try object.map("uring_chain").setMaxEntries(1)
+            }
             try object.setRodata("hook_config", to: plan.config)
             try object.load()
             let value = vigil_string_value()
@@ -111,14 +122,18 @@ public final class HookProgram {
 
     /// Attaches the program where the plan says. Idempotent.
     public func attach() throws(EngineError) {
-        guard link == nil else { return }
+        guard link == nil && chained == nil else { return }
         guard let program else {
             throw .kernel(hook: plan.hookName, error: BPFError(operation: "attach", subject: "a hook detached before (load it anew)", errno: 22))
         }
         do throws(BPFError) {
             switch (plan.flavour, plan.attach) {
-            case (.tracepoint, .tracepoint(let s, let e)), (.syscallExit, .tracepoint(let s, let e)),
-                (.ioUringComplete, .tracepoint(let s, let e)), (.ioUringSubmit, .tracepoint(let s, let e)):
+            case (.ioUringComplete, _), (.ioUringSubmit, _):
+                // run by the dispatcher's chain, never attached itself (IOUringDispatch)
+                guard let ioUring else { throw BPFError(operation: "attach", subject: "\(plan.hookName): no io_uring dispatcher", errno: 22) }
+                try ioUring.register(ObjectIdentifier(self), plan: plan, program: program)
+                chained = ioUring
+            case (.tracepoint, .tracepoint(let s, let e)), (.syscallExit, .tracepoint(let s, let e)):
                 link = try program.attachTracepoint(category: s, name: e)
             case (.rawTracepoint, .rawTracepoint(let e)): link = try program.attachRawTracepoint(e)
             case (.kprobe, .function(let f)): link = try program.attachKprobe(f)
@@ -151,18 +166,21 @@ public final class HookProgram {
     }
 
     public func detach() {
+        chained?.unregister(ObjectIdentifier(self))
+        chained = nil
         link?.close()
         link = nil
         companionLink?.close()
         companionLink = nil
     }
 
-    public var isAttached: Bool { link != nil }
+    public var isAttached: Bool { link != nil || chained != nil }
 
     /// Pins the hook's links in `directory` (bpffs) so the program keeps running without this
     /// process: named `<prefix>` and `<prefix>.companion`.
     public func pin(in directory: String, prefix: String) throws(BPFError) {
         try link?.pin(at: "\(directory)/\(prefix)")
+        try chained?.pin(in: directory)
         try companionLink?.pin(at: "\(directory)/\(prefix).companion")
     }
 

@@ -119,8 +119,26 @@ extension AgentOperationsTests {
                     values: ["\(dir)/"]
                   matchActions:
                   - action: Sigkill
+              - subsystem: syscalls
+                event: sys_enter_openat
+                args:
+                - index: 6
+                  type: string
+                selectors:
+                - matchArgs:
+                  - index: 0
+                    operator: Equal
+                    values: ["\(dir)/secret"]
+                  matchActions:
+                  - action: Sigkill
             """
+        try "s3cret\n".write(toFile: "\(dir)/secret", atomically: false, encoding: .utf8)
         let dropper = { try KernelTest.run("/bin/sh", ["-c", "\(dir)/dropper; exit $?"]).status }
+        // the open hook's io_uring form runs in the dispatcher's chain: pinned with the policy too
+        let uringReader = {
+            try KernelTest.run(
+                "/bin/sh", ["-c", "python3 \(AttackSuiteTests.suites.appendingPathComponent("helpers/uring.py").path) read \(dir)/secret; exit $?"])
+        }
         let first = try AgentHarness(extraArguments: ["--enforce-pin-dir", pins], policies: [policy])
         XCTAssertEqual(try dropper(), 137, "killed while the agent runs")
         let firstGeneration = "agent-\(first.process.processIdentifier)"
@@ -130,6 +148,9 @@ extension AgentOperationsTests {
 
         XCTAssertEqual(try dropper(), 137, "still killed with no agent running")
         XCTAssertEqual(try dropper(), 137)
+        let read = try uringReader()
+        XCTAssertEqual(read.status, 137, "an io_uring read is still killed with no agent running: \(read.stdout) \(read.stderr)")
+        XCTAssertFalse(read.stdout.contains("s3cret"))
 
         let second = try AgentHarness(extraArguments: ["--enforce-pin-dir", pins], policies: [policy])
         XCTAssertEqual(try dropper(), 137, "killed under the new agent")

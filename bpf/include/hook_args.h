@@ -47,7 +47,8 @@ static __always_inline __u64 function_arg(void *ctx, __u32 flavour, __u32 index)
 		return 0;
 	}
 	if (flavour == VIGIL_HOOK_IOURING_COMPLETE || flavour == VIGIL_HOOK_IOURING_SUBMIT)
-		return vigil_uring_arg(ctx, index); /* index: a VIGIL_URING_* field of the request */
+		return vigil_uring_arg(ctx, flavour == VIGIL_HOOK_IOURING_COMPLETE,
+				       index); /* index: a VIGIL_URING_* field of the request */
 	if (flavour == VIGIL_HOOK_SYSCALL_EXIT) {
 		/* a syscall's arguments at its exit: the registers it was entered with (x86-64 keeps
 		 * them in the task's saved pt_regs; the result went to ax) */

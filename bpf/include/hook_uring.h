@@ -15,57 +15,24 @@
  *    a rename, link, symlink, unlink or mkdir holds its names as kernel strings, resolved
  *    in the kernel against its directory descriptor like a syscall's (vigil_pathname.h).
  *
- * Both tracepoints carry the request pointer at the same offset (the Swift side checks the
- * tracefs format); the request's fields are read with CO-RE.
+ * Both run as raw tracepoint programs in the dispatcher's chains (hook_uring_chain.h); the
+ * request's fields are read with CO-RE.
  */
 #ifndef VIGIL_HOOK_URING_H
 #define VIGIL_HOOK_URING_H
 
 #include "hook_maps.h"
+#include "hook_uring_req.h"
 #include "vigil_fd.h"
-
-/* io_uring opcodes (UAPI: numbers never change) */
-#define VIGIL_IORING_OP_READV	    1
-#define VIGIL_IORING_OP_WRITEV	    2
-#define VIGIL_IORING_OP_READ_FIXED  4
-#define VIGIL_IORING_OP_WRITE_FIXED 5
-#define VIGIL_IORING_OP_OPENAT	    18
-#define VIGIL_IORING_OP_READ	    22
-#define VIGIL_IORING_OP_WRITE	    23
-#define VIGIL_IORING_OP_OPENAT2	    28
-#define VIGIL_IORING_OP_RENAMEAT    35
-#define VIGIL_IORING_OP_UNLINKAT    36
-#define VIGIL_IORING_OP_MKDIRAT	    37
-#define VIGIL_IORING_OP_SYMLINKAT   38
-#define VIGIL_IORING_OP_LINKAT	    39
-#define VIGIL_REQ_F_FIXED_FILE	    1 /* IOSQE_FIXED_FILE, bit 0 of io_kiocb.flags on every kernel */
-
-/* The start of both tracepoints' records (tracefs format: ctx at 8, req at 16, res at 32). */
-struct vigil_tp_uring {
-	__u64 common;
-	__u64 ring;
-	__u64 req;
-	__u64 user_data;
-	__s32 res;
-};
-
-static __always_inline struct io_kiocb *vigil_uring_req(void *ctx)
-{
-	return (struct io_kiocb *)((struct vigil_tp_uring *)ctx)->req;
-}
-
-static __always_inline bool vigil_uring_fixed_rw(__u8 op)
-{
-	return op == VIGIL_IORING_OP_READ || op == VIGIL_IORING_OP_WRITE || op == VIGIL_IORING_OP_READV ||
-	       op == VIGIL_IORING_OP_WRITEV || op == VIGIL_IORING_OP_READ_FIXED || op == VIGIL_IORING_OP_WRITE_FIXED;
-}
 
 /* The file a completed request opened or used, when the hook judges that request; else NULL. */
 static __always_inline struct file *vigil_uring_completed_file(void *ctx)
 {
-	struct io_kiocb *req = vigil_uring_req(ctx);
-	__s32 res = ((struct vigil_tp_uring *)ctx)->res;
-	if (res < 0 || !req)
+	struct io_kiocb *req = vigil_uring_req(ctx, true);
+	if (!req)
+		return NULL;
+	__s32 res = vigil_uring_res(req);
+	if (res < 0)
 		return NULL;
 	__u8 op = BPF_CORE_READ(req, opcode);
 	__u32 want = hook_config.flags;
@@ -86,15 +53,12 @@ static __always_inline struct file *vigil_uring_completed_file(void *ctx)
 	return BPF_CORE_READ(req, file);
 }
 
-static __always_inline __u64 vigil_uring_name(struct filename *f)
-{
-	return (__u64)BPF_CORE_READ(f, name);
-}
+static __always_inline __u64 vigil_uring_name(struct filename *f) { return (__u64)BPF_CORE_READ(f, name); }
 
 /* A syscall argument (VIGIL_URING_* code) of the request behind the tracepoint. */
-static __always_inline __u64 vigil_uring_arg(void *ctx, __u32 code)
+static __always_inline __u64 vigil_uring_arg(void *ctx, bool completion, __u32 code)
 {
-	struct io_kiocb *req = vigil_uring_req(ctx);
+	struct io_kiocb *req = vigil_uring_req(ctx, completion);
 	__u8 op = BPF_CORE_READ(req, opcode);
 	switch (op) {
 	case VIGIL_IORING_OP_OPENAT:

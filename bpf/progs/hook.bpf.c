@@ -22,6 +22,7 @@
 #include "hook_filters.h"
 #include "hook_script.h"
 #include "hook_actions.h"
+#include "hook_uring_chain.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -115,22 +116,25 @@ int hook_syscall_exit(void *ctx)
 	return 0;
 }
 
-/* io_uring's forms of an open, rename, link, unlink or mkdir hook (hook_uring.h): most
- * requests are none of the hook's and leave at the first test. */
-SEC("tracepoint")
+/* io_uring's forms of an open, rename, link, unlink or mkdir hook (hook_uring.h): never
+ * attached themselves, they run in the dispatcher's chain of their request kind
+ * (bpf/progs/uring.bpf.c) and hand over to the next form when done. */
+SEC("raw_tp")
 int hook_io_uring_complete(void *ctx)
 {
 	if (vigil_uring_completed_file(ctx))
 		run_hook(ctx, VIGIL_HOOK_IOURING_COMPLETE);
+	vigil_uring_chain_next(ctx);
 	return 0;
 }
 
-SEC("tracepoint")
+SEC("raw_tp")
 int hook_io_uring_submit(void *ctx)
 {
-	struct io_kiocb *req = vigil_uring_req(ctx);
+	struct io_kiocb *req = vigil_uring_req(ctx, false);
 	if (req && BPF_CORE_READ(req, opcode) == ((hook_config.flags >> VIGIL_HOOKF_URING_OP_SHIFT) & 0xff))
 		run_hook(ctx, VIGIL_HOOK_IOURING_SUBMIT);
+	vigil_uring_chain_next(ctx);
 	return 0;
 }
 

@@ -93,6 +93,20 @@
 #define VIGIL_URING_MODE     5u
 #define VIGIL_URING_NONE     6u /* no such field: reads 0 */
 
+/* io_uring forms run as a chain per request kind (bpf/include/hook_uring_chain.h): one
+ * dispatcher per io_uring tracepoint tests each request once and tail-calls the forms that
+ * judge its kind, instead of every form's program running for every request. Kind 0: a
+ * completion (opens, fixed-file reads and writes); kinds 1..5: IORING_OP_RENAMEAT (35) ..
+ * IORING_OP_LINKAT (39) submitted. At most VIGIL_URING_CHAIN forms per kind (the kernel
+ * follows at most 33 tail calls). */
+#define VIGIL_URING_KINDS	    6
+#define VIGIL_URING_CHAIN	    32
+#define VIGIL_URING_FIRST_SUBMIT_OP 34 /* kind = IORING_OP_ - this, for submitted requests */
+struct vigil_uring_cursor {
+	__u32 kind;
+	__u32 next; /* the position in the kind's chain the next form tail-calls */
+};
+
 /* Counters per hook (map "stats", per-CPU array index). */
 #define VIGIL_STAT_RUNS	   0u
 #define VIGIL_STAT_POSTED  1u

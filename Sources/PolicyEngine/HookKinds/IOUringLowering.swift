@@ -8,11 +8,13 @@ import PolicyModel
 /// `sys_enter_renameat2` alone is bypassed by submitting the same operation to a ring (what
 /// io_uring rootkits do). Each such hook of a policy gets a second program on io_uring's own
 /// tracepoints (bpf/include/hook_uring.h) with the same arguments, selectors and actions:
-/// - an open (`open`, `openat`, `openat2`, `creat`) whose file a selector judges: on
-///   `io_uring/io_uring_complete`, by the file behind the descriptor the request returned, or,
+/// - an open (`open`, `openat`, `openat2`, `creat`) whose file a selector judges: at
+///   `io_uring_complete`, by the file behind the descriptor the request returned, or,
 ///   for an open into a fixed-file slot, the file of each read or write through that slot;
-/// - a rename, link, symlink, unlink, rmdir or mkdir: on `io_uring/io_uring_submit_req`, by the
+/// - a rename, link, symlink, unlink, rmdir or mkdir: at `io_uring_submit_req`, by the
 ///   request's names resolved in the kernel against its directory descriptor.
+/// The forms run as raw tracepoint programs in the chains of one dispatcher per tracepoint
+/// (IOUringDispatch), never each on its own.
 ///
 /// Arguments are matched to the request's fields by the syscall's field names (`olddfd`,
 /// `newname`, `flags`, `mode`, ...). One request kind is judged once per policy: by the hook
@@ -90,12 +92,8 @@ enum IOUringLowering {
     ) -> Result<[HookPlan], EngineError> {
         let hookName = "\(name) io_uring form at io_uring/\(event)"
         // no io_uring in this kernel: nothing to bypass the syscall with
-        guard let uring = env.tracepointFormat("io_uring", event) else { return .success([]) }
-        let fieldAt = { (n: String) in uring.fields.first { $0.name == n }?.offset }
-        guard fieldAt("req") == 16, flavour == .ioUringSubmit || fieldAt("res") == 32 else {
-            return .failure(.unplaceable(hook: hookName, tried: ["tracepoint: io_uring/\(event) has no request pointer at offset 16 (hook_uring.h)"]))
-        }
-        let placement = env.place(.tracepoint(subsystem: "io_uring", event: event, raw: false, readsFields: true))
+        guard env.tracepointFormat("io_uring", event) != nil else { return .success([]) }
+        let placement = env.place(.tracepoint(subsystem: "io_uring", event: event, raw: true, readsFields: true))
         guard placement.tier != nil else { return .failure(.unplaceable(hook: hookName, tried: placement.skipped)) }
         var config = vigil_hook_config()
         config.flags = flags
