@@ -72,6 +72,8 @@ static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil
 	/* exec lowering: only the interpreter's own script counts (hook_script.h) */
 	if ((hook_config.flags & VIGIL_HOOKF_SCRIPT_OPEN) && !opened_script(ctx, flavour, r))
 		return 0;
+	if ((hook_config.flags & VIGIL_HOOKF_STDIN_SCRIPT) && !stdin_script())
+		return 0;
 	const volatile struct vigil_selector *sel = &hook_config.selectors[s];
 	bool monitor = hook_config.flags & VIGIL_HOOKF_MONITOR;
 	bool post = true;

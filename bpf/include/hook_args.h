@@ -468,7 +468,9 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	}
 
 	__u64 raw;
-	if (flags & VIGIL_ARGF_RETURN)
+	if (flags & VIGIL_ARGF_CONST)
+		raw = hook_config.args[i].source;
+	else if (flags & VIGIL_ARGF_RETURN)
 		raw = r->ret;
 	else if (flavour == VIGIL_HOOK_TRACEPOINT)
 		raw = kind == VIGIL_ARG_INLINE

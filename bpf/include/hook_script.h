@@ -2,9 +2,13 @@
 /*
  * The script an interpreter was started with (VIGIL_HOOKF_SCRIPT_OPEN, Swift ExecLowering): an
  * open counts when the name it opens has the last component of the interpreter's first
- * non-option argument, the script it was asked to run (`sh /tmp/x.sh`, `python3 -u x.py`,
- * and what the kernel passes for a `#!` script: `/bin/sh /tmp/x.sh`). An interpreter started
- * with -c, -e, -m, -E, -r, --command, --eval or - runs no script file; nothing of it counts.
+ * argument that is not an option or an option's value: the script it was asked to run
+ * (`sh -e /tmp/x.sh`, `python3 -E -u x.py`, `busybox sh x.sh`, `ruby -r socket x.rb`, and
+ * what the kernel passes for a `#!` script: `/bin/sh /tmp/x.sh`). Options are read the way
+ * the interpreter reads them, its family known from the program the kernel runs (the mm's
+ * exe file: argv[0] is the caller's to choose); `python3 -m pkg.mod` names the file mod.py.
+ * One that gives code instead of a file (sh -c, python -c, perl -e/-E, ruby -e, node -e/-p, php -r, lua -e, and `-` or sh -s for
+ * stdin) means no script file, so nothing of it counts.
  * The file itself is judged as the kernel resolved it (the hook's path filters); the name is
  * only how the open is known to be the script rather than a data file the script reads.
  */
@@ -29,7 +33,23 @@ struct vigil_script_scratch {
 	__u32 none;	/* -c and kin: no script */
 	__u32 name_len; /* the opened name, and where its last component starts */
 	__u32 name_base;
+	__u32 family;	 /* VIGIL_SCRIPT_* of the interpreter */
+	__u32 skip_next; /* the previous option takes the next argument as its value */
+	__u32 applet;	 /* busybox: its first argument names the applet, not a script */
+	__u32 stdin;	 /* `-` or sh -s: the script comes on stdin */
+	__u32 dot;	 /* where the argument's last dotted part starts (a module name) */
+	__u32 module;	 /* python -m: the next argument is a module, the found one is one */
 };
+
+/* Interpreter families: how each reads its options. */
+#define VIGIL_SCRIPT_SHELL   0 /* sh, bash, dash, zsh, ksh, awk (-f FILE), tclsh, ... */
+#define VIGIL_SCRIPT_PYTHON  1
+#define VIGIL_SCRIPT_PERL    2
+#define VIGIL_SCRIPT_RUBY    3
+#define VIGIL_SCRIPT_NODE    4
+#define VIGIL_SCRIPT_PHP     5
+#define VIGIL_SCRIPT_LUA     6
+#define VIGIL_SCRIPT_BUSYBOX 7
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -38,14 +58,93 @@ struct {
 	__type(value, struct vigil_script_scratch);
 } script_scratch SEC(".maps");
 
-static __always_inline bool script_option_without_file(const __u8 *a, __u32 len)
+/* The family of the program the kernel runs, by its file's name. */
+static __always_inline __u32 script_family(struct mm_struct *mm)
+{
+	char n[8] = {};
+	bpf_probe_read_kernel_str(n, sizeof(n), BPF_CORE_READ(mm, exe_file, f_path.dentry, d_name.name));
+	if (n[0] == 'p' && n[1] == 'y')
+		return VIGIL_SCRIPT_PYTHON;
+	if (n[0] == 'p' && n[1] == 'e' && n[2] == 'r' && n[3] == 'l')
+		return VIGIL_SCRIPT_PERL;
+	if (n[0] == 'r' && n[1] == 'u' && n[2] == 'b' && n[3] == 'y')
+		return VIGIL_SCRIPT_RUBY;
+	if (n[0] == 'n' && n[1] == 'o' && n[2] == 'd' && n[3] == 'e')
+		return VIGIL_SCRIPT_NODE;
+	if (n[0] == 'p' && n[1] == 'h' && n[2] == 'p')
+		return VIGIL_SCRIPT_PHP;
+	if (n[0] == 'l' && n[1] == 'u' && n[2] == 'a')
+		return VIGIL_SCRIPT_LUA;
+	if (n[0] == 'b' && n[1] == 'u' && n[2] == 's' && n[3] == 'y')
+		return VIGIL_SCRIPT_BUSYBOX;
+	return VIGIL_SCRIPT_SHELL;
+}
+
+#define VIGIL_OPT_FLAG	 0 /* a flag: the script may follow */
+#define VIGIL_OPT_CODE	 1 /* code or stdin instead of a script file */
+#define VIGIL_OPT_VALUE	 2 /* takes the next argument as its value */
+#define VIGIL_OPT_STDIN	 3 /* the script comes on stdin */
+#define VIGIL_OPT_MODULE 4 /* python -m: the next argument names the script as a module */
+
+static __always_inline bool script_has(const __u8 *a, __u32 len, __u8 c)
+{
+	bool has = false;
+#pragma unroll
+	for (int i = 1; i < 10; i++)
+		if (i < len && a[i] == c)
+			has = true;
+	return has;
+}
+
+/* What option `a` (len bytes, a[0] is '-' or '+') means to an interpreter of `family`. A
+ * cluster (`-ec`, `-ne`, `-uc`) is read by its letters. */
+static __always_inline __u32 script_option(__u32 family, const __u8 *a, __u32 len)
 {
 	if (len == 1)
-		return a[0] == '-'; /* "-": the script comes on stdin */
-	if (len == 2)
-		return a[1] == 'c' || a[1] == 'e' || a[1] == 'm' || a[1] == 'E' || a[1] == 'r';
-	return (len == 9 && a[1] == '-' && a[2] == 'c' && a[3] == 'o') ||
-	       (len == 6 && a[1] == '-' && a[2] == 'e' && a[3] == 'v');
+		return a[0] == '-' ? VIGIL_OPT_STDIN : VIGIL_OPT_FLAG; /* "-": the script comes on stdin */
+	if (a[1] == '-') {
+		/* long options: --command, --eval, --print give code; --require takes a value */
+		if ((len == 9 && a[2] == 'c' && a[3] == 'o') || (len == 6 && a[2] == 'e' && a[3] == 'v') ||
+		    (len == 7 && a[2] == 'p' && a[3] == 'r'))
+			return VIGIL_OPT_CODE;
+		if (len == 9 && a[2] == 'r' && a[3] == 'e' && a[4] == 'q')
+			return VIGIL_OPT_VALUE;
+		return VIGIL_OPT_FLAG;
+	}
+	__u8 last = len < 10 ? a[(len - 1) & 15] : 0;
+	switch (family) {
+	case VIGIL_SCRIPT_PYTHON:
+		if (script_has(a, len, 'c'))
+			return VIGIL_OPT_CODE;
+		if (last == 'm')
+			return VIGIL_OPT_MODULE;
+		return last == 'W' || last == 'X' ? VIGIL_OPT_VALUE : VIGIL_OPT_FLAG;
+	case VIGIL_SCRIPT_PERL:
+		return script_has(a, len, 'e') || script_has(a, len, 'E') ? VIGIL_OPT_CODE : VIGIL_OPT_FLAG;
+	case VIGIL_SCRIPT_RUBY:
+		if (script_has(a, len, 'e'))
+			return VIGIL_OPT_CODE;
+		return len == 2 && (last == 'r' || last == 'I' || last == 'C') ? VIGIL_OPT_VALUE : VIGIL_OPT_FLAG;
+	case VIGIL_SCRIPT_NODE:
+		if (len == 2 && (last == 'e' || last == 'p'))
+			return VIGIL_OPT_CODE;
+		return len == 2 && last == 'r' ? VIGIL_OPT_VALUE : VIGIL_OPT_FLAG;
+	case VIGIL_SCRIPT_PHP:
+		if (len == 2 && last == 'r')
+			return VIGIL_OPT_CODE;
+		return len == 2 && (last == 'c' || last == 'd' || last == 'z') ? VIGIL_OPT_VALUE : VIGIL_OPT_FLAG;
+	case VIGIL_SCRIPT_LUA:
+		if (len == 2 && last == 'e')
+			return VIGIL_OPT_CODE;
+		return len == 2 && last == 'l' ? VIGIL_OPT_VALUE : VIGIL_OPT_FLAG;
+	}
+	/* shells (and busybox's shell applets): -c gives code, -s reads stdin; -o/+o/-O/+O take
+	 * an option name */
+	if (a[0] == '-' && script_has(a, len, 'c'))
+		return VIGIL_OPT_CODE;
+	if (a[0] == '-' && script_has(a, len, 's'))
+		return VIGIL_OPT_STDIN;
+	return len == 2 && (last == 'o' || last == 'O') ? VIGIL_OPT_VALUE : VIGIL_OPT_FLAG;
 }
 
 /* One byte of argv: arguments end at NUL; the first one after argv[0] not starting with '-'
@@ -59,19 +158,34 @@ static long script_scan_step(__u32 i, void *unused)
 	__u8 c = s->argv[i & (VIGIL_SCRIPT_ARGV - 1)];
 	if (c == '/')
 		s->base = i + 1;
+	if (c == '.')
+		s->dot = i + 1;
 	if (c != 0)
 		return 0;
 	__u32 start = s->start & (VIGIL_SCRIPT_ARGV - 1);
 	__u32 len = i - s->start;
 	if (s->arg > 0 && len > 0) {
 		__u8 first = s->argv[start];
-		if (first == '-') {
+		if (s->skip_next) {
+			s->skip_next = 0; /* the previous option's value */
+		} else if (first == '-' || (first == '+' && s->family == VIGIL_SCRIPT_SHELL)) {
 			__u8 a[10] = {};
 			bpf_probe_read_kernel(a, sizeof(a), &s->argv[start]);
-			if (script_option_without_file(a, len))
+			__u32 what = script_option(s->family, a, len);
+			if (what == VIGIL_OPT_CODE)
 				s->none = 1;
+			else if (what == VIGIL_OPT_STDIN)
+				s->none = s->stdin = 1; /* what follows are the script's arguments */
+			else if (what == VIGIL_OPT_VALUE)
+				s->skip_next = 1;
+			else if (what == VIGIL_OPT_MODULE)
+				s->module = 1;
+		} else if (s->applet) {
+			s->applet = 0; /* busybox APPLET ...: the shell applets read options as shells */
+			s->family = VIGIL_SCRIPT_SHELL;
 		} else {
-			s->found_base = s->base;
+			/* a module `pkg.mod` is the file mod.py: its last dotted part */
+			s->found_base = s->module && s->dot > s->start ? s->dot : s->base;
 			s->found_end = i;
 			s->found = 1;
 			return 1;
@@ -80,6 +194,7 @@ static long script_scan_step(__u32 i, void *unused)
 	s->arg++;
 	s->start = i + 1;
 	s->base = i + 1;
+	s->dot = i + 1;
 	return 0;
 }
 
@@ -121,7 +236,8 @@ static long script_cmp_step(__u32 i, void *data)
  * pathname argument at a syscall's exit (register `source` of slot 0), the dentry's name on
  * file_open (LSM).
  */
-static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook_record *r)
+/* Scans the caller's argv (the scratch's found/none/stdin); false when it has none. */
+static __always_inline bool script_scan_argv(void)
 {
 	__u32 zero = 0;
 	struct vigil_script_scratch *s = bpf_map_lookup_elem(&script_scratch, &zero);
@@ -145,8 +261,37 @@ static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook
 	s->base = 0;
 	s->found = 0;
 	s->none = 0;
+	s->skip_next = 0;
+	s->stdin = 0;
+	s->dot = 0;
+	s->module = 0;
+	s->family = script_family(mm);
+	s->applet = s->family == VIGIL_SCRIPT_BUSYBOX;
 	bpf_loop(VIGIL_SCRIPT_ARGV, script_scan_step, NULL, 0);
-	s = bpf_map_lookup_elem(&script_scratch, &zero);
+	return true;
+}
+
+/*
+ * Whether the interpreter now starting (VIGIL_HOOKF_STDIN_SCRIPT, at its exec) reads its
+ * script on stdin: no script argument and no code option (`sh < /tmp/x.sh`, `python3 <
+ * x.py`), or `-` / sh -s. The hook's file is then its descriptor 0, judged as any script file.
+ * `sh -c CMD < file` reads data, not a script, and does not count.
+ */
+static __noinline bool stdin_script(void)
+{
+	__u32 zero = 0;
+	if (!script_scan_argv())
+		return false;
+	struct vigil_script_scratch *s = bpf_map_lookup_elem(&script_scratch, &zero);
+	return s && (s->stdin || (!s->found && !s->none));
+}
+
+static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook_record *r)
+{
+	__u32 zero = 0;
+	if (!script_scan_argv())
+		return false;
+	struct vigil_script_scratch *s = bpf_map_lookup_elem(&script_scratch, &zero);
 	if (!s || !s->found || s->none)
 		return false;
 
@@ -170,6 +315,15 @@ static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook
 		return false;
 	__u32 len = s->name_len, base = s->name_base;
 	len -= base;
+	if (s->module) {
+		/* python -m mod: the file mod.py (compared without its ".py") */
+		__u32 end = s->name_len;
+		if (len < 4 || s->name[(end - 3) & (VIGIL_ARG_BYTES - 1)] != '.' ||
+		    s->name[(end - 2) & (VIGIL_ARG_BYTES - 1)] != 'p' ||
+		    s->name[(end - 1) & (VIGIL_ARG_BYTES - 1)] != 'y')
+			return false;
+		len -= 3;
+	}
 	if (len != s->found_end - s->found_base || len == 0)
 		return false;
 	struct script_cmp c = {.len = len, .name_base = base};

@@ -13,7 +13,7 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, VIGIL_URING_KINDS * VIGIL_URING_CHAIN);
+	__uint(max_entries, VIGIL_URING_KINDS *VIGIL_URING_CHAIN);
 	__type(key, __u32);
 	__type(value, __u32);
 } uring_chain SEC(".maps");

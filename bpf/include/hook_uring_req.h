@@ -40,10 +40,7 @@ static __always_inline struct io_kiocb *vigil_uring_req(void *ctx, bool completi
 }
 
 /* The request's result (set before its completion is posted). */
-static __always_inline __s32 vigil_uring_res(struct io_kiocb *req)
-{
-	return BPF_CORE_READ(req, cqe.res);
-}
+static __always_inline __s32 vigil_uring_res(struct io_kiocb *req) { return BPF_CORE_READ(req, cqe.res); }
 
 static __always_inline bool vigil_uring_fixed_rw(__u8 op)
 {

@@ -40,6 +40,7 @@
 #define VIGIL_ARGF_RETURN   (1u << 3) /* the value is the function's return (fexit) */
 #define VIGIL_ARGF_FILTERED (1u << 4) /* a selector tests it: read before the selectors (others only on a match) */
 
+#define VIGIL_ARGF_CONST (1u << 6) /* the value is `source` itself (an exec's stdin: descriptor 0) */
 #define VIGIL_ARGF_PATHNAME_FALLBACK \
 	(1u << 5) /* an opened file (the return value as a descriptor): when the
                                                * call failed with EACCES/EPERM, the pathname argument in
@@ -77,6 +78,9 @@
 #define VIGIL_HOOKF_DEFER_SIGNAL \
 	(1u << 3) /* cgroup-lowered connect: Sigkill/Signal are sent at the connect
                                             * syscall's exit (a cgroup program cannot signal) */
+#define VIGIL_HOOKF_STDIN_SCRIPT \
+	(1u << 16) /* exec lowering: a match counts only when the interpreter reads its script on
+                                             * stdin (no script argument, or `-`, sh -s; hook_script.h) */
 /* io_uring forms (VIGIL_HOOK_IOURING_*, bpf/include/hook_uring.h): which requests the hook judges */
 #define VIGIL_HOOKF_URING_OPENAT   (1u << 5) /* completion of IORING_OP_OPENAT into a descriptor */
 #define VIGIL_HOOKF_URING_OPENAT2  (1u << 6) /* completion of IORING_OP_OPENAT2 into a descriptor */

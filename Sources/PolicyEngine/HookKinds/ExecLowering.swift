@@ -15,7 +15,8 @@ import PolicyModel
 ///   the script: the name opened has the last component of the interpreter's first
 ///   non-option argument (hook_script.h). A script that reads a data file from /tmp is not
 ///   flagged (the data file is not its first argument), nor is `cat /tmp/x` (cat is no
-///   interpreter), nor `sh -c '...'` (no script file);
+///   interpreter), nor `sh -c '...'` (no script file); a script read on stdin (`sh <
+///   /tmp/x.sh`: no script argument, or `-`, sh -s) is the interpreter's descriptor 0 at its exec;
 /// - **executable mappings**: a named file mapped executable (mmap with PROT_EXEC; mprotect
 ///   to PROT_EXEC where BPF-LSM is there): `/lib64/ld-linux-x86-64.so.2 /tmp/x`, a library
 ///   preloaded from /tmp.
@@ -88,7 +89,7 @@ enum ExecLowering {
         var scriptSelectors = lowered.filter { $0.matchBinaries.isEmpty }
         for i in scriptSelectors.indices { scriptSelectors[i].matchBinaries = [BinaryFilter(op: .postfix, values: interpreters)] }
         var mapSelectors = lowered
-        var hooks: [(spec: Any, script: Bool, vma: Bool)] = []
+        var hooks: [(spec: Any, script: Bool, vma: Bool, stdin: Bool)] = []
         func arg(_ index: UInt32, _ type: ArgType, _ label: String? = nil) -> HookArg {
             var a = HookArg(index: index, type: type)
             a.label = label
@@ -99,17 +100,17 @@ enum ExecLowering {
                 var open = LSMHookSpec(hook: "file_open")
                 open.common.args = [arg(0, .file, "script")]
                 open.common.selectors = scriptSelectors
-                hooks.append((open, true, false))
+                hooks.append((open, true, false, false))
             }
             for i in mapSelectors.indices { mapSelectors[i].matchArgs.append(ArgFilter(index: 2, op: .mask, values: ["4"])) }  // PROT_EXEC
             var mmap = LSMHookSpec(hook: "mmap_file")
             mmap.common.args = [arg(0, .file, "mapped"), arg(2, .ulong)]
             mmap.common.selectors = mapSelectors
-            hooks.append((mmap, false, false))
+            hooks.append((mmap, false, false, false))
             var mprotect = LSMHookSpec(hook: "file_mprotect")
             mprotect.common.args = [arg(0, .file, "mapped"), arg(2, .ulong)]
             mprotect.common.selectors = mapSelectors
-            hooks.append((mprotect, false, true))
+            hooks.append((mprotect, false, true, false))
         } else {
             // a tracepoint's filters name their argument by its field index
             let openEvents: [(String, UInt32)] = [("sys_enter_openat", 6), ("sys_enter_open", 5), ("sys_enter_openat2", 6)]
@@ -121,7 +122,7 @@ enum ExecLowering {
                     s.matchArgs[0].index = field
                     return s
                 }
-                hooks.append((t, true, false))
+                hooks.append((t, true, false, false))
             }
             // mmap(addr, len, prot, flags, fd, off): prot is field 7, fd field 9
             for i in mapSelectors.indices {
@@ -131,7 +132,22 @@ enum ExecLowering {
             var t = TracepointSpec(subsystem: "syscalls", event: "sys_enter_mmap")
             t.common.args = [arg(7, .uint64), arg(9, .fd, "mapped")]
             t.common.selectors = mapSelectors
-            hooks.append((t, false, false))
+            hooks.append((t, false, false, false))
+        }
+        // a script an interpreter reads on stdin (`sh < /tmp/x.sh`, `python3 - < x.py`): its
+        // descriptor 0, judged at its exec (a tracepoint on every tier: it cannot deny, so a
+        // selector that overrides gets none of this form, narrower than its source, never wider)
+        let stdinSelectors = scriptSelectors.filter { !$0.matchActions.contains { $0.kind == .override } }
+        if !stdinSelectors.isEmpty {
+            var t = TracepointSpec(subsystem: "sched", event: "sched_process_exec")
+            // field 5 (pid) only gives the argument a place: the reader takes descriptor 0 (VIGIL_ARGF_CONST)
+            t.common.args = [arg(5, .fd, "script")]
+            t.common.selectors = stdinSelectors.map {
+                var s = $0
+                s.matchArgs[0].index = 5
+                return s
+            }
+            hooks.append((t, false, false, true))
         }
         var out: [HookPlan] = []
         for (i, h) in hooks.enumerated() {
@@ -147,6 +163,16 @@ enum ExecLowering {
             case .success(let ps):
                 for var p in ps {
                     if h.script { p.config.flags |= VIGIL_HOOKF_SCRIPT_OPEN }
+                    if h.stdin {
+                        p.config.flags |= VIGIL_HOOKF_STDIN_SCRIPT
+                        modifyElement(&p.config.args, 0, as: vigil_arg_spec.self) {
+                            $0.kind = VIGIL_ARG_FD
+                            $0.flags |= VIGIL_ARGF_CONST
+                            $0.source = 0
+                            $0.size = 4
+                        }
+                        p.slots[0].layout.kind = VIGIL_ARG_FD
+                    }
                     if h.vma {
                         // file_mprotect's first argument is the vm_area_struct: its file
                         modifyElement(&p.config.args, 0, as: vigil_arg_spec.self) { $0.kind = VIGIL_ARG_VMA }
