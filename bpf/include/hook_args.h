@@ -531,7 +531,15 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 			a->value = fd;
 			break;
 		}
-		read_file(a, slot, vigil_fd_file(bpf_get_current_task_btf(), fd));
+		struct file *f = vigil_fd_file(bpf_get_current_task_btf(), fd);
+		if ((flags & VIGIL_ARGF_CONST) && f && (BPF_CORE_READ(f, f_inode, i_mode) & 0170000) != 0100000) {
+			/* an exec's stdin (a script read on it): only a regular file (S_IFREG) can be one, and
+			 * most are a terminal, a pipe or /dev/null: no path walk for those */
+			a->flags |= VIGIL_ARG_READ_FAILED;
+			slot->data[0] = 0;
+			break;
+		}
+		read_file(a, slot, f);
 		break;
 	}
 	case VIGIL_ARG_BINPRM: read_file(a, slot, BPF_CORE_READ((struct linux_binprm *)raw, file)); break;
