@@ -42,14 +42,14 @@ public final class IOUringDispatch {
 
     /// The chain a plan's form runs in: 0 for completions, 1... for the submitted kinds.
     static func kind(of plan: HookPlan) -> Int {
-        plan.flavour == .ioUringComplete ? 0 : Int((plan.config.flags >> VIGIL_HOOKF_URING_OP_SHIFT) & 0xff) - Int(VIGIL_URING_FIRST_SUBMIT_OP)
+        plan.flavour == .ioUringComplete ? 0 : Int(vigil_uring_submit_kind((plan.config.flags >> VIGIL_HOOKF_URING_OP_SHIFT) & 0xff))
     }
 
     /// Appends `program` to its kind's chain and makes sure the dispatcher of `tracepoint`
     /// (`io_uring/<event>`) runs.
     func register(_ owner: ObjectIdentifier, plan: HookPlan, program: BPFProgram) throws(BPFError) {
         let kind = Self.kind(of: plan)
-        guard case .tracepoint(let subsystem, let event) = plan.attach, (0..<chains.count).contains(kind) else {
+        guard case .tracepoint(let subsystem, let event) = plan.attach, (0..<chains.count).contains(kind), kind > 0 || plan.flavour == .ioUringComplete else {
             throw BPFError(operation: "attach", subject: "\(plan.hookName): not an io_uring form", errno: 22)
         }
         guard chains[kind].count < Int(VIGIL_URING_CHAIN) else {

@@ -60,6 +60,12 @@ static __always_inline __u64 vigil_uring_arg(void *ctx, bool completion, __u32 c
 {
 	struct io_kiocb *req = vigil_uring_req(ctx, completion);
 	__u8 op = BPF_CORE_READ(req, opcode);
+	if (code == VIGIL_URING_FD) {
+		/* a fixed-file slot is no descriptor of the task's: not resolved (-1) */
+		__u8 flags = 0;
+		bpf_probe_read_kernel(&flags, 1, (void *)req + bpf_core_field_offset(req->flags));
+		return flags & VIGIL_REQ_F_FIXED_FILE ? (__u64)-1 : (__u64)(__s64)BPF_CORE_READ(req, cqe.fd);
+	}
 	switch (op) {
 	case VIGIL_IORING_OP_OPENAT:
 	case VIGIL_IORING_OP_OPENAT2: {
@@ -103,6 +109,25 @@ static __always_inline __u64 vigil_uring_arg(void *ctx, bool completion, __u32 c
 		case VIGIL_URING_NAME: return vigil_uring_name(BPF_CORE_READ(o, filename));
 		case VIGIL_URING_FLAGS: return (__u64)(__s64)BPF_CORE_READ(o, flags);
 		}
+		return 0;
+	}
+	case VIGIL_IORING_OP_SETXATTR:
+	case VIGIL_IORING_OP_FSETXATTR: {
+		struct io_xattr *o = (struct io_xattr *)req;
+		switch (code) {
+		case VIGIL_URING_DFD: return (__u64)(__s64)VIGIL_AT_FDCWD;
+		case VIGIL_URING_NAME: return vigil_uring_name(BPF_CORE_READ(o, filename));
+		case VIGIL_URING_XATTR:
+			return (__u64)BPF_CORE_READ(o, ctx.kname); /* struct xattr_name: the name first */
+		case VIGIL_URING_FLAGS: return BPF_CORE_READ(o, ctx.flags);
+		case VIGIL_URING_SIZE: return BPF_CORE_READ(o, ctx.size);
+		}
+		return 0;
+	}
+	case VIGIL_IORING_OP_FTRUNCATE: {
+		/* Linux 6.9+: older kernels have no such request (nor its type: the read is left out) */
+		if (bpf_core_type_exists(struct io_ftrunc) && code == VIGIL_URING_SIZE)
+			return BPF_CORE_READ((struct io_ftrunc *)req, len);
 		return 0;
 	}
 	case VIGIL_IORING_OP_MKDIRAT: {

@@ -22,6 +22,9 @@
 #define VIGIL_IORING_OP_MKDIRAT	    37
 #define VIGIL_IORING_OP_SYMLINKAT   38
 #define VIGIL_IORING_OP_LINKAT	    39
+#define VIGIL_IORING_OP_FSETXATTR   41
+#define VIGIL_IORING_OP_SETXATTR    42
+#define VIGIL_IORING_OP_FTRUNCATE   55
 #define VIGIL_REQ_F_FIXED_FILE	    1 /* IOSQE_FIXED_FILE, bit 0 of io_kiocb.flags on every kernel */
 
 /* The request behind a raw tracepoint's arguments: io_uring_complete(ctx, req, ...) and
@@ -57,10 +60,10 @@ static __always_inline int vigil_uring_kind(void *ctx, bool completion)
 	if (!req)
 		return -1;
 	__u8 op = BPF_CORE_READ(req, opcode);
-	if (!completion)
-		return op > VIGIL_URING_FIRST_SUBMIT_OP && op < VIGIL_URING_FIRST_SUBMIT_OP + VIGIL_URING_KINDS
-			       ? op - VIGIL_URING_FIRST_SUBMIT_OP
-			       : -1;
+	if (!completion) {
+		__u32 kind = vigil_uring_submit_kind(op);
+		return kind ? (int)kind : -1;
+	}
 	/* the opcode alone sends most requests away (one read: each costs ~20 ns) */
 	if (op != VIGIL_IORING_OP_OPENAT && op != VIGIL_IORING_OP_OPENAT2) {
 		if (!vigil_uring_fixed_rw(op))

@@ -96,16 +96,34 @@
 #define VIGIL_URING_FLAGS    4u /* open flags (the opened file's, on a fixed file), rename/link/unlink flags */
 #define VIGIL_URING_MODE     5u
 #define VIGIL_URING_NONE     6u /* no such field: reads 0 */
+#define VIGIL_URING_FD	     7u /* the request's descriptor (-1 for a fixed-file slot: not in the task's table) */
+#define VIGIL_URING_XATTR    8u /* the extended attribute's name: a kernel string */
+#define VIGIL_URING_SIZE     9u /* the xattr value's size, ftruncate's length */
 
 /* io_uring forms run as a chain per request kind (bpf/include/hook_uring_chain.h): one
  * dispatcher per io_uring tracepoint tests each request once and tail-calls the forms that
  * judge its kind, instead of every form's program running for every request. Kind 0: a
- * completion (opens, fixed-file reads and writes); kinds 1..5: IORING_OP_RENAMEAT (35) ..
- * IORING_OP_LINKAT (39) submitted. At most VIGIL_URING_CHAIN forms per kind (the kernel
+ * completion (opens, fixed-file reads and writes); the others: a request judged when
+ * submitted (vigil_uring_submit_kind). At most VIGIL_URING_CHAIN forms per kind (the kernel
  * follows at most 33 tail calls). */
-#define VIGIL_URING_KINDS	    6
-#define VIGIL_URING_CHAIN	    32
-#define VIGIL_URING_FIRST_SUBMIT_OP 34 /* kind = IORING_OP_ - this, for submitted requests */
+#define VIGIL_URING_KINDS 9
+#define VIGIL_URING_CHAIN 32
+
+/* The chain of a request judged at submission, by its IORING_OP_ (a UAPI number); 0: none. */
+static inline __u32 vigil_uring_submit_kind(__u32 op)
+{
+	switch (op) {
+	case 35: return 1; /* RENAMEAT */
+	case 36: return 2; /* UNLINKAT */
+	case 37: return 3; /* MKDIRAT */
+	case 38: return 4; /* SYMLINKAT */
+	case 39: return 5; /* LINKAT */
+	case 41: return 6; /* FSETXATTR */
+	case 42: return 7; /* SETXATTR */
+	case 55: return 8; /* FTRUNCATE (Linux 6.9) */
+	}
+	return 0;
+}
 struct vigil_uring_cursor {
 	__u32 kind;
 	__u32 next; /* the position in the kind's chain the next form tail-calls */

@@ -11,8 +11,9 @@ import PolicyModel
 /// - an open (`open`, `openat`, `openat2`, `creat`) whose file a selector judges: at
 ///   `io_uring_complete`, by the file behind the descriptor the request returned, or,
 ///   for an open into a fixed-file slot, the file of each read or write through that slot;
-/// - a rename, link, symlink, unlink, rmdir or mkdir: at `io_uring_submit_req`, by the
-///   request's names resolved in the kernel against its directory descriptor.
+/// - a rename, link, symlink, unlink, rmdir, mkdir, setxattr, fsetxattr or ftruncate: at
+///   `io_uring_submit_req`, by the request's names resolved in the kernel against its directory
+///   descriptor, or by its descriptor's file (a fixed-file slot's is not resolved there).
 /// The forms run as raw tracepoint programs in the chains of one dispatcher per tracepoint
 /// (IOUringDispatch), never each on its own.
 ///
@@ -34,6 +35,9 @@ enum IOUringLowering {
         Group(op: 37, syscalls: ["mkdirat", "mkdir"]),
         Group(op: 38, syscalls: ["symlinkat", "symlink"]),
         Group(op: 39, syscalls: ["linkat", "link"]),
+        Group(op: 41, syscalls: ["fsetxattr"]),
+        Group(op: 42, syscalls: ["setxattr", "lsetxattr"]),
+        Group(op: 55, syscalls: ["ftruncate"]),  // Linux 6.9+
     ]
 
     /// The io_uring forms of tracepoint hook `t` (none when its syscall has no io_uring
@@ -82,6 +86,9 @@ enum IOUringLowering {
         case "newname": VIGIL_URING_NEW_NAME
         case "flags", "flag": VIGIL_URING_FLAGS
         case "mode": VIGIL_URING_MODE
+        case "fd": VIGIL_URING_FD
+        case "name": VIGIL_URING_XATTR
+        case "size", "length": VIGIL_URING_SIZE
         default: VIGIL_URING_NONE
         }
     }
@@ -115,7 +122,7 @@ enum IOUringLowering {
             if let pf = SyscallPaths.field(syscall, field.name), layout.kind == VIGIL_ARG_STRING {
                 layout = ArgumentLayout(kind: VIGIL_ARG_PATHNAME, size: 8, signed: false, presentation: .string)
                 if let d = pf.dirfd { sizeArg = Self.source(ofField: d) + 1 }
-            } else if layout.kind != VIGIL_ARG_INT && layout.kind != VIGIL_ARG_STRING {
+            } else if layout.kind != VIGIL_ARG_INT && layout.kind != VIGIL_ARG_STRING && layout.kind != VIGIL_ARG_FD {
                 return .success([])  // nothing else has a counterpart in a request
             }
             slots.append((a, layout))

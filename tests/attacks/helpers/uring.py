@@ -13,6 +13,9 @@ usage: uring.py METHOD PATH [ARG]
   unlink        IORING_OP_UNLINKAT PATH
   link          IORING_OP_LINKAT PATH -> ARG (a hardlink named ARG)
   symlink       IORING_OP_SYMLINKAT: ARG becomes a symlink to PATH
+  setxattr      IORING_OP_SETXATTR PATH: extended attribute ARG (NAME=VALUE)
+  fsetxattr     IORING_OP_OPENAT PATH, then IORING_OP_FSETXATTR ARG (NAME=VALUE) on it
+  ftruncate     IORING_OP_OPENAT PATH for writing, then IORING_OP_FTRUNCATE to ARG bytes (6.9+)
 Exit 0 on success; exit 1 with the errno when the kernel refused an operation.
 Raw syscalls through ctypes: no liburing needed.
 """
@@ -25,6 +28,7 @@ ENTER_GETEVENTS = 1
 REGISTER_FILES = 2
 OP_OPENAT, OP_READ, OP_WRITE, OP_OPENAT2 = 18, 22, 23, 28
 OP_RENAMEAT, OP_UNLINKAT, OP_SYMLINKAT, OP_LINKAT = 35, 36, 38, 39
+OP_FSETXATTR, OP_SETXATTR, OP_FTRUNCATE = 41, 42, 55
 SQE_FIXED_FILE, SQE_ASYNC = 1, 1 << 4
 AT_FDCWD = -100
 keep = []  # buffers the kernel reads from must outlive the submission
@@ -52,13 +56,14 @@ class Ring:
         self.sqes = mmap.mmap(self.fd, sq_entries * 64, mmap.MAP_SHARED, prot, offset=OFF_SQES)
         self.sq_off, self.cq_off = sq, cq
 
-    def run(self, opcode, fd=0, addr=0, length=0, off=0, op_flags=0, flags=0, file_index=0, addr2=0):
+    def run(self, opcode, fd=0, addr=0, length=0, off=0, op_flags=0, flags=0, file_index=0, addr2=0, addr3=0):
         """Submits one SQE and waits for its completion: returns the CQE's result."""
         tail = struct.unpack_from("I", self.sq, self.sq_off[1])[0]
         index = tail & struct.unpack_from("I", self.sq, self.sq_off[2])[0]
         sqe = bytearray(64)
         struct.pack_into("BBHiQQIIQ", sqe, 0, opcode, flags, 0, fd, off or addr2, addr, length, op_flags, 7)
         struct.pack_into("I", sqe, 44, file_index)
+        struct.pack_into("Q", sqe, 48, addr3)
         self.sqes[index * 64:(index + 1) * 64] = bytes(sqe)
         struct.pack_into("I", self.sq, self.sq_off[6] + index * 4, index)
         struct.pack_into("I", self.sq, self.sq_off[1], tail + 1)
@@ -115,6 +120,22 @@ def main():
         check("linkat", ring.run(OP_LINKAT, fd=AT_FDCWD, addr=cstr(path), length=AT_FDCWD & 0xffffffff, addr2=cstr(arg)))
     elif method == "symlink":
         check("symlinkat", ring.run(OP_SYMLINKAT, fd=AT_FDCWD, addr=cstr(path), addr2=cstr(arg)))
+    elif method in ("setxattr", "fsetxattr"):
+        name, value = arg.split("=", 1)
+        val = ctypes.create_string_buffer(value.encode())
+        keep.append(val)
+        if method == "setxattr":
+            check("setxattr", ring.run(OP_SETXATTR, addr=cstr(name), addr2=ctypes.addressof(val), addr3=cstr(path), length=len(value)))
+        else:
+            fd = check("openat", ring.run(OP_OPENAT, fd=AT_FDCWD, addr=cstr(path), op_flags=os.O_RDONLY))
+            check("fsetxattr", ring.run(OP_FSETXATTR, fd=fd, addr=cstr(name), addr2=ctypes.addressof(val), length=len(value)))
+    elif method == "ftruncate":
+        fd = check("openat", ring.run(OP_OPENAT, fd=AT_FDCWD, addr=cstr(path), op_flags=os.O_WRONLY))
+        res = ring.run(OP_FTRUNCATE, fd=fd, off=int(arg))
+        if res == -22:  # EINVAL: this kernel has no IORING_OP_FTRUNCATE (before 6.9)
+            sys.stderr.write("this kernel has no IORING_OP_FTRUNCATE (Linux 6.9+)\n")
+            sys.exit(77)
+        check("ftruncate", res)
     else:
         sys.exit("unknown method " + method)
 
