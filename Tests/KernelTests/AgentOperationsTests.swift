@@ -154,7 +154,13 @@ extension AgentOperationsTests {
 
         let second = try AgentHarness(extraArguments: ["--enforce-pin-dir", pins], policies: [policy])
         XCTAssertEqual(try dropper(), 137, "killed under the new agent")
-        let generations = try FileManager.default.contentsOfDirectory(atPath: pins)
+        // the takeover follows the status file the harness waits for: allow it a moment
+        var generations = try FileManager.default.contentsOfDirectory(atPath: pins)
+        let deadline = Date().addingTimeInterval(10)
+        while generations.count > 1 && Date() < deadline {
+            usleep(100_000)
+            generations = try FileManager.default.contentsOfDirectory(atPath: pins)
+        }
         XCTAssertEqual(generations, ["agent-\(second.process.processIdentifier)"], "the old pins are gone once the new agent enforces")
         let lost = try second.waitForEvents("lost_events") { $0.contains { $0.body["agent_down"] != nil } }
         let counted = lost.first { $0.body["agent_down"] != nil }?.body["agent_down"] as? Int ?? 0
