@@ -45,11 +45,11 @@ public final class IOUringDispatch {
         plan.flavour == .ioUringComplete ? 0 : Int(vigil_uring_submit_kind((plan.config.flags >> VIGIL_HOOKF_URING_OP_SHIFT) & 0xff))
     }
 
-    /// Appends `program` to its kind's chain and makes sure the dispatcher of `tracepoint`
-    /// (`io_uring/<event>`) runs.
+    /// Appends `program` to its kind's chain and makes sure the dispatcher of the plan's
+    /// io_uring tracepoint runs (a raw tracepoint: `io_uring_complete`, `io_uring_submit_req`).
     func register(_ owner: ObjectIdentifier, plan: HookPlan, program: BPFProgram) throws(BPFError) {
         let kind = Self.kind(of: plan)
-        guard case .tracepoint(let subsystem, let event) = plan.attach, (0..<chains.count).contains(kind), kind > 0 || plan.flavour == .ioUringComplete else {
+        guard case .tracepoint(_, let event) = plan.attach, (0..<chains.count).contains(kind), kind > 0 || plan.flavour == .ioUringComplete else {
             throw BPFError(operation: "attach", subject: "\(plan.hookName): not an io_uring form", errno: 22)
         }
         guard chains[kind].count < Int(VIGIL_URING_CHAIN) else {
@@ -66,7 +66,6 @@ public final class IOUringDispatch {
         chains[kind].append((owner, copy))
         if links[event] == nil {
             let dispatcher = try o.program(kind == 0 ? "uring_complete_dispatch" : "uring_submit_dispatch")
-            _ = subsystem
             links[event] = try dispatcher.attachRawTracepoint(event)
         }
     }
