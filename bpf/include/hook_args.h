@@ -532,8 +532,9 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 			break;
 		}
 		struct file *f = vigil_fd_file(bpf_get_current_task_btf(), fd);
-		if ((flags & VIGIL_ARGF_CONST) && f && (BPF_CORE_READ(f, f_inode, i_mode) & 0170000) != 0100000) {
-			/* an exec's stdin (a script read on it): only a regular file (S_IFREG) can be one, and
+		if ((flags & VIGIL_ARGF_CONST) && f &&
+		    (BPF_CORE_READ(f, f_inode, i_mode) & VIGIL_S_IFMT_MASK) != VIGIL_S_IFREG) {
+			/* an exec's stdin (a script read on it): only a regular file can be one, and
 			 * most are a terminal, a pipe or /dev/null: no path walk for those */
 			a->flags |= VIGIL_ARG_READ_FAILED;
 			slot->data[0] = 0;

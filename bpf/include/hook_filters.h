@@ -425,8 +425,6 @@ static __noinline bool path_op(const volatile struct vigil_arg_filter *f, __u32 
 	return false;
 }
 
-#define VIGIL_S_IFMT_MASK 0170000
-
 /* Inlined into selector_matches (one copy per filter index there, not per selector): as a
  * subprogram it ran its generic dispatch on every call, ~15 ns of a FIM hook's run. */
 static __always_inline bool arg_filter_matches(int s, int fi, struct vigil_hook_record *r)

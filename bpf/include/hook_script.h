@@ -7,8 +7,9 @@
  * what the kernel passes for a `#!` script: `/bin/sh /tmp/x.sh`). Options are read the way
  * the interpreter reads them, its family known from the program the kernel runs (the mm's
  * exe file: argv[0] is the caller's to choose); `python3 -m pkg.mod` names the file mod.py.
- * One that gives code instead of a file (sh -c, python -c, perl -e/-E, ruby -e, node -e/-p, php -r, lua -e, and `-` or sh -s for
- * stdin) means no script file, so nothing of it counts.
+ * One that gives code instead of a file (sh -c, python -c, perl -e/-E, ruby -e, node -e/-p,
+ * php -r, lua -e) or reads the script on stdin (`-`, sh -s: stdin_script) means no script
+ * file is opened, so no open counts.
  * The file itself is judged as the kernel resolved it (the hook's path filters); the name is
  * only how the open is known to be the script rather than a data file the script reads.
  */
@@ -81,7 +82,7 @@ static __always_inline __u32 script_family(struct mm_struct *mm)
 }
 
 #define VIGIL_OPT_FLAG	 0 /* a flag: the script may follow */
-#define VIGIL_OPT_CODE	 1 /* code or stdin instead of a script file */
+#define VIGIL_OPT_CODE	 1 /* code instead of a script file */
 #define VIGIL_OPT_VALUE	 2 /* takes the next argument as its value */
 #define VIGIL_OPT_STDIN	 3 /* the script comes on stdin */
 #define VIGIL_OPT_MODULE 4 /* python -m: the next argument names the script as a module */
@@ -147,8 +148,8 @@ static __always_inline __u32 script_option(__u32 family, const __u8 *a, __u32 le
 	return len == 2 && (last == 'o' || last == 'O') ? VIGIL_OPT_VALUE : VIGIL_OPT_FLAG;
 }
 
-/* One byte of argv: arguments end at NUL; the first one after argv[0] not starting with '-'
- * is the script. */
+/* One byte of argv: arguments end at NUL; the first one after argv[0] that is neither an
+ * option nor an option's value (script_option) is the script. */
 static long script_scan_step(__u32 i, void *unused)
 {
 	__u32 zero = 0;

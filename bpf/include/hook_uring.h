@@ -43,29 +43,35 @@ static __always_inline struct file *vigil_uring_completed_file(void *ctx)
 			return NULL; /* into a fixed slot: judged at the reads and writes through it */
 		return vigil_fd_file(bpf_get_current_task_btf(), res);
 	}
-	if (!(want & VIGIL_HOOKF_URING_FIXED_RW) || !vigil_uring_fixed_rw(op))
-		return NULL;
-	/* io_kiocb.flags is 32 bits wide on older kernels: only its lowest byte is used */
-	__u8 flags = 0;
-	bpf_probe_read_kernel(&flags, 1, (void *)req + bpf_core_field_offset(req->flags));
-	if (!(flags & VIGIL_REQ_F_FIXED_FILE))
+	if (!(want & VIGIL_HOOKF_URING_FIXED_RW) || !vigil_uring_fixed_rw(op) || !vigil_uring_fixed_file(req))
 		return NULL;
 	return BPF_CORE_READ(req, file);
 }
 
 static __always_inline __u64 vigil_uring_name(struct filename *f) { return (__u64)BPF_CORE_READ(f, name); }
 
+/* The fields of a request with an old and a new name (rename, link, symlink: the kernel
+ * declares one struct each, with the same member names), read with that struct's CO-RE. */
+#define VIGIL_URING_TWO_NAMES(type, code)                                                      \
+	do {                                                                                   \
+		type *o = (type *)req;                                                         \
+		switch (code) {                                                                \
+		case VIGIL_URING_DFD: return (__u64)(__s64)BPF_CORE_READ(o, old_dfd);          \
+		case VIGIL_URING_NAME: return vigil_uring_name(BPF_CORE_READ(o, oldpath));     \
+		case VIGIL_URING_NEW_DFD: return (__u64)(__s64)BPF_CORE_READ(o, new_dfd);      \
+		case VIGIL_URING_NEW_NAME: return vigil_uring_name(BPF_CORE_READ(o, newpath)); \
+		case VIGIL_URING_FLAGS: return (__u64)(__s64)BPF_CORE_READ(o, flags);          \
+		}                                                                              \
+		return 0;                                                                      \
+	} while (0)
+
 /* A syscall argument (VIGIL_URING_* code) of the request behind the tracepoint. */
 static __always_inline __u64 vigil_uring_arg(void *ctx, bool completion, __u32 code)
 {
 	struct io_kiocb *req = vigil_uring_req(ctx, completion);
 	__u8 op = BPF_CORE_READ(req, opcode);
-	if (code == VIGIL_URING_FD) {
-		/* a fixed-file slot is no descriptor of the task's: not resolved (-1) */
-		__u8 flags = 0;
-		bpf_probe_read_kernel(&flags, 1, (void *)req + bpf_core_field_offset(req->flags));
-		return flags & VIGIL_REQ_F_FIXED_FILE ? (__u64)-1 : (__u64)(__s64)BPF_CORE_READ(req, cqe.fd);
-	}
+	if (code == VIGIL_URING_FD) /* a fixed-file slot is no descriptor of the task's: not resolved (-1) */
+		return vigil_uring_fixed_file(req) ? (__u64)-1 : (__u64)(__s64)BPF_CORE_READ(req, cqe.fd);
 	switch (op) {
 	case VIGIL_IORING_OP_OPENAT:
 	case VIGIL_IORING_OP_OPENAT2: {
@@ -79,29 +85,9 @@ static __always_inline __u64 vigil_uring_arg(void *ctx, bool completion, __u32 c
 			return BPF_CORE_READ(o, how.mode);
 		return 0;
 	}
-	case VIGIL_IORING_OP_RENAMEAT: {
-		struct io_rename *o = (struct io_rename *)req;
-		switch (code) {
-		case VIGIL_URING_DFD: return (__u64)(__s64)BPF_CORE_READ(o, old_dfd);
-		case VIGIL_URING_NAME: return vigil_uring_name(BPF_CORE_READ(o, oldpath));
-		case VIGIL_URING_NEW_DFD: return (__u64)(__s64)BPF_CORE_READ(o, new_dfd);
-		case VIGIL_URING_NEW_NAME: return vigil_uring_name(BPF_CORE_READ(o, newpath));
-		case VIGIL_URING_FLAGS: return (__u64)(__s64)BPF_CORE_READ(o, flags);
-		}
-		return 0;
-	}
+	case VIGIL_IORING_OP_RENAMEAT: VIGIL_URING_TWO_NAMES(struct io_rename, code);
 	case VIGIL_IORING_OP_LINKAT:
-	case VIGIL_IORING_OP_SYMLINKAT: {
-		struct io_link *o = (struct io_link *)req;
-		switch (code) {
-		case VIGIL_URING_DFD: return (__u64)(__s64)BPF_CORE_READ(o, old_dfd);
-		case VIGIL_URING_NAME: return vigil_uring_name(BPF_CORE_READ(o, oldpath));
-		case VIGIL_URING_NEW_DFD: return (__u64)(__s64)BPF_CORE_READ(o, new_dfd);
-		case VIGIL_URING_NEW_NAME: return vigil_uring_name(BPF_CORE_READ(o, newpath));
-		case VIGIL_URING_FLAGS: return (__u64)(__s64)BPF_CORE_READ(o, flags);
-		}
-		return 0;
-	}
+	case VIGIL_IORING_OP_SYMLINKAT: VIGIL_URING_TWO_NAMES(struct io_link, code);
 	case VIGIL_IORING_OP_UNLINKAT: {
 		struct io_unlink *o = (struct io_unlink *)req;
 		switch (code) {

@@ -51,6 +51,15 @@ static __always_inline bool vigil_uring_fixed_rw(__u8 op)
 	       op == VIGIL_IORING_OP_WRITEV || op == VIGIL_IORING_OP_READ_FIXED || op == VIGIL_IORING_OP_WRITE_FIXED;
 }
 
+/* Whether the request names a fixed-file slot (IOSQE_FIXED_FILE), not a descriptor. */
+static __always_inline bool vigil_uring_fixed_file(struct io_kiocb *req)
+{
+	/* io_kiocb.flags is 32 bits wide on older kernels: only its lowest byte is read */
+	__u8 flags = 0;
+	bpf_probe_read_kernel(&flags, 1, (void *)req + bpf_core_field_offset(req->flags));
+	return flags & VIGIL_REQ_F_FIXED_FILE;
+}
+
 /* The chain a request's tracepoint starts (the dispatcher's test, once per request): kind 0
  * for a completed open or fixed-file read or write, 1..5 for a submitted rename .. link;
  * -1: no io_uring form judges it. */
@@ -66,12 +75,7 @@ static __always_inline int vigil_uring_kind(void *ctx, bool completion)
 	}
 	/* the opcode alone sends most requests away (one read: each costs ~20 ns) */
 	if (op != VIGIL_IORING_OP_OPENAT && op != VIGIL_IORING_OP_OPENAT2) {
-		if (!vigil_uring_fixed_rw(op))
-			return -1;
-		/* io_kiocb.flags is 32 bits wide on older kernels: only its lowest byte is used */
-		__u8 flags = 0;
-		bpf_probe_read_kernel(&flags, 1, (void *)req + bpf_core_field_offset(req->flags));
-		if (!(flags & VIGIL_REQ_F_FIXED_FILE))
+		if (!vigil_uring_fixed_rw(op) || !vigil_uring_fixed_file(req))
 			return -1;
 	}
 	return vigil_uring_res(req) < 0 ? -1 : 0;

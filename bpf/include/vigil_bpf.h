@@ -17,6 +17,10 @@
 #define EACCES 13
 #endif
 
+/* An inode's file type (i_mode & VIGIL_S_IFMT_MASK), as the kernel's S_IFMT and S_IFREG. */
+#define VIGIL_S_IFMT_MASK 0170000
+#define VIGIL_S_IFREG	  0100000
+
 /* Hides a value's known range from the compiler, so the bound check that follows stays in the
  * program (the verifier needs it; clang would drop it as redundant). */
 #define vigil_opaque(v) asm volatile("" : "+r"(v))

@@ -12,20 +12,16 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-SEC("raw_tp")
-int uring_complete_dispatch(void *ctx)
+static __always_inline int dispatch(void *ctx, bool completion)
 {
-	int kind = vigil_uring_kind(ctx, true);
+	int kind = vigil_uring_kind(ctx, completion);
 	if (kind >= 0)
 		vigil_uring_chain_start(ctx, kind);
 	return 0;
 }
 
 SEC("raw_tp")
-int uring_submit_dispatch(void *ctx)
-{
-	int kind = vigil_uring_kind(ctx, false);
-	if (kind >= 0)
-		vigil_uring_chain_start(ctx, kind);
-	return 0;
-}
+int uring_complete_dispatch(void *ctx) { return dispatch(ctx, true); }
+
+SEC("raw_tp")
+int uring_submit_dispatch(void *ctx) { return dispatch(ctx, false); }

@@ -59,12 +59,8 @@ enum IOUringLowering {
             var flags: UInt32 = 0
             if standsFor(openat) { flags |= VIGIL_HOOKF_URING_OPENAT | VIGIL_HOOKF_URING_FIXED_RW }
             if standsFor(openat2) { flags |= VIGIL_HOOKF_URING_OPENAT2 }
-            let pathSlots = Set(fields.indices.filter { SyscallPaths.field(syscall, fields[$0].name) != nil && t.common.args[$0].type.family != .integer })
-            let pathIndexes = Set(pathSlots.map { t.common.args[$0].index })
-            let judged = t.common.selectors.contains { s in
-                s.matchArgs.contains { f in f.args.first.map { pathSlots.contains(Int($0)) } ?? pathIndexes.contains(f.index) }
-            }
-            guard flags != 0, judged else { return .success([]) }
+            // an open whose syscall hook is judged at its exit, by the opened file
+            guard flags != 0, let pathSlots = SyscallExitLowering.judgedPathSlots(t, syscall: syscall, fields: fields) else { return .success([]) }
             return plan(
                 t, syscall: syscall, fields: fields, pathSlots: pathSlots, event: "io_uring_complete", flags: flags,
                 flavour: .ioUringComplete, path: path, name: name, policy: policy, env: env, monitor: monitor)

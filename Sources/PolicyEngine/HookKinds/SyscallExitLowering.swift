@@ -16,18 +16,23 @@ import PolicyModel
 ///
 /// The event stays the policy's (`process_tracepoint`, its subsystem and event).
 enum SyscallExitLowering {
-    static func plan(
-        _ t: TracepointSpec, syscall: String, fields: [TracepointFormat.Field], format: TracepointFormat, path: String, name: String,
-        policy: TracingPolicy, env: KernelEnvironment, monitor: Bool
-    ) -> Result<HookPlan, EngineError>? {
-        // which declared args are the pathname, and whether a selector looks at one
+    /// The declared arguments that are the open's pathname, when a selector looks at one (nil:
+    /// none does, and the open stays a plain tracepoint hook).
+    static func judgedPathSlots(_ t: TracepointSpec, syscall: String, fields: [TracepointFormat.Field]) -> Set<Int>? {
         let pathSlots = Set(fields.indices.filter { SyscallPaths.field(syscall, fields[$0].name) != nil && t.common.args[$0].type.family != .integer })
         // a filter names its argument by position (`args: [n]`) or by the argument's index
         let pathIndexes = Set(pathSlots.map { t.common.args[$0].index })
         let judged = t.common.selectors.contains { s in
             s.matchArgs.contains { f in f.args.first.map { pathSlots.contains(Int($0)) } ?? pathIndexes.contains(f.index) }
         }
-        guard judged else { return nil }
+        return judged ? pathSlots : nil
+    }
+
+    static func plan(
+        _ t: TracepointSpec, syscall: String, fields: [TracepointFormat.Field], format: TracepointFormat, path: String, name: String,
+        policy: TracingPolicy, env: KernelEnvironment, monitor: Bool
+    ) -> Result<HookPlan, EngineError>? {
+        guard let pathSlots = judgedPathSlots(t, syscall: syscall, fields: fields) else { return nil }
         let exitEvent = "sys_exit_" + syscall
         let exitName = "\(name) judged at syscalls/\(exitEvent)"
         let placement = env.place(.tracepoint(subsystem: "syscalls", event: exitEvent, raw: false, readsFields: true))
