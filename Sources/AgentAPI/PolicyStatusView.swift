@@ -4,7 +4,7 @@ import TetragonAPI
 
 /// A loaded policy as ListTracingPolicies shows it.
 enum PolicyStatusView {
-    static func message(_ view: Agent.PolicyView, id: Int) -> Tetragon_TracingPolicyStatus {
+    static func message(_ view: PolicyService.PolicyView, id: Int) -> Tetragon_TracingPolicyStatus {
         let st = view.status
         var m = Tetragon_TracingPolicyStatus()
         m.id = UInt64(id)

@@ -21,9 +21,11 @@ let reloadRequested = Atomic<Bool>(false)
 
 /// The node agent: base sensor in the kernel, process cache, JSON export.
 ///
-/// One thread does everything, in order: poll the ring buffer (records are decoded in
-/// place, turned into events and encoded into one output buffer), write the buffer to the
-/// sinks as whole lines, report loss. No lock, no queue between stages.
+/// The drain thread (the one that calls `run`) does the hot path, in order: poll the ring
+/// buffer (records are decoded in place, turned into events and encoded into one output
+/// buffer), write the buffer to the sinks as whole lines, report loss. No lock, no queue
+/// between stages. Policies load and unload on a thread of their own (PolicyService): the
+/// drain sees their hooks' plans through a PlanTable and never waits for the verifier.
 public final class Agent {
     public let configuration: AgentConfiguration
     let logger: Logger
@@ -33,9 +35,11 @@ public final class Agent {
     let sensor: ProcessSensor
     /// nil when disabled, or when the kernel cannot host it (said at start).
     let network: NetworkSensor?
-    /// The loaded TracingPolicies (their hooks write into the sensor's ring buffer).
-    public let policies: PolicyManager
-    let sources: PolicySources
+    /// The loaded hooks' plans (the policy thread publishes them) and the drain's copy.
+    let plans = PlanTable()
+    var planReader: PlanReader
+    /// The policies' statuses and hook loss, as the policy thread last published them.
+    let policyPublication = PolicyPublication()
     /// nil when disabled, or when the kernel cannot host it (said at start).
     let datapath: DatapathSources?
     let encoder: EventEncoder
@@ -59,7 +63,7 @@ public final class Agent {
     public private(set) var exported = 0
     /// Live subscribers (GetEvents), fed from the drain thread at each flush.
     public let bus = EventBus()
-    /// Requests from other threads (the API), run by the agent's loop between polls.
+    /// Requests from other threads (the API, the fleet) to the policy thread.
     public let control = AgentControl()
     public let readiness = Readiness()
     /// Counters for metrics and health, published from the loop (never per event).
@@ -68,8 +72,6 @@ public final class Agent {
     /// Fleet mode: identities numbered by the fleet's store, and the other nodes' endpoints.
     let clusterIdentities: ClusterIdentities?
     var exportCounts = ExportCounts()
-    /// Enforcing programs pinned to outlive the agent (nil: --enforce-pin-dir "").
-    private lazy var enforcementPins: EnforcementPins? = configuration.enforcePinDirectory.map { EnforcementPins(root: $0, logger: logger) }
     var exportBytes: UInt64 = 0
     /// What other threads (the API) may hold of the agent.
     public var handle: AgentHandle {
@@ -97,7 +99,7 @@ public final class Agent {
         cache = ProcessCache(capacity: configuration.processCacheSize)
         _ = KernelFilesystems.ensureAll()
         sensor = try ProcessSensor(ringBufferBytes: configuration.ringBufferBytes, useTracepoints: configuration.forceTracepoints ? true : nil)
-        policies = PolicyManager(shared: .init(try sensor.sharedMaps()))
+        planReader = plans.reader()
         if !configuration.networkSensor {
             network = nil
         } else if let why = NetworkSensor.unavailableReason() {
@@ -127,9 +129,6 @@ public final class Agent {
                 endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
                 policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, cluster: clusterIdentities, logger: logger)
         }
-        sources = PolicySources(
-            files: configuration.policyFiles, directory: configuration.policyDirectory,
-            apiDirectory: configuration.serverAddress == nil ? nil : configuration.apiPolicyDirectory, manager: policies, logger: logger)
         encoder = EventEncoder(
             nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
             fieldFilters: configuration.fieldFilters, includeCredentials: configuration.enableProcessCred,
@@ -182,7 +181,6 @@ public final class Agent {
             let bad = datapath.errors
             if !bad.isEmpty {
                 datapath.controller.releaseAll()  // what was in force before stays in force
-                policies.unloadAll()
                 network?.detach()
                 sensor.detach()
                 throw AgentStartError(message: "network policies or endpoints failed (nothing of them is left in the kernel):\n" + bad.joined(separator: "\n"))
@@ -192,18 +190,30 @@ public final class Agent {
                 metadata: ["endpoints": "\(datapath.controller.endpointModels.count)", "policies": "\(datapath.controller.policies.count)"])
         }
         // Policies after the seed: hooks match on binaries from the kernel's process table.
-        let errors = sources.refresh() + sources.loadAPIState()
+        // The service is made here and, once started, handed whole to its own thread.
+        let shared = try sensor.sharedMaps()
+        let service = PolicyService(
+            configuration: configuration, logger: logger,
+            shared: SharedKernelMaps(
+                events: try shared.events.duplicate(), processes: try shared.processes.duplicate(),
+                superBlockRoots: try shared.superBlockRoots.duplicate(), wakeupBytes: shared.wakeupBytes),
+            sensorPins: configuration.enforcePinDirectory == nil ? [] : try sensor.pinnables(), plans: plans, readiness: readiness,
+            control: control, publication: policyPublication)
+        let (errors, unread) = service.start()
         if !errors.isEmpty {
-            policies.unloadAll()
             datapath?.controller.releaseAll()
             network?.detach()
             sensor.detach()
             throw AgentStartError(message: "policies failed to load (nothing of them is left in the kernel):\n" + errors.joined(separator: "\n"))
         }
-        writeStatus()
-        takeOverEnforcement()
+        if unread > 0 {
+            // what a previous agent's pinned enforcement wrote while no agent read it
+            emit(.lostEvents(counts: ["agent_down": unread], total: unread, timeNs: KernelClock.nowWallNs()))
+        }
         readiness.markReady()
-        logger.info("ready: every configured policy is attached", metadata: ["policies": "\(policies.loaded.count)"])
+        let loadedCount = policyPublication.statuses.filter { !$0.disabled }.count
+        let policyThread = OwnedThread { service.run() }
+        logger.info("ready: every configured policy is attached", metadata: ["policies": "\(loadedCount)"])
         // Start-up (feature probes, kernel BTF for CO-RE, object loads) frees megabytes that
         // glibc keeps in the heap; hand them back before the long run.
         _ = malloc_trim(0)
@@ -211,11 +221,9 @@ public final class Agent {
         var lastStatusNs: UInt64 = 0
         var lastDatapathNs: UInt64 = 0
         var lastLossNs: UInt64 = 0
-        var lastFilesNs: UInt64 = 0
         var lastSummaryNs = KernelClock.nowMonotonicNs()
         if datapath != nil { inbound = InboundHistory(windowSeconds: UInt64(configuration.exposureWindowSeconds)) }
         if datapath != nil && configuration.flowSummarySeconds > 0 { flowSummaries = FlowSummarizer(intervalSeconds: configuration.flowSummarySeconds) }
-        var mounts = SuperBlockRoots.current()
         func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
             let now = KernelClock.nowMonotonicNs()
             guard now &- last >= ms * 1_000_000 else { return false }
@@ -231,7 +239,7 @@ public final class Agent {
         }
         while !stopRequested.load(ordering: .relaxed) {
             try ring.poll(timeoutMs: 100)
-            if let datapath, due(&lastDatapathNs, everyMs: 200), datapath.refresh() { writeStatus() }
+            if let datapath, due(&lastDatapathNs, everyMs: 200), datapath.refresh() { writeDatapathStatus() }
             while output.count >= Self.flushBytes {  // stopped early: more is waiting
                 try flushOutput()
                 try ring.consume()
@@ -240,34 +248,24 @@ public final class Agent {
             // after every wakeup (at 150,000 events/s they took a third of the agent's CPU).
             if due(&lastLossNs, everyMs: 100) { reportLoss() }
             try flushOutput()
-            control.runPending(on: self)
             if reloadRequested.exchange(false, ordering: .relaxed) { reload() }
-            if due(&lastStatusNs, everyMs: 1000) { writeStatus() }
+            if due(&lastStatusNs, everyMs: 1000) {
+                publishStats()
+                writeDatapathStatus()
+            }
             if flowSummaries != nil, due(&lastSummaryNs, everyMs: UInt64(configuration.flowSummarySeconds) * 1000) {
                 for s in flowSummaries!.flush() { emit(.flowSummary(s)) }
             }
-            // What the path walk and the identity filters rest on: where file systems are
-            // mounted, and which inodes the watched names are now (a file replaced by rename).
-            // Until this runs, a replaced file is still matched by its path.
-            if due(&lastFilesNs, everyMs: 2000) {
-                let now = SuperBlockRoots.current()
-                if now != mounts {
-                    do { try sensor.refreshSuperBlockRoots() } catch { logger.error("file system roots not refreshed", metadata: ["error": "\(error)"]) }
-                    mounts = now
-                }
-                let added = policies.refreshIdentities()
-                if added > 0 { logger.info("watched files re-resolved", metadata: ["identities.added": "\(added)"]) }
-            }
         }
+        // the policy thread ends: it unloads the policies (pinned enforcement stays in force)
         control.close()
+        policyThread.join()
         readiness.markStopping()
         try ring.consume()
         try flushOutput()
         bus.closeAll()
-        policies.unloadAll()
         // endpoints stay enforced while no agent runs: the next one takes the pinned state over
         datapath?.controller.releaseAll()
-        try? FileManager.default.removeItem(atPath: configuration.statusFile)
         try? FileManager.default.removeItem(atPath: configuration.datapathStatusFile)
         network?.detach()
         sensor.detach()
@@ -278,11 +276,6 @@ public final class Agent {
             try s.close()
         }
         logger.info("agent stopped", metadata: ["events.exported": "\(exported)", "cache.evictions": "\(cache.evictions)"])
-        if let pins = enforcementPins, !pins.pinnedPolicies.isEmpty {
-            logger.notice(
-                "enforcing policies stay in force while no agent runs; the next agent takes them over, `vigil cleanup` ends them",
-                metadata: ["policies": "\(pins.pinnedPolicies.joined(separator: ","))", "pins": "\(pins.generation)"])
-        }
     }
 
     /// Asks a running agent to stop (the signal handlers do the same).
@@ -305,92 +298,11 @@ public final class Agent {
         sigaction(SIGHUP, &hup, nil)
     }
 
-    // MARK: the API's requests (run on the loop, through `control`)
-
-    /// A loaded policy's state for the API: its status and which source owns it.
-    public struct PolicyView: Sendable {
-        public var status: PolicyStatus
-        public var owner: String
-    }
-
-    public func policyViews() -> [PolicyView] {
-        policies.status().map { PolicyView(status: $0, owner: sources.owner(of: $0.name) ?? "") }
-    }
-
-    /// A fleet policy's generation for this node: loaded (replacing its previous generation)
-    /// or refused with why; the statuses of the policies it loaded.
-    public func applyFleetPolicy(entry: String, yaml: String, mode: PolicyMode?) throws(PolicyRequestRefusal) -> [PolicyStatus] {
-        defer { writeStatus() }
-        let names = try sources.applyFromFleet(entry: entry, yaml: yaml, mode: mode)
-        return policies.status().filter { names.contains($0.name) }
-    }
-
-    /// A fleet policy deleted or no longer for this node.
-    public func removeFleetPolicy(entry: String) {
-        defer { writeStatus() }
-        sources.removeFromFleet(entry: entry)
-    }
-
-    /// The fleet policies this node runs, with the statuses of their policies (for the
-    /// per-node states it reports, counters included).
-    public func fleetPolicyStatuses() -> [String: [PolicyStatus]] {
-        let all = policies.status()
-        return sources.addedByFleet.mapValues { names in all.filter { names.contains($0.name) } }
-    }
-
-    /// AddTracingPolicy: loads every policy of `yaml` or none; the error says why.
-    public func addPolicy(yaml: String) throws -> [String] {
-        defer { writeStatus() }
-        return try sources.addFromAPI(yaml: yaml)
-    }
-
-    /// DeleteTracingPolicy: only a policy the API added.
-    public func deletePolicy(name: String) throws {
-        defer { writeStatus() }
-        try sources.deleteFromAPI(name: name)
-    }
-
-    /// ConfigureTracingPolicy: enable, disable or switch the mode of a loaded policy.
-    public func configurePolicy(name: String, enable: Bool?, mode: PolicyMode?) throws(PolicyRequestRefusal) {
-        defer { writeStatus() }
-        try sources.configure(name: name, enable: enable, mode: mode)
-    }
-
     public var lostTotal: UInt64 { lostReported.values.reduce(0, +) }
     public var processCacheCount: Int { cache.count }
 
-    /// The loaded policies with hook states and counters, for `vigil policy list`.
-    private func writeStatus() {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let status = policies.status()
-        enforcementPins?.sync(sensor: sensor, policies: policies)
-        publishStats(status)
-        let file = AgentStatusFile(
-            agent: .init(pid: getpid(), started: readiness.startedAt, updated: Date(), ready: readiness.current == .ready), policies: status)
-        guard let data = try? AgentStatusFile.encoder.encode(file) else { return }
-        statusWriter.write(data, to: configuration.statusFile)
-        if let datapath, let d = try? encoder.encode(datapath.controller.status(errors: datapath.errors)) {
-            statusWriter.write(d, to: configuration.datapathStatusFile)
-        }
-    }
-
-    /// This agent's enforcement runs (pinned by writeStatus): the previous agent's pinned
-    /// programs go, and what they wrote while no agent read is reported as lost.
-    private func takeOverEnforcement() {
-        guard let pins = enforcementPins else { return }
-        let (generations, records) = pins.takeOverPrevious()
-        guard !generations.isEmpty else { return }
-        logger.info(
-            "took over the enforcement a previous agent left pinned",
-            metadata: ["generations": "\(generations.joined(separator: ","))", "records.unread": "\(records)"])
-        if records > 0 {
-            emit(.lostEvents(counts: ["agent_down": records], total: records, timeNs: KernelClock.nowWallNs()))
-        }
-    }
-
-    /// SIGHUP: the export file opened again by name (logrotate moved it), the policy files
-    /// read again; the log says what changed, or that nothing did.
+    /// SIGHUP: the export file opened again by name (logrotate moved it) here; the policy
+    /// files read again on the policy thread.
     private func reload() {
         for sink in sinks {
             do {
@@ -398,29 +310,21 @@ public final class Agent {
                 if try sink.reopen() { logger.info("SIGHUP: export reopened: \(path) is a new file") } else { logger.info("SIGHUP: export \(path) unchanged") }
             } catch { logger.error("SIGHUP: export not reopened", metadata: ["error": "\(error)"]) }
         }
-        let before = Dictionary(policies.status().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let errors = sources.refresh()
-        let after = Dictionary(policies.status().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let added = after.keys.filter { before[$0] == nil }.sorted()
-        let removed = before.keys.filter { after[$0] == nil }.sorted()
-        let changed = after.keys.filter { k in
-            before[k].map { b in b.file != after[k]!.file || b.mode != after[k]!.mode || b.hooks.map(\.hook) != after[k]!.hooks.map(\.hook) } ?? false
-        }.sorted()
-        for e in errors { logger.error("SIGHUP: \(e)") }
-        if added.isEmpty && removed.isEmpty && changed.isEmpty {
-            logger.info("SIGHUP: policies unchanged", metadata: ["policies": "\(after.count)", "errors": "\(errors.count)"])
-        } else {
-            logger.info(
-                "SIGHUP: policies reloaded",
-                metadata: [
-                    "added": "\(added.joined(separator: ","))", "removed": "\(removed.joined(separator: ","))", "changed": "\(changed.joined(separator: ","))",
-                ])
+        control.post { $0.reload() }
+    }
+
+    /// The datapath's status file (`vigil endpoint list`, ...).
+    private func writeDatapathStatus() {
+        guard let datapath else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if let d = try? encoder.encode(datapath.controller.status(errors: datapath.errors)) {
+            statusWriter.write(d, to: configuration.datapathStatusFile)
         }
-        writeStatus()
     }
 
     /// Hands the counters to other threads (metrics, health): once a second, not per event.
-    private func publishStats(_ status: [PolicyStatus]) {
+    private func publishStats() {
         var s = AgentStats.Snapshot()
         s.exportedByType = exportCounts.byName
         for (kind, n) in lostReported { s.kernelLostByKind[RecordKind(raw: kind)?.lossName ?? "kind_\(kind)"] = n }
@@ -431,8 +335,8 @@ public final class Agent {
         s.processCacheSize = cache.count
         s.processCacheCapacity = cache.capacity
         s.processCacheEvictions = cache.evictions
-        s.policies = status
-        for p in status { s.owners[p.name] = sources.owner(of: p.name) ?? "" }
+        s.policies = policyPublication.statuses
+        s.owners = policyPublication.owners
         // exposure: the policies in force against the window's inbound flows, every 15 s and
         // whenever the policies changed
         let nowNs = KernelClock.nowMonotonicNs()
@@ -534,7 +438,7 @@ public final class Agent {
 
     /// A policy hook's record: its process and parent from the cache, by exec identity.
     func handleHook(_ bytes: UnsafeRawBufferPointer) {
-        guard let (r, loaded) = policies.decode(bytes) else { return }  // its policy was just unloaded
+        guard let (r, loaded) = planReader.decode(bytes) else { return }  // its policy was just unloaded
         for action in r.userActions { userSpaceActions.run(action, policy: loaded.plan.policyName) }
         let p = process(r.process, pid: r.pid, tid: r.tid)
         emit(
@@ -673,7 +577,7 @@ public final class Agent {
         if let n = try? network?.lostCount() { counts[RecordKind.network.raw] = n }
         if let n = try? datapath?.controller.kernel.lostCount() { counts[RecordKind.flow.raw] = n }
         // policy hooks count their own ring-buffer losses (per hook); reported under process_hook
-        counts[RecordKind.hook.raw] = policies.lostTotal()
+        counts[RecordKind.hook.raw] = policyPublication.hookLostTotal
         var delta: [String: UInt64] = [:]
         var total: UInt64 = 0
         for (kind, count) in counts where count > lostReported[kind, default: 0] {

@@ -29,7 +29,8 @@ final class EnforcementPins {
     }
 
     /// Pins what enforces now and unpins what no longer does; cheap when nothing changed.
-    func sync(sensor: ProcessSensor, policies: PolicyManager) {
+    /// `sensor`: the process sensor's links and ring (ProcessSensor.pinnables()).
+    func sync(sensor: [(file: String, object: BPFPinnable)], policies: PolicyManager) {
         let enforcing = policies.loaded.filter { $0.value.policy.spec.enforces && !$0.value.hooks.isEmpty }
         for name in pinned.keys where enforcing[name].map({ ObjectIdentifier($0.hooks[0]) }) != pinned[name] {
             Self.removeTree("\(generation)/policy-\(name)")
@@ -39,7 +40,7 @@ final class EnforcementPins {
         do {
             try Self.makeDirectory(generation)
             if !sensorPinned {
-                try sensor.pin(in: generation)
+                for p in sensor { try p.object.pin(at: "\(generation)/\(p.file)") }
                 sensorPinned = true
             }
         } catch {

@@ -86,6 +86,15 @@ public final class BPFLink {
         try Libbpf.linkUpdate(linkFD: fd, programFD: program.fd, subject: description)
     }
 
+    /// The link's descriptor (a BPF link; tc attachments have none).
+    func linkDescriptor() throws(BPFError) -> Int32 {
+        switch storage {
+        case .libbpf(let link): return Libbpf.linkFD(link)
+        case .fd(let fd): return fd
+        case .tc, .closed: throw BPFError(operation: "link descriptor", subject: description, errno: EINVAL_)
+        }
+    }
+
     /// Pins the link in bpffs so it outlives this process. Only BPF links can be pinned.
     public func pin(at path: String) throws(BPFError) {
         switch storage {

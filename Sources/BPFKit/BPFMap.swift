@@ -56,6 +56,12 @@ public struct BPFMap {
         return BPFMap(fd: FileDescriptorBox(fd), name: name, keySize: keySize, valueSize: valueSize)
     }
 
+    /// The same kernel map through a descriptor of its own: a value that another thread can own
+    /// while this one keeps using the original.
+    public func duplicate() throws(BPFError) -> sending BPFMap {
+        BPFMap(fd: FileDescriptorBox(try Libbpf.duplicate(fd: fd, subject: subject)), name: name, keySize: keySize, valueSize: valueSize)
+    }
+
     /// Changes max_entries before load (e.g. a ring buffer's size in bytes).
     /// Makes this (not yet loaded) object map use an existing kernel map, so two objects
     /// share it (e.g. one ring buffer for every program). Before load.
@@ -208,7 +214,7 @@ public struct BPFMap {
 func bytesOf<T: BitwiseCopyable>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value) { [UInt8]($0) } }
 
 /// Owns a file descriptor and closes it on deinit.
-final class FileDescriptorBox {
+final class FileDescriptorBox: Sendable {
     let fd: Int32
     init(_ fd: Int32) { self.fd = fd }
     deinit { close(fd) }

@@ -32,13 +32,18 @@ public final class PolicyManager {
         }
         return added
     }
-    /// Boxed: a plan carries its 3.7 KB kernel config, and every record looks its plan up.
-    private var plansByID: [UInt32: LoadedPlan] = [:]
+    /// Plans by hook id, for the record decoders (other threads read it: PlanTable). Boxed: a
+    /// plan carries its 3.7 KB kernel config, and every record looks its plan up.
+    public let plans: PlanTable
+    /// This thread's reader of `plans` (decode on the loading thread: tests, tools).
+    private var reader: PlanReader
     private var nextHookID: UInt32 = 1
 
-    public init(shared: HookProgram.SharedMaps, environment: KernelEnvironment = .running) {
+    public init(shared: HookProgram.SharedMaps, environment: KernelEnvironment = .running, plans: PlanTable = PlanTable()) {
         self.shared = shared
         self.environment = environment
+        self.plans = plans
+        reader = plans.reader()
     }
 
     /// Compiles, loads and attaches every hook of `policy`. On any failure nothing of it stays
@@ -88,7 +93,7 @@ public final class PolicyManager {
                 }
             }
             // Register before attaching: a record can arrive as soon as the first hook is live.
-            for p in programs { plansByID[p.plan.config.hook_id] = LoadedPlan(p.plan) }
+            plans.update { table in for p in programs { table[p.plan.config.hook_id] = LoadedPlan(p.plan) } }
             var attached: [HookProgram] = []
             for p in programs {
                 do throws(EngineError) {
@@ -97,16 +102,14 @@ public final class PolicyManager {
                 } catch {
                     if !partial { throw error }
                     skipped.append(error)
-                    plansByID[p.plan.config.hook_id] = nil
+                    plans.update { $0[p.plan.config.hook_id] = nil }
                 }
             }
             programs = attached
             if programs.isEmpty { throw skipped.first ?? EngineError.unsupported("no hook could be loaded") }
         } catch {
-            for p in programs {
-                p.detach()
-                plansByID[p.plan.config.hook_id] = nil
-            }
+            for p in programs { p.detach() }
+            plans.update { table in for p in programs { table[p.plan.config.hook_id] = nil } }
             var failure = PolicyLoadError(policy: policy.name, file: policy.location.file, reasons: partial ? skipped : [error])
             if case .kernel(let hook, _) = error, let p = compiled.plans.first(where: { $0.hookName == hook }),
                 p.flavour == .fentry || p.flavour == .fexit, case .function(let symbol) = p.attach
@@ -167,10 +170,8 @@ public final class PolicyManager {
     }
 
     private func retire(_ old: Loaded) {
-        for h in old.hooks {
-            h.detach()
-            plansByID[h.plan.config.hook_id] = nil
-        }
+        for h in old.hooks { h.detach() }
+        plans.update { table in for h in old.hooks { table[h.plan.config.hook_id] = nil } }
     }
 
     /// Records the loaded hooks could not queue, in total (for lost_events).
@@ -179,15 +180,11 @@ public final class PolicyManager {
     }
 
     /// The plan of hook `id`, while its policy is loaded.
-    public func plan(hookID id: UInt32) -> HookPlan? { plansByID[id]?.plan }
+    public func plan(hookID id: UInt32) -> HookPlan? { plans.plan(id)?.plan }
 
-    /// Decodes a hook record; nil for an unknown hook (its policy was just unloaded) or a short record.
-    public func decode(_ bytes: UnsafeRawBufferPointer) -> (DecodedHookRecord, LoadedPlan)? {
-        guard let id = HookRecordDecoder.hookID(bytes), let loaded = plansByID[id],
-            let record = HookRecordDecoder.decode(bytes, plan: loaded.plan)
-        else { return nil }
-        return (record, loaded)
-    }
+    /// Decodes a hook record on this manager's thread (the agent's drain thread has its own
+    /// `plans.reader()`); nil for an unknown hook (its policy was just unloaded) or a short record.
+    public func decode(_ bytes: UnsafeRawBufferPointer) -> (DecodedHookRecord, LoadedPlan)? { reader.decode(bytes) }
 
     /// Every loaded policy with its hooks' states and counters, by name.
     public func status() -> [PolicyStatus] {
@@ -228,7 +225,7 @@ public struct PolicyStatus: Sendable, Codable, Equatable {
 }
 
 /// A loaded hook's plan, shared by reference with the record decoder (no per-record copy).
-public final class LoadedPlan {
+public final class LoadedPlan: Sendable {
     public let plan: HookPlan
     init(_ plan: HookPlan) { self.plan = plan }
 }

@@ -22,8 +22,16 @@ public final class ProcessSensor {
     /// table the pinned enforcing hooks match binaries on stays current without this process,
     /// and the records written meanwhile can be counted by the next agent.
     public func pin(in directory: String) throws(BPFError) {
-        for (i, l) in links.enumerated() { try l.pin(at: "\(directory)/sensor-\(i)") }
-        try object.map("events").pin(at: "\(directory)/events")
+        for p in try pinnables() { try p.object.pin(at: "\(directory)/\(p.file)") }
+    }
+
+    /// What `pin(in:)` pins, through descriptors of their own: another thread (the agent's
+    /// policy thread) pins them when a policy first enforces. Names are the pins' file names.
+    public func pinnables() throws(BPFError) -> [(file: String, object: BPFPinnable)] {
+        var out: [(file: String, object: BPFPinnable)] = []
+        for (i, l) in links.enumerated() { out.append(("sensor-\(i)", try l.pinnable())) }
+        out.append(("events", try object.map("events").pinnable()))
+        return out
     }
 
     static let variants = (

@@ -341,6 +341,15 @@ enum Libbpf {
         _ = try call("bpf_obj_pin", subject) { bpf_obj_pin(fd, path) }
     }
 
+    /// A new descriptor (close-on-exec) for the kernel object behind `fd`.
+    static func duplicate(fd: Int32, subject: String) throws(BPFError) -> Int32 {
+        let new = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard new >= 0 else { throw BPFError(operation: "fcntl(F_DUPFD_CLOEXEC)", subject: subject, errno: errno) }
+        return new
+    }
+
+    static func linkFD(_ link: OpaquePointer) -> Int32 { bpf_link__fd(link) }
+
     static func objGet(path: String) throws(BPFError) -> Int32 {
         try call("bpf_obj_get", "pinned object \(path)") { bpf_obj_get(path) }
     }
