@@ -9,7 +9,7 @@ import TetragonAPI
 
 /// Tetragon's FineGuidanceSensors service, answered by a running Vigil agent. Events come
 /// from the agent's event bus (each stream its own bounded queue); policy calls run on the
-/// agent's loop through its request queue. The deprecated sensor calls and the debug calls
+/// agent's policy thread (PolicyService) through its request queue, never on the drain. The deprecated sensor calls and the debug calls
 /// answer UNIMPLEMENTED.
 struct SensorsService: Tetragon_FineGuidanceSensors.SimpleServiceProtocol {
     let agent: AgentHandle
