@@ -68,6 +68,12 @@ public struct AgentConfiguration: Sendable {
     /// The gRPC API's address (`unix:///path`), nil for none.
     public var serverAddress: String? = AgentConfiguration.defaultServerAddress
     public static let defaultServerAddress = "unix:///var/run/vigil/vigil.sock"
+    /// The same API on TCP too (HOST:PORT), mutual TLS only: the server's certificate and key,
+    /// and the CA whose certificates clients must present. nil: no TCP listener.
+    public var serverTCPAddress: String? = nil
+    public var serverTLSCertFile: String? = nil
+    public var serverTLSKeyFile: String? = nil
+    public var serverTLSClientCAFile: String? = nil
     /// Policies added through the API, one file each (owned by the API, not by --policy-dir).
     public var apiPolicyDirectory = "/var/lib/vigil/policies"
     /// Where enforcing policies' programs are pinned so they outlive the agent; nil: they do not.

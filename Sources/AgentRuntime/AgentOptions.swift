@@ -106,6 +106,20 @@ public enum AgentOptions {
             $0.serverAddress = $1.isEmpty ? nil : $1
         },
         AgentOption(
+            "server-tcp-address", .value("HOST:PORT"),
+            "The gRPC API on TCP as well (Tetragon's clients default to localhost:54321), mutual TLS only: needs --server-tls-cert-file, --server-tls-key-file and --server-tls-client-ca-file; \"\" for none."
+        ) {
+            guard $1.isEmpty || ($1.contains(":") && Int($1.split(separator: ":").last ?? "") != nil) else {
+                throw Bad(why: "expected HOST:PORT, e.g. 127.0.0.1:54321, got \"\($1)\"")
+            }
+            $0.serverTCPAddress = $1.isEmpty ? nil : $1
+        },
+        AgentOption("server-tls-cert-file", .value("FILE"), "The TCP API's certificate (PEM; its chain after it).") { $0.serverTLSCertFile = $1 },
+        AgentOption("server-tls-key-file", .value("FILE"), "The TCP API's private key (PEM).") { $0.serverTLSKeyFile = $1 },
+        AgentOption(
+            "server-tls-client-ca-file", .value("FILE"), "CA certificates (PEM) a TCP API client's certificate must chain to; a client without one is refused."
+        ) { $0.serverTLSClientCAFile = $1 },
+        AgentOption(
             "api-policy-dir", .value("DIR"), "Where policies added through the API are kept (they load again at the next start).",
             default: "/var/lib/vigil/policies"
         ) {

@@ -44,6 +44,8 @@ struct AgentCommand: ParsableCommand {
         }
         try checkPolicies(directory: cfg.policyDirectory, files: cfg.policyFiles)
         let fleetSettings = try fleetSettings(cfg)
+        let tcpAPI: APITCPServer.Settings?
+        do { tcpAPI = try APITCPServer.Settings.from(cfg) } catch { throw fail(error.description, code: 2) }
         try checkNetworkPolicies(directory: cfg.netPolicyDirectory, files: cfg.netPolicyFiles, endpoints: cfg.endpointsFile)
 
         if cfg.exitWithParent {
@@ -74,6 +76,16 @@ struct AgentCommand: ParsableCommand {
             api?.start()
         }
         defer { api?.stop() }
+        var tcp: APITCPServer? = nil
+        if let settings = tcpAPI {
+            let server = APITCPServer(agent: agent.handle, settings: settings, logger: logger)
+            do { _ = try runBlocking { try await server.start() } } catch {
+                api?.stop()
+                throw fail("\(error)", code: 1)
+            }
+            tcp = server
+        }
+        defer { tcp?.stop() }
         var metrics: MetricsServer? = nil
         if let address = cfg.metricsAddress {
             do { metrics = try MetricsServer(address: address, agent: agent.handle, logger: logger) } catch {

@@ -14,6 +14,7 @@ final class AgentOptionsTests: XCTestCase {
         case "field-filters": return "{\"fields\":\"process.cwd\",\"action\":\"EXCLUDE\"}"
         case "server-address": return "unix:///tmp/vigil-option.sock"
         case "metrics-address": return "127.0.0.1:2112"
+        case "server-tcp-address": return "127.0.0.1:54321"
         case "log-level": return "debug"
         case "lock-file": return "/tmp/vigil-option.lock"
         case "enforce-pin-dir": return "/sys/fs/bpf/vigil-option"

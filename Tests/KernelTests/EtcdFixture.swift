@@ -90,31 +90,7 @@ final class EtcdFixture {
     var ctlArguments: [String] { ["--endpoints", endpoint] + (tls ? ["--cacert", ca, "--cert", clientCert, "--key", clientKey] : []) }
 
     /// A CA, a server certificate for 127.0.0.1 and a client certificate, with openssl.
-    private func makeCertificates() throws {
-        let d = directory
-        let steps: [[String]] = [
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=vigil-test-ca", "-keyout", d + "/ca-key.pem", "-out", ca],
-            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", d + "/server-key.pem", "-out", d + "/server.csr"],
-            [
-                "x509", "-req", "-in", d + "/server.csr", "-CA", ca, "-CAkey", d + "/ca-key.pem", "-CAcreateserial", "-days", "2",
-                "-extfile", d + "/server.ext", "-out", d + "/server.pem",
-            ],
-            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=vigil-node", "-keyout", clientKey, "-out", d + "/client.csr"],
-            [
-                "x509", "-req", "-in", d + "/client.csr", "-CA", ca, "-CAkey", d + "/ca-key.pem", "-CAcreateserial", "-days", "2",
-                "-extfile", d + "/client.ext", "-out", clientCert,
-            ],
-        ]
-        try "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n".write(toFile: d + "/server.ext", atomically: true, encoding: .utf8)
-        try "extendedKeyUsage=clientAuth\n".write(toFile: d + "/client.ext", atomically: true, encoding: .utf8)
-        for step in steps {
-            let r = try KernelTest.run("/usr/bin/openssl", step)
-            guard r.status == 0 else {
-                XCTFail("openssl \(step.joined(separator: " ")): \(r.stderr)")
-                throw KernelTest.Stop(reason: "no certificates")
-            }
-        }
-    }
+    private func makeCertificates() throws { _ = try TestCertificates(directory: directory) }
 
     func logTail() -> String {
         String((try? String(contentsOfFile: directory + "/etcd.log", encoding: .utf8))?.suffix(1500) ?? "")

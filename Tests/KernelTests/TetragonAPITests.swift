@@ -13,12 +13,17 @@ final class TetragonAPITests: XCTestCase {
     static let cat = URL(fileURLWithPath: "/bin/cat").resolvingSymlinksInPath().path
     static let uname = URL(fileURLWithPath: "/bin/uname").resolvingSymlinksInPath().path
 
-    /// Runs the Python client; its one JSON document and exit status.
-    func client(_ agent: AgentHarness, _ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (json: [String: Any], status: Int32) {
+    /// Runs the Python client (on the agent's unix socket, or `via` other connection
+    /// arguments: --address, --ca, ...); its one JSON document and exit status.
+    func client(
+        _ agent: AgentHarness, _ args: [String], via connection: [String]? = nil, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> (json: [String: Any], status: Int32) {
         try requireGrpcio()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [Self.repository + "/tests/api/tetragon_client.py", "--socket", agent.socketPath, "--protos", Self.repository + "/api/v1"] + args
+        p.arguments =
+            [Self.repository + "/tests/api/tetragon_client.py"] + (connection ?? ["--socket", agent.socketPath]) + ["--protos", Self.repository + "/api/v1"]
+            + args
         let out = Pipe()
         let err = Pipe()
         p.standardOutput = out

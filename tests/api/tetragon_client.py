@@ -6,6 +6,7 @@ would. Every result is one JSON document on stdout; a gRPC error is
 {"error": CODE, "details": ...} with exit status 3.
 
   tetragon_client.py --socket PATH --protos DIR health|version|info|list
+  tetragon_client.py --address HOST:PORT --ca CA.pem [--cert C.pem --key K.pem] ...   (TCP, TLS)
   tetragon_client.py ... add FILE | delete NAME
   tetragon_client.py ... configure NAME [--enable true|false] [--mode TP_MODE_ENFORCE|TP_MODE_MONITOR]
   tetragon_client.py ... events [--allow JSON] [--deny JSON] [--fields JSON]
@@ -61,7 +62,13 @@ def as_dict(message):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--socket", required=True)
+    ap.add_argument("--socket")
+    ap.add_argument("--address", help="HOST:PORT of the TCP API (TLS)")
+    ap.add_argument("--ca", help="the CA that signed the server's certificate")
+    ap.add_argument("--cert", help="this client's certificate")
+    ap.add_argument("--key", help="this client's key")
+    ap.add_argument("--server-name", default="localhost", help="the name the server's certificate is checked against")
+    ap.add_argument("--plaintext-tcp", help="HOST:PORT to speak plaintext gRPC to (a server that wants TLS refuses it)")
     ap.add_argument("--protos", required=True)
     ap.add_argument("command")
     ap.add_argument("operand", nargs="?")
@@ -75,7 +82,18 @@ def main():
     ap.add_argument("--mode", choices=["TP_MODE_ENFORCE", "TP_MODE_MONITOR"])
     a = ap.parse_args()
     events_pb2, sensors_pb2, tetragon_pb2 = load_messages(a.protos)
-    channel = grpc.insecure_channel("unix://" + a.socket)
+    if a.plaintext_tcp:
+        channel = grpc.insecure_channel(a.plaintext_tcp)
+    elif a.address:
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=read(a.ca), private_key=read(a.key) if a.key else None, certificate_chain=read(a.cert) if a.cert else None)
+        channel = grpc.secure_channel(a.address, creds, options=[("grpc.ssl_target_name_override", a.server_name)])
+    else:
+        channel = grpc.insecure_channel("unix://" + a.socket)
 
     def unary(name, request, response_type):
         call = channel.unary_unary(API + name, request_serializer=lambda m: m.SerializeToString(), response_deserializer=response_type.FromString)
