@@ -73,6 +73,14 @@ public struct PrometheusText {
         t.sample("vigil_process_cache_size", .gauge, "Process images the agent's cache holds.", [:], Double(s.processCacheSize))
         t.sample("vigil_process_cache_capacity", .gauge, "The process cache's bound.", [:], Double(s.processCacheCapacity))
         t.sample("vigil_process_cache_evictions_total", .counter, "Entries dropped because the cache was full.", [:], Double(s.processCacheEvictions))
+        t.sample(
+            "vigil_process_cache_misses_total", .counter,
+            "Kernel records whose process image the cache did not hold (reported with the pid's current image, or bare).", [:], Double(s.processCacheMisses))
+
+        for m in s.maps {
+            t.sample("vigil_map_entries", .gauge, "Entries a kernel table holds (refreshed every 15 s).", ["map": m.map], Double(m.entries))
+            t.sample("vigil_map_capacity", .gauge, "The most entries a kernel table can hold.", ["map": m.map], Double(m.capacity))
+        }
 
         // policies: state gauge (every state present, 0 or more), per-hook counters
         var states = ["enabled": 0, "partially_enabled": 0, "error": 0, "disabled": 0]
@@ -89,6 +97,12 @@ public struct PrometheusText {
                     "vigil_policy_actions_total", .counter,
                     "Enforcing actions a policy's selectors took (kill, signal, deny); mode=monitor counts the ones they would have taken.",
                     l.merging(["mode": mode]) { a, _ in a }, Double(h.counters.actions))
+                for (i, n) in (h.counters.selectorActions ?? []).enumerated() {
+                    t.sample(
+                        "vigil_policy_selector_actions_total", .counter,
+                        "Enforcing actions by the selector (its index in the hook's selectors) that took them; mode=monitor: would have taken.",
+                        l.merging(["mode": mode, "selector": "\(i)"]) { a, _ in a }, Double(n))
+                }
                 t.sample("vigil_hook_runs_total", .counter, "Times a hook's BPF program ran.", l, Double(h.counters.runs))
                 t.sample("vigil_hook_lost_total", .counter, "Records a hook could not queue (ring buffer full).", l, Double(h.counters.lost))
                 if let ns = h.counters.nsPerRun {

@@ -56,6 +56,8 @@ public final class Agent {
     var inbound: InboundHistory?
     var exposure: [ExposureRow] = []
     var lastExposureNs: UInt64 = 0
+    var lastOccupancyNs: UInt64 = 0
+    var mapOccupancy: [MapOccupancy] = []
     var exposureRevision: UInt64 = 0
     /// Pending output at which the ring-buffer drain pauses to write it out.
     static let flushBytes = 1 << 20
@@ -73,6 +75,8 @@ public final class Agent {
     let clusterIdentities: ClusterIdentities?
     var exportCounts = ExportCounts()
     var exportBytes: UInt64 = 0
+    /// Records naming an exec identity the process cache did not hold.
+    var processCacheMisses: UInt64 = 0
     /// What other threads (the API) may hold of the agent.
     public var handle: AgentHandle {
         AgentHandle(
@@ -335,6 +339,7 @@ public final class Agent {
         s.processCacheSize = cache.count
         s.processCacheCapacity = cache.capacity
         s.processCacheEvictions = cache.evictions
+        s.processCacheMisses = processCacheMisses
         s.policies = policyPublication.statuses
         s.owners = policyPublication.owners
         // exposure: the policies in force against the window's inbound flows, every 15 s and
@@ -347,6 +352,15 @@ public final class Agent {
             exposure = Exposure.compute(endpoints: datapath.controller.endpointModels, policies: datapath.controller.policies, observed: observed)
         }
         s.exposure = exposure
+        // the tables' filling: a walk of their keys (one syscall each), so every 15 s
+        if nowNs &- lastOccupancyNs >= 15_000_000_000 || lastOccupancyNs == 0 {
+            lastOccupancyNs = nowNs
+            var maps: [MapOccupancy] = []
+            if let o = try? sensor.processesMap().occupancy() { maps.append(MapOccupancy(map: "processes", entries: o.entries, capacity: o.capacity)) }
+            for o in datapath?.controller.kernel.occupancy() ?? [] { maps.append(MapOccupancy(map: o.map, entries: o.entries, capacity: o.capacity)) }
+            mapOccupancy = maps
+        }
+        s.maps = mapOccupancy
         s.updated = Date()
         stats.publish(s)
     }
@@ -453,9 +467,9 @@ public final class Agent {
     /// The process a kernel record names: by exec identity, else the pid's current image, else
     /// a bare entry (a process the cache never saw), with the record's thread.
     private func process(_ id: ExecIdentity?, pid: UInt32, tid: UInt32) -> ProcessEntry {
-        var p =
-            id.flatMap { cache.entry($0) } ?? cache.current(pid: pid)
-            ?? ProcessEntry(id: id ?? ExecIdentity(ktime: 0, pid: pid), parent: nil, binary: "")
+        let known = id.flatMap { cache.entry($0) }
+        if known == nil && id != nil { processCacheMisses &+= 1 }
+        var p = known ?? cache.current(pid: pid) ?? ProcessEntry(id: id ?? ExecIdentity(ktime: 0, pid: pid), parent: nil, binary: "")
         p.tid = tid
         return p
     }

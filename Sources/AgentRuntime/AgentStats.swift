@@ -23,11 +23,14 @@ public final class AgentStats: Sendable {
         public var processCacheSize: Int = 0
         public var processCacheCapacity: Int = 0
         public var processCacheEvictions: UInt64 = 0
+        public var processCacheMisses: UInt64 = 0
         public var policies: [PolicyStatus] = []
         /// Which source owns each policy ("api" or its file).
         public var owners: [String: String] = [:]
         /// Per endpoint and port: who may reach it against who connected in the window.
         public var exposure: [ExposureRow] = []
+        /// Kernel tables' entries and capacity (the process table; the datapath's), every 15 s.
+        public var maps: [MapOccupancy] = []
         public var updated = Date.distantPast
 
         public var kernelLostTotal: UInt64 { kernelLostByKind.values.reduce(0, +) }
@@ -100,4 +103,11 @@ struct ExportCounts {
         for (i, n) in Self.names.enumerated() where counts[i] > 0 { out[n] = counts[i] }
         return out
     }
+}
+
+/// A kernel map's filling: entries now, and max_entries.
+public struct MapOccupancy: Sendable, Equatable {
+    public var map: String
+    public var entries: Int
+    public var capacity: Int
 }

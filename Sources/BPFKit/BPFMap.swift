@@ -118,6 +118,12 @@ public struct BPFMap {
         }.get()
     }
 
+    /// How many entries the map holds (a walk of its keys: one syscall per entry) and how many
+    /// it can hold. For hash maps; an array always holds its capacity.
+    public func occupancy() throws(BPFError) -> (entries: Int, capacity: Int) {
+        (try keys().count, Int(try Libbpf.mapMaxEntries(fd: fd, subject: subject)))
+    }
+
     /// Every key in the map (iteration order is the kernel's).
     public func keys() throws(BPFError) -> [[UInt8]] {
         var out: [[UInt8]] = []

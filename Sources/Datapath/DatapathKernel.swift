@@ -322,6 +322,13 @@ public final class DatapathKernel {
     /// Flows in the conntrack table (tests and status).
     public func trackedFlows() throws(BPFError) -> Int { try object.map("conntrack").keys().count }
 
+    /// The datapath's tables whose filling an operator watches (vigil_map_entries/_capacity).
+    public func occupancy() -> [(map: String, entries: Int, capacity: Int)] {
+        ["conntrack", "ipcache", "policy", "fqdn_ips"].compactMap { name in
+            (try? object.map(name).occupancy()).map { (name, $0.entries, $0.capacity) }
+        }
+    }
+
     /// Flow records the kernel could not queue (ring buffer full), summed over CPUs.
     public func lostCount() throws(BPFError) -> UInt64 {
         let perCPU = try object.map("lost").lookupPerCPU(key: bytesOf(UInt32(0))) ?? []

@@ -219,6 +219,10 @@ public final class HookProgram {
             return (perCPU ?? []).reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
         }
         var c = HookCounters(runs: sum(VIGIL_STAT_RUNS), posted: sum(VIGIL_STAT_POSTED), actions: sum(VIGIL_STAT_ACTIONS), lost: sum(VIGIL_STAT_LOST))
+        // per selector only where an action was taken at all (one map read per selector)
+        if c.actions > 0 {
+            c.selectorActions = (0..<UInt32(plan.config.nselectors)).map { sum(VIGIL_STAT_SELECTOR_ACTIONS + $0) }
+        }
         if let s = try? (programStats?.runStats() ?? program?.runStats()), s.runCount > 0 { c.nsPerRun = s.runTimeNs / s.runCount }
         return c
     }
@@ -230,6 +234,8 @@ public struct HookCounters: Sendable, Equatable, Codable {
     public var posted: UInt64 = 0
     public var actions: UInt64 = 0
     public var lost: UInt64 = 0
+    /// `actions` by selector (index in the hook's selectors); nil while none was taken.
+    public var selectorActions: [UInt64]? = nil
     /// The kernel's average run time of the hook's program (kernel.bpf_stats_enabled=1 only).
     public var nsPerRun: UInt64? = nil
 }

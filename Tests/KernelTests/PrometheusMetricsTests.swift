@@ -96,6 +96,11 @@ final class PrometheusMetricsTests: XCTestCase {
                 selectors:
                 - matchBinaries:
                   - operator: Prefix
+                    values: ["\(dir)/elsewhere/"]
+                  matchActions:
+                  - action: Sigkill
+                - matchBinaries:
+                  - operator: Prefix
                     values: ["\(dir)/"]
                   matchActions:
                   - action: Sigkill
@@ -124,6 +129,16 @@ final class PrometheusMetricsTests: XCTestCase {
         XCTAssertEqual(killed.status, 137, "the dropper is killed")
         let actions = Self.waitFor(#"sum(vigil_policy_actions_total{policy="metrics-kill",mode="enforce"})"#, port: port) { $0 >= 1 }
         XCTAssertGreaterThanOrEqual(actions ?? 0, 1, "the kill is not counted")
+        // by the selector that killed (the second), not the first
+        let bySelector = Self.waitFor(#"sum(vigil_policy_selector_actions_total{policy="metrics-kill",selector="1"})"#, port: port) { $0 >= 1 }
+        XCTAssertGreaterThanOrEqual(bySelector ?? 0, 1, "the kill is counted for selector 1")
+        XCTAssertEqual(Self.query(#"sum(vigil_policy_selector_actions_total{policy="metrics-kill",selector="0"})"#, port: port), 0, "selector 0 killed nothing")
+        XCTAssertNotNil(Self.query(#"vigil_process_cache_misses_total"#, port: port), "process cache misses")
+        // the process table's filling: some entries (this test's processes at least), below its capacity
+        let entries = Self.waitFor(#"vigil_map_entries{map="processes"}"#, port: port) { $0 > 0 } ?? 0
+        let capacity = Self.query(#"vigil_map_capacity{map="processes"}"#, port: port) ?? 0
+        XCTAssertGreaterThan(entries, 0, "the process table holds entries")
+        XCTAssertGreaterThan(capacity, entries, "capacity \(capacity), entries \(entries)")
         let posted = Self.waitFor(#"sum(vigil_policy_events_total{policy="metrics-kill"})"#, port: port) { $0 >= 1 }
         XCTAssertGreaterThanOrEqual(posted ?? 0, 1)
         XCTAssertNotNil(Self.query(#"vigil_build_info"#, port: port), "build info")

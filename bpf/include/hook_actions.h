@@ -141,8 +141,10 @@ static __noinline long run_actions(void *ctx, __u32 flavour, int s, struct vigil
 			break;
 		}
 	}
-	if (enforced)
+	if (enforced) {
 		count_stat(VIGIL_STAT_ACTIONS, enforced);
+		count_stat(VIGIL_STAT_SELECTOR_ACTIONS + (s & 7), enforced);
+	}
 	if (!post)
 		return ret;
 

@@ -140,6 +140,14 @@ enum Libbpf {
         return (info.run_time_ns, info.run_cnt)
     }
 
+    /// A loaded map's capacity (max_entries), from the kernel.
+    static func mapMaxEntries(fd: Int32, subject: String) throws(BPFError) -> UInt32 {
+        var info = bpf_map_info()
+        var len = UInt32(MemoryLayout<bpf_map_info>.size)
+        _ = try call("bpf_obj_get_info_by_fd", subject) { bpf_obj_get_info_by_fd(fd, &info, &len) }
+        return info.max_entries
+    }
+
     static func setAutoload(_ prog: OpaquePointer, _ on: Bool, subject: String) throws(BPFError) {
         _ = try call("bpf_program__set_autoload", subject) { bpf_program__set_autoload(prog, on) }
     }

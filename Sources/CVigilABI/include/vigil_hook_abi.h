@@ -134,7 +134,9 @@ struct vigil_uring_cursor {
 #define VIGIL_STAT_POSTED  1u
 #define VIGIL_STAT_ACTIONS 2u
 #define VIGIL_STAT_LOST	   3u
-#define VIGIL_STAT_COUNT   4u
+/* + the selector's index: enforcing actions (or, in monitor mode, would-be ones) per selector */
+#define VIGIL_STAT_SELECTOR_ACTIONS 4u
+#define VIGIL_STAT_COUNT	    (VIGIL_STAT_SELECTOR_ACTIONS + VIGIL_HOOK_SELECTORS)
 
 /* One argument: where it comes from and how to read it. */
 struct vigil_arg_spec {
