@@ -56,7 +56,8 @@ if [ -z "$bench" ]; then
   # an etcd on loopback, and a guest's only way out would be qemu's user-mode network.
   for file in "$root"/Tests/KernelTests/*.swift; do
     grep -q '^// kernel-test-host-only:' "$file" || continue
-    class="$(grep -m1 -oE '^final class [A-Za-z0-9_]+' "$file" | awk '{print $3}')"
+    class="$(grep -m1 -oE '^final class [A-Za-z0-9_]+' "$file" | awk '{print $3}' || true)"
+    [ -n "$class" ] || { echo "vm-test: $file is marked kernel-test-host-only but declares no final class (mark the class's own file)" >&2; exit 2; }
     filters="$(echo "$filters" | tr ',' '\n' | grep -vx "KernelTests.$class" | paste -sd, -)"
   done
   [ -z "$classes" ] || filters="$(echo "$classes" | tr ',' '\n' | sed 's#^#KernelTests.#' | paste -sd, -)"

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-// kernel-test-host-only: the API is user space; openssl, protoc and the Python client as in TetragonAPITests.
+// Host only, as the rest of TetragonAPITests (its class file carries the marker scripts/vm-test.sh reads).
 
 /// The API on TCP, mutual TLS only (`--server-tcp-address`), driven by Python grpcio: a client
 /// with a certificate the configured CA signed reads and manages policies; one without a
