@@ -9,10 +9,31 @@ public struct FleetAdmin: Sendable {
     public let client: EtcdClient
     public let keys: FleetKeys
 
-    public init(settings: EtcdSettings) throws(EtcdError) {
-        try settings.check()
-        client = try EtcdClient(endpoint: settings.endpoints[0], settings: settings)
+    init(client: EtcdClient, settings: EtcdSettings) {
+        self.client = client
         keys = FleetKeys(prefix: settings.prefix)
+    }
+
+    /// A client of the first endpoint that answers, in the order given (one read each: an
+    /// endpoint that is down is passed over); the error names every endpoint tried.
+    /// Settings are checked first (`settings.check()`).
+    public static func connect(settings: EtcdSettings) async throws(EtcdError) -> FleetAdmin {
+        try settings.check()
+        var failures: [String] = []
+        for endpoint in settings.endpoints {
+            let client = try EtcdClient(endpoint: endpoint, settings: settings)
+            do {
+                _ = try await client.get(FleetKeys(prefix: settings.prefix).policies)
+                return FleetAdmin(client: client, settings: settings)
+            } catch {
+                client.close()
+                // an endpoint that answered with a refusal (authentication, permission) has
+                // spoken for the cluster: the next would say the same
+                guard case .unavailable = error else { throw error }
+                failures.append("\(endpoint): \(error)")
+            }
+        }
+        throw EtcdError.unavailable("no endpoint answered: " + failures.joined(separator: "; "))
     }
 
     /// A refused request: bad input (exit 2) or the store's error (exit 1).

@@ -37,10 +37,15 @@ struct FleetCommand: ParsableCommand {
 
     /// Runs `body` with an admin client and maps failures to exit codes (2: bad input, 1: the store).
     static func run<R: Sendable>(_ command: String, _ store: Store, _ body: @escaping @Sendable (FleetAdmin) async throws -> R) throws -> R {
-        let admin: FleetAdmin
-        do { admin = try FleetAdmin(settings: store.settings()) } catch { throw fail(command, "\(error)", code: 2) }
-        defer { admin.client.close() }
-        do { return try runBlocking { try await body(admin) } } catch let e as FleetAdmin.Refusal {
+        let settings = store.settings()
+        do { try settings.check() } catch { throw fail(command, "\(error)", code: 2) }
+        do {
+            return try runBlocking {
+                let admin = try await FleetAdmin.connect(settings: settings)
+                defer { admin.client.close() }
+                return try await body(admin)
+            }
+        } catch let e as FleetAdmin.Refusal {
             throw fail(command, e.description, code: e.isInput ? 2 : 1)
         } catch {
             throw fail(command, "\(error)", code: 1)

@@ -86,7 +86,8 @@ final class AgentHarness {
         var counters: [String: Int] = [:]
         repeat {
             let hooks = (try? status().first?["hooks"] as? [[String: Any]]) ?? nil
-            counters = (hooks?.first?["counters"] as? [String: Int]) ?? [:]
+            // numbers only (selectorActions is a list)
+            counters = ((hooks?.first?["counters"] as? [String: Any]) ?? [:]).compactMapValues { $0 as? Int }
             if done(counters) { return counters }
             usleep(200_000)
         } while Date() < deadline

@@ -259,6 +259,12 @@ final class FleetTests: XCTestCase {
         let down = try KernelTest.run(vigil, ["fleet", "policy", "list", "--kvstore-endpoints", "http://127.0.0.1:1"])
         XCTAssertEqual(down.status, 1)
         XCTAssertTrue(down.stderr.contains("etcd unavailable"), down.stderr)
+        // an endpoint that is down is passed over for the next one in the list
+        let second = try KernelTest.run(vigil, ["fleet", "policy", "list", "--kvstore-endpoints", "http://127.0.0.1:1," + etcd.endpoint])
+        XCTAssertEqual(second.status, 0, "the second endpoint answers: \(second.stderr)")
+        let neither = try KernelTest.run(vigil, ["fleet", "policy", "list", "--kvstore-endpoints", "http://127.0.0.1:1,http://127.0.0.1:2"])
+        XCTAssertEqual(neither.status, 1)
+        XCTAssertTrue(neither.stderr.contains("127.0.0.1:1") && neither.stderr.contains("127.0.0.1:2"), "names both: \(neither.stderr)")
 
         // writers racing on one policy: each write lands at its own generation, none is lost
         let writers = (0..<4).map { i -> Process in

@@ -162,7 +162,7 @@ __noinline int vigil_read_path(struct vigil_hook_arg *a, struct vigil_hook_slot 
 	struct vigil_gpath p;
 	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
 	if (!s ||
-	    vigil_gpath_walk((struct vfsmount *)mnt, (struct dentry *)dentry, bpf_get_current_task_btf(), &p) < 0) {
+	    vigil_gpath_walk((struct vfsmount *)mnt, (struct dentry *)dentry, bpf_get_current_task_btf(), a->dev, &p) < 0) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
 		out[0] = 0;
 		return 0;
@@ -182,7 +182,10 @@ static __always_inline void read_file(struct vigil_hook_arg *a, struct vigil_hoo
 		slot->data[0] = 0;
 		return;
 	}
-	vigil_read_path(a, slot, (__u64)BPF_CORE_READ(f, f_path.mnt), (__u64)BPF_CORE_READ(f, f_path.dentry));
+	/* struct path is {mnt, dentry}: one read for both */
+	struct path p = {};
+	bpf_core_read(&p, sizeof(p), &f->f_path);
+	vigil_read_path(a, slot, (__u64)p.mnt, (__u64)p.dentry);
 }
 
 /* The file mapped at user address `addr` of the current task (bpf_find_vma). */

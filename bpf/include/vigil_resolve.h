@@ -58,7 +58,9 @@ struct vigil_gwalk {
 	__u32 off;	   /* start of the path built so far (right to left, NUL at VIGIL_GPATH_LEN - 1) */
 	__u32 root_off;	   /* `off` when the walk passed the caller's root; VIGIL_ROOT_OFF_NONE before */
 	__s32 truncated;
-	__u32 rooted; /* the walk ended at a root the agent knows (sb_roots) */
+	__u32 rooted;  /* the walk ended at a root the agent knows (sb_roots) */
+	__u32 dev;     /* the starting dentry's super block device (0: not known) */
+	__u32 crossed; /* the walk left that super block (through a mount): `dev` no longer applies */
 };
 
 /* Prepends "/" and `len` bytes of `name` (kernel memory) to the path; 1 when it does not fit. */
@@ -132,7 +134,8 @@ static long vigil_gpath_step(__u32 index, void *data)
 	bool sb_root = head.parent == dentry;
 	bool mnt_root = w->mnt && w->dentry == w->mnt_root;
 	if (sb_root || mnt_root) {
-		__u32 dev = BPF_CORE_READ(dentry, d_sb, s_dev);
+		/* still in the starting file system (the usual case): its device is known, no two reads */
+		__u32 dev = w->dev && !w->crossed ? w->dev : BPF_CORE_READ(dentry, d_sb, s_dev);
 		struct vigil_sb_root *known = bpf_map_lookup_elem(&sb_roots, &dev);
 		if (known) {
 			if (sb_root) {
@@ -158,6 +161,7 @@ static long vigil_gpath_step(__u32 index, void *data)
 			w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
 			w->mnt = (__u64)parent;
 			w->mnt_root = (__u64)BPF_CORE_READ(parent, mnt.mnt_root);
+			w->crossed = 1;
 			return 0;
 		} else if (sb_root) {
 			return 1; /* a dentry without its mount, on an unknown file system: relative to its root */
@@ -181,11 +185,13 @@ struct vigil_gpath {
 
 /*
  * Walks (vfsmnt, dentry) into the scratch buffer (see the top of this file). vfsmnt may be
- * NULL (a dentry argument): the walk then stays in the dentry's file system. `task` gives the
- * caller's root (its own view). Returns -1 without scratch space. Requires bpf_loop (5.17).
+ * NULL (a dentry argument): the walk then stays in the dentry's file system. `task` (a BTF
+ * pointer) gives the caller's root (its own view). `dev`: the dentry's super block device when
+ * the caller read it already (vigil_inode_id), else 0. Returns -1 without scratch space.
+ * Requires bpf_loop (5.17).
  */
 static __noinline int vigil_gpath_walk(struct vfsmount *vfsmnt, struct dentry *dentry, struct task_struct *task,
-				       struct vigil_gpath *out)
+				       __u32 dev, struct vigil_gpath *out)
 {
 	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
 	if (!s)
@@ -195,9 +201,10 @@ static __noinline int vigil_gpath_walk(struct vfsmount *vfsmnt, struct dentry *d
 		.dentry = (__u64)dentry,
 		.mnt = vfsmnt ? (__u64)container_of(vfsmnt, struct mount, mnt) : 0,
 		.mnt_root = vfsmnt ? (__u64)BPF_CORE_READ(vfsmnt, mnt_root) : 0,
-		.root_dentry = (__u64)BPF_CORE_READ(task, fs, root.dentry),
+		.root_dentry = (__u64)task->fs->root.dentry, /* BTF loads: no helper call */
 		.off = VIGIL_GPATH_LEN - 1,
 		.root_off = VIGIL_ROOT_OFF_NONE,
+		.dev = dev,
 	};
 	bpf_loop(VIGIL_GPATH_STEPS, vigil_gpath_step, &w, 0);
 	__u32 off = w.off & VIGIL_GPATH_MASK;
@@ -243,13 +250,47 @@ static __always_inline void vigil_gpath_emit(struct vigil_gpath_scratch *s, cons
 	*flags |= long_flag;
 }
 
-/* Identity and mode of a dentry's inode. */
-static __always_inline void vigil_inode_id(struct dentry *dentry, __u32 *dev, __u64 *ino, __s64 *mode)
+/* Bytes read at once from the start of a struct (or of a field) to take several fields in one
+ * helper call: every read is a call (~15-20 ns here), whatever its size up to this. */
+#define VIGIL_CHUNK_BYTES 128
+
+/*
+ * Identity and mode of a dentry's inode: three helper calls where the fields lie close
+ * together (d_inode .. d_sb in the dentry, i_mode .. i_ino in the inode: every kernel from
+ * 5.x to 6.18), five otherwise. The offsets are CO-RE constants, so the verifier sees fixed
+ * positions in the chunk. A subprogram: its chunk is not on the stack while the path walk's
+ * frames are (inlined, the exec program's calls exceeded the 512-byte stack).
+ */
+static __noinline void vigil_inode_id(struct dentry *dentry, __u32 *dev, __u64 *ino, __s64 *mode)
 {
-	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
-	*dev = BPF_CORE_READ(dentry, d_sb, s_dev);
-	*ino = inode ? BPF_CORE_READ(inode, i_ino) : 0;
-	*mode = inode ? BPF_CORE_READ(inode, i_mode) : 0;
+	__u64 chunk[VIGIL_CHUNK_BYTES / 8] = {};
+	struct inode *inode;
+	struct super_block *sb;
+	__u32 inode_at = bpf_core_field_offset(struct dentry, d_inode);
+	__u32 sb_at = bpf_core_field_offset(struct dentry, d_sb);
+	if (sb_at > inode_at && sb_at - inode_at + 8 <= VIGIL_CHUNK_BYTES && !(inode_at & 7) && !(sb_at & 7)) {
+		bpf_probe_read_kernel(chunk, sb_at - inode_at + 8, (void *)dentry + inode_at);
+		inode = (struct inode *)chunk[0];
+		sb = (struct super_block *)chunk[((sb_at - inode_at) / 8) & (VIGIL_CHUNK_BYTES / 8 - 1)];
+	} else {
+		inode = BPF_CORE_READ(dentry, d_inode);
+		sb = BPF_CORE_READ(dentry, d_sb);
+	}
+	*dev = BPF_CORE_READ(sb, s_dev);
+	*ino = 0;
+	*mode = 0;
+	if (!inode)
+		return;
+	__u32 mode_at = bpf_core_field_offset(struct inode, i_mode);
+	__u32 ino_at = bpf_core_field_offset(struct inode, i_ino);
+	if (mode_at == 0 && ino_at + 8 <= VIGIL_CHUNK_BYTES && !(ino_at & 7)) {
+		bpf_probe_read_kernel(chunk, ino_at + 8, inode);
+		*mode = (__u16)chunk[0]; /* i_mode is the first field (umode_t, little endian) */
+		*ino = chunk[(ino_at / 8) & (VIGIL_CHUNK_BYTES / 8 - 1)];
+	} else {
+		*ino = BPF_CORE_READ(inode, i_ino);
+		*mode = BPF_CORE_READ(inode, i_mode);
+	}
 }
 
 #endif /* VIGIL_RESOLVE_H */
