@@ -51,11 +51,6 @@ public struct HookPlan: @unchecked Sendable {
     }
 
     /// Whether any selector's Post has a rate limit (the hook then needs its LRU map).
-    /// Some argument keeps its filters' results per file (VIGIL_ARGF_VERDICT_CACHE).
-    public var keepsVerdicts: Bool {
-        (0..<Int(config.nargs)).contains { element(config.args, $0, as: vigil_arg_spec.self).flags & VIGIL_ARGF_VERDICT_CACHE != 0 }
-    }
-
     public var usesRateLimit: Bool {
         (0..<Int(config.nselectors)).contains { i in
             let sel = element(config.selectors, i, as: vigil_selector.self)

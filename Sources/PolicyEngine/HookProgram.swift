@@ -23,9 +23,6 @@ public final class HookProgram {
     private var chained: IOUringDispatch?
     /// The identities of the files the hook's filters name (map `file_ids`).
     private var fileIDs: BPFMap?
-    /// The verdict cache's generation (bumped when an identity set grows) and its map.
-    private var verdictGeneration: BPFMap?
-    private var generation: UInt32 = 0
     /// The hook's counters (map `stats`) and its program, for `counters()`.
     private var stats: BPFMap?
     private var programStats: LoadedProgramFD?
@@ -90,9 +87,6 @@ public final class HookProgram {
             try object.map("strings").setMaxEntries(max(1, plan.sets.strings.count))
             try object.map("substrings").setMaxEntries(max(1, plan.sets.substrings.count))
             try object.map("file_ids").setMaxEntries(max(1, plan.identities.capacity))
-            // the verdict cache (bpf/include/hook_verdicts.h): an LRU of 512 files (~140 KiB) for
-            // hooks that keep verdicts, one entry for the others
-            try object.map("verdicts").setMaxEntries(plan.keepsVerdicts ? 512 : 1)
             try object.map("rstrings").setMaxEntries(max(1, plan.sets.reversedStrings.count))
             try object.map("ints").setMaxEntries(max(1, plan.sets.integers.count))
             // The rate-limit LRU is preallocated (about 1 MiB at 8192 entries): only hooks that limit get it.
@@ -119,7 +113,6 @@ public final class HookProgram {
                 try object.map("substrings").update(UInt32(i), v)
             }
             fileIDs = try object.map("file_ids")
-            verdictGeneration = try object.map("verdict_gen")
             stats = try object.map("stats")
             try refreshIdentities()
         } catch {
@@ -203,11 +196,6 @@ public final class HookProgram {
             try map.update(vigil_file_id(set: id.set, dev: id.device, ino: id.inode), UInt8(1))
             writtenIdentities.insert(id)
             added += 1
-        }
-        // verdicts kept before a watched file got its new inode may say "not that file"
-        if added > 0, let gen = verdictGeneration {
-            generation &+= 1
-            try gen.update(UInt32(0), generation)
         }
         return added
     }

@@ -110,7 +110,6 @@ public enum PolicyCompiler {
                 modifyElement(&config.args, slot, as: vigil_arg_spec.self) { $0.flags |= VIGIL_ARGF_FILTERED }
             }
         }
-        markVerdictCache(&config)
         // No selectors: every call posts, through selector 0's single Post action.
         if selectors.isEmpty {
             var s = vigil_selector()
@@ -148,31 +147,5 @@ public enum PolicyCompiler {
         plan.userActions = compiler.userActionsBySelector
         plan.identities = compiler.identities
         return .success(plan)
-    }
-}
-
-/// Resolved files whose every filter is a path operator get their filters' results kept per
-/// file in the kernel (VIGIL_ARGF_VERDICT_CACHE, bpf/include/hook_verdicts.h): those results
-/// depend only on the file's global path, its caller's view and its identity, which the kernel
-/// side checks before it reuses them. A filter of another kind on the argument (FileType, a
-/// mode mask, SubString) reads what the cache does not keep: no cache for that argument.
-func markVerdictCache(_ config: inout vigil_hook_config) {
-    let walked: Set<UInt32> = [
-        VIGIL_ARG_FILE, VIGIL_ARG_PATH, VIGIL_ARG_FD, VIGIL_ARG_BINPRM, VIGIL_ARG_DENTRY, VIGIL_ARG_KIOCB, VIGIL_ARG_VMA, VIGIL_ARG_ADDR_FILE,
-    ]
-    let pathOps: Set<UInt32> = [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX, VIGIL_OP_POSTFIX, VIGIL_OP_NOT_POSTFIX]
-    var used = Set<Int>()
-    var other = Set<Int>()
-    for i in 0..<Int(config.nselectors) {
-        let sel = element(config.selectors, i, as: vigil_selector.self)
-        for f in 0..<Int(sel.nfilters) {
-            let filter = element(sel.filters, f, as: vigil_arg_filter.self)
-            if pathOps.contains(filter.op) { used.insert(Int(filter.slot)) } else { other.insert(Int(filter.slot)) }
-        }
-    }
-    for slot in used.subtracting(other) where slot < Int(config.nargs) {
-        let spec = element(config.args, slot, as: vigil_arg_spec.self)
-        guard walked.contains(spec.kind), spec.flags & VIGIL_ARGF_CONST == 0 else { continue }
-        modifyElement(&config.args, slot, as: vigil_arg_spec.self) { $0.flags |= VIGIL_ARGF_VERDICT_CACHE }
     }
 }

@@ -1,7 +1,6 @@
 import BPFKit
 import CVigilABI
 import Foundation
-import Synchronization
 
 /// Where each mounted file system's root is, in the agent's view of the node: the table the
 /// kernel's path walk uses to turn a file into its global path (bpf/include/vigil_resolve.h,
@@ -65,19 +64,13 @@ public enum SuperBlockRoots {
     }
 
     /// Writes `roots` into the kernel's map, removing devices no longer mounted.
-    /// Each write's number, in every entry it sets: a verdict the kernel kept under an older
-    /// one (bpf/include/hook_verdicts.h) is stale.
-    private static let writes = Atomic<UInt32>(0)
-
     public static func write(_ roots: [UInt32: String], into map: BPFMap) throws(BPFError) {
         for key in try map.keys() where key.count == 4 {
             let dev = key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
             if roots[dev] == nil { _ = try map.delete(key: key) }
         }
-        let seq = writes.add(1, ordering: .relaxed).newValue
         for (dev, path) in roots {
             var v = vigil_sb_root()
-            v.seq = seq
             let bytes = Array(path.utf8)
             v.len = UInt32(bytes.count)
             withUnsafeMutableBytes(of: &v.path) { $0.copyBytes(from: bytes) }

@@ -12,7 +12,6 @@
 #include "vigil_pathname.h"
 #include "vigil_sock.h"
 #include "vigil_fd.h"
-#include "hook_verdicts.h"
 #include "hook_uring.h"
 
 /* x86-64 syscall argument `index` from the pt_regs a syscall wrapper receives. */
@@ -148,12 +147,8 @@ static __always_inline __s64 extend(__u64 raw, __u32 size, bool sign)
  * the argument (a three-selector hook checked the path walk a dozen times: 1.8 s and 557,000
  * instructions of its 1,000,000 budget per hook). Its pointers arrive as sized memory that
  * may be NULL, and the kernel pointers as plain numbers.
- *
- * `cache`: 1 + the argument's index when its filters' results may come from, and go into, the
- * verdict cache (hook_verdicts.h); 0 to read it whole.
  */
-__noinline int vigil_read_path(struct vigil_hook_arg *a, struct vigil_hook_slot *slot, __u64 mnt, __u64 dentry,
-			       __u32 cache)
+__noinline int vigil_read_path(struct vigil_hook_arg *a, struct vigil_hook_slot *slot, __u64 mnt, __u64 dentry)
 {
 	if (!a || !slot)
 		return 0;
@@ -163,16 +158,11 @@ __noinline int vigil_read_path(struct vigil_hook_arg *a, struct vigil_hook_slot 
 		out[0] = 0;
 		return 0;
 	}
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct vigil_verdict_key key = {.dentry = dentry, .root = (__u64)task->fs->root.dentry};
-	if (cache && vigil_verdict_hit(&key, cache - 1, a)) {
-		out[0] = 0; /* not read: a matching call reads it before it acts */
-		return 0;
-	}
 	vigil_inode_id((struct dentry *)dentry, &a->dev, &a->ino, &a->value);
-	struct vigil_gpath p = {.flags = cache ? VIGIL_GPATH_RECORD : 0};
+	struct vigil_gpath p;
 	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
-	if (!s || vigil_gpath_walk((struct vfsmount *)mnt, (struct dentry *)dentry, task, a->dev, &p) < 0) {
+	if (!s ||
+	    vigil_gpath_walk((struct vfsmount *)mnt, (struct dentry *)dentry, bpf_get_current_task_btf(), a->dev, &p) < 0) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
 		out[0] = 0;
 		return 0;
@@ -182,13 +172,10 @@ __noinline int vigil_read_path(struct vigil_hook_arg *a, struct vigil_hook_slot 
 			 VIGIL_ARG_LONG_PATH);
 	if (p.truncated)
 		a->flags |= VIGIL_ARG_TRUNCATED;
-	else if (cache && (p.flags & VIGIL_GPATH_IN_SB))
-		vigil_verdict_stage(&key, cache - 1, a, p.sb_seq);
 	return 0;
 }
 
-static __always_inline void read_file(struct vigil_hook_arg *a, struct vigil_hook_slot *slot, struct file *f,
-				      __u32 cache)
+static __always_inline void read_file(struct vigil_hook_arg *a, struct vigil_hook_slot *slot, struct file *f)
 {
 	if (!f) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
@@ -198,7 +185,7 @@ static __always_inline void read_file(struct vigil_hook_arg *a, struct vigil_hoo
 	/* struct path is {mnt, dentry}: one read for both */
 	struct path p = {};
 	bpf_core_read(&p, sizeof(p), &f->f_path);
-	vigil_read_path(a, slot, (__u64)p.mnt, (__u64)p.dentry, cache);
+	vigil_read_path(a, slot, (__u64)p.mnt, (__u64)p.dentry);
 }
 
 /* The file mapped at user address `addr` of the current task (bpf_find_vma). */
@@ -459,7 +446,7 @@ static __always_inline void read_kernel_name(struct vigil_hook_arg *a, __u8 *out
  * path walk's frames on top then broke the 512-byte stack limit). The verifier still walks
  * it per call with `i` and `flavour` known constants, so the config reads stay constants.
  */
-static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_record *r, int i, bool may_cache)
+static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_record *r, int i)
 {
 	/* bpf_get_current_task_btf() is called only by the readers that need the task (each helper call
 	 * costs ~90 ns on this project's machines) */
@@ -470,8 +457,6 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	__u32 size = hook_config.args[i].size;
 	__u32 flags = hook_config.args[i].flags;
 	bool user = flags & VIGIL_ARGF_USER;
-	/* resolved files judged from the verdict cache (hook_verdicts.h): 1 + the slot, or 0 */
-	__u32 cache = may_cache && (flags & VIGIL_ARGF_VERDICT_CACHE) ? (__u32)i + 1 : 0;
 	a->len = 0;
 	a->flags = 0;
 	a->value = 0;
@@ -527,10 +512,10 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 			a->len = n;
 		break;
 	}
-	case VIGIL_ARG_FILE: read_file(a, slot, (struct file *)raw, cache); break;
+	case VIGIL_ARG_FILE: read_file(a, slot, (struct file *)raw); break;
 	case VIGIL_ARG_PATH: {
 		struct path *p = (struct path *)raw;
-		vigil_read_path(a, slot, (__u64)BPF_CORE_READ(p, mnt), (__u64)BPF_CORE_READ(p, dentry), cache);
+		vigil_read_path(a, slot, (__u64)BPF_CORE_READ(p, mnt), (__u64)BPF_CORE_READ(p, dentry));
 		break;
 	}
 	case VIGIL_ARG_FD: {
@@ -558,11 +543,11 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 			slot->data[0] = 0;
 			break;
 		}
-		read_file(a, slot, f, cache);
+		read_file(a, slot, f);
 		break;
 	}
-	case VIGIL_ARG_BINPRM: read_file(a, slot, BPF_CORE_READ((struct linux_binprm *)raw, file), cache); break;
-	case VIGIL_ARG_DENTRY: vigil_read_path(a, slot, 0, raw, cache); break;
+	case VIGIL_ARG_BINPRM: read_file(a, slot, BPF_CORE_READ((struct linux_binprm *)raw, file)); break;
+	case VIGIL_ARG_DENTRY: vigil_read_path(a, slot, 0, raw); break;
 	case VIGIL_ARG_PATHNAME: {
 		/* size_arg: 1 + the argument holding the directory descriptor (*at syscalls), 0: none */
 		__u32 dirfd_arg = hook_config.args[i].size_arg;
@@ -604,13 +589,13 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 	case VIGIL_ARG_USER_NS: read_user_ns(a, out, (struct user_namespace *)raw); break;
 	case VIGIL_ARG_SKB: read_skb(a, out, (struct sk_buff *)raw); break;
 	case VIGIL_ARG_NETDEV: read_kernel_name(a, out, raw ? ((struct net_device *)raw)->name : NULL); break;
-	case VIGIL_ARG_KIOCB: read_file(a, slot, BPF_CORE_READ((struct kiocb *)raw, ki_filp), cache); break;
+	case VIGIL_ARG_KIOCB: read_file(a, slot, BPF_CORE_READ((struct kiocb *)raw, ki_filp)); break;
 	case VIGIL_ARG_MODULE: read_kernel_name(a, out, raw ? ((struct module *)raw)->name : NULL); break;
-	case VIGIL_ARG_VMA: read_file(a, slot, BPF_CORE_READ((struct vm_area_struct *)raw, vm_file), cache); break;
+	case VIGIL_ARG_VMA: read_file(a, slot, BPF_CORE_READ((struct vm_area_struct *)raw, vm_file)); break;
 	case VIGIL_ARG_ADDR_FILE: {
 		struct vigil_vma_find found = {};
 		bpf_find_vma(bpf_get_current_task_btf(), raw, vigil_vma_file_cb, &found, 0);
-		read_file(a, slot, (struct file *)found.file, cache);
+		read_file(a, slot, (struct file *)found.file);
 		break;
 	}
 	}
@@ -661,7 +646,7 @@ static __always_inline void read_filtered_arg(void *ctx, __u32 flavour, struct v
 		read_string(a, r->slots[i].data, raw, hook_config.args[i].flags & VIGIL_ARGF_USER);
 		return;
 	}
-	read_arg(ctx, flavour, r, i, true);
+	read_arg(ctx, flavour, r, i);
 }
 
 #endif

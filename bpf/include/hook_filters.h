@@ -451,8 +451,6 @@ static __always_inline bool arg_filter_matches(int s, int fi, struct vigil_hook_
 	case VIGIL_OP_NOT_POSTFIX:
 		if (kind == VIGIL_ARG_CRED || kind == VIGIL_ARG_USER_NS || sock)
 			return false; /* the compiler refuses these */
-		if (a->flags & VIGIL_ARG_VERDICT)
-			return vigil_verdict_bit(slot, s * VIGIL_SEL_ARG_FILTERS + fi);
 		return path_op(f, f->op, r, slot, kind);
 	case VIGIL_OP_GT:
 	case VIGIL_OP_LT:
@@ -671,53 +669,6 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 			return false;
 	}
 	return true;
-}
-
-/* The verdict a walk staged (hook_verdicts.h) gets the results of the argument's filters, one
- * bit per filter of any selector, and is kept. A bpf_loop callback: checked once, where 25
- * unrolled calls of path_op were each checked on their own. */
-struct vigil_verdict_fill {
-	__u32 slot;
-	__u32 kind;
-	__u64 bits;
-};
-
-static long vigil_verdict_bit_step(__u32 index, void *data)
-{
-	struct vigil_verdict_fill *fill = data;
-	__u32 s = index / VIGIL_SEL_ARG_FILTERS;
-	__u32 fi = index % VIGIL_SEL_ARG_FILTERS;
-	/* hidden from clang, so that the bounds below stay for the verifier (clang proves them) */
-	vigil_opaque(s);
-	vigil_opaque(fi);
-	if (s >= VIGIL_HOOK_SELECTORS || s >= hook_config.nselectors)
-		return 1;
-	if (fi >= VIGIL_SEL_ARG_FILTERS || fi >= hook_config.selectors[s].nfilters)
-		return 0;
-	const volatile struct vigil_arg_filter *f = &hook_config.selectors[s].filters[fi];
-	__u32 op = f->op;
-	if (f->slot != fill->slot ||
-	    !(op == VIGIL_OP_EQ || op == VIGIL_OP_NEQ || op == VIGIL_OP_PREFIX || op == VIGIL_OP_NOT_PREFIX ||
-	      op == VIGIL_OP_POSTFIX || op == VIGIL_OP_NOT_POSTFIX))
-		return 0;
-	__u32 zero = 0;
-	struct vigil_hook_record *r = bpf_map_lookup_elem(&record_scratch, &zero);
-	if (!r)
-		return 1;
-	if (path_op(f, op, r, fill->slot, fill->kind))
-		fill->bits |= 1ull << (index & 63);
-	return 0;
-}
-
-static __noinline void vigil_verdict_keep(__u32 slot, __u32 kind)
-{
-	struct vigil_verdict_fill fill = {.slot = slot, .kind = kind};
-	bpf_loop(VIGIL_HOOK_SELECTORS * VIGIL_SEL_ARG_FILTERS, vigil_verdict_bit_step, &fill, 0);
-	struct vigil_verdict_state *st = vigil_verdict_state();
-	if (!st || slot >= VIGIL_HOOK_ARGS)
-		return;
-	st->pending[slot].bits = fill.bits;
-	bpf_map_update_elem(&verdicts, &st->key[slot], &st->pending[slot], BPF_ANY);
 }
 
 #endif

@@ -61,26 +61,7 @@ struct vigil_gwalk {
 	__u32 rooted;  /* the walk ended at a root the agent knows (sb_roots) */
 	__u32 dev;     /* the starting dentry's super block device (0: not known) */
 	__u32 crossed; /* the walk left that super block (through a mount): `dev` no longer applies */
-	__u32 sb_seq;  /* the sb_roots entry's seq where the walk ended at a known root */
-	__u32 record;  /* keep each step's dentry head in vigil_chain_map (the verdict cache's check) */
 };
-
-/* The dentry chain of the last walk that asked for it: per level, the parent and the name's
- * hash and length, from the starting dentry up to its file system's root. */
-#define VIGIL_CHAIN_DEPTH 12
-struct vigil_chain {
-	__u64 parent[VIGIL_CHAIN_DEPTH];
-	__u64 hash_len[VIGIL_CHAIN_DEPTH];
-	__u32 depth; /* levels kept; VIGIL_CHAIN_DEPTH + 1: deeper than that */
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vigil_chain);
-} vigil_chain_map SEC(".maps");
 
 /* Prepends "/" and `len` bytes of `name` (kernel memory) to the path; 1 when it does not fit. */
 static __always_inline int vigil_gpath_prepend(struct vigil_gpath_scratch *s, __u32 *off, const char *name, __u32 len)
@@ -150,19 +131,6 @@ static long vigil_gpath_step(__u32 index, void *data)
 	struct vigil_dhead head;
 	if (vigil_dhead_read(&head, dentry) < 0)
 		return 1;
-	if (w->record) {
-		__u32 zero = 0;
-		struct vigil_chain *c = bpf_map_lookup_elem(&vigil_chain_map, &zero);
-		if (c) {
-			if (index < VIGIL_CHAIN_DEPTH) {
-				c->parent[index] = (__u64)head.parent;
-				c->hash_len[index] = head.name.hash_len;
-				c->depth = index + 1;
-			} else {
-				c->depth = VIGIL_CHAIN_DEPTH + 1;
-			}
-		}
-	}
 	bool sb_root = head.parent == dentry;
 	bool mnt_root = w->mnt && w->dentry == w->mnt_root;
 	if (sb_root || mnt_root) {
@@ -174,7 +142,6 @@ static long vigil_gpath_step(__u32 index, void *data)
 				if (vigil_gpath_prepend_root(s, &w->off, known))
 					w->truncated = 1;
 				w->rooted = 1;
-				w->sb_seq = known->seq;
 				return 1;
 			}
 			/* the root of a bind mount inside a file system the agent knows: go on up that file
@@ -214,12 +181,7 @@ struct vigil_gpath {
 	__u32 len;	/* its length, without the NUL */
 	__u32 root_off; /* offset of the caller's view in the path, VIGIL_ROOT_OFF_NONE when it is the same or unknown */
 	__s32 truncated;
-	__u32 flags;  /* VIGIL_GPATH_RECORD in (keep the chain); VIGIL_GPATH_IN_SB out (ended at a known
-			 * root of the starting file system: the path is that root's plus the chain's names) */
-	__u32 sb_seq; /* with VIGIL_GPATH_IN_SB: the sb_roots entry's seq */
 };
-#define VIGIL_GPATH_RECORD (1u << 0)
-#define VIGIL_GPATH_IN_SB  (1u << 1)
 
 /*
  * Walks (vfsmnt, dentry) into the scratch buffer (see the top of this file). vfsmnt may be
@@ -243,7 +205,6 @@ static __noinline int vigil_gpath_walk(struct vfsmount *vfsmnt, struct dentry *d
 		.off = VIGIL_GPATH_LEN - 1,
 		.root_off = VIGIL_ROOT_OFF_NONE,
 		.dev = dev,
-		.record = out->flags & VIGIL_GPATH_RECORD,
 	};
 	bpf_loop(VIGIL_GPATH_STEPS, vigil_gpath_step, &w, 0);
 	__u32 off = w.off & VIGIL_GPATH_MASK;
@@ -255,8 +216,6 @@ static __noinline int vigil_gpath_walk(struct vfsmount *vfsmnt, struct dentry *d
 	out->len = VIGIL_GPATH_LEN - 1 - off;
 	out->truncated = w.truncated;
 	out->root_off = VIGIL_ROOT_OFF_NONE;
-	out->flags = w.rooted && !w.crossed ? VIGIL_GPATH_IN_SB : 0;
-	out->sb_seq = w.sb_seq;
 	/* The caller's view differs only when its root is not where the global path starts. */
 	if (w.root_off != VIGIL_ROOT_OFF_NONE && w.root_off > off && w.root_off <= VIGIL_GPATH_LEN - 1)
 		out->root_off = w.root_off - off;

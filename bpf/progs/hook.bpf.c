@@ -26,17 +26,14 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* What a matching call acts on and posts: the arguments the selectors did not read, and those
- * they judged from a kept verdict without reading them (hook_verdicts.h). */
 static __always_inline void read_unfiltered_args(void *ctx, __u32 flavour, struct vigil_hook_record *r)
 {
 #pragma unroll
 	for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
 		if (i >= hook_config.nargs)
 			break;
-		if (!(hook_config.args[i].flags & VIGIL_ARGF_FILTERED) ||
-		    ((hook_config.args[i].flags & VIGIL_ARGF_VERDICT_CACHE) && (r->args[i].flags & VIGIL_ARG_VERDICT)))
-			read_arg(ctx, flavour, r, i, false);
+		if (!(hook_config.args[i].flags & VIGIL_ARGF_FILTERED))
+			read_arg(ctx, flavour, r, i);
 	}
 }
 
@@ -60,13 +57,6 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 			break;
 		if (hook_config.args[i].flags & VIGIL_ARGF_FILTERED)
 			read_filtered_arg(ctx, flavour, r, i);
-	}
-	/* a file walked in full whose verdict is worth keeping: its filters' results, kept */
-#pragma unroll
-	for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
-		if (i < hook_config.nargs && (hook_config.args[i].flags & VIGIL_ARGF_VERDICT_CACHE) &&
-		    (r->args[i].flags & VIGIL_ARG_VERDICT_FILL))
-			vigil_verdict_keep(i, hook_config.args[i].kind);
 	}
 
 	/* The caller's table entry: its binary for matchBinaries (looked up before the selectors

@@ -206,7 +206,7 @@ static __noinline void resolve_binary(struct vigil_process *proc, struct file *e
 	struct dentry *dentry = exe->f_path.dentry;
 	__s64 mode = 0;
 	vigil_inode_id(dentry, &proc->binary_dev, &proc->binary_ino, &mode);
-	struct vigil_gpath p = {};
+	struct vigil_gpath p;
 	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
 	if (!s || vigil_gpath_walk(exe->f_path.mnt, dentry, task, proc->binary_dev, &p) < 0)
 		return;

@@ -103,7 +103,7 @@ _Static_assert(sizeof(struct vigil_process) == 56 + VIGIL_PATH_LEN, "vigil_proce
 #define VIGIL_SB_ROOT_BYTES 256
 struct vigil_sb_root {
 	__u32 len;
-	__u32 seq; /* the agent's write that set it: verdicts cached under another are stale */
+	__u32 pad;
 	char path[VIGIL_SB_ROOT_BYTES];
 };
 _Static_assert(sizeof(struct vigil_sb_root) == 8 + VIGIL_SB_ROOT_BYTES, "vigil_sb_root size");

@@ -41,10 +41,6 @@
 #define VIGIL_ARGF_FILTERED (1u << 4) /* a selector tests it: read before the selectors (others only on a match) */
 
 #define VIGIL_ARGF_CONST (1u << 6) /* the value is `source` itself (an exec's stdin: descriptor 0) */
-#define VIGIL_ARGF_VERDICT_CACHE \
-	(1u << 7) /* a resolved file whose filters are all path operators: their results are kept per
-                   * file (bpf/include/hook_verdicts.h) and the walk to its global path is skipped
-                   * while the file's dentry chain is unchanged */
 #define VIGIL_ARGF_PATHNAME_FALLBACK \
 	(1u << 5) /* an opened file (the return value as a descriptor): when the
                                                * call failed with EACCES/EPERM, the pathname argument in
@@ -66,10 +62,6 @@
 #define VIGIL_ARG_NO_IDENTITY \
 	(1u << 6) /* a pathname resolved as a string (the file may not exist yet):
                                          * no dev/ino */
-#define VIGIL_ARG_VERDICT \
-	(1u << 7) /* internal, never posted: the filters' results came from the verdict cache; the
-                   * path was not read (it is, before any action runs) */
-#define VIGIL_ARG_VERDICT_FILL (1u << 8) /* internal: walked, and worth keeping in the verdict cache */
 
 /* struct vigil_action.scope for rate limits */
 #define VIGIL_SCOPE_THREAD  0u
