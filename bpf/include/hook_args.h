@@ -162,7 +162,7 @@ __noinline int vigil_read_path(struct vigil_hook_arg *a, struct vigil_hook_slot 
 	struct vigil_gpath p;
 	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
 	if (!s ||
-	    vigil_gpath_walk((struct vfsmount *)mnt, (struct dentry *)dentry, bpf_get_current_task_btf(), a->dev, &p) < 0) {
+	    vigil_gpath_walk((struct vfsmount *)mnt, (struct dentry *)dentry, bpf_get_current_task_btf(), &p) < 0) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
 		out[0] = 0;
 		return 0;

@@ -324,7 +324,7 @@ __noinline int vigil_pathname(struct vigil_hook_arg *a, struct vigil_hook_slot *
 		return 0;
 	}
 	struct vigil_gpath base = {.off = VIGIL_GPATH_LEN - 1, .len = 0, .root_off = VIGIL_ROOT_OFF_NONE};
-	if (dentry && vigil_gpath_walk(vmnt, dentry, task, 0, &base) < 0) {
+	if (dentry && vigil_gpath_walk(vmnt, dentry, task, &base) < 0) {
 		a->flags |= VIGIL_ARG_READ_FAILED;
 		return 0;
 	}

@@ -59,8 +59,6 @@ struct vigil_gwalk {
 	__u32 root_off;	   /* `off` when the walk passed the caller's root; VIGIL_ROOT_OFF_NONE before */
 	__s32 truncated;
 	__u32 rooted;  /* the walk ended at a root the agent knows (sb_roots) */
-	__u32 dev;     /* the starting dentry's super block device (0: not known) */
-	__u32 crossed; /* the walk left that super block (through a mount): `dev` no longer applies */
 };
 
 /* Prepends "/" and `len` bytes of `name` (kernel memory) to the path; 1 when it does not fit. */
@@ -134,8 +132,7 @@ static long vigil_gpath_step(__u32 index, void *data)
 	bool sb_root = head.parent == dentry;
 	bool mnt_root = w->mnt && w->dentry == w->mnt_root;
 	if (sb_root || mnt_root) {
-		/* still in the starting file system (the usual case): its device is known, no two reads */
-		__u32 dev = w->dev && !w->crossed ? w->dev : BPF_CORE_READ(dentry, d_sb, s_dev);
+		__u32 dev = BPF_CORE_READ(dentry, d_sb, s_dev);
 		struct vigil_sb_root *known = bpf_map_lookup_elem(&sb_roots, &dev);
 		if (known) {
 			if (sb_root) {
@@ -161,7 +158,6 @@ static long vigil_gpath_step(__u32 index, void *data)
 			w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
 			w->mnt = (__u64)parent;
 			w->mnt_root = (__u64)BPF_CORE_READ(parent, mnt.mnt_root);
-			w->crossed = 1;
 			return 0;
 		} else if (sb_root) {
 			return 1; /* a dentry without its mount, on an unknown file system: relative to its root */
@@ -186,12 +182,11 @@ struct vigil_gpath {
 /*
  * Walks (vfsmnt, dentry) into the scratch buffer (see the top of this file). vfsmnt may be
  * NULL (a dentry argument): the walk then stays in the dentry's file system. `task` (a BTF
- * pointer) gives the caller's root (its own view). `dev`: the dentry's super block device when
- * the caller read it already (vigil_inode_id), else 0. Returns -1 without scratch space.
- * Requires bpf_loop (5.17).
+ * pointer) gives the caller's root (its own view). Returns -1 without scratch space. Requires
+ * bpf_loop (5.17).
  */
 static __noinline int vigil_gpath_walk(struct vfsmount *vfsmnt, struct dentry *dentry, struct task_struct *task,
-				       __u32 dev, struct vigil_gpath *out)
+				       struct vigil_gpath *out)
 {
 	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
 	if (!s)
@@ -204,7 +199,6 @@ static __noinline int vigil_gpath_walk(struct vfsmount *vfsmnt, struct dentry *d
 		.root_dentry = (__u64)task->fs->root.dentry, /* BTF loads: no helper call */
 		.off = VIGIL_GPATH_LEN - 1,
 		.root_off = VIGIL_ROOT_OFF_NONE,
-		.dev = dev,
 	};
 	bpf_loop(VIGIL_GPATH_STEPS, vigil_gpath_step, &w, 0);
 	__u32 off = w.off & VIGIL_GPATH_MASK;

@@ -208,7 +208,7 @@ static __noinline void resolve_binary(struct vigil_process *proc, struct file *e
 	vigil_inode_id(dentry, &proc->binary_dev, &proc->binary_ino, &mode);
 	struct vigil_gpath p;
 	struct vigil_gpath_scratch *s = vigil_gpath_scratch();
-	if (!s || vigil_gpath_walk(exe->f_path.mnt, dentry, task, proc->binary_dev, &p) < 0)
+	if (!s || vigil_gpath_walk(exe->f_path.mnt, dentry, task, &p) < 0)
 		return;
 	__u32 flags = 0;
 	vigil_gpath_emit(s, &p, proc->binary, &proc->binary_len, &proc->binary_full_len, &proc->binary_root_off, &flags,
