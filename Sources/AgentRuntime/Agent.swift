@@ -216,7 +216,13 @@ public final class Agent {
         }
         readiness.markReady()
         let loadedCount = policyPublication.statuses.filter { !$0.disabled }.count
-        let policyThread = OwnedThread { service.run() }
+        // the policies unload only after the drain's last read (their plans decode it)
+        let drained = DispatchSemaphore(value: 0)
+        let policyThread = OwnedThread {
+            service.run()
+            drained.wait()
+            service.finish()
+        }
         logger.info("ready: every configured policy is attached", metadata: ["policies": "\(loadedCount)"])
         // Start-up (feature probes, kernel BTF for CO-RE, object loads) frees megabytes that
         // glibc keeps in the heap; hand them back before the long run.
@@ -261,12 +267,14 @@ public final class Agent {
                 for s in flowSummaries!.flush() { emit(.flowSummary(s)) }
             }
         }
-        // the policy thread ends: it unloads the policies (pinned enforcement stays in force)
+        // no more requests; what the hooks wrote is read with their plans still published, then
+        // the policy thread unloads them (pinned enforcement stays in force) and ends
         control.close()
-        policyThread.join()
         readiness.markStopping()
         try ring.consume()
         try flushOutput()
+        drained.signal()
+        policyThread.join()
         bus.closeAll()
         // endpoints stay enforced while no agent runs: the next one takes the pinned state over
         datapath?.controller.releaseAll()

@@ -74,7 +74,8 @@ public final class PolicyService {
     }
 
     /// The thread's body: requests as they come, the periodic work in between, until the
-    /// agent closes `control`; then every policy is unloaded (pinned enforcement stays).
+    /// agent closes `control`. The policies stay loaded (and their plans published) until
+    /// `finish`, so the drain can still decode what their hooks wrote last.
     func run() {
         var lastStatusNs: UInt64 = 0
         var lastLossNs: UInt64 = 0
@@ -95,6 +96,10 @@ public final class PolicyService {
             // Until this runs, a replaced file is still matched by its path.
             if due(&lastFilesNs, everyMs: 2000) { refreshFiles() }
         }
+    }
+
+    /// After the drain's last read: every policy unloaded (pinned enforcement stays in force).
+    func finish() {
         publication.hookLostTotal = policies.lostTotal()
         policies.unloadAll()
         publication.publish(statuses: [], owners: [:])
