@@ -31,13 +31,12 @@ public final class APITCPServer: Sendable {
                 }
                 return nil
             }
-            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port) else {
-                throw APIServerError(description: "--server-tcp-address \(address): expected HOST:PORT, e.g. 127.0.0.1:54321")
+            let listen: ListenAddress
+            do { listen = try ListenAddress(address, example: "127.0.0.1:54321") } catch {
+                throw APIServerError(description: "--server-tcp-address \(address): \(error.why)")
             }
-            var host = String(address[..<colon])
-            if host == "localhost" { host = "127.0.0.1" }
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            guard !host.isEmpty else { throw APIServerError(description: "--server-tcp-address \(address): no host; say 127.0.0.1:\(port) or 0.0.0.0:\(port)") }
+            // the transport binds addresses, not names: Tetragon's default is localhost:54321
+            let host = listen.host == "localhost" ? "127.0.0.1" : listen.host
             var paths: [String] = []
             for (flag, path) in files {
                 guard let path else {
@@ -51,7 +50,7 @@ public final class APITCPServer: Sendable {
                 }
                 paths.append(path)
             }
-            return Settings(host: host, port: port, certificate: paths[0], key: paths[1], clientCA: paths[2])
+            return Settings(host: host, port: listen.port, certificate: paths[0], key: paths[1], clientCA: paths[2])
         }
     }
 

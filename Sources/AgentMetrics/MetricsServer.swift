@@ -39,15 +39,10 @@ public final class MetricsServer: Sendable {
     }
 
     static func parse(_ address: String) throws -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port) else {
-            throw MetricsServerError(description: "--metrics-address \(address): expected HOST:PORT, e.g. 127.0.0.1:2112")
-        }
-        var host = String(address[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else {
-            throw MetricsServerError(description: "--metrics-address \(address): no host; say 127.0.0.1:\(port) (or 0.0.0.0:\(port) for every interface)")
-        }
-        return (host, port)
+        do {
+            let a = try ListenAddress(address, example: "127.0.0.1:2112")
+            return (a.host, a.port)
+        } catch { throw MetricsServerError(description: "--metrics-address \(address): \(error.why)") }
     }
 }
 

@@ -62,6 +62,10 @@ public enum AgentOptions {
         return n
     }
 
+    static func listenAddress(_ s: String, example: String) throws {
+        do { _ = try ListenAddress(s, example: example) } catch { throw Bad(why: "\(error.why), got \"\(s)\"") }
+    }
+
     /// Every setting, in help order.
     public static let all: [AgentOption] = [
         AgentOption("node-name", .value("NAME"), "Node name in events.", default: "the host name") { $0.nodeName = $1 },
@@ -109,9 +113,7 @@ public enum AgentOptions {
             "server-tcp-address", .value("HOST:PORT"),
             "The gRPC API on TCP as well (Tetragon's clients default to localhost:54321), mutual TLS only: needs --server-tls-cert-file, --server-tls-key-file and --server-tls-client-ca-file; \"\" for none."
         ) {
-            guard $1.isEmpty || ($1.contains(":") && Int($1.split(separator: ":").last ?? "") != nil) else {
-                throw Bad(why: "expected HOST:PORT, e.g. 127.0.0.1:54321, got \"\($1)\"")
-            }
+            if !$1.isEmpty { try listenAddress($1, example: "127.0.0.1:54321") }
             $0.serverTCPAddress = $1.isEmpty ? nil : $1
         },
         AgentOption("server-tls-cert-file", .value("FILE"), "The TCP API's certificate (PEM; its chain after it).") { $0.serverTLSCertFile = $1 },
@@ -158,9 +160,7 @@ public enum AgentOptions {
             "metrics-address", .value("HOST:PORT"),
             "Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) over HTTP, e.g. 127.0.0.1:2112; \"\" for none."
         ) {
-            guard $1.isEmpty || ($1.contains(":") && Int($1.split(separator: ":").last ?? "") != nil) else {
-                throw Bad(why: "expected HOST:PORT, e.g. 127.0.0.1:2112, got \"\($1)\"")
-            }
+            if !$1.isEmpty { try listenAddress($1, example: "127.0.0.1:2112") }
             $0.metricsAddress = $1.isEmpty ? nil : $1
         },
         AgentOption("disable-network-sensor", .flag, "Do not load the network sensor (process_connect, _accept, _close, _dns, _scan events).") {

@@ -14,7 +14,6 @@ final class PolicyServiceTests: XCTestCase {
     func testAddingAPolicyUnderLoadLosesNoEvent() throws {
         try KernelTest.require(.tracepoint)
         try KernelTest.require(.ringBuffer)
-        try KernelTest.requireRoot()
         let every = """
             apiVersion: cilium.io/v1alpha1
             kind: TracingPolicy
