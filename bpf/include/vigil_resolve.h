@@ -58,7 +58,7 @@ struct vigil_gwalk {
 	__u32 off;	   /* start of the path built so far (right to left, NUL at VIGIL_GPATH_LEN - 1) */
 	__u32 root_off;	   /* `off` when the walk passed the caller's root; VIGIL_ROOT_OFF_NONE before */
 	__s32 truncated;
-	__u32 rooted;  /* the walk ended at a root the agent knows (sb_roots) */
+	__u32 rooted; /* the walk ended at a root the agent knows (sb_roots) */
 };
 
 /* Prepends "/" and `len` bytes of `name` (kernel memory) to the path; 1 when it does not fit. */
