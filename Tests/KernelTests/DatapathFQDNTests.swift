@@ -6,26 +6,25 @@ import XCTest
 /// gave it that address, from a DNS server a DNS-visible rule (`rules.dns`) allows; the answer
 /// is learned in the kernel before the endpoint reads it, so the first SYN already passes.
 final class DatapathFQDNTests: XCTestCase {
-    /// A UDP DNS server: answers A questions from a zone (name -> [[type, data, ttl], ...]);
-    /// CNAME data is written uncompressed and the records after it are owned by the target,
-    /// as recursive resolvers answer. Anything else: NXDOMAIN.
+    /// A DNS server on UDP and TCP: answers A questions from a zone (name -> [[type, data,
+    /// ttl], ...]); CNAME data is written uncompressed and the records after it are owned by
+    /// the target, as recursive resolvers answer. Anything else: NXDOMAIN. Over TCP, names
+    /// whose first label is "split" get the length and the message in two segments.
     static let responder = #"""
-        import json, socket, struct, sys
+        import json, socket, struct, sys, threading, time
         addr, zone = sys.argv[1], json.loads(sys.argv[2])
         def labels(name):
             return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((addr, 53))
-        while True:
-            q, peer = s.recvfrom(512)
+        def answer(q):
             qid, flags, qd = struct.unpack("!HHH", q[:6])
             pos, parts = 12, []
             while q[pos]:
                 parts.append(q[pos + 1:pos + 1 + q[pos]].decode()); pos += 1 + q[pos]
             question = q[12:pos + 5]
-            records = zone.get(".".join(parts).lower())
+            name = ".".join(parts).lower()
+            records = zone.get(name)
             if records is None:
-                s.sendto(struct.pack("!HHHHHH", qid, 0x8183, 1, 0, 0, 0) + question, peer); continue
+                return name, struct.pack("!HHHHHH", qid, 0x8183, 1, 0, 0, 0) + question
             body, owner = b"", b"\xc0\x0c"
             for rtype, data, ttl in records:
                 if rtype == "CNAME":
@@ -34,7 +33,33 @@ final class DatapathFQDNTests: XCTestCase {
                     owner = labels(data)
                 else:
                     body += owner + struct.pack("!HHIH", 1, 1, ttl, 4) + socket.inet_aton(data)
-            s.sendto(struct.pack("!HHHHHH", qid, 0x8180, 1, len(records), 0, 0) + question + body, peer)
+            return name, struct.pack("!HHHHHH", qid, 0x8180, 1, len(records), 0, 0) + question + body
+        def tcp():
+            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            t.bind((addr, 53)); t.listen(8)
+            while True:
+                c, _ = t.accept()
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    n = struct.unpack("!H", c.recv(2))[0]
+                    q = b""
+                    while len(q) < n:
+                        q += c.recv(n - len(q))
+                    name, m = answer(q)
+                    if name.startswith("split."):
+                        c.sendall(struct.pack("!H", len(m))); time.sleep(0.05); c.sendall(m)
+                    else:
+                        c.sendall(struct.pack("!H", len(m)) + m)
+                    time.sleep(0.2)
+                finally:
+                    c.close()
+        threading.Thread(target=tcp, daemon=True).start()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((addr, 53))
+        while True:
+            q, peer = s.recvfrom(512)
+            s.sendto(answer(q)[1], peer)
         """#
 
     /// The A records of an answer to `name` from `server`, asked from inside the endpoint; nil: no answer.
@@ -52,10 +77,33 @@ final class DatapathFQDNTests: XCTestCase {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, q, q.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
             guard sent == q.count else { return nil }
-            var buf = [UInt8](repeating: 0, count: 512)
+            var buf = [UInt8](repeating: 0, count: 4096)
             let n = recv(fd, &buf, buf.count, 0)
             guard n >= 12 else { return nil }
             return Self.addresses(in: Array(buf[0..<n]))
+        }
+    }
+
+    /// The same over TCP (the 2-byte length, then the message, each way).
+    static func resolveTCP(_ f: EndpointFixture, from endpoint: String, server: String, name: String) throws -> [String]? {
+        try f.inside(endpoint) {
+            guard let fd = Sockets.connect(address: server, port: 53, timeout: 2) else { return nil }
+            defer { close(fd) }
+            var tv = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var q: [UInt8] = [0x43, 0x21, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+            for label in name.split(separator: ".") { q += [UInt8(label.utf8.count)] + Array(label.utf8) }
+            q += [0, 0, 1, 0, 1]
+            let framed = [UInt8(q.count >> 8), UInt8(q.count & 0xff)] + q
+            guard send(fd, framed, framed.count, 0) == framed.count else { return nil }
+            var got: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while got.count < 2 || got.count < 2 + (Int(got[0]) << 8 | Int(got[1])) {
+                let n = recv(fd, &buf, buf.count, 0)
+                if n <= 0 { return nil }
+                got += buf[0..<n]
+            }
+            return Self.addresses(in: Array(got[2...]))
         }
     }
 
@@ -225,5 +273,62 @@ final class DatapathFQDNTests: XCTestCase {
             suggested.stdout.contains("toFQDNs: [") && suggested.stdout.contains("{matchName: \"api.fqdn.test\"}"), suggested.stdout + suggested.stderr)
         XCTAssertTrue(suggested.stdout.contains("rules: {dns: [{matchPattern: \"*\"}]}"), suggested.stdout)
         XCTAssertFalse(suggested.stdout.contains("\(api.peerAddress)/32"), suggested.stdout)
+    }
+
+    /// Answers over TCP (a truncated UDP answer is asked again over TCP) and answers longer
+    /// than classic DNS's 512 bytes are learned too: the same name resolved that way allows
+    /// its address, and before it is resolved the address is dropped.
+    func testAnswersOverTCPAndPast512BytesAreLearned() throws {
+        let f = try EndpointFixture([("client", ["app": "client"])])
+        defer { f.remove() }
+        // 55: the DNS server; 56, 57, 58: what tcp., split. and long. resolve to
+        var peers: [NetnsPeer] = []
+        defer { for p in peers { p.remove() } }
+        for subnet in [55, 56, 57, 58] { peers.append(try Self.outsideHost(subnet)) }
+        let (dns, viaTCP, viaSplit, viaLong) = (peers[0], peers[1], peers[2], peers[3])
+        var listeners: [Int32] = []
+        defer { for l in listeners { close(l) } }
+        for p in [viaTCP, viaSplit, viaLong] {
+            listeners.append(try EndpointFixture.inside(netns: p.name) { try Sockets.listen(address: "0.0.0.0", port: 9000) })
+        }
+        // long.: three uncompressed CNAMEs of ~190 bytes each put its A record past byte 512
+        let hops = (1...3).map { i in (1...3).map { _ in String(repeating: "c\(i)", count: 30) }.joined(separator: ".") + ".cdn.test" }
+        try Self.startResponder(
+            on: dns,
+            zone: [
+                "tcp.fqdn.test": [["A", viaTCP.peerAddress, 300]],
+                "split.fqdn.test": [["A", viaSplit.peerAddress, 300]],
+                "long.fqdn.test": hops.map { ["CNAME", $0, 300] as [Any] } + [["A", viaLong.peerAddress, 300]],
+            ], directory: f.directory)
+        _ = try f.startAgent(
+            policies: [
+                "fqdn.yaml": """
+                apiVersion: cilium.io/v2
+                kind: CiliumNetworkPolicy
+                metadata: {name: client-fqdn-tcp}
+                spec:
+                  endpointSelector: {matchLabels: {app: client}}
+                  egress:
+                  - toCIDR: [\(dns.peerAddress)/32]
+                    toPorts:
+                    - ports: [{port: "53", protocol: ANY}]
+                      rules: {dns: [{matchPattern: "*"}]}
+                  - toFQDNs: [{matchPattern: "*.fqdn.test"}]
+                    toPorts: [{ports: [{port: "9000", protocol: TCP}]}]
+                """
+            ], extraArguments: ["--fqdn-min-ttl", "0"])
+        func reaches(_ addr: String) throws -> Bool {
+            guard let fd = try f.connect(from: "client", to: addr, port: 9000, timeout: 0.5) else { return false }
+            close(fd)
+            return true
+        }
+        for p in [viaTCP, viaSplit, viaLong] { XCTAssertFalse(try reaches(p.peerAddress), "\(p.peerAddress): not resolved yet, dropped") }
+
+        XCTAssertEqual(try Self.resolveTCP(f, from: "client", server: dns.peerAddress, name: "tcp.fqdn.test"), [viaTCP.peerAddress])
+        XCTAssertTrue(try reaches(viaTCP.peerAddress), "an answer over TCP (length and message in one segment) is learned")
+        XCTAssertEqual(try Self.resolveTCP(f, from: "client", server: dns.peerAddress, name: "split.fqdn.test"), [viaSplit.peerAddress])
+        XCTAssertTrue(try reaches(viaSplit.peerAddress), "an answer over TCP whose length came in a segment of its own is learned")
+        XCTAssertEqual(try Self.resolve(f, from: "client", server: dns.peerAddress, name: "long.fqdn.test"), [viaLong.peerAddress])
+        XCTAssertTrue(try reaches(viaLong.peerAddress), "an A record past byte 512 of a UDP answer is learned")
     }
 }

@@ -17,8 +17,8 @@
  * starts. UDP owners are kept under (destination, protocol) since the source port may not be
  * chosen at connect.
  *
- * toFQDNs: a DNS answer arriving for an endpoint with toFQDNs rules, on a UDP flow to port 53
- * that a DNS-visible rule (`rules.dns`) allowed, is parsed here before the endpoint receives
+ * toFQDNs: a DNS answer arriving for an endpoint with toFQDNs rules, on a UDP or TCP flow to
+ * port 53 that a DNS-visible rule (`rules.dns`) allowed, is parsed here before the endpoint receives
  * it; its question name is looked up in fqdn_names and each A record's address is remembered
  * for the endpoint in fqdn_ips until max(TTL, the configured minimum). A new egress flow that
  * no entry allows is then allowed when a selector remembered for its address has an allow entry.
@@ -37,7 +37,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define VIGIL_TCP_RST 0x04
 #define VIGIL_TCP_ACK 0x10
 #define DNS_PORT      53
-#define DNS_MSG_MAX   512 /* DNS message bytes parsed (classic UDP DNS); must be a power of 2 */
+#define DNS_MSG_MAX   2048 /* DNS message bytes parsed (EDNS answers reach 1232 and more); a power of 2 */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -514,16 +514,18 @@ static long dns_answer(__u64 index, void *arg)
 }
 
 /* Learns a DNS answer for an endpoint's toFQDNs rules (see the top of the file). Called for a
- * UDP packet from port 53 on a flow a DNS-visible rule allowed, before it is delivered. A name
- * with characters outside [a-z0-9_-], a pointer in the question or more than 127 characters is
- * not learned: nothing wider than a selector names is ever allowed. */
-static __noinline int learn_dns(struct __sk_buff *skb, __u32 endpoint_id, __u32 l4_offset)
+ * packet from port 53 on a flow a DNS-visible rule allowed, before it is delivered, with the
+ * offset of the DNS message in it. A name with characters outside [a-z0-9_-], a pointer in the
+ * question or more than 127 characters is not learned: nothing wider than a selector names is
+ * ever allowed. Only the first DNS_MSG_MAX bytes of a message are read (and at most
+ * VIGIL_FQDN_ANSWERS_MAX answers): an address past them is not learned, so not allowed.
+ * Returns 1 when the bytes were a DNS response (learned from or not), 0 when they were not. */
+static __noinline int learn_dns(struct __sk_buff *skb, __u32 endpoint_id, __u32 off)
 {
 	struct dns_scratch *s = dns_scratch();
 	if (!s)
 		return 0;
-	__u32 off = l4_offset + 8; /* the UDP header */
-	if (skb->len < off + 12)
+	if (off > 0xffff || skb->len < off + 12)
 		return 0;
 	__u32 len = skb->len - off;
 	if (len > DNS_MSG_MAX)
@@ -551,7 +553,7 @@ static __noinline int learn_dns(struct __sk_buff *skb, __u32 endpoint_id, __u32 
 	s->name.endpoint_id = endpoint_id;
 	bpf_loop(VIGIL_FQDN_NAME_MAX + 2, dns_name_byte, NULL, 0);
 	if (!d->done || d->failed || d->n == 0)
-		return 0;
+		return 1;
 	d->pos += 4; /* QTYPE, QCLASS */
 
 	/* which selectors name it: the name itself, "*." + all but its first label, "*" */
@@ -579,13 +581,36 @@ static __noinline int learn_dns(struct __sk_buff *skb, __u32 endpoint_id, __u32 
 	if (sel)
 		d->selectors[2] = *sel;
 	if (!d->selectors[0] && !d->selectors[1] && !d->selectors[2])
-		return 0;
+		return 1;
 
 	__u32 zero = 0;
 	struct vigil_datapath_config *cfg = bpf_map_lookup_elem(&dp_config, &zero);
 	d->min_ttl_ns = cfg ? cfg->fqdn_min_ttl_ns : 0;
 	d->now = bpf_ktime_get_ns();
 	bpf_loop(VIGIL_FQDN_ANSWERS_MAX, dns_answer, NULL, 0);
+	return 1;
+}
+
+/* DNS over TCP (a truncated UDP answer is asked again over TCP; `dig +tcp`, DNS-over-TCP
+ * resolvers): each message is preceded by its 2-byte length. A segment is read as a length
+ * and a message first; when that is no DNS response, as a message alone (a server that writes
+ * the length and the message separately sends them as two segments). Only a flow a
+ * DNS-visible rule allowed gets here, so its answers are as trusted as its UDP ones; a message
+ * split over several segments is learned only as far as its first segment goes. */
+static __noinline int learn_dns_tcp(struct __sk_buff *skb, __u32 endpoint_id, __u32 l4_offset)
+{
+	__u8 doff = 0;
+	if (l4_offset > 0xffff || bpf_skb_load_bytes(skb, l4_offset + 12, &doff, 1) < 0)
+		return 0;
+	__u32 payload = l4_offset + (doff >> 4) * 4;
+	if (skb->len < payload + 12)
+		return 0;
+	__u8 prefix[2] = {};
+	if (bpf_skb_load_bytes(skb, payload, prefix, 2) < 0)
+		return 0;
+	if (((__u32)prefix[0] << 8 | prefix[1]) >= 12 && learn_dns(skb, endpoint_id, payload + 2))
+		return 0;
+	learn_dns(skb, endpoint_id, payload);
 	return 0;
 }
 
@@ -712,8 +737,12 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		__sync_fetch_and_add(&ct->bytes, p.len);
 		/* a DNS answer to the endpoint: learned before the endpoint can act on it */
 		if (is_reply && dir == VIGIL_DIR_INGRESS && (ct->flags & CT_DNS) && (ep->flags & VIGIL_EPF_FQDN) &&
-		    p.tuple.protocol == IPPROTO_UDP && p.tuple.sport == bpf_htons(DNS_PORT))
-			learn_dns(skb, ep->endpoint_id, p.l4_offset);
+		    p.tuple.sport == bpf_htons(DNS_PORT)) {
+			if (p.tuple.protocol == IPPROTO_UDP)
+				learn_dns(skb, ep->endpoint_id, p.l4_offset + 8 /* the UDP header */);
+			else if (p.tuple.protocol == IPPROTO_TCP)
+				learn_dns_tcp(skb, ep->endpoint_id, p.l4_offset);
+		}
 		if (p.tcp_flags & (VIGIL_TCP_FIN | VIGIL_TCP_RST)) {
 			__u32 flags = ct->flags | (p.tcp_flags & VIGIL_TCP_RST ? CT_FIN_ORIGINAL | CT_FIN_REPLY
 						   : is_reply		       ? CT_FIN_REPLY
