@@ -56,7 +56,7 @@ public final class FleetAgent: Sendable {
         network = agent.identities.map {
             FleetNetwork(
                 table: $0, keys: FleetKeys(prefix: settings.etcd.prefix), node: settings.node, labels: settings.labels, leaseTTL: settings.leaseTTL,
-                logger: logger)
+                stateDirectory: settings.stateDirectory, logger: logger)
         }
     }
 
@@ -90,6 +90,7 @@ public final class FleetAgent: Sendable {
             logger.info("fleet: loading the local copy", metadata: ["policies": "\(copy.map(\.name).sorted().joined(separator: ","))"])
             for p in copy { _ = await apply(p) }
         }
+        network?.loadLocalCopy()
         var attempt = 0
         var backoff: Duration = .milliseconds(250)
         while !Task.isCancelled {

@@ -38,9 +38,13 @@ public final class FleetNetwork: Sendable {
         var reportedNetStates: [String: FleetPolicyState] = [:]
     }
     private let published = Mutex(Published())
+    /// Where the local copy lives (the fleet state directory), and what was last written there.
+    let stateDirectory: String
+    private let savedCopy = Mutex<FleetNetworkCopy?>(nil)
 
-    init(table: ClusterIdentities, keys: FleetKeys, node: String, labels: [String: String], leaseTTL: Int64, logger: Logger) {
+    init(table: ClusterIdentities, keys: FleetKeys, node: String, labels: [String: String], leaseTTL: Int64, stateDirectory: String, logger: Logger) {
         self.table = table
+        self.stateDirectory = stateDirectory
         self.keys = keys
         self.node = node
         self.labels = labels
@@ -118,6 +122,37 @@ public final class FleetNetwork: Sendable {
         for name in reported.keys where states[name] == nil { try await client.delete(keys.netState(node: node, policy: name)) }
         published.withLock { $0.reportedNetStates = states }
         try await collectIfLeader(client: client, lease: lease)
+        saveLocalCopy()
+    }
+
+    /// Starting while etcd may be down: the state last saved. Identities are learned (this
+    /// node's endpoints get their numbers back), the other nodes' endpoints and the fleet's
+    /// network policies are in force until the first list from etcd replaces them.
+    func loadLocalCopy() {
+        guard let copy = FleetNetworkCopy.load(directory: stateDirectory, logger: logger) else { return }
+        for (n, labels) in copy.identities {
+            if let n = UInt32(n) { table.learn(Identity(n), labels: Labels(labels)) }
+        }
+        let remote = Dictionary(copy.remote.map { (keys.endpoint(node: $0.node, address: $0.address), $0) }, uniquingKeysWith: { a, _ in a })
+        published.withLock { $0.remote = remote }
+        table.setRemote(Array(remote.values))
+        for p in copy.policies { considerNetPolicy(name: p.name, value: FleetJSON.encode(p)) }
+        savedCopy.withLock { $0 = copy }
+        logger.info(
+            "fleet: network state from the local copy",
+            metadata: ["identities": "\(copy.identities.count)", "remote-endpoints": "\(copy.remote.count)", "policies": "\(copy.policies.count)"])
+    }
+
+    /// Writes the local copy when what it holds changed (checked with every sync, 200 ms).
+    private func saveLocalCopy() {
+        var copy = FleetNetworkCopy()
+        for (id, labels) in table.known() { copy.identities["\(id.rawValue)"] = labels.values }
+        let (remote, policies) = published.withLock { ($0.remote.values.sorted { $0.address < $1.address }, $0.netPolicies.values.sorted { $0.name < $1.name }) }
+        copy.remote = remote
+        copy.policies = policies
+        guard savedCopy.withLock({ $0 }) != copy else { return }
+        copy.save(directory: stateDirectory)
+        savedCopy.withLock { $0 = copy }
     }
 
     /// A fleet network policy key's value (nil: deleted): handed to the datapath when it

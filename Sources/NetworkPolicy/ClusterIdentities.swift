@@ -135,6 +135,9 @@ public final class ClusterIdentities: IdentityAllocator, Sendable {
         }
     }
 
+    /// Every number known here with its labels (for the fleet's local copy).
+    public func known() -> [Identity: Labels] { state.withLock { $0.byIdentity } }
+
     /// The identities this node's endpoints use (the fleet keeps a reference to each).
     public func referenced() -> Set<Identity> { state.withLock { Set($0.refs.keys) } }
 

@@ -178,4 +178,63 @@ final class FleetNetworkTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertNotNil(try a.connectTime(from: "other", to: b.address("db"), port: 5432, within: 10), "deleted: other reaches db again")
     }
+
+    /// etcd down, node b's agent restarted: it numbers its endpoint, knows node a's endpoints
+    /// and enforces the fleet's network policy from its local copy, so web -> db (across nodes,
+    /// by labels) is still allowed and other -> db still dropped.
+    func testAgentRestartedWhileEtcdIsDownEnforcesTheFleetsNetworkStateFromItsCopy() throws {
+        try KernelTest.require(.tc)
+        let etcd = try EtcdFixture()
+        let a = try EndpointFixture([("web", ["app": "web"]), ("other", ["app": "other"])], pool: "10.215.4.0/24")
+        defer { a.remove() }
+        let b = try EndpointFixture([("db", ["app": "db"])], pool: "10.215.5.0/24")
+        defer { b.remove() }
+        let stateB = b.directory + "/fleet-state"
+        let argsB = node("node-b", etcd) + ["--fleet-state-dir", stateB]
+        _ = try a.startAgent(extraArguments: node("node-a", etcd))
+        var agentB = try b.startAgent(extraArguments: argsB)
+        let dbID = try XCTUnwrap(Self.identity(b, "db"))
+        let listener = try b.listen(in: "db", port: 5432)
+        defer { close(listener) }
+        let drain = { while let fd = Sockets.accept(listener, timeout: 0) { close(fd) } }
+        let vigil = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        let dir = try KernelTest.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.dbFromWeb.write(toFile: dir + "/db.yaml", atomically: true, encoding: .utf8)
+        let r = try KernelTest.run(vigil, ["fleet", "netpolicy", "apply", dir + "/db.yaml"] + etcd.kvstoreArguments)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // in force: other -> db dropped (once the policy arrived), web -> db allowed
+        var dropped = false
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !dropped {
+            if let fd = try a.connect(from: "other", to: b.address("db"), port: 5432, timeout: 0.5) {
+                close(fd)
+                drain()
+                usleep(100_000)
+            } else {
+                dropped = true
+            }
+        }
+        XCTAssertTrue(dropped, "the fleet's policy drops other -> db")
+        XCTAssertNotNil(try a.connectTime(from: "web", to: b.address("db"), port: 5432, within: 10), "web -> db across nodes")
+        drain()
+        // the copy holds node a's endpoints and the policy (written within a sync of them)
+        let copyPath = stateB + "/network.copy"
+        let copied = Date().addingTimeInterval(5)
+        while Date() < copied {
+            let text = (try? String(contentsOfFile: copyPath, encoding: .utf8)) ?? ""
+            if text.contains(a.address("web")) && text.contains("db-from-web") { break }
+            usleep(200_000)
+        }
+
+        etcd.stop()
+        agentB.stop()
+        agentB = try b.startAgent(extraArguments: argsB)
+        XCTAssertEqual(Self.identity(b, "db"), dbID, "db keeps its cluster identity, from the copy")
+        XCTAssertNotNil(try a.connectTime(from: "web", to: b.address("db"), port: 5432, within: 10), "web -> db still allowed with etcd down")
+        drain()
+        XCTAssertNil(try a.connect(from: "other", to: b.address("db"), port: 5432, timeout: 1), "other -> db still dropped with etcd down")
+        XCTAssertTrue(agentB.stderrTextSoFar().contains("network state from the local copy"), agentB.stderrTextSoFar())
+        agentB.stop()
+    }
 }
