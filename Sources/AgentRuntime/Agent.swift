@@ -102,6 +102,14 @@ public final class Agent {
         userSpaceActions = UserSpaceActionRunner(logger: logger)
         cache = ProcessCache(capacity: configuration.processCacheSize)
         _ = KernelFilesystems.ensureAll()
+        let files = DescriptorLimit.raiseToHard()
+        if files.after < 4096 {
+            logger.warning(
+                "the open-file limit is low for a large policy set (each hook keeps about five descriptors); raise the hard limit (LimitNOFILE=)",
+                metadata: ["limit": "\(files.after)"])
+        } else if files.after != files.before {
+            logger.debug("open-file limit raised to the hard limit", metadata: ["from": "\(files.before)", "to": "\(files.after)"])
+        }
         sensor = try ProcessSensor(ringBufferBytes: configuration.ringBufferBytes, useTracepoints: configuration.forceTracepoints ? true : nil)
         planReader = plans.reader()
         if !configuration.networkSensor {
@@ -225,8 +233,9 @@ public final class Agent {
         }
         logger.info("ready: every configured policy is attached", metadata: ["policies": "\(loadedCount)"])
         // Start-up (feature probes, kernel BTF for CO-RE, object loads) frees megabytes that
-        // glibc keeps in the heap; hand them back before the long run.
-        _ = malloc_trim(0)
+        // glibc keeps in the heap, and touches code it will not run again: hand both back
+        // before the long run.
+        MemoryRelease.releaseUnusedPages()
         // Periodic work between wakeups, on the monotonic clock (the wall clock can step).
         var lastStatusNs: UInt64 = 0
         var lastDatapathNs: UInt64 = 0

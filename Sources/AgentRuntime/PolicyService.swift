@@ -23,6 +23,8 @@ public final class PolicyService {
     let sources: PolicySources
     let readiness: Readiness
     let control: AgentControl
+    /// Bumped by every policy load and unload (see `run`: memory is handed back after one).
+    private let plans: PlanTable
     let publication: PolicyPublication
     /// The process sensor's links and ring, pinned with the first enforcing policy.
     let sensorPins: [(file: String, object: BPFPinnable)]
@@ -47,6 +49,7 @@ public final class PolicyService {
         self.publication = publication
         superBlockRoots = shared.superBlockRoots
         policies = PolicyManager(shared: .init(shared), plans: plans)
+        self.plans = plans
         sources = PolicySources(
             files: configuration.policyFiles, directory: configuration.policyDirectory,
             apiDirectory: configuration.serverAddress == nil ? nil : configuration.apiPolicyDirectory, manager: policies, logger: logger)
@@ -87,7 +90,11 @@ public final class PolicyService {
             return true
         }
         while control.waitForWork(timeoutMs: 100) {
+            let version = plans.changes
             control.runPending(on: self)
+            // a policy was loaded or unloaded (compiler, verifier, libbpf): its garbage and the
+            // code it touched go back, as after start-up; queries change nothing and skip this
+            if plans.changes != version { MemoryRelease.releaseUnusedPages() }
             // per-hook loss counters: per-CPU map reads, one bpf syscall per hook
             if due(&lastLossNs, everyMs: 100) { publication.hookLostTotal = policies.lostTotal() }
             if due(&lastStatusNs, everyMs: 1000) { writeStatus() }

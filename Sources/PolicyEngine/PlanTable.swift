@@ -30,6 +30,9 @@ public final class PlanTable: Sendable {
     }
 
     fileprivate var currentVersion: UInt64 { version.load(ordering: .acquiring) }
+
+    /// Moves with every change (a policy loaded or unloaded).
+    public var changes: UInt64 { version.load(ordering: .acquiring) }
 }
 
 /// One thread's copy of a PlanTable.

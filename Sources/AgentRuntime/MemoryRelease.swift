@@ -1,0 +1,37 @@
+import CMalloc
+import Foundation
+
+/// Hands memory the agent no longer uses back to the kernel, after start-up and after each
+/// policy change: the heap's free pages (malloc_trim), and the pages of the agent's own code
+/// and read-only data that those one-off phases touched (feature probes, the policy parser and
+/// compiler, libbpf's loader, the gRPC and protobuf set-up).
+///
+/// The second is MADV_PAGEOUT on the read-only file mappings: their pages are clean copies of
+/// the binary and libraries, so reclaiming them costs nothing but a fault when the code runs
+/// again; the drain's hot path faults its few pages back in at the next event. Measured
+/// (BENCHMARKS.md, "Idle memory"): most of the idle agent's resident memory was such pages.
+/// Writable mappings (relocated data, the heap, the ring buffer) are left alone: paging them
+/// out would mean swap. Kernels before 5.4 lack MADV_PAGEOUT; the call then does nothing.
+enum MemoryRelease {
+    /// MADV_PAGEOUT (linux/mman.h; Swift's Glibc module does not export it).
+    static let madvPageout: Int32 = 21
+
+    /// Returns the bytes advised (for the log).
+    @discardableResult
+    static func releaseUnusedPages() -> Int {
+        _ = malloc_trim(0)
+        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return 0 }
+        var advised = 0
+        for line in maps.split(separator: "\n") {
+            // start-end perms offset dev inode path
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count == 6, fields[5].hasPrefix("/"), !fields[1].contains("w") else { continue }
+            let range = fields[0].split(separator: "-")
+            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16), end > start,
+                let address = UnsafeMutableRawPointer(bitPattern: start)
+            else { continue }
+            if madvise(address, Int(end - start), madvPageout) == 0 { advised += Int(end - start) }
+        }
+        return advised
+    }
+}
