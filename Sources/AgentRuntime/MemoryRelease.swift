@@ -24,8 +24,8 @@ enum MemoryRelease {
         var advised = 0
         for line in maps.split(separator: "\n") {
             // start-end perms offset dev inode path
-            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            guard fields.count == 6, fields[5].hasPrefix("/"), !fields[1].contains("w") else { continue }
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[5].hasPrefix("/"), !fields[1].contains("w") else { continue }
             let range = fields[0].split(separator: "-")
             guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16), end > start,
                 let address = UnsafeMutableRawPointer(bitPattern: start)
