@@ -64,6 +64,11 @@ public final class DatapathController {
             allocator.release(l.identity)
             live[name] = nil
         }
+        // endpoints that ran as reserved:init take their fleet number once it exists (in place:
+        // the next apply() writes it; no detach, so no moment without filtering)
+        for (name, l) in live where l.identity == .initializing {
+            if let id = try? allocator.acquire(l.record.fullLabels) { live[name]!.identity = id }
+        }
         for (name, r) in wanted.sorted(by: { $0.key < $1.key }) where live[name] == nil {
             let ifindex = Int32(bitPattern: if_nametoindex(r.hostInterface))
             guard ifindex > 0 else {
@@ -80,7 +85,16 @@ public final class DatapathController {
                 }
                 live[name] = Live(record: r, identity: identity, ifindex: ifindex)
             } catch is ClusterIdentities.Pending {
-                continue  // fleet mode: numbered once the fleet allocates it, then attached (retried)
+                // Fleet mode, the label set not numbered yet (etcd unreachable at a first
+                // start): attached now as Cilium's reserved:init, so the endpoint's own
+                // policies hold (traffic is filtered, never let through while it waits); no
+                // label selector names it as a peer until its number comes (retried).
+                do {
+                    try kernel.attach(ifindex: ifindex)
+                    live[name] = Live(record: r, identity: .initializing, ifindex: ifindex)
+                } catch {
+                    errors.append("endpoint \(name): \(error)")
+                }
             } catch {
                 errors.append("endpoint \(name): \(error)")
             }
@@ -93,7 +107,9 @@ public final class DatapathController {
     public var remoteEndpoints: [EndpointModel] = []
 
     /// Endpoints wanted but not live yet (e.g. waiting for a cluster identity): retried.
-    public func pendingEndpoints(of records: [EndpointRecord]) -> Int { records.filter { live[$0.name] == nil }.count }
+    public func pendingEndpoints(of records: [EndpointRecord]) -> Int {
+        records.filter { live[$0.name] == nil || live[$0.name]!.identity == .initializing }.count
+    }
 
     public func setPolicies(_ policies: [NetworkPolicy], file: String) { policyFiles[file] = policies }
     public func removePolicies(file: String) { policyFiles[file] = nil }

@@ -99,7 +99,8 @@ public final class FleetNetwork: Sendable {
         let (version, endpoints) = table.localEndpoints()
         if version != published.withLock({ $0.endpointsVersion }) {
             var next: [String: [UInt8]] = [:]
-            for e in endpoints {
+            // an endpoint waiting for its number (reserved:init) is published once it has it
+            for e in endpoints where e.identity != .initializing {
                 for a in e.addresses {
                     let address = String(a.description.split(separator: "/")[0])
                     let record = ClusterIdentities.RemoteEndpoint(

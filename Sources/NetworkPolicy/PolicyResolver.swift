@@ -195,8 +195,10 @@ public final class PolicyResolver {
     func identities(of peer: Peer, policy: NetworkPolicy, endpoints: [EndpointModel], state: DatapathState) -> [Identity] {
         switch peer {
         case .endpoints(let selector, let namespace):
+            // an endpoint still waiting for its fleet number runs as reserved:init: no label
+            // selector names it until it has its own identity (only the `init` entity does)
             return endpoints.filter { e in
-                (namespace == nil || e.namespace == namespace) && selector.matches(e.labels)
+                e.identity != .initializing && (namespace == nil || e.namespace == namespace) && selector.matches(e.labels)
             }.map(\.identity)
         case .cidr(let prefix, let except):
             var ids = state.cidrIdentities.filter { p, _ in prefix.contains(p) && !except.contains { $0.contains(p) } }.map(\.value)

@@ -237,4 +237,32 @@ final class FleetNetworkTests: XCTestCase {
         XCTAssertTrue(agentB.stderrTextSoFar().contains("network state from the local copy"), agentB.stderrTextSoFar())
         agentB.stop()
     }
+
+    /// A first start with etcd down: no label set has a fleet number yet. The endpoints are
+    /// attached as reserved:init, so db's policy filters its traffic at once (before, db stayed
+    /// unattached and other -> db connected); no label selector names them as peers until they
+    /// have their numbers, which they take when etcd comes back: then web -> db is allowed.
+    func testEndpointsWaitingForTheirFleetNumberAreFilteredAsInit() throws {
+        try KernelTest.require(.tc)
+        let etcd = try EtcdFixture()
+        etcd.stop()
+        let b = try EndpointFixture([("db", ["app": "db"]), ("web", ["app": "web"]), ("other", ["app": "other"])], pool: "10.215.6.0/24")
+        defer { b.remove() }
+        try b.write(policy: "db.yaml", Self.dbFromWeb)
+        let agent = try b.startAgent(extraArguments: node("node-b", etcd))
+        let listener = try b.listen(in: "db", port: 5432)
+        defer { close(listener) }
+        let drain = { while let fd = Sockets.accept(listener, timeout: 0) { close(fd) } }
+        XCTAssertEqual(Self.identity(b, "db"), 5, "db runs as reserved:init while it waits")
+        XCTAssertNil(try b.connect(from: "other", to: b.address("db"), port: 5432, timeout: 1), "other -> db filtered while etcd is down")
+        XCTAssertNil(try b.connect(from: "web", to: b.address("db"), port: 5432, timeout: 1), "web is not known as app=web yet: filtered too")
+
+        try etcd.start()
+        XCTAssertNotNil(try b.connectTime(from: "web", to: b.address("db"), port: 5432, within: 15), "numbered once etcd is back: web -> db allowed")
+        drain()
+        let dbID = try XCTUnwrap(Self.identity(b, "db"))
+        XCTAssertGreaterThanOrEqual(dbID, 256, "db has its cluster number")
+        XCTAssertNil(try b.connect(from: "other", to: b.address("db"), port: 5432, timeout: 1), "other -> db still dropped")
+        agent.stop()
+    }
 }
