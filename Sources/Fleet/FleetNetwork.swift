@@ -148,7 +148,9 @@ public final class FleetNetwork: Sendable {
     private func saveLocalCopy() {
         var copy = FleetNetworkCopy()
         for (id, labels) in table.known() { copy.identities["\(id.rawValue)"] = labels.values }
-        let (remote, policies) = published.withLock { ($0.remote.values.sorted { $0.address < $1.address }, $0.netPolicies.values.sorted { $0.name < $1.name }) }
+        let (remote, policies) = published.withLock {
+            ($0.remote.values.sorted { $0.address < $1.address }, $0.netPolicies.values.sorted { $0.name < $1.name })
+        }
         copy.remote = remote
         copy.policies = policies
         guard savedCopy.withLock({ $0 }) != copy else { return }
