@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
@@ -69,6 +70,7 @@ let package = Package(
             dependencies: [
                 "AgentCore", "Sensors", "Datapath", "NetworkPolicy", "PolicyEngine", "PolicyModel", "KernelFeatures", "EventJSON", "Export", "BPFKit",
                 "PolicyYAML", "CMalloc", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -124,6 +126,7 @@ let package = Package(
                 "Export", "AgentAPI", "AgentMetrics", "TetragonAPI", "CMalloc", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI"]),
@@ -132,7 +135,12 @@ let package = Package(
         .testTarget(name: "FleetUnitTests", dependencies: ["Fleet"]),
         .testTarget(name: "CLITests"),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "PolicyYAML", "PolicyModel", "KernelFeatures", "CVigilABI", "AgentCore"]),
-        .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "AgentCore", "AgentMetrics", "AgentAPI", "PolicyEngine"]),
+        .testTarget(
+            name: "AgentRuntimeTests",
+            dependencies: [
+                "AgentRuntime", "AgentCore", "AgentMetrics", "AgentAPI", "PolicyEngine", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "AgentCoreTests", dependencies: ["AgentCore", "EventJSON", "Export", "Sensors", "CVigilABI", "TetragonAPI"], exclude: ["Golden"]),
         .testTarget(

@@ -11,6 +11,7 @@ import KernelFeatures
 import Logging
 import PolicyYAML
 import Sensors
+import ServiceLifecycle
 
 #if canImport(Glibc)
     import Glibc
@@ -70,34 +71,44 @@ struct AgentCommand: ParsableCommand {
             if let s = apiSocket { unlink(s.path) }
             throw fail("cannot start: \(error)", code: 1)
         }
-        var api: APIServer? = nil
+        // The parts around the drain start here, each reporting its own start-up error with
+        // its exit status; then all run as one group (AgentServices.swift) until the drain
+        // ends (SIGINT, SIGTERM) or a part fails, and stop in the reverse order.
+        var parts: [any Service] = []
+        var stopStarted: [@Sendable () -> Void] = []
+        func abandon() { for stop in stopStarted.reversed() { stop() } }
         if let socket = apiSocket {
-            api = APIServer(agent: agent.handle, socket: socket, logger: logger)
-            api?.start()
+            let api = APIServer(agent: agent.handle, socket: socket, logger: logger)
+            api.start()
+            parts.append(StoppingService("api", stop: api.stop))
+            stopStarted.append(api.stop)
         }
-        defer { api?.stop() }
-        var tcp: APITCPServer? = nil
         if let settings = tcpAPI {
             let server = APITCPServer(agent: agent.handle, settings: settings, logger: logger)
             do { _ = try runBlocking { try await server.start() } } catch {
-                api?.stop()
+                abandon()
                 throw fail("\(error)", code: 1)
             }
-            tcp = server
+            parts.append(StoppingService("api-tcp", stop: server.stop))
+            stopStarted.append(server.stop)
         }
-        defer { tcp?.stop() }
-        var metrics: MetricsServer? = nil
         if let address = cfg.metricsAddress {
+            let metrics: MetricsServer
             do { metrics = try MetricsServer(address: address, agent: agent.handle, logger: logger) } catch {
-                api?.stop()
+                abandon()
                 throw fail("\(error)", code: 1)
             }
+            parts.append(StoppingService("metrics", stop: metrics.stop))
+            stopStarted.append(metrics.stop)
         }
-        defer { metrics?.stop() }
-        let fleet = fleetSettings.map { FleetAgent(settings: $0, agent: agent.handle, logger: logger) }
-        fleet?.start()
-        defer { fleet?.stop() }
-        do { try agent.run() } catch let e as AgentStartError {
+        if let settings = fleetSettings {
+            let fleet = FleetAgent(settings: settings, agent: agent.handle, logger: logger)
+            fleet.start()
+            parts.append(StoppingService("fleet", stop: fleet.stop))
+        }
+        let drain = AgentDrainService(running: agent)
+        let group = ServiceGroup.agent(parts: parts, drain: drain, logger: logger)
+        do { try runBlocking { try await group.run() } } catch let e as AgentStartError {
             throw fail(e.message, code: 1)
         }
     }
