@@ -62,7 +62,8 @@ public final class AgentDrainService: Service, CustomStringConvertible {
 /// stops when the group shuts down: the API servers, the metrics endpoint, the fleet follower.
 public struct StoppingService: Service, CustomStringConvertible {
     public let description: String
-    let stop: @Sendable () -> Void
+    /// Stops the part (also called directly when a later part fails to start, before any group).
+    public let stop: @Sendable () -> Void
 
     public init(_ name: String, stop: @escaping @Sendable () -> Void) {
         description = name

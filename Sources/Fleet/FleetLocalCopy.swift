@@ -25,15 +25,18 @@ struct FleetLocalCopy: Sendable {
         return out
     }
 
-    func save(_ policy: FleetPolicy) {
+    func save(_ policy: FleetPolicy) { Self.write(FleetJSON.encode(policy), to: path(policy.name), in: directory) }
+
+    /// `bytes` into `file` (in `directory`, made 0700 if missing) through a temporary file and
+    /// a rename, so a crash mid-write leaves the previous content whole. Best effort: the
+    /// copies only matter if etcd is down at the next start.
+    static func write(_ bytes: [UInt8], to file: String, in directory: String) {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let tmp = path(policy.name) + ".tmp"
-            guard FileManager.default.createFile(atPath: tmp, contents: Data(FleetJSON.encode(policy)), attributes: [.posixPermissions: 0o600]) else {
-                return
-            }
-            _ = rename(tmp, path(policy.name))
-        } catch {}
+        } catch { return }
+        let tmp = file + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else { return }
+        _ = rename(tmp, file)
     }
 
     func remove(_ name: String) { try? FileManager.default.removeItem(atPath: path(name)) }

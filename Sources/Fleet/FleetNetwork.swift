@@ -29,18 +29,25 @@ public final class FleetNetwork: Sendable {
         var refs: Set<UInt32> = []
         var endpoints: [String: [UInt8]] = [:]
         var endpointsVersion: UInt64 = .max
-        var remote: [String: ClusterIdentities.RemoteEndpoint] = [:]
+        var remote: [String: ClusterIdentities.RemoteEndpoint] = [:] {
+            didSet { copyChanges &+= 1 }
+        }
         var unreferencedOnce: Set<UInt32> = []
         var lastCollection = Date.distantPast
         /// The fleet's network policies as last seen, and what this node made of each.
-        var netPolicies: [String: FleetPolicy] = [:]
+        var netPolicies: [String: FleetPolicy] = [:] {
+            didSet { copyChanges &+= 1 }
+        }
+        /// Moves with every change of what the local copy holds besides the identities.
+        var copyChanges: UInt64 = 0
         var netStates: [String: FleetPolicyState] = [:]
         var reportedNetStates: [String: FleetPolicyState] = [:]
     }
     private let published = Mutex(Published())
     /// Where the local copy lives (the fleet state directory), and what was last written there.
     let stateDirectory: String
-    private let savedCopy = Mutex<FleetNetworkCopy?>(nil)
+    /// What the copy on disk was made from (the identities' and the rest's change counters).
+    private let savedFrom = Mutex<(identities: UInt64, rest: UInt64)?>(nil)
 
     init(table: ClusterIdentities, keys: FleetKeys, node: String, labels: [String: String], leaseTTL: Int64, stateDirectory: String, logger: Logger) {
         self.table = table
@@ -138,14 +145,16 @@ public final class FleetNetwork: Sendable {
         published.withLock { $0.remote = remote }
         table.setRemote(Array(remote.values))
         for p in copy.policies { considerNetPolicy(name: p.name, value: FleetJSON.encode(p)) }
-        savedCopy.withLock { $0 = copy }
         logger.info(
             "fleet: network state from the local copy",
             metadata: ["identities": "\(copy.identities.count)", "remote-endpoints": "\(copy.remote.count)", "policies": "\(copy.policies.count)"])
     }
 
-    /// Writes the local copy when what it holds changed (checked with every sync, 200 ms).
+    /// Writes the local copy when what it holds changed (checked with every sync, 200 ms: two
+    /// counters compared, the copy built only after a change).
     private func saveLocalCopy() {
+        let from = (identities: table.knownVersion, rest: published.withLock { $0.copyChanges })
+        if let saved = savedFrom.withLock({ $0 }), saved == from { return }
         var copy = FleetNetworkCopy()
         for (id, labels) in table.known() { copy.identities["\(id.rawValue)"] = labels.values }
         let (remote, policies) = published.withLock {
@@ -153,9 +162,8 @@ public final class FleetNetwork: Sendable {
         }
         copy.remote = remote
         copy.policies = policies
-        guard savedCopy.withLock({ $0 }) != copy else { return }
         copy.save(directory: stateDirectory)
-        savedCopy.withLock { $0 = copy }
+        savedFrom.withLock { $0 = from }
     }
 
     /// A fleet network policy key's value (nil: deleted): handed to the datapath when it

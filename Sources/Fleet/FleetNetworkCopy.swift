@@ -25,13 +25,5 @@ struct FleetNetworkCopy: Codable, Equatable, Sendable {
         return copy
     }
 
-    func save(directory: String) {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch { return }
-        let file = Self.path(in: directory)
-        let tmp = file + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(FleetJSON.encode(self)), attributes: [.posixPermissions: 0o600]) else { return }
-        _ = rename(tmp, file)
-    }
+    func save(directory: String) { FleetLocalCopy.write(FleetJSON.encode(self), to: Self.path(in: directory), in: directory) }
 }

@@ -35,7 +35,10 @@ public final class ClusterIdentities: IdentityAllocator, Sendable {
 
     struct State {
         var byKey: [String: Identity] = [:]
-        var byIdentity: [Identity: Labels] = [:]
+        var byIdentity: [Identity: Labels] = [:] {
+            didSet { knownVersion &+= 1 }
+        }
+        var knownVersion: UInt64 = 0
         /// Local references per identity (endpoints of this node).
         var refs: [Identity: Int] = [:]
         var wanted: [String: Labels] = [:]
@@ -137,6 +140,9 @@ public final class ClusterIdentities: IdentityAllocator, Sendable {
 
     /// Every number known here with its labels (for the fleet's local copy).
     public func known() -> [Identity: Labels] { state.withLock { $0.byIdentity } }
+
+    /// Moves whenever `known()` may have changed.
+    public var knownVersion: UInt64 { state.withLock { $0.knownVersion } }
 
     /// The identities this node's endpoints use (the fleet keeps a reference to each).
     public func referenced() -> Set<Identity> { state.withLock { Set($0.refs.keys) } }

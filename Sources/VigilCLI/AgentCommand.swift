@@ -74,14 +74,12 @@ struct AgentCommand: ParsableCommand {
         // The parts around the drain start here, each reporting its own start-up error with
         // its exit status; then all run as one group (AgentServices.swift) until the drain
         // ends (SIGINT, SIGTERM) or a part fails, and stop in the reverse order.
-        var parts: [any Service] = []
-        var stopStarted: [@Sendable () -> Void] = []
-        func abandon() { for stop in stopStarted.reversed() { stop() } }
+        var parts: [StoppingService] = []
+        func abandon() { for p in parts.reversed() { p.stop() } }
         if let socket = apiSocket {
             let api = APIServer(agent: agent.handle, socket: socket, logger: logger)
             api.start()
             parts.append(StoppingService("api", stop: api.stop))
-            stopStarted.append(api.stop)
         }
         if let settings = tcpAPI {
             let server = APITCPServer(agent: agent.handle, settings: settings, logger: logger)
@@ -90,7 +88,6 @@ struct AgentCommand: ParsableCommand {
                 throw fail("\(error)", code: 1)
             }
             parts.append(StoppingService("api-tcp", stop: server.stop))
-            stopStarted.append(server.stop)
         }
         if let address = cfg.metricsAddress {
             let metrics: MetricsServer
@@ -99,7 +96,6 @@ struct AgentCommand: ParsableCommand {
                 throw fail("\(error)", code: 1)
             }
             parts.append(StoppingService("metrics", stop: metrics.stop))
-            stopStarted.append(metrics.stop)
         }
         if let settings = fleetSettings {
             let fleet = FleetAgent(settings: settings, agent: agent.handle, logger: logger)

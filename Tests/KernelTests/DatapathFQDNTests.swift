@@ -62,6 +62,20 @@ final class DatapathFQDNTests: XCTestCase {
             s.sendto(answer(q)[1], peer)
         """#
 
+    /// An A question for `name`, recursion desired.
+    static func query(_ name: String) -> [UInt8] {
+        var q: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+        for label in name.split(separator: ".") { q += [UInt8(label.utf8.count)] + Array(label.utf8) }
+        return q + [0, 0, 1, 0, 1]
+    }
+
+    /// Whether endpoint `client` of `f` connects to `address`:9000 within half a second.
+    static func reaches(_ f: EndpointFixture, _ address: String) throws -> Bool {
+        guard let fd = try f.connect(from: "client", to: address, port: 9000, timeout: 0.5) else { return false }
+        close(fd)
+        return true
+    }
+
     /// The A records of an answer to `name` from `server`, asked from inside the endpoint; nil: no answer.
     static func resolve(_ f: EndpointFixture, from endpoint: String, server: String, name: String) throws -> [String]? {
         try f.inside(endpoint) {
@@ -69,9 +83,7 @@ final class DatapathFQDNTests: XCTestCase {
             defer { close(fd) }
             var tv = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var q: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
-            for label in name.split(separator: ".") { q += [UInt8(label.utf8.count)] + Array(label.utf8) }
-            q += [0, 0, 1, 0, 1]
+            let q = Self.query(name)
             var sa = Sockets.sockaddr(server, 53)
             let sent = withUnsafePointer(to: &sa) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, q, q.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -91,9 +103,7 @@ final class DatapathFQDNTests: XCTestCase {
             defer { close(fd) }
             var tv = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var q: [UInt8] = [0x43, 0x21, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
-            for label in name.split(separator: ".") { q += [UInt8(label.utf8.count)] + Array(label.utf8) }
-            q += [0, 0, 1, 0, 1]
+            let q = Self.query(name)
             let framed = [UInt8(q.count >> 8), UInt8(q.count & 0xff)] + q
             guard send(fd, framed, framed.count, 0) == framed.count else { return nil }
             var got: [UInt8] = []
@@ -193,11 +203,7 @@ final class DatapathFQDNTests: XCTestCase {
                 """
             ], extraArguments: ["--fqdn-min-ttl", "0"])
 
-        func reaches(_ addr: String, timeout: Double = 0.5) throws -> Bool {
-            guard let fd = try f.connect(from: "client", to: addr, port: 9000, timeout: timeout) else { return false }
-            close(fd)
-            return true
-        }
+        func reaches(_ addr: String) throws -> Bool { try Self.reaches(f, addr) }
         // nothing resolved yet: the destinations are plain world addresses, dropped
         XCTAssertFalse(try reaches(api.peerAddress), "an address no allowed name resolved to is dropped")
 
@@ -317,11 +323,7 @@ final class DatapathFQDNTests: XCTestCase {
                     toPorts: [{ports: [{port: "9000", protocol: TCP}]}]
                 """
             ], extraArguments: ["--fqdn-min-ttl", "0"])
-        func reaches(_ addr: String) throws -> Bool {
-            guard let fd = try f.connect(from: "client", to: addr, port: 9000, timeout: 0.5) else { return false }
-            close(fd)
-            return true
-        }
+        func reaches(_ addr: String) throws -> Bool { try Self.reaches(f, addr) }
         for p in [viaTCP, viaSplit, viaLong] { XCTAssertFalse(try reaches(p.peerAddress), "\(p.peerAddress): not resolved yet, dropped") }
 
         XCTAssertEqual(try Self.resolveTCP(f, from: "client", server: dns.peerAddress, name: "tcp.fqdn.test"), [viaTCP.peerAddress])

@@ -31,6 +31,22 @@ final class FleetNetworkTests: XCTestCase {
         endpoints(f).first { $0["name"] as? String == f.records[name]!.name }?["identity"] as? Int
     }
 
+    /// Whether connections from endpoint `name` of `f` to `address`:5432 start being dropped
+    /// within 10 s (a policy arriving); those accepted meanwhile are closed and drained from
+    /// `listener`, so they never fill its backlog.
+    static func becomesDropped(from f: EndpointFixture, _ name: String, to address: String, listener: Int32) throws -> Bool {
+        let drain = { while let fd = Sockets.accept(listener, timeout: 0) { close(fd) } }
+        defer { drain() }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            guard let fd = try f.connect(from: name, to: address, port: 5432, timeout: 0.5) else { return true }
+            close(fd)
+            drain()
+            usleep(100_000)
+        }
+        return false
+    }
+
     func testLabelPolicyHoldsBetweenEndpointsOfTwoNodesWithRemoteIdentitiesInFlows() throws {
         try KernelTest.require(.tc)
         let etcd = try EtcdFixture()
@@ -130,7 +146,7 @@ final class FleetNetworkTests: XCTestCase {
         XCTAssertNotNil(Self.identity(b, "db"))
         let listener = try b.listen(in: "db", port: 5432)
         defer { close(listener) }
-        let vigil = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        let vigil = APICommandLineTests.vigil
         let dir = try KernelTest.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // no policy yet: other reaches db
@@ -149,21 +165,7 @@ final class FleetNetworkTests: XCTestCase {
         try Self.dbFromWeb.write(toFile: dir + "/db.yaml", atomically: true, encoding: .utf8)
         r = try KernelTest.run(vigil, ["fleet", "netpolicy", "apply", dir + "/db.yaml", "--nodes", "role=db"] + etcd.kvstoreArguments)
         XCTAssertEqual(r.status, 0, r.stderr)
-        var dropped = false
-        let deadline = Date().addingTimeInterval(10)
-        // drains the listener's queue, so allowed connections never fill its backlog
-        let drain = { while let fd = Sockets.accept(listener, timeout: 0) { close(fd) } }
-        while Date() < deadline, !dropped {
-            if let fd = try a.connect(from: "other", to: b.address("db"), port: 5432, timeout: 0.5) {
-                close(fd)
-                drain()
-                usleep(100_000)
-            } else {
-                dropped = true
-            }
-        }
-        drain()
-        XCTAssertTrue(dropped, "the fleet's policy drops other -> db")
+        XCTAssertTrue(try Self.becomesDropped(from: a, "other", to: b.address("db"), listener: listener), "the fleet's policy drops other -> db")
         XCTAssertNotNil(try a.connect(from: "web", to: b.address("db"), port: 5432, timeout: 2), "and allows web -> db")
         let status = try KernelTest.run(vigil, ["fleet", "status"] + etcd.kvstoreArguments).stdout
         XCTAssertTrue(status.contains("netpolicy/db-from-web"), status)
@@ -197,25 +199,14 @@ final class FleetNetworkTests: XCTestCase {
         let listener = try b.listen(in: "db", port: 5432)
         defer { close(listener) }
         let drain = { while let fd = Sockets.accept(listener, timeout: 0) { close(fd) } }
-        let vigil = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vigil").path
+        let vigil = APICommandLineTests.vigil
         let dir = try KernelTest.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.dbFromWeb.write(toFile: dir + "/db.yaml", atomically: true, encoding: .utf8)
         let r = try KernelTest.run(vigil, ["fleet", "netpolicy", "apply", dir + "/db.yaml"] + etcd.kvstoreArguments)
         XCTAssertEqual(r.status, 0, r.stderr)
         // in force: other -> db dropped (once the policy arrived), web -> db allowed
-        var dropped = false
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, !dropped {
-            if let fd = try a.connect(from: "other", to: b.address("db"), port: 5432, timeout: 0.5) {
-                close(fd)
-                drain()
-                usleep(100_000)
-            } else {
-                dropped = true
-            }
-        }
-        XCTAssertTrue(dropped, "the fleet's policy drops other -> db")
+        XCTAssertTrue(try Self.becomesDropped(from: a, "other", to: b.address("db"), listener: listener), "the fleet's policy drops other -> db")
         XCTAssertNotNil(try a.connectTime(from: "web", to: b.address("db"), port: 5432, within: 10), "web -> db across nodes")
         drain()
         // the copy holds node a's endpoints and the policy (written within a sync of them)
