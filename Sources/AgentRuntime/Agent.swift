@@ -98,6 +98,7 @@ public final class Agent {
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        MemoryRelease.useOneArena()
         clusterIdentities = configuration.kvstore != nil && configuration.datapath ? ClusterIdentities() : nil
         userSpaceActions = UserSpaceActionRunner(logger: logger)
         cache = ProcessCache(capacity: configuration.processCacheSize)
