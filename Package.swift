@@ -147,7 +147,7 @@ let package = Package(
             name: "KernelTests",
             dependencies: [
                 "BPFKit", "KernelFeatures", "BPFObjects", "BPFTestObjects", "CVigilABI", "Sensors", "AgentCore", "PolicyEngine", "PolicyYAML", "PolicyModel",
-                "Datapath", "NetworkPolicy", "EventJSON", "AgentRuntime", "TetragonAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "Datapath", "NetworkPolicy", "EventJSON", "AgentRuntime", "TetragonAPI", "Fleet", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
     ]

@@ -51,6 +51,9 @@ public struct PrometheusText {
         if let f = c.fleet, f.enabled {
             t.sample("vigil_kvstore_connected", .gauge, "1 while the fleet's etcd answers.", [:], f.connected ? 1 : 0)
             t.sample("vigil_kvstore_outages_total", .counter, "Times the connection to etcd was lost (enforcement went on).", [:], Double(f.outages))
+            t.sample(
+                "vigil_kvstore_relists_total", .counter, "Watches whose revision etcd had compacted, listed again (nothing missed).", [:],
+                Double(f.relists))
             let applies = "Fleet policy generations this node loaded or failed to load."
             t.sample("vigil_fleet_policy_applies_total", .counter, applies, ["result": "loaded"], Double(f.applied))
             t.sample("vigil_fleet_policy_applies_total", .counter, applies, ["result": "error"], Double(f.failed))

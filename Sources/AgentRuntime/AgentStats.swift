@@ -50,12 +50,15 @@ public final class FleetStats: Sendable {
         public var enabled = false
         public var connected = false
         public var outages: UInt64 = 0
+        public var relists: UInt64 = 0
         public var applied: UInt64 = 0
         public var failed: UInt64 = 0
     }
     public let enabled = Atomic<Bool>(false)
     public let connected = Atomic<Bool>(false)
     public let outages = Atomic<UInt64>(0)
+    /// Watches that found their revision compacted and listed again.
+    public let relists = Atomic<UInt64>(0)
     public let applied = Atomic<UInt64>(0)
     public let failed = Atomic<UInt64>(0)
 
@@ -64,7 +67,7 @@ public final class FleetStats: Sendable {
     public var snapshot: Snapshot {
         Snapshot(
             enabled: enabled.load(ordering: .relaxed), connected: connected.load(ordering: .relaxed), outages: outages.load(ordering: .relaxed),
-            applied: applied.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed))
+            relists: relists.load(ordering: .relaxed), applied: applied.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed))
     }
 }
 

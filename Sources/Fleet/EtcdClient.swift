@@ -433,4 +433,24 @@ public final class EtcdClient: Sendable {
         }
         if let outcome { throw outcome }
     }
+
+    /// Watches `prefix` from `revision` + 1 for as long as the connection lives. When etcd has
+    /// compacted the revision the watch needs (it was listed before a compaction, or a slow
+    /// watcher fell behind one), `relist` reads the whole prefix again and returns the
+    /// revision it read at, and the watch goes on from there: nothing between is lost.
+    /// Throws when the connection breaks (the caller reconnects and lists anyway).
+    public func follow(
+        prefix: String, from revision: Int64, relist: @Sendable () async throws -> Int64,
+        onCompacted: @Sendable (Int64) -> Void = { _ in }, onChanges: @escaping @Sendable ([EtcdChange]) async -> Void
+    ) async throws {
+        var revision = revision
+        while true {
+            do {
+                try await watch(prefix: prefix, from: revision + 1, onChanges: onChanges)
+            } catch EtcdError.compacted(let r) {
+                onCompacted(r)
+                revision = try await relist()
+            }
+        }
+    }
 }

@@ -141,17 +141,9 @@ public final class FleetAgent: Sendable {
             group.addTask { try await self.keepAlive(client, lease: lease) }
             group.addTask { try await self.reportPeriodically(client, lease: lease) }
             group.addTask {
-                var revision = listed
-                while true {
-                    do {
-                        try await client.watch(prefix: self.keys.policies, from: revision + 1) { changes in
-                            await self.handle(changes, client: client, lease: lease)
-                        }
-                    } catch EtcdError.compacted(let r) {
-                        self.logger.notice("fleet: watch revision compacted; listing again", metadata: ["compacted": "\(r)"])
-                        revision = try await self.resync(client, lease: lease)
-                    }
-                }
+                try await client.follow(
+                    prefix: self.keys.policies, from: listed, relist: { try await self.resync(client, lease: lease) },
+                    onCompacted: self.relisting(self.keys.policies)) { changes in await self.handle(changes, client: client, lease: lease) }
             }
             if let network {
                 group.addTask {
@@ -162,19 +154,22 @@ public final class FleetAgent: Sendable {
                 }
                 for prefix in [keys.identityIDs, keys.endpoints, keys.netPolicies] {
                     group.addTask {
-                        var revision = networkListed
-                        while true {
-                            do {
-                                try await client.watch(prefix: prefix, from: revision + 1) { changes in network.handle(changes) }
-                            } catch EtcdError.compacted {
-                                revision = try await network.resync(client: client)
-                            }
-                        }
+                        try await client.follow(
+                            prefix: prefix, from: networkListed, relist: { try await network.resync(client: client) },
+                            onCompacted: self.relisting(prefix)) { changes in network.handle(changes) }
                     }
                 }
             }
             try await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Counts and logs a watch that lists again because etcd compacted its revision.
+    private func relisting(_ prefix: String) -> @Sendable (Int64) -> Void {
+        { [agent, logger] compacted in
+            agent.fleet.relists.wrappingAdd(1, ordering: .relaxed)
+            logger.notice("fleet: watch revision compacted; listing again", metadata: ["prefix": "\(prefix)", "compacted": "\(compacted)"])
         }
     }
 
