@@ -143,7 +143,8 @@ public final class FleetAgent: Sendable {
             group.addTask {
                 try await client.follow(
                     prefix: self.keys.policies, from: listed, relist: { try await self.resync(client, lease: lease) },
-                    onCompacted: self.relisting(self.keys.policies)) { changes in await self.handle(changes, client: client, lease: lease) }
+                    onCompacted: self.relisting(self.keys.policies)
+                ) { changes in await self.handle(changes, client: client, lease: lease) }
             }
             if let network {
                 group.addTask {
@@ -156,7 +157,8 @@ public final class FleetAgent: Sendable {
                     group.addTask {
                         try await client.follow(
                             prefix: prefix, from: networkListed, relist: { try await network.resync(client: client) },
-                            onCompacted: self.relisting(prefix)) { changes in network.handle(changes) }
+                            onCompacted: self.relisting(prefix)
+                        ) { changes in network.handle(changes) }
                     }
                 }
             }

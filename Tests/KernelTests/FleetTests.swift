@@ -1,4 +1,5 @@
 import Foundation
+import KernelFeatures
 import XCTest
 
 // kernel-test-host-only: the agents talk to an etcd on 127.0.0.1; in a guest that would need qemu's user-mode network.
@@ -141,6 +142,41 @@ final class FleetTests: XCTestCase {
         let table = try fleet(etcd, ["status"])
         XCTAssertTrue(table.contains("2/2 nodes at generation 2, 1 not selected"), table)
         XCTAssertTrue(web1.process.isRunning && web2.process.isRunning && db1.process.isRunning, "the broken key must not stop an agent")
+
+        // a generation these nodes cannot honour (an Override on a kprobe: this kernel has
+        // neither kprobes nor fentry) is an error on each, named in the status, and the
+        // generation before it keeps enforcing: never a weaker version in silence
+        XCTAssertFalse(
+            FeatureProbe.shared.status(.kprobe).isSupported || FeatureProbe.shared.status(.fentry).isSupported,
+            "this step needs a kernel without kprobes and fentry (the host's)")
+        let unhonourable = dir + "/\(name)-override.yaml"
+        try
+            (String(contentsOfFile: policy, encoding: .utf8) + """
+
+                  kprobes:
+                  - call: sys_linkat
+                    syscall: true
+                    args:
+                    - index: 1
+                      type: string
+                    selectors:
+                    - matchArgs:
+                      - index: 1
+                        operator: Equal
+                        values:
+                        - \(canary)
+                      matchActions:
+                      - action: Override
+                        argError: -1
+                """).write(toFile: unhonourable, atomically: true, encoding: .utf8)
+        try fleet(etcd, ["policy", "apply", unhonourable, "--nodes", "role=web", "--mode", "enforce"])
+        report = try waitForStatus(etcd) { r in
+            state(r, policy: name, node: "web-1").map { $0.state == "error" && $0.generation == 3 } == true
+                && state(r, policy: name, node: "web-2").map { $0.state == "error" && $0.generation == 3 } == true
+        }
+        let failed = try fleet(etcd, ["status"])
+        XCTAssertTrue(failed.contains("web-1: ") && failed.contains("no hook tier"), "the status names the node and why: \(failed)")
+        XCTAssertEqual(try openCanary(canary), SIGKILL, "generation 2 still enforces on the nodes that refused 3")
         XCTAssertTrue(web1.stderrTextSoFar().contains("broken"), "the broken key is reported")
 
         // delete: unloaded everywhere, states gone
