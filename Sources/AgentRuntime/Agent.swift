@@ -40,8 +40,11 @@ public final class Agent {
     var planReader: PlanReader
     /// The policies' statuses and hook loss, as the policy thread last published them.
     let policyPublication = PolicyPublication()
-    /// nil when disabled, or when the kernel cannot host it (said at start).
-    let datapath: DatapathSources?
+    /// The datapath (nil inside when disabled, or when the kernel cannot host it: said at
+    /// start) and the periodic upkeep, on its own thread once the agent runs.
+    let upkeep: AgentUpkeep
+    /// The datapath's ring-buffer loss counter, read by the drain thread (its own descriptor).
+    let datapathLost: BPFMap?
     let encoder: EventEncoder
     var sinks: [EventSink] = []
     var cache: ProcessCache
@@ -56,8 +59,6 @@ public final class Agent {
     var inbound: InboundHistory?
     var exposure: [ExposureRow] = []
     var lastExposureNs: UInt64 = 0
-    var lastOccupancyNs: UInt64 = 0
-    var mapOccupancy: [MapOccupancy] = []
     var exposureRevision: UInt64 = 0
     /// Pending output at which the ring-buffer drain pauses to write it out.
     static let flushBytes = 1 << 20
@@ -124,24 +125,28 @@ public final class Agent {
                 scanThreshold: configuration.scanThreshold, scanWindowNs: UInt64(configuration.scanWindowSeconds) * 1_000_000_000,
                 acceptHook: configuration.acceptHook)
         }
+        var datapath: DatapathSources? = nil
         if !configuration.datapath {
-            datapath = nil
+            datapathLost = nil
         } else if let why = DatapathKernel.unavailableReason() {
             logger.warning("network datapath not loaded: this kernel lacks what it needs", metadata: ["reason": "\(why)"])
-            datapath = nil
+            datapathLost = nil
         } else {
+            // its own descriptors of the shared maps: the datapath is handed to the upkeep thread
             let kernel = try DatapathKernel(
-                shared: try sensor.sharedMaps(),
+                shared: try sensor.sharedMaps().duplicate(),
                 pinDirectory: configuration.datapathPinDirectory)
             kernel.fqdnMinTTLSeconds = UInt64(configuration.fqdnMinTTLSeconds)
             if kernel.resumed {
                 logger.info("network datapath: taking over from the previous agent", metadata: ["pins": "\(configuration.datapathPinDirectory)"])
             }
+            datapathLost = try kernel.lostCountMap()
             datapath = DatapathSources(
                 controller: try DatapathController(kernel: kernel, allocator: clusterIdentities ?? LocalIdentityAllocator()),
                 endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
                 policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, cluster: clusterIdentities, logger: logger)
         }
+        upkeep = AgentUpkeep(datapath: datapath, processes: try sensor.processesMap().duplicate(), statusFile: configuration.datapathStatusFile)
         encoder = EventEncoder(
             nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
             fieldFilters: configuration.fieldFilters, includeCredentials: configuration.enableProcessCred,
@@ -187,34 +192,26 @@ public final class Agent {
             }
             logger.info("network sensor attached", metadata: metadata)
         }
-        if let datapath {
-            try datapath.controller.kernel.attachOwners()
-            try createListedEndpoints(datapath)
-            datapath.refresh()
-            let bad = datapath.errors
-            if !bad.isEmpty {
-                datapath.controller.releaseAll()  // what was in force before stays in force
+        if let datapathStart = try upkeep.startDatapath(endpointsFile: configuration.endpointsFile, logger: logger) {
+            if !datapathStart.bad.isEmpty {
                 network?.detach()
                 sensor.detach()
-                throw AgentStartError(message: "network policies or endpoints failed (nothing of them is left in the kernel):\n" + bad.joined(separator: "\n"))
+                throw AgentStartError(
+                    message: "network policies or endpoints failed (nothing of them is left in the kernel):\n" + datapathStart.bad.joined(separator: "\n"))
             }
-            logger.info(
-                "network datapath attached",
-                metadata: ["endpoints": "\(datapath.controller.endpointModels.count)", "policies": "\(datapath.controller.policies.count)"])
+            logger.info("network datapath attached", metadata: ["endpoints": "\(datapathStart.endpoints)", "policies": "\(datapathStart.policies)"])
         }
         // Policies after the seed: hooks match on binaries from the kernel's process table.
         // The service is made here and, once started, handed whole to its own thread.
         let shared = try sensor.sharedMaps()
         let service = PolicyService(
             configuration: configuration, logger: logger,
-            shared: SharedKernelMaps(
-                events: try shared.events.duplicate(), processes: try shared.processes.duplicate(),
-                superBlockRoots: try shared.superBlockRoots.duplicate(), wakeupBytes: shared.wakeupBytes),
+            shared: try shared.duplicate(),
             sensorPins: configuration.enforcePinDirectory == nil ? [] : try sensor.pinnables(), plans: plans, readiness: readiness,
             control: control, publication: policyPublication)
         let (errors, unread) = service.start()
         if !errors.isEmpty {
-            datapath?.controller.releaseAll()
+            upkeep.releaseDatapath()
             network?.detach()
             sensor.detach()
             throw AgentStartError(message: "policies failed to load (nothing of them is left in the kernel):\n" + errors.joined(separator: "\n"))
@@ -237,13 +234,14 @@ public final class Agent {
         // glibc keeps in the heap, and touches code it will not run again: hand both back
         // before the long run.
         MemoryRelease.releaseUnusedPages()
+        // the datapath's files and the tables' filling from here on off this thread
+        upkeep.start()
         // Periodic work between wakeups, on the monotonic clock (the wall clock can step).
         var lastStatusNs: UInt64 = 0
-        var lastDatapathNs: UInt64 = 0
         var lastLossNs: UInt64 = 0
         var lastSummaryNs = KernelClock.nowMonotonicNs()
-        if datapath != nil { inbound = InboundHistory(windowSeconds: UInt64(configuration.exposureWindowSeconds)) }
-        if datapath != nil && configuration.flowSummarySeconds > 0 { flowSummaries = FlowSummarizer(intervalSeconds: configuration.flowSummarySeconds) }
+        if upkeep.hasDatapath { inbound = InboundHistory(windowSeconds: UInt64(configuration.exposureWindowSeconds)) }
+        if upkeep.hasDatapath && configuration.flowSummarySeconds > 0 { flowSummaries = FlowSummarizer(intervalSeconds: configuration.flowSummarySeconds) }
         func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
             let now = KernelClock.nowMonotonicNs()
             guard now &- last >= ms * 1_000_000 else { return false }
@@ -259,7 +257,6 @@ public final class Agent {
         }
         while !stopRequested.load(ordering: .relaxed) {
             try ring.poll(timeoutMs: 100)
-            if let datapath, due(&lastDatapathNs, everyMs: 200), datapath.refresh() { writeDatapathStatus() }
             while output.count >= Self.flushBytes {  // stopped early: more is waiting
                 try flushOutput()
                 try ring.consume()
@@ -271,7 +268,6 @@ public final class Agent {
             if reloadRequested.exchange(false, ordering: .relaxed) { reload() }
             if due(&lastStatusNs, everyMs: 1000) {
                 publishStats()
-                writeDatapathStatus()
             }
             if flowSummaries != nil, due(&lastSummaryNs, everyMs: UInt64(configuration.flowSummarySeconds) * 1000) {
                 for s in flowSummaries!.flush() { emit(.flowSummary(s)) }
@@ -287,8 +283,8 @@ public final class Agent {
         policyThread.join()
         bus.closeAll()
         // endpoints stay enforced while no agent runs: the next one takes the pinned state over
-        datapath?.controller.releaseAll()
-        try? FileManager.default.removeItem(atPath: configuration.datapathStatusFile)
+        upkeep.stop()
+        upkeep.releaseDatapath()
         network?.detach()
         sensor.detach()
         reportLoss()
@@ -335,16 +331,6 @@ public final class Agent {
         control.post { $0.reload() }
     }
 
-    /// The datapath's status file (`vigil endpoint list`, ...).
-    private func writeDatapathStatus() {
-        guard let datapath else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        if let d = try? encoder.encode(datapath.controller.status(errors: datapath.errors)) {
-            statusWriter.write(d, to: configuration.datapathStatusFile)
-        }
-    }
-
     /// Hands the counters to other threads (metrics, health): once a second, not per event.
     private func publishStats() {
         var s = AgentStats.Snapshot()
@@ -363,43 +349,17 @@ public final class Agent {
         // exposure: the policies in force against the window's inbound flows, every 15 s and
         // whenever the policies changed
         let nowNs = KernelClock.nowMonotonicNs()
-        if let datapath, inbound != nil, nowNs &- lastExposureNs >= 15_000_000_000 || datapath.controller.revision != exposureRevision {
+        let datapath = upkeep.published
+        if upkeep.hasDatapath, inbound != nil, nowNs &- lastExposureNs >= 15_000_000_000 || datapath.revision != exposureRevision {
             lastExposureNs = nowNs
-            exposureRevision = datapath.controller.revision
+            exposureRevision = datapath.revision
             let observed = inbound!.window(nowNs: nowNs)
-            exposure = Exposure.compute(endpoints: datapath.controller.endpointModels, policies: datapath.controller.policies, observed: observed)
+            exposure = Exposure.compute(endpoints: datapath.endpoints, policies: datapath.policies, observed: observed)
         }
         s.exposure = exposure
-        // the tables' filling: a walk of their keys (one syscall each), so every 15 s
-        if nowNs &- lastOccupancyNs >= 15_000_000_000 || lastOccupancyNs == 0 {
-            lastOccupancyNs = nowNs
-            var maps: [MapOccupancy] = []
-            if let o = try? sensor.processesMap().occupancy() { maps.append(MapOccupancy(map: "processes", entries: o.entries, capacity: o.capacity)) }
-            for o in datapath?.controller.kernel.occupancy() ?? [] { maps.append(MapOccupancy(map: o.map, entries: o.entries, capacity: o.capacity)) }
-            mapOccupancy = maps
-        }
-        s.maps = mapOccupancy
+        s.maps = datapath.occupancy  // measured on the upkeep thread
         s.updated = Date()
         stats.publish(s)
-    }
-
-    /// The endpoints file's endpoints that do not exist yet are created (or adopted).
-    private func createListedEndpoints(_ datapath: DatapathSources) throws {
-        guard let file = configuration.endpointsFile else { return }
-        let (specs, diagnostics) = EndpointFileLoader.load(path: file)
-        guard diagnostics.isEmpty else {
-            throw AgentStartError(message: "endpoints file has errors:\n" + diagnostics.map(\.description).joined(separator: "\n"))
-        }
-        let existing = Dictionary(datapath.endpoints.list().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for s in specs {
-            if let r = existing[s.name] {
-                if (r.policyAuditMode ?? false) != s.policyAuditMode { try datapath.endpoints.setPolicyAuditMode(name: s.name, s.policyAuditMode) }
-                continue
-            }
-            let r = try datapath.endpoints.create(
-                .init(name: s.name, namespace: s.namespace, labels: s.labels, adoptNetns: s.netns, policyAuditMode: s.policyAuditMode))
-            logger.info("endpoint created", metadata: ["endpoint": "\(r.name)", "address": "\(r.address)"])
-        }
     }
 
     /// Returns the processes /proc listed.
@@ -509,12 +469,12 @@ public final class Agent {
 
     /// A datapath flow: identities named, the opening process from the cache.
     func handleFlow(_ bytes: UnsafeRawBufferPointer) {
-        guard let r = FlowRecord.decode(bytes), let datapath else {
+        guard let r = FlowRecord.decode(bytes), let namer = upkeep.namer else {
             decodeErrors += 1
             return
         }
         let process = r.pid == 0 ? nil : self.process(r.owner, pid: r.pid, tid: r.tid)
-        let event = datapath.controller.flowEvent(
+        let event = namer.flowEvent(
             r, process: process, parent: process.flatMap { cache.parent(of: $0) }, timeNs: clock.wall(monotonic: r.timeNs))
         if r.kind == .drop || r.kind == .audit { flowSummaries?.observe(event) }
         if r.ingress && !r.isReply && (r.kind == .new || r.kind == .audit), inbound != nil {
@@ -528,11 +488,11 @@ public final class Agent {
 
     /// A DNS answer the datapath learned for a toFQDNs rule: names later flows to its address.
     func handleFQDN(_ bytes: UnsafeRawBufferPointer) {
-        guard let r = FQDNRecord.decode(bytes), let datapath else {
+        guard let r = FQDNRecord.decode(bytes), let namer = upkeep.namer else {
             decodeErrors += 1
             return
         }
-        datapath.controller.learned(r)
+        namer.learned(r)
     }
 
     /// A DNS packet: parsed here, its socket's owner from the cache.
@@ -607,7 +567,7 @@ public final class Agent {
     private func reportLoss() {
         guard var counts = try? sensor.lostCounts() else { return }
         if let n = try? network?.lostCount() { counts[RecordKind.network.raw] = n }
-        if let n = try? datapath?.controller.kernel.lostCount() { counts[RecordKind.flow.raw] = n }
+        if let datapathLost, let n = try? DatapathKernel.lostCount(datapathLost) { counts[RecordKind.flow.raw] = n }
         // policy hooks count their own ring-buffer losses (per hook); reported under process_hook
         counts[RecordKind.hook.raw] = policyPublication.hookLostTotal
         var delta: [String: UInt64] = [:]

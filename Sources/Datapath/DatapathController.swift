@@ -11,6 +11,8 @@ public final class DatapathController {
     public let kernel: DatapathKernel
     let allocator: IdentityAllocator
     let resolver = PolicyResolver()
+    /// Names flow records on the drain thread from what this controller last applied.
+    public let namer: FlowNamer
 
     struct Live {
         var record: EndpointRecord
@@ -21,7 +23,6 @@ public final class DatapathController {
     private var live: [String: Live] = [:]
     private var policyFiles: [String: [NetworkPolicy]] = [:]
     private var applied = DatapathState()
-    private var learnedNames = LearnedNames()
     private var appliedEnforcement: [Int32: (UInt32, Identity, EndpointDefaults)] = [:]
     public private(set) var revision: UInt64 = 1
 
@@ -32,6 +33,7 @@ public final class DatapathController {
     public init(kernel: DatapathKernel, allocator: IdentityAllocator = LocalIdentityAllocator()) throws(BPFError) {
         self.kernel = kernel
         self.allocator = allocator
+        namer = FlowNamer(cluster: allocator as? ClusterIdentities)
         mustPrune = kernel.resumed
         // carry on from an earlier agent's revision: its flows are re-checked once against ours
         revision = max(revision, (try? kernel.currentRevision()) ?? 0)
@@ -166,6 +168,7 @@ public final class DatapathController {
             changed = true
         }
         applied = state
+        publishNaming()
         if mustPrune {
             try kernel.prune(
                 policy: state.entries, ipcache: Array(state.ipcache.keys), endpoints: live.values.map(\.ifindex), fqdnNames: Array(state.fqdnNames.keys))
@@ -198,53 +201,23 @@ public final class DatapathController {
         return out
     }
 
-    // MARK: flow events
-
-    /// A DNS answer the kernel learned for a toFQDNs rule: later flows to the address carry the name.
-    public func learned(_ r: FQDNRecord) { learnedNames.learn(r) }
-
-    /// Names a flow record's ends (identity labels, endpoint names, the DNS names the peer's
-    /// address was learned under) and its rule.
-    public func flowEvent(_ r: FlowRecord, process: ProcessEntry?, parent: ProcessEntry?, timeNs: UInt64) -> FlowEvent {
-        let src = side(address: r.saddr, port: r.sport, identity: r.srcIdentity)
-        let dst = side(address: r.daddr, port: r.dport, identity: r.dstIdentity)
-        var event = FlowEvent(
-            kind: r.kind, source: src, destination: dst, proto: FlowRecord.protoName(r.proto), tcpFlags: r.tcpFlags,
-            direction: r.ingress ? "INGRESS" : "EGRESS", isReply: r.isReply, dropReason: r.dropReason,
-            policyRule: r.ruleID == 0 ? nil : applied.rules[r.ruleID], process: process, parent: parent,
-            packets: r.packets, bytes: r.bytes, timeNs: timeNs)
-        // the peer is the destination of what the endpoint sends, the source of what it receives
-        if r.ingress {
-            event.sourceNames = learnedNames.names(endpoint: r.endpointID, address: r.saddr)
-        } else {
-            event.destinationNames = learnedNames.names(endpoint: r.endpointID, address: r.daddr)
+    /// Hands the flow namer what it needs of the applied state (after every apply).
+    private func publishNaming() {
+        var n = FlowNamer.Naming()
+        n.rules = applied.rules
+        for (prefix, identity) in applied.cidrIdentities where n.cidr[identity.rawValue] == nil { n.cidr[identity.rawValue] = prefix.description }
+        for l in live.values {
+            n.local[l.record.address] = .init(name: l.record.name, namespace: l.record.namespace, id: l.record.id)
+            if let labels = allocator.labels(of: l.identity) { n.labels[l.identity.rawValue] = FlowNamer.labelStrings(labels) }
         }
-        return event
-    }
-
-    private func side(address: [UInt8], port: UInt16, identity raw: UInt32) -> FlowEvent.Endpoint {
-        let text = IPPrefix(bytes: address, length: 32).description.split(separator: "/")[0]
-        let identity = Identity(raw)
-        var labels: [String]
-        if let l = allocator.labels(of: identity) {
-            labels = l.values.keys.sorted().map { "k8s:\($0)=\(l.values[$0]!)" }
-        } else if let name = identity.reservedName {
-            labels = ["reserved:\(name)"]
-        } else if let prefix = applied.cidrIdentities.first(where: { $0.value == identity })?.key {
-            labels = ["cidr:\(prefix)", "reserved:world"]
-        } else {
-            labels = []
+        for r in remoteEndpoints {
+            for a in r.addresses where a.length == 32 {
+                let text = String(a.description.split(separator: "/")[0])
+                if n.remote[text] == nil { n.remote[text] = .init(name: r.name, namespace: r.namespace) }
+            }
+            if let labels = allocator.labels(of: r.identity) { n.labels[r.identity.rawValue] = FlowNamer.labelStrings(labels) }
         }
-        var e = FlowEvent.Endpoint(address: String(text), port: port, identity: raw, labels: labels)
-        if let l = live.values.first(where: { $0.record.address == text }) {
-            e.name = l.record.name
-            e.namespace = l.record.namespace
-            e.endpointID = l.record.id
-        } else if let r = remoteEndpoints.first(where: { $0.addresses.contains { $0.description == text + "/32" } }) {
-            e.name = r.name
-            e.namespace = r.namespace
-        }
-        return e
+        namer.publish(n)
     }
 
     /// The agent stops: the programs and maps stay in force (pinned) for the next agent to take

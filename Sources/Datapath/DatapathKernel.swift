@@ -330,8 +330,14 @@ public final class DatapathKernel {
     }
 
     /// Flow records the kernel could not queue (ring buffer full), summed over CPUs.
-    public func lostCount() throws(BPFError) -> UInt64 {
-        let perCPU = try object.map("lost").lookupPerCPU(key: bytesOf(UInt32(0))) ?? []
+    public func lostCount() throws(BPFError) -> UInt64 { try Self.lostCount(object.map("lost")) }
+
+    /// The loss counter through a descriptor of its own, for the thread that reports loss.
+    public func lostCountMap() throws(BPFError) -> sending BPFMap { try object.map("lost").duplicate() }
+
+    /// The sum over CPUs of a loss counter map (`lostCountMap()`).
+    public static func lostCount(_ map: BPFMap) throws(BPFError) -> UInt64 {
+        let perCPU = try map.lookupPerCPU(key: bytesOf(UInt32(0))) ?? []
         return perCPU.reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
     }
 }

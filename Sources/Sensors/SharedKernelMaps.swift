@@ -18,6 +18,12 @@ public struct SharedKernelMaps {
         self.wakeupBytes = wakeupBytes
     }
 
+    /// The same maps through descriptors of their own: a value another thread can own.
+    public func duplicate() throws(BPFError) -> sending SharedKernelMaps {
+        SharedKernelMaps(
+            events: try events.duplicate(), processes: try processes.duplicate(), superBlockRoots: try superBlockRoots.duplicate(), wakeupBytes: wakeupBytes)
+    }
+
     /// Points `object`'s copies of the shared maps (those it defines) at these, and sets its
     /// wakeup threshold. Call before `object.load()`.
     public func share(with object: BPFObject) throws(BPFError) {

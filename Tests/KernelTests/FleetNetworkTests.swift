@@ -31,6 +31,18 @@ final class FleetNetworkTests: XCTestCase {
         endpoints(f).first { $0["name"] as? String == f.records[name]!.name }?["identity"] as? Int
     }
 
+    /// The endpoint's identity once the fleet numbered it (not reserved:init), waiting up to
+    /// 10 s: the status file is written from the agent's start, before the fleet has synced.
+    static func numberedIdentity(_ f: EndpointFixture, _ name: String) -> Int? {
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            let id = identity(f, name)
+            if let id, id != 5 { return id }
+            if Date() > deadline { return id }
+            usleep(100_000)
+        }
+    }
+
     /// Whether connections from endpoint `name` of `f` to `address`:5432 start being dropped
     /// within 10 s (a policy arriving); those accepted meanwhile are closed and drained from
     /// `listener`, so they never fill its backlog.
@@ -57,8 +69,8 @@ final class FleetNetworkTests: XCTestCase {
         try b.write(policy: "db.yaml", Self.dbFromWeb)
         _ = try a.startAgent(extraArguments: node("node-a", etcd))
         let agentB = try b.startAgent(extraArguments: node("node-b", etcd))
-        let webID = try XCTUnwrap(Self.identity(a, "web"), "web numbered by the fleet")
-        let dbID = try XCTUnwrap(Self.identity(b, "db"))
+        let webID = try XCTUnwrap(Self.numberedIdentity(a, "web"), "web numbered by the fleet")
+        let dbID = try XCTUnwrap(Self.numberedIdentity(b, "db"))
         XCTAssertGreaterThanOrEqual(webID, 256)
         XCTAssertLessThan(webID, 65536, "a cluster-scoped number")
         XCTAssertEqual(
@@ -75,12 +87,15 @@ final class FleetNetworkTests: XCTestCase {
         XCTAssertNil(try a.connect(from: "other", to: b.address("db"), port: 5432, timeout: 1), "app=other is not allowed to db")
 
         // node b's flow events name the remote identity and its labels
+        let fromOther = { (flow: [String: Any]) in Self.isDroppedPostgres(flow) && ((flow["IP"] as? [String: Any])?["source"] as? String) == a.address("other")
+        }
         let flows = try agentB.waitForAll { all in
-            all.contains { ($0["flow"] as? [String: Any]).map(Self.isDroppedPostgres) ?? false }
+            all.contains { ($0["flow"] as? [String: Any]).map(fromOther) ?? false }
         }.compactMap { $0["flow"] as? [String: Any] }
         // the connection's own drop: other packets (an IPv6 router solicitation) may be dropped first
-        let drop = try XCTUnwrap(flows.first(where: Self.isDroppedPostgres))
-        let otherID = try XCTUnwrap(Self.identity(a, "other"))
+        // (web's first tries may be dropped too, before node b learned web's address)
+        let drop = try XCTUnwrap(flows.first(where: fromOther))
+        let otherID = try XCTUnwrap(Self.numberedIdentity(a, "other"))
         XCTAssertEqual((drop["source"] as? [String: Any])?["identity"] as? Int, otherID)
         XCTAssertTrue(((drop["source"] as? [String: Any])?["labels"] as? [String] ?? []).contains("k8s:app=other"), "\(drop)")
         XCTAssertEqual((drop["destination"] as? [String: Any])?["identity"] as? Int, dbID)
@@ -109,7 +124,7 @@ final class FleetNetworkTests: XCTestCase {
         for (i, f) in fixtures.enumerated() {
             f.records["api\(i)"] = try f.manager.create(.init(name: "t\(getpid() % 10000)-api\(i)", labels: ["app": "api", "tier": "shared"]))
         }
-        let ids = fixtures.enumerated().map { Self.identity($1, "api\($0)") }
+        let ids = fixtures.enumerated().map { Self.numberedIdentity($1, "api\($0)") }
         XCTAssertNotNil(ids[0])
         XCTAssertEqual(Set(ids.compactMap { $0 }).count, 1, "one identity for one label set: \(ids)")
         XCTAssertEqual(ids.compactMap { $0 }.count, 3)
@@ -143,7 +158,7 @@ final class FleetNetworkTests: XCTestCase {
         defer { b.remove() }
         _ = try a.startAgent(extraArguments: node("node-a", etcd) + ["--node-labels", "role=web"])
         _ = try b.startAgent(extraArguments: node("node-b", etcd) + ["--node-labels", "role=db"])
-        XCTAssertNotNil(Self.identity(b, "db"))
+        XCTAssertNotNil(Self.numberedIdentity(b, "db"))
         let listener = try b.listen(in: "db", port: 5432)
         defer { close(listener) }
         let vigil = APICommandLineTests.vigil
@@ -195,7 +210,7 @@ final class FleetNetworkTests: XCTestCase {
         let argsB = node("node-b", etcd) + ["--fleet-state-dir", stateB]
         _ = try a.startAgent(extraArguments: node("node-a", etcd))
         var agentB = try b.startAgent(extraArguments: argsB)
-        let dbID = try XCTUnwrap(Self.identity(b, "db"))
+        let dbID = try XCTUnwrap(Self.numberedIdentity(b, "db"))
         let listener = try b.listen(in: "db", port: 5432)
         defer { close(listener) }
         let drain = { while let fd = Sockets.accept(listener, timeout: 0) { close(fd) } }
@@ -221,7 +236,7 @@ final class FleetNetworkTests: XCTestCase {
         etcd.stop()
         agentB.stop()
         agentB = try b.startAgent(extraArguments: argsB)
-        XCTAssertEqual(Self.identity(b, "db"), dbID, "db keeps its cluster identity, from the copy")
+        XCTAssertEqual(Self.numberedIdentity(b, "db"), dbID, "db keeps its cluster identity, from the copy")
         XCTAssertNotNil(try a.connectTime(from: "web", to: b.address("db"), port: 5432, within: 10), "web -> db still allowed with etcd down")
         drain()
         XCTAssertNil(try a.connect(from: "other", to: b.address("db"), port: 5432, timeout: 1), "other -> db still dropped with etcd down")
@@ -251,7 +266,7 @@ final class FleetNetworkTests: XCTestCase {
         try etcd.start()
         XCTAssertNotNil(try b.connectTime(from: "web", to: b.address("db"), port: 5432, within: 15), "numbered once etcd is back: web -> db allowed")
         drain()
-        let dbID = try XCTUnwrap(Self.identity(b, "db"))
+        let dbID = try XCTUnwrap(Self.numberedIdentity(b, "db"))
         XCTAssertGreaterThanOrEqual(dbID, 256, "db has its cluster number")
         XCTAssertNil(try b.connect(from: "other", to: b.address("db"), port: 5432, timeout: 1), "other -> db still dropped")
         agent.stop()
