@@ -452,7 +452,12 @@ final class AgentUnderTest {
             if let exec = obj["process_exec"] as? [String: Any] {
                 guard let p = (exec["process"] as? [String: Any])?["pid"] as? Int else { continue }
                 execed.insert(Int32(p))
-                if let pp = (exec["parent"] as? [String: Any])?["pid"] as? Int { parentOf[Int32(p)] = Int32(pp) }
+                // the whole chain the exec names: a process that forked without exec'ing (apt-get
+                // running a hook) has no exec of its own to learn its parent from
+                var chain = [p]
+                if let pp = (exec["parent"] as? [String: Any])?["pid"] as? Int { chain.append(pp) }
+                for a in (exec["ancestors"] as? [[String: Any]]) ?? [] { if let ap = a["pid"] as? Int { chain.append(ap) } }
+                for (child, parent) in zip(chain, chain.dropFirst()) where child != parent { parentOf[Int32(child)] = Int32(parent) }
             } else if obj["process_exit"] == nil {
                 pending.append(obj)
             }

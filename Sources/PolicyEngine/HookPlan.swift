@@ -26,6 +26,9 @@ public struct HookPlan: @unchecked Sendable {
     public var sets: ValueSets
     /// The files the hook's filters name exactly, matched by identity too (FileIdentitySet).
     public var identities = FileIdentitySet()
+    /// matchBinaries followChildren: the binary lists of the selectors that follow one, in the
+    /// order their `follow` field numbers them (1 + index) until the loader writes the slot.
+    public var follows: [[String]] = []
     /// Per recorded slot: the policy argument and its layout (for decoding).
     public var slots: [(arg: HookArg, layout: ArgumentLayout)]
     public var returnArg: (arg: HookArg, layout: ArgumentLayout)?

@@ -29,6 +29,9 @@ public final class HookProgram {
     /// Identities written so far (never removed while loaded: a replaced file's old inode
     /// may still be reachable through a hardlink made before).
     private var writtenIdentities: Set<FileIdentitySet.Identity> = []
+    /// The followChildren slots this hook holds (released when it goes).
+    private var followSlots: [Int] = []
+    private let followRegistry: FollowSlots
 
     /// The maps every hook shares: the process sensor's (SharedKernelMaps) and the tracked
     /// sockets, made when the first hook that tracks or reads sockets loads.
@@ -37,7 +40,12 @@ public final class HookProgram {
         public let trackedSockets = TrackedSockets()
         /// The io_uring forms' dispatcher and chains, made when the first form loads.
         public let ioUring = IOUringDispatch()
-        public init(_ kernel: SharedKernelMaps) { self.kernel = kernel }
+        /// matchBinaries followChildren slots, in the process sensor's maps.
+        public let follow: FollowSlots
+        public init(_ kernel: SharedKernelMaps) {
+            self.kernel = kernel
+            follow = FollowSlots(followBinaries: kernel.followBinaries, processes: kernel.processes)
+        }
     }
 
     /// The one `tracked_socks` map of all hooks (TrackSock / UntrackSock, bpf/include/hook_maps.h).
@@ -65,6 +73,7 @@ public final class HookProgram {
     /// Opens, specializes, loads (verifier) and fills the hook's maps. Nothing is attached.
     public init(plan: HookPlan, shared: SharedMaps) throws(EngineError) {
         self.plan = plan
+        followRegistry = shared.follow
         let hook = plan.hookName
         do throws(BPFError) {
             guard let image = BPFObjects.object(named: "hook") else {
@@ -98,7 +107,7 @@ public final class HookProgram {
             } else {
                 try object.map("uring_chain").setMaxEntries(1)
             }
-            try object.setRodata("hook_config", to: plan.config)
+            try object.setRodata("hook_config", to: try withFollowSlots(plan.config, shared.follow))
             try object.load()
             let value = vigil_string_value()
             for e in plan.sets.strings { try object.map("strings").update(key: ValueSets.trieKey(e), value: bytes(of: withLength(value, e.length))) }
@@ -118,6 +127,26 @@ public final class HookProgram {
         } catch {
             throw .kernel(hook: hook, error: error)
         }
+    }
+
+    /// The config with each following selector's request number replaced by the slot it got.
+    private func withFollowSlots(_ config: vigil_hook_config, _ registry: FollowSlots) throws(BPFError) -> vigil_hook_config {
+        guard !plan.follows.isEmpty else { return config }
+        var slots: [Int] = []
+        for binaries in plan.follows {
+            let slot = try registry.acquire(binaries)
+            slots.append(slot)
+            followSlots.append(slot)
+        }
+        var config = config
+        for i in 0..<Int(config.nselectors) {
+            modifyElement(&config.selectors, i, as: vigil_selector.self) { sel in
+                let request = Int(sel.follow & VIGIL_FOLLOW_ID_MASK)
+                guard request > 0 else { return }
+                sel.follow = (sel.follow & VIGIL_FOLLOW_NOT_IN) | UInt32(slots[request - 1] + 1)
+            }
+        }
+        return config
     }
 
     /// Attaches the program where the plan says. Idempotent.
@@ -200,7 +229,10 @@ public final class HookProgram {
         return added
     }
 
-    deinit { detach() }
+    deinit {
+        detach()
+        for slot in followSlots { followRegistry.release(slot) }
+    }
 
     /// Records this hook could not queue (ring buffer full), summed over CPUs.
     public func lost() -> UInt64 { statSum(VIGIL_STAT_LOST) }

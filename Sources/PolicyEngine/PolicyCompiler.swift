@@ -146,6 +146,7 @@ public enum PolicyCompiler {
         var plan = make(config, compiler.sets)
         plan.userActions = compiler.userActionsBySelector
         plan.identities = compiler.identities
+        plan.follows = compiler.follows
         return .success(plan)
     }
 }

@@ -30,6 +30,8 @@ public final class PolicyManager {
         for (_, p) in loaded {
             for h in p.hooks { added += (try? h.refreshIdentities()) ?? 0 }
         }
+        // followChildren binaries installed or replaced since (a new inode)
+        added += (try? shared.follow.refreshAll()) ?? 0
         return added
     }
     /// Plans by hook id, for the record decoders (other threads read it: PlanTable). Boxed: a

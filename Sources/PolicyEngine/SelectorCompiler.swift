@@ -19,6 +19,8 @@ struct SelectorCompiler {
     var returnSlot: Int? = nil
     var sets = ValueSets()
     var identities = FileIdentitySet()
+    /// matchBinaries followChildren lists, numbered in the selectors' `follow` (1 + index).
+    var follows: [[String]] = []
     /// GetUrl / DnsLookup of each compiled selector, in order (the agent carries them out).
     var userActionsBySelector: [[UserSpaceAction]] = []
 
@@ -63,10 +65,24 @@ struct SelectorCompiler {
         }
 
         // matchBinaries, matchParentBinaries (the caller's / its parent's binary, from the process table)
-        for (key, filters) in [("matchBinaries", s.matchBinaries), ("matchParentBinaries", s.matchParentBinaries)] {
-            if filters.count > 1 { throw unsupported(key, "one entry per selector (as Tetragon)") }
+        // followChildren (In/NotIn only, the decoder checks): a slot bit set at exec and copied at
+        // fork (FollowSlots); beside it one plain entry may filter the binary itself (a Vigil
+        // extension: Tetragon takes one entry)
+        let following = s.matchBinaries.filter(\.followChildren)
+        if following.count > 1 { throw unsupported("matchBinaries", "one followChildren entry per selector") }
+        if let f = following.first {
+            follows.append(f.values)
+            out.follow = UInt32(follows.count) | (f.op == .notIn ? VIGIL_FOLLOW_NOT_IN : 0)
+        }
+        if s.matchParentBinaries.contains(where: \.followChildren) {
+            throw unsupported("matchParentBinaries.followChildren", "follow the binary with matchBinaries followChildren (it covers every descendant)")
+        }
+        for (key, filters) in [("matchBinaries", s.matchBinaries.filter { !$0.followChildren }), ("matchParentBinaries", s.matchParentBinaries)] {
+            if filters.count > 1 {
+                throw unsupported(
+                    key, key == "matchBinaries" ? "one entry per selector (as Tetragon), plus one with followChildren" : "one entry per selector (as Tetragon)")
+            }
             guard let b = filters.first else { continue }
-            if b.followChildren { throw unsupported("\(key).followChildren") }
             let tooLong = b.values.first { $0.utf8.count > Int(VIGIL_STRING_KEY_BYTES) }
             if let tooLong { throw unsupported("\(key).values", "\"\(tooLong.prefix(40))...\" is longer than \(VIGIL_STRING_KEY_BYTES) bytes") }
             let op: UInt32

@@ -14,6 +14,9 @@ public enum PolicyLimits {
     public static let actionsPerSelector = 4
     /// matchBinaries / matchParentBinaries entries per selector (Tetragon: 1).
     public static let binaryFiltersPerSelector = 1
+    /// matchBinaries entries with followChildren per selector, beside the plain one (a Vigil
+    /// extension: "perl, but not under apt" needs both; Tetragon takes one entry in all).
+    public static let followedBinaryFiltersPerSelector = 1
     /// Values per matchBinaries entry (map-backed).
     public static let valuesPerBinaryFilter = 1024
     /// Values per matchArgs entry (map-backed for strings, addresses and ports).

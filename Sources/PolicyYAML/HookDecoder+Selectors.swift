@@ -136,13 +136,7 @@ extension HookDecoder {
 
     private func binaryFilters(_ m: MappingReader, _ key: String) -> [BinaryFilter] {
         let items = m.items(key)
-        if items.count > PolicyLimits.binaryFiltersPerSelector {
-            d.error(
-                m.mark(key), m.sub(key),
-                "\(items.count) \(key) entries; at most \(PolicyLimits.binaryFiltersPerSelector) per selector (put the values in one entry, or use another selector)"
-            )
-        }
-        return items.compactMap { item in
+        let filters: [BinaryFilter] = items.compactMap { item in
             guard let f = MappingReader(item.node, path: item.path, keys: ["operator", "values", "followChildren"], d),
                 let op = f.enumeration("operator", BinaryOperator.self, required: "In, NotIn, Prefix, NotPrefix, Postfix or NotPostfix")
             else { return nil }
@@ -163,6 +157,22 @@ extension HookDecoder {
             }
             return BinaryFilter(op: op, values: values.map(\.value), followChildren: follow)
         }
+        let followed = filters.filter(\.followChildren).count
+        if filters.count - followed > PolicyLimits.binaryFiltersPerSelector {
+            d.error(
+                m.mark(key), m.sub(key),
+                "\(filters.count - followed) \(key) entries; at most \(PolicyLimits.binaryFiltersPerSelector) per selector, plus \(PolicyLimits.followedBinaryFiltersPerSelector) with followChildren (put the values in one entry, or use another selector)"
+            )
+        }
+        if followed > PolicyLimits.followedBinaryFiltersPerSelector {
+            d.error(
+                m.mark(key), m.sub(key), "\(followed) \(key) entries with followChildren; at most \(PolicyLimits.followedBinaryFiltersPerSelector) per selector"
+            )
+        }
+        if followed > 0 && key == "matchParentBinaries" {
+            d.error(m.mark(key), m.sub(key), "followChildren belongs to matchBinaries (it already covers every descendant of the binary)")
+        }
+        return filters
     }
 
     private func pidFilter(_ node: YAMLNode, path: String) -> PIDFilter? {

@@ -8,20 +8,24 @@ public struct SharedKernelMaps {
     public var events: BPFMap
     public var processes: BPFMap
     public var superBlockRoots: BPFMap
+    /// matchBinaries followChildren: binary identity -> slots (the process sensor's, written by `FollowSlots`).
+    public var followBinaries: BPFMap
     /// Ring bytes produced between two early wakeups of the reader (a quarter of the ring).
     public var wakeupBytes: UInt64
 
-    public init(events: BPFMap, processes: BPFMap, superBlockRoots: BPFMap, wakeupBytes: UInt64) {
+    public init(events: BPFMap, processes: BPFMap, superBlockRoots: BPFMap, followBinaries: BPFMap, wakeupBytes: UInt64) {
         self.events = events
         self.processes = processes
         self.superBlockRoots = superBlockRoots
+        self.followBinaries = followBinaries
         self.wakeupBytes = wakeupBytes
     }
 
     /// The same maps through descriptors of their own: a value another thread can own.
     public func duplicate() throws(BPFError) -> sending SharedKernelMaps {
         SharedKernelMaps(
-            events: try events.duplicate(), processes: try processes.duplicate(), superBlockRoots: try superBlockRoots.duplicate(), wakeupBytes: wakeupBytes)
+            events: try events.duplicate(), processes: try processes.duplicate(), superBlockRoots: try superBlockRoots.duplicate(),
+            followBinaries: try followBinaries.duplicate(), wakeupBytes: wakeupBytes)
     }
 
     /// Points `object`'s copies of the shared maps (those it defines) at these, and sets its
@@ -38,6 +42,9 @@ public struct SharedKernelMaps {
 extension ProcessSensor {
     /// The shared maps, to hand to policy hooks and the other sensors.
     public func sharedMaps() throws(BPFError) -> SharedKernelMaps {
-        SharedKernelMaps(events: try eventsMap(), processes: try processesMap(), superBlockRoots: try superBlockRootsMap(), wakeupBytes: wakeupBytes)
+        SharedKernelMaps(
+            events: try eventsMap(), processes: try processesMap(), superBlockRoots: try superBlockRootsMap(),
+            followBinaries: try object.map("follow_binaries"),
+            wakeupBytes: wakeupBytes)
     }
 }

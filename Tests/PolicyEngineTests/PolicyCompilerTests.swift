@@ -247,12 +247,33 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertNotEqual(plan.config.flags & VIGIL_HOOKF_MONITOR, 0)
     }
 
+    /// followChildren beside a plain matchBinaries entry: the plain one filters the binary, the
+    /// followed list becomes a request the loader turns into a slot (numbered 1 + index, NotIn flagged).
+    func testFollowChildrenCompilesToAFollowRequestBesideThePlainBinaryFilter() throws {
+        let yaml = Self.fim.replacingOccurrences(
+            of: "matchBinaries:\n      - {operator: Postfix, values: [\"/cat\"]}",
+            with:
+                "matchBinaries:\n      - {operator: Postfix, values: [\"/cat\"]}\n      - {operator: NotIn, values: [\"/usr/bin/apt-get\"], followChildren: true}"
+        )
+        let plan = try XCTUnwrap(compile(yaml, Self.host).get().first)
+        XCTAssertEqual(plan.follows, [["/usr/bin/apt-get"]])
+        let sel = plan.config.selectors.0
+        XCTAssertEqual(sel.follow, 1 | VIGIL_FOLLOW_NOT_IN)
+        XCTAssertEqual(sel.binary_op, VIGIL_OP_POSTFIX, "the plain entry still filters the binary")
+        let two = yaml.replacingOccurrences(
+            of: "- {operator: Postfix, values: [\"/cat\"]}", with: "- {operator: In, values: [\"/usr/bin/cat\"], followChildren: true}")
+        let refused = PolicyLoader.parse(Array(two.utf8), file: "two.yaml")
+        XCTAssertEqual(
+            refused.diagnostics.map(\.description),
+            ["two.yaml:16:7: error: spec.tracepoints[0].selectors[0].matchBinaries: 2 matchBinaries entries with followChildren; at most 1 per selector"])
+    }
+
     func testUnsupportedPiecesRefuseTheWholePolicy() throws {
         let yaml = Self.fim.replacingOccurrences(
             of: "matchBinaries:\n      - {operator: Postfix, values: [\"/cat\"]}",
-            with: "matchBinaries:\n      - {operator: In, values: [\"/bin/cat\"], followChildren: true}")
-        guard case .failure(let e) = try compile(yaml, Self.host) else { return XCTFail("followChildren is not run in the kernel yet") }
-        XCTAssertTrue(e.description.contains("followChildren"), e.description)
+            with: "matchPIDs:\n      - {operator: In, values: [1], followForks: true}")
+        guard case .failure(let e) = try compile(yaml, Self.host) else { return XCTFail("followForks is not run in the kernel yet") }
+        XCTAssertTrue(e.description.contains("followForks"), e.description)
         let kret = """
             apiVersion: cilium.io/v1alpha1
             kind: TracingPolicy

@@ -658,6 +658,13 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 		if (!binary_op_matches(sel->binary_op, sel->binary_set, sel->binary_id_set, proc))
 			return false;
 	}
+	if (sel->follow) {
+		/* matchBinaries followChildren: the process, or an ancestor since the policy loaded,
+		 * ran a listed binary (a bit set at exec and copied at every fork, vigil_process.follow) */
+		bool in = proc && ((proc->follow >> (((sel->follow & VIGIL_FOLLOW_ID_MASK) - 1) & 63)) & 1);
+		if (in == !!(sel->follow & VIGIL_FOLLOW_NOT_IN))
+			return false;
+	}
 	if (sel->parent_binary_op) {
 		/* the parent's current image in the process table (tgid key) */
 		struct vigil_process *parent = proc ? bpf_map_lookup_elem(&processes, &proc->parent.pid) : NULL;

@@ -67,7 +67,8 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 #pragma unroll
 	for (int s = 0; s < VIGIL_HOOK_SELECTORS; s++) {
 		if (s < hook_config.nselectors &&
-		    (hook_config.selectors[s].binary_op || hook_config.selectors[s].parent_binary_op))
+		    (hook_config.selectors[s].binary_op || hook_config.selectors[s].parent_binary_op ||
+		     hook_config.selectors[s].follow))
 			binaries = true;
 	}
 	if (binaries) {

@@ -45,6 +45,15 @@ struct {
 	__type(value, struct vigil_process);
 } process_scratch SEC(".maps");
 
+/* matchBinaries followChildren: which slots list a binary (filled by the agent as policies load). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_FOLLOW_BINARIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_follow_key);
+	__type(value, __u64);
+} follow_binaries SEC(".maps");
+
 static __always_inline struct vigil_process *scratch_process(void)
 {
 	__u32 zero = 0;
@@ -228,6 +237,8 @@ static __always_inline void handle_exec(struct task_struct *task)
 	 * look up their own process's entry. */
 	struct vigil_process *proc = bpf_map_lookup_elem(&processes, &tgid);
 	bool in_table = proc != NULL;
+	/* followChildren slots the fork passed on (vigil_process.follow) */
+	__u64 follow = proc ? proc->follow : 0;
 	if (!proc)
 		proc = scratch_process();
 	if (!proc)
@@ -249,7 +260,13 @@ static __always_inline void handle_exec(struct task_struct *task)
 	 * judge the executable the kernel ran: its global path and identity (vigil_resolve.h). */
 	struct mm_struct *mm = task->mm;
 	struct file *exe = mm ? mm->exe_file : NULL;
+	/* a process the table missed takes its parent's; then the slots listing this binary */
+	if (!in_table && parent)
+		follow = parent->follow;
 	resolve_binary(proc, exe, task);
+	struct vigil_follow_key fk = {.dev = proc->binary_dev, .pad = 0, .ino = proc->binary_ino};
+	__u64 *listed = bpf_map_lookup_elem(&follow_binaries, &fk);
+	proc->follow = follow | (listed ? *listed : 0);
 	if (!in_table)
 		bpf_map_update_elem(&processes, &tgid, proc, BPF_ANY);
 
@@ -335,8 +352,15 @@ static __always_inline void record_fork(struct task_struct *parent_task, __u32 c
 	struct vigil_process *parent = bpf_map_lookup_elem(&processes, &ptgid);
 	if (parent) {
 		proc->parent = parent->id;
-		/* a clone runs its parent's image until it execs */
+		/* a clone runs its parent's image until it execs: its path, identity and view (the
+		 * scratch entry holds another process's otherwise), and its followChildren slots */
+		proc->flags |= parent->flags & (VIGIL_PROC_ROOT_VIEW | VIGIL_PROC_LONG_PATH);
 		proc->binary_len = parent->binary_len;
+		proc->binary_dev = parent->binary_dev;
+		proc->binary_ino = parent->binary_ino;
+		proc->binary_root_off = parent->binary_root_off;
+		proc->binary_full_len = parent->binary_full_len;
+		proc->follow = parent->follow;
 		__builtin_memcpy(proc->binary, parent->binary,
 				 sizeof(proc->binary)); /* map to map: plain loads and stores */
 	} else {
@@ -344,6 +368,11 @@ static __always_inline void record_fork(struct task_struct *parent_task, __u32 c
 		proc->parent.pid = ptgid;
 		proc->parent.pad = 0;
 		proc->binary_len = 0;
+		proc->binary_dev = 0;
+		proc->binary_ino = 0;
+		proc->binary_root_off = 0;
+		proc->binary_full_len = 0;
+		proc->follow = 0;
 		proc->binary[0] = 0;
 	}
 	bpf_map_update_elem(&processes, &child_tgid, proc, BPF_ANY);

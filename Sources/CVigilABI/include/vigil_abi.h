@@ -90,11 +90,27 @@ struct vigil_process {
 	__u32 binary_dev;      /* its super block's device, kernel encoding */
 	__u16 binary_root_off; /* VIGIL_PROC_ROOT_VIEW: where the path as the process sees it starts */
 	__u16 binary_full_len; /* the global path's full length (VIGIL_PROC_LONG_PATH when > binary_len) */
+	/* matchBinaries followChildren: bit i is set when this process or an ancestor (since the
+	 * slot's policy loaded) ran a binary of slot i (map follow_binaries); a fork inherits it */
+	__u64 follow;
 	/* the executable's global path (from the agent's root, through bind mounts and chroots; the
 	 * first and last VIGIL_PATH_END_BYTES bytes when longer); a clone keeps its parent's */
 	__u8 binary[VIGIL_PATH_LEN];
 };
-_Static_assert(sizeof(struct vigil_process) == 56 + VIGIL_PATH_LEN, "vigil_process size");
+_Static_assert(sizeof(struct vigil_process) == 64 + VIGIL_PATH_LEN, "vigil_process size");
+
+/* Map "follow_binaries" (the process sensor's; key: a binary's identity): the followChildren
+ * slots that list that binary (bit i: slot i). An exec of it sets those bits in its process's
+ * table entry (vigil_process.follow), and every fork copies them to the child, so a selector
+ * with followChildren matches the process and all its descendants, reparented or not. */
+#define VIGIL_FOLLOW_SLOTS    64
+#define VIGIL_FOLLOW_BINARIES 4096
+struct vigil_follow_key {
+	__u32 dev; /* the binary's super block device, kernel encoding */
+	__u32 pad;
+	__u64 ino;
+};
+_Static_assert(sizeof(struct vigil_follow_key) == 16, "vigil_follow_key size");
 
 /* Map "sb_roots" (key: a super block's device, kernel encoding): where that file system's root
  * is in the agent's view, e.g. "" for the root file system, "/dev/shm" for its tmpfs. Kept by

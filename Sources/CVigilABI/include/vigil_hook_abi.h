@@ -188,6 +188,9 @@ struct vigil_ns_filter {
 };
 _Static_assert(sizeof(struct vigil_ns_filter) == 16 + 4 * VIGIL_SEL_NS_VALUES, "vigil_ns_filter size");
 
+#define VIGIL_FOLLOW_NOT_IN  (1u << 31)
+#define VIGIL_FOLLOW_ID_MASK 0xffu
+
 /* One selector: every filter set here must hold (AND); the hook's selectors are ORed. */
 struct vigil_selector {
 	__u32 nfilters;
@@ -204,7 +207,10 @@ struct vigil_selector {
 	__u32 cap_op;	     /* matchCapabilities: VIGIL_OP_EQ (In: has any), NEQ (NotIn: has none) */
 	__u32 cap_set;	     /* 0 effective, 1 inheritable, 2 permitted */
 	__u32 parent_binary_id_set;
-	__u32 pad;
+	/* matchBinaries with followChildren: 1 + the slot (bit of vigil_process.follow), with
+	 * VIGIL_FOLLOW_NOT_IN for NotIn; 0 = none. Compiled as 1 + the index of the plan's follow
+	 * request; the loader writes the slot it acquired. */
+	__u32 follow;
 	__u64 cap_mask;
 	struct vigil_ns_filter ns[VIGIL_SEL_NS_FILTERS];
 	struct vigil_arg_filter filters[VIGIL_SEL_ARG_FILTERS];
