@@ -20,7 +20,9 @@ public final class DatapathKernel {
 
     /// The maps whose contents must survive an agent restart: what is enforced and the flows
     /// established under it. (The ring buffer and process table are the agent's own.)
-    static let persistentMaps = ["endpoints", "ipcache", "policy", "dp_config", "conntrack", "flow_owners", "fqdn_names", "fqdn_ips"]
+    static let persistentMaps = [
+        "endpoints", "ipcache", "policy", "dp_config", "conntrack", "flow_owners", "fqdn_names", "fqdn_label_patterns", "fqdn_ips",
+    ]
 
     /// Why the datapath cannot run on this kernel, or nil when it can.
     public static func unavailableReason(probe: FeatureProbe = .shared) -> String? {
@@ -165,7 +167,8 @@ public final class DatapathKernel {
 
     /// After taking over an earlier agent's maps: only what is wanted now stays.
     public func prune(policy: [PolicyEntry], ipcache: [IPPrefix], endpoints: [Int32], fqdnNames: [FQDNName]) throws(BPFError) {
-        try prune("fqdn_names", keeping: Set(fqdnNames.map { bytesOf(Self.fqdnNameKey($0)) }))
+        try prune("fqdn_names", keeping: Set(fqdnNames.filter { Self.labelGroup($0) == nil }.map { bytesOf(Self.fqdnNameKey($0)) }))
+        try prune("fqdn_label_patterns", keeping: Set(fqdnNames.compactMap(Self.labelGroup).map { bytesOf(Self.labelGroupKey($0)) }))
         try prune("policy", keeping: Set(policy.map { bytesOf(Self.policyKey($0)) }))
         try prune("ipcache", keeping: Set(ipcache.map { bytesOf(Self.ipcacheKey($0)) }))
         try prune("endpoints", keeping: Set(endpoints.map { bytesOf(UInt32(bitPattern: $0)) }))
@@ -282,7 +285,61 @@ public final class DatapathKernel {
     }
 
     public func setFQDNName(_ n: FQDNName, _ selector: Identity) throws(BPFError) {
+        if let group = Self.labelGroup(n) {
+            labelGroups[group, default: [:]][n.selector.key] = selector.rawValue
+            return try writeLabelGroup(group)
+        }
         try object.map("fqdn_names").update(Self.fqdnNameKey(n), selector.rawValue)
+    }
+
+    /// Patterns with `*` inside the first label, by (endpoint, "?" + the rest of the name): the
+    /// kernel's map holds each group whole, so a change rewrites it.
+    private var labelGroups: [String: [String: UInt32]] = [:]
+
+    /// The group a first-label pattern belongs to: its key's name, "?.example.com".
+    static func labelGroup(_ n: FQDNName) -> String? {
+        n.selector.labelPattern.map { "\(n.endpoint)/?\($0.rest)" }
+    }
+
+    private static func labelGroupKey(_ group: String) -> vigil_fqdn_name_key {
+        let parts = group.split(separator: "/", maxSplits: 1)
+        var k = vigil_fqdn_name_key()
+        k.endpoint_id = UInt32(parts[0]) ?? 0
+        withUnsafeMutableBytes(of: &k.name) { $0.copyBytes(from: Array(parts[1].utf8.prefix(Int(VIGIL_FQDN_NAME_MAX) - 1))) }
+        return k
+    }
+
+    private func writeLabelGroup(_ group: String) throws(BPFError) {
+        precondition(FQDNSelector.affixMaxLength == Int(VIGIL_FQDN_AFFIX_MAX), "FQDNSelector.affixMaxLength is the kernel's VIGIL_FQDN_AFFIX_MAX")
+        let map = try object.map("fqdn_label_patterns")
+        let key = Self.labelGroupKey(group)
+        let entries = (labelGroups[group] ?? [:]).sorted { $0.key < $1.key }
+        guard !entries.isEmpty else {
+            labelGroups[group] = nil
+            _ = try map.delete(key: bytesOf(key))
+            return
+        }
+        guard entries.count <= Int(VIGIL_FQDN_LABEL_PATTERNS) else {
+            throw BPFError(
+                operation: "toFQDNs",
+                subject:
+                    "\(entries.map(\.key).joined(separator: ", ")): more than \(VIGIL_FQDN_LABEL_PATTERNS) patterns with `*` inside the first label for one endpoint and domain (use \"*.\" + the domain, or matchName)",
+                errno: E2BIG)
+        }
+        var value = vigil_fqdn_label_patterns()
+        for (i, (pattern, selector)) in entries.enumerated() {
+            guard let p = (try? FQDNSelector.parse(pattern, pattern: true).get())?.labelPattern else { continue }
+            var lp = vigil_fqdn_label_pattern()
+            lp.selector = selector
+            lp.prefix_len = UInt8(p.prefix.utf8.count)
+            lp.suffix_len = UInt8(p.suffix.utf8.count)
+            withUnsafeMutableBytes(of: &lp.prefix) { $0.copyBytes(from: Array(p.prefix.utf8)) }
+            withUnsafeMutableBytes(of: &lp.suffix) { $0.copyBytes(from: Array(p.suffix.utf8)) }
+            withUnsafeMutableBytes(of: &value.p) {
+                $0.storeBytes(of: lp, toByteOffset: i * MemoryLayout<vigil_fqdn_label_pattern>.stride, as: vigil_fqdn_label_pattern.self)
+            }
+        }
+        try map.update(key, value)
     }
 
     /// The selector numbers an earlier agent gave names (fqdn_names as taken over): kept, so the
@@ -294,6 +351,22 @@ public final class DatapathKernel {
             let k = key.withUnsafeBytes { $0.loadUnaligned(as: vigil_fqdn_name_key.self) }
             let name = withUnsafeBytes(of: k.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             if let v = try map.lookup(k, as: UInt32.self) { out[name] = Identity(v) }
+        }
+        // first-label patterns: "?" + rest keys, each value naming its patterns' affixes
+        let patterns = try object.map("fqdn_label_patterns")
+        for key in try patterns.keys() {
+            let k = key.withUnsafeBytes { $0.loadUnaligned(as: vigil_fqdn_name_key.self) }
+            let rest = String(withUnsafeBytes(of: k.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }.dropFirst())
+            guard let v = try patterns.lookup(k, as: vigil_fqdn_label_patterns.self) else { continue }
+            withUnsafeBytes(of: v.p) { raw in
+                for i in 0..<Int(VIGIL_FQDN_LABEL_PATTERNS) {
+                    let lp = raw.loadUnaligned(fromByteOffset: i * MemoryLayout<vigil_fqdn_label_pattern>.stride, as: vigil_fqdn_label_pattern.self)
+                    guard lp.selector != 0 else { continue }
+                    let prefix = withUnsafeBytes(of: lp.prefix) { String(decoding: $0.prefix(Int(lp.prefix_len)), as: UTF8.self) }
+                    let suffix = withUnsafeBytes(of: lp.suffix) { String(decoding: $0.prefix(Int(lp.suffix_len)), as: UTF8.self) }
+                    out[prefix + "*" + suffix + rest] = Identity(lp.selector)
+                }
+            }
         }
         return out
     }
@@ -311,6 +384,10 @@ public final class DatapathKernel {
     }
 
     public func removeFQDNName(_ n: FQDNName) throws(BPFError) {
+        if let group = Self.labelGroup(n) {
+            labelGroups[group]?[n.selector.key] = nil
+            return try writeLabelGroup(group)
+        }
         _ = try object.map("fqdn_names").delete(key: bytesOf(Self.fqdnNameKey(n)))
     }
 

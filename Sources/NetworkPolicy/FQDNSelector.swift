@@ -1,13 +1,17 @@
 /// A name or pattern of a `toFQDNs` rule, in the form the kernel looks DNS answers up by
-/// (bpf/progs/datapath.bpf.c, map fqdn_names): lowercase, without the trailing dot, and one of
-/// a full name, `*.` + a suffix (the `*` stands for exactly one label, as in Cilium), or `*`
-/// (every name).
+/// (bpf/progs/datapath.bpf.c, maps fqdn_names and fqdn_label_patterns): lowercase, without the
+/// trailing dot, and one of a full name, `*.` + a suffix (the `*` stands for exactly one label,
+/// as in Cilium), a first label with one `*` inside it + a suffix (`api-*.example.com`: the `*`
+/// stands for any label characters, never a dot, as in Cilium), or `*` (every name).
 public struct FQDNSelector: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The kernel's lookup key: `api.example.com`, `*.example.com` or `*`.
     public let key: String
 
     /// The longest name the kernel compares (VIGIL_FQDN_NAME_MAX - 1).
     public static let maxLength = 127
+    /// The longest text before, and after, a `*` inside a first label (VIGIL_FQDN_AFFIX_MAX;
+    /// DatapathKernel checks the two agree).
+    public static let affixMaxLength = 32
 
     private init(key: String) { self.key = key }
 
@@ -32,11 +36,18 @@ public struct FQDNSelector: Hashable, Sendable, Comparable, CustomStringConverti
                 guard pattern else {
                     return .failure(.init("matchName takes a name, not a pattern: use matchPattern for \"\(text)\""))
                 }
-                guard i == 0, label == "*", labels.count > 1 else {
+                guard i == 0, labels.count > 1, label.filter({ $0 == "*" }).count == 1 else {
                     return .failure(
                         .init(
-                            "\"\(text)\": the datapath matches a wildcard only as a whole first label (\"*.example.com\": one level of subdomain) or alone (\"*\"); write those, or list the names with matchName"
+                            "\"\(text)\": the datapath matches a wildcard in the first label only (\"*.example.com\", \"api-*.example.com\": one `*` there) or alone (\"*\"); write those, or list the names with matchName"
                         ))
+                }
+                let affixes = label.split(separator: "*", omittingEmptySubsequences: false)
+                if let long = affixes.first(where: { $0.utf8.count > Int(Self.affixMaxLength) }) {
+                    return .failure(.init("\"\(text)\": \"\(long)\" around the `*` is longer than the \(Self.affixMaxLength) characters the datapath compares"))
+                }
+                if let bad = label.first(where: { $0 != "*" && !($0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII || $0 == "-" || $0 == "_") }) {
+                    return .failure(.init("\"\(text)\" contains \"\(bad)\"; a DNS name has letters, digits, '-' and '_' between dots"))
                 }
                 continue
             }
@@ -61,7 +72,19 @@ public struct FQDNSelector: Hashable, Sendable, Comparable, CustomStringConverti
             guard let dot = n.firstIndex(of: "."), dot != n.startIndex else { return false }
             return "*" + n[dot...] == key
         }
+        if let p = labelPattern {
+            guard let dot = n.firstIndex(of: "."), String(n[dot...]) == p.rest else { return false }
+            let label = n[..<dot]
+            return label.utf8.count >= p.prefix.utf8.count + p.suffix.utf8.count && label.hasPrefix(p.prefix) && label.hasSuffix(p.suffix)
+        }
         return n == key
+    }
+
+    /// A pattern with `*` inside its first label (`api-*.example.com`): what the label starts
+    /// and ends with, and the rest of the name from its first dot (".example.com").
+    public var labelPattern: (prefix: String, suffix: String, rest: String)? {
+        guard key != "*", !key.hasPrefix("*."), let dot = key.firstIndex(of: "."), let star = key[..<dot].firstIndex(of: "*") else { return nil }
+        return (String(key[..<star]), String(key[key.index(after: star)..<dot]), String(key[dot...]))
     }
 
     public var isPattern: Bool { key.contains("*") }

@@ -333,4 +333,61 @@ final class DatapathFQDNTests: XCTestCase {
         XCTAssertEqual(try Self.resolve(f, from: "client", server: dns.peerAddress, name: "long.fqdn.test"), [viaLong.peerAddress])
         XCTAssertTrue(try reaches(viaLong.peerAddress), "an A record past byte 512 of a UDP answer is learned")
     }
+
+    /// A `*` inside the first label (Cilium's matchPattern: any label characters there, never
+    /// a dot): "api-*.pat.test" allows what api-1.pat.test resolves to, and not what api.pat.test,
+    /// api-1.x.pat.test or web.pat.test do; a suffix form ("*-prod") the same way.
+    func testAStarInsideTheFirstLabelMatchesWithinThatLabelOnly() throws {
+        let f = try EndpointFixture([("client", ["app": "client"])])
+        defer { f.remove() }
+        // 65: the DNS server; 66, 67: what the matching names resolve to; 68: the others
+        var peers: [NetnsPeer] = []
+        defer { for p in peers { p.remove() } }
+        for subnet in [65, 66, 67, 68] { peers.append(try Self.outsideHost(subnet)) }
+        let (dns, api, prod, other) = (peers[0], peers[1], peers[2], peers[3])
+        var listeners: [Int32] = []
+        defer { for l in listeners { close(l) } }
+        for p in [api, prod, other] {
+            listeners.append(try EndpointFixture.inside(netns: p.name) { try Sockets.listen(address: "0.0.0.0", port: 9000) })
+        }
+        try Self.startResponder(
+            on: dns,
+            zone: [
+                "api-1.pat.test": [["A", api.peerAddress, 300]],
+                "x-prod.pat.test": [["A", prod.peerAddress, 300]],
+                "api.pat.test": [["A", other.peerAddress, 300]],
+                "api-1.x.pat.test": [["A", other.peerAddress, 300]],
+                "web.pat.test": [["A", other.peerAddress, 300]],
+                "prod.pat.test": [["A", other.peerAddress, 300]],
+                "api-1.pat.other": [["A", other.peerAddress, 300]],
+            ], directory: f.directory)
+        _ = try f.startAgent(
+            policies: [
+                "fqdn.yaml": """
+                apiVersion: cilium.io/v2
+                kind: CiliumNetworkPolicy
+                metadata: {name: client-fqdn-label-patterns}
+                spec:
+                  endpointSelector: {matchLabels: {app: client}}
+                  egress:
+                  - toCIDR: [\(dns.peerAddress)/32]
+                    toPorts:
+                    - ports: [{port: "53", protocol: UDP}]
+                      rules: {dns: [{matchPattern: "*"}]}
+                  - toFQDNs: [{matchPattern: "api-*.pat.test"}, {matchPattern: "*-prod.pat.test"}]
+                    toPorts: [{ports: [{port: "9000", protocol: TCP}]}]
+                """
+            ], extraArguments: ["--fqdn-min-ttl", "0"])
+        func reaches(_ addr: String) throws -> Bool { try Self.reaches(f, addr) }
+        for name in ["api.pat.test", "api-1.x.pat.test", "web.pat.test", "prod.pat.test", "api-1.pat.other"] {
+            XCTAssertEqual(try Self.resolve(f, from: "client", server: dns.peerAddress, name: name), [other.peerAddress], name)
+            XCTAssertFalse(try reaches(other.peerAddress), "\(name) matches neither pattern")
+        }
+        XCTAssertFalse(try reaches(api.peerAddress), "not resolved yet")
+        XCTAssertEqual(try Self.resolve(f, from: "client", server: dns.peerAddress, name: "api-1.pat.test"), [api.peerAddress])
+        XCTAssertTrue(try reaches(api.peerAddress), "api-*.pat.test matches api-1.pat.test")
+        XCTAssertEqual(try Self.resolve(f, from: "client", server: dns.peerAddress, name: "x-prod.pat.test"), [prod.peerAddress])
+        XCTAssertTrue(try reaches(prod.peerAddress), "*-prod.pat.test matches x-prod.pat.test")
+        XCTAssertFalse(try reaches(other.peerAddress), "still nothing for the others")
+    }
 }

@@ -139,7 +139,7 @@ final class NetworkPolicyDecoderTests: XCTestCase {
             spec:
               endpointSelector: {}
               egress:
-              - toFQDNs: [{matchPattern: "api-*.example.com"}, {matchName: "*.example.com"}, {matchName: "a..b"}, {}]
+              - toFQDNs: [{matchPattern: "api.*.example.com"}, {matchName: "*.example.com"}, {matchName: "a..b"}, {}]
               - toPorts: [{ports: [{port: "53"}], rules: {dns: [{matchName: "only.example.com"}]}}]
               egressDeny:
               - toFQDNs: [{matchName: example.com}]
@@ -148,7 +148,7 @@ final class NetworkPolicyDecoderTests: XCTestCase {
             """)
         XCTAssertTrue(bad.policies.isEmpty)
         let text = bad.diagnostics.map(\.description)
-        XCTAssertTrue(text.contains { $0.hasPrefix("p.yaml:7:30: error:") && $0.contains("wildcard only as a whole first label") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.hasPrefix("p.yaml:7:30: error:") && $0.contains("wildcard in the first label only") }, "\(text)")
         XCTAssertTrue(text.contains { $0.contains("matchName takes a name, not a pattern") }, "\(text)")
         XCTAssertTrue(text.contains { $0.contains("empty label") }, "\(text)")
         XCTAssertTrue(text.contains { $0.contains("write matchName (a name) or matchPattern") }, "\(text)")
@@ -170,6 +170,22 @@ final class NetworkPolicyDecoderTests: XCTestCase {
         XCTAssertEqual(try FQDNSelector.parse("plain.example.com", pattern: true).get().key, "plain.example.com")
         XCTAssertThrowsError(try FQDNSelector.parse(String(repeating: "a.", count: 64) + "com", pattern: false).get())
         XCTAssertThrowsError(try FQDNSelector.parse("*.*.example.com", pattern: true).get())
+        // `*` inside the first label: any label characters there, never a dot (Cilium's `*`)
+        let api = try FQDNSelector.parse("API-*.example.com", pattern: true).get()
+        XCTAssertEqual(api.key, "api-*.example.com")
+        XCTAssertTrue(api.labelPattern! == ("api-", "", ".example.com"))
+        XCTAssertTrue(api.matches("api-1.example.com") && api.matches("api-.example.com") && api.matches("API-Prod.example.com."))
+        XCTAssertFalse(api.matches("api.example.com") || api.matches("api-1.x.example.com") || api.matches("web.example.com"))
+        XCTAssertFalse(api.matches("api-1.example.org"))
+        let both = try FQDNSelector.parse("db*1.example.com", pattern: true).get()
+        XCTAssertTrue(both.matches("db1.example.com") && both.matches("db-west-1.example.com"))
+        XCTAssertFalse(both.matches("db2.example.com") || both.matches("xdb1.example.com"))
+        let suffix = try FQDNSelector.parse("*-prod.example.com", pattern: true).get()
+        XCTAssertTrue(suffix.matches("api-prod.example.com") && !suffix.matches("prod.example.com"))
+        XCTAssertNil(try FQDNSelector.parse("*.example.com", pattern: true).get().labelPattern, "a whole first label stays a plain lookup")
+        XCTAssertThrowsError(try FQDNSelector.parse("a*b*c.example.com", pattern: true).get(), "one `*` per label")
+        XCTAssertThrowsError(try FQDNSelector.parse("api.*.example.com", pattern: true).get(), "a wildcard past the first label")
+        XCTAssertThrowsError(try FQDNSelector.parse("api-*.example.com", pattern: false).get(), "matchName takes no pattern")
         XCTAssertThrowsError(try FQDNSelector.parse("ex ample.com", pattern: false).get())
     }
 

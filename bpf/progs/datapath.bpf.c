@@ -154,6 +154,13 @@ struct {
 } fqdn_names SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct vigil_fqdn_name_key);
+	__type(value, struct vigil_fqdn_label_patterns);
+} fqdn_label_patterns SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct vigil_fqdn_ip_key);
@@ -173,7 +180,8 @@ struct dns_parse {
 	__u32 first_dot;
 	__u32 endpoint_id;
 	__u32 answers;
-	__u32 selectors[3];
+	/* the name itself, "*." + its rest, "*", then the first-label patterns */
+	__u32 selectors[3 + VIGIL_FQDN_LABEL_PATTERNS];
 	__u8 done;
 	__u8 failed;
 	__u8 pad[2];
@@ -487,7 +495,7 @@ static long dns_answer(__u64 index, void *arg)
 	if (old)
 		v = *old;
 	__u32 first = 0;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 3 + VIGIL_FQDN_LABEL_PATTERNS; i++) {
 		if (!d->selectors[i])
 			continue;
 		fqdn_remember(&v, d->selectors[i], expires, d->now);
@@ -511,6 +519,26 @@ static long dns_answer(__u64 index, void *arg)
 	__builtin_memcpy(r->name, s->name.name, sizeof(r->name));
 	bpf_ringbuf_submit(r, vigil_wakeup_flags());
 	return 0;
+}
+
+/* Whether the question's first label (`len` bytes at the start of `name`) has the pattern's
+ * prefix and suffix, not overlapping: Cilium's `*` within one label. */
+static __always_inline bool label_matches(const struct vigil_fqdn_label_pattern *p, const char *name, __u32 len)
+{
+	__u32 pl = p->prefix_len, sl = p->suffix_len;
+	if (!p->selector || pl > VIGIL_FQDN_AFFIX_MAX || sl > VIGIL_FQDN_AFFIX_MAX || pl + sl > len ||
+	    len >= VIGIL_FQDN_NAME_MAX)
+		return false;
+#pragma unroll
+	for (__u32 i = 0; i < VIGIL_FQDN_AFFIX_MAX; i++)
+		if (i < pl && name[i] != p->prefix[i])
+			return false;
+	__u32 at = len - sl;
+#pragma unroll
+	for (__u32 i = 0; i < VIGIL_FQDN_AFFIX_MAX; i++)
+		if (i < sl && name[(at + i) & (VIGIL_FQDN_NAME_MAX - 1)] != p->suffix[i])
+			return false;
+	return true;
 }
 
 /* Learns a DNS answer for an endpoint's toFQDNs rules (see the top of the file). Called for a
@@ -573,6 +601,15 @@ static __noinline int learn_dns(struct __sk_buff *skb, __u32 endpoint_id, __u32 
 		sel = bpf_map_lookup_elem(&fqdn_names, &s->key);
 		if (sel)
 			d->selectors[1] = *sel;
+		/* patterns with `*` inside the first label, by the same rest of the name */
+		s->key.name[0] = '?';
+		struct vigil_fqdn_label_patterns *lp = bpf_map_lookup_elem(&fqdn_label_patterns, &s->key);
+		if (lp) {
+#pragma unroll
+			for (int i = 0; i < VIGIL_FQDN_LABEL_PATTERNS; i++)
+				if (label_matches(&lp->p[i], s->name.name, d->first_dot))
+					d->selectors[3 + i] = lp->p[i].selector;
+		}
 	}
 	__builtin_memset(s->key.name, 0, sizeof(s->key.name));
 	s->key.endpoint_id = endpoint_id;
@@ -580,7 +617,11 @@ static __noinline int learn_dns(struct __sk_buff *skb, __u32 endpoint_id, __u32 
 	sel = bpf_map_lookup_elem(&fqdn_names, &s->key);
 	if (sel)
 		d->selectors[2] = *sel;
-	if (!d->selectors[0] && !d->selectors[1] && !d->selectors[2])
+	__u32 any = 0;
+#pragma unroll
+	for (int i = 0; i < 3 + VIGIL_FQDN_LABEL_PATTERNS; i++)
+		any |= d->selectors[i];
+	if (!any)
 		return 1;
 
 	__u32 zero = 0;

@@ -98,7 +98,8 @@ struct vigil_datapath_config {
  *
  * map "fqdn_names" (hash): (endpoint, name) -> selector, where name is lowercase without the
  * trailing dot and is one of: a full name (matchName), "*." + a suffix (matchPattern whose `*`
- * stands for the first label, one level as in Cilium), or "*" (every name). The kernel parses
+ * stands for the first label, one level as in Cilium), or "*" (every name); patterns with `*`
+ * inside the first label are in "fqdn_label_patterns" (below). The kernel parses
  * each DNS answer the endpoint receives on a DNS-visible flow before the endpoint sees it, looks
  * up the question's name in these three forms and writes (endpoint, address) -> selectors with
  * the expiry max(TTL, fqdn_min_ttl_ns) for each A record into "fqdn_ips": an answer always
@@ -114,6 +115,29 @@ struct vigil_fqdn_name_key {
 	char name[VIGIL_FQDN_NAME_MAX];
 };
 _Static_assert(sizeof(struct vigil_fqdn_name_key) == 4 + VIGIL_FQDN_NAME_MAX, "vigil_fqdn_name_key size");
+
+/*
+ * map "fqdn_label_patterns" (hash): (endpoint, "?" + the name after its first label, e.g.
+ * "?.example.com") -> the matchPatterns with `*` inside that first label ("api-*.example.com",
+ * "*-prod.example.com", "db*1.example.com"). A label matches when it starts with `prefix`, ends
+ * with `suffix` and is at least as long as both: what lies between is any label characters (the
+ * kernel learns only names made of [a-z0-9_-]), never a dot, as Cilium's `*`.
+ */
+#define VIGIL_FQDN_LABEL_PATTERNS 4  /* patterns per (endpoint, rest of the name) */
+#define VIGIL_FQDN_AFFIX_MAX	  32 /* bytes of a pattern's prefix, and of its suffix */
+struct vigil_fqdn_label_pattern {
+	__u32 selector; /* 0: unused */
+	__u8 prefix_len;
+	__u8 suffix_len;
+	__u8 pad[2];
+	char prefix[VIGIL_FQDN_AFFIX_MAX];
+	char suffix[VIGIL_FQDN_AFFIX_MAX];
+};
+_Static_assert(sizeof(struct vigil_fqdn_label_pattern) == 8 + 2 * VIGIL_FQDN_AFFIX_MAX,
+	       "vigil_fqdn_label_pattern size");
+struct vigil_fqdn_label_patterns {
+	struct vigil_fqdn_label_pattern p[VIGIL_FQDN_LABEL_PATTERNS];
+};
 
 struct vigil_fqdn_ip_key {
 	__u32 endpoint_id;
