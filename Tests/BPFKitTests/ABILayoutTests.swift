@@ -7,8 +7,8 @@ final class ABILayoutTests: XCTestCase {
     func testRecordSizes() {
         XCTAssertEqual(MemoryLayout<vigil_record_header>.size, 16)
         XCTAssertEqual(MemoryLayout<vigil_exec_id>.size, 16)
-        XCTAssertEqual(MemoryLayout<vigil_process>.size, 56 + 256)
-        XCTAssertEqual(MemoryLayout<vigil_process>.offset(of: \.binary), 56)
+        XCTAssertEqual(MemoryLayout<vigil_process>.size, 64 + 256)
+        XCTAssertEqual(MemoryLayout<vigil_process>.offset(of: \.binary), 64)
         XCTAssertEqual(MemoryLayout<vigil_hook_config>.size, 3784)
         XCTAssertEqual(MemoryLayout<vigil_tracked_sock>.size, 24)
         XCTAssertEqual(MemoryLayout<vigil_selector>.size, 728)
