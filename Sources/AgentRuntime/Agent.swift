@@ -55,11 +55,6 @@ public final class Agent {
     var decodeErrors = 0
     /// The datapath's drops and audits, one record per pattern and interval (nil: off).
     var flowSummaries: FlowSummarizer?
-    /// Inbound flows of the exposure window, and the exposure last computed from them (metrics).
-    var inbound: InboundHistory?
-    var exposure: [ExposureRow] = []
-    var lastExposureNs: UInt64 = 0
-    var exposureRevision: UInt64 = 0
     /// Pending output at which the ring-buffer drain pauses to write it out.
     static let flushBytes = 1 << 20
     /// Events exported so far (for tests and stats).
@@ -146,7 +141,8 @@ public final class Agent {
                 endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
                 policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, cluster: clusterIdentities, logger: logger)
         }
-        upkeep = AgentUpkeep(datapath: datapath, processes: try sensor.processesMap().duplicate(), statusFile: configuration.datapathStatusFile)
+        upkeep = AgentUpkeep(datapath: datapath, processes: try sensor.processesMap().duplicate(), statusFile: configuration.datapathStatusFile,
+            exposureWindowSeconds: configuration.exposureWindowSeconds)
         encoder = EventEncoder(
             nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
             fieldFilters: configuration.fieldFilters, includeCredentials: configuration.enableProcessCred,
@@ -240,7 +236,6 @@ public final class Agent {
         var lastStatusNs: UInt64 = 0
         var lastLossNs: UInt64 = 0
         var lastSummaryNs = KernelClock.nowMonotonicNs()
-        if upkeep.hasDatapath { inbound = InboundHistory(windowSeconds: UInt64(configuration.exposureWindowSeconds)) }
         if upkeep.hasDatapath && configuration.flowSummarySeconds > 0 { flowSummaries = FlowSummarizer(intervalSeconds: configuration.flowSummarySeconds) }
         func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
             let now = KernelClock.nowMonotonicNs()
@@ -346,18 +341,9 @@ public final class Agent {
         s.processCacheMisses = processCacheMisses
         s.policies = policyPublication.statuses
         s.owners = policyPublication.owners
-        // exposure: the policies in force against the window's inbound flows, every 15 s and
-        // whenever the policies changed
-        let nowNs = KernelClock.nowMonotonicNs()
-        let datapath = upkeep.published
-        if upkeep.hasDatapath, inbound != nil, nowNs &- lastExposureNs >= 15_000_000_000 || datapath.revision != exposureRevision {
-            lastExposureNs = nowNs
-            exposureRevision = datapath.revision
-            let observed = inbound!.window(nowNs: nowNs)
-            exposure = Exposure.compute(endpoints: datapath.endpoints, policies: datapath.policies, observed: observed)
-        }
-        s.exposure = exposure
-        s.maps = datapath.occupancy  // measured on the upkeep thread
+        let datapath = upkeep.published  // computed and measured on the upkeep thread
+        s.exposure = datapath.exposure
+        s.maps = datapath.occupancy
         s.updated = Date()
         stats.publish(s)
     }
@@ -477,12 +463,7 @@ public final class Agent {
         let event = namer.flowEvent(
             r, process: process, parent: process.flatMap { cache.parent(of: $0) }, timeNs: clock.wall(monotonic: r.timeNs))
         if r.kind == .drop || r.kind == .audit { flowSummaries?.observe(event) }
-        if r.ingress && !r.isReply && (r.kind == .new || r.kind == .audit), inbound != nil {
-            let proto = PortRange.Proto(rawValue: event.proto) ?? .any
-            if !inbound!.fold(local: r.daddr, remote: r.saddr, proto: proto, port: r.dport, timeNs: r.timeNs) {
-                inbound!.record(ObservedFlow(inbound: event, local: r.daddr, remote: r.saddr, timeNs: r.timeNs))
-            }
-        }
+        if r.ingress && !r.isReply && (r.kind == .new || r.kind == .audit) { upkeep.observeInbound(r, event) }
         emit(.flow(event))
     }
 

@@ -1,3 +1,4 @@
+import AgentCore
 import BPFKit
 import Datapath
 import Foundation
@@ -9,9 +10,11 @@ import Synchronization
 /// The agent's periodic upkeep, on a thread of its own so the drain thread does only the
 /// drain: the datapath's endpoint records and network policy files checked every 200 ms and
 /// written to the kernel (an apply of a large policy takes milliseconds), its status file,
-/// and the kernel tables' filling every 15 s (a walk of their keys, one syscall per key).
-/// The drain reads only what this publishes: flow naming through the controller's
-/// `FlowNamer`, and `published` (what exposure is computed from, the tables' filling).
+/// the kernel tables' filling every 15 s (a walk of their keys, one syscall per key) and the
+/// exposure metrics (every endpoint's ports against every policy and the window's inbound
+/// flows: milliseconds to seconds on a large node). The drain hands this the inbound flows it
+/// sees (`observeInbound`) and reads only what this publishes: flow naming through the
+/// controller's `FlowNamer`, and `published`.
 final class AgentUpkeep: Sendable {
     struct Published: Sendable {
         /// The datapath's revision, endpoints and policies in force (exposure's inputs).
@@ -19,6 +22,8 @@ final class AgentUpkeep: Sendable {
         var endpoints: [EndpointModel] = []
         var policies: [NetworkPolicy] = []
         var occupancy: [MapOccupancy] = []
+        /// Exposure: the policies in force against the window's inbound flows.
+        var exposure: [ExposureRow] = []
     }
 
     /// nil when the datapath is off. Locked by the upkeep thread while it runs, by the agent's
@@ -28,13 +33,17 @@ final class AgentUpkeep: Sendable {
     let namer: FlowNamer?
     private let processes: Mutex<BPFMap?>
     private let statusFile: String
+    /// Inbound flows of the exposure window (nil without the datapath): folded in by the drain
+    /// thread, read here every 15 s.
+    private let inbound: Mutex<InboundHistory?>
     private let state = Mutex(Published())
     private let stopping = Atomic<Bool>(false)
     private let wake = DispatchSemaphore(value: 0)
     private let thread = Mutex<OwnedThread?>(nil)
 
-    init(datapath: consuming sending DatapathSources?, processes: consuming sending BPFMap?, statusFile: String) {
+    init(datapath: consuming sending DatapathSources?, processes: consuming sending BPFMap?, statusFile: String, exposureWindowSeconds: UInt32) {
         namer = datapath?.controller.namer
+        inbound = Mutex(datapath == nil ? nil : InboundHistory(windowSeconds: UInt64(exposureWindowSeconds)))
         sources = Mutex(datapath)
         self.processes = Mutex(processes)
         self.statusFile = statusFile
@@ -61,6 +70,18 @@ final class AgentUpkeep: Sendable {
     /// pinned, for the next agent to take over.
     func releaseDatapath() { sources.withLock { $0?.controller.releaseAll() } }
 
+    /// The drain thread: a new inbound flow of the datapath (admitted or audited), counted
+    /// toward its endpoint's port. A repeat of a pair already held costs a lookup.
+    func observeInbound(_ r: FlowRecord, _ event: FlowEvent) {
+        let proto = PortRange.Proto(rawValue: event.proto) ?? .any
+        inbound.withLock { history in
+            guard history != nil else { return }
+            if !history!.fold(local: r.daddr, remote: r.saddr, proto: proto, port: r.dport, timeNs: r.timeNs) {
+                history!.record(ObservedFlow(inbound: event, local: r.daddr, remote: r.saddr, timeNs: r.timeNs))
+            }
+        }
+    }
+
     /// What the upkeep last published.
     var published: Published { state.withLock { $0 } }
 
@@ -85,6 +106,8 @@ final class AgentUpkeep: Sendable {
         var statusWriter = StatusFileWriter()
         var lastStatusNs: UInt64 = 0
         var lastTablesNs = KernelClock.nowMonotonicNs()
+        var lastExposureNs: UInt64 = 0
+        var exposureRevision: UInt64 = 0
         while !stopping.load(ordering: .relaxed) {
             let now = KernelClock.nowMonotonicNs()
             sources.withLock { s in
@@ -102,6 +125,13 @@ final class AgentUpkeep: Sendable {
                 lastTablesNs = now
                 measureTables()
             }
+            // exposure every 15 s, and at once when the policies or endpoints changed
+            let revision = state.withLock { $0.revision }
+            if hasDatapath, now &- lastExposureNs >= 15_000_000_000 || revision != exposureRevision {
+                lastExposureNs = now
+                exposureRevision = revision
+                computeExposure(nowNs: now)
+            }
             _ = wake.wait(timeout: .now() + .milliseconds(200))
         }
     }
@@ -113,6 +143,13 @@ final class AgentUpkeep: Sendable {
             $0.endpoints = p.1
             $0.policies = p.2
         }
+    }
+
+    private func computeExposure(nowNs: UInt64) {
+        let observed = inbound.withLock { $0?.window(nowNs: nowNs) ?? [] }
+        let inForce = state.withLock { ($0.endpoints, $0.policies) }
+        let rows = Exposure.compute(endpoints: inForce.0, policies: inForce.1, observed: observed)
+        state.withLock { $0.exposure = rows }
     }
 
     /// The endpoints file's endpoints that do not exist yet are created (or adopted).
