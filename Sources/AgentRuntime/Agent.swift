@@ -141,7 +141,8 @@ public final class Agent {
                 endpoints: EndpointManager(stateDirectory: configuration.endpointStateDirectory),
                 policyFiles: configuration.netPolicyFiles, policyDirectory: configuration.netPolicyDirectory, cluster: clusterIdentities, logger: logger)
         }
-        upkeep = AgentUpkeep(datapath: datapath, processes: try sensor.processesMap().duplicate(), statusFile: configuration.datapathStatusFile,
+        upkeep = AgentUpkeep(
+            datapath: datapath, processes: try sensor.processesMap().duplicate(), statusFile: configuration.datapathStatusFile,
             exposureWindowSeconds: configuration.exposureWindowSeconds)
         encoder = EventEncoder(
             nodeName: configuration.nodeName, hostNamespaces: ProcfsScanner.namespaces(of: "/proc/1"),
