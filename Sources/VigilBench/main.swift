@@ -303,6 +303,11 @@ case "open-overhead":
     openOverhead(rounds: Int(args.dropFirst().first ?? "") ?? 7, opens: Int(args.dropFirst(2).first ?? "") ?? 200_000)
 case "open-overhead-library":
     openOverheadLibrary(rounds: Int(args.dropFirst().first ?? "") ?? 9, opens: Int(args.dropFirst(2).first ?? "") ?? 200_000)
+case "library-cost":
+    // vigil-bench library-cost ROUNDS OPENS SPAWNS DIR [DIR ...]
+    libraryCost(
+        rounds: Int(args.dropFirst().first ?? "") ?? 5, opens: Int(args.dropFirst(2).first ?? "") ?? 100_000,
+        spawns: Int(args.dropFirst(3).first ?? "") ?? 1000, libraries: Array(args.dropFirst(4)))
 case "open-overhead-guest":
     openOverheadGuest(rounds: Int(args.dropFirst().first ?? "") ?? 5, opens: Int(args.dropFirst(2).first ?? "") ?? 20_000)
 case "datapath":
@@ -324,7 +329,7 @@ case "policy-parse":
     policyParse(args.dropFirst().first ?? here.appendingPathComponent("Tests/PolicyYAMLTests/Fixtures/conformance").path)
 default:
     print(
-        "usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-library [ROUNDS] [OPENS] | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES] | encode [EVENTS] | process-events [SPAWNS] | fleet [NODES] [ENDPOINTS_PER_NODE] [ALLOCATIONS]"
+        "usage: vigil-bench suite [ROUNDS] [SCALE] [JSON] | throughput [SECONDS] [CONFIRM_SECONDS] [RATES] [JSON] | policy-parse [DIR] | exec-overhead [ROUNDS] [SPAWNS] | connect-overhead [ROUNDS] [CONNECTS] | open-overhead [ROUNDS] [OPENS] | open-overhead-library [ROUNDS] [OPENS] | library-cost ROUNDS OPENS SPAWNS DIR... | open-overhead-guest [ROUNDS] [OPENS] | datapath [ROUNDS] [CONNECTS] [MEGABYTES] | encode [EVENTS] | process-events [SPAWNS] | fleet [NODES] [ENDPOINTS_PER_NODE] [ALLOCATIONS]"
     )
     exit(2)
 }

@@ -617,9 +617,19 @@ static __always_inline bool binary_op_matches(__u32 op, __u32 set, __u32 id_set,
 	return false;
 }
 
-/* All of selector s's filters, cheapest first. Subprograms keep the code within branch range;
- * `s` is a known constant at each call, so config reads stay constants. */
-static __noinline bool selector_matches(int s, struct vigil_hook_record *r, struct vigil_process *proc)
+/* Whether filter fi of selector s tests a file the kernel resolved (a walk of its dentries
+ * to the global root, most of a file hook's cost): such filters wait for selector_may_match. */
+static __always_inline bool filter_needs_file(int s, int fi)
+{
+	__u32 slot = hook_config.selectors[s].filters[fi].slot;
+	return slot < VIGIL_HOOK_ARGS && is_resolved_file(hook_config.args[slot].kind);
+}
+
+/* All of selector s's filters, cheapest first; with `cheap`, all but those on a resolved
+ * file (selector_may_match). Subprograms keep the code within branch range; `s` is a known
+ * constant at each call, so config reads stay constants. */
+static __always_inline bool selector_test(int s, struct vigil_hook_record *r, struct vigil_process *proc,
+					  const bool cheap)
 {
 	/* bpf_get_current_task_btf() only in the filters that read the task (a helper call costs ~90 ns here) */
 	const volatile struct vigil_selector *sel = &hook_config.selectors[s];
@@ -641,8 +651,9 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 	}
 	/* Unrolled by hand: clang stops honouring `#pragma unroll` once the body is this large,
 	 * and a loop left in (its back-edge a fall-through) is refused by 6.1's verifier. */
-#define VIGIL_FILTER_AT(fi)                                                                    \
-	if (fi < VIGIL_SEL_ARG_FILTERS && fi < sel->nfilters && !arg_filter_matches(s, fi, r)) \
+#define VIGIL_FILTER_AT(fi)                                                                             \
+	if (fi < VIGIL_SEL_ARG_FILTERS && fi < sel->nfilters && !(cheap && filter_needs_file(s, fi)) && \
+	    !arg_filter_matches(s, fi, r))                                                              \
 		return false;
 	VIGIL_FILTER_AT(0)
 	VIGIL_FILTER_AT(1)
@@ -676,6 +687,19 @@ static __noinline bool selector_matches(int s, struct vigil_hook_record *r, stru
 			return false;
 	}
 	return true;
+}
+
+static __noinline bool selector_matches(int s, struct vigil_hook_record *r, struct vigil_process *proc)
+{
+	return selector_test(s, r, proc, false);
+}
+
+/* Whether selector s can still match once its files are resolved: every other filter passes.
+ * A call no selector may match is done before any file is resolved (a read-only open against
+ * policies on writes, a program a matchBinaries list leaves out). */
+static __noinline bool selector_may_match(int s, struct vigil_hook_record *r, struct vigil_process *proc)
+{
+	return selector_test(s, r, proc, true);
 }
 
 #endif

@@ -6,7 +6,9 @@
  * (`sh -e /tmp/x.sh`, `python3 -E -u x.py`, `busybox sh x.sh`, `ruby -r socket x.rb`, and
  * what the kernel passes for a `#!` script: `/bin/sh /tmp/x.sh`). Options are read the way
  * the interpreter reads them, its family known from the program the kernel runs (the mm's
- * exe file: argv[0] is the caller's to choose); `python3 -m pkg.mod` names the file mod.py.
+ * exe file: argv[0] is the caller's to choose); `python3 -m pkg.mod` names the file mod.py,
+ * and a package's code is a file in a directory of that name: `python3 DIR` and `python3 -m
+ * pkg` run DIR/__main__.py, `-m pkg` runs pkg/__init__.py first (python_package_file).
  * One that gives code instead of a file (sh -c, python -c, perl -e/-E, ruby -e, node -e/-p,
  * php -r, lua -e) or reads the script on stdin (`-`, sh -s: stdin_script) means no script
  * file is opened, so no open counts.
@@ -34,6 +36,7 @@ struct vigil_script_scratch {
 	__u32 none;	/* -c and kin: no script */
 	__u32 name_len; /* the opened name, and where its last component starts */
 	__u32 name_base;
+	__u32 prev_base; /* where the component before the last starts */
 	__u32 family;	 /* VIGIL_SCRIPT_* of the interpreter */
 	__u32 skip_next; /* the previous option takes the next argument as its value */
 	__u32 applet;	 /* busybox: its first argument names the applet, not a script */
@@ -206,8 +209,10 @@ static long script_base_step(__u32 i, void *unused)
 	struct vigil_script_scratch *s = bpf_map_lookup_elem(&script_scratch, &zero);
 	if (!s || i >= s->name_len || i >= VIGIL_ARG_BYTES)
 		return 1;
-	if (s->name[i & (VIGIL_ARG_BYTES - 1)] == '/')
+	if (s->name[i & (VIGIL_ARG_BYTES - 1)] == '/') {
+		s->prev_base = s->name_base;
 		s->name_base = i + 1;
+	}
 	return 0;
 }
 
@@ -230,6 +235,20 @@ static long script_cmp_step(__u32 i, void *data)
 		return 1;
 	}
 	return 0;
+}
+
+/* Whether the opened name's last component (11 bytes at `base`) is a python package's code:
+ * __main__.py (`python3 DIR`, `python3 -m pkg`), or __init__.py for a module run with -m
+ * (python imports the package, running its __init__.py, before it looks for __main__). */
+static __always_inline bool python_package_file(struct vigil_script_scratch *s, __u32 base)
+{
+	__u8 b[12] = {};
+	bpf_probe_read_kernel(b, 11, &s->name[base & (VIGIL_ARG_BYTES - 1)]);
+	if (b[0] != '_' || b[1] != '_' || b[6] != '_' || b[7] != '_' || b[8] != '.' || b[9] != 'p' || b[10] != 'y')
+		return false;
+	if (b[2] == 'm' && b[3] == 'a' && b[4] == 'i' && b[5] == 'n')
+		return true;
+	return s->module && b[2] == 'i' && b[3] == 'n' && b[4] == 'i' && b[5] == 't';
 }
 
 /*
@@ -298,8 +317,9 @@ static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook
 
 	/* the name the file was opened by, its last component */
 	long nlen;
+	struct file *f = NULL; /* LSM: the file opened, whose dentry names it */
 	if (flavour == VIGIL_HOOK_LSM) {
-		struct file *f = (struct file *)function_arg(ctx, flavour, 0);
+		f = (struct file *)function_arg(ctx, flavour, 0);
 		const unsigned char *dname = BPF_CORE_READ(f, f_path.dentry, d_name.name);
 		nlen = bpf_probe_read_kernel_str(s->name, VIGIL_ARG_BYTES, dname);
 	} else {
@@ -310,13 +330,29 @@ static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook
 		return false;
 	s->name_len = nlen - 1;
 	s->name_base = 0;
+	s->prev_base = 0;
 	bpf_loop(VIGIL_ARG_BYTES, script_base_step, NULL, 0);
 	s = bpf_map_lookup_elem(&script_scratch, &zero);
 	if (!s)
 		return false;
 	__u32 len = s->name_len, base = s->name_base;
 	len -= base;
-	if (s->module) {
+	if (s->family == VIGIL_SCRIPT_PYTHON && len == 11 && python_package_file(s, base)) {
+		/* the package's directory is what was named: compare its name */
+		if (f) {
+			const unsigned char *pname = BPF_CORE_READ(f, f_path.dentry, d_parent, d_name.name);
+			nlen = bpf_probe_read_kernel_str(s->name, VIGIL_ARG_BYTES, pname);
+			if (nlen <= 1)
+				return false;
+			base = 0;
+			len = nlen - 1;
+		} else {
+			if (base < 2)
+				return false; /* no directory in the name */
+			len = base - 1 - s->prev_base;
+			base = s->prev_base;
+		}
+	} else if (s->module) {
 		/* python -m mod: the file mod.py (compared without its ".py") */
 		__u32 end = s->name_len;
 		if (len < 4 || s->name[(end - 3) & (VIGIL_ARG_BYTES - 1)] != '.' ||

@@ -50,12 +50,18 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 	    flavour == VIGIL_HOOK_IOURING_COMPLETE)
 		r->ret = hook_return_value(ctx, flavour);
 
-		/* Arguments a selector tests first; the rest only for a call that matched (most do not). */
+	/* Arguments a selector tests first; the rest only for a call that matched (most do not).
+	 * A file the kernel resolved waits until the other filters allow a match. */
+	bool files = false;
 #pragma unroll
 	for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
 		if (i >= hook_config.nargs)
 			break;
-		if (hook_config.args[i].flags & VIGIL_ARGF_FILTERED)
+		if (!(hook_config.args[i].flags & VIGIL_ARGF_FILTERED))
+			continue;
+		if (is_resolved_file(hook_config.args[i].kind))
+			files = true;
+		else
 			read_filtered_arg(ctx, flavour, r, i);
 	}
 
@@ -81,6 +87,24 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		tgid = bpf_get_current_pid_tgid() >> 32;
 		proc = bpf_map_lookup_elem(&processes, &tgid);
 		return run_actions(ctx, flavour, 0, r, proc); /* no selectors: every call posts */
+	}
+	if (files) {
+		bool possible = false;
+#pragma unroll
+		for (int s = 0; s < VIGIL_HOOK_SELECTORS; s++) {
+			if (s < hook_config.nselectors && !possible && selector_may_match(s, r, proc))
+				possible = true;
+		}
+		if (!possible)
+			return 0;
+#pragma unroll
+		for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
+			if (i >= hook_config.nargs)
+				break;
+			if ((hook_config.args[i].flags & VIGIL_ARGF_FILTERED) &&
+			    is_resolved_file(hook_config.args[i].kind))
+				read_filtered_arg(ctx, flavour, r, i);
+		}
 	}
 #pragma unroll
 	for (int s = 0; s < VIGIL_HOOK_SELECTORS; s++) {
