@@ -12,6 +12,9 @@
  * One that gives code instead of a file (sh -c, python -c, perl -e/-E, ruby -e, node -e/-p,
  * php -r, lua -e) or reads the script on stdin (`-`, sh -s: stdin_script) means no script
  * file is opened, so no open counts.
+ * A shell also runs the file its BASH_ENV names before its script or command (bash started
+ * non-interactively: `BASH_ENV=/tmp/x.sh bash -c true`): an open whose last component is that
+ * file's counts too, whatever the arguments (script_env_names).
  * The file itself is judged as the kernel resolved it (the hook's path filters); the name is
  * only how the open is known to be the script rather than a data file the script reads.
  */
@@ -43,6 +46,9 @@ struct vigil_script_scratch {
 	__u32 stdin;	 /* `-` or sh -s: the script comes on stdin */
 	__u32 dot;	 /* where the argument's last dotted part starts (a module name) */
 	__u32 module;	 /* python -m: the next argument is a module, the found one is one */
+	__u32 env_prev;	 /* the environment's previous byte (a variable starts after a NUL) */
+	__u32 env_value; /* where BASH_ENV's value starts in it, 0: none */
+	__u64 env_start; /* the caller's environment (user memory) */
 };
 
 /* Interpreter families: how each reads its options. */
@@ -237,6 +243,99 @@ static long script_cmp_step(__u32 i, void *data)
 	return 0;
 }
 
+/* The environment is read in argv-sized chunks, all of it up to VIGIL_SCRIPT_ENV bytes (a
+ * variable further on is not seen: a documented limit, not a silent one). */
+#define VIGIL_SCRIPT_ENV (64 * 1024)
+
+/* One byte of the environment: where a variable named BASH_ENV starts its value. */
+static long script_env_step(__u32 i, void *unused)
+{
+	__u32 zero = 0;
+	struct vigil_script_scratch *s = bpf_map_lookup_elem(&script_scratch, &zero);
+	if (!s || i >= s->n || i >= VIGIL_SCRIPT_ENV)
+		return 1;
+	__u32 at = i & (VIGIL_SCRIPT_ARGV - 1);
+	if (at == 0) {
+		__u32 left = s->n - i;
+		if (left > VIGIL_SCRIPT_ARGV)
+			left = VIGIL_SCRIPT_ARGV;
+		if (bpf_probe_read_user(s->argv,
+					left & (VIGIL_SCRIPT_ARGV - 1) ? left & (VIGIL_SCRIPT_ARGV - 1)
+								       : VIGIL_SCRIPT_ARGV,
+					(void *)(s->env_start + i)) < 0)
+			return 1;
+	}
+	__u8 c = s->argv[at];
+	bool starts = s->env_prev == 0; /* a variable starts after a NUL (and at 0) */
+	s->env_prev = c;
+	if (!starts || c != 'B')
+		return 0;
+	__u8 v[9] = {};
+	bpf_probe_read_user(v, sizeof(v), (void *)(s->env_start + i));
+	if (v[1] == 'A' && v[2] == 'S' && v[3] == 'H' && v[4] == '_' && v[5] == 'E' && v[6] == 'N' && v[7] == 'V' &&
+	    v[8] == '=') {
+		s->env_value = i + 9;
+		return 1;
+	}
+	return 0;
+}
+
+/* One byte of BASH_ENV's value (in argv): its last component starts after the last '/'. */
+static long script_value_step(__u32 i, void *unused)
+{
+	__u32 zero = 0;
+	struct vigil_script_scratch *s = bpf_map_lookup_elem(&script_scratch, &zero);
+	if (!s || i >= s->n || i >= VIGIL_ARG_BYTES)
+		return 1;
+	if (s->argv[i & (VIGIL_SCRIPT_ARGV - 1)] == '/')
+		s->base = i + 1;
+	return 0;
+}
+
+/* A shell's BASH_ENV: its value's last component in found_base..found_end (argv's buffer is
+ * reused: the script was looked for already); false when the environment has none. */
+static __always_inline bool script_env_names(void)
+{
+	__u32 zero = 0;
+	struct vigil_script_scratch *s = bpf_map_lookup_elem(&script_scratch, &zero);
+	if (!s || s->family != VIGIL_SCRIPT_SHELL)
+		return false;
+	struct mm_struct *mm = bpf_get_current_task_btf()->mm;
+	if (!mm)
+		return false;
+	unsigned long start = mm->env_start, end = mm->env_end;
+	s->n = end > start ? end - start : 0;
+	s->env_start = start;
+	s->env_prev = 0;
+	s->env_value = 0;
+	bpf_loop(VIGIL_SCRIPT_ENV, script_env_step, NULL, 0);
+	s = bpf_map_lookup_elem(&script_scratch, &zero);
+	if (!s || !s->env_value)
+		return false;
+	long len = bpf_probe_read_user_str(s->argv, VIGIL_ARG_BYTES, (void *)(s->env_start + s->env_value));
+	if (len <= 1)
+		return false;
+	s->n = len - 1;
+	s->base = 0;
+	bpf_loop(VIGIL_ARG_BYTES, script_value_step, NULL, 0);
+	s = bpf_map_lookup_elem(&script_scratch, &zero);
+	if (!s)
+		return false;
+	s->found_base = s->base;
+	s->found_end = s->n;
+	return true;
+}
+
+/* Whether the opened name's component at `base` (len bytes) is the found one. */
+static __always_inline bool script_name_is_found(struct vigil_script_scratch *s, __u32 base, __u32 len)
+{
+	if (len != s->found_end - s->found_base || len == 0)
+		return false;
+	struct script_cmp c = {.len = len, .name_base = base};
+	bpf_loop(VIGIL_ARG_BYTES, script_cmp_step, &c, 0);
+	return !c.differ;
+}
+
 /* Whether the opened name's last component (11 bytes at `base`) is a python package's code:
  * __main__.py (`python3 DIR`, `python3 -m pkg`), or __init__.py for a module run with -m
  * (python imports the package, running its __init__.py, before it looks for __main__). */
@@ -309,23 +408,27 @@ static __noinline bool stdin_script(void)
 static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook_record *r)
 {
 	__u32 zero = 0;
+	/* Where the name the file was opened by is, taken first: nothing after this depends on
+	 * the flavour (the verifier proves the other flavour's helpers unreachable only while it
+	 * still knows the flavour's value). LSM: the file's dentry, whose parent names a package. */
+	struct file *f = NULL;
+	const void *name_at;
+	if (flavour == VIGIL_HOOK_LSM) {
+		f = (struct file *)function_arg(ctx, flavour, 0);
+		name_at = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+	} else {
+		name_at = (const void *)function_arg(ctx, flavour, hook_config.args[0].source);
+	}
 	if (!script_scan_argv())
 		return false;
 	struct vigil_script_scratch *s = bpf_map_lookup_elem(&script_scratch, &zero);
-	if (!s || !s->found || s->none)
+	if (!s || ((!s->found || s->none) && s->family != VIGIL_SCRIPT_SHELL))
 		return false;
+	bool script = s->found && !s->none;
 
 	/* the name the file was opened by, its last component */
-	long nlen;
-	struct file *f = NULL; /* LSM: the file opened, whose dentry names it */
-	if (flavour == VIGIL_HOOK_LSM) {
-		f = (struct file *)function_arg(ctx, flavour, 0);
-		const unsigned char *dname = BPF_CORE_READ(f, f_path.dentry, d_name.name);
-		nlen = bpf_probe_read_kernel_str(s->name, VIGIL_ARG_BYTES, dname);
-	} else {
-		nlen = bpf_probe_read_user_str(s->name, VIGIL_ARG_BYTES,
-					       (void *)function_arg(ctx, flavour, hook_config.args[0].source));
-	}
+	long nlen = f ? bpf_probe_read_kernel_str(s->name, VIGIL_ARG_BYTES, name_at)
+		      : bpf_probe_read_user_str(s->name, VIGIL_ARG_BYTES, name_at);
 	if (nlen <= 1)
 		return false;
 	s->name_len = nlen - 1;
@@ -337,6 +440,7 @@ static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook
 		return false;
 	__u32 len = s->name_len, base = s->name_base;
 	len -= base;
+	__u32 name_base = base, name_len = len;
 	if (s->family == VIGIL_SCRIPT_PYTHON && len == 11 && python_package_file(s, base)) {
 		/* the package's directory is what was named: compare its name */
 		if (f) {
@@ -361,11 +465,13 @@ static __noinline bool opened_script(void *ctx, __u32 flavour, struct vigil_hook
 			return false;
 		len -= 3;
 	}
-	if (len != s->found_end - s->found_base || len == 0)
+	if (script && script_name_is_found(s, base, len))
+		return true;
+	/* a shell's BASH_ENV file (its argv buffer is reused from here on) */
+	if (!script_env_names())
 		return false;
-	struct script_cmp c = {.len = len, .name_base = base};
-	bpf_loop(VIGIL_ARG_BYTES, script_cmp_step, &c, 0);
-	return !c.differ;
+	s = bpf_map_lookup_elem(&script_scratch, &zero);
+	return s && script_name_is_found(s, name_base, name_len);
 }
 
 #endif /* VIGIL_HOOK_SCRIPT_H */
