@@ -110,7 +110,13 @@ public struct InboundHistory: Sendable {
         guard f.direction == .ingress, f.verdict != .dropped else { return }
         if fold(local: f.local.address, remote: f.remote.address, proto: f.proto, port: f.port, timeNs: f.timeNs) { return }
         let key = Key(local: f.local.address, remote: f.remote.address, proto: f.proto, port: f.port)
-        if flows.count >= capacity, let oldest = flows.min(by: { $0.value.timeNs < $1.value.timeNs })?.key { flows[oldest] = nil }
+        if flows.count >= capacity {
+            // The oldest eighth goes at once (the drain thread records these): one sort per
+            // capacity/8 new pairs, not a scan of the whole table for each new pair once full.
+            let times = flows.values.map(\.timeNs).sorted()
+            let cutoff = times[min(max(capacity / 8, 1), times.count) - 1]
+            flows = flows.filter { $0.value.timeNs > cutoff }
+        }
         flows[key] = f
     }
 

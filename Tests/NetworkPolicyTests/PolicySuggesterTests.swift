@@ -192,4 +192,21 @@ final class ExposureTests: XCTestCase {
         XCTAssertEqual(Set(h.window(nowNs: 8_000_000_000).map(\.remote.address)), [S.frontend.address, S.monitor.address])
         XCTAssertEqual(h.window(nowNs: 16_500_000_000).map(\.remote.address), [S.monitor.address], "older than the window")
     }
+
+    func testInboundHistoryAtCapacityDropsTheOldestEighthAtOnce() {
+        var h = InboundHistory(windowSeconds: 1000, capacity: 64)
+        func flow(_ i: UInt64) -> ObservedFlow {
+            let peer = ObservedFlow.End(address: [10, 0, UInt8(i >> 8), UInt8(i & 255)], identity: 2, labels: [:], reserved: "world")
+            return ObservedFlow(
+                local: PolicySuggesterTests.db, remote: peer, direction: .ingress, proto: .tcp, port: 5432, verdict: .forwarded,
+                timeNs: i * 1_000_000_000)
+        }
+        for i: UInt64 in 1...64 { h.record(flow(i)) }
+        XCTAssertEqual(h.window(nowNs: 100_000_000_000).count, 64)
+        h.record(flow(65))  // full: peers 1-8 go, 65 comes in
+        let held = Set(h.window(nowNs: 100_000_000_000).map { UInt64($0.remote.address[2]) << 8 | UInt64($0.remote.address[3]) })
+        XCTAssertEqual(held, Set(UInt64(9)...65))
+        for i: UInt64 in 66...72 { h.record(flow(i)) }  // room for seven more without another eviction
+        XCTAssertEqual(h.window(nowNs: 100_000_000_000).count, 64)
+    }
 }
