@@ -75,9 +75,8 @@ final class AgentUpkeep: Sendable {
     func observeInbound(_ r: FlowRecord, _ event: FlowEvent) {
         let proto = PortRange.Proto(rawValue: event.proto) ?? .any
         inbound.withLock { history in
-            guard history != nil else { return }
-            if !history!.fold(local: r.daddr, remote: r.saddr, proto: proto, port: r.dport, timeNs: r.timeNs) {
-                history!.record(ObservedFlow(inbound: event, local: r.daddr, remote: r.saddr, timeNs: r.timeNs))
+            if history?.fold(local: r.daddr, remote: r.saddr, proto: proto, port: r.dport, timeNs: r.timeNs) == false {
+                history?.record(ObservedFlow(inbound: event, local: r.daddr, remote: r.saddr, timeNs: r.timeNs))
             }
         }
     }
@@ -126,11 +125,13 @@ final class AgentUpkeep: Sendable {
                 measureTables()
             }
             // exposure every 15 s, and at once when the policies or endpoints changed
-            let revision = state.withLock { $0.revision }
-            if hasDatapath, now &- lastExposureNs >= 15_000_000_000 || revision != exposureRevision {
-                lastExposureNs = now
-                exposureRevision = revision
-                computeExposure(nowNs: now)
+            if hasDatapath {
+                let revision = state.withLock { $0.revision }
+                if now &- lastExposureNs >= 15_000_000_000 || revision != exposureRevision {
+                    lastExposureNs = now
+                    exposureRevision = revision
+                    computeExposure(nowNs: now)
+                }
             }
             _ = wake.wait(timeout: .now() + .milliseconds(200))
         }

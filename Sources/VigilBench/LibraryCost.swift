@@ -23,15 +23,7 @@ func libraryCost(rounds: Int, opens: Int, spawns: Int, libraries: [String]) {
     let export = "/dev/shm/vigil-bench-library-cost-\(getpid()).json"
 
     /// Every program's run time while `body` runs (stats on only for that time).
-    func kernelNs(_ body: () -> Void) -> Double {
-        let before = bpfStats(prefix: "")
-        body()
-        let after = bpfStats(prefix: "")
-        try? "0".write(toFile: "/proc/sys/kernel/bpf_stats_enabled", atomically: false, encoding: .utf8)
-        var ns: UInt64 = 0
-        for (name, a) in after { ns += a.ns &- (before[name]?.ns ?? 0) }
-        return Double(ns)
-    }
+    func kernelNs(_ body: () -> Void) -> Double { Double(programRunTime(prefix: "", body).ns) }
 
     var offOpen: [Double] = []
     var offSpawn: [Double] = []

@@ -152,6 +152,13 @@ func openOverhead(rounds: Int, opens: Int) {
 /// ns per run of the programs whose names start with `prefix` while `body` runs, with
 /// kernel.bpf_stats_enabled=1 only for that time; nil when none ran.
 func programNsPerRun(prefix: String, _ body: () -> Void) -> Double? {
+    let t = programRunTime(prefix: prefix, body)
+    return t.runs > 0 ? Double(t.ns) / Double(t.runs) : nil
+}
+
+/// Run time and runs, summed, of the programs whose names start with `prefix` (all programs
+/// for "") while `body` runs, with kernel.bpf_stats_enabled=1 only for that time.
+func programRunTime(prefix: String, _ body: () -> Void) -> (ns: UInt64, runs: UInt64) {
     let before = bpfStats(prefix: prefix)
     body()
     let after = bpfStats(prefix: prefix)
@@ -160,10 +167,10 @@ func programNsPerRun(prefix: String, _ body: () -> Void) -> Double? {
     var runs: UInt64 = 0
     for (name, a) in after {
         let b = before[name] ?? (0, 0)
-        ns += a.ns - b.ns
-        runs += a.count - b.count
+        ns += a.ns &- b.ns
+        runs += a.count &- b.count
     }
-    return runs > 0 ? Double(ns) / Double(runs) : nil
+    return (ns, runs)
 }
 
 /// The same FIM prefixes on the trampoline and LSM tiers (`security_file_open` as fentry,

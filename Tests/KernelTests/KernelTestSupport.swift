@@ -11,8 +11,9 @@ import XCTest
 ///   harness for kernels known to have them, turns that skip into a failure: a tier the
 ///   CI run promises to exercise can never silently skip.
 /// - With `CI=true` nothing skips: a missing feature is a failure. `scripts/test` therefore
-///   runs on each kernel only the test classes that kernel can host (its table,
-///   `guest_tier_classes`, is checked against `vigil probe`); the guests run them all.
+///   runs on each kernel only the test classes that kernel can host (a class names the tiers
+///   it needs in a `// kernel-test-requires:` line, checked against `vigil probe`); the
+///   guests run them all.
 enum KernelTest {
     /// Ends a test that has already recorded its failure (a thrown XCTSkip would also count it as skipped).
     struct Stop: Error, CustomStringConvertible {

@@ -243,6 +243,17 @@ static long script_cmp_step(__u32 i, void *data)
 	return 0;
 }
 
+/* Up to VIGIL_SCRIPT_ARGV bytes of the caller's memory at `from` into argv (the argument
+ * strings, a chunk of the environment); n is how many are left there. */
+static __always_inline bool script_read_user(struct vigil_script_scratch *s, unsigned long from, __u32 n)
+{
+	if (n > VIGIL_SCRIPT_ARGV)
+		n = VIGIL_SCRIPT_ARGV;
+	return n > 0 && bpf_probe_read_user(
+				s->argv, n & (VIGIL_SCRIPT_ARGV - 1) ? n & (VIGIL_SCRIPT_ARGV - 1) : VIGIL_SCRIPT_ARGV,
+				(void *)from) >= 0;
+}
+
 /* The environment is read in argv-sized chunks, all of it up to VIGIL_SCRIPT_ENV bytes (a
  * variable further on is not seen: a documented limit, not a silent one). */
 #define VIGIL_SCRIPT_ENV (64 * 1024)
@@ -255,16 +266,8 @@ static long script_env_step(__u32 i, void *unused)
 	if (!s || i >= s->n || i >= VIGIL_SCRIPT_ENV)
 		return 1;
 	__u32 at = i & (VIGIL_SCRIPT_ARGV - 1);
-	if (at == 0) {
-		__u32 left = s->n - i;
-		if (left > VIGIL_SCRIPT_ARGV)
-			left = VIGIL_SCRIPT_ARGV;
-		if (bpf_probe_read_user(s->argv,
-					left & (VIGIL_SCRIPT_ARGV - 1) ? left & (VIGIL_SCRIPT_ARGV - 1)
-								       : VIGIL_SCRIPT_ARGV,
-					(void *)(s->env_start + i)) < 0)
-			return 1;
-	}
+	if (at == 0 && !script_read_user(s, s->env_start + i, s->n - i))
+		return 1;
 	__u8 c = s->argv[at];
 	bool starts = s->env_prev == 0; /* a variable starts after a NUL (and at 0) */
 	s->env_prev = c;
@@ -368,13 +371,9 @@ static __always_inline bool script_scan_argv(void)
 		return false;
 	unsigned long start = mm->arg_start, end = mm->arg_end;
 	__u32 n = end > start ? end - start : 0;
-	if (n > VIGIL_SCRIPT_ARGV)
-		n = VIGIL_SCRIPT_ARGV;
-	if (n == 0 ||
-	    bpf_probe_read_user(s->argv, n & (VIGIL_SCRIPT_ARGV - 1) ? n & (VIGIL_SCRIPT_ARGV - 1) : VIGIL_SCRIPT_ARGV,
-				(void *)start) < 0)
+	if (!script_read_user(s, start, n))
 		return false;
-	s->n = n;
+	s->n = n > VIGIL_SCRIPT_ARGV ? VIGIL_SCRIPT_ARGV : n;
 	s->arg = 0;
 	s->start = 0;
 	s->base = 0;
