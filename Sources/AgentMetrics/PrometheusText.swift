@@ -107,6 +107,12 @@ public struct PrometheusText {
                         l.merging(["mode": mode, "selector": "\(i)"]) { a, _ in a }, Double(n))
                 }
                 t.sample("vigil_hook_runs_total", .counter, "Times a hook's BPF program ran.", l, Double(h.counters.runs))
+                if let n = h.counters.resolves {
+                    t.sample(
+                        "vigil_hook_file_resolves_total", .counter,
+                        "Calls for which a hook resolved a file to its global path (the costly part of a file hook); the rest were decided before it.",
+                        l, Double(n))
+                }
                 t.sample("vigil_hook_lost_total", .counter, "Records a hook could not queue (ring buffer full).", l, Double(h.counters.lost))
                 if let ns = h.counters.nsPerRun {
                     t.sample(

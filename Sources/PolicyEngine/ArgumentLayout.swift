@@ -25,6 +25,13 @@ public struct ArgumentLayout: Sendable, Equatable {
         VIGIL_ARG_VMA, VIGIL_ARG_ADDR_FILE,
     ]
 
+    /// Kinds the kernel resolves to a file (bpf/include/hook_filters.h is_resolved_file): its
+    /// global path and identity, walked only once the other filters allow a match.
+    public static let resolvedFileKinds: Set<UInt32> = [
+        VIGIL_ARG_FILE, VIGIL_ARG_PATH, VIGIL_ARG_FD, VIGIL_ARG_BINPRM, VIGIL_ARG_DENTRY, VIGIL_ARG_KIOCB, VIGIL_ARG_PATHNAME,
+        VIGIL_ARG_VMA, VIGIL_ARG_ADDR_FILE,
+    ]
+
     /// Kinds only the compiler's lowerings produce (not a policy type's own layout): tracepoint
     /// char arrays, resolved syscall pathnames, an mprotect'ed mapping's file.
     public static let loweringKinds: Set<UInt32> = [VIGIL_ARG_INLINE, VIGIL_ARG_PATHNAME, VIGIL_ARG_VMA, VIGIL_ARG_ADDR_FILE]

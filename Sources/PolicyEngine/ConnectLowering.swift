@@ -61,7 +61,7 @@ enum ConnectLowering {
             switch ArgumentLayout.forFunction(a.type) {
             case .success(let l):
                 slots.append((a, l))
-                setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: 0, size_arg: 0, pad: 0))
+                setElement(&config.args, i, vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: 0, size_arg: 0, name_set: 0))
             case .failure(let e): return .failure(.unsupported("\(why): arg index \(a.index): \(e)"))
             }
         }

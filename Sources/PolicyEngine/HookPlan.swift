@@ -53,6 +53,15 @@ public struct HookPlan: @unchecked Sendable {
             }
     }
 
+    /// Whether a selector tests a file the kernel resolves (VIGIL_STAT_RESOLVES counts its walks).
+    public var resolvesFiles: Bool {
+        config.nselectors > 0
+            && (0..<Int(config.nargs)).contains { i in
+                let spec = element(config.args, i, as: vigil_arg_spec.self)
+                return spec.flags & VIGIL_ARGF_FILTERED != 0 && ArgumentLayout.resolvedFileKinds.contains(spec.kind)
+            }
+    }
+
     /// Whether any selector's Post has a rate limit (the hook then needs its LRU map).
     public var usesRateLimit: Bool {
         (0..<Int(config.nselectors)).contains { i in

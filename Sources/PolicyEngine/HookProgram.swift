@@ -251,6 +251,7 @@ public final class HookProgram {
             return (perCPU ?? []).reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
         }
         var c = HookCounters(runs: sum(VIGIL_STAT_RUNS), posted: sum(VIGIL_STAT_POSTED), actions: sum(VIGIL_STAT_ACTIONS), lost: sum(VIGIL_STAT_LOST))
+        if plan.resolvesFiles { c.resolves = sum(VIGIL_STAT_RESOLVES) }
         // per selector only where an action was taken at all (one map read per selector)
         if c.actions > 0 {
             c.selectorActions = (0..<UInt32(plan.config.nselectors)).map { sum(VIGIL_STAT_SELECTOR_ACTIONS + $0) }
@@ -266,6 +267,9 @@ public struct HookCounters: Sendable, Equatable, Codable {
     public var posted: UInt64 = 0
     public var actions: UInt64 = 0
     public var lost: UInt64 = 0
+    /// Calls that resolved a file to its global path (the dentry walk); the others were decided
+    /// before it, by the cheaper filters and the file's own name. nil: the hook reads no file.
+    public var resolves: UInt64? = nil
     /// `actions` by selector (index in the hook's selectors); nil while none was taken.
     public var selectorActions: [UInt64]? = nil
     /// The kernel's average run time of the hook's program (kernel.bpf_stats_enabled=1 only).

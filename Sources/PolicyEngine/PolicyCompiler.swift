@@ -110,6 +110,10 @@ public enum PolicyCompiler {
                 modifyElement(&config.args, slot, as: vigil_arg_spec.self) { $0.flags |= VIGIL_ARGF_FILTERED }
             }
         }
+        // A file's own name tested before its walk (NameGate), per argument.
+        for (slot, gate) in compiler.nameGates.sorted(by: { $0.key < $1.key }) {
+            modifyElement(&config.args, slot, as: vigil_arg_spec.self) { gate.apply(to: &$0, sets: &compiler.sets) }
+        }
         // No selectors: every call posts, through selector 0's single Post action.
         if selectors.isEmpty {
             var s = vigil_selector()

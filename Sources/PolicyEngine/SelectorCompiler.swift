@@ -19,6 +19,8 @@ struct SelectorCompiler {
     var returnSlot: Int? = nil
     var sets = ValueSets()
     var identities = FileIdentitySet()
+    /// Per slot: the last components its Equal and Postfix filters name (NameGate).
+    var nameGates: [Int: NameGate] = [:]
     /// matchBinaries followChildren lists, numbered in the selectors' `follow` (1 + index).
     var follows: [[String]] = []
     /// GetUrl / DnsLookup of each compiled selector, in order (the agent carries them out).
@@ -288,6 +290,9 @@ struct SelectorCompiler {
             let identified: Set<UInt32> = [VIGIL_ARG_FILE, VIGIL_ARG_PATH, VIGIL_ARG_FD, VIGIL_ARG_BINPRM, VIGIL_ARG_DENTRY, VIGIL_ARG_KIOCB]
             if identified.contains(kind), [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX].contains(code) {
                 out.id_set = identities.add(strings, prefix: code == VIGIL_OP_PREFIX || code == VIGIL_OP_NOT_PREFIX) ?? 0
+            }
+            if NameGate.gates(code), NameGate.kinds.contains(kind) {
+                nameGates[slot, default: NameGate()].add(strings, identities: out.id_set != 0)
             }
             let inlineable =
                 [VIGIL_OP_EQ, VIGIL_OP_NEQ, VIGIL_OP_PREFIX, VIGIL_OP_NOT_PREFIX].contains(code)

@@ -44,7 +44,9 @@ extension PolicyCommand {
                 for h in p.hooks {
                     let c = h.counters
                     let cost = c.nsPerRun.map { " ns/run=\($0)" } ?? " ns/run=- (sysctl kernel.bpf_stats_enabled=1 to measure)"
-                    print("  \(h.hook): \(h.state) as \(h.tier) \(h.attachPoint)  runs=\(c.runs) posted=\(c.posted) actions=\(c.actions) lost=\(c.lost)\(cost)")
+                    print(
+                        "  \(h.hook): \(h.state) as \(h.tier) \(h.attachPoint)  runs=\(c.runs) posted=\(c.posted) actions=\(c.actions) lost=\(c.lost)\(c.resolves.map { " resolves=\($0)" } ?? "")\(cost)"
+                    )
                 }
                 for s in p.skipped { print("  skipped (allow-partial-load): \(s)") }
             }

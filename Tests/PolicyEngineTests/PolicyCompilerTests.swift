@@ -143,6 +143,45 @@ final class PolicyCompilerTests: XCTestCase {
         XCTAssertNotEqual(long.sets.strings.first?.set, long.sets.reversedStrings.first?.set)
     }
 
+    /// Equal and Postfix filters on an opened file: the file's own name is tested before its
+    /// walk, against the union of the values' last components ("/" + component, or a Postfix
+    /// value without a "/" as it is); a value with no last component leaves the argument ungated.
+    func testEqualAndPostfixOnAnOpenedFileGetANameGate() throws {
+        func gated(_ selectors: String) throws -> (flags: UInt32, tails: Set<String>) {
+            let yaml = Self.fim.replacingOccurrences(
+                of: """
+                        - matchArgs:
+                          - {index: 1, operator: Prefix, values: ["/etc/", "/usr/"]}
+                    """, with: selectors)
+            let plan = try XCTUnwrap(compile(yaml, Self.host).get().first)
+            let spec = plan.config.args.1
+            let tails = plan.sets.reversedStrings.filter { $0.set == spec.name_set && spec.name_set != 0 }
+            return (spec.flags & (VIGIL_ARGF_NAME_GATE | VIGIL_ARGF_NAME_GATE_ID), Set(tails.map { String(decoding: $0.bytes.reversed(), as: UTF8.self) }))
+        }
+        let both = try gated(
+            """
+                - matchArgs:
+                  - {index: 1, operator: Postfix, values: ["/.ssh/id_rsa", "_key"]}
+                - matchArgs:
+                  - {index: 1, operator: Equal, values: ["/etc/shadow", "/etc/gshadow"]}
+            """)
+        XCTAssertEqual(both.flags, VIGIL_ARGF_NAME_GATE | VIGIL_ARGF_NAME_GATE_ID, "Equal names files: their identity counts too")
+        XCTAssertEqual(both.tails, ["/id_rsa", "_key", "/shadow", "/gshadow"])
+        let postfix = try gated(
+            """
+                - matchArgs:
+                  - {index: 1, operator: Postfix, values: ["/.bash_history"]}
+            """)
+        XCTAssertEqual(postfix.flags, VIGIL_ARGF_NAME_GATE, "Postfix has no identity to read")
+        XCTAssertEqual(postfix.tails, ["/.bash_history"])
+        for ungated in ["{index: 1, operator: Equal, values: [\"/etc/\", \"/etc/shadow\"]}", "{index: 1, operator: NotPostfix, values: [\"/x\"]}"] {
+            let g = try gated("    - matchArgs:\n      - \(ungated)")
+            XCTAssertEqual(g.flags, 0, ungated)
+        }
+        let prefixOnly = try XCTUnwrap(compile(Self.fim, Self.host).get().first)
+        XCTAssertEqual(prefixOnly.config.args.1.flags & VIGIL_ARGF_NAME_GATE, 0, "Prefix alone: no gate")
+    }
+
     static let kprobeOverride = """
         apiVersion: cilium.io/v1alpha1
         kind: TracingPolicy

@@ -440,6 +440,23 @@ static __always_inline void read_kernel_name(struct vigil_hook_arg *a, __u8 *out
 	}
 }
 
+/* The raw value of argument slot `i`: a constant, the return value, a tracepoint field or a
+ * function argument (a pointer or number the readers below interpret by kind). */
+static __always_inline __u64 arg_raw(void *ctx, __u32 flavour, struct vigil_hook_record *r, int i)
+{
+	__u32 flags = hook_config.args[i].flags;
+	if (flags & VIGIL_ARGF_CONST)
+		return hook_config.args[i].source;
+	if (flags & VIGIL_ARGF_RETURN)
+		return r->ret;
+	if (flavour == VIGIL_HOOK_TRACEPOINT)
+		return hook_config.args[i].kind == VIGIL_ARG_INLINE
+			       ? 0
+			       : tracepoint_field(ctx, hook_config.args[i].source, hook_config.args[i].size,
+						  flags & VIGIL_ARGF_SIGNED);
+	return function_arg(ctx, flavour, hook_config.args[i].source);
+}
+
 /*
  * Reads argument slot `i` as hook_config.args[i] says. A subprogram, not inlined: inlined at
  * its ten call sites it made each program ~20,000 instructions with a 384-byte frame (the
@@ -470,17 +487,7 @@ static __noinline void read_arg(void *ctx, __u32 flavour, struct vigil_hook_reco
 		return;
 	}
 
-	__u64 raw;
-	if (flags & VIGIL_ARGF_CONST)
-		raw = hook_config.args[i].source;
-	else if (flags & VIGIL_ARGF_RETURN)
-		raw = r->ret;
-	else if (flavour == VIGIL_HOOK_TRACEPOINT)
-		raw = kind == VIGIL_ARG_INLINE
-			      ? 0
-			      : tracepoint_field(ctx, hook_config.args[i].source, size, flags & VIGIL_ARGF_SIGNED);
-	else
-		raw = function_arg(ctx, flavour, hook_config.args[i].source);
+	__u64 raw = arg_raw(ctx, flavour, r, i);
 
 	/* Every kind has its case: bpf/build.sh compiles with -Wswitch-enum, so a kind added to
 	 * vigil_concepts.h without a reader here does not build. */
@@ -612,13 +619,7 @@ static __always_inline __u64 arg_sock(void *ctx, __u32 flavour, struct vigil_hoo
 	if ((kind != VIGIL_ARG_SOCK && kind != VIGIL_ARG_SOCKET) || flavour == VIGIL_HOOK_CGROUP_SOCK4 ||
 	    flavour == VIGIL_HOOK_CGROUP_SOCK6)
 		return 0;
-	__u64 raw;
-	if (hook_config.args[i].flags & VIGIL_ARGF_RETURN)
-		raw = r->ret;
-	else if (flavour == VIGIL_HOOK_TRACEPOINT)
-		raw = tracepoint_field(ctx, hook_config.args[i].source, hook_config.args[i].size, false);
-	else
-		raw = function_arg(ctx, flavour, hook_config.args[i].source);
+	__u64 raw = arg_raw(ctx, flavour, r, i);
 	if (kind == VIGIL_ARG_SOCKET && raw)
 		raw = (__u64)BPF_CORE_READ((struct socket *)raw, sk);
 	return raw;

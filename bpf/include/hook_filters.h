@@ -625,8 +625,31 @@ static __always_inline bool filter_needs_file(int s, int fi)
 	return slot < VIGIL_HOOK_ARGS && is_resolved_file(hook_config.args[slot].kind);
 }
 
+/*
+ * Whether filter fi of selector s is ruled out by its file's own name, read before the walk
+ * (hook_name_gate.h): an Equal or Postfix filter on an argument whose name ends none of the
+ * listed values' last components, and whose identity (when the filter has one) is not listed.
+ */
+static __always_inline bool name_gate_rejects(int s, int fi, struct vigil_hook_record *r)
+{
+	const volatile struct vigil_arg_filter *f = &hook_config.selectors[s].filters[fi];
+	__u32 slot = f->slot;
+	if (slot >= VIGIL_HOOK_ARGS || !(hook_config.args[slot].flags & VIGIL_ARGF_NAME_GATE) ||
+	    (f->op != VIGIL_OP_EQ && f->op != VIGIL_OP_POSTFIX))
+		return false;
+	struct vigil_hook_arg *a = &r->args[slot];
+	if (!(a->flags & VIGIL_ARG_NAME_MISS))
+		return false;
+	if (f->id_set) {
+		struct vigil_file_id id = {.set = f->id_set, .dev = a->dev, .ino = a->ino};
+		if (bpf_map_lookup_elem(&file_ids, &id))
+			return false;
+	}
+	return true;
+}
+
 /* All of selector s's filters, cheapest first; with `cheap`, all but those on a resolved
- * file (selector_may_match). Subprograms keep the code within branch range; `s` is a known
+ * file, which only their file's name may rule out (selector_may_match). Subprograms keep the code within branch range; `s` is a known
  * constant at each call, so config reads stay constants. */
 static __always_inline bool selector_test(int s, struct vigil_hook_record *r, struct vigil_process *proc,
 					  const bool cheap)
@@ -651,9 +674,9 @@ static __always_inline bool selector_test(int s, struct vigil_hook_record *r, st
 	}
 	/* Unrolled by hand: clang stops honouring `#pragma unroll` once the body is this large,
 	 * and a loop left in (its back-edge a fall-through) is refused by 6.1's verifier. */
-#define VIGIL_FILTER_AT(fi)                                                                             \
-	if (fi < VIGIL_SEL_ARG_FILTERS && fi < sel->nfilters && !(cheap && filter_needs_file(s, fi)) && \
-	    !arg_filter_matches(s, fi, r))                                                              \
+#define VIGIL_FILTER_AT(fi)                                                                                    \
+	if (fi < VIGIL_SEL_ARG_FILTERS && fi < sel->nfilters &&                                                \
+	    (cheap && filter_needs_file(s, fi) ? name_gate_rejects(s, fi, r) : !arg_filter_matches(s, fi, r))) \
 		return false;
 	VIGIL_FILTER_AT(0)
 	VIGIL_FILTER_AT(1)

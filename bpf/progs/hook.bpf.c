@@ -20,6 +20,7 @@
 #include "hook_maps.h"
 #include "hook_args.h"
 #include "hook_filters.h"
+#include "hook_name_gate.h"
 #include "hook_script.h"
 #include "hook_actions.h"
 #include "hook_uring_chain.h"
@@ -89,6 +90,15 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		return run_actions(ctx, flavour, 0, r, proc); /* no selectors: every call posts */
 	}
 	if (files) {
+		/* a file's own name first: the walk only for a name some selector may match */
+#pragma unroll
+		for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
+			if (i >= hook_config.nargs)
+				break;
+			if ((hook_config.args[i].flags & VIGIL_ARGF_FILTERED) &&
+			    (hook_config.args[i].flags & VIGIL_ARGF_NAME_GATE))
+				read_name_gate(ctx, flavour, r, i);
+		}
 		bool possible = false;
 #pragma unroll
 		for (int s = 0; s < VIGIL_HOOK_SELECTORS; s++) {
@@ -97,6 +107,7 @@ static __always_inline long run_hook(void *ctx, __u32 flavour)
 		}
 		if (!possible)
 			return 0;
+		count_stat(VIGIL_STAT_RESOLVES, 1);
 #pragma unroll
 		for (int i = 0; i < VIGIL_HOOK_ARGS; i++) {
 			if (i >= hook_config.nargs)

@@ -41,6 +41,12 @@
 #define VIGIL_ARGF_FILTERED (1u << 4) /* a selector tests it: read before the selectors (others only on a match) */
 
 #define VIGIL_ARGF_CONST (1u << 6) /* the value is `source` itself (an exec's stdin: descriptor 0) */
+/* A resolved file that Equal/Postfix filters test: before the walk, the kernel tests the
+ * file's own name ("/" + its last component) against `name_set`, the reversed set of those
+ * values' last components (see PolicyEngine/NameGate.swift). */
+#define VIGIL_ARGF_NAME_GATE (1u << 7)
+#define VIGIL_ARGF_NAME_GATE_ID \
+	(1u << 8) /* some of those filters also match by identity: read it when the name misses */
 #define VIGIL_ARGF_PATHNAME_FALLBACK \
 	(1u << 5) /* an opened file (the return value as a descriptor): when the
                                                * call failed with EACCES/EPERM, the pathname argument in
@@ -62,6 +68,9 @@
 #define VIGIL_ARG_NO_IDENTITY \
 	(1u << 6) /* a pathname resolved as a string (the file may not exist yet):
                                          * no dev/ino */
+#define VIGIL_ARG_NAME_MISS \
+	(1u << 7) /* before the walk (VIGIL_ARGF_NAME_GATE): the file's own name ends no listed
+                                       * value; dev/ino are set when VIGIL_ARGF_NAME_GATE_ID */
 
 /* struct vigil_action.scope for rate limits */
 #define VIGIL_SCOPE_THREAD  0u
@@ -130,12 +139,13 @@ struct vigil_uring_cursor {
 };
 
 /* Counters per hook (map "stats", per-CPU array index). */
-#define VIGIL_STAT_RUNS	   0u
-#define VIGIL_STAT_POSTED  1u
-#define VIGIL_STAT_ACTIONS 2u
-#define VIGIL_STAT_LOST	   3u
+#define VIGIL_STAT_RUNS	    0u
+#define VIGIL_STAT_POSTED   1u
+#define VIGIL_STAT_ACTIONS  2u
+#define VIGIL_STAT_LOST	    3u
+#define VIGIL_STAT_RESOLVES 4u /* calls that resolved a file (walked its dentries to its global path) */
 /* + the selector's index: enforcing actions (or, in monitor mode, would-be ones) per selector */
-#define VIGIL_STAT_SELECTOR_ACTIONS 4u
+#define VIGIL_STAT_SELECTOR_ACTIONS 5u
 #define VIGIL_STAT_COUNT	    (VIGIL_STAT_SELECTOR_ACTIONS + VIGIL_HOOK_SELECTORS)
 
 /* One argument: where it comes from and how to read it. */
@@ -145,7 +155,7 @@ struct vigil_arg_spec {
 	__u32 size;	/* integer width in bytes; tracepoint field size */
 	__u32 flags;	/* VIGIL_ARGF_* */
 	__u32 size_arg; /* buffers: 1 + slot of the argument holding the length; 0: none */
-	__u32 pad;
+	__u32 name_set; /* VIGIL_ARGF_NAME_GATE: the reversed string set of the last components */
 };
 _Static_assert(sizeof(struct vigil_arg_spec) == 24, "vigil_arg_spec size");
 

@@ -106,7 +106,7 @@ enum IOUringLowering {
             if pathSlots.contains(i) {
                 // the opened file: hook_return_value of the completion
                 slots.append((a, ArgumentLayout(kind: VIGIL_ARG_FD, size: 8, signed: true, presentation: .file)))
-                setElement(&config.args, i, vigil_arg_spec(kind: VIGIL_ARG_FILE, source: 0, size: 8, flags: VIGIL_ARGF_RETURN, size_arg: 0, pad: 0))
+                setElement(&config.args, i, vigil_arg_spec(kind: VIGIL_ARG_FILE, source: 0, size: 8, flags: VIGIL_ARGF_RETURN, size_arg: 0, name_set: 0))
                 continue
             }
             var layout: ArgumentLayout
@@ -126,7 +126,7 @@ enum IOUringLowering {
             // names are kernel strings here (the request's struct filename): no VIGIL_ARGF_USER
             setElement(
                 &config.args, i,
-                vigil_arg_spec(kind: layout.kind, source: src, size: size, flags: layout.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: sizeArg, pad: 0))
+                vigil_arg_spec(kind: layout.kind, source: src, size: size, flags: layout.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: sizeArg, name_set: 0))
         }
         config.nargs = UInt32(slots.count)
         return PolicyCompiler.finish(

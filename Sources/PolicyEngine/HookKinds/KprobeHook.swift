@@ -138,13 +138,13 @@ enum FunctionHooks {
                     &config.args, i,
                     vigil_arg_spec(
                         kind: l.kind, source: 0, size: l.size,
-                        flags: VIGIL_ARGF_RETURN | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0))
+                        flags: VIGIL_ARGF_RETURN | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, name_set: 0))
                 continue
             }
             guard a.index <= PolicyLimits.maxFunctionArgIndex else {
                 return .failure(.unsupported("\(name): arg index \(a.index) is past the 6 register arguments"))
             }
-            var spec = vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, pad: 0)
+            var spec = vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, name_set: 0)
             if k.syscall { spec.flags |= VIGIL_ARGF_USER }
             if let s = a.sizeArgIndex, s > 0 { spec.size_arg = s }  // Tetragon's sizeArgIndex is 1-based: slot + 1
             if l.kind == VIGIL_ARG_SOCKADDR_UN { spec.size_arg = SockaddrLength.function(symbol, argument: a) }

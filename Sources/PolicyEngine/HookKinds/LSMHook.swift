@@ -52,7 +52,7 @@ enum LSMHook: HookKind {
                     &config.args, i,
                     vigil_arg_spec(
                         kind: lay.kind, source: a.index, size: lay.size, flags: lay.signed ? VIGIL_ARGF_SIGNED : 0,
-                        size_arg: lay.kind == VIGIL_ARG_SOCKADDR_UN ? SockaddrLength.function(l.hook, argument: a) : a.sizeArgIndex ?? 0, pad: 0))
+                        size_arg: lay.kind == VIGIL_ARG_SOCKADDR_UN ? SockaddrLength.function(l.hook, argument: a) : a.sizeArgIndex ?? 0, name_set: 0))
             case .failure(let e): return .failure(.unsupported("\(name): arg index \(a.index): \(e)"))
             }
         }

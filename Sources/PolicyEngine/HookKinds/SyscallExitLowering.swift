@@ -53,7 +53,7 @@ enum SyscallExitLowering {
                     vigil_arg_spec(
                         kind: VIGIL_ARG_FD, source: position, size: 8,
                         flags: VIGIL_ARGF_RETURN | VIGIL_ARGF_PATHNAME_FALLBACK | VIGIL_ARGF_SIGNED | VIGIL_ARGF_USER,
-                        size_arg: dirfdPosition.map { $0 + 1 } ?? 0, pad: 0))
+                        size_arg: dirfdPosition.map { $0 + 1 } ?? 0, name_set: 0))
                 continue
             }
             let layout: ArgumentLayout
@@ -67,7 +67,7 @@ enum SyscallExitLowering {
                 &config.args, i,
                 vigil_arg_spec(
                     kind: layout.kind, source: position, size: size,
-                    flags: VIGIL_ARGF_USER | (layout.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0))
+                    flags: VIGIL_ARGF_USER | (layout.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, name_set: 0))
         }
         config.nargs = UInt32(slots.count)
         return PolicyCompiler.finish(

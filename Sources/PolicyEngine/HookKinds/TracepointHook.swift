@@ -42,7 +42,7 @@ enum TracepointHook: HookKind {
                     slots.append((a, l))
                     setElement(
                         &config.args, i,
-                        vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, pad: 0))
+                        vigil_arg_spec(kind: l.kind, source: a.index, size: l.size, flags: l.signed ? VIGIL_ARGF_SIGNED : 0, size_arg: 0, name_set: 0))
                 case .failure(let e): return .failure(.unsupported("\(name): arg index \(a.index): \(e)"))
                 }
             }
@@ -88,7 +88,7 @@ enum TracepointHook: HookKind {
                     layout.kind == VIGIL_ARG_INLINE
                     ? UInt32(field.size) : layout.kind == VIGIL_ARG_INT || layout.kind == VIGIL_ARG_FD ? min(layout.size, UInt32(field.size)) : 8
                 setElement(
-                    &config.args, i, vigil_arg_spec(kind: layout.kind, source: UInt32(field.offset), size: size, flags: flags, size_arg: sizeArg, pad: 0))
+                    &config.args, i, vigil_arg_spec(kind: layout.kind, source: UInt32(field.offset), size: size, flags: flags, size_arg: sizeArg, name_set: 0))
             }
         }
         config.nargs = UInt32(slots.count)

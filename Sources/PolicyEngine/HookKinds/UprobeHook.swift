@@ -37,7 +37,7 @@ enum UprobeHook: HookKind {
             case .success(let l) where [VIGIL_ARG_INT, VIGIL_ARG_STRING, VIGIL_ARG_BUFFER].contains(l.kind):
                 slots.append((a, l))
                 var spec = vigil_arg_spec(
-                    kind: l.kind, source: a.index, size: l.size, flags: VIGIL_ARGF_USER | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, pad: 0)
+                    kind: l.kind, source: a.index, size: l.size, flags: VIGIL_ARGF_USER | (l.signed ? VIGIL_ARGF_SIGNED : 0), size_arg: 0, name_set: 0)
                 if let s = a.sizeArgIndex, s > 0 { spec.size_arg = s }
                 if a.maxData { spec.flags |= VIGIL_ARGF_MAXDATA }
                 setElement(&config.args, i, spec)
