@@ -6,7 +6,7 @@ import CVigilABI
 /// Equal or Postfix filter by name (it still may by identity: a hardlink of a named file).
 ///
 /// One gate per argument, the union over every Equal and Postfix filter on it: the kernel
-/// (bpf/include/hook_filters.h, `read_name_gate` and `name_gate_rejects`) looks the name up
+/// (`read_name_gate` in bpf/include/hook_name_gate.h, `name_gate_rejects` in hook_filters.h) looks the name up
 /// once, and a selector with such a filter on the argument is passed over when it misses.
 struct NameGate {
     /// The values' last components: "/" + the component for a value with a "/", the whole

@@ -139,14 +139,17 @@ struct vigil_uring_cursor {
 };
 
 /* Counters per hook (map "stats", per-CPU array index). */
-#define VIGIL_STAT_RUNS	    0u
-#define VIGIL_STAT_POSTED   1u
-#define VIGIL_STAT_ACTIONS  2u
-#define VIGIL_STAT_LOST	    3u
-#define VIGIL_STAT_RESOLVES 4u /* calls that resolved a file (walked its dentries to its global path) */
+#define VIGIL_STAT_RUNS	   0u
+#define VIGIL_STAT_POSTED  1u
+#define VIGIL_STAT_ACTIONS 2u
+#define VIGIL_STAT_LOST	   3u
 /* + the selector's index: enforcing actions (or, in monitor mode, would-be ones) per selector */
-#define VIGIL_STAT_SELECTOR_ACTIONS 5u
-#define VIGIL_STAT_COUNT	    (VIGIL_STAT_SELECTOR_ACTIONS + VIGIL_HOOK_SELECTORS)
+#define VIGIL_STAT_SELECTOR_ACTIONS 4u
+/* calls that resolved a file (walked its dentries to its global path); after the per-selector
+ * counters, so a pinned program an earlier agent loaded keeps its indexes (it has no such
+ * entry: the agent reads 0) */
+#define VIGIL_STAT_RESOLVES (VIGIL_STAT_SELECTOR_ACTIONS + VIGIL_HOOK_SELECTORS)
+#define VIGIL_STAT_COUNT    (VIGIL_STAT_RESOLVES + 1)
 
 /* One argument: where it comes from and how to read it. */
 struct vigil_arg_spec {
