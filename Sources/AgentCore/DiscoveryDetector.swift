@@ -66,7 +66,9 @@ public struct DiscoveryDetector: Sendable {
         let name = String(PipelineDetector.base(p.binary))
         guard Self.commands[name] != nil, let session = Self.session(of: p, parent: parent) else { return nil }
         var s = sessions[session.id] ?? Session(start: timeNs, commands: [], alerted: false)
-        if timeNs &- s.start > window { s = Session(start: timeNs, commands: [], alerted: false) }
+        // a session's commands on two CPUs can be read a little out of time order: only a later
+        // exec past the window starts a new session (an earlier one wrapped and reset it)
+        if timeNs > s.start, timeNs - s.start > window { s = Session(start: timeNs, commands: [], alerted: false) }
         if s.alerted { return nil }
         if !s.commands.contains(name) { s.commands.append(name) }
         var burst: Burst?

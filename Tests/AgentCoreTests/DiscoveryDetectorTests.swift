@@ -29,6 +29,17 @@ final class DiscoveryDetectorTests: XCTestCase {
         XCTAssertEqual(bursts.first?.techniques, ["T1033", "T1082", "T1016", "T1049"])
     }
 
+    func testCommandsReadSlightlyOutOfTimeOrderStayOneSession() {
+        // commands a script starts in parallel, read from the ring a few microseconds out of order
+        var d = DiscoveryDetector()
+        let bash = spawn("/usr/bin/bash", parent: nil)
+        var bursts = 0
+        for (c, t) in [("id", 5_000), ("whoami", 4_000), ("uname", 6_000), ("hostname", 3_000), ("ip", 7_000), ("ss", 2_000)] {
+            if d.observe(spawn("/usr/bin/\(c)", parent: bash), timeNs: UInt64(t), parent: lookup) != nil { bursts += 1 }
+        }
+        XCTAssertEqual(bursts, 1, "an earlier timestamp does not start a new session")
+    }
+
     func testAnImplantsCommandsThroughShellsAndWrappersAreOneSession() {
         var d = DiscoveryDetector()
         let python = spawn("/usr/bin/python3.11", parent: spawn("/usr/sbin/cron", parent: nil))

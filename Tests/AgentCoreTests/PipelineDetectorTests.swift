@@ -40,6 +40,17 @@ final class PipelineDetectorTests: XCTestCase {
         XCTAssertEqual(d.observe(entry("/usr/bin/telnet.netkit", pid: 5), stdinPipe: 0x21, stdoutPipe: 0, timeNs: 5)?.shell.pid, 4)
     }
 
+    func testEndsReportedOutOfTimeOrderStillJoin() {
+        // two CPUs: the end that exec'd later can reach the ring first
+        var d = PipelineDetector()
+        XCTAssertNil(d.observe(entry("/usr/bin/nc.openbsd", pid: 3), stdinPipe: 0x11, stdoutPipe: 0x99, timeNs: 5_000))
+        XCTAssertEqual(d.observe(entry("/usr/bin/dash", pid: 2), stdinPipe: 0x10, stdoutPipe: 0x11, timeNs: 4_990)?.kind, .shellToNetwork)
+        XCTAssertNil(d.observe(entry("/usr/bin/bash", pid: 5), stdinPipe: 0x20, stdoutPipe: 0, timeNs: 7_000))
+        XCTAssertEqual(d.observe(entry("/usr/bin/curl", pid: 4), stdinPipe: 0, stdoutPipe: 0x20, timeNs: 6_999)?.kind, .download)
+        XCTAssertNil(d.observe(entry("/usr/bin/curl", pid: 6), stdinPipe: 0, stdoutPipe: 0x30, timeNs: 20_000_000_000))
+        XCTAssertNil(d.observe(entry("/usr/bin/sh", pid: 7), stdinPipe: 0x30, stdoutPipe: 0, timeNs: 1), "more than 10 s apart, earlier")
+    }
+
     func testShellOutputIntoNetworkToolNeedsAPipedInput() {
         var d = PipelineDetector()
         // `report.sh | nc HOST PORT` from a terminal: the shell's input is not a pipe
