@@ -92,9 +92,10 @@ public final class PolicyService {
         while control.waitForWork(timeoutMs: 100) {
             let version = plans.changes
             control.runPending(on: self)
-            // a policy was loaded or unloaded (compiler, verifier, libbpf): its garbage and the
-            // code it touched go back, as after start-up; queries change nothing and skip this
-            if plans.changes != version { MemoryRelease.releaseUnusedPages() }
+            // a policy was loaded or unloaded (compiler, verifier, libbpf): its garbage goes back;
+            // its code stays (paging code out now would stall the drain: MemoryRelease);
+            // queries change nothing and skip this
+            if plans.changes != version { MemoryRelease.releaseHeap() }
             // per-hook loss counters: per-CPU map reads, one bpf syscall per hook
             if due(&lastLossNs, everyMs: 100) { publication.hookLostTotal = policies.lostTotal() }
             if due(&lastStatusNs, everyMs: 1000) { writeStatus() }
