@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+// kernel-test-guests: 6.12: the CLI against an agent in a guest once; the guests share two emulated cores
 /// The CLI over the agent's API (`vigil getevents`, `tracingpolicy`, `status`, `version`),
 /// as an operator runs it against a live agent.
 final class APICommandLineTests: XCTestCase {

@@ -2,6 +2,7 @@ import Foundation
 import KernelFeatures
 import XCTest
 
+// kernel-test-guests: 6.12: the accept hook's fentry/fexit tier; the guests share two emulated cores
 /// Accepts seen each way the network sensor can see them (Sensors/AcceptHook.swift), in the
 /// running kernel. The handshake way needs only tp_btf, the syscall way only tracepoints, so
 /// both run on every kernel in CI; fexit runs where trampolines work (the guests, through

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+// kernel-test-guests: 6.12: pinned BPF-LSM enforcement outliving the agent; the guests share two emulated cores
 /// Running the agent as an operator does: logrotate and SIGHUP, a JSON log at a chosen level.
 final class AgentOperationsTests: XCTestCase {
     func testSIGHUPReopensTheMovedExportAndSaysWhatChanged() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+// kernel-test-guests: 6.1: argument reads on the oldest kernel's structures; the guests share two emulated cores
 /// The argument type and operators added through docs/extending.md's walkthrough, in a real
 /// kernel (syscall tracepoints: every kernel of CI): sockaddr_un (Tetragon's sockaddrun_arg)
 /// and FileType / NotFileType on a resolved file.

@@ -5,6 +5,7 @@ import PolicyYAML
 import Sensors
 import XCTest
 
+// kernel-test-guests: 6.1: Tetragon's policies through the oldest verifier (the strictest); the guests share two emulated cores
 /// Which of the 71 Tetragon conformance policies load on this kernel, and why the others do
 /// not: computed here by loading (and unloading) each one, compared with the documented
 /// table in docs/conformance-load.md (one column per kernel of the CI run).

@@ -3,6 +3,7 @@ import Foundation
 import KernelFeatures
 import XCTest
 
+// kernel-test-guests: 6.1: connect enforcement by BPF-LSM and fmod_ret on the oldest kernel that has them; the guests share two emulated cores
 /// A connect denied in the kernel on every kernel: through BPF-LSM where the kernel has it
 /// (the guests), through cgroup/connect4+6 programs where it does not (the host), from the
 /// same policy text. The deny is per binary (matchBinaries) and per destination.

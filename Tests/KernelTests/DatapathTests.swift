@@ -3,6 +3,7 @@ import Foundation
 import KernelFeatures
 import XCTest
 
+// kernel-test-guests: 6.1: the datapath's legacy tc attach (6.12 has tcx, as the host does); the guests share two emulated cores, so a class whose hooks the host and one guest show runs once
 /// The identity-aware datapath on a real kernel: endpoints are namespaces joined by veths,
 /// the tc programs decide by identity, flow events name the process.
 final class DatapathTests: XCTestCase {

@@ -4,6 +4,7 @@ import PolicyModel
 import PolicyYAML
 import XCTest
 
+// kernel-test-guests: 6.12: the suites whose policies load on BPF-LSM or kprobes in a guest; the guests share two emulated cores
 /// The detection library's proof (tests/detections, `vigil policy test`): every suite on this
 /// kernel through the real agent binary, and the library's bookkeeping: each monitor policy
 /// with a detection suite has, for every ATT&CK technique its header names, at least two

@@ -6,6 +6,7 @@ import PolicyYAML
 import Sensors
 import XCTest
 
+// kernel-test-guests: 6.1: record sizes through the oldest verifier; the guests share two emulated cores
 /// A hook's records carry the fixed part and only the argument slots the hook uses, so the
 /// ring holds more of them (a hook without arguments: 224 bytes, not the 1544 of a full
 /// record). In-process on the tracepoint tier (every kernel, the host's included).

@@ -2,6 +2,7 @@ import BPFKit
 import Foundation
 import XCTest
 
+// kernel-test-guests: 6.1: pinned maps on the oldest kernel; the guests share two emulated cores
 /// Standalone maps, typed updates and lookups, and pinning in bpffs.
 final class MapPinTests: XCTestCase {
     func testCreateUpdatePinReopenUnpin() throws {

@@ -2,6 +2,7 @@ import Foundation
 import KernelFeatures
 import XCTest
 
+// kernel-test-guests: 6.1: the network sensor on the oldest kernel (6.12 has the host's hooks); the guests share two emulated cores
 /// The network sensor in the running kernel (all three: it needs only tp_btf and cgroup
 /// programs): connect / accept / close / UDP events with the process
 /// that owns the socket, correlated with process_exec by exec_id.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+// kernel-test-guests: 6.1: the whole library through the oldest verifier (the strictest); the guests share two emulated cores
 /// Every policy in policies/ proven by the attack it names, and not raised by a benign
 /// neighbour, in the running kernel (host: tracepoint/cgroup forms; guests: LSM forms where
 /// a policy has one). "Remote hosts" are network namespaces over veth pairs made here.

@@ -7,6 +7,7 @@ import PolicyYAML
 import Sensors
 import XCTest
 
+// kernel-test-guests: 6.1: uprobes on the oldest kernel (the host runs them too); the guests share two emulated cores
 /// uprobes: policies on user-space functions, filtered in the kernel. In-process, like
 /// PolicyFunctionTests: the process sensor, the policy manager and the ring buffer. The probed
 /// functions are this test process's own: a C function linked into it (UprobeSelfTarget) and

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+// kernel-test-guests: 6.12: process tracking on a second kernel; the guests share two emulated cores
 /// The agent's process events against a real kernel: the exact tree of a small shell
 /// pipeline, procfs-seeded parents, exit codes and signals, rotation, and counted loss.
 final class ProcessLifecycleTests: XCTestCase {
