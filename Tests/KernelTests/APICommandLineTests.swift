@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.12: the CLI against an agent in a guest once; the guests share two emulated cores
+// kernel-test-host-only: the CLI over the agent's API: user space, as TetragonAPITests (the guests share two emulated cores)
 /// The CLI over the agent's API (`vigil getevents`, `tracingpolicy`, `status`, `version`),
 /// as an operator runs it against a live agent.
 final class APICommandLineTests: XCTestCase {

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.12: pinned BPF-LSM enforcement outliving the agent; the guests share two emulated cores
+// kernel-test-host-only: operating the agent (log rotation, log levels, a second agent, pinned enforcement taken over, exit with parent): its pins are the same mechanism on every tier, and BPF-LSM enforcement is shown in both guests by the attack suites; the guests share two emulated cores
 /// Running the agent as an operator does: logrotate and SIGHUP, a JSON log at a chosen level.
 final class AgentOperationsTests: XCTestCase {
     func testSIGHUPReopensTheMovedExportAndSaysWhatChanged() throws {

@@ -2,7 +2,7 @@ import Datapath
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.1: the datapath on legacy tc (6.12 attaches with tcx as the host does); the guests share two emulated cores
+// kernel-test-host-only: the datapath's policy logic, the same on every kernel; DatapathTests shows 6.1's legacy tc attach (the guests share two emulated cores)
 /// Audit mode on a real kernel: what an audit-mode policy (or an endpoint in audit mode) would
 /// drop is forwarded and reported once per flow with verdict AUDIT, the drop reason and the
 /// rule; enforced policies beside it keep dropping.

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.1: the datapath on legacy tc (6.12 attaches with tcx as the host does); the guests share two emulated cores
+// kernel-test-host-only: the datapath's DNS-aware rules, the same programs on every kernel; DatapathTests shows 6.1's legacy tc attach (the guests share two emulated cores)
 /// toFQDNs on a real kernel: DNS servers and destinations are the test's own hosts in network
 /// namespaces. An endpoint may connect to an address only while a DNS answer for an allowed name
 /// gave it that address, from a DNS server a DNS-visible rule (`rules.dns`) allows; the answer

@@ -2,7 +2,7 @@ import Datapath
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.1: the datapath on legacy tc (6.12 attaches with tcx as the host does); the guests share two emulated cores
+// kernel-test-host-only: suggestions from flow history: user space over the host's datapath; DatapathTests shows 6.1's legacy tc attach (the guests share two emulated cores)
 /// `vigil netpolicy suggest` on a recorded scenario in a real kernel: endpoints talk with no
 /// policy, the suggestion is applied as is, then every observed flow still connects and flows
 /// nobody observed are dropped.

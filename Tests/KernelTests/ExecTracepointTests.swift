@@ -4,7 +4,7 @@ import Foundation
 import Sensors
 import XCTest
 
-// kernel-test-guests: 6.12: exec tracepoints on a second kernel; the guests share two emulated cores
+// kernel-test-host-only: the process sensor's tracepoints, the host's own tier; every guest suite loads the same sensor
 /// The process sensor (bpf/progs/process.bpf.c) loaded from Swift, in both of its tiers,
 /// with its ring-buffer records read back and decoded.
 final class ExecTracepointTests: XCTestCase {

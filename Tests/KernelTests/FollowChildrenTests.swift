@@ -5,7 +5,7 @@ import PolicyYAML
 import Sensors
 import XCTest
 
-// kernel-test-guests: 6.12: process tracking on a second kernel; the guests share two emulated cores
+// kernel-test-host-only: process tracking on the host's tracepoint tier; every guest suite loads the same sensor (the guests share two emulated cores)
 /// matchBinaries `followChildren` through the real agent (every tier: the bit is set by the
 /// process sensor at exec and copied at fork, the hooks only test it): a followed binary's
 /// children, grandchildren and reparented orphans are followed, processes of other binaries

@@ -23,6 +23,22 @@ enum KernelTest {
 
     static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
+    /// The files of a suite directory this kernel runs: all of them on the host, and in an
+    /// emulated guest its share. The two guests share the host's two cores, so CI gives each
+    /// suite to one of them: `shares` names the files of some kernel series ("6.12"), a guest
+    /// of another series runs the files no share names. VIGIL_VM_SPLIT=0 runs all everywhere.
+    static func guestShare(of files: [String], shares: [String: Set<String>]) -> [String] {
+        let env = ProcessInfo.processInfo.environment
+        guard env["VIGIL_IN_VM"] != nil, env["VIGIL_VM_SPLIT"] != "0" else { return files }
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let series = release.split(separator: ".").prefix(2).joined(separator: ".")
+        if let mine = shares[series] { return files.filter(mine.contains) }
+        let named = shares.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        return files.filter { !named.contains($0) }
+    }
+
     /// Kernel tests load BPF programs: without root they skip with that reason (a plain
     /// `swift test` as a user runs the unit tests and passes), except under CI=true, where
     /// every kernel test must run.

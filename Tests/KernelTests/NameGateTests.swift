@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.12: the name gate beside BPF-LSM file hooks (the attack suites load it on 6.1); the guests share two emulated cores
+// kernel-test-host-only: the name gate's counters and timing; the guests' attack suites load gated programs on BPF-LSM and tracepoints (the guests share two emulated cores)
 /// The name gate (PolicyEngine/NameGate.swift): a file hook whose filters are Equal and Postfix
 /// values tests the opened file's own name before it walks the file's dentries to its global
 /// path. What it must keep: every match (by name, by identity for a hardlink under another

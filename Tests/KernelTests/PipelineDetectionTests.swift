@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.12: exec records on a second kernel; the guests share two emulated cores
+// kernel-test-host-only: a detection made in user space from the sensor's exec records, which every guest suite loads (the guests share two emulated cores)
 /// `curl ... | sh` seen from the kernel: the exec records carry the pipes on stdin and stdout,
 /// and the agent joins the two ends of the same pipe. Runs on every kernel (process sensor).
 final class PipelineDetectionTests: XCTestCase {

@@ -3,7 +3,7 @@ import BPFTestObjects
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.12: the tracepoint tier on a second kernel (the host runs it too); the guests share two emulated cores
+// kernel-test-host-only: the tracepoint tier, the host's own; the guests share two emulated cores, and their attack and detection suites load the same tracepoint programs
 /// The policy engine on the tracepoint tier (every kernel, the host's included), through
 /// the real `vigil agent`: in-kernel filtering, Sigkill, rate limits, monitor mode,
 /// atomic load, SIGHUP reload.

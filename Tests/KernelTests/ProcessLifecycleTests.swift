@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.12: process tracking on a second kernel; the guests share two emulated cores
+// kernel-test-host-only: process tracking on the host's tracepoint tier; every guest suite loads the same sensor (the guests share two emulated cores)
 /// The agent's process events against a real kernel: the exact tree of a small shell
 /// pipeline, procfs-seeded parents, exit codes and signals, rotation, and counted loss.
 final class ProcessLifecycleTests: XCTestCase {

@@ -5,7 +5,7 @@ import XCTest
     import FoundationNetworking
 #endif
 
-// kernel-test-guests: 6.12: hook counters on a second kernel; the guests share two emulated cores
+// kernel-test-host-only: the metrics endpoint and a real Prometheus: user space (the guests share two emulated cores)
 /// The agent's metrics endpoint scraped by a real Prometheus server (Debian's `prometheus`,
 /// started here on loopback with its own config and storage), queried through Prometheus'
 /// HTTP API: series that must move do move.

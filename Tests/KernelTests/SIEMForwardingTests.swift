@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-// kernel-test-guests: 6.12: the export through rsyslog on a second kernel; the guests share two emulated cores
+// kernel-test-host-only: the export through a real rsyslog: user space (the guests share two emulated cores)
 /// examples/siem/rsyslog-vigil.conf as written (only the file, the collector's address and
 /// the work directory changed), run by a real rsyslogd that tails a real agent's export and
 /// forwards to a collector on loopback: every forwarded message is the exported JSON line,
