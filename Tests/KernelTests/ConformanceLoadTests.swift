@@ -5,7 +5,7 @@ import PolicyYAML
 import Sensors
 import XCTest
 
-// kernel-test-guests: 6.12: Tetragon's policies on a kernel with kprobes, fentry and BPF-LSM (the host refuses or lowers the kprobe ones); the guests share two emulated cores
+// kernel-test-guests: 6.1: Tetragon's policies through the oldest verifier, with kprobes, fentry and BPF-LSM (the host refuses or lowers the kprobe ones); the guests share two emulated cores
 /// Which of the 71 Tetragon conformance policies load on this kernel, and why the others do
 /// not: computed here by loading (and unloading) each one, compared with the documented
 /// table in docs/conformance-load.md (one column per kernel of the CI run).
