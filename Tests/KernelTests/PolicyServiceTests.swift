@@ -25,18 +25,20 @@ final class PolicyServiceTests: XCTestCase {
                 event: sys_enter_getppid
             """
         // a small ring: a stall of the drain longer than ~1.2 s at this rate overflows it (the
-        // load takes ~10 s; 1 MiB, ~0.3 s, failed once in CI on a 2.4 s stall: a CI machine's
-        // scheduling noise, or the code page-out that followed each load, since dropped)
+        // load takes ~10 s, which a drain that loaded it would lose)
         let agent = try AgentHarness(extraArguments: ["--rb-size", "4M", "--disable-network-sensor"], policies: [every])
         let rate = 20_000
-        // The calls come from a small child of its own, not from this test process: every
-        // event carries its process's arguments, and under `swift test --skip ...` this
-        // process's are ~9 KB: 20,000 such events a second rotated the export within the test.
-        // The child makes `rate` calls a second until its stdin closes, then prints how many.
+        // The calls come from a small grandchild, not from this test process nor a child of
+        // it: every event carries its process's and its parent's arguments, and under
+        // `swift test --skip ...` this process's are the whole list of tests (~15 KB): 20,000
+        // such events a second are ~380 MB/s of JSON, more than the drain writes (CI lost
+        // 47,936 records; reproduced here, the export rotating four times in the test). A shell in between is
+        // the parent (it waits, so it does not exec python in its place).
+        // The python makes `rate` calls a second until its stdin closes, then prints how many.
         let load = Process()
-        load.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        load.executableURL = URL(fileURLWithPath: "/bin/sh")
         load.arguments = [
-            "python3", "-c",
+            "-c", "python3 -c \"$0\" \"$1\"; exit $?",
             """
             import os, select, sys, time
             rate, start, done = int(sys.argv[1]), time.monotonic(), 0
@@ -110,7 +112,7 @@ final class PolicyServiceTests: XCTestCase {
             exported =
                 events.filter {
                     let e = $0["process_tracepoint"] as? [String: Any]
-                    return e?["policy_name"] as? String == "every-getppid" && (e?["process"] as? [String: Any])?["pid"] as? Int == Int(load.processIdentifier)
+                    return e?["policy_name"] as? String == "every-getppid" && (e?["parent"] as? [String: Any])?["pid"] as? Int == Int(load.processIdentifier)
                 }.count
             lost = events.compactMap { $0["lost_events"] as? [String: Any] }
         } while exported < made && Date() < deadline
