@@ -205,7 +205,7 @@ GUEST
   # The two guests run side by side instead, one host thread each.
   # 40 minutes: every class in every guest had grown past it (each guest ~60 minutes in
   # December 2026, two thirds of it the attack and detection suites); with the classes split
-  # (guest_filters, and the attack and detection suites shared out) each takes ~32.
+  # (guest_filters, and the attack and detection suites shared out) each takes ~26-28 minutes (measured 2026-12-07: 1,460 s and 1,563 s of tests).
   timeout "${VIGIL_VM_TIMEOUT:-2400}" qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 2G -smp 2 -nographic -no-reboot \
     -kernel "$cache/$pkg/vmlinuz" -initrd "$cache/$pkg/initrd.gz" \
     -virtfs local,path=/,mount_tag=host,security_model=none,multidevs=remap \
