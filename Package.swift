@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(name: "PolicyFuzz", dependencies: ["PolicyYAML"]),
         .target(name: "AgentCore"),
         .target(name: "EventJSON", dependencies: ["AgentCore", "PolicyModel", "CJSONC"]),
-        .target(name: "Export", dependencies: ["AgentCore", "CZlib"]),
+        .target(name: "Export", dependencies: ["AgentCore", "EventJSON", "CZlib"]),
         .target(name: "Sensors", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures"]),
         .target(name: "PolicyEngine", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "PolicyModel", "Sensors"]),
         .target(name: "Datapath", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "NetworkPolicy", "Sensors"]),

@@ -215,7 +215,7 @@ public final class Agent {
         }
         if unread > 0 {
             // what a previous agent's pinned enforcement wrote while no agent read it
-            emit(.lostEvents(counts: ["agent_down": unread], total: unread, timeNs: KernelClock.nowWallNs()))
+            emit(LostEventsReport(counts: ["agent_down": unread], total: unread, timeNs: KernelClock.nowWallNs()))
         }
         readiness.markReady()
         let loadedCount = policyPublication.statuses.filter { !$0.disabled }.count
@@ -266,7 +266,7 @@ public final class Agent {
                 publishStats()
             }
             if flowSummaries != nil, due(&lastSummaryNs, everyMs: UInt64(configuration.flowSummarySeconds) * 1000) {
-                for s in flowSummaries!.flush() { emit(.flowSummary(s)) }
+                for s in flowSummaries!.flush() { emit(s) }
             }
         }
         // no more requests; what the hooks wrote is read with their plans still published, then
@@ -356,7 +356,7 @@ public final class Agent {
             if cache.current(pid: entry.pid) != nil { continue }  // the kernel already reported a newer image
             cache.insert(entry)
             try? sensor.seed(entry)
-            emit(.exec(process: entry, parent: cache.parent(of: entry), ancestors: ancestors(of: entry), timeNs: KernelClock.nowWallNs()))
+            emit(ProcessExecEvent(process: entry, parent: cache.parent(of: entry), ancestors: ancestors(of: entry), timeNs: KernelClock.nowWallNs()))
         }
         return running
     }
@@ -396,12 +396,12 @@ public final class Agent {
             r.entry.startTimeNs = clock.wall(boottime: r.startBoottimeNs)
             r.entry = cache.recordExec(r.entry, kernelParent: r.parent)
             let time = clock.wall(monotonic: r.timeNs)
-            emit(.exec(process: r.entry, parent: cache.parent(of: r.entry), ancestors: ancestors(of: r.entry), timeNs: time))
+            emit(ProcessExecEvent(process: r.entry, parent: cache.parent(of: r.entry), ancestors: ancestors(of: r.entry), timeNs: time))
             for d in detections.observe(
                 r.entry, stdinPipe: r.stdinPipe, stdoutPipe: r.stdoutPipe, stdioSocket: r.stdioSocket, parentStdioSocket: r.parentStdioSocket,
                 monotonicNs: r.timeNs, wallNs: time, parent: { self.cache.parent(of: $0) })
             {
-                emit(.detection(d))
+                emit(d)
             }
         case .fork(let child, let parent, let pid, _, _):
             cache.recordFork(child: child, kernelParent: parent, pid: pid, startTimeNs: clock.wall(monotonic: child.ktime))
@@ -410,7 +410,7 @@ public final class Agent {
             guard let process = known else { return }  // never seen: nothing to correlate with
             let signal = code & 0x7f
             let status = signal == 0 ? (code >> 8) & 0xff : 0
-            emit(.exit(process: process, parent: cache.parent(of: process), status: status, signal: signal, timeNs: clock.wall(monotonic: time)))
+            emit(ProcessExitEvent(process: process, parent: cache.parent(of: process), status: status, signal: signal, timeNs: clock.wall(monotonic: time)))
             cache.markExited(process.id)
         }
     }
@@ -421,12 +421,11 @@ public final class Agent {
         for action in r.userActions { userSpaceActions.run(action, policy: loaded.plan.policyName) }
         let p = process(r.process, pid: r.pid, tid: r.tid)
         emit(
-            .hook(
-                HookEvent(
-                    family: loaded.plan.family, process: p, parent: cache.parent(of: p), functionName: loaded.plan.functionName,
-                    subsystem: loaded.plan.subsystem, event: loaded.plan.event, path: loaded.plan.path, offset: loaded.plan.offset, args: r.args,
-                    returnValue: r.returnValue, action: r.action,
-                    policyName: loaded.plan.policyName, message: loaded.plan.message, tags: loaded.plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs))))
+            HookEvent(
+                family: loaded.plan.family, process: p, parent: cache.parent(of: p), functionName: loaded.plan.functionName,
+                subsystem: loaded.plan.subsystem, event: loaded.plan.event, path: loaded.plan.path, offset: loaded.plan.offset, args: r.args,
+                returnValue: r.returnValue, action: r.action,
+                policyName: loaded.plan.policyName, message: loaded.plan.message, tags: loaded.plan.tags, timeNs: clock.wall(monotonic: r.ktimeNs)))
     }
 
     /// The process a kernel record names: by exec identity, else the pid's current image, else
@@ -447,11 +446,10 @@ public final class Agent {
         }
         let process = process(r.process, pid: r.pid, tid: r.tid)
         emit(
-            .network(
-                NetworkEvent(
-                    kind: r.kind, process: process, parent: cache.parent(of: process), socket: r.socket, cookie: r.cookie,
-                    failed: r.failed, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, durationNs: r.durationNs,
-                    timeNs: clock.wall(monotonic: r.timeNs))))
+            NetworkEvent(
+                kind: r.kind, process: process, parent: cache.parent(of: process), socket: r.socket, cookie: r.cookie,
+                failed: r.failed, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, durationNs: r.durationNs,
+                timeNs: clock.wall(monotonic: r.timeNs)))
     }
 
     /// A datapath flow: identities named, the opening process from the cache.
@@ -465,7 +463,7 @@ public final class Agent {
             r, process: process, parent: process.flatMap { cache.parent(of: $0) }, timeNs: clock.wall(monotonic: r.timeNs))
         if r.kind == .drop || r.kind == .audit { flowSummaries?.observe(event) }
         if r.ingress && !r.isReply && (r.kind == .new || r.kind == .audit) { upkeep.observeInbound(r, event) }
-        emit(.flow(event))
+        emit(event)
     }
 
     /// A DNS answer the datapath learned for a toFQDNs rule: names later flows to its address.
@@ -485,17 +483,18 @@ public final class Agent {
         }
         let process = r.process.flatMap { cache.entry($0) ?? cache.current(pid: $0.pid) }
         emit(
-            .dns(
-                DNSEvent(
-                    process: process, parent: process.flatMap { cache.parent(of: $0) }, direction: r.egress ? "egress" : "ingress",
-                    socket: r.socket, cookie: r.cookie, id: m.id, isResponse: m.isResponse, rcode: DNSMessage.rcodeName(m.rcode),
-                    questions: m.questions.map { .init(name: $0.name, type: DNSMessage.typeName($0.type)) },
-                    answers: m.answers.map { .init(name: $0.name, type: DNSMessage.typeName($0.type), ttl: $0.ttl, data: $0.data) },
-                    truncated: r.cut || m.incomplete, timeNs: clock.wall(monotonic: r.timeNs))))
+            DNSEvent(
+                process: process, parent: process.flatMap { cache.parent(of: $0) }, direction: r.egress ? "egress" : "ingress",
+                socket: r.socket, cookie: r.cookie, id: m.id, isResponse: m.isResponse, rcode: DNSMessage.rcodeName(m.rcode),
+                questions: m.questions.map { .init(name: $0.name, type: DNSMessage.typeName($0.type)) },
+                answers: m.answers.map { .init(name: $0.name, type: DNSMessage.typeName($0.type), ttl: $0.ttl, data: $0.data) },
+                truncated: r.cut || m.incomplete, timeNs: clock.wall(monotonic: r.timeNs)))
     }
 
-    func emit(_ event: AgentEvent) {
-        let ancestorPIDs = { [cache] in event.process.map { cache.ancestors(of: $0).map(\.pid) } ?? [] }
+    /// One event to the export and the subscribers. Generic over its kind, so the drain's
+    /// events are never boxed: each kind's witnesses are called directly.
+    func emit<K: ExportedEvent>(_ event: K) {
+        let ancestorPIDs = { [cache] in event.subjectProcess.map { cache.ancestors(of: $0).map(\.pid) } ?? [] }
         let start = output.count
         let admitted = configuration.filters.admits(event, ancestorPIDs: ancestorPIDs)
         if admitted {
@@ -506,7 +505,7 @@ public final class Agent {
         // one atomic load per event while nobody subscribes
         if bus.currentGeneration != busGeneration { refreshBusTargets() }
         guard !busTargets.isEmpty else { return }
-        let tetragonKind = event.isTetragonKind
+        let tetragonKind = K.isTetragonKind
         for i in busTargets.indices {
             let sub = busTargets[i].subscription
             guard tetragonKind || !sub.tetragonKindsOnly, sub.filters.admits(event, ancestorPIDs: ancestorPIDs) else { continue }
@@ -562,7 +561,7 @@ public final class Agent {
         }
         if total > 0 {
             logger.warning("kernel dropped records: ring buffer full", metadata: ["lost.total": "\(total)"])
-            emit(.lostEvents(counts: delta, total: total, timeNs: KernelClock.nowWallNs()))
+            emit(LostEventsReport(counts: delta, total: total, timeNs: KernelClock.nowWallNs()))
         }
     }
 

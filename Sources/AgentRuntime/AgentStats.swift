@@ -1,4 +1,5 @@
 import AgentCore
+import EventJSON
 import Foundation
 import NetworkPolicy
 import PolicyEngine
@@ -71,39 +72,25 @@ public final class FleetStats: Sendable {
     }
 }
 
-/// Exported events by kind: one slot per kind, counted on the drain thread without hashing.
+/// Exported events by kind, counted on the drain thread without hashing: a kind's counter
+/// name is a literal, so the search compares string identities over a dozen slots at most.
 struct ExportCounts {
-    static let names = [
-        "PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "PROCESS_LSM", "PROCESS_UPROBE", "PROCESS_NETWORK", "PROCESS_DNS",
-        "FLOW", "DETECTION", "LOST_EVENTS", "FLOW_SUMMARY",
-    ]
-    var counts = [UInt64](repeating: 0, count: names.count)
+    private(set) var names: [String] = []
+    private(set) var counts: [UInt64] = []
 
-    static func slot(_ e: AgentEvent) -> Int {
-        switch e {
-        case .exec: 0
-        case .exit: 1
-        case .hook(let h):
-            switch h.family {
-            case .kprobe: 2
-            case .tracepoint: 3
-            case .lsm: 4
-            case .uprobe: 5
-            }
-        case .network: 6
-        case .dns: 7
-        case .flow: 8
-        case .detection: 9
-        case .lostEvents: 10
-        case .flowSummary: 11
+    mutating func count(_ e: some ExportedEvent) {
+        let name = e.exportCounter
+        if let i = names.firstIndex(of: name) {
+            counts[i] &+= 1
+        } else {
+            names.append(name)
+            counts.append(1)
         }
     }
 
-    mutating func count(_ e: AgentEvent) { counts[Self.slot(e)] &+= 1 }
-
     var byName: [String: UInt64] {
         var out: [String: UInt64] = [:]
-        for (i, n) in Self.names.enumerated() where counts[i] > 0 { out[n] = counts[i] }
+        for (i, n) in names.enumerated() { out[n] = counts[i] }
         return out
     }
 }

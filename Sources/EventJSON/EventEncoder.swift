@@ -34,67 +34,22 @@ public final class EventEncoder {
     private let root = JSONObject.object()
 
     /// Appends one JSON line (with its newline) for `event` to `buffer`.
-    public func encode(_ event: AgentEvent, into buffer: inout [UInt8]) {
+    public func encode(_ event: AgentEvent, into buffer: inout [UInt8]) { encode(event.kind, into: &buffer) }
+
+    /// The same for an event not boxed as an `AgentEvent` (the agent's path: no allocation
+    /// for the box). Specialized for the kinds the drain emits most, so their bodies are
+    /// written without witness calls.
+    @_specialize(exported:true,where K == HookEvent)
+    @_specialize(exported:true,where K == ProcessExecEvent)
+    @_specialize(exported:true,where K == ProcessExitEvent)
+    @_specialize(exported:true,where K == NetworkEvent)
+    @_specialize(exported:true,where K == FlowEvent)
+    public func encode<K: ExportedEvent>(_ kind: K, into buffer: inout [UInt8]) {
         let body = JSONObject.object()
-        let time: UInt64
-        let name: String
-        switch event {
-        case .exec(let process, let parent, let ancestors, let t):
-            body.set("process", processObject(process))
-            if let parent { body.set("parent", processObject(parent)) }
-            if !ancestors.isEmpty {
-                let list = JSONObject.array()
-                for a in ancestors { list.append(processObject(a)) }
-                body.set("ancestors", list)
-            }
-            name = "process_exec"
-            time = t
-        case .exit(let process, let parent, let status, let signal, let t):
-            body.set("process", processObject(process))
-            if let parent { body.set("parent", processObject(parent)) }
-            if signal != 0 { body.set("signal", Signals.name(signal)) }
-            if status != 0 { body.set("status", status) }
-            body.set("time", eventTime(t))
-            name = "process_exit"
-            time = t
-        case .hook(let h):
-            fillHook(h, into: body)
-            name = h.family.rawValue
-            time = h.timeNs
-        case .network(let n):
-            fillNetwork(n, into: body)
-            name = n.kind.eventName
-            time = n.timeNs
-        case .detection(let d):
-            body.set("process", processObject(d.process))
-            if let parent = d.parent { body.set("parent", processObject(parent)) }
-            if let source = d.source { body.set("source", processObject(source)) }
-            body.set("detection", d.detection)
-            body.set("message", d.message)
-            let tags = JSONObject.array()
-            for t in d.tags { tags.append(t) }
-            body.set("tags", tags)
-            name = d.name
-            time = d.timeNs
-        case .flow(let f):
-            fillFlow(f, into: body)
-            name = "flow"
-            time = f.timeNs
-        case .flowSummary(let s):
-            fillFlowSummary(s, into: body)
-            name = "flow_summary"
-            time = s.lastNs
-        case .dns(let d):
-            fillDNS(d, into: body)
-            name = "process_dns"
-            time = d.timeNs
-        case .lostEvents(let counts, let total, let t):
-            for key in counts.keys.sorted() { body.set(named: key, .uint(counts[key]!)) }
-            body.set("total", total)
-            name = "lost_events"
-            time = t
-        }
-        for f in fieldFilters { f.apply(to: body, eventType: event.eventType) }
+        kind.fill(EventBody(object: body, encoder: self))
+        let name = kind.jsonName
+        let time = kind.eventTimeNs
+        for f in fieldFilters { f.apply(to: body, eventType: kind.eventType) }
         root.set(named: name, body)
         root.set("node_name", nodeName)
         root.set("time", eventTime(time))

@@ -1,5 +1,26 @@
 import AgentCore
 
+extension FlowEvent: ExportedEvent {
+    public static var eventTypes: [String] { ["FLOW"] }
+    public var eventType: String { "FLOW" }
+    public var jsonName: String { "flow" }
+    public var subjectProcess: ProcessEntry? { process }
+    public var subjectParent: ProcessEntry? { parent }
+    public var eventTimeNs: UInt64 { timeNs }
+    public func fill(_ body: EventBody) { body.encoder.fillFlow(self, into: body.object) }
+}
+
+/// One record per drop pattern and interval; its time is the pattern's last drop.
+extension FlowSummary: ExportedEvent {
+    public static var eventTypes: [String] { ["FLOW_SUMMARY"] }
+    public var eventType: String { "FLOW_SUMMARY" }
+    public var jsonName: String { "flow_summary" }
+    public var subjectProcess: ProcessEntry? { nil }
+    public var subjectParent: ProcessEntry? { nil }
+    public var eventTimeNs: UInt64 { lastNs }
+    public func fill(_ body: EventBody) { body.encoder.fillFlowSummary(self, into: body.object) }
+}
+
 /// `flow` bodies in Hubble's shape (verdict, drop_reason_desc, IP, l4, source / destination
 /// with identity and labels, traffic_direction), plus what Hubble cannot say: the `process`
 /// (and parent) that opened the flow, in Tetragon's process shape, and the rule that decided.

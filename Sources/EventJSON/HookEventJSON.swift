@@ -2,8 +2,28 @@ import AgentCore
 import Foundation
 import PolicyModel
 
-/// `process_kprobe`, `process_tracepoint`, `process_lsm` and `process_uprobe` bodies, with keys in the order
-/// of Tetragon's protobuf field numbers (its JSON export writes them in that order).
+/// `process_kprobe`, `process_tracepoint`, `process_lsm` and `process_uprobe`: a policy hook
+/// matched a posting selector.
+extension HookEvent: ExportedEvent {
+    public static var eventTypes: [String] { ["PROCESS_KPROBE", "PROCESS_TRACEPOINT", "PROCESS_LSM", "PROCESS_UPROBE"] }
+    public static var isTetragonKind: Bool { true }
+    public var eventType: String {
+        switch family {
+        case .kprobe: "PROCESS_KPROBE"
+        case .tracepoint: "PROCESS_TRACEPOINT"
+        case .lsm: "PROCESS_LSM"
+        case .uprobe: "PROCESS_UPROBE"
+        }
+    }
+    public var jsonName: String { family.rawValue }
+    public var subjectProcess: ProcessEntry? { process }
+    public var subjectParent: ProcessEntry? { parent }
+    public var eventTimeNs: UInt64 { timeNs }
+    public func fill(_ body: EventBody) { body.encoder.fillHook(self, into: body.object) }
+}
+
+/// The hook bodies, with keys in the order of Tetragon's protobuf field numbers (its JSON
+/// export writes them in that order).
 extension EventEncoder {
     func fillHook(_ h: HookEvent, into body: JSONObject) {
         body.set("process", processObject(h.process))

@@ -1,5 +1,26 @@
 import AgentCore
 
+extension NetworkEvent: ExportedEvent {
+    public static var eventTypes: [String] { ["PROCESS_CONNECT", "PROCESS_ACCEPT", "PROCESS_CLOSE", "PROCESS_SCAN"] }
+    public var eventType: String { kind.eventType }
+    public var jsonName: String { kind.eventName }
+    public var subjectProcess: ProcessEntry? { process }
+    public var subjectParent: ProcessEntry? { parent }
+    public var eventTimeNs: UInt64 { timeNs }
+    public var exportCounter: String { "PROCESS_NETWORK" }
+    public func fill(_ body: EventBody) { body.encoder.fillNetwork(self, into: body.object) }
+}
+
+extension DNSEvent: ExportedEvent {
+    public static var eventTypes: [String] { ["PROCESS_DNS"] }
+    public var eventType: String { "PROCESS_DNS" }
+    public var jsonName: String { "process_dns" }
+    public var subjectProcess: ProcessEntry? { process }
+    public var subjectParent: ProcessEntry? { parent }
+    public var eventTimeNs: UInt64 { timeNs }
+    public func fill(_ body: EventBody) { body.encoder.fillDNS(self, into: body.object) }
+}
+
 /// `process_connect`, `process_accept`, `process_close` and `process_dns` bodies: the process
 /// and parent as in process_exec (same exec_id), then the socket in sock_arg's field names.
 extension EventEncoder {

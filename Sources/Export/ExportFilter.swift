@@ -1,4 +1,5 @@
 import AgentCore
+import EventJSON
 import Foundation
 
 /// Tetragon's export filters (`--export-allowlist` / `--export-denylist`): each filter is a
@@ -69,20 +70,22 @@ public struct ExportFilter: Sendable {
 
     /// Whether `event` passes this filter. `ancestorPIDs` is called only by a pid_set filter
     /// (walking the ancestor chain costs a cache walk per event).
-    public func matches(_ event: AgentEvent, ancestorPIDs: () -> [UInt32] = { [] }) -> Bool {
+    public func matches(_ event: AgentEvent, ancestorPIDs: () -> [UInt32] = { [] }) -> Bool { matches(event.kind, ancestorPIDs: ancestorPIDs) }
+
+    public func matches(_ event: some ExportedEvent, ancestorPIDs: () -> [UInt32] = { [] }) -> Bool {
         if !eventSet.isEmpty && !eventSet.contains(event.eventType) { return false }
-        let p = event.process
+        let p = event.subjectProcess
         if !binaryRegex.isEmpty && !matches(binaryRegex, p?.binary) { return false }
-        if !parentBinaryRegex.isEmpty && !matches(parentBinaryRegex, event.parent?.binary) { return false }
+        if !parentBinaryRegex.isEmpty && !matches(parentBinaryRegex, event.subjectParent?.binary) { return false }
         if !argumentsRegex.isEmpty && !matches(argumentsRegex, p?.arguments) { return false }
         if !pid.isEmpty && !(p.map { pid.contains($0.pid) } ?? false) { return false }
         if !pidSet.isEmpty {
-            let direct = [p?.pid, event.parent?.pid].compactMap { $0 }
+            let direct = [p?.pid, event.subjectParent?.pid].compactMap { $0 }
             if !direct.contains(where: pidSet.contains) && !ancestorPIDs().contains(where: pidSet.contains) { return false }
         }
         if !namespace.isEmpty && !namespace.contains("") { return false }
         if !policyNames.isEmpty {
-            guard case .hook(let h) = event, policyNames.contains(h.policyName) else { return false }
+            guard let h = event as? HookEvent, policyNames.contains(h.policyName) else { return false }
         }
         return true
     }
@@ -114,9 +117,11 @@ public struct ExportFilters: Sendable {
         self.deny = deny
     }
 
-    public func admits(_ event: AgentEvent, ancestorPIDs: () -> [UInt32] = { [] }) -> Bool {
+    public func admits(_ event: AgentEvent, ancestorPIDs: () -> [UInt32] = { [] }) -> Bool { admits(event.kind, ancestorPIDs: ancestorPIDs) }
+
+    public func admits<K: ExportedEvent>(_ event: K, ancestorPIDs: () -> [UInt32] = { [] }) -> Bool {
         if allow.isEmpty && deny.isEmpty { return true }
-        if case .lostEvents = event { return true }  // loss reports are never filtered out
+        if K.passesEveryFilter { return true }  // loss reports are never filtered out
         if !allow.isEmpty && !allow.contains(where: { $0.matches(event, ancestorPIDs: ancestorPIDs) }) { return false }
         return !deny.contains { $0.matches(event, ancestorPIDs: ancestorPIDs) }
     }

@@ -33,7 +33,7 @@ func encodeBench(events: Int) {
                 family: .tracepoint, process: process, parent: parent, functionName: "", subsystem: "syscalls",
                 event: "sys_enter_getppid", args: [], action: "KPROBE_ACTION_POST", policyName: "bench-every-getppid",
                 message: nil, tags: [], timeNs: 1_795_000_000_000_000_000 + UInt64(i) * 5_000)
-            encoder.encode(.hook(event), into: &buffer)
+            encoder.encode(event, into: &buffer)
             if buffer.count > 1 << 20 {
                 bytes += buffer.count
                 buffer.removeAll(keepingCapacity: true)
@@ -110,10 +110,11 @@ func processEventsBench(spawns: Int) {
             var exec = decoded.entry
             exec.startTimeNs = 1_795_000_000_000_000_000 + forkTime
             exec = cache.recordExec(exec, kernelParent: decoded.parent)
-            encoder.encode(.exec(process: exec, parent: cache.parent(of: exec), ancestors: [], timeNs: exec.startTimeNs + 300), into: &buffer)
+            encoder.encode(ProcessExecEvent(process: exec, parent: cache.parent(of: exec), ancestors: [], timeNs: exec.startTimeNs + 300), into: &buffer)
             // exit
             if let process = cache.entry(exec.id) {
-                encoder.encode(.exit(process: process, parent: cache.parent(of: process), status: 0, signal: 0, timeNs: exec.startTimeNs + 900), into: &buffer)
+                encoder.encode(
+                    ProcessExitEvent(process: process, parent: cache.parent(of: process), status: 0, signal: 0, timeNs: exec.startTimeNs + 900), into: &buffer)
                 cache.markExited(process.id)
             }
             if buffer.count > 1 << 20 {

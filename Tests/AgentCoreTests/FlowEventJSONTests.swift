@@ -14,7 +14,7 @@ final class FlowEventJSONTests: XCTestCase {
             kind: .drop, source: src, destination: dst, proto: "TCP", tcpFlags: 0x02, direction: "INGRESS", isReply: false,
             dropReason: 181, policyRule: "default/db-deny spec.ingressDeny[0]", process: proc, parent: nil,
             packets: 1, bytes: 60, timeNs: 1_700_000_000_000_000_000)
-        let line = EventEncoder(nodeName: "n1", hostNamespaces: Namespaces()).line(.flow(e))
+        let line = EventEncoder(nodeName: "n1", hostNamespaces: Namespaces()).line(AgentEvent(e))
         let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         let flow = try XCTUnwrap(obj["flow"] as? [String: Any])
         XCTAssertEqual(flow["verdict"] as? String, "DROPPED")
@@ -40,7 +40,7 @@ final class FlowEventJSONTests: XCTestCase {
             kind: .close, source: a, destination: b, proto: "TCP", tcpFlags: 0x11, direction: "EGRESS", isReply: true,
             dropReason: 0, policyRule: "default/backend spec.ingress[0]", process: nil, parent: nil, packets: 7, bytes: 481, timeNs: 1)
         let flow = try XCTUnwrap(
-            (try JSONSerialization.jsonObject(with: Data(EventEncoder(nodeName: "n", hostNamespaces: Namespaces()).line(.flow(e)).utf8)) as? [String: Any])?[
+            (try JSONSerialization.jsonObject(with: Data(EventEncoder(nodeName: "n", hostNamespaces: Namespaces()).line(AgentEvent(e)).utf8)) as? [String: Any])?[
                 "flow"] as? [String: Any])
         XCTAssertEqual(flow["ingress_allowed_by"] as? [String], ["default/backend spec.ingress[0]"], "a reply leaving the server belongs to its ingress flow")
         XCTAssertEqual(flow["packets"] as? Int, 7)
