@@ -3,7 +3,7 @@
 public struct DetectionEvent: Sendable, Equatable {
     /// Every JSON event name a detection has: the one list export filters, the policy test
     /// runner and the API read.
-    public static let kinds = ["process_pipeline", "process_reverse_shell", "process_discovery", "process_evasion"]
+    public static let kinds = ["process_pipeline", "process_reverse_shell", "process_discovery", "process_evasion", "process_account"]
 
     /// The JSON event name, e.g. `process_pipeline`.
     public var name: String
@@ -37,6 +37,14 @@ public struct DetectionEvent: Sendable, Equatable {
 public struct ExecDetections: Sendable {
     var pipelines = PipelineDetector()
     var discovery = DiscoveryDetector()
+    /// The account tools started last, oldest first, with their wall-clock start: an account
+    /// change the agent finds in the files is attributed to the last one that started before
+    /// the file changed (`accountTool(before:)`).
+    var recentAccountTools: [(process: ProcessEntry, wallNs: UInt64)] = []
+    static let accountTools: Set<Substring> = [
+        "useradd", "usermod", "adduser", "gpasswd", "groupadd", "groupmod", "addgroup", "newusers", "vipw", "vigr", "luseradd", "lusermod",
+        "lgroupmod",
+    ]
 
     public init() {}
 
@@ -47,6 +55,10 @@ public struct ExecDetections: Sendable {
         wallNs: UInt64, parent: (ProcessEntry) -> ProcessEntry?
     ) -> [DetectionEvent] {
         var out: [DetectionEvent] = []
+        if Self.isAccountTool(p.binary) {
+            if recentAccountTools.count == 8 { recentAccountTools.removeFirst() }
+            recentAccountTools.append((p, wallNs))
+        }
         if let sign = PipelineDetector.reverseShellSign(p, stdioSocket: stdioSocket, parentStdioSocket: parentStdioSocket, parent: parent(p)) {
             out.append(.reverseShell(sign, process: p, parent: parent(p), timeNs: wallNs))
         }
@@ -68,6 +80,20 @@ public struct ExecDetections: Sendable {
             out.append(.pipeline(m, parent: parent(m.shell), timeNs: wallNs))
         }
         return out
+    }
+}
+
+extension ExecDetections {
+    /// Whether `binary` is one of the system's account tools (useradd, usermod, gpasswd, ...).
+    public static func isAccountTool(_ binary: String) -> Bool {
+        guard let slash = binary.lastIndex(of: "/") else { return false }
+        return accountTools.contains(binary[binary.index(after: slash)...])
+    }
+
+    /// The account tool that made a change at `changeNs` (wall clock): the last one started
+    /// before it, within a minute.
+    public func accountTool(before changeNs: UInt64) -> ProcessEntry? {
+        recentAccountTools.last { $0.wallNs <= changeNs && changeNs - $0.wallNs < 60_000_000_000 }?.process
     }
 }
 

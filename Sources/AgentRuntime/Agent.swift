@@ -49,6 +49,7 @@ public final class Agent {
     var sinks: [EventSink] = []
     var cache: ProcessCache
     var detections = ExecDetections()
+    let accounts = AccountWatcher()
     var statusWriter = StatusFileWriter()
     var output: [UInt8] = []
     var lostReported: [UInt32: UInt64] = [:]
@@ -237,6 +238,8 @@ public final class Agent {
         var lastStatusNs: UInt64 = 0
         var lastLossNs: UInt64 = 0
         var lastSummaryNs = KernelClock.nowMonotonicNs()
+        var lastAccountsNs = KernelClock.nowMonotonicNs()
+        _ = accounts.check()  // the baseline
         if upkeep.hasDatapath && configuration.flowSummarySeconds > 0 { flowSummaries = FlowSummarizer(intervalSeconds: configuration.flowSummarySeconds) }
         func due(_ last: inout UInt64, everyMs ms: UInt64) -> Bool {
             let now = KernelClock.nowMonotonicNs()
@@ -268,6 +271,7 @@ public final class Agent {
             if flowSummaries != nil, due(&lastSummaryNs, everyMs: UInt64(configuration.flowSummarySeconds) * 1000) {
                 for s in flowSummaries!.flush() { emit(s) }
             }
+            if due(&lastAccountsNs, everyMs: 1000) { reportAccountGrants() }
         }
         // no more requests; what the hooks wrote is read with their plans still published, then
         // the policy thread unloads them (pinned enforcement stays in force) and ends
@@ -411,6 +415,9 @@ public final class Agent {
             let signal = code & 0x7f
             let status = signal == 0 ? (code >> 8) & 0xff : 0
             emit(ProcessExitEvent(process: process, parent: cache.parent(of: process), status: status, signal: signal, timeNs: clock.wall(monotonic: time)))
+            // what an account tool wrote is judged as it ends: its grants follow its exit in
+            // the export, before anything that started after it
+            if ExecDetections.isAccountTool(process.binary) { reportAccountGrants(by: process) }
             cache.markExited(process.id)
         }
     }
@@ -489,6 +496,23 @@ public final class Agent {
                 questions: m.questions.map { .init(name: $0.name, type: DNSMessage.typeName($0.type)) },
                 answers: m.answers.map { .init(name: $0.name, type: DNSMessage.typeName($0.type), ttl: $0.ttl, data: $0.data) },
                 truncated: r.cut || m.incomplete, timeNs: clock.wall(monotonic: r.timeNs)))
+    }
+
+    /// Root's powers given to an account (UID 0, a privileged group), checked when an account
+    /// tool ends (`by`) and once a second: attributed to the tool that made the change, else to
+    /// the last one started before the files changed, else to no program (the file-integrity
+    /// policy reports writers that are not account tools).
+    private func reportAccountGrants(by ended: ProcessEntry? = nil) {
+        let (grants, changedNs) = accounts.check()
+        guard !grants.isEmpty else { return }
+        let tool = ended ?? detections.accountTool(before: changedNs)
+        for grant in grants {
+            emit(
+                DetectionEvent(
+                    name: "process_account", detection: grant.detection,
+                    process: tool ?? ProcessEntry(id: ExecIdentity(ktime: 0, pid: 0), parent: nil, binary: ""),
+                    parent: tool.flatMap { cache.parent(of: $0) }, source: nil, message: grant.message, tags: grant.tags, timeNs: KernelClock.nowWallNs()))
+        }
     }
 
     /// One event to the export and the subscribers. Generic over its kind, so the drain's
