@@ -85,10 +85,15 @@ public struct ExecDetections: Sendable {
 
 extension ExecDetections {
     /// Whether `binary` is one of the system's account tools (useradd, usermod, gpasswd, ...).
+    /// (Asked for every exec and exit: the first letter rules out most programs unhashed.)
     public static func isAccountTool(_ binary: String) -> Bool {
-        guard let slash = binary.lastIndex(of: "/") else { return false }
-        return accountTools.contains(binary[binary.index(after: slash)...])
+        guard let slash = binary.utf8.lastIndex(of: UInt8(ascii: "/")) else { return false }
+        let name = binary[binary.index(after: slash)...]
+        guard let first = name.utf8.first, accountToolInitials.contains(first) else { return false }
+        return accountTools.contains(name)
     }
+
+    private static let accountToolInitials: [UInt8] = Array(Set(accountTools.compactMap(\.utf8.first)))
 
     /// The account tool that made a change at `changeNs` (wall clock): the last one started
     /// before it, within a minute.
