@@ -56,6 +56,11 @@ public struct AccountGrant: Equatable, Sendable {
     public var user: String
     public var kind: Kind
 
+    public init(user: String, kind: Kind) {
+        self.user = user
+        self.kind = kind
+    }
+
     public var detection: String {
         switch kind {
         case .rootUID: "account-with-root-uid"

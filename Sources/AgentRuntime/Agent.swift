@@ -50,6 +50,7 @@ public final class Agent {
     var cache: ProcessCache
     var detections = ExecDetections()
     let accounts = AccountWatcher()
+    var pendingGrants: [(grant: AccountGrant, changedNs: UInt64)] = []
     var statusWriter = StatusFileWriter()
     var output: [UInt8] = []
     var lostReported: [UInt32: UInt64] = [:]
@@ -417,7 +418,7 @@ public final class Agent {
             emit(ProcessExitEvent(process: process, parent: cache.parent(of: process), status: status, signal: signal, timeNs: clock.wall(monotonic: time)))
             // what an account tool wrote is judged as it ends: its grants follow its exit in
             // the export, before anything that started after it
-            if ExecDetections.isAccountTool(process.binary) { reportAccountGrants(by: process) }
+            if ExecDetections.isAccountTool(process.binary) { reportAccountGrants(toolEndedNs: clock.wall(monotonic: time)) }
             cache.markExited(process.id)
         }
     }
@@ -498,21 +499,32 @@ public final class Agent {
                 truncated: r.cut || m.incomplete, timeNs: clock.wall(monotonic: r.timeNs)))
     }
 
-    /// Root's powers given to an account (UID 0, a privileged group), checked when an account
-    /// tool ends (`by`) and once a second: attributed to the tool that made the change, else to
-    /// the last one started before the files changed, else to no program (the file-integrity
-    /// policy reports writers that are not account tools).
-    private func reportAccountGrants(by ended: ProcessEntry? = nil) {
+    /// Root's powers given to an account (UID 0, a privileged group), read from the files when
+    /// an account tool's exit is handled and once a second. The drain runs behind the kernel:
+    /// when a tool's exit is handled, a later tool may already have changed the files, so each
+    /// grant carries the files' change time and goes to the account tool started last before
+    /// it, once a tool that ended after the change has been handled (or after two seconds;
+    /// with no tool, to no program: the file-integrity policy reports other writers).
+    private func reportAccountGrants(toolEndedNs: UInt64? = nil) {
         let (grants, changedNs) = accounts.check()
-        guard !grants.isEmpty else { return }
-        let tool = ended ?? detections.accountTool(before: changedNs)
-        for grant in grants {
+        pendingGrants += grants.map { ($0, changedNs) }
+        guard !pendingGrants.isEmpty else { return }
+        let now = KernelClock.nowWallNs()
+        var waiting: [(grant: AccountGrant, changedNs: UInt64)] = []
+        for p in pendingGrants {
+            guard toolEndedNs.map({ p.changedNs <= $0 }) ?? false || now &- p.changedNs > 2_000_000_000 else {
+                waiting.append(p)
+                continue
+            }
+            // a file's change time is the coarse clock's (a tick behind at most): 5 ms of slack
+            let tool = detections.accountTool(before: p.changedNs &+ 5_000_000)
             emit(
                 DetectionEvent(
-                    name: "process_account", detection: grant.detection,
+                    name: "process_account", detection: p.grant.detection,
                     process: tool ?? ProcessEntry(id: ExecIdentity(ktime: 0, pid: 0), parent: nil, binary: ""),
-                    parent: tool.flatMap { cache.parent(of: $0) }, source: nil, message: grant.message, tags: grant.tags, timeNs: KernelClock.nowWallNs()))
+                    parent: tool.flatMap { cache.parent(of: $0) }, source: nil, message: p.grant.message, tags: p.grant.tags, timeNs: now))
         }
+        pendingGrants = waiting
     }
 
     /// One event to the export and the subscribers. Generic over its kind, so the drain's

@@ -20,19 +20,27 @@ final class AccountChangesTests: XCTestCase {
     }
 
     func testASecondRootAccountByUIDIsAGrant() {
-        XCTAssertEqual(grants(passwd: passwd + "\ntoor:x:0:0::/root:/bin/bash"), [AccountGrant(user: "toor", kind: .rootUID), AccountGrant(user: "toor", kind: .privilegedGroup("root"))])
-        XCTAssertEqual(grants(passwd: passwd.replacingOccurrences(of: "alice:x:1000:1000", with: "alice:x:0:1000")), [AccountGrant(user: "alice", kind: .rootUID)])
+        XCTAssertEqual(
+            grants(passwd: passwd + "\ntoor:x:0:0::/root:/bin/bash"),
+            [AccountGrant(user: "toor", kind: .rootUID), AccountGrant(user: "toor", kind: .privilegedGroup("root"))])
+        XCTAssertEqual(
+            grants(passwd: passwd.replacingOccurrences(of: "alice:x:1000:1000", with: "alice:x:0:1000")), [AccountGrant(user: "alice", kind: .rootUID)])
     }
 
     func testANewMemberOfAPrivilegedGroupByListOrPrimaryGroupIsAGrant() {
-        XCTAssertEqual(grants(group: group.replacingOccurrences(of: "docker:x:998:", with: "docker:x:998:alice")), [AccountGrant(user: "alice", kind: .privilegedGroup("docker"))])
         XCTAssertEqual(
-            grants(passwd: passwd + "\nbob:x:1001:27::/home/bob:/bin/sh"), [AccountGrant(user: "bob", kind: .privilegedGroup("sudo"))], "bob's primary group is sudo")
+            grants(group: group.replacingOccurrences(of: "docker:x:998:", with: "docker:x:998:alice")),
+            [AccountGrant(user: "alice", kind: .privilegedGroup("docker"))])
+        XCTAssertEqual(
+            grants(passwd: passwd + "\nbob:x:1001:27::/home/bob:/bin/sh"), [AccountGrant(user: "bob", kind: .privilegedGroup("sudo"))],
+            "bob's primary group is sudo")
     }
 
     func testOrdinaryChangesAndExistingPowersAreNot() {
         XCTAssertEqual(grants(), [], "nothing changed")
-        XCTAssertEqual(grants(passwd: passwd + "\nbob:x:1001:1001::/home/bob:/bin/sh", group: group + "\nbob:x:1001:\nstaff:x:50:alice,bob"), [], "a user and ordinary groups")
+        XCTAssertEqual(
+            grants(passwd: passwd + "\nbob:x:1001:1001::/home/bob:/bin/sh", group: group + "\nbob:x:1001:\nstaff:x:50:alice,bob"), [],
+            "a user and ordinary groups")
         XCTAssertEqual(grants(passwd: "root:x:0:0:root:/root:/bin/bash"), [], "users removed")
         XCTAssertEqual(grants(group: group.replacingOccurrences(of: "sudo:x:27:alice", with: "sudo:x:27:")), [], "a member removed")
         XCTAssertEqual(grants(passwd: "# comment\n" + passwd + "\nbroken:line\n"), [], "comments and malformed lines")
