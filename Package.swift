@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "EventJSON", dependencies: ["AgentCore", "PolicyModel", "CJSONC"]),
         .target(name: "Export", dependencies: ["AgentCore", "EventJSON", "CZlib"]),
         .target(name: "Sensors", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures"]),
-        .target(name: "PolicyEngine", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "PolicyModel", "Sensors"]),
+        .target(name: "PolicyEngine", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CMalloc", "CVigilABI", "KernelFeatures", "PolicyModel", "Sensors"]),
         .target(name: "Datapath", dependencies: ["AgentCore", "BPFKit", "BPFObjects", "CVigilABI", "KernelFeatures", "NetworkPolicy", "Sensors"]),
         .target(
             name: "AgentRuntime",

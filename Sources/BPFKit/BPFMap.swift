@@ -177,6 +177,10 @@ public struct BPFMap {
         try update(key: bytesOf(key), value: bytesOf(value), flags: flags)
     }
 
+    /// Removes `key`; false when it was not there.
+    @discardableResult
+    public func delete<K: BitwiseCopyable>(_ key: K) throws(BPFError) -> Bool { try delete(key: bytesOf(key)) }
+
     /// Writes `value` at `key` only if the key is absent (BPF_NOEXIST). Returns false, writing
     /// nothing, when an entry is already there.
     @discardableResult

@@ -11,10 +11,11 @@ import Sensors
 /// path only: its files come and go, and a hardlink to one of them is made by a link() that
 /// the path hooks see. Postfix values name no file.
 ///
-/// The plan holds only the paths (compiling never touches the file system); `resolve()` stats
-/// them when the hook loads, and again when the agent sees a watched file replaced (a new
-/// inode): identities are added, never removed while the hook runs, since an old inode may
-/// still be reachable through a hardlink made before the replacement.
+/// The plan holds only the paths (compiling never touches the file system); `resolveHeld()`
+/// opens them when the hook loads, and again every 2 seconds (a watched file replaced has a
+/// new inode). An old identity stays while its file still has a name (a hardlink made before
+/// the replacement reaches the old content) and goes when it has none: its descriptor held
+/// meanwhile keeps its inode number from passing to another file (HeldFiles).
 public struct FileIdentitySet: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public var set: UInt32
@@ -52,16 +53,20 @@ public struct FileIdentitySet: Sendable, Equatable {
         Set(sets.map { ($0.path as NSString).deletingLastPathComponent })
     }
 
-    /// The identities of the named files as they are now.
-    public func resolve() -> [Identity] {
-        var out: [Identity] = []
+    /// The identities of the named files as they are now, each with a descriptor (O_PATH) the
+    /// caller holds while the identity is in the kernel's map (HeldFiles: a held inode's number
+    /// is not given to another file) and closes when it is not kept.
+    func resolveHeld() -> [(Identity, Int32)] {
+        var out: [(Identity, Int32)] = []
         var seen: Set<Identity> = []
         func add(_ set: UInt32, _ path: String) {
-            var st = stat()
-            // follow a symlink: an open of the link reaches the file it names
-            guard stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFDIR else { return }
-            let id = Identity(set: set, device: SuperBlockRoots.kernelDevice(statDevice: UInt64(st.st_dev)), inode: UInt64(st.st_ino))
-            if seen.insert(id).inserted { out.append(id) }
+            guard let f = HeldFiles<Identity>.open(path) else { return }
+            let id = Identity(set: set, device: f.device, inode: f.inode)
+            guard f.mode & S_IFMT != S_IFDIR, seen.insert(id).inserted else {
+                close(f.fd)
+                return
+            }
+            out.append((id, f.fd))
         }
         for e in sets {
             add(e.set, e.path)

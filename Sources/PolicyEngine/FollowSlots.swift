@@ -29,6 +29,10 @@ public final class FollowSlots {
     private var slots: [Int: Slot] = [:]
     /// The map's value per identity: the slots listing it.
     private var masks: [Key: UInt64] = [:]
+    /// Each identity in the map, its file held so that its inode number cannot pass to
+    /// another program while it is there (HeldFiles); a replaced binary's old identity goes
+    /// when no name reaches it any more.
+    private let held = HeldFiles<Key>()
     private let followBinaries: BPFMap
     private let processes: BPFMap
     /// BPF_EXIST: an entry the process's exit removed meanwhile stays removed.
@@ -91,18 +95,39 @@ public final class FollowSlots {
     @discardableResult
     private func refresh(_ slot: Int) throws(BPFError) -> Int {
         guard var s = slots[slot] else { return 0 }
+        for key in held.nameless() where s.identities.contains(key) {
+            s.identities.remove(key)
+            try drop(key, fromSlot: slot)
+        }
         var added = 0
         for path in s.binaries {
-            var st = stat()
-            guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
-            let key = Key(device: SuperBlockRoots.kernelDevice(statDevice: UInt64(st.st_dev)), inode: UInt64(st.st_ino))
-            guard s.identities.insert(key).inserted else { continue }
+            guard let f = HeldFiles<Key>.open(path) else { continue }
+            let key = Key(device: f.device, inode: f.inode)
+            guard f.mode & S_IFMT == S_IFREG, s.identities.insert(key).inserted else {
+                close(f.fd)
+                continue
+            }
+            held.hold(key, fd: f.fd)
             masks[key, default: 0] |= 1 << UInt64(slot)
             try followBinaries.update(vigil_follow_key(dev: key.device, pad: 0, ino: key.inode), masks[key]!)
             added += 1
         }
         slots[slot] = s
         return added
+    }
+
+    /// `slot` stops listing `key`: out of the map when no slot lists it, then let go of.
+    private func drop(_ key: Key, fromSlot slot: Int) throws(BPFError) {
+        let rest = (masks[key] ?? 0) & ~(UInt64(1) << UInt64(slot))
+        let k = vigil_follow_key(dev: key.device, pad: 0, ino: key.inode)
+        if rest == 0 {
+            masks[key] = nil
+            try followBinaries.delete(k)
+            held.release(key)
+        } else {
+            masks[key] = rest
+            try followBinaries.update(k, rest)
+        }
     }
 
     /// Marks the running processes of the slot's binaries and their descendants.
@@ -134,17 +159,7 @@ public final class FollowSlots {
     /// Takes the slot out of the map and off every process.
     private func clear(_ slot: Int) throws(BPFError) {
         let bit = UInt64(1) << UInt64(slot)
-        for key in slots[slot]?.identities ?? [] {
-            let rest = (masks[key] ?? 0) & ~bit
-            let k = vigil_follow_key(dev: key.device, pad: 0, ino: key.inode)
-            if rest == 0 {
-                masks[key] = nil
-                _ = try followBinaries.delete(key: withUnsafeBytes(of: k) { Array($0) })
-            } else {
-                masks[key] = rest
-                try followBinaries.update(k, rest)
-            }
-        }
+        for key in slots[slot]?.identities ?? [] { try drop(key, fromSlot: slot) }
         for k in try processes.keys() where k.count == 4 {
             let pid = k.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
             guard var p = try processes.lookup(pid, as: vigil_process.self), p.follow & bit != 0 else { continue }

@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import CVigilABI
+import Glibc
 import Sensors
 
 /// One loaded hook: its own copy of bpf/progs/hook.bpf.c, specialized by the plan's
@@ -26,9 +27,9 @@ public final class HookProgram {
     /// The hook's counters (map `stats`) and its program, for `counters()`.
     private var stats: BPFMap?
     private var programStats: LoadedProgramFD?
-    /// Identities written so far (never removed while loaded: a replaced file's old inode
-    /// may still be reachable through a hardlink made before).
-    private var writtenIdentities: Set<FileIdentitySet.Identity> = []
+    /// Identities in the map, each file held open (a replaced file's old inode stays while a
+    /// hardlink made before still names it, and goes when nothing does).
+    private let heldIdentities = HeldFiles<FileIdentitySet.Identity>()
     /// The followChildren slots this hook holds (released when it goes).
     private var followSlots: [Int] = []
     private let followRegistry: FollowSlots
@@ -214,16 +215,25 @@ public final class HookProgram {
     }
 
     /// Resolves the files the hook's filters name to their current identities and adds new
-    /// ones to the kernel's set (a file replaced since load has a new inode). Returns how many
-    /// were added. Identities beyond the plan's capacity are left out (logged by the caller).
+    /// ones to the kernel's set (a file replaced since load has a new inode); takes out the
+    /// identities of files no name reaches any more. Returns how many were added. Identities
+    /// beyond the plan's capacity are left out (logged by the caller).
     @discardableResult
     public func refreshIdentities() throws(BPFError) -> Int {
         guard let map = fileIDs, !plan.identities.sets.isEmpty else { return 0 }
+        // out of the map first, then the descriptor closed: the number is free only after
+        for id in heldIdentities.nameless() {
+            try map.delete(vigil_file_id(set: id.set, dev: id.device, ino: id.inode))
+            heldIdentities.release(id)
+        }
         var added = 0
-        for id in plan.identities.resolve() where !writtenIdentities.contains(id) {
-            guard writtenIdentities.count < plan.identities.capacity else { break }
+        for (id, fd) in plan.identities.resolveHeld() {
+            guard !heldIdentities.contains(id), heldIdentities.count < plan.identities.capacity else {
+                close(fd)
+                continue
+            }
             try map.update(vigil_file_id(set: id.set, dev: id.device, ino: id.inode), UInt8(1))
-            writtenIdentities.insert(id)
+            heldIdentities.hold(id, fd: fd)
             added += 1
         }
         return added
