@@ -63,7 +63,7 @@ public struct FileIdentitySet: Sendable, Equatable {
             guard let f = HeldFiles<Identity>.open(path) else { return }
             let id = Identity(set: set, device: f.device, inode: f.inode)
             guard f.mode & S_IFMT != S_IFDIR, seen.insert(id).inserted else {
-                close(f.fd)
+                if f.fd >= 0 { close(f.fd) }
                 return
             }
             out.append((id, f.fd))

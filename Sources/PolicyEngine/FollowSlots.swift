@@ -104,7 +104,7 @@ public final class FollowSlots {
             guard let f = HeldFiles<Key>.open(path) else { continue }
             let key = Key(device: f.device, inode: f.inode)
             guard f.mode & S_IFMT == S_IFREG, s.identities.insert(key).inserted else {
-                close(f.fd)
+                if f.fd >= 0 { close(f.fd) }
                 continue
             }
             held.hold(key, fd: f.fd)

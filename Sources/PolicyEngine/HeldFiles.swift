@@ -25,10 +25,15 @@ final class HeldFiles<Key: Hashable> {
 
     /// A reference to the file at `path` (symlinks followed, as an open of it would), taken
     /// with open_tree (vigil_hold_path): not an open the agent's own policies judge.
+    /// When no reference can be taken (no descriptor left, a kernel before 5.2) the file is
+    /// stat'ed instead and its fd is -1: matched as before, kept for the hook's life.
     static func open(_ path: String) -> Opened? {
         let fd = vigil_hold_path(path)
-        guard fd >= 0 else { return nil }
         var st = stat()
+        guard fd >= 0 else {
+            guard stat(path, &st) == 0 else { return nil }
+            return Opened(device: SuperBlockRoots.kernelDevice(statDevice: UInt64(st.st_dev)), inode: UInt64(st.st_ino), mode: st.st_mode, fd: -1)
+        }
         guard fstat(fd, &st) == 0 else {
             close(fd)
             return nil
@@ -42,20 +47,21 @@ final class HeldFiles<Key: Hashable> {
 
     /// Keeps `fd` for `key`; closes it when `key` is held already.
     func hold(_ key: Key, fd: Int32) {
-        if fds[key] == nil { fds[key] = fd } else { close(fd) }
+        if fds[key] == nil { fds[key] = fd } else if fd >= 0 { close(fd) }
     }
 
     /// The held files that no name reaches any more (their identity can leave the map).
     func nameless() -> [Key] {
         fds.compactMap { key, fd in
+            guard fd >= 0 else { return nil }
             var st = stat()
             return fstat(fd, &st) == 0 && st.st_nlink == 0 ? key : nil
         }
     }
 
     func release(_ key: Key) {
-        if let fd = fds.removeValue(forKey: key) { close(fd) }
+        if let fd = fds.removeValue(forKey: key), fd >= 0 { close(fd) }
     }
 
-    deinit { for fd in fds.values { close(fd) } }
+    deinit { for fd in fds.values where fd >= 0 { close(fd) } }
 }

@@ -229,7 +229,7 @@ public final class HookProgram {
         var added = 0
         for (id, fd) in plan.identities.resolveHeld() {
             guard !heldIdentities.contains(id), heldIdentities.count < plan.identities.capacity else {
-                close(fd)
+                if fd >= 0 { close(fd) }
                 continue
             }
             try map.update(vigil_file_id(set: id.set, dev: id.device, ino: id.inode), UInt8(1))
