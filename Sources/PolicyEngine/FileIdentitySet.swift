@@ -53,16 +53,20 @@ public struct FileIdentitySet: Sendable, Equatable {
         Set(sets.map { ($0.path as NSString).deletingLastPathComponent })
     }
 
-    /// The identities of the named files as they are now, each with a descriptor (O_PATH) the
-    /// caller holds while the identity is in the kernel's map (HeldFiles: a held inode's number
-    /// is not given to another file) and closes when it is not kept.
-    func resolveHeld() -> [(Identity, Int32)] {
+    /// The identities of the named files as they are now that `isHeld` does not know yet, each
+    /// with a descriptor (O_PATH) the caller holds while the identity is in the kernel's map
+    /// (HeldFiles: a held inode's number is not given to another file) and closes when it is
+    /// not kept. A file already held is only stat'ed (this runs every 2 seconds).
+    func resolveHeld(isHeld: (Identity) -> Bool) -> [(Identity, Int32)] {
         var out: [(Identity, Int32)] = []
         var seen: Set<Identity> = []
         func add(_ set: UInt32, _ path: String) {
+            guard let now = HeldFiles<Identity>.identify(path), now.mode & S_IFMT != S_IFDIR else { return }
+            guard !isHeld(Identity(set: set, device: now.device, inode: now.inode)) else { return }
             guard let f = HeldFiles<Identity>.open(path) else { return }
+            // the file as opened (it may have been replaced since the stat)
             let id = Identity(set: set, device: f.device, inode: f.inode)
-            guard f.mode & S_IFMT != S_IFDIR, seen.insert(id).inserted else {
+            guard f.mode & S_IFMT != S_IFDIR, !isHeld(id), seen.insert(id).inserted else {
                 if f.fd >= 0 { close(f.fd) }
                 return
             }

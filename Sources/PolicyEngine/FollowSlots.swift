@@ -101,7 +101,10 @@ public final class FollowSlots {
         }
         var added = 0
         for path in s.binaries {
-            guard let f = HeldFiles<Key>.open(path) else { continue }
+            // a binary already followed is only stat'ed (this runs every 2 seconds)
+            guard let now = HeldFiles<Key>.identify(path), !s.identities.contains(Key(device: now.device, inode: now.inode)),
+                let f = HeldFiles<Key>.open(path)
+            else { continue }
             let key = Key(device: f.device, inode: f.inode)
             guard f.mode & S_IFMT == S_IFREG, s.identities.insert(key).inserted else {
                 if f.fd >= 0 { close(f.fd) }

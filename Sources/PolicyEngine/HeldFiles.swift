@@ -29,16 +29,20 @@ final class HeldFiles<Key: Hashable> {
     /// stat'ed instead and its fd is -1: matched as before, kept for the hook's life.
     static func open(_ path: String) -> Opened? {
         let fd = vigil_hold_path(path)
-        var st = stat()
-        guard fd >= 0 else {
-            guard stat(path, &st) == 0 else { return nil }
-            return Opened(device: SuperBlockRoots.kernelDevice(statDevice: UInt64(st.st_dev)), inode: UInt64(st.st_ino), mode: st.st_mode, fd: -1)
-        }
+        guard fd >= 0 else { return identify(path) }
+        var st = Glibc.stat()
         guard fstat(fd, &st) == 0 else {
             close(fd)
             return nil
         }
         return Opened(device: SuperBlockRoots.kernelDevice(statDevice: UInt64(st.st_dev)), inode: UInt64(st.st_ino), mode: st.st_mode, fd: fd)
+    }
+
+    /// The identity of the file at `path` now, without a reference (fd -1).
+    static func identify(_ path: String) -> Opened? {
+        var st = Glibc.stat()
+        guard statFollowing(path, &st) == 0 else { return nil }
+        return Opened(device: SuperBlockRoots.kernelDevice(statDevice: UInt64(st.st_dev)), inode: UInt64(st.st_ino), mode: st.st_mode, fd: -1)
     }
 
     var count: Int { fds.count }
@@ -54,7 +58,7 @@ final class HeldFiles<Key: Hashable> {
     func nameless() -> [Key] {
         fds.compactMap { key, fd in
             guard fd >= 0 else { return nil }
-            var st = stat()
+            var st = Glibc.stat()
             return fstat(fd, &st) == 0 && st.st_nlink == 0 ? key : nil
         }
     }
@@ -65,3 +69,6 @@ final class HeldFiles<Key: Hashable> {
 
     deinit { for fd in fds.values where fd >= 0 { close(fd) } }
 }
+
+/// stat(2) (symlinks followed), under a name the `stat` struct does not shadow.
+private func statFollowing(_ path: String, _ st: inout stat) -> Int32 { stat(path, &st) }

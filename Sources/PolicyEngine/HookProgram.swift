@@ -227,8 +227,8 @@ public final class HookProgram {
             heldIdentities.release(id)
         }
         var added = 0
-        for (id, fd) in plan.identities.resolveHeld() {
-            guard !heldIdentities.contains(id), heldIdentities.count < plan.identities.capacity else {
+        for (id, fd) in plan.identities.resolveHeld(isHeld: heldIdentities.contains) {
+            guard heldIdentities.count < plan.identities.capacity else {
                 if fd >= 0 { close(fd) }
                 continue
             }
